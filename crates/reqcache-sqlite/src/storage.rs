@@ -1,0 +1,520 @@
+//! [`SqliteStorage`] and its builder.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use reqcache::{CachedResponse, EntryInfo, Serializer, Storage, StorageError, StorageErrorKind};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+
+use crate::path::resolve_cache_path;
+
+/// The default table name.
+const DEFAULT_TABLE: &str = "responses";
+
+/// A [`Storage`] in an SQLite database file.
+///
+/// # Example
+/// ```
+/// use std::time::Duration;
+/// use reqcache::{Serializer, Storage};
+/// use reqcache_sqlite::SqliteStorage;
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), reqcache::StorageError> {
+/// let dir = tempfile::tempdir().unwrap();
+/// let storage = SqliteStorage::builder(dir.path().join("nested/http_cache"))
+///     .serializer(Serializer::Json)
+///     .busy_timeout(Duration::from_secs(30))
+///     .open()
+///     .await?;
+/// assert_eq!(storage.len().await?, 0);
+/// assert!(storage.path().ends_with("nested/http_cache.sqlite"));
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct SqliteStorage {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    path: PathBuf,
+    serializer: Serializer,
+    queries: Queries,
+    /// The one writing connection, used on the blocking pool.
+    writer: Mutex<Connection>,
+    /// Idle read-only connections, used inline for point reads.
+    readers: Mutex<Vec<Connection>>,
+    max_idle_readers: usize,
+}
+
+impl fmt::Debug for SqliteStorage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqliteStorage")
+            .field("path", &self.shared.path)
+            .field("table", &self.shared.queries.table)
+            .field("serializer", &self.shared.serializer)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SqliteStorage {
+    /// Opens (creating if needed) the database at `cache_name` with the
+    /// default settings. See [`resolve_cache_path`] for how the name becomes a
+    /// path.
+    ///
+    /// # Errors
+    /// [`StorageErrorKind::Io`] when the folder cannot be created,
+    /// [`StorageErrorKind::Backend`] when the database cannot be opened.
+    pub async fn open(cache_name: impl AsRef<Path>) -> Result<Self, StorageError> {
+        Self::builder(cache_name).open().await
+    }
+
+    /// A builder for the database at `cache_name`.
+    pub fn builder(cache_name: impl AsRef<Path>) -> SqliteStorageBuilder {
+        SqliteStorageBuilder {
+            path: resolve_cache_path(cache_name),
+            serializer: Serializer::default(),
+            busy_timeout: Duration::from_secs(5),
+            max_idle_readers: 8,
+            table: DEFAULT_TABLE.to_owned(),
+        }
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.shared.path
+    }
+
+    /// The serializer used for new entries (every format is read).
+    pub fn serializer(&self) -> Serializer {
+        self.shared.serializer
+    }
+
+    /// The table's name.
+    pub fn table(&self) -> &str {
+        &self.shared.queries.table
+    }
+
+    /// Runs `f` on the writing connection, on tokio's blocking pool: for
+    /// maintenance of your own (`VACUUM`, backups) and for tests.
+    ///
+    /// # Errors
+    /// What `f` returns, as [`StorageErrorKind::Backend`].
+    pub async fn with_connection<T, F>(&self, f: F) -> Result<T, StorageError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    {
+        let shared = Arc::clone(&self.shared);
+        tokio::task::spawn_blocking(move || f(&shared.writer()))
+            .await
+            .map_err(|e| {
+                StorageError::with_source(StorageErrorKind::Backend, "SQLite task failed", e)
+            })?
+            .map_err(backend("SQLite operation failed"))
+    }
+
+    /// Runs a read on an idle read-only connection, inline.
+    fn read<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, StorageError> {
+        let shared = &self.shared;
+        let reader = lock(&shared.readers).pop();
+        let reader = match reader {
+            Some(reader) => reader,
+            None => open_reader(&shared.path)?,
+        };
+        let result = f(&reader).map_err(backend("read failed"));
+        let mut idle = lock(&shared.readers);
+        if idle.len() < shared.max_idle_readers {
+            idle.push(reader);
+        }
+        result
+    }
+}
+
+impl Shared {
+    fn writer(&self) -> MutexGuard<'_, Connection> {
+        lock(&self.writer)
+    }
+}
+
+/// A poisoned lock only means a panic elsewhere; the connection is still fine.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Builds a [`SqliteStorage`].
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct SqliteStorageBuilder {
+    path: PathBuf,
+    serializer: Serializer,
+    busy_timeout: Duration,
+    max_idle_readers: usize,
+    table: String,
+}
+
+impl SqliteStorageBuilder {
+    /// The serializer for new entries. Default: MessagePack.
+    pub fn serializer(mut self, serializer: Serializer) -> Self {
+        self.serializer = serializer;
+        self
+    }
+
+    /// How long a write waits for another writer's lock (requests-cache's
+    /// `timeout`). Default: 5 seconds. Reads never wait: in WAL mode they do
+    /// not conflict with writers, and a read that finds the database busy
+    /// anyway is a miss.
+    pub fn busy_timeout(mut self, timeout: Duration) -> Self {
+        self.busy_timeout = timeout;
+        self
+    }
+
+    /// How many idle read connections are kept for reuse. Default: 8.
+    pub fn max_idle_readers(mut self, max: usize) -> Self {
+        self.max_idle_readers = max;
+        self
+    }
+
+    /// The table's name: letters, digits and `_`, not starting with a digit.
+    /// Default: `responses`.
+    pub fn table(mut self, name: impl Into<String>) -> Self {
+        self.table = name.into();
+        self
+    }
+
+    /// Opens the database, creating the file, its folders, the table and the
+    /// indexes as needed.
+    ///
+    /// # Errors
+    /// [`StorageErrorKind::Config`] for an invalid table name,
+    /// [`StorageErrorKind::Io`] when the folder cannot be created,
+    /// [`StorageErrorKind::Backend`] when the database cannot be opened.
+    pub async fn open(self) -> Result<SqliteStorage, StorageError> {
+        let table = self.table;
+        if table.is_empty()
+            || !table
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+            || table.as_bytes()[0].is_ascii_digit()
+        {
+            return Err(StorageError::new(
+                StorageErrorKind::Config,
+                format!("invalid table name {table:?}: use letters, digits and _"),
+            ));
+        }
+        let path = self.path;
+        let busy_timeout = self.busy_timeout;
+        let queries = Queries::new(table);
+        let schema = queries.schema();
+        let (path, writer) = tokio::task::spawn_blocking(move || {
+            open_writer(&path, busy_timeout, &schema).map(|writer| (path, writer))
+        })
+        .await
+        .map_err(|e| {
+            StorageError::with_source(StorageErrorKind::Backend, "SQLite task failed", e)
+        })??;
+        Ok(SqliteStorage {
+            shared: Arc::new(Shared {
+                path,
+                serializer: self.serializer,
+                queries,
+                writer: Mutex::new(writer),
+                readers: Mutex::new(Vec::new()),
+                max_idle_readers: self.max_idle_readers,
+            }),
+        })
+    }
+}
+
+fn open_writer(
+    path: &Path,
+    busy_timeout: Duration,
+    schema: &str,
+) -> Result<Connection, StorageError> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|e| {
+            StorageError::with_source(
+                StorageErrorKind::Io,
+                format!("cannot create {}", parent.display()),
+                e,
+            )
+        })?;
+    }
+    let open_error = || format!("cannot open {}", path.display());
+    let connection = Connection::open(path).map_err(backend(&open_error()))?;
+    connection
+        .busy_timeout(busy_timeout)
+        .map_err(backend(&open_error()))?;
+    connection
+        .pragma_update(None, "journal_mode", "WAL")
+        .map_err(backend(&open_error()))?;
+    connection
+        .pragma_update(None, "synchronous", "NORMAL")
+        .map_err(backend(&open_error()))?;
+    connection
+        .execute_batch(schema)
+        .map_err(backend("cannot create the schema"))?;
+    Ok(connection)
+}
+
+fn open_reader(path: &Path) -> Result<Connection, StorageError> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        | OpenFlags::SQLITE_OPEN_URI;
+    let connection = Connection::open_with_flags(path, flags)
+        .map_err(backend(&format!("cannot open {}", path.display())))?;
+    // Never block the async caller on a lock: a busy database is a miss.
+    connection
+        .busy_timeout(Duration::ZERO)
+        .map_err(backend("cannot configure a reader"))?;
+    Ok(connection)
+}
+
+/// The SQL, with the table name filled in once.
+struct Queries {
+    table: String,
+    get: String,
+    put: String,
+    delete: String,
+    delete_url: String,
+    clear: String,
+    len: String,
+    size: String,
+    entries: String,
+    remove_expired: String,
+}
+
+impl Queries {
+    fn new(table: String) -> Self {
+        let t = &table;
+        Self {
+            get: format!(
+                "SELECT value FROM {t} WHERE key = ?1 AND (retain_until IS NULL OR retain_until > ?2)"
+            ),
+            put: format!(
+                "INSERT OR REPLACE INTO {t} \
+                 (key, method, url, status, size, created_at, expires, retain_until, value) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+            ),
+            delete: format!("DELETE FROM {t} WHERE key = ?1"),
+            delete_url: format!("DELETE FROM {t} WHERE url = ?1"),
+            clear: format!("DELETE FROM {t}"),
+            len: format!("SELECT COUNT(*) FROM {t}"),
+            size: format!("SELECT COALESCE(SUM(size), 0) FROM {t}"),
+            entries: format!(
+                "SELECT key, method, url, status, size, created_at, expires, retain_until FROM {t}"
+            ),
+            remove_expired: format!("DELETE FROM {t} WHERE expires <= ?1 OR retain_until <= ?1"),
+            table,
+        }
+    }
+
+    fn schema(&self) -> String {
+        let t = &self.table;
+        format!(
+            "CREATE TABLE IF NOT EXISTS {t} (
+                key TEXT PRIMARY KEY NOT NULL,
+                method TEXT NOT NULL,
+                url TEXT NOT NULL,
+                status INTEGER NOT NULL,
+                size INTEGER NOT NULL,
+                created_at INTEGER NOT NULL,
+                expires INTEGER,
+                retain_until INTEGER,
+                value BLOB NOT NULL
+            );
+            CREATE INDEX IF NOT EXISTS {t}_expires ON {t} (expires) WHERE expires IS NOT NULL;
+            CREATE INDEX IF NOT EXISTS {t}_retain_until ON {t} (retain_until) WHERE retain_until IS NOT NULL;
+            CREATE INDEX IF NOT EXISTS {t}_url ON {t} (url);"
+        )
+    }
+}
+
+fn backend(message: &str) -> impl FnOnce(rusqlite::Error) -> StorageError + '_ {
+    move |error| StorageError::with_source(StorageErrorKind::Backend, message, error)
+}
+
+/// Nanoseconds since the Unix epoch, negative before it, saturating.
+fn to_nanos(time: SystemTime) -> i64 {
+    match time.duration_since(UNIX_EPOCH) {
+        Ok(after) => i64::try_from(after.as_nanos()).unwrap_or(i64::MAX),
+        Err(before) => i64::try_from(before.duration().as_nanos()).map_or(i64::MIN, |n| -n),
+    }
+}
+
+fn from_nanos(nanos: i64) -> SystemTime {
+    if nanos >= 0 {
+        UNIX_EPOCH + Duration::from_nanos(nanos as u64)
+    } else {
+        UNIX_EPOCH - Duration::from_nanos(nanos.unsigned_abs())
+    }
+}
+
+/// Point reads run inline: a primary-key lookup takes microseconds and, in
+/// WAL mode with a zero busy timeout, never waits for a lock. Everything else
+/// (writes, scans) runs on tokio's blocking pool.
+#[async_trait]
+impl Storage for SqliteStorage {
+    async fn get(
+        &self,
+        key: &str,
+        now: SystemTime,
+    ) -> Result<Option<Arc<CachedResponse>>, StorageError> {
+        let decoded = self.read(|connection| {
+            let mut statement = connection.prepare_cached(&self.shared.queries.get)?;
+            statement
+                .query_row(params![key, to_nanos(now)], |row| {
+                    let value = row.get_ref(0)?.as_blob_or_null()?.unwrap_or_default();
+                    Ok(Serializer::decode(value))
+                })
+                .optional()
+        })?;
+        match decoded {
+            None => Ok(None),
+            Some(Ok(entry)) => Ok(Some(Arc::new(entry))),
+            Some(Err(error)) => {
+                tracing::warn!(key, %error, "reqcache-sqlite: undecodable entry deleted");
+                self.delete(key).await?;
+                Ok(None)
+            }
+        }
+    }
+
+    async fn put(&self, key: &str, entry: Arc<CachedResponse>) -> Result<(), StorageError> {
+        let value = self.shared.serializer.encode(&entry)?;
+        let shared = Arc::clone(&self.shared);
+        let key = key.to_owned();
+        self.with_connection(move |connection| {
+            let mut statement = connection.prepare_cached(&shared.queries.put)?;
+            statement.execute(params![
+                key,
+                entry.request.method.as_str(),
+                entry.request.url,
+                i64::from(entry.status.as_u16()),
+                i64::try_from(entry.size()).unwrap_or(i64::MAX),
+                to_nanos(entry.created_at),
+                entry.expires.map(to_nanos),
+                entry.retain_until.map(to_nanos),
+                value,
+            ])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn delete(&self, key: &str) -> Result<bool, StorageError> {
+        let shared = Arc::clone(&self.shared);
+        let key = key.to_owned();
+        self.with_connection(move |c| {
+            Ok(c.prepare_cached(&shared.queries.delete)?.execute([key])? > 0)
+        })
+        .await
+    }
+
+    async fn delete_url(&self, url: &str) -> Result<u64, StorageError> {
+        let shared = Arc::clone(&self.shared);
+        let url = url.to_owned();
+        self.with_connection(move |c| {
+            Ok(c.prepare_cached(&shared.queries.delete_url)?
+                .execute([url])? as u64)
+        })
+        .await
+    }
+
+    async fn clear(&self) -> Result<(), StorageError> {
+        let shared = Arc::clone(&self.shared);
+        self.with_connection(move |c| c.execute(&shared.queries.clear, []).map(drop))
+            .await
+    }
+
+    async fn len(&self) -> Result<u64, StorageError> {
+        let shared = Arc::clone(&self.shared);
+        self.with_connection(move |c| {
+            c.query_row(&shared.queries.len, [], |row| row.get::<_, i64>(0))
+                .map(|n| n.max(0) as u64)
+        })
+        .await
+    }
+
+    async fn entries(&self) -> Result<Vec<EntryInfo>, StorageError> {
+        let shared = Arc::clone(&self.shared);
+        self.with_connection(move |c| {
+            let mut statement = c.prepare(&shared.queries.entries)?;
+            let rows = statement.query_map([], |row| Ok(entry_info(row)))?;
+            let mut entries = Vec::new();
+            for row in rows {
+                match row? {
+                    Some(info) => entries.push(info),
+                    None => tracing::warn!("reqcache-sqlite: row with invalid metadata skipped"),
+                }
+            }
+            Ok(entries)
+        })
+        .await
+    }
+
+    async fn size(&self) -> Result<u64, StorageError> {
+        let shared = Arc::clone(&self.shared);
+        self.with_connection(move |c| {
+            c.query_row(&shared.queries.size, [], |row| row.get::<_, i64>(0))
+                .map(|n| n.max(0) as u64)
+        })
+        .await
+    }
+
+    async fn remove_expired(&self, now: SystemTime) -> Result<u64, StorageError> {
+        let shared = Arc::clone(&self.shared);
+        self.with_connection(move |c| {
+            Ok(c.prepare_cached(&shared.queries.remove_expired)?
+                .execute([to_nanos(now)])? as u64)
+        })
+        .await
+    }
+}
+
+fn entry_info(row: &rusqlite::Row<'_>) -> Option<EntryInfo> {
+    let method: String = row.get(1).ok()?;
+    let status: i64 = row.get(3).ok()?;
+    Some(EntryInfo {
+        key: row.get(0).ok()?,
+        method: http::Method::from_bytes(method.as_bytes()).ok()?,
+        url: row.get(2).ok()?,
+        status: http::StatusCode::from_u16(u16::try_from(status).ok()?).ok()?,
+        size: row.get::<_, i64>(4).ok()?.max(0) as u64,
+        created_at: from_nanos(row.get(5).ok()?),
+        expires: row.get::<_, Option<i64>>(6).ok()?.map(from_nanos),
+        retain_until: row.get::<_, Option<i64>>(7).ok()?.map(from_nanos),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nanos_round_trip_both_sides_of_the_epoch() {
+        for time in [
+            UNIX_EPOCH,
+            UNIX_EPOCH + Duration::new(1_700_000_000, 123_456_789),
+            UNIX_EPOCH - Duration::from_secs(86_400),
+        ] {
+            assert_eq!(from_nanos(to_nanos(time)), time);
+        }
+    }
+
+    #[tokio::test]
+    async fn invalid_table_names_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = SqliteStorage::builder(dir.path().join("c"))
+            .table("x; DROP TABLE y")
+            .open()
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), StorageErrorKind::Config);
+    }
+}

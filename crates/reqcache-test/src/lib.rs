@@ -1,0 +1,437 @@
+//! The storage conformance suite: every reqcache backend runs these checks
+//! against a real instance of its store.
+//!
+//! A backend crate generates one `#[tokio::test]` per check with
+//! [`conformance_tests!`], giving it an async function that makes a fresh,
+//! empty storage (or `None` to skip when its server is not configured), and
+//! one that writes raw bytes under a key, for the garbage check:
+//!
+//! ```ignore
+//! async fn make() -> Option<MyStorage> { Some(MyStorage::open(..).await.unwrap()) }
+//! async fn write_raw(storage: &MyStorage, key: &str, bytes: Vec<u8>) { .. }
+//! reqcache_test::conformance_tests!(make, write_raw);
+//! ```
+//!
+//! Backends that need a server read its URL with [`server_url`], which skips
+//! loudly when run by hand without one, and fails under CI.
+
+#![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
+#![forbid(unsafe_code)]
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method, StatusCode, Version};
+use reqcache::{CachedRequest, CachedResponse, Storage};
+
+/// What a backend's `make` function returns: a pair of a storage and
+/// something that must live as long as it (a temporary folder, a server
+/// guard, or `()`).
+pub trait Fixture: Send + Sync + 'static {
+    /// The storage under test.
+    fn storage(&self) -> &dyn Storage;
+}
+
+impl<S: Storage, G: Send + Sync + 'static> Fixture for (S, G) {
+    fn storage(&self) -> &dyn Storage {
+        &self.0
+    }
+}
+
+/// The URL of a test server from environment variable `var`.
+///
+/// Unset: under CI (`CI` set) this panics, so CI never passes by skipping;
+/// by hand it prints a loud skip message and returns `None`.
+pub fn server_url(var: &str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if std::env::var_os("CI").is_some() => {
+            panic!("{var} is not set, and CI is: the test server must be running under CI")
+        }
+        _ => {
+            eprintln!(
+                "\n*** SKIPPED: {var} is not set; start the test servers with scripts/test.sh ***\n"
+            );
+            None
+        }
+    }
+}
+
+/// A fixed moment for tests: 2023-11-14T22:13:20Z.
+pub fn t0() -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(1_700_000_000)
+}
+
+/// A response with repeated headers, a non-UTF-8 header value and `body`,
+/// received at [`t0`], for `url`.
+pub fn sample_entry(url: &str, body: impl Into<Bytes>) -> CachedResponse {
+    let mut headers = HeaderMap::new();
+    headers.append(
+        "content-type",
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    headers.append("set-cookie", HeaderValue::from_static("a=1"));
+    headers.append("x-z-first", HeaderValue::from_static("1"));
+    headers.append("set-cookie", HeaderValue::from_static("b=2"));
+    headers.append("x-latin1", HeaderValue::from_bytes(b"caf\xe9").unwrap());
+    let mut request = CachedRequest::new(Method::GET, url);
+    request
+        .headers
+        .append("accept", HeaderValue::from_static("*/*"));
+    CachedResponse {
+        status: StatusCode::OK,
+        version: Version::HTTP_11,
+        headers,
+        body: body.into(),
+        request,
+        created_at: t0() + Duration::new(0, 123_456_789),
+        expires: Some(t0() + Duration::from_secs(3600)),
+        retain_until: None,
+    }
+}
+
+fn headers_in_order(headers: &HeaderMap) -> Vec<(String, Vec<u8>)> {
+    headers
+        .iter()
+        .map(|(n, v)| (n.as_str().to_owned(), v.as_bytes().to_vec()))
+        .collect()
+}
+
+async fn get(storage: &dyn Storage, key: &str, now: SystemTime) -> Option<Arc<CachedResponse>> {
+    storage.get(key, now).await.expect("get failed")
+}
+
+/// Put then get returns the same entry: status, version, header order and
+/// repeats, non-UTF-8 values, body, request and times.
+pub async fn round_trip(storage: &dyn Storage) {
+    let entry = sample_entry("https://example.com/a?x=1", &b"hello"[..]);
+    storage.put("k1", Arc::new(entry.clone())).await.unwrap();
+    let back = get(storage, "k1", t0())
+        .await
+        .expect("stored entry missing");
+    assert_eq!(*back, entry);
+    assert_eq!(
+        headers_in_order(&back.headers),
+        headers_in_order(&entry.headers)
+    );
+    assert!(get(storage, "other", t0()).await.is_none());
+}
+
+/// A second put under one key replaces the first.
+pub async fn overwrite(storage: &dyn Storage) {
+    storage
+        .put(
+            "k",
+            Arc::new(sample_entry("https://example.com/", &b"one"[..])),
+        )
+        .await
+        .unwrap();
+    storage
+        .put(
+            "k",
+            Arc::new(sample_entry("https://example.com/", &b"two"[..])),
+        )
+        .await
+        .unwrap();
+    assert_eq!(get(storage, "k", t0()).await.unwrap().body, "two");
+    assert_eq!(storage.len().await.unwrap(), 1);
+}
+
+/// Delete removes one entry and says whether there was one.
+pub async fn delete(storage: &dyn Storage) {
+    storage
+        .put(
+            "k",
+            Arc::new(sample_entry("https://example.com/", &b"x"[..])),
+        )
+        .await
+        .unwrap();
+    storage
+        .put(
+            "keep",
+            Arc::new(sample_entry("https://example.com/", &b"y"[..])),
+        )
+        .await
+        .unwrap();
+    assert!(storage.delete("k").await.unwrap());
+    assert!(!storage.delete("k").await.unwrap());
+    assert!(get(storage, "k", t0()).await.is_none());
+    assert!(get(storage, "keep", t0()).await.is_some());
+}
+
+/// Clear removes everything.
+pub async fn clear(storage: &dyn Storage) {
+    for i in 0..3 {
+        storage
+            .put(
+                &format!("k{i}"),
+                Arc::new(sample_entry("https://example.com/", &b"x"[..])),
+            )
+            .await
+            .unwrap();
+    }
+    assert_eq!(storage.len().await.unwrap(), 3);
+    storage.clear().await.unwrap();
+    assert_eq!(storage.len().await.unwrap(), 0);
+    assert!(storage.is_empty().await.unwrap());
+    assert!(get(storage, "k0", t0()).await.is_none());
+}
+
+/// Expired entries are still returned (for revalidation); entries past their
+/// retention are not.
+pub async fn expiry_honoured_on_read(storage: &dyn Storage) {
+    let expired = sample_entry("https://example.com/old", &b"old"[..])
+        .with_expires(Some(t0() - Duration::from_secs(1)));
+    storage.put("expired", Arc::new(expired)).await.unwrap();
+    let retained = sample_entry("https://example.com/r", &b"r"[..])
+        .with_expires(Some(t0()))
+        .with_retain_until(Some(t0() + Duration::from_secs(10)));
+    storage.put("retained", Arc::new(retained)).await.unwrap();
+
+    let now = t0() + Duration::from_secs(5);
+    assert!(get(storage, "expired", now).await.is_some());
+    assert!(get(storage, "retained", now).await.is_some());
+    assert!(storage.contains("retained", now).await.unwrap());
+    let later = t0() + Duration::from_secs(10);
+    assert!(get(storage, "retained", later).await.is_none());
+    assert!(!storage.contains("retained", later).await.unwrap());
+}
+
+/// remove_expired deletes the expired and past-retention entries only.
+pub async fn remove_expired(storage: &dyn Storage) {
+    let url = "https://example.com/";
+    let entries = [
+        (
+            "fresh",
+            sample_entry(url, &b"1"[..]).with_expires(Some(t0() + Duration::from_secs(60))),
+        ),
+        ("never", sample_entry(url, &b"2"[..]).with_expires(None)),
+        (
+            "expired",
+            sample_entry(url, &b"3"[..]).with_expires(Some(t0() - Duration::from_secs(1))),
+        ),
+        (
+            "past-retention",
+            sample_entry(url, &b"4"[..])
+                .with_expires(None)
+                .with_retain_until(Some(t0())),
+        ),
+    ];
+    for (key, entry) in entries {
+        storage.put(key, Arc::new(entry)).await.unwrap();
+    }
+    assert_eq!(storage.remove_expired(t0()).await.unwrap(), 2);
+    let mut left: Vec<String> = storage
+        .entries()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.key)
+        .collect();
+    left.sort();
+    assert_eq!(left, ["fresh", "never"]);
+}
+
+/// A 5 MiB body round-trips intact.
+pub async fn large_bodies(storage: &dyn Storage) {
+    let body: Vec<u8> = (0..5 * 1024 * 1024u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    let entry = sample_entry("https://example.com/big", body.clone());
+    storage.put("big", Arc::new(entry)).await.unwrap();
+    let back = get(storage, "big", t0()).await.unwrap();
+    assert_eq!(back.body.len(), body.len());
+    assert!(back.body == body);
+}
+
+/// Every byte value survives in bodies, request bodies included.
+pub async fn binary_bodies(storage: &dyn Storage) {
+    let all: Vec<u8> = (0..=255u8).chain((0..=255u8).rev()).collect();
+    let mut entry = sample_entry("https://example.com/bin", all.clone());
+    entry.request.body = Bytes::from(all.clone());
+    storage.put("bin", Arc::new(entry.clone())).await.unwrap();
+    assert_eq!(*get(storage, "bin", t0()).await.unwrap(), entry);
+}
+
+/// Listing returns metadata; delete_url removes one URL's entries, all methods.
+pub async fn listing_and_filtering(storage: &dyn Storage) {
+    let mut post = sample_entry("https://example.com/a", &b"p"[..]);
+    post.request.method = Method::POST;
+    post.status = StatusCode::CREATED;
+    storage
+        .put(
+            "a-get",
+            Arc::new(sample_entry("https://example.com/a", &b"g"[..])),
+        )
+        .await
+        .unwrap();
+    storage.put("a-post", Arc::new(post.clone())).await.unwrap();
+    storage
+        .put(
+            "b",
+            Arc::new(sample_entry("https://example.com/b", &b"b"[..])),
+        )
+        .await
+        .unwrap();
+
+    let mut entries = storage.entries().await.unwrap();
+    entries.sort_by(|a, b| a.key.cmp(&b.key));
+    assert_eq!(entries.len(), 3);
+    assert_eq!(entries[1], post.info("a-post"));
+    assert_eq!(entries[1].method, Method::POST);
+    assert_eq!(entries[1].status, StatusCode::CREATED);
+    assert!(entries.iter().all(|e| e.size > 0));
+    assert_eq!(
+        storage.size().await.unwrap(),
+        entries.iter().map(|e| e.size).sum::<u64>()
+    );
+
+    assert_eq!(
+        storage.delete_url("https://example.com/a").await.unwrap(),
+        2
+    );
+    let left: Vec<String> = storage
+        .entries()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.key)
+        .collect();
+    assert_eq!(left, ["b"]);
+}
+
+/// Many tasks writing and reading overlapping keys leave every entry whole.
+pub async fn concurrent_writers<F: Fixture>(fixture: Arc<F>) {
+    let mut tasks = Vec::new();
+    for writer in 0..16u32 {
+        let fixture = Arc::clone(&fixture);
+        tasks.push(tokio::spawn(async move {
+            let storage = fixture.storage();
+            for i in 0..20u32 {
+                let key = format!("k{}", (writer + i) % 10);
+                let body = format!("writer {writer} write {i}").repeat(50);
+                storage
+                    .put(&key, Arc::new(sample_entry("https://example.com/c", body)))
+                    .await
+                    .expect("concurrent put failed");
+                if let Some(entry) = storage
+                    .get(&key, t0())
+                    .await
+                    .expect("concurrent get failed")
+                {
+                    assert!(entry.body.starts_with(b"writer "), "torn entry");
+                }
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.expect("writer task panicked");
+    }
+    let storage = fixture.storage();
+    assert_eq!(storage.len().await.unwrap(), 10);
+    for k in 0..10 {
+        let entry = get(storage, &format!("k{k}"), t0())
+            .await
+            .expect("entry lost");
+        assert_eq!(entry.body.len() % 50, 0);
+    }
+}
+
+/// Bytes that are not a record of this format read as a miss and are removed.
+/// `write_raw` stores raw bytes under a key, bypassing the serializer.
+pub async fn garbage_reads_as_miss<F, Fut>(storage: &dyn Storage, mut write_raw: F)
+where
+    F: FnMut(String, Vec<u8>) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let mut other_version = reqcache::Serializer::MessagePack
+        .encode(&sample_entry("https://example.com/", &b"x"[..]))
+        .unwrap();
+    other_version[3] = reqcache::FORMAT_VERSION.wrapping_add(1);
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("garbage", b"\x00\x01garbage\xff".to_vec()),
+        ("empty", Vec::new()),
+        ("pickle", b"\x80\x04\x95pickled".to_vec()),
+        ("json-foreign", br#"{"hello": "world"}"#.to_vec()),
+        ("other-version", other_version),
+    ];
+    for (key, bytes) in cases {
+        write_raw(key.to_owned(), bytes).await;
+        assert!(
+            get(storage, key, t0()).await.is_none(),
+            "{key} was not a miss"
+        );
+        assert!(
+            !storage
+                .entries()
+                .await
+                .unwrap()
+                .iter()
+                .any(|e| e.key == key),
+            "{key} was not removed"
+        );
+    }
+}
+
+/// Generates one `#[tokio::test]` per conformance check.
+///
+/// `$make` is an async fn returning `Option<F>` where `F:` [`Fixture`] (a
+/// fresh, empty storage, or `None` to skip); `$write_raw` is an async fn
+/// `(&F, &str, Vec<u8>)` that stores raw bytes under a key. Storages that keep
+/// entries decoded (memory) have no raw bytes and leave `$write_raw` out,
+/// which leaves out the garbage check.
+#[macro_export]
+macro_rules! conformance_tests {
+    ($make:path) => {
+        mod conformance {
+            use super::*;
+            $crate::conformance_tests!(@checks $make);
+        }
+    };
+    ($make:path, $write_raw:path) => {
+        mod conformance {
+            use super::*;
+            $crate::conformance_tests!(@checks $make);
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn garbage_reads_as_miss() {
+                let Some(fixture) = $make().await else { return };
+                let fixture = ::std::sync::Arc::new(fixture);
+                let writer = ::std::sync::Arc::clone(&fixture);
+                $crate::garbage_reads_as_miss(
+                    $crate::Fixture::storage(&*fixture),
+                    move |key: String, bytes: Vec<u8>| {
+                        let writer = ::std::sync::Arc::clone(&writer);
+                        async move { $write_raw(&writer, &key, bytes).await }
+                    },
+                )
+                .await;
+            }
+        }
+    };
+    (@checks $make:path) => {
+        $crate::conformance_tests!(@check $make, round_trip);
+        $crate::conformance_tests!(@check $make, overwrite);
+        $crate::conformance_tests!(@check $make, delete);
+        $crate::conformance_tests!(@check $make, clear);
+        $crate::conformance_tests!(@check $make, expiry_honoured_on_read);
+        $crate::conformance_tests!(@check $make, remove_expired);
+        $crate::conformance_tests!(@check $make, large_bodies);
+        $crate::conformance_tests!(@check $make, binary_bodies);
+        $crate::conformance_tests!(@check $make, listing_and_filtering);
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn concurrent_writers() {
+            let Some(fixture) = $make().await else { return };
+            $crate::concurrent_writers(::std::sync::Arc::new(fixture)).await;
+        }
+    };
+    (@check $make:path, $name:ident) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $name() {
+            let Some(fixture) = $make().await else { return };
+            $crate::$name($crate::Fixture::storage(&fixture)).await;
+        }
+    };
+}

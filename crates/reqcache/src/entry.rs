@@ -1,0 +1,214 @@
+//! What the cache stores: [`CachedResponse`] and its listing form [`EntryInfo`].
+
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, StatusCode, Version, header};
+
+/// A response as stored, with the (redacted) request that produced it.
+///
+/// Headers stay a native [`HeaderMap`] and the body a [`Bytes`], so answering a
+/// hit from [`MemoryStorage`](crate::MemoryStorage) clones reference counts, not
+/// data. Header order, repeated headers and non-UTF-8 values survive every
+/// storage round trip.
+///
+/// # Example
+/// ```
+/// use std::time::{Duration, UNIX_EPOCH};
+/// use reqcache::{CachedRequest, CachedResponse};
+///
+/// let entry = CachedResponse::new(
+///     http::StatusCode::OK,
+///     http::HeaderMap::new(),
+///     bytes::Bytes::from_static(b"hello"),
+///     CachedRequest::new(http::Method::GET, "https://example.com/"),
+///     UNIX_EPOCH,
+/// )
+/// .with_expires(Some(UNIX_EPOCH + Duration::from_secs(60)));
+/// assert!(!entry.is_expired(UNIX_EPOCH + Duration::from_secs(59)));
+/// assert!(entry.is_expired(UNIX_EPOCH + Duration::from_secs(60)));
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct CachedResponse {
+    /// The response status.
+    pub status: StatusCode,
+    /// The HTTP version the response came with.
+    pub version: Version,
+    /// The response headers, in their original order.
+    pub headers: HeaderMap,
+    /// The whole response body.
+    pub body: Bytes,
+    /// The request that produced the response, with ignored parameters and
+    /// credentials removed.
+    pub request: CachedRequest,
+    /// When the response was received (or last revalidated).
+    pub created_at: SystemTime,
+    /// When the response stops being fresh; `None` means never.
+    pub expires: Option<SystemTime>,
+    /// When a storage may delete the entry; `None` means only by eviction or
+    /// an explicit removal. Expired entries are kept until then, for
+    /// revalidation and `stale_if_error`.
+    pub retain_until: Option<SystemTime>,
+}
+
+impl CachedResponse {
+    /// A response received at `created_at` that never expires.
+    pub fn new(
+        status: StatusCode,
+        headers: HeaderMap,
+        body: Bytes,
+        request: CachedRequest,
+        created_at: SystemTime,
+    ) -> Self {
+        Self {
+            status,
+            version: Version::HTTP_11,
+            headers,
+            body,
+            request,
+            created_at,
+            expires: None,
+            retain_until: None,
+        }
+    }
+
+    /// Sets [`expires`](Self::expires).
+    #[must_use]
+    pub fn with_expires(mut self, expires: Option<SystemTime>) -> Self {
+        self.expires = expires;
+        self
+    }
+
+    /// Sets [`retain_until`](Self::retain_until).
+    #[must_use]
+    pub fn with_retain_until(mut self, retain_until: Option<SystemTime>) -> Self {
+        self.retain_until = retain_until;
+        self
+    }
+
+    /// `true` when the response is no longer fresh at `now`.
+    pub fn is_expired(&self, now: SystemTime) -> bool {
+        self.expires.is_some_and(|expires| expires <= now)
+    }
+
+    /// `true` when a storage should no longer return the entry at `now`.
+    pub fn is_past_retention(&self, now: SystemTime) -> bool {
+        self.retain_until.is_some_and(|until| until <= now)
+    }
+
+    /// The stored `ETag`, if any.
+    pub fn etag(&self) -> Option<&http::HeaderValue> {
+        self.headers.get(header::ETAG)
+    }
+
+    /// The stored `Last-Modified`, if any.
+    pub fn last_modified(&self) -> Option<&http::HeaderValue> {
+        self.headers.get(header::LAST_MODIFIED)
+    }
+
+    /// `true` when the entry can be revalidated with a conditional request.
+    pub fn has_validators(&self) -> bool {
+        self.etag().is_some() || self.last_modified().is_some()
+    }
+
+    /// An estimate of the bytes the entry occupies: bodies, headers and URL.
+    pub fn size(&self) -> u64 {
+        let headers = |map: &HeaderMap| -> usize {
+            map.iter()
+                .map(|(name, value)| name.as_str().len() + value.len() + 4)
+                .sum()
+        };
+        (self.body.len()
+            + headers(&self.headers)
+            + self.request.body.len()
+            + headers(&self.request.headers)
+            + self.request.url.len()
+            + 64) as u64
+    }
+
+    /// The entry's metadata, as listings return it.
+    pub fn info(&self, key: &str) -> EntryInfo {
+        EntryInfo {
+            key: key.to_owned(),
+            method: self.request.method.clone(),
+            url: self.request.url.clone(),
+            status: self.status,
+            size: self.size(),
+            created_at: self.created_at,
+            expires: self.expires,
+            retain_until: self.retain_until,
+        }
+    }
+}
+
+/// The request a cached response answered, as stored: URL normalized, ignored
+/// parameters and credentials removed from URL, headers and body.
+///
+/// # Example
+/// ```
+/// let request = reqcache::CachedRequest::new(http::Method::GET, "https://example.com/a?b=1");
+/// assert_eq!(request.url, "https://example.com/a?b=1");
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct CachedRequest {
+    /// The request method.
+    pub method: Method,
+    /// The normalized, redacted URL (origin-form path for relative requests).
+    pub url: String,
+    /// The request headers, redacted.
+    pub headers: HeaderMap,
+    /// The request body, redacted.
+    pub body: Bytes,
+}
+
+impl CachedRequest {
+    /// A request with no headers and no body.
+    pub fn new(method: Method, url: impl Into<String>) -> Self {
+        Self {
+            method,
+            url: url.into(),
+            headers: HeaderMap::new(),
+            body: Bytes::new(),
+        }
+    }
+}
+
+/// An entry's metadata, without its body: what listings return.
+///
+/// # Example
+/// ```
+/// # use std::time::UNIX_EPOCH;
+/// # use reqcache::{CachedRequest, CachedResponse};
+/// let entry = CachedResponse::new(
+///     http::StatusCode::OK, http::HeaderMap::new(), bytes::Bytes::new(),
+///     CachedRequest::new(http::Method::GET, "https://example.com/"), UNIX_EPOCH);
+/// let info = entry.info("some-key");
+/// assert_eq!(info.url, "https://example.com/");
+/// assert_eq!(info.status, http::StatusCode::OK);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryInfo {
+    /// The cache key.
+    pub key: String,
+    /// The request method.
+    pub method: Method,
+    /// The normalized, redacted URL.
+    pub url: String,
+    /// The response status.
+    pub status: StatusCode,
+    /// An estimate of the stored size in bytes.
+    pub size: u64,
+    /// When the response was received or last revalidated.
+    pub created_at: SystemTime,
+    /// When it stops being fresh; `None` means never.
+    pub expires: Option<SystemTime>,
+    /// When a storage may delete it; `None` means never by itself.
+    pub retain_until: Option<SystemTime>,
+}
+
+impl EntryInfo {
+    /// `true` when the response is no longer fresh at `now`.
+    pub fn is_expired(&self, now: SystemTime) -> bool {
+        self.expires.is_some_and(|expires| expires <= now)
+    }
+}

@@ -1,0 +1,184 @@
+//! [`Cache`]: the handle for managing a layer's cache.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use http::{Request, Uri};
+
+use crate::clock::Clock;
+use crate::entry::{CachedResponse, EntryInfo};
+use crate::expiration::Expiration;
+use crate::flight::SingleFlight;
+use crate::key::CacheKey;
+use crate::settings::CacheSettings;
+use crate::storage::{Storage, StorageError};
+
+/// What every service of one layer shares.
+pub(crate) struct Shared {
+    pub(crate) settings: CacheSettings,
+    pub(crate) storage: Arc<dyn Storage>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) flights: Arc<SingleFlight>,
+}
+
+/// The handle to a layer's cache: clear it, delete, list, look up.
+///
+/// Get it from [`CacheLayer::cache`](crate::CacheLayer::cache) or
+/// [`CacheService::cache`](crate::CacheService::cache); clones are cheap and
+/// share everything. Unlike requests on the layer, these calls return storage
+/// errors to the caller.
+///
+/// # Example
+/// ```
+/// use reqcache::{CacheLayer, MemoryStorage};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), reqcache::StorageError> {
+/// let layer = CacheLayer::new(MemoryStorage::new());
+/// let cache = layer.cache();
+/// assert_eq!(cache.len().await?, 0);
+/// assert!(!cache.contains_url("https://example.com/").await?);
+/// cache.clear().await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Cache {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl fmt::Debug for Cache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Cache")
+            .field("storage", &self.shared.storage)
+            .field("settings", &self.shared.settings)
+            .field("clock", &self.shared.clock)
+            .finish()
+    }
+}
+
+impl Cache {
+    /// The storage.
+    pub fn storage(&self) -> &Arc<dyn Storage> {
+        &self.shared.storage
+    }
+
+    /// The current time by the layer's clock.
+    pub fn now(&self) -> SystemTime {
+        self.shared.clock.now()
+    }
+
+    /// The key the layer computes for `request` (the body is part of it).
+    pub fn key_for<B: AsRef<[u8]>>(&self, request: &Request<B>) -> CacheKey {
+        self.shared.settings.key.key(
+            request.method(),
+            request.uri(),
+            request.headers(),
+            request.body().as_ref(),
+        )
+    }
+
+    /// `url` normalized as stored entries' URLs are: lower-case scheme and
+    /// host, default port dropped, query sorted, ignored parameters removed.
+    /// A string that is not a URI is returned as is.
+    pub fn normalize_url(&self, url: &str) -> String {
+        match url.parse::<Uri>() {
+            Ok(uri) => self.shared.settings.key.normalized_url(&uri),
+            Err(_) => url.to_owned(),
+        }
+    }
+
+    /// Deletes every entry.
+    pub async fn clear(&self) -> Result<(), StorageError> {
+        self.shared.storage.clear().await
+    }
+
+    /// Deletes the entry under `key`; `true` if there was one.
+    pub async fn delete(&self, key: &str) -> Result<bool, StorageError> {
+        self.shared.storage.delete(key).await
+    }
+
+    /// Deletes the entries for `url` (normalized first), whatever their
+    /// method or matched headers; returns how many.
+    pub async fn delete_url(&self, url: &str) -> Result<u64, StorageError> {
+        self.shared
+            .storage
+            .delete_url(&self.normalize_url(url))
+            .await
+    }
+
+    /// `true` when an entry (fresh or expired) is stored under `key`.
+    pub async fn contains(&self, key: &str) -> Result<bool, StorageError> {
+        self.shared.storage.contains(key, self.now()).await
+    }
+
+    /// `true` when any entry is stored for `url` (normalized first).
+    pub async fn contains_url(&self, url: &str) -> Result<bool, StorageError> {
+        let url = self.normalize_url(url);
+        Ok(self.entries().await?.iter().any(|entry| entry.url == url))
+    }
+
+    /// The entry under `key`, if any.
+    pub async fn get(&self, key: &str) -> Result<Option<Arc<CachedResponse>>, StorageError> {
+        self.shared.storage.get(key, self.now()).await
+    }
+
+    /// How many entries are stored, expired ones included.
+    pub async fn len(&self) -> Result<u64, StorageError> {
+        self.shared.storage.len().await
+    }
+
+    /// `true` when nothing is stored.
+    pub async fn is_empty(&self) -> Result<bool, StorageError> {
+        self.shared.storage.is_empty().await
+    }
+
+    /// The metadata of every entry: key, method, URL, status, size, created
+    /// and expiry times.
+    pub async fn entries(&self) -> Result<Vec<EntryInfo>, StorageError> {
+        self.shared.storage.entries().await
+    }
+
+    /// Deletes the expired entries; returns how many.
+    pub async fn remove_expired(&self) -> Result<u64, StorageError> {
+        self.shared.storage.remove_expired(self.now()).await
+    }
+
+    /// requests-cache's `remove_expired_responses(expire_after=..)`: gives
+    /// every stored entry, expired or not, a new expiry of `expire_after` from
+    /// now, then deletes what is expired (with
+    /// [`Expiration::Immediately`], everything). Returns how many were deleted.
+    pub async fn remove_expired_with(
+        &self,
+        expire_after: impl Into<Expiration>,
+    ) -> Result<u64, StorageError> {
+        let expire_after = expire_after.into();
+        let now = self.now();
+        let storage = &self.shared.storage;
+        let mut deleted = 0;
+        for info in storage.entries().await? {
+            let Some(entry) = storage.get(&info.key, now).await? else {
+                continue;
+            };
+            match expire_after.expires_at(now) {
+                Ok(expires) => {
+                    let mut entry = CachedResponse::clone(&entry);
+                    entry.expires = expires;
+                    entry.retain_until = self.retain_until(expires);
+                    storage.put(&info.key, Arc::new(entry)).await?;
+                }
+                Err(_) => {
+                    if storage.delete(&info.key).await? {
+                        deleted += 1;
+                    }
+                }
+            }
+        }
+        Ok(deleted + storage.remove_expired(now).await?)
+    }
+
+    /// When an entry expiring at `expires` may be dropped by the storage.
+    pub(crate) fn retain_until(&self, expires: Option<SystemTime>) -> Option<SystemTime> {
+        let keep = self.shared.settings.stale_retention?;
+        expires.map(|expires| expires.checked_add(keep).unwrap_or(expires))
+    }
+}

@@ -1,0 +1,234 @@
+//! [`CacheLayer`] and its builder: where every setting is chosen.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{Method, StatusCode};
+use tower::Layer;
+
+use crate::clock::{Clock, SystemClock};
+use crate::expiration::{Expiration, UrlExpiration};
+use crate::flight::SingleFlight;
+use crate::handle::{Cache, Shared};
+use crate::key::MatchHeaders;
+use crate::service::CacheService;
+use crate::settings::CacheSettings;
+use crate::storage::Storage;
+
+/// A tower [`Layer`] that caches responses in a [`Storage`].
+///
+/// It wraps any `Service<http::Request<B>>` (a hyper or reqwest client, an
+/// axum router) and keeps its error type. All services made by one layer, and
+/// all their clones, share one storage, one set of settings and one
+/// [`Cache`] handle.
+///
+/// # Example
+/// ```
+/// use std::convert::Infallible;
+/// use http_body_util::{BodyExt, Full};
+/// use reqcache::{CacheLayer, CacheStatus, MemoryStorage};
+/// use tower::{Service, ServiceBuilder, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let upstream = tower::service_fn(|_req: http::Request<Full<bytes::Bytes>>| async {
+///     Ok::<_, Infallible>(http::Response::new(Full::new(bytes::Bytes::from_static(b"hello"))))
+/// });
+/// let layer = CacheLayer::builder(MemoryStorage::new()).expire_after(60).build();
+/// let mut client = ServiceBuilder::new().layer(layer).service(upstream);
+///
+/// for expected_from_cache in [false, true] {
+///     let request = http::Request::get("http://example.com/").body(Full::default()).unwrap();
+///     let response = client.ready().await.unwrap().call(request).await.unwrap();
+///     let status = response.extensions().get::<CacheStatus>().unwrap().clone();
+///     assert_eq!(status.from_cache, expected_from_cache);
+///     assert_eq!(response.into_body().collect().await.unwrap().to_bytes(), "hello");
+/// }
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct CacheLayer {
+    cache: Cache,
+}
+
+impl CacheLayer {
+    /// A layer with the default settings over `storage`.
+    pub fn new(storage: impl Storage) -> Self {
+        Self::builder(storage).build()
+    }
+
+    /// A builder to choose settings.
+    pub fn builder(storage: impl Storage) -> CacheLayerBuilder {
+        CacheLayerBuilder {
+            storage: Arc::new(storage),
+            clock: Arc::new(SystemClock),
+            settings: CacheSettings::default(),
+            ignored_parameters: Vec::new(),
+        }
+    }
+
+    /// The handle for managing the cache: clear, delete, list, ...
+    pub fn cache(&self) -> &Cache {
+        &self.cache
+    }
+}
+
+impl<S> Layer<S> for CacheLayer {
+    type Service = CacheService<S>;
+
+    fn layer(&self, inner: S) -> CacheService<S> {
+        CacheService::new(inner, self.cache.clone())
+    }
+}
+
+/// Builds a [`CacheLayer`]. The names follow requests-cache's options.
+///
+/// | requests-cache          | reqcache                                   | default |
+/// |-------------------------|--------------------------------------------|---------|
+/// | `expire_after`          | [`expire_after`](Self::expire_after)       | never   |
+/// | `urls_expire_after`     | [`urls_expire_after`](Self::urls_expire_after) | none |
+/// | `allowable_methods`     | [`allowable_methods`](Self::allowable_methods) | GET, HEAD |
+/// | `allowable_codes`       | [`allowable_codes`](Self::allowable_codes) | 200     |
+/// | `ignored_parameters`    | [`ignored_parameters`](Self::ignored_parameters) | none |
+/// | `include_get_headers`   | [`match_headers`](Self::match_headers)     | none    |
+/// | `cache_control`         | [`cache_control`](Self::cache_control)     | **on** (off in requests-cache) |
+/// | `old_data_on_error`     | [`stale_if_error`](Self::stale_if_error)   | off     |
+/// | —                       | [`credentials_in_key`](Self::credentials_in_key) | on |
+/// | —                       | [`max_body_size`](Self::max_body_size)     | 8 MiB   |
+/// | —                       | [`stale_retention`](Self::stale_retention) | keep    |
+/// | —                       | [`single_flight`](Self::single_flight)     | on      |
+/// | —                       | [`clock`](Self::clock)                     | system  |
+#[derive(Debug)]
+#[must_use]
+pub struct CacheLayerBuilder {
+    storage: Arc<dyn Storage>,
+    clock: Arc<dyn Clock>,
+    settings: CacheSettings,
+    ignored_parameters: Vec<String>,
+}
+
+impl CacheLayerBuilder {
+    /// How long responses stay fresh when nothing more specific applies
+    /// (see [`Expiration`] for the accepted values). Default: never expire.
+    pub fn expire_after(mut self, expire_after: impl Into<Expiration>) -> Self {
+        self.settings.expire_after = expire_after.into();
+        self
+    }
+
+    /// Per-URL expiration patterns; the first match wins over
+    /// [`expire_after`](Self::expire_after).
+    pub fn urls_expire_after(mut self, patterns: UrlExpiration) -> Self {
+        self.settings.urls_expire_after = patterns;
+        self
+    }
+
+    /// The methods whose responses are cached. Default: GET and HEAD.
+    /// Other methods pass through untouched.
+    pub fn allowable_methods(mut self, methods: impl IntoIterator<Item = Method>) -> Self {
+        self.settings.allowable_methods = methods.into_iter().collect();
+        self
+    }
+
+    /// The status codes that are cached. Default: 200.
+    pub fn allowable_codes(mut self, codes: impl IntoIterator<Item = StatusCode>) -> Self {
+        self.settings.allowable_codes = codes.into_iter().collect();
+        self
+    }
+
+    /// Parameter names left out of the key **and** removed from everything
+    /// stored: query strings, top-level JSON and form body fields, and request
+    /// headers of the same name (case-insensitive). Use it for tokens and
+    /// other secrets.
+    pub fn ignored_parameters<I>(mut self, names: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        self.ignored_parameters = names.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Request headers that take part in the key. Default: none.
+    pub fn match_headers(mut self, match_headers: MatchHeaders) -> Self {
+        self.settings.key.match_headers = match_headers;
+        self
+    }
+
+    /// Whether the values of `Authorization`, `Proxy-Authorization` and
+    /// `Cookie` take part in the key (hashed). Default: on, so a response to
+    /// one set of credentials is never answered to another.
+    ///
+    /// Turn it off only when the upstream answers the same to every caller
+    /// (for example a public API that wants a key just for rate limits): then
+    /// every caller shares one entry. The headers are never stored either way.
+    pub fn credentials_in_key(mut self, on: bool) -> Self {
+        self.settings.key.credentials_in_key = on;
+        self
+    }
+
+    /// Whether Cache-Control and Expires headers set expiration, with the
+    /// precedence of requests-cache's guide. Default: **on**, unlike
+    /// requests-cache: a Rust service expects `no-store` to be honoured.
+    ///
+    /// On: request `max-age` (a stored response older than it is stale, and it
+    /// is the new response's lifetime), `no-cache` (revalidate before use),
+    /// `no-store` (neither read nor write); response `no-store`, `max-age`,
+    /// `no-cache` and `Expires`. A response whose headers make it stale at once
+    /// is stored only when it has a validator, to be revalidated on each use.
+    pub fn cache_control(mut self, on: bool) -> Self {
+        self.settings.cache_control = on;
+        self
+    }
+
+    /// requests-cache's `old_data_on_error`: when upstream fails (the inner
+    /// service's `Err`, or a 4xx/5xx status) and a stale response is stored,
+    /// answer it, marked [`is_expired`](crate::CacheStatus::is_expired).
+    pub fn stale_if_error(mut self, on: bool) -> Self {
+        self.settings.stale_if_error = on;
+        self
+    }
+
+    /// The largest response body buffered for caching. A larger one streams
+    /// through uncached and intact. Default: 8 MiB.
+    pub fn max_body_size(mut self, bytes: usize) -> Self {
+        self.settings.max_body_size = bytes;
+        self
+    }
+
+    /// How long an expired entry is kept for revalidation and
+    /// `stale_if_error` before a storage may drop it. Default: kept until
+    /// removed or evicted, as in requests-cache.
+    pub fn stale_retention(mut self, keep: Duration) -> Self {
+        self.settings.stale_retention = Some(keep);
+        self
+    }
+
+    /// Whether concurrent misses for one key wait for a single upstream
+    /// request. Default: on.
+    pub fn single_flight(mut self, on: bool) -> Self {
+        self.settings.single_flight = on;
+        self
+    }
+
+    /// The clock for every freshness decision. Default: [`SystemClock`].
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// The layer.
+    pub fn build(mut self) -> CacheLayer {
+        self.settings
+            .key
+            .set_ignored_parameters(std::mem::take(&mut self.ignored_parameters));
+        CacheLayer {
+            cache: Cache {
+                shared: Arc::new(Shared {
+                    settings: self.settings,
+                    storage: self.storage,
+                    clock: self.clock,
+                    flights: Arc::new(SingleFlight::default()),
+                }),
+            },
+        }
+    }
+}

@@ -1,0 +1,120 @@
+//! # reqcache
+//!
+//! An HTTP response cache as [tower] middleware: requests-cache for Rust.
+//!
+//! Put a [`CacheLayer`] in front of any `Service<http::Request<B>>` — a hyper
+//! client, a reqwest client through an adapter, an axum router — and repeated
+//! requests are answered from a [`Storage`] without reaching the inner
+//! service. Stale entries are revalidated with `ETag` / `Last-Modified`, and
+//! with [`stale_if_error`](CacheLayerBuilder::stale_if_error) stale data is
+//! served when the upstream fails.
+//!
+//! ```
+//! use std::convert::Infallible;
+//! use http_body_util::{BodyExt, Full};
+//! use reqcache::{CacheLayer, CacheStatus, MemoryStorage};
+//! use tower::{Service, ServiceBuilder, ServiceExt};
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! // Any tower service that answers http requests: here, a stand-in upstream.
+//! let upstream = tower::service_fn(|_req: http::Request<Full<bytes::Bytes>>| async {
+//!     let response = http::Response::builder()
+//!         .header("cache-control", "max-age=60")
+//!         .body(Full::new(bytes::Bytes::from_static(b"hello")))
+//!         .unwrap();
+//!     Ok::<_, Infallible>(response)
+//! });
+//! let mut client = ServiceBuilder::new()
+//!     .layer(CacheLayer::new(MemoryStorage::new()))
+//!     .service(upstream);
+//!
+//! let request = || http::Request::get("https://example.com/").body(Full::default()).unwrap();
+//! let first = client.ready().await.unwrap().call(request()).await.unwrap();
+//! assert!(!first.extensions().get::<CacheStatus>().unwrap().from_cache);
+//!
+//! let second = client.ready().await.unwrap().call(request()).await.unwrap();
+//! assert!(second.extensions().get::<CacheStatus>().unwrap().from_cache);
+//! assert_eq!(second.into_body().collect().await.unwrap().to_bytes(), "hello");
+//! # }
+//! ```
+//!
+//! # What happens to a request
+//! 1. Methods not in [`allowable_methods`](CacheLayerBuilder::allowable_methods),
+//!    requests inside [`with_cache_disabled`], requests with
+//!    [`CacheOptions::bypass`] or `Cache-Control: no-store` pass straight through.
+//! 2. The [`CacheKey`] is computed: method, normalized URL, body, matched
+//!    headers and (by default) credentials.
+//! 3. A fresh stored response answers at once; the inner service is not called.
+//! 4. A stale one with validators is revalidated with a conditional request;
+//!    on `304` the stored entry is refreshed and answered.
+//! 5. Otherwise the inner service answers; the response is stored when its
+//!    status, headers, expiration and size allow.
+//! 6. Concurrent misses for one key make one upstream request (single flight).
+//!
+//! Every response carries a [`CacheStatus`] extension saying what happened.
+//!
+//! # When things go wrong
+//! The cache never fails a request. A storage read that fails is a miss; a
+//! write that fails is skipped; both are logged with `tracing` at `warn`.
+//! Stored bytes that do not decode (garbage, a record of an older format) read
+//! as a miss and are deleted. Malformed `Cache-Control` directives, dates and
+//! header values are ignored. The inner service's own errors are returned
+//! unchanged (`type Error = S::Error`), or answered with stale data when
+//! `stale_if_error` is on.
+//!
+//! # Credentials and secrets
+//! By default the values of `Authorization`, `Proxy-Authorization` and
+//! `Cookie` are part of the key (hashed), so a response fetched with one set
+//! of credentials is never answered to a request with another; those headers
+//! are never stored. [`ignored_parameters`](CacheLayerBuilder::ignored_parameters)
+//! removes names from the key and from everything stored.
+//! [`credentials_in_key(false)`](CacheLayerBuilder::credentials_in_key) opts
+//! out of keying on credentials.
+//!
+//! # Storages
+//! | storage | crate | `cache_name` |
+//! |---|---|---|
+//! | [`MemoryStorage`] (bounded LRU) | `reqcache` | — |
+//! | `SqliteStorage` | `reqcache-sqlite` | database path |
+//!
+//! [tower]: https://docs.rs/tower
+
+#![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
+#![forbid(unsafe_code)]
+
+mod body;
+mod clock;
+mod entry;
+mod expiration;
+mod flight;
+mod flow;
+mod future;
+mod handle;
+mod key;
+mod layer;
+mod memory;
+mod options;
+mod policy;
+mod scope;
+mod serializer;
+mod service;
+mod settings;
+mod status;
+mod storage;
+
+pub use body::CacheBody;
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use entry::{CachedRequest, CachedResponse, EntryInfo};
+pub use expiration::{DoNotStore, Expiration, UrlExpiration};
+pub use future::ResponseFuture;
+pub use handle::Cache;
+pub use key::{CREDENTIAL_HEADERS, CacheKey, MatchHeaders};
+pub use layer::{CacheLayer, CacheLayerBuilder};
+pub use memory::{DEFAULT_MAX_BYTES, DEFAULT_MAX_ENTRIES, MemoryStorage, MemoryStorageBuilder};
+pub use options::CacheOptions;
+pub use scope::{is_cache_disabled, with_cache_disabled, with_cache_enabled};
+pub use serializer::{FORMAT_VERSION, Serializer};
+pub use service::CacheService;
+pub use settings::DEFAULT_MAX_BODY_SIZE;
+pub use status::{CacheOutcome, CacheStatus};
+pub use storage::{BoxError, Storage, StorageError, StorageErrorKind};

@@ -1,0 +1,402 @@
+//! Encoding of stored values for byte-oriented backends: MessagePack (the
+//! default) and JSON, both carrying a format version.
+
+use std::time::SystemTime;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use bytes::Bytes;
+use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Version};
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::entry::{CachedRequest, CachedResponse};
+use crate::storage::{StorageError, StorageErrorKind};
+
+/// The version of the stored record layout. A record of any other version is
+/// a miss: it is never decoded by guesswork.
+pub const FORMAT_VERSION: u8 = 1;
+
+/// The first bytes of every MessagePack record.
+const MSGPACK_MAGIC: &[u8; 3] = b"RQC";
+/// Codec byte that follows the magic and the version.
+const MSGPACK_CODEC: u8 = 1;
+
+/// How byte-oriented storages encode entries.
+///
+/// Decoding recognizes every format, so switching serializers keeps the
+/// entries already stored readable.
+///
+/// # Example
+/// ```
+/// use std::time::UNIX_EPOCH;
+/// use reqcache::{CachedRequest, CachedResponse, Serializer};
+///
+/// let entry = CachedResponse::new(
+///     http::StatusCode::OK,
+///     http::HeaderMap::new(),
+///     bytes::Bytes::from_static(b"{\"id\": 1}"),
+///     CachedRequest::new(http::Method::GET, "https://example.com/"),
+///     UNIX_EPOCH,
+/// );
+/// let bytes = Serializer::Json.encode(&entry)?;
+/// assert!(std::str::from_utf8(&bytes).unwrap().contains("\"reqcache_format\""));
+/// assert_eq!(Serializer::decode(&bytes)?, entry);
+/// # Ok::<(), reqcache::StorageError>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum Serializer {
+    /// Compact binary MessagePack (rmp-serde), prefixed with `RQC` and the
+    /// format version.
+    #[default]
+    MessagePack,
+    /// Readable JSON: text bodies as text, binary ones as base64.
+    Json,
+}
+
+impl Serializer {
+    /// The serializer's name: `msgpack` or `json`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::MessagePack => "msgpack",
+            Self::Json => "json",
+        }
+    }
+
+    /// Encodes an entry.
+    ///
+    /// # Errors
+    /// [`StorageErrorKind::Encode`] if the encoder fails (it does not for
+    /// well-formed entries).
+    pub fn encode(&self, entry: &CachedResponse) -> Result<Vec<u8>, StorageError> {
+        let record = Record::from_entry(entry);
+        match self {
+            Self::MessagePack => {
+                let mut out = Vec::with_capacity(entry.body.len() + 256);
+                out.extend_from_slice(MSGPACK_MAGIC);
+                out.push(FORMAT_VERSION);
+                out.push(MSGPACK_CODEC);
+                rmp_serde::encode::write(&mut out, &record).map_err(encode_error)?;
+                Ok(out)
+            }
+            Self::Json => serde_json::to_vec_pretty(&record).map_err(encode_error),
+        }
+    }
+
+    /// Decodes bytes written by any serializer of this format version.
+    ///
+    /// # Errors
+    /// [`StorageErrorKind::Decode`] for garbage, foreign bytes, or another
+    /// format version. Never panics.
+    pub fn decode(bytes: &[u8]) -> Result<CachedResponse, StorageError> {
+        let record: Record = if let Some(rest) = bytes.strip_prefix(MSGPACK_MAGIC) {
+            match rest {
+                [FORMAT_VERSION, MSGPACK_CODEC, payload @ ..] => {
+                    rmp_serde::from_slice(payload).map_err(decode_error)?
+                }
+                [version, ..] => {
+                    return Err(StorageError::new(
+                        StorageErrorKind::Decode,
+                        format!("record format version {version}, expected {FORMAT_VERSION}"),
+                    ));
+                }
+                [] => {
+                    return Err(StorageError::new(
+                        StorageErrorKind::Decode,
+                        "truncated record",
+                    ));
+                }
+            }
+        } else if bytes.trim_ascii_start().first() == Some(&b'{') {
+            let record: Record = serde_json::from_slice(bytes).map_err(decode_error)?;
+            if record.reqcache_format != FORMAT_VERSION {
+                return Err(StorageError::new(
+                    StorageErrorKind::Decode,
+                    format!(
+                        "record format version {}, expected {FORMAT_VERSION}",
+                        record.reqcache_format
+                    ),
+                ));
+            }
+            record
+        } else {
+            return Err(StorageError::new(
+                StorageErrorKind::Decode,
+                "not a reqcache record",
+            ));
+        };
+        record.into_entry()
+    }
+}
+
+impl std::str::FromStr for Serializer {
+    type Err = StorageError;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        match name.to_ascii_lowercase().as_str() {
+            "msgpack" | "messagepack" => Ok(Self::MessagePack),
+            "json" => Ok(Self::Json),
+            other => Err(StorageError::new(
+                StorageErrorKind::Config,
+                format!("unknown serializer {other:?}; expected msgpack or json"),
+            )),
+        }
+    }
+}
+
+fn encode_error(e: impl std::error::Error + Send + Sync + 'static) -> StorageError {
+    StorageError::with_source(StorageErrorKind::Encode, "could not encode entry", e)
+}
+
+fn decode_error(e: impl std::error::Error + Send + Sync + 'static) -> StorageError {
+    StorageError::with_source(StorageErrorKind::Decode, "could not decode entry", e)
+}
+
+/// The serialized layout. Field order matters for MessagePack (arrays).
+#[derive(Serialize, Deserialize)]
+struct Record {
+    reqcache_format: u8,
+    status: u16,
+    version: String,
+    headers: Vec<(String, Blob)>,
+    body: Blob,
+    request: RecordRequest,
+    created_at: SystemTime,
+    expires: Option<SystemTime>,
+    retain_until: Option<SystemTime>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct RecordRequest {
+    method: String,
+    url: String,
+    headers: Vec<(String, Blob)>,
+    body: Blob,
+}
+
+impl Record {
+    fn from_entry(entry: &CachedResponse) -> Self {
+        Self {
+            reqcache_format: FORMAT_VERSION,
+            status: entry.status.as_u16(),
+            version: format!("{:?}", entry.version),
+            headers: headers_to_record(&entry.headers),
+            body: Blob(entry.body.clone()),
+            request: RecordRequest {
+                method: entry.request.method.as_str().to_owned(),
+                url: entry.request.url.clone(),
+                headers: headers_to_record(&entry.request.headers),
+                body: Blob(entry.request.body.clone()),
+            },
+            created_at: entry.created_at,
+            expires: entry.expires,
+            retain_until: entry.retain_until,
+        }
+    }
+
+    fn into_entry(self) -> Result<CachedResponse, StorageError> {
+        let invalid = |what: &str| StorageError::new(StorageErrorKind::Decode, what.to_owned());
+        Ok(CachedResponse {
+            status: StatusCode::from_u16(self.status).map_err(|_| invalid("invalid status"))?,
+            version: parse_version(&self.version).ok_or_else(|| invalid("invalid version"))?,
+            headers: headers_from_record(self.headers)?,
+            body: self.body.0,
+            request: CachedRequest {
+                method: Method::from_bytes(self.request.method.as_bytes())
+                    .map_err(|_| invalid("invalid method"))?,
+                url: self.request.url,
+                headers: headers_from_record(self.request.headers)?,
+                body: self.request.body.0,
+            },
+            created_at: self.created_at,
+            expires: self.expires,
+            retain_until: self.retain_until,
+        })
+    }
+}
+
+fn parse_version(s: &str) -> Option<Version> {
+    Some(match s {
+        "HTTP/0.9" => Version::HTTP_09,
+        "HTTP/1.0" => Version::HTTP_10,
+        "HTTP/1.1" => Version::HTTP_11,
+        "HTTP/2.0" => Version::HTTP_2,
+        "HTTP/3.0" => Version::HTTP_3,
+        _ => return None,
+    })
+}
+
+fn headers_to_record(headers: &HeaderMap) -> Vec<(String, Blob)> {
+    headers
+        .iter()
+        .map(|(name, value)| {
+            (
+                name.as_str().to_owned(),
+                Blob(Bytes::copy_from_slice(value.as_bytes())),
+            )
+        })
+        .collect()
+}
+
+fn headers_from_record(pairs: Vec<(String, Blob)>) -> Result<HeaderMap, StorageError> {
+    let mut headers = HeaderMap::with_capacity(pairs.len());
+    for (name, value) in pairs {
+        let name = HeaderName::from_bytes(name.as_bytes()).map_err(|e| {
+            StorageError::with_source(StorageErrorKind::Decode, "invalid header name", e)
+        })?;
+        let value = HeaderValue::from_maybe_shared(value.0).map_err(|e| {
+            StorageError::with_source(StorageErrorKind::Decode, "invalid header value", e)
+        })?;
+        headers.append(name, value);
+    }
+    Ok(headers)
+}
+
+/// Bytes that serialize as raw bytes in binary formats, and in readable ones
+/// as `{"text": ".."}` when they are UTF-8 or `{"base64": ".."}` otherwise.
+struct Blob(Bytes);
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum ReadableBlob {
+    Text(String),
+    Base64(String),
+}
+
+impl Serialize for Blob {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if serializer.is_human_readable() {
+            match std::str::from_utf8(&self.0) {
+                Ok(text) => ReadableBlob::Text(text.to_owned()),
+                Err(_) => ReadableBlob::Base64(BASE64.encode(&self.0)),
+            }
+            .serialize(serializer)
+        } else {
+            serializer.serialize_bytes(&self.0)
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Blob {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        if deserializer.is_human_readable() {
+            match ReadableBlob::deserialize(deserializer)? {
+                ReadableBlob::Text(text) => Ok(Blob(Bytes::from(text))),
+                ReadableBlob::Base64(encoded) => BASE64
+                    .decode(encoded)
+                    .map(|bytes| Blob(Bytes::from(bytes)))
+                    .map_err(serde::de::Error::custom),
+            }
+        } else {
+            deserializer.deserialize_byte_buf(BlobVisitor)
+        }
+    }
+}
+
+struct BlobVisitor;
+
+impl<'de> serde::de::Visitor<'de> for BlobVisitor {
+    type Value = Blob;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("bytes")
+    }
+
+    fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Blob, E> {
+        Ok(Blob(Bytes::copy_from_slice(v)))
+    }
+
+    fn visit_byte_buf<E: serde::de::Error>(self, v: Vec<u8>) -> Result<Blob, E> {
+        Ok(Blob(Bytes::from(v)))
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Blob, A::Error> {
+        let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1 << 20));
+        while let Some(byte) = seq.next_element::<u8>()? {
+            out.push(byte);
+        }
+        Ok(Blob(Bytes::from(out)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    fn sample() -> CachedResponse {
+        let mut headers = HeaderMap::new();
+        headers.append("x-b", HeaderValue::from_static("1"));
+        headers.append("set-cookie", HeaderValue::from_static("a=1"));
+        headers.append("set-cookie", HeaderValue::from_static("b=2"));
+        headers.append("x-raw", HeaderValue::from_bytes(b"caf\xe9").unwrap());
+        let mut request = CachedRequest::new(Method::POST, "https://example.com/p?a=1");
+        request.body = Bytes::from_static(b"{\"q\":1}");
+        CachedResponse {
+            status: StatusCode::IM_A_TEAPOT,
+            version: Version::HTTP_2,
+            headers,
+            body: Bytes::from_static(&[0, 159, 146, 150, 255]),
+            request,
+            created_at: UNIX_EPOCH + Duration::new(1_700_000_000, 123_456_789),
+            expires: Some(UNIX_EPOCH + Duration::from_secs(1_800_000_000)),
+            retain_until: None,
+        }
+    }
+
+    #[test]
+    fn both_formats_round_trip_binary_bodies_and_odd_headers() {
+        for serializer in [Serializer::MessagePack, Serializer::Json] {
+            let entry = sample();
+            let bytes = serializer.encode(&entry).unwrap();
+            let back = Serializer::decode(&bytes).unwrap();
+            assert_eq!(back, entry, "{serializer:?}");
+            let order: Vec<_> = back
+                .headers
+                .iter()
+                .map(|(n, v)| (n.clone(), v.clone()))
+                .collect();
+            let expected: Vec<_> = entry
+                .headers
+                .iter()
+                .map(|(n, v)| (n.clone(), v.clone()))
+                .collect();
+            assert_eq!(order, expected);
+        }
+    }
+
+    #[test]
+    fn json_is_readable() {
+        let text = String::from_utf8(Serializer::Json.encode(&sample()).unwrap()).unwrap();
+        assert!(text.contains("\"text\": \"{\\\"q\\\":1}\""), "{text}");
+        assert!(text.contains("\"base64\""), "{text}");
+    }
+
+    #[test]
+    fn garbage_and_other_versions_are_decode_errors() {
+        let mut other_version = Serializer::MessagePack.encode(&sample()).unwrap();
+        other_version[3] = FORMAT_VERSION + 1;
+        let json_other = String::from_utf8(Serializer::Json.encode(&sample()).unwrap())
+            .unwrap()
+            .replace("\"reqcache_format\": 1", "\"reqcache_format\": 99");
+        let truncated = Serializer::MessagePack.encode(&sample()).unwrap()[..20].to_vec();
+        for bytes in [
+            b"".to_vec(),
+            b"RQC".to_vec(),
+            b"\x80\x04pickle".to_vec(),
+            b"{not json".to_vec(),
+            other_version,
+            json_other.into_bytes(),
+            truncated,
+        ] {
+            let err = Serializer::decode(&bytes).unwrap_err();
+            assert_eq!(err.kind(), StorageErrorKind::Decode, "{bytes:?}");
+        }
+    }
+
+    #[test]
+    fn serializer_names_parse() {
+        assert_eq!("JSON".parse::<Serializer>().unwrap(), Serializer::Json);
+        assert!("pickle".parse::<Serializer>().is_err());
+    }
+}

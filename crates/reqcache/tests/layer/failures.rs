@@ -1,0 +1,140 @@
+//! stale_if_error, and storages that fail.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::SystemTime;
+
+use async_trait::async_trait;
+use reqcache::{CacheOutcome, CachedResponse, EntryInfo, Storage, StorageError, StorageErrorKind};
+
+use crate::support::*;
+
+fn flaky() -> Upstream {
+    // Call 0 succeeds; then an error, a 500, and a 404.
+    Upstream::new(|_, n| match n {
+        0 => Ok(response(200, &[], "good data")),
+        1 => Err(UpstreamError("connection refused")),
+        2 => Ok(response(500, &[], "oops")),
+        _ => Ok(response(404, &[], "moved")),
+    })
+}
+
+#[tokio::test]
+async fn stale_if_error_serves_stale_data_on_errors_and_error_statuses() {
+    let mut h = Harness::new(flaky(), |b| b.expire_after(10).stale_if_error(true));
+    h.get("http://e.com/").await;
+    h.advance(11);
+    for _ in 0..3 {
+        let r = h.get("http://e.com/").await;
+        assert_eq!(r.status, 200);
+        assert_eq!(r.body, "good data");
+        assert!(r.cache.from_cache && r.cache.is_expired);
+        assert_eq!(r.cache.outcome, CacheOutcome::StaleOnError);
+    }
+    assert_eq!(h.calls(), 4);
+}
+
+#[tokio::test]
+async fn without_stale_if_error_errors_pass_through_unchanged() {
+    let mut h = Harness::new(flaky(), |b| b.expire_after(10));
+    h.get("http://e.com/").await;
+    h.advance(11);
+    assert_eq!(
+        h.try_send(get("http://e.com/")).await.unwrap_err(),
+        UpstreamError("connection refused")
+    );
+    assert_eq!(h.get("http://e.com/").await.status, 500);
+    assert_eq!(h.get("http://e.com/").await.status, 404);
+}
+
+#[tokio::test]
+async fn with_nothing_stored_an_error_is_an_error() {
+    let mut h = Harness::new(Upstream::new(|_, _| Err(UpstreamError("down"))), |b| {
+        b.stale_if_error(true)
+    });
+    assert_eq!(
+        h.try_send(get("http://e.com/")).await.unwrap_err(),
+        UpstreamError("down")
+    );
+}
+
+/// A storage whose every operation fails, counting the attempts.
+#[derive(Debug, Default)]
+struct BrokenStorage {
+    attempts: AtomicUsize,
+}
+
+impl BrokenStorage {
+    fn fail<T>(&self) -> Result<T, StorageError> {
+        self.attempts.fetch_add(1, Ordering::SeqCst);
+        Err(StorageError::new(
+            StorageErrorKind::Backend,
+            "connection refused",
+        ))
+    }
+}
+
+#[async_trait]
+impl Storage for BrokenStorage {
+    async fn get(
+        &self,
+        _: &str,
+        _: SystemTime,
+    ) -> Result<Option<Arc<CachedResponse>>, StorageError> {
+        self.fail()
+    }
+    async fn put(&self, _: &str, _: Arc<CachedResponse>) -> Result<(), StorageError> {
+        self.fail()
+    }
+    async fn delete(&self, _: &str) -> Result<bool, StorageError> {
+        self.fail()
+    }
+    async fn clear(&self) -> Result<(), StorageError> {
+        self.fail()
+    }
+    async fn len(&self) -> Result<u64, StorageError> {
+        self.fail()
+    }
+    async fn entries(&self) -> Result<Vec<EntryInfo>, StorageError> {
+        self.fail()
+    }
+    async fn remove_expired(&self, _: SystemTime) -> Result<u64, StorageError> {
+        self.fail()
+    }
+}
+
+#[tokio::test]
+async fn a_failing_storage_never_fails_a_request() {
+    let storage = Arc::new(BrokenStorage::default());
+    let mut h = Harness::with_storage(Arc::clone(&storage), Upstream::ok("fine", &[]), |b| b);
+    for _ in 0..3 {
+        let r = h.get("http://e.com/").await;
+        assert_eq!(r.status, 200);
+        assert_eq!(r.body, "fine");
+        assert_eq!(r.cache.outcome, CacheOutcome::NotStored);
+    }
+    assert_eq!(h.calls(), 3);
+    // One read and one write attempt per request.
+    assert_eq!(storage.attempts.load(Ordering::SeqCst), 6);
+    // The handle, unlike requests, reports the failure.
+    assert_eq!(
+        h.cache().len().await.unwrap_err().kind(),
+        StorageErrorKind::Backend
+    );
+}
+
+#[tokio::test]
+async fn an_oversized_entry_for_memory_storage_is_answered_uncached() {
+    let storage = reqcache::MemoryStorage::builder().max_bytes(100).build();
+    let mut h = Harness::with_storage(
+        storage,
+        Upstream::ok(
+            "a body that is long enough to exceed a hundred bytes once headers are counted, surely",
+            &[],
+        ),
+        |b| b,
+    );
+    let r = h.get("http://e.com/").await;
+    assert_eq!(r.cache.outcome, CacheOutcome::NotStored);
+    assert!(r.body.starts_with(b"a body"));
+}

@@ -1,0 +1,16 @@
+//! The layer's behaviour, tested through `tower::Service` calls on a
+//! recording upstream. Each module covers one group of features.
+
+mod support;
+
+mod cache_control;
+mod credentials;
+mod expiration;
+mod failures;
+mod handle;
+mod hit_path;
+mod keys;
+mod options;
+mod single_flight;
+mod stack;
+mod streaming;
