@@ -59,12 +59,23 @@ pub fn server_url(var: &str) -> Option<String> {
 }
 
 /// A fixed moment for tests: 2023-11-14T22:13:20Z.
+///
+/// ```
+/// use std::time::{Duration, UNIX_EPOCH};
+/// assert_eq!(reqcache_test::t0(), UNIX_EPOCH + Duration::from_secs(1_700_000_000));
+/// ```
 pub fn t0() -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(1_700_000_000)
 }
 
 /// A response with repeated headers, a non-UTF-8 header value and `body`,
 /// received at [`t0`], for `url`.
+///
+/// ```
+/// let entry = reqcache_test::sample_entry("https://example.com/", &b"hi"[..]);
+/// assert_eq!(entry.headers.get_all("set-cookie").iter().count(), 2);
+/// assert_eq!(entry.body, "hi");
+/// ```
 pub fn sample_entry(url: &str, body: impl Into<Bytes>) -> CachedResponse {
     let mut headers = HeaderMap::new();
     headers.append(

@@ -1,0 +1,143 @@
+//! What is particular to SQLite: WAL, indexes, paths, several handles.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqcache::{Serializer, Storage};
+use reqcache_sqlite::{SqliteStorage, resolve_cache_path};
+use reqcache_test::{sample_entry, t0};
+
+#[tokio::test]
+async fn the_database_is_in_wal_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = SqliteStorage::open(dir.path().join("c")).await.unwrap();
+    let mode: String = storage
+        .with_connection(|c| c.query_row("PRAGMA journal_mode", [], |r| r.get(0)))
+        .await
+        .unwrap();
+    assert_eq!(mode, "wal");
+}
+
+#[tokio::test]
+async fn remove_expired_and_delete_url_use_indexes() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = SqliteStorage::open(dir.path().join("c")).await.unwrap();
+    for (sql, index) in [
+        (
+            "DELETE FROM responses WHERE expires <= 1 OR retain_until <= 1",
+            "responses_expires",
+        ),
+        (
+            "DELETE FROM responses WHERE expires <= 1 OR retain_until <= 1",
+            "responses_retain_until",
+        ),
+        ("DELETE FROM responses WHERE url = 'x'", "responses_url"),
+    ] {
+        let plan: Vec<String> = storage
+            .with_connection(move |c| {
+                let mut statement = c.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
+                let rows = statement.query_map([], |r| r.get::<_, String>(3))?;
+                rows.collect()
+            })
+            .await
+            .unwrap();
+        assert!(
+            plan.iter().any(|step| step.contains(index)),
+            "{sql}: {plan:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn parent_folders_are_created_and_names_get_an_extension() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = SqliteStorage::open(dir.path().join("a/b/c/http_cache"))
+        .await
+        .unwrap();
+    assert!(dir.path().join("a/b/c/http_cache.sqlite").exists());
+    assert_eq!(storage.path(), dir.path().join("a/b/c/http_cache.sqlite"));
+}
+
+#[test]
+fn a_tilde_is_the_home_folder() {
+    let home = home::home_dir().expect("a home folder");
+    assert_eq!(
+        resolve_cache_path("~/caches/http"),
+        home.join("caches/http.sqlite")
+    );
+    assert_eq!(
+        resolve_cache_path("relative/cache.db"),
+        std::path::Path::new("relative/cache.db")
+    );
+}
+
+#[tokio::test]
+async fn the_json_serializer_stores_readable_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = SqliteStorage::builder(dir.path().join("c"))
+        .serializer(Serializer::Json)
+        .open()
+        .await
+        .unwrap();
+    storage
+        .put(
+            "k",
+            Arc::new(sample_entry("https://example.com/", &b"{\"hello\": 1}"[..])),
+        )
+        .await
+        .unwrap();
+    let raw: Vec<u8> = storage
+        .with_connection(|c| c.query_row("SELECT value FROM responses", [], |r| r.get(0)))
+        .await
+        .unwrap();
+    let text = String::from_utf8(raw).unwrap();
+    assert!(text.contains("\"reqcache_format\": 1"), "{text}");
+    assert!(text.contains("{\\\"hello\\\": 1}"), "{text}");
+    assert!(storage.get("k", t0()).await.unwrap().is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_handles_on_one_file_write_and_read_concurrently() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("shared");
+    let a = SqliteStorage::builder(&path)
+        .busy_timeout(Duration::from_secs(10))
+        .open()
+        .await
+        .unwrap();
+    let b = SqliteStorage::builder(&path)
+        .busy_timeout(Duration::from_secs(10))
+        .open()
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for (i, storage) in [a.clone(), b.clone()]
+        .into_iter()
+        .cycle()
+        .take(8)
+        .enumerate()
+    {
+        tasks.push(tokio::spawn(async move {
+            for j in 0..25 {
+                let key = format!("k{}", (i * 25 + j) % 50);
+                storage
+                    .put(
+                        &key,
+                        Arc::new(sample_entry("https://example.com/", format!("{i}-{j}"))),
+                    )
+                    .await
+                    .unwrap();
+                // A read may find the row from either handle, or a miss if the
+                // database was busy, but never an error or a torn entry.
+                if let Some(entry) = storage.get(&key, t0()).await.unwrap_or(None) {
+                    assert!(entry.body.contains(&b'-'));
+                }
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    assert_eq!(a.len().await.unwrap(), 50);
+    assert_eq!(b.len().await.unwrap(), 50);
+}
