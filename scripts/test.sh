@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace: the one test command (README, .ci/run).
 #
-# It installs and starts what the tests need, and stops what it started on
-# exit. Today every test is self-contained (SQLite is embedded, memory needs
-# nothing); the backend issues add their servers here: redis-server (Debian),
-# SecantusDB and moto (PyPI, in a venv under .test-services/), each started on
-# a free loopback port, its URL exported as REQCACHE_REDIS_URL,
-# REQCACHE_MONGODB_URL or REQCACHE_DYNAMODB_URL, and stopped by PID.
+# It installs and starts the servers the tests need (scripts/test-services.sh:
+# redis-server from Debian, standalone and a 3-node cluster), each on a free
+# loopback port with its URL exported (REQCACHE_REDIS_URL,
+# REQCACHE_REDIS_CLUSTER_URLS), and stops them by PID on exit. SQLite and
+# memory need nothing. Later backends add theirs to test-services.sh
+# (SecantusDB and moto from PyPI, in a venv under .test-services/).
 #
 # Usage: scripts/test.sh [extra cargo test arguments]
 set -euo pipefail
@@ -21,14 +21,11 @@ if ! command -v cargo >/dev/null 2>&1; then
     fi
 fi
 
-# Servers started below are recorded here and stopped on exit, by PID.
-PIDS=()
-stop_servers() {
-    for pid in "${PIDS[@]:-}"; do
-        [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
-    done
-}
-trap stop_servers EXIT
+# Install and start the backends' servers; stop them however this script ends.
+# shellcheck source=scripts/test-services.sh
+source scripts/test-services.sh
+trap stop_services EXIT
+start_services
 
 LOG_DIR=target/test-logs
 mkdir -p "$LOG_DIR"
@@ -36,7 +33,7 @@ LOG="$LOG_DIR/test.log"
 : > "$LOG"
 
 echo "== benchmarks, each run once as a smoke test"
-cargo test --bench hit_path 2>&1 | tee -a "$LOG"
+cargo test --bench hit_path --bench redis_hit 2>&1 | tee -a "$LOG"
 
 echo "== every unit, integration and doc test"
 cargo test --workspace "$@" 2>&1 | tee -a "$LOG"

@@ -18,7 +18,7 @@
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 #![forbid(unsafe_code)]
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -58,14 +58,24 @@ pub fn server_url(var: &str) -> Option<String> {
     }
 }
 
-/// A fixed moment for tests: 2023-11-14T22:13:20Z.
+/// The reference moment of a test process: the current time, in whole
+/// seconds, when first asked, and the same ever after. Tests reason about
+/// times relative to it; it is near the real time because servers with
+/// native expiry (Redis TTLs) use their own clock.
 ///
 /// ```
-/// use std::time::{Duration, UNIX_EPOCH};
-/// assert_eq!(reqcache_test::t0(), UNIX_EPOCH + Duration::from_secs(1_700_000_000));
+/// let t0 = reqcache_test::t0();
+/// assert_eq!(reqcache_test::t0(), t0);
+/// assert_eq!(t0.duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos(), 0);
 /// ```
 pub fn t0() -> SystemTime {
-    UNIX_EPOCH + Duration::from_secs(1_700_000_000)
+    static T0: OnceLock<SystemTime> = OnceLock::new();
+    *T0.get_or_init(|| {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        UNIX_EPOCH + Duration::from_secs(now.as_secs())
+    })
 }
 
 /// A response with repeated headers, a non-UTF-8 header value and `body`,
@@ -392,33 +402,44 @@ where
 /// `(&F, &str, Vec<u8>)` that stores raw bytes under a key. Storages that keep
 /// entries decoded (memory) have no raw bytes and leave `$write_raw` out,
 /// which leaves out the garbage check.
+///
+/// `conformance_tests!(name = make, write_raw)` names the generated module, so
+/// one test file can run the suite against several configurations.
 #[macro_export]
 macro_rules! conformance_tests {
-    ($make:path) => {
-        mod conformance {
+    ($module:ident = $make:path) => {
+        mod $module {
             use super::*;
             $crate::conformance_tests!(@checks $make);
         }
     };
-    ($make:path, $write_raw:path) => {
-        mod conformance {
+    ($module:ident = $make:path, $write_raw:path) => {
+        mod $module {
             use super::*;
             $crate::conformance_tests!(@checks $make);
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn garbage_reads_as_miss() {
-                let Some(fixture) = $make().await else { return };
-                let fixture = ::std::sync::Arc::new(fixture);
-                let writer = ::std::sync::Arc::clone(&fixture);
-                $crate::garbage_reads_as_miss(
-                    $crate::Fixture::storage(&*fixture),
-                    move |key: String, bytes: Vec<u8>| {
-                        let writer = ::std::sync::Arc::clone(&writer);
-                        async move { $write_raw(&writer, &key, bytes).await }
-                    },
-                )
-                .await;
-            }
+            $crate::conformance_tests!(@garbage $make, $write_raw);
+        }
+    };
+    ($make:path) => {
+        $crate::conformance_tests!(conformance = $make);
+    };
+    ($make:path, $write_raw:path) => {
+        $crate::conformance_tests!(conformance = $make, $write_raw);
+    };
+    (@garbage $make:path, $write_raw:path) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn garbage_reads_as_miss() {
+            let Some(fixture) = $make().await else { return };
+            let fixture = ::std::sync::Arc::new(fixture);
+            let writer = ::std::sync::Arc::clone(&fixture);
+            $crate::garbage_reads_as_miss(
+                $crate::Fixture::storage(&*fixture),
+                move |key: String, bytes: Vec<u8>| {
+                    let writer = ::std::sync::Arc::clone(&writer);
+                    async move { $write_raw(&writer, &key, bytes).await }
+                },
+            )
+            .await;
         }
     };
     (@checks $make:path) => {

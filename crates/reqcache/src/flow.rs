@@ -21,6 +21,7 @@ use crate::key::CacheKey;
 use crate::options::CacheOptions;
 use crate::policy::{self, CacheControl, HeaderExpiry};
 use crate::settings::CacheSettings;
+use crate::stats::Counters;
 use crate::status::{CacheOutcome, CacheStatus};
 use crate::storage::BoxError;
 
@@ -138,12 +139,17 @@ impl Context<'_> {
         &self.cache.shared.settings
     }
 
+    fn counters(&self) -> &Counters {
+        &self.cache.shared.counters
+    }
+
     /// The stored entry, if any is usable for these request headers. A failed
     /// read is a miss.
     async fn lookup(&self, headers: &HeaderMap) -> Option<Arc<CachedResponse>> {
         let entry = match self.cache.shared.storage.get(&self.key, self.now).await {
             Ok(entry) => entry?,
             Err(error) => {
+                Counters::bump(&self.counters().storage_read_errors);
                 tracing::warn!(key = %self.key, %error, "reqcache: storage read failed; treating as a miss");
                 return None;
             }
@@ -174,11 +180,13 @@ impl Context<'_> {
     }
 
     fn hit<B: Body>(&self, entry: &CachedResponse) -> Response<CacheBody<B>> {
+        Counters::bump(&self.counters().hits);
         tracing::debug!(key = %self.key, "reqcache: hit");
         from_entry(entry, self.status(entry, CacheOutcome::Hit))
     }
 
     fn stale<B: Body>(&self, entry: &CachedResponse) -> Response<CacheBody<B>> {
+        Counters::bump(&self.counters().stale_served);
         tracing::info!(key = %self.key, "reqcache: upstream failed; serving stale response");
         from_entry(entry, self.status(entry, CacheOutcome::StaleOnError))
     }
@@ -249,6 +257,7 @@ impl Context<'_> {
             None => false,
         };
 
+        Counters::bump(&self.counters().misses);
         let response = match inner.call(request).await {
             Ok(response) => response,
             Err(error) => {
@@ -334,10 +343,12 @@ impl Context<'_> {
             Err(DoNotStore) => {
                 refreshed.expires = Some(now);
                 if let Err(error) = self.cache.shared.storage.delete(&self.key).await {
+                    Counters::bump(&self.counters().storage_write_errors);
                     tracing::warn!(key = %self.key, %error, "reqcache: storage delete failed");
                 }
             }
         }
+        Counters::bump(&self.counters().revalidated);
         tracing::debug!(key = %self.key, "reqcache: revalidated");
         let mut status = self.status(&refreshed, CacheOutcome::Revalidated);
         status.is_expired = false;
@@ -354,10 +365,12 @@ impl Context<'_> {
             .await
         {
             Ok(()) => {
+                Counters::bump(&self.counters().stored);
                 tracing::debug!(key = %self.key, "reqcache: stored");
                 true
             }
             Err(error) => {
+                Counters::bump(&self.counters().storage_write_errors);
                 tracing::warn!(key = %self.key, %error, "reqcache: storage write failed; response not cached");
                 false
             }

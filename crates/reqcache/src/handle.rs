@@ -12,6 +12,7 @@ use crate::expiration::Expiration;
 use crate::flight::SingleFlight;
 use crate::key::CacheKey;
 use crate::settings::CacheSettings;
+use crate::stats::{CacheStats, Counters};
 use crate::storage::{Storage, StorageError};
 
 /// What every service of one layer shares.
@@ -20,6 +21,7 @@ pub(crate) struct Shared {
     pub(crate) storage: Arc<dyn Storage>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) flights: Arc<SingleFlight>,
+    pub(crate) counters: Counters,
 }
 
 /// The handle to a layer's cache: clear it, delete, list, look up.
@@ -60,6 +62,12 @@ impl Cache {
     /// The storage.
     pub fn storage(&self) -> &Arc<dyn Storage> {
         &self.shared.storage
+    }
+
+    /// What the cache has done since the layer was built: hits, misses,
+    /// writes, revalidations, stale answers and storage failures.
+    pub fn stats(&self) -> CacheStats {
+        self.shared.counters.snapshot()
     }
 
     /// The current time by the layer's clock.

@@ -227,6 +227,7 @@ impl CacheLayerBuilder {
                     storage: self.storage,
                     clock: self.clock,
                     flights: Arc::new(SingleFlight::default()),
+                    counters: Default::default(),
                 }),
             },
         }

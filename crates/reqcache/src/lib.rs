@@ -99,6 +99,7 @@ mod scope;
 mod serializer;
 mod service;
 mod settings;
+mod stats;
 mod status;
 mod storage;
 
@@ -116,5 +117,6 @@ pub use scope::{is_cache_disabled, with_cache_disabled, with_cache_enabled};
 pub use serializer::{FORMAT_VERSION, Serializer};
 pub use service::CacheService;
 pub use settings::DEFAULT_MAX_BODY_SIZE;
+pub use stats::CacheStats;
 pub use status::{CacheOutcome, CacheStatus};
 pub use storage::{BoxError, Storage, StorageError, StorageErrorKind};

@@ -210,6 +210,7 @@ async fn a_stale_entry_is_revalidated_and_a_304_refreshes_it() {
     assert_eq!(hit.headers["x-refreshed"], "yes");
     assert_eq!(hit.body, "the body");
     assert_eq!(h.calls(), 2);
+    assert_eq!(h.cache().stats().revalidated, 1);
 }
 
 #[tokio::test]

@@ -32,6 +32,7 @@ async fn stale_if_error_serves_stale_data_on_errors_and_error_statuses() {
         assert_eq!(r.cache.outcome, CacheOutcome::StaleOnError);
     }
     assert_eq!(h.calls(), 4);
+    assert_eq!(h.cache().stats().stale_served, 3);
 }
 
 #[tokio::test]
@@ -114,8 +115,14 @@ async fn a_failing_storage_never_fails_a_request() {
         assert_eq!(r.cache.outcome, CacheOutcome::NotStored);
     }
     assert_eq!(h.calls(), 3);
-    // One read and one write attempt per request.
+    // One read and one write attempt per request, each logged and counted.
     assert_eq!(storage.attempts.load(Ordering::SeqCst), 6);
+    let stats = h.cache().stats();
+    assert_eq!(
+        (stats.storage_read_errors, stats.storage_write_errors),
+        (3, 3)
+    );
+    assert_eq!((stats.misses, stats.stored, stats.hits), (3, 0, 0));
     // The handle, unlike requests, reports the failure.
     assert_eq!(
         h.cache().len().await.unwrap_err().kind(),

@@ -34,6 +34,8 @@ async fn a_fresh_hit_never_calls_upstream_and_reports_its_status() {
         assert!(hit.cache.key.is_some());
     }
     assert_eq!(h.calls(), 1);
+    let stats = h.cache().stats();
+    assert_eq!((stats.hits, stats.misses, stats.stored), (5, 1, 1));
 }
 
 #[tokio::test]

@@ -1,0 +1,148 @@
+//! Hit throughput through the layer on RedisStorage, one task and many
+//! concurrent tasks, against the bare service in the same run.
+//!
+//! Needs a Redis server: `REQCACHE_REDIS_URL=redis://127.0.0.1:6379 cargo
+//! bench --bench redis_hit` (scripts/test.sh sets it when it runs the benches
+//! once as a smoke test). Without it the benchmarks are skipped.
+
+#![allow(missing_docs)] // criterion_group! generates undocumented items
+
+use std::convert::Infallible;
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use http::{Request, Response};
+use http_body::Body;
+use http_body_util::{BodyExt, Full};
+use reqcache::{CacheLayer, Storage};
+use reqcache_redis::RedisStorage;
+use tower::{Layer, Service, ServiceExt};
+
+/// Concurrent tasks in the "many" case.
+const TASKS: u64 = 32;
+
+fn upstream() -> impl Service<
+    Request<Full<Bytes>>,
+    Response = Response<Full<Bytes>>,
+    Error = Infallible,
+    Future = impl Send,
+> + Clone
++ Send
++ 'static {
+    let body = Bytes::from(vec![b'x'; 1024]);
+    tower::service_fn(move |_req: Request<Full<Bytes>>| {
+        let body = body.clone();
+        async move {
+            Ok(Response::builder()
+                .header("cache-control", "max-age=3600")
+                .body(Full::new(body))
+                .unwrap())
+        }
+    })
+}
+
+async fn round_trip<S, B>(service: S)
+where
+    S: Service<Request<Full<Bytes>>, Response = Response<B>>,
+    S::Error: std::fmt::Debug,
+    B: Body,
+    B::Error: std::fmt::Debug,
+{
+    let request = Request::get("https://api.example.com/v1/items/42")
+        .body(Full::default())
+        .unwrap();
+    let response = service.oneshot(request).await.unwrap();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(body.len(), 1024);
+    black_box(body);
+}
+
+fn bench<S, B>(c: &mut Criterion, rt: &tokio::runtime::Runtime, name: &str, service: S)
+where
+    S: Service<Request<Full<Bytes>>, Response = Response<B>> + Clone + Send + 'static,
+    S::Future: Send,
+    S::Error: std::fmt::Debug,
+    B: Body + Send,
+    B::Data: Send,
+    B::Error: std::fmt::Debug,
+{
+    rt.block_on(round_trip(service.clone()));
+    let mut group = c.benchmark_group("redis_hit");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function(format!("{name}/1_task"), |b| {
+        b.to_async(rt).iter_custom(|iters| {
+            let service = service.clone();
+            async move {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    round_trip(service.clone()).await;
+                }
+                start.elapsed()
+            }
+        })
+    });
+    group.bench_function(format!("{name}/{TASKS}_tasks"), |b| {
+        b.to_async(rt).iter_custom(|iters| {
+            let service = service.clone();
+            async move {
+                let per_task = iters.div_ceil(TASKS);
+                let start = Instant::now();
+                let tasks: Vec<_> = (0..TASKS)
+                    .map(|_| {
+                        let service = service.clone();
+                        tokio::spawn(async move {
+                            for _ in 0..per_task {
+                                round_trip(service.clone()).await;
+                            }
+                        })
+                    })
+                    .collect();
+                for task in tasks {
+                    task.await.unwrap();
+                }
+                // Scale to the iterations asked for.
+                start
+                    .elapsed()
+                    .mul_f64(iters as f64 / (per_task * TASKS) as f64)
+            }
+        })
+    });
+    group.finish();
+}
+
+fn redis_hit(c: &mut Criterion) {
+    let Ok(url) = std::env::var("REQCACHE_REDIS_URL") else {
+        eprintln!("redis_hit: REQCACHE_REDIS_URL is not set; skipped");
+        return;
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    bench(c, &rt, "bare", upstream());
+    let storage = rt
+        .block_on(RedisStorage::builder(&url).namespace("bench").open())
+        .unwrap();
+    rt.block_on(storage.clear()).unwrap();
+    let layer = CacheLayer::new(storage.clone());
+    bench(c, &rt, "redis", layer.layer(upstream()));
+    assert_eq!(
+        rt.block_on(storage.len()).unwrap(),
+        1,
+        "the bench must measure hits"
+    );
+    assert!(layer.cache().stats().hits > 0);
+    rt.block_on(storage.clear()).unwrap();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(5));
+    targets = redis_hit
+}
+criterion_main!(benches);

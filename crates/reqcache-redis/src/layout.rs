@@ -1,0 +1,152 @@
+//! Key names and the metadata record.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use reqcache::{CachedResponse, EntryInfo};
+use serde::{Deserialize, Serialize};
+
+/// How many buckets a namespace is spread over (one hash tag each).
+pub(crate) const BUCKETS: u8 = 16;
+
+/// The key names of one namespace.
+#[derive(Debug, Clone)]
+pub(crate) struct Layout {
+    namespace: String,
+}
+
+impl Layout {
+    pub(crate) fn new(namespace: String) -> Self {
+        Self { namespace }
+    }
+
+    pub(crate) fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    /// The bucket of a cache key: its first hex digit, or a hash of it for keys
+    /// that do not start with one.
+    pub(crate) fn bucket(key: &str) -> u8 {
+        match key.as_bytes().first() {
+            Some(c @ b'0'..=b'9') => c - b'0',
+            Some(c @ b'a'..=b'f') => c - b'a' + 10,
+            _ => {
+                (key.bytes()
+                    .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(b.into()))
+                    % u32::from(BUCKETS)) as u8
+            }
+        }
+    }
+
+    fn tag(&self, bucket: u8) -> String {
+        format!("{{{}:{bucket:x}}}", self.namespace)
+    }
+
+    pub(crate) fn value(&self, key: &str) -> String {
+        format!("{}:v:{key}", self.tag(Self::bucket(key)))
+    }
+
+    pub(crate) fn meta(&self, bucket: u8) -> String {
+        format!("{}:m", self.tag(bucket))
+    }
+
+    pub(crate) fn expiry(&self, bucket: u8) -> String {
+        format!("{}:x", self.tag(bucket))
+    }
+}
+
+/// Milliseconds since the Unix epoch, saturating; 0 before it.
+pub(crate) fn millis(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// Nanoseconds since the Unix epoch, negative before it, saturating.
+fn nanos(time: SystemTime) -> i64 {
+    match time.duration_since(UNIX_EPOCH) {
+        Ok(after) => i64::try_from(after.as_nanos()).unwrap_or(i64::MAX),
+        Err(before) => i64::try_from(before.duration().as_nanos()).map_or(i64::MIN, |n| -n),
+    }
+}
+
+fn from_nanos(nanos: i64) -> SystemTime {
+    if nanos >= 0 {
+        UNIX_EPOCH + Duration::from_nanos(nanos as u64)
+    } else {
+        UNIX_EPOCH - Duration::from_nanos(nanos.unsigned_abs())
+    }
+}
+
+/// An entry's metadata as stored in the bucket hash (MessagePack), with the
+/// moment Redis drops its value (`deadline`).
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct Meta {
+    method: String,
+    url: String,
+    status: u16,
+    size: u64,
+    created_at: i64,
+    expires: Option<i64>,
+    retain_until: Option<i64>,
+    deadline: Option<i64>,
+}
+
+impl Meta {
+    pub(crate) fn of(entry: &CachedResponse, deadline: Option<SystemTime>) -> Self {
+        Self {
+            method: entry.request.method.as_str().to_owned(),
+            url: entry.request.url.clone(),
+            status: entry.status.as_u16(),
+            size: entry.size(),
+            created_at: nanos(entry.created_at),
+            expires: entry.expires.map(nanos),
+            retain_until: entry.retain_until.map(nanos),
+            deadline: deadline.map(nanos),
+        }
+    }
+
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        // Plain data: encoding into a Vec cannot fail.
+        rmp_serde::to_vec(self).unwrap_or_default()
+    }
+
+    pub(crate) fn decode(bytes: &[u8]) -> Option<Self> {
+        rmp_serde::from_slice(bytes).ok()
+    }
+
+    pub(crate) fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// `true` once Redis has (or will have) dropped the value.
+    pub(crate) fn is_gone(&self, now: SystemTime) -> bool {
+        self.deadline.is_some_and(|d| from_nanos(d) <= now)
+    }
+
+    pub(crate) fn info(&self, key: String) -> Option<EntryInfo> {
+        Some(EntryInfo {
+            key,
+            method: http::Method::from_bytes(self.method.as_bytes()).ok()?,
+            url: self.url.clone(),
+            status: http::StatusCode::from_u16(self.status).ok()?,
+            size: self.size,
+            created_at: from_nanos(self.created_at),
+            expires: self.expires.map(from_nanos),
+            retain_until: self.retain_until.map(from_nanos),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_of_a_bucket_share_one_hash_tag() {
+        let layout = Layout::new("cache".into());
+        assert_eq!(layout.value("a1b2"), "{cache:a}:v:a1b2");
+        assert_eq!(layout.meta(10), "{cache:a}:m");
+        assert_eq!(layout.expiry(10), "{cache:a}:x");
+        assert!(Layout::bucket("zzz") < BUCKETS);
+        assert_eq!(Layout::bucket("f0"), 15);
+    }
+}

@@ -1,0 +1,513 @@
+//! [`RedisStorage`] and its builder.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::{ClusterClient, ClusterClientBuilder};
+use reqcache::{CachedResponse, EntryInfo, Serializer, Storage, StorageError, StorageErrorKind};
+
+use crate::connection::Connection;
+use crate::layout::{BUCKETS, Layout, Meta, millis};
+
+/// How many keys one page of a scan or a batch delete handles.
+const PAGE: usize = 500;
+
+/// A [`Storage`] on a Redis server or cluster.
+///
+/// Cheap to clone; clones share the connection.
+#[derive(Clone)]
+pub struct RedisStorage {
+    connection: Connection,
+    layout: Arc<Layout>,
+    serializer: Serializer,
+    ttl_offset: Option<Duration>,
+}
+
+impl fmt::Debug for RedisStorage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisStorage")
+            .field("namespace", &self.layout.namespace())
+            .field(
+                "mode",
+                &match self.connection {
+                    Connection::Standalone(_) => "standalone",
+                    Connection::Cluster(_) => "cluster",
+                },
+            )
+            .field("serializer", &self.serializer)
+            .field("ttl_offset", &self.ttl_offset)
+            .finish()
+    }
+}
+
+enum Target {
+    Url(String),
+    Client(redis::Client),
+    Cluster(Vec<String>),
+    ClusterClient(Box<ClusterClient>),
+}
+
+/// Builds a [`RedisStorage`].
+///
+/// # Example
+/// ```no_run
+/// use std::time::Duration;
+/// use reqcache_redis::RedisStorage;
+///
+/// # #[tokio::main] async fn main() -> Result<(), reqcache::StorageError> {
+/// let cluster = RedisStorage::cluster([
+///     "redis://127.0.0.1:7000",
+///     "redis://127.0.0.1:7001",
+///     "redis://127.0.0.1:7002",
+/// ])
+/// .namespace("shared_cache")
+/// .response_timeout(Duration::from_millis(200))
+/// .open()
+/// .await?;
+/// # Ok(()) }
+/// ```
+#[must_use]
+pub struct RedisStorageBuilder {
+    target: Target,
+    namespace: String,
+    ttl_offset: Option<Duration>,
+    serializer: Serializer,
+    response_timeout: Duration,
+    connection_timeout: Duration,
+    lazy: bool,
+}
+
+impl fmt::Debug for RedisStorageBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisStorageBuilder")
+            .field("namespace", &self.namespace)
+            .field("ttl_offset", &self.ttl_offset)
+            .field("serializer", &self.serializer)
+            .field("response_timeout", &self.response_timeout)
+            .field("connection_timeout", &self.connection_timeout)
+            .field("lazy", &self.lazy)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisStorage {
+    /// Connects to the server at `url` (`redis://[user:password@]host[:port][/db]`,
+    /// or `rediss://` with the `tls` feature) with the default settings.
+    ///
+    /// # Errors
+    /// [`StorageErrorKind::Config`] for a bad URL, [`StorageErrorKind::Backend`]
+    /// when the server cannot be reached.
+    pub async fn open(url: &str) -> Result<Self, StorageError> {
+        Self::builder(url).open().await
+    }
+
+    /// A builder for the server at `url`.
+    pub fn builder(url: &str) -> RedisStorageBuilder {
+        RedisStorageBuilder::new(Target::Url(url.to_owned()))
+    }
+
+    /// A builder over an existing client.
+    pub fn from_client(client: redis::Client) -> RedisStorageBuilder {
+        RedisStorageBuilder::new(Target::Client(client))
+    }
+
+    /// A builder for a cluster, given some of its nodes' URLs.
+    pub fn cluster<I, S>(nodes: I) -> RedisStorageBuilder
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        RedisStorageBuilder::new(Target::Cluster(nodes.into_iter().map(Into::into).collect()))
+    }
+
+    /// A builder over an existing cluster client (its own timeouts apply).
+    pub fn from_cluster_client(client: ClusterClient) -> RedisStorageBuilder {
+        RedisStorageBuilder::new(Target::ClusterClient(Box::new(client)))
+    }
+
+    /// The namespace (requests-cache's `cache_name`).
+    pub fn namespace(&self) -> &str {
+        self.layout.namespace()
+    }
+
+    /// The Redis key that holds the value of the entry under cache key `key`,
+    /// for inspecting a cache with `redis-cli`.
+    ///
+    /// ```no_run
+    /// # async fn f(storage: reqcache_redis::RedisStorage) {
+    /// assert_eq!(storage.value_key("a1b2c3"), "{reqcache:a}:v:a1b2c3");
+    /// # }
+    /// ```
+    pub fn value_key(&self, key: &str) -> String {
+        self.layout.value(key)
+    }
+
+    /// When Redis drops an entry's value: at its retention limit, else at its
+    /// expiry plus the TTL offset, else never.
+    fn deadline(&self, entry: &CachedResponse) -> Option<SystemTime> {
+        entry.retain_until.or_else(|| {
+            let offset = self.ttl_offset?;
+            entry.expires.map(|e| e.checked_add(offset).unwrap_or(e))
+        })
+    }
+
+    async fn query<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, StorageError> {
+        cmd.query_async(&mut self.connection.clone())
+            .await
+            .map_err(backend)
+    }
+
+    async fn pipeline<T: redis::FromRedisValue>(
+        &self,
+        pipe: &redis::Pipeline,
+    ) -> Result<T, StorageError> {
+        pipe.query_async(&mut self.connection.clone())
+            .await
+            .map_err(backend)
+    }
+
+    /// Deletes `keys`, all of one bucket, in one transaction; returns how many
+    /// had metadata.
+    async fn delete_in_bucket(&self, bucket: u8, keys: &[String]) -> Result<u64, StorageError> {
+        if keys.is_empty() {
+            return Ok(0);
+        }
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        let del = pipe.cmd("DEL");
+        for key in keys {
+            del.arg(self.layout.value(key));
+        }
+        del.ignore();
+        pipe.cmd("HDEL").arg(self.layout.meta(bucket)).arg(keys);
+        pipe.cmd("ZREM")
+            .arg(self.layout.expiry(bucket))
+            .arg(keys)
+            .ignore();
+        let (removed,): (u64,) = self.pipeline(&pipe).await?;
+        Ok(removed)
+    }
+
+    /// Calls `page` with each page of a bucket's metadata, as `(key, meta)`
+    /// with `None` for metadata that does not decode.
+    async fn scan_meta(
+        &self,
+        bucket: u8,
+        mut page: impl FnMut(Vec<(String, Option<Meta>)>),
+    ) -> Result<(), StorageError> {
+        let mut cursor: u64 = 0;
+        loop {
+            let (next, flat): (u64, Vec<Vec<u8>>) = self
+                .query(
+                    redis::cmd("HSCAN")
+                        .arg(self.layout.meta(bucket))
+                        .arg(cursor)
+                        .arg("COUNT")
+                        .arg(PAGE),
+                )
+                .await?;
+            let entries = flat
+                .chunks_exact(2)
+                .map(|pair| {
+                    (
+                        String::from_utf8_lossy(&pair[0]).into_owned(),
+                        Meta::decode(&pair[1]),
+                    )
+                })
+                .collect();
+            page(entries);
+            if next == 0 {
+                return Ok(());
+            }
+            cursor = next;
+        }
+    }
+
+    /// Deletes, bucket by bucket and page by page, the keys `doomed` picks.
+    async fn delete_where(
+        &self,
+        mut doomed: impl FnMut(&str, Option<&Meta>) -> bool,
+    ) -> Result<u64, StorageError> {
+        let mut deleted = 0;
+        for bucket in 0..BUCKETS {
+            let mut pages = Vec::new();
+            self.scan_meta(bucket, |entries| {
+                let keys: Vec<String> = entries
+                    .into_iter()
+                    .filter(|(key, meta)| doomed(key, meta.as_ref()))
+                    .map(|(key, _)| key)
+                    .collect();
+                if !keys.is_empty() {
+                    pages.push(keys);
+                }
+            })
+            .await?;
+            for keys in pages {
+                deleted += self.delete_in_bucket(bucket, &keys).await?;
+            }
+        }
+        Ok(deleted)
+    }
+}
+
+impl RedisStorageBuilder {
+    fn new(target: Target) -> Self {
+        Self {
+            target,
+            namespace: "reqcache".to_owned(),
+            ttl_offset: Some(Duration::from_secs(3600)),
+            serializer: Serializer::default(),
+            response_timeout: Duration::from_millis(500),
+            connection_timeout: Duration::from_millis(500),
+            lazy: false,
+        }
+    }
+
+    /// The namespace every key lives under: requests-cache's `cache_name`.
+    /// Any text without `{` or `}`. Default: `reqcache`.
+    pub fn namespace(mut self, namespace: impl Into<String>) -> Self {
+        self.namespace = namespace.into();
+        self
+    }
+
+    /// How long Redis keeps an entry past its expiry (when the layer set no
+    /// retention of its own), so revalidation and `stale_if_error` still find
+    /// it; `None` keeps expired entries until removed. Default: one hour.
+    pub fn ttl_offset(mut self, offset: impl Into<Option<Duration>>) -> Self {
+        self.ttl_offset = offset.into();
+        self
+    }
+
+    /// The serializer for new entries. Default: MessagePack.
+    pub fn serializer(mut self, serializer: Serializer) -> Self {
+        self.serializer = serializer;
+        self
+    }
+
+    /// How long a command may take before it fails (and the layer goes
+    /// upstream). Default: 500 ms.
+    pub fn response_timeout(mut self, timeout: Duration) -> Self {
+        self.response_timeout = timeout;
+        self
+    }
+
+    /// How long connecting may take. Default: 500 ms.
+    pub fn connection_timeout(mut self, timeout: Duration) -> Self {
+        self.connection_timeout = timeout;
+        self
+    }
+
+    /// Standalone only: connect on first use instead of in
+    /// [`open`](Self::open), so a service starts even while Redis is down
+    /// (requests go upstream until it is back). Default: off.
+    pub fn lazy(mut self, lazy: bool) -> Self {
+        self.lazy = lazy;
+        self
+    }
+
+    /// Connects.
+    ///
+    /// # Errors
+    /// [`StorageErrorKind::Config`] for a bad URL or namespace,
+    /// [`StorageErrorKind::Backend`] when the server cannot be reached.
+    pub async fn open(mut self) -> Result<RedisStorage, StorageError> {
+        if self.namespace.is_empty() || self.namespace.contains(['{', '}']) {
+            return Err(StorageError::new(
+                StorageErrorKind::Config,
+                format!(
+                    "invalid namespace {:?}: it must be non-empty, without {{ or }}",
+                    self.namespace
+                ),
+            ));
+        }
+        let target = std::mem::replace(&mut self.target, Target::Cluster(Vec::new()));
+        let connection = match target {
+            Target::Url(url) => {
+                let client = redis::Client::open(url.as_str()).map_err(config)?;
+                self.standalone(client).await?
+            }
+            Target::Client(client) => self.standalone(client).await?,
+            Target::Cluster(nodes) => {
+                let client = ClusterClientBuilder::new(nodes)
+                    .connection_timeout(self.connection_timeout)
+                    .response_timeout(self.response_timeout)
+                    .retries(2)
+                    .build()
+                    .map_err(config)?;
+                Connection::Cluster(client.get_async_connection().await.map_err(backend)?)
+            }
+            Target::ClusterClient(client) => {
+                Connection::Cluster(client.get_async_connection().await.map_err(backend)?)
+            }
+        };
+        Ok(RedisStorage {
+            connection,
+            layout: Arc::new(Layout::new(self.namespace)),
+            serializer: self.serializer,
+            ttl_offset: self.ttl_offset,
+        })
+    }
+
+    async fn standalone(&self, client: redis::Client) -> Result<Connection, StorageError> {
+        let config = ConnectionManagerConfig::new()
+            .set_response_timeout(Some(self.response_timeout))
+            .set_connection_timeout(Some(self.connection_timeout))
+            .set_number_of_retries(3)
+            .set_min_delay(Duration::from_millis(10))
+            .set_max_delay(Duration::from_secs(1));
+        let manager = if self.lazy {
+            ConnectionManager::new_lazy_with_config(client, config).map_err(backend)?
+        } else {
+            ConnectionManager::new_with_config(client, config)
+                .await
+                .map_err(backend)?
+        };
+        Ok(Connection::Standalone(manager))
+    }
+}
+
+fn backend(error: redis::RedisError) -> StorageError {
+    StorageError::with_source(StorageErrorKind::Backend, "Redis command failed", error)
+}
+
+fn config(error: redis::RedisError) -> StorageError {
+    StorageError::with_source(
+        StorageErrorKind::Config,
+        "invalid Redis configuration",
+        error,
+    )
+}
+
+#[async_trait]
+impl Storage for RedisStorage {
+    async fn get(
+        &self,
+        key: &str,
+        now: SystemTime,
+    ) -> Result<Option<Arc<CachedResponse>>, StorageError> {
+        let value: Option<Vec<u8>> = self
+            .query(redis::cmd("GET").arg(self.layout.value(key)))
+            .await?;
+        let Some(value) = value else { return Ok(None) };
+        match Serializer::decode(&value) {
+            Ok(entry) if entry.is_past_retention(now) => Ok(None),
+            Ok(entry) => Ok(Some(Arc::new(entry))),
+            Err(error) => {
+                tracing::warn!(key, %error, "reqcache-redis: undecodable entry deleted");
+                self.delete(key).await?;
+                Ok(None)
+            }
+        }
+    }
+
+    async fn put(&self, key: &str, entry: Arc<CachedResponse>) -> Result<(), StorageError> {
+        let value = self.serializer.encode(&entry)?;
+        let deadline = self.deadline(&entry);
+        let bucket = Layout::bucket(key);
+        let removable_at = match (entry.expires, entry.retain_until) {
+            (Some(e), Some(r)) => Some(e.min(r)),
+            (e, r) => e.or(r),
+        };
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        let set = pipe.cmd("SET").arg(self.layout.value(key)).arg(value);
+        if let Some(deadline) = deadline {
+            set.arg("PXAT").arg(millis(deadline).max(1));
+        }
+        set.ignore();
+        pipe.cmd("HSET")
+            .arg(self.layout.meta(bucket))
+            .arg(key)
+            .arg(Meta::of(&entry, deadline).encode())
+            .ignore();
+        pipe.cmd("ZADD")
+            .arg(self.layout.expiry(bucket))
+            .arg(removable_at.map_or_else(|| "+inf".to_owned(), |t| millis(t).to_string()))
+            .arg(key)
+            .ignore();
+        self.pipeline::<()>(&pipe).await
+    }
+
+    async fn delete(&self, key: &str) -> Result<bool, StorageError> {
+        Ok(self
+            .delete_in_bucket(Layout::bucket(key), &[key.to_owned()])
+            .await?
+            > 0)
+    }
+
+    async fn delete_url(&self, url: &str) -> Result<u64, StorageError> {
+        self.delete_where(|_, meta| meta.is_some_and(|m| m.url() == url))
+            .await
+    }
+
+    async fn clear(&self) -> Result<(), StorageError> {
+        self.delete_where(|_, _| true).await?;
+        for bucket in 0..BUCKETS {
+            self.query::<()>(
+                redis::cmd("DEL")
+                    .arg(self.layout.meta(bucket))
+                    .arg(self.layout.expiry(bucket)),
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn len(&self) -> Result<u64, StorageError> {
+        let mut len = 0;
+        for bucket in 0..BUCKETS {
+            len += self
+                .query::<u64>(redis::cmd("HLEN").arg(self.layout.meta(bucket)))
+                .await?;
+        }
+        Ok(len)
+    }
+
+    async fn entries(&self) -> Result<Vec<EntryInfo>, StorageError> {
+        let now = SystemTime::now();
+        let mut entries = Vec::new();
+        for bucket in 0..BUCKETS {
+            self.scan_meta(bucket, |page| {
+                for (key, meta) in page {
+                    match meta {
+                        Some(meta) if meta.is_gone(now) => {}
+                        Some(meta) => match meta.info(key) {
+                            Some(info) => entries.push(info),
+                            None => tracing::warn!("reqcache-redis: invalid metadata skipped"),
+                        },
+                        None => tracing::warn!(key, "reqcache-redis: undecodable metadata skipped"),
+                    }
+                }
+            })
+            .await?;
+        }
+        Ok(entries)
+    }
+
+    async fn remove_expired(&self, now: SystemTime) -> Result<u64, StorageError> {
+        let mut removed = 0;
+        for bucket in 0..BUCKETS {
+            loop {
+                let keys: Vec<String> = self
+                    .query(
+                        redis::cmd("ZRANGEBYSCORE")
+                            .arg(self.layout.expiry(bucket))
+                            .arg("-inf")
+                            .arg(millis(now))
+                            .arg("LIMIT")
+                            .arg(0)
+                            .arg(PAGE),
+                    )
+                    .await?;
+                if keys.is_empty() {
+                    break;
+                }
+                removed += self.delete_in_bucket(bucket, &keys).await?;
+            }
+        }
+        Ok(removed)
+    }
+}

@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# The servers the backend tests need: installed when missing, started on free
+# loopback ports, their URLs exported, stopped by PID. Sourced by test.sh.
+#
+#   redis-server    Debian package redis-server; one standalone server
+#                   (REQCACHE_REDIS_URL) and a 3-node cluster
+#                   (REQCACHE_REDIS_CLUSTER_URLS, comma-separated).
+#
+# Every server keeps its files under $SERVICES_DIR and writes its log there.
+
+SERVICES_DIR="${SERVICES_DIR:-$PWD/.test-services}"
+SERVICE_PIDS=()
+
+log() { echo "test-services: $*" >&2; }
+
+# A TCP port nothing listens on now.
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+# A port for a cluster node: at most 55535, with the bus port 10000 above it
+# free too.
+free_cluster_port() {
+    python3 - <<'PY'
+import random, socket
+for _ in range(1000):
+    port = random.randint(20000, 45000)
+    try:
+        for p in (port, port + 10000):
+            s = socket.socket(); s.bind(("127.0.0.1", p)); s.close()
+    except OSError:
+        continue
+    print(port)
+    break
+PY
+}
+
+# Runs apt-get install for the given packages, as root or through sudo.
+apt_install() {
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    log "installing $* (apt)"
+    $sudo apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@" >/dev/null
+}
+
+# Waits until redis at port $1 answers PING (bounded: 10 s).
+wait_for_redis() {
+    local port=$1
+    for _ in $(seq 1 200); do
+        if redis-cli -p "$port" ping 2>/dev/null | grep -q PONG; then
+            return 0
+        fi
+        sleep 0.05
+    done
+    log "redis-server on port $port did not start; its log:"
+    cat "$SERVICES_DIR/redis-$port.log" >&2 || true
+    return 1
+}
+
+# Starts one redis-server on port $1, with extra arguments after it.
+start_redis_on() {
+    local port=$1
+    shift
+    local dir="$SERVICES_DIR/redis-$port"
+    mkdir -p "$dir"
+    redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no \
+        --dir "$dir" --logfile "$SERVICES_DIR/redis-$port.log" "$@" &
+    SERVICE_PIDS+=("$!")
+    wait_for_redis "$port"
+}
+
+start_redis() {
+    if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-cli >/dev/null 2>&1; then
+        apt_install redis-server redis-tools
+    fi
+    mkdir -p "$SERVICES_DIR"
+
+    local port
+    port=$(free_port)
+    start_redis_on "$port"
+    export REQCACHE_REDIS_URL="redis://127.0.0.1:$port"
+    export REQCACHE_REDIS_SERVER="$(command -v redis-server)"
+    log "redis-server on $REQCACHE_REDIS_URL"
+
+    local nodes=() urls=()
+    for _ in 1 2 3; do
+        port=$(free_cluster_port)
+        start_redis_on "$port" --cluster-enabled yes --cluster-config-file "nodes-$port.conf" \
+            --cluster-node-timeout 5000
+        nodes+=("127.0.0.1:$port")
+        urls+=("redis://127.0.0.1:$port")
+    done
+    redis-cli --cluster create "${nodes[@]}" --cluster-replicas 0 --cluster-yes >"$SERVICES_DIR/cluster-create.log" 2>&1
+    local first=${nodes[0]#127.0.0.1:}
+    for _ in $(seq 1 200); do
+        if redis-cli -p "$first" cluster info 2>/dev/null | grep -q 'cluster_state:ok'; then
+            break
+        fi
+        sleep 0.05
+    done
+    redis-cli -p "$first" cluster info | grep -q 'cluster_state:ok' || {
+        log "the redis cluster did not come up"; cat "$SERVICES_DIR/cluster-create.log" >&2; return 1; }
+    REQCACHE_REDIS_CLUSTER_URLS=$(IFS=,; echo "${urls[*]}")
+    export REQCACHE_REDIS_CLUSTER_URLS
+    log "redis cluster on $REQCACHE_REDIS_CLUSTER_URLS"
+}
+
+stop_services() {
+    for pid in "${SERVICE_PIDS[@]:-}"; do
+        [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
+    done
+    for pid in "${SERVICE_PIDS[@]:-}"; do
+        [ -n "$pid" ] && wait "$pid" 2>/dev/null || true
+    done
+    SERVICE_PIDS=()
+}
+
+start_services() {
+    rm -rf "$SERVICES_DIR"
+    mkdir -p "$SERVICES_DIR"
+    start_redis
+}
