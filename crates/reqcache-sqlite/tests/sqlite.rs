@@ -141,3 +141,43 @@ async fn two_handles_on_one_file_write_and_read_concurrently() {
     assert_eq!(a.len().await.unwrap(), 50);
     assert_eq!(b.len().await.unwrap(), 50);
 }
+
+#[tokio::test]
+async fn the_handle_deletes_undecodable_entries() {
+    use reqcache::{CacheLayer, EntryFilter};
+    let dir = tempfile::tempdir().unwrap();
+    let storage = SqliteStorage::open(dir.path().join("c")).await.unwrap();
+    for key in ["good", "bad"] {
+        storage
+            .put(
+                key,
+                Arc::new(sample_entry("https://example.com/", &b"x"[..])),
+            )
+            .await
+            .unwrap();
+    }
+    storage
+        .with_connection(|c| {
+            c.execute("UPDATE responses SET value = X'00' WHERE key = 'bad'", [])
+                .map(drop)
+        })
+        .await
+        .unwrap();
+    let layer = CacheLayer::new(storage.clone());
+    assert_eq!(
+        layer
+            .cache()
+            .delete_where(&EntryFilter::new().undecodable())
+            .await
+            .unwrap(),
+        1
+    );
+    let left: Vec<String> = storage
+        .entries()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.key)
+        .collect();
+    assert_eq!(left, ["good"]);
+}

@@ -109,6 +109,7 @@ pub fn sample_entry(url: &str, body: impl Into<Bytes>) -> CachedResponse {
         created_at: t0() + Duration::new(0, 123_456_789),
         expires: Some(t0() + Duration::from_secs(3600)),
         retain_until: None,
+        alias_for: None,
     }
 }
 

@@ -49,6 +49,10 @@ pub struct CachedResponse {
     /// an explicit removal. Expired entries are kept until then, for
     /// revalidation and `stale_if_error`.
     pub retain_until: Option<SystemTime>,
+    /// Set on an alias: the entry of a request that the inner service
+    /// redirected, pointing to the key of the final URL's entry. An alias has
+    /// no status, headers or body of its own; it goes when its target does.
+    pub alias_for: Option<String>,
 }
 
 impl CachedResponse {
@@ -69,6 +73,22 @@ impl CachedResponse {
             created_at,
             expires: None,
             retain_until: None,
+            alias_for: None,
+        }
+    }
+
+    /// An alias of the entry under `target`, for `request`, expiring with it.
+    pub fn alias(target: &str, request: CachedRequest, of: &CachedResponse) -> Self {
+        Self {
+            status: of.status,
+            version: of.version,
+            headers: HeaderMap::new(),
+            body: Bytes::new(),
+            request,
+            created_at: of.created_at,
+            expires: of.expires,
+            retain_until: of.retain_until,
+            alias_for: Some(target.to_owned()),
         }
     }
 
@@ -159,6 +179,9 @@ pub struct CachedRequest {
     pub headers: HeaderMap,
     /// The request body, redacted.
     pub body: Bytes,
+    /// `true` when credentials or redacted parameters were removed before
+    /// storing: the entry's key cannot be recomputed from this record.
+    pub redacted: bool,
 }
 
 impl CachedRequest {
@@ -169,6 +192,7 @@ impl CachedRequest {
             url: url.into(),
             headers: HeaderMap::new(),
             body: Bytes::new(),
+            redacted: false,
         }
     }
 }

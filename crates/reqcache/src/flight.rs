@@ -37,7 +37,7 @@ impl SingleFlight {
             return Flight::Follower(receiver.clone());
         }
         let (done, receiver) = watch::channel(());
-        inflight.insert(key, receiver);
+        inflight.insert(key.clone(), receiver);
         Flight::Leader(Leader {
             flights: Arc::clone(self),
             key,

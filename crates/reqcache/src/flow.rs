@@ -7,10 +7,11 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
-use http::{HeaderMap, Request, Response, StatusCode, header};
+use http::{HeaderMap, Request, Response, StatusCode, header, request};
 use http_body::Body;
 use http_body_util::BodyExt;
 use tower::Service;
+use tower_http::follow_redirect::RequestUri;
 
 use crate::body::CacheBody;
 use crate::entry::CachedResponse;
@@ -54,7 +55,7 @@ where
     if disabled
         || options.bypass
         || request_cc.no_store
-        || !settings.allowable_methods.contains(request.method())
+        || !settings.method_allowed(request.method(), request.headers())
     {
         let response = inner.call(request).await?;
         return Ok(with_status(
@@ -75,7 +76,7 @@ where
         .key(request.method(), request.uri(), request.headers(), &body);
     let mut ctx = Context {
         cache: &cache,
-        key,
+        key: key.clone(),
         options,
         request_cc,
         now: cache.shared.clock.now(),
@@ -86,14 +87,14 @@ where
     } else {
         ctx.lookup(request.headers()).await
     };
-    if let Some(entry) = &stored
-        && ctx.is_fresh(entry)
+    if let Some(found) = &stored
+        && ctx.is_fresh(&found.entry)
     {
-        return Ok(ctx.hit(entry));
+        return Ok(ctx.hit(&found.entry));
     }
     if options.only_if_cached {
         return Ok(match &stored {
-            Some(entry) if settings.stale_if_error => ctx.stale(entry),
+            Some(found) if settings.stale_if_error => ctx.stale(&found.entry),
             _ => ctx.gateway_timeout(),
         });
     }
@@ -109,10 +110,10 @@ where
                 flight::wait(follower).await;
                 ctx.now = cache.shared.clock.now();
                 stored = ctx.lookup(request.headers()).await;
-                if let Some(entry) = &stored
-                    && ctx.is_fresh(entry)
+                if let Some(found) = &stored
+                    && ctx.is_fresh(&found.entry)
                 {
-                    return Ok(ctx.hit(entry));
+                    return Ok(ctx.hit(&found.entry));
                 }
                 None
             }
@@ -122,6 +123,13 @@ where
     };
     // Boxed so that the hit path's future stays small: this one is large.
     Box::pin(ctx.fetch(inner, request, body, stored)).await
+}
+
+/// A usable stored entry, and the key it is stored under (for an alias, its
+/// target's).
+struct Found {
+    key: CacheKey,
+    entry: Arc<CachedResponse>,
 }
 
 /// What the steps of one request share.
@@ -144,25 +152,46 @@ impl Context<'_> {
     }
 
     /// The stored entry, if any is usable for these request headers. A failed
-    /// read is a miss.
-    async fn lookup(&self, headers: &HeaderMap) -> Option<Arc<CachedResponse>> {
-        let entry = match self.cache.shared.storage.get(&self.key, self.now).await {
-            Ok(entry) => entry?,
+    /// read is a miss; an alias whose target is gone is pruned.
+    async fn lookup(&self, headers: &HeaderMap) -> Option<Found> {
+        let mut found = Found {
+            key: self.key.clone(),
+            entry: self.read(&self.key).await?,
+        };
+        if let Some(target) = found.entry.alias_for.clone() {
+            let target = CacheKey::custom(target);
+            let Some(entry) = self.read(&target).await else {
+                self.delete(&self.key).await;
+                return None;
+            };
+            found = Found { key: target, entry };
+        }
+        let key_settings = &self.settings().key;
+        policy::vary_matches(
+            &found.entry.headers,
+            &found.entry.request.headers,
+            headers,
+            |name| key_settings.classify_vary(name),
+        )
+        .then_some(found)
+    }
+
+    async fn read(&self, key: &CacheKey) -> Option<Arc<CachedResponse>> {
+        match self.cache.shared.storage.get(key, self.now).await {
+            Ok(entry) => entry,
             Err(error) => {
                 Counters::bump(&self.counters().storage_read_errors);
-                tracing::warn!(key = %self.key, %error, "reqcache: storage read failed; treating as a miss");
-                return None;
+                tracing::warn!(%key, %error, "reqcache: storage read failed; treating as a miss");
+                None
             }
-        };
-        let key_settings = &self.settings().key;
-        policy::vary_matches(&entry.headers, &entry.request.headers, headers, |name| {
-            key_settings.classify_vary(name)
-        })
-        .then_some(entry)
+        }
     }
 
     fn is_fresh(&self, entry: &CachedResponse) -> bool {
-        if self.options.refresh || self.request_cc.no_cache {
+        if self.options.refresh
+            || self.request_cc.no_cache
+            || (self.settings().always_revalidate && entry.has_validators())
+        {
             return false;
         }
         let now = self.now;
@@ -197,7 +226,7 @@ impl Context<'_> {
             is_expired: entry.is_expired(self.now),
             created_at: Some(entry.created_at),
             expires: entry.expires,
-            key: Some(self.key),
+            key: Some(self.key.clone()),
             revalidated: outcome == CacheOutcome::Revalidated,
             outcome,
         }
@@ -207,7 +236,7 @@ impl Context<'_> {
         with_status(
             response,
             CacheStatus {
-                key: Some(self.key),
+                key: Some(self.key.clone()),
                 outcome: CacheOutcome::NotStored,
                 ..CacheStatus::default()
             },
@@ -220,7 +249,7 @@ impl Context<'_> {
         with_status(
             response,
             CacheStatus {
-                key: Some(self.key),
+                key: Some(self.key.clone()),
                 outcome: CacheOutcome::OnlyIfCachedMiss,
                 ..CacheStatus::default()
             },
@@ -233,27 +262,26 @@ impl Context<'_> {
         &self,
         mut inner: S,
         mut request: Request<ReqBody>,
-        body: Bytes,
-        stored: Option<Arc<CachedResponse>>,
+        request_body: Bytes,
+        stored: Option<Found>,
     ) -> CachedResult<ResBody, S::Error>
     where
         S: Service<Request<ReqBody>, Response = Response<ResBody>>,
         ResBody: Body,
     {
         let settings = self.settings();
+        // What storing needs of the request once it has gone upstream.
+        let head = request_head(&request);
         let stored_request =
             settings
                 .key
-                .stored_request(request.method(), request.uri(), request.headers(), &body);
+                .stored_request(&head.method, &head.uri, &head.headers, &request_body);
         let url_target = (!settings.urls_expire_after.is_empty()).then(|| {
-            let host = request
-                .headers()
-                .get(header::HOST)
-                .and_then(|h| h.to_str().ok());
-            match_target(request.uri(), host)
+            let host = head.headers.get(header::HOST).and_then(|h| h.to_str().ok());
+            match_target(&head.uri, host)
         });
         let added_validators = match &stored {
-            Some(entry) => policy::add_validators(request.headers_mut(), &entry.headers),
+            Some(found) => policy::add_validators(request.headers_mut(), &found.entry.headers),
             None => false,
         };
 
@@ -262,21 +290,21 @@ impl Context<'_> {
             Ok(response) => response,
             Err(error) => {
                 return match &stored {
-                    Some(entry) if settings.stale_if_error => Ok(self.stale(entry)),
+                    Some(found) if settings.stale_if_error => Ok(self.stale(&found.entry)),
                     _ => Err(error),
                 };
             }
         };
         let now = self.cache.shared.clock.now();
         let status = response.status();
-        if let Some(entry) = &stored {
+        if let Some(found) = &stored {
             if status == StatusCode::NOT_MODIFIED && added_validators {
                 return Ok(self
-                    .revalidated(entry, response.headers(), url_target.as_deref(), now)
+                    .revalidated(found, response.headers(), url_target.as_deref(), now)
                     .await);
             }
             if settings.stale_if_error && (status.is_client_error() || status.is_server_error()) {
-                return Ok(self.stale(entry));
+                return Ok(self.stale(&found.entry));
             }
         }
         if !settings.allowable_codes.contains(&status) {
@@ -285,38 +313,64 @@ impl Context<'_> {
         let Ok(expires) = self.expiry(response.headers(), url_target.as_deref(), now) else {
             return Ok(self.not_stored(response.map(CacheBody::upstream)));
         };
-
         let (parts, body) = response.into_parts();
-        let body = match CacheBody::buffer(body, settings.max_body_size).await {
+        if let Some(filter) = &settings.filter
+            && !(filter.0)(&head, &parts)
+        {
+            tracing::debug!(key = %self.key, "reqcache: the filter declined the response; not stored");
+            return Ok(self.not_stored(Response::from_parts(parts, CacheBody::upstream(body))));
+        }
+
+        let response_body = match CacheBody::buffer(body, settings.max_body_size).await {
             Ok(bytes) => bytes,
             Err(streaming) => {
                 tracing::debug!(key = %self.key, "reqcache: body larger than max_body_size, or with trailers or an error; not stored");
                 return Ok(self.not_stored(Response::from_parts(parts, streaming)));
             }
         };
-        let entry = CachedResponse {
+        let mut entry = CachedResponse {
             status,
             version: parts.version,
             headers: parts.headers.clone(),
-            body: body.clone(),
+            body: response_body.clone(),
             request: stored_request,
             created_at: now,
             expires,
             retain_until: self.cache.retain_until(expires),
+            alias_for: None,
         };
-        let outcome = if self.store(entry).await {
+        // The inner service followed redirects: store under the final URL's
+        // key, and an alias under this request's.
+        let final_uri = parts
+            .extensions
+            .get::<RequestUri>()
+            .map(|uri| &uri.0)
+            .filter(|uri| **uri != head.uri);
+        let stored_ok = match final_uri {
+            Some(final_uri) => {
+                let target =
+                    settings
+                        .key
+                        .key(&head.method, final_uri, &head.headers, &request_body);
+                let alias = CachedResponse::alias(&target, entry.request.clone(), &entry);
+                entry.request.url = settings.key.normalized_url(final_uri);
+                self.store(&target, entry).await && self.store(&self.key, alias).await
+            }
+            None => self.store(&self.key, entry).await,
+        };
+        let outcome = if stored_ok {
             CacheOutcome::Stored
         } else {
             CacheOutcome::NotStored
         };
         Ok(with_status(
-            Response::from_parts(parts, CacheBody::cached(body)),
+            Response::from_parts(parts, CacheBody::cached(response_body)),
             CacheStatus {
                 from_cache: false,
                 is_expired: false,
                 created_at: Some(now),
                 expires,
-                key: Some(self.key),
+                key: Some(self.key.clone()),
                 revalidated: false,
                 outcome,
             },
@@ -326,26 +380,24 @@ impl Context<'_> {
     /// Upstream answered `304`: refresh the stored entry and answer from it.
     async fn revalidated<B: Body>(
         &self,
-        entry: &CachedResponse,
+        found: &Found,
         not_modified: &HeaderMap,
         url_target: Option<&str>,
         now: SystemTime,
     ) -> Response<CacheBody<B>> {
-        let mut refreshed = entry.clone();
+        let entry = &found.entry;
+        let mut refreshed = CachedResponse::clone(entry);
         refreshed.headers = policy::merge_not_modified(&entry.headers, not_modified);
         refreshed.created_at = now;
         match self.expiry(&refreshed.headers, url_target, now) {
             Ok(expires) => {
                 refreshed.expires = expires;
                 refreshed.retain_until = self.cache.retain_until(expires);
-                self.store(refreshed.clone()).await;
+                self.store(&found.key, refreshed.clone()).await;
             }
             Err(DoNotStore) => {
                 refreshed.expires = Some(now);
-                if let Err(error) = self.cache.shared.storage.delete(&self.key).await {
-                    Counters::bump(&self.counters().storage_write_errors);
-                    tracing::warn!(key = %self.key, %error, "reqcache: storage delete failed");
-                }
+                self.delete(&found.key).await;
             }
         }
         Counters::bump(&self.counters().revalidated);
@@ -355,25 +407,33 @@ impl Context<'_> {
         from_entry(&refreshed, status)
     }
 
-    /// Stores an entry; a failure is logged and skipped.
-    async fn store(&self, entry: CachedResponse) -> bool {
-        match self
-            .cache
-            .shared
-            .storage
-            .put(&self.key, Arc::new(entry))
-            .await
-        {
+    /// Stores an entry (unless read-only); a failure is logged and skipped.
+    async fn store(&self, key: &CacheKey, entry: CachedResponse) -> bool {
+        if self.settings().read_only {
+            return false;
+        }
+        match self.cache.shared.storage.put(key, Arc::new(entry)).await {
             Ok(()) => {
                 Counters::bump(&self.counters().stored);
-                tracing::debug!(key = %self.key, "reqcache: stored");
+                tracing::debug!(%key, "reqcache: stored");
                 true
             }
             Err(error) => {
                 Counters::bump(&self.counters().storage_write_errors);
-                tracing::warn!(key = %self.key, %error, "reqcache: storage write failed; response not cached");
+                tracing::warn!(%key, %error, "reqcache: storage write failed; response not cached");
                 false
             }
+        }
+    }
+
+    /// Deletes an entry (unless read-only); a failure is logged and skipped.
+    async fn delete(&self, key: &CacheKey) {
+        if self.settings().read_only {
+            return;
+        }
+        if let Err(error) = self.cache.shared.storage.delete(key).await {
+            Counters::bump(&self.counters().storage_write_errors);
+            tracing::warn!(%key, %error, "reqcache: storage delete failed");
         }
     }
 
@@ -412,6 +472,16 @@ impl Context<'_> {
             .unwrap_or(settings.expire_after)
             .expires_at(now)
     }
+}
+
+/// The request's method, URI, version and headers, for after it is sent.
+fn request_head<B>(request: &Request<B>) -> request::Parts {
+    let (mut head, ()) = Request::new(()).into_parts();
+    head.method = request.method().clone();
+    head.uri = request.uri().clone();
+    head.version = request.version();
+    head.headers = request.headers().clone();
+    head
 }
 
 /// Reads a request body that may be non-empty, and rebuilds the request.

@@ -8,6 +8,7 @@ use http::{Request, Uri};
 
 use crate::clock::Clock;
 use crate::entry::{CachedResponse, EntryInfo};
+use crate::entry_filter::EntryFilter;
 use crate::expiration::Expiration;
 use crate::flight::SingleFlight;
 use crate::key::CacheKey;
@@ -22,6 +23,19 @@ pub(crate) struct Shared {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) flights: Arc<SingleFlight>,
     pub(crate) counters: Counters,
+}
+
+/// What [`Cache::rekey`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RekeyReport {
+    /// Entries moved to a new key.
+    pub rekeyed: u64,
+    /// Entries already under the right key.
+    pub unchanged: u64,
+    /// Entries left as they were: their requests had credentials or redacted
+    /// parameters removed, or an unreadable URL.
+    pub skipped: u64,
 }
 
 /// The handle to a layer's cache: clear it, delete, list, look up.
@@ -159,29 +173,175 @@ impl Cache {
         &self,
         expire_after: impl Into<Expiration>,
     ) -> Result<u64, StorageError> {
-        let expire_after = expire_after.into();
-        let now = self.now();
+        self.reset_expiration(expire_after).await?;
+        self.shared.storage.remove_expired(self.now()).await
+    }
+
+    /// Deletes every entry `filter` selects; returns how many.
+    pub async fn delete_where(&self, filter: &EntryFilter) -> Result<u64, StorageError> {
         let storage = &self.shared.storage;
         let mut deleted = 0;
+        for info in self.select(filter).await? {
+            if storage.delete(&info.key).await? {
+                deleted += 1;
+            }
+        }
+        if filter.undecodable {
+            deleted += self.remove_undecodable().await?;
+        }
+        Ok(deleted)
+    }
+
+    /// The metadata of every entry `filter` selects.
+    pub async fn entries_where(
+        &self,
+        filter: &EntryFilter,
+    ) -> Result<Vec<EntryInfo>, StorageError> {
+        let mut selected = self.select(filter).await?;
+        if filter.undecodable {
+            let now = self.now();
+            for info in self.shared.storage.entries().await? {
+                if !selected.iter().any(|s| s.key == info.key)
+                    && self.shared.storage.get(&info.key, now).await?.is_none()
+                {
+                    selected.push(info);
+                }
+            }
+        }
+        Ok(selected)
+    }
+
+    async fn select(&self, filter: &EntryFilter) -> Result<Vec<EntryInfo>, StorageError> {
+        let urls: Vec<String> = filter.urls.iter().map(|u| self.normalize_url(u)).collect();
+        let now = self.now();
+        Ok(self
+            .shared
+            .storage
+            .entries()
+            .await?
+            .into_iter()
+            .filter(|info| filter.matches(info, &urls, now))
+            .collect())
+    }
+
+    /// Reads every entry; the storage deletes those that do not decode.
+    async fn remove_undecodable(&self) -> Result<u64, StorageError> {
+        let storage = &self.shared.storage;
+        let now = self.now();
+        let mut removed = 0;
+        for info in storage.entries().await? {
+            if storage.get(&info.key, now).await?.is_none() {
+                storage.delete(&info.key).await?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
+    /// `true` when an entry is stored for `request` (its key, as the layer
+    /// computes it).
+    pub async fn contains_request<B: AsRef<[u8]>>(
+        &self,
+        request: &Request<B>,
+    ) -> Result<bool, StorageError> {
+        self.contains(&self.key_for(request)).await
+    }
+
+    /// Gives every stored entry a new expiry: `expire_after` from now
+    /// ([`Expiration::Immediately`] or a past time: expired now). Returns how
+    /// many entries were updated.
+    pub async fn reset_expiration(
+        &self,
+        expire_after: impl Into<Expiration>,
+    ) -> Result<u64, StorageError> {
+        let expire_after = expire_after.into();
+        let now = self.now();
+        let expires = expire_after.expires_at(now).unwrap_or(Some(now));
+        let storage = &self.shared.storage;
+        let mut updated = 0;
         for info in storage.entries().await? {
             let Some(entry) = storage.get(&info.key, now).await? else {
                 continue;
             };
-            match expire_after.expires_at(now) {
-                Ok(expires) => {
-                    let mut entry = CachedResponse::clone(&entry);
-                    entry.expires = expires;
-                    entry.retain_until = self.retain_until(expires);
-                    storage.put(&info.key, Arc::new(entry)).await?;
-                }
-                Err(_) => {
-                    if storage.delete(&info.key).await? {
-                        deleted += 1;
-                    }
-                }
+            let mut entry = CachedResponse::clone(&entry);
+            entry.expires = expires;
+            entry.retain_until = self.retain_until(expires);
+            storage.put(&info.key, Arc::new(entry)).await?;
+            updated += 1;
+        }
+        Ok(updated)
+    }
+
+    /// Copies every entry into `destination` (another storage: migrating
+    /// between backends), under the same keys. Returns how many.
+    pub async fn copy_to(&self, destination: &dyn Storage) -> Result<u64, StorageError> {
+        let source = &self.shared.storage;
+        let now = self.now();
+        let mut copied = 0;
+        for info in source.entries().await? {
+            if let Some(entry) = source.get(&info.key, now).await? {
+                destination.put(&info.key, entry).await?;
+                copied += 1;
             }
         }
-        Ok(deleted + storage.remove_expired(now).await?)
+        Ok(copied)
+    }
+
+    /// Moves every entry to the key the current settings compute for its
+    /// stored request: after a change of key settings (ignored parameters,
+    /// matched headers, a key function) or of reqcache's key format.
+    ///
+    /// Entries whose requests had credentials or redacted parameters removed
+    /// cannot have their keys recomputed (the removed values were part of
+    /// them): they are left as they are and counted as skipped. Aliases move
+    /// with their targets.
+    pub async fn rekey(&self) -> Result<RekeyReport, StorageError> {
+        let storage = &self.shared.storage;
+        let now = self.now();
+        let mut report = RekeyReport::default();
+        let mut moves: Vec<(String, String, Arc<CachedResponse>)> = Vec::new();
+        for info in storage.entries().await? {
+            let Some(entry) = storage.get(&info.key, now).await? else {
+                continue;
+            };
+            let request = &entry.request;
+            let uri = match request.url.parse::<Uri>() {
+                Ok(uri) if !request.redacted => uri,
+                _ => {
+                    report.skipped += 1;
+                    continue;
+                }
+            };
+            let key = self.shared.settings.key.key(
+                &request.method,
+                &uri,
+                &request.headers,
+                &request.body,
+            );
+            if key.as_str() == info.key {
+                report.unchanged += 1;
+            } else {
+                moves.push((info.key, key.to_string(), entry));
+            }
+        }
+        let renamed: std::collections::HashMap<&str, &str> = moves
+            .iter()
+            .map(|(old, new, _)| (old.as_str(), new.as_str()))
+            .collect();
+        for (old, new, entry) in &moves {
+            let mut entry = CachedResponse::clone(entry);
+            if let Some(target) = &entry.alias_for
+                && let Some(new_target) = renamed.get(target.as_str())
+            {
+                entry.alias_for = Some((*new_target).to_owned());
+            }
+            storage.put(new, Arc::new(entry)).await?;
+            if !renamed.values().any(|n| n == old) {
+                storage.delete(old).await?;
+            }
+            report.rekeyed += 1;
+        }
+        Ok(report)
     }
 
     /// When an entry expiring at `expires` may be dropped by the storage.

@@ -10,9 +10,12 @@ use crate::clock::{Clock, SystemClock};
 use crate::expiration::{Expiration, UrlExpiration};
 use crate::flight::SingleFlight;
 use crate::handle::{Cache, Shared};
-use crate::key::MatchHeaders;
+use crate::key::KeyParts;
+use crate::normalize::{
+    DEFAULT_REDACTED_HEADERS, DEFAULT_REDACTED_PARAMETERS, MatchHeaders, Names,
+};
 use crate::service::CacheService;
-use crate::settings::CacheSettings;
+use crate::settings::{CacheSettings, ResponseFilter};
 use crate::storage::Storage;
 
 /// A tower [`Layer`] that caches responses in a [`Storage`].
@@ -62,7 +65,8 @@ impl CacheLayer {
             storage: Arc::new(storage),
             clock: Arc::new(SystemClock),
             settings: CacheSettings::default(),
-            ignored_parameters: Vec::new(),
+            redact_defaults: true,
+            redacted: Vec::new(),
         }
     }
 
@@ -89,6 +93,12 @@ impl<S> Layer<S> for CacheLayer {
 /// | `allowable_methods`     | [`allowable_methods`](Self::allowable_methods) | GET, HEAD |
 /// | `allowable_codes`       | [`allowable_codes`](Self::allowable_codes) | 200     |
 /// | `ignored_parameters`    | [`ignored_parameters`](Self::ignored_parameters) | none |
+/// | (1.x redacted defaults) | [`redact_parameters`](Self::redact_parameters), [`default_redactions`](Self::default_redactions) | credentials, API keys |
+/// | `content_root_key`      | [`content_root_key`](Self::content_root_key) | none |
+/// | `key_fn`                | [`key_fn`](Self::key_fn)                   | default key |
+/// | `always_revalidate`     | [`always_revalidate`](Self::always_revalidate) | off |
+/// | `read_only`             | [`read_only`](Self::read_only)             | off     |
+/// | `filter_fn`             | [`filter`](Self::filter)                   | none    |
 /// | `include_get_headers`   | [`match_headers`](Self::match_headers)     | none    |
 /// | `cache_control`         | [`cache_control`](Self::cache_control)     | **on** (off in requests-cache) |
 /// | `old_data_on_error`     | [`stale_if_error`](Self::stale_if_error)   | off     |
@@ -103,7 +113,8 @@ pub struct CacheLayerBuilder {
     storage: Arc<dyn Storage>,
     clock: Arc<dyn Clock>,
     settings: CacheSettings,
-    ignored_parameters: Vec<String>,
+    redact_defaults: bool,
+    redacted: Vec<String>,
 }
 
 impl CacheLayerBuilder {
@@ -143,7 +154,84 @@ impl CacheLayerBuilder {
         I: IntoIterator,
         I::Item: Into<String>,
     {
-        self.ignored_parameters = names.into_iter().map(Into::into).collect();
+        let names: Vec<String> = names.into_iter().map(Into::into).collect();
+        self.settings.key.ignored = Names::new(names);
+        self
+    }
+
+    /// Parameter and header names never stored (removed from the stored URL,
+    /// headers and body), in addition to the defaults
+    /// ([`DEFAULT_REDACTED_HEADERS`](crate::DEFAULT_REDACTED_HEADERS),
+    /// [`DEFAULT_REDACTED_PARAMETERS`](crate::DEFAULT_REDACTED_PARAMETERS)).
+    /// Unlike ignored parameters their values still take part in the key
+    /// (hashed), so responses never cross credentials; see
+    /// [`credentials_in_key`](Self::credentials_in_key).
+    pub fn redact_parameters<I>(mut self, names: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        self.redacted.extend(names.into_iter().map(Into::into));
+        self
+    }
+
+    /// Whether the default redacted names apply. Default: on. Off stores
+    /// `X-API-Key`, `access_token` and the like in the clear (the
+    /// `Authorization`, `Proxy-Authorization` and `Cookie` headers stay
+    /// redacted: they are never stored).
+    pub fn default_redactions(mut self, on: bool) -> Self {
+        self.redact_defaults = on;
+        self
+    }
+
+    /// Apply ignored and redacted parameters to JSON request bodies only
+    /// under this top-level member (requests-cache's `content_root_key`),
+    /// e.g. `"params"` for `{"method": "..", "params": {"api_key": ..}}`.
+    pub fn content_root_key(mut self, member: impl Into<String>) -> Self {
+        self.settings.key.content_root_key = Some(member.into());
+        self
+    }
+
+    /// Replace the default key builder with `key_fn`. It gets a
+    /// [`KeyParts`](crate::KeyParts) with the request and the default key's
+    /// pieces (normalized URL and body, matched headers, the default key
+    /// itself), and returns the key as text.
+    ///
+    /// Requests that must never share a response must get different keys:
+    /// the default key separates credentials, a custom one must too (wrapping
+    /// [`KeyParts::default_key`](crate::KeyParts::default_key) does).
+    pub fn key_fn<F>(mut self, key_fn: F) -> Self
+    where
+        F: Fn(&KeyParts<'_>) -> String + Send + Sync + 'static,
+    {
+        self.settings.key.key_fn = Some(Arc::new(key_fn));
+        self
+    }
+
+    /// Send a conditional request before every use of a stored response that
+    /// has a validator (`ETag` or `Last-Modified`), even a fresh one. Stored
+    /// responses without one are used while fresh. Default: off.
+    pub fn always_revalidate(mut self, on: bool) -> Self {
+        self.settings.always_revalidate = on;
+        self
+    }
+
+    /// Answer from the cache but never write to it: no new entries, no
+    /// refreshed ones after a revalidation, no deletions. Default: off.
+    pub fn read_only(mut self, on: bool) -> Self {
+        self.settings.read_only = on;
+        self
+    }
+
+    /// Store a response only when `filter` says so, given the request and the
+    /// response head (status, headers). It runs after the other checks
+    /// (method, status, headers, expiration) pass, only when storing: it does
+    /// not hide responses already stored.
+    pub fn filter<F>(mut self, filter: F) -> Self
+    where
+        F: Fn(&http::request::Parts, &http::response::Parts) -> bool + Send + Sync + 'static,
+    {
+        self.settings.filter = Some(ResponseFilter(Arc::new(filter)));
         self
     }
 
@@ -153,13 +241,15 @@ impl CacheLayerBuilder {
         self
     }
 
-    /// Whether the values of `Authorization`, `Proxy-Authorization` and
-    /// `Cookie` take part in the key (hashed). Default: on, so a response to
-    /// one set of credentials is never answered to another.
+    /// Whether the values of redacted headers and parameters (credentials:
+    /// `Authorization`, `Proxy-Authorization`, `Cookie`, `X-API-Key`,
+    /// `access_token`, ...) take part in the key, hashed. Default: on, so a
+    /// response to one set of credentials is never answered to another.
     ///
     /// Turn it off only when the upstream answers the same to every caller
     /// (for example a public API that wants a key just for rate limits): then
-    /// every caller shares one entry. The headers are never stored either way.
+    /// every caller shares one entry. Redacted values are never stored either
+    /// way.
     pub fn credentials_in_key(mut self, on: bool) -> Self {
         self.settings.key.credentials_in_key = on;
         self
@@ -217,9 +307,22 @@ impl CacheLayerBuilder {
 
     /// The layer.
     pub fn build(mut self) -> CacheLayer {
-        self.settings
-            .key
-            .set_ignored_parameters(std::mem::take(&mut self.ignored_parameters));
+        let always = ["authorization", "proxy-authorization", "cookie"];
+        let defaults: Vec<&str> = if self.redact_defaults {
+            DEFAULT_REDACTED_HEADERS
+                .iter()
+                .chain(&DEFAULT_REDACTED_PARAMETERS)
+                .copied()
+                .collect()
+        } else {
+            always.to_vec()
+        };
+        self.settings.key.redacted = Names::new(
+            defaults
+                .into_iter()
+                .map(str::to_owned)
+                .chain(std::mem::take(&mut self.redacted)),
+        );
         CacheLayer {
             cache: Cache {
                 shared: Arc::new(Shared {

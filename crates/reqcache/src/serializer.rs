@@ -164,6 +164,7 @@ struct Record {
     created_at: SystemTime,
     expires: Option<SystemTime>,
     retain_until: Option<SystemTime>,
+    alias_for: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -172,6 +173,7 @@ struct RecordRequest {
     url: String,
     headers: Vec<(String, Blob)>,
     body: Blob,
+    redacted: bool,
 }
 
 impl Record {
@@ -187,10 +189,12 @@ impl Record {
                 url: entry.request.url.clone(),
                 headers: headers_to_record(&entry.request.headers),
                 body: Blob(entry.request.body.clone()),
+                redacted: entry.request.redacted,
             },
             created_at: entry.created_at,
             expires: entry.expires,
             retain_until: entry.retain_until,
+            alias_for: entry.alias_for.clone(),
         }
     }
 
@@ -207,10 +211,12 @@ impl Record {
                 url: self.request.url,
                 headers: headers_from_record(self.request.headers)?,
                 body: self.request.body.0,
+                redacted: self.request.redacted,
             },
             created_at: self.created_at,
             expires: self.expires,
             retain_until: self.retain_until,
+            alias_for: self.alias_for,
         })
     }
 }
@@ -341,6 +347,7 @@ mod tests {
             created_at: UNIX_EPOCH + Duration::new(1_700_000_000, 123_456_789),
             expires: Some(UNIX_EPOCH + Duration::from_secs(1_800_000_000)),
             retain_until: None,
+            alias_for: Some("target".into()),
         }
     }
 

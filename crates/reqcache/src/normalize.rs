@@ -1,0 +1,752 @@
+//! Request normalization: what the default key hashes, and what is stored.
+//!
+//! Three kinds of names shape both:
+//! - **ignored** parameters and headers are left out of the key and out of
+//!   storage (requests-cache's `ignored_parameters`);
+//! - **redacted** ones (credentials, API keys; a default set plus the user's)
+//!   are never stored, but their values, hashed, still take part in the key,
+//!   so responses never cross credentials (`credentials_in_key(false)` makes
+//!   them ignored instead);
+//! - everything else takes part in the key and is stored.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri, header};
+
+use crate::entry::CachedRequest;
+use crate::key::{CacheKey, KeyFn, KeyParts};
+use crate::policy::VaryHeader;
+
+/// Bumped whenever the key layout changes, so old entries become misses.
+const KEY_FORMAT: &[u8] = b"rqk1";
+
+/// Headers redacted by default: never stored, part of the key (hashed).
+pub const DEFAULT_REDACTED_HEADERS: [&str; 6] = [
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "x-api-key",
+    "x-auth-token",
+    "x-access-token",
+];
+
+/// Query, JSON and form parameters redacted by default: never stored, part of
+/// the key (hashed).
+pub const DEFAULT_REDACTED_PARAMETERS: [&str; 8] = [
+    "api_key",
+    "apikey",
+    "api-key",
+    "access_token",
+    "auth_token",
+    "client_secret",
+    "password",
+    "token",
+];
+
+/// Which request headers take part in the key: requests-cache's
+/// `include_get_headers`, made selective.
+///
+/// Redacted headers (credentials) are governed by `credentials_in_key` on the
+/// layer, not by this; ignored ones never take part.
+///
+/// # Example
+/// ```
+/// use reqcache::MatchHeaders;
+///
+/// let only_accept = MatchHeaders::only([http::header::ACCEPT]);
+/// assert!(matches!(only_accept, MatchHeaders::Only(_)));
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MatchHeaders {
+    /// No headers (the default).
+    #[default]
+    None,
+    /// Every header (requests-cache's `include_get_headers=True`).
+    All,
+    /// Only these headers.
+    Only(Vec<HeaderName>),
+}
+
+impl MatchHeaders {
+    /// Only the named headers.
+    pub fn only(names: impl IntoIterator<Item = HeaderName>) -> Self {
+        Self::Only(names.into_iter().collect())
+    }
+}
+
+/// A set of parameter names, with the ones that are also header names.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Names {
+    parameters: Vec<String>,
+    headers: Vec<HeaderName>,
+}
+
+impl Names {
+    pub(crate) fn new<S: AsRef<str>>(names: impl IntoIterator<Item = S>) -> Self {
+        let parameters: Vec<String> = names.into_iter().map(|n| n.as_ref().to_owned()).collect();
+        let headers = parameters
+            .iter()
+            .filter_map(|name| HeaderName::from_bytes(name.to_ascii_lowercase().as_bytes()).ok())
+            .collect();
+        Self {
+            parameters,
+            headers,
+        }
+    }
+
+    fn has_parameter(&self, name: &str) -> bool {
+        self.parameters.iter().any(|p| p == name)
+    }
+
+    fn has_header(&self, name: &HeaderName) -> bool {
+        self.headers.contains(name)
+    }
+}
+
+/// The settings that shape keys and what is stored.
+#[derive(Clone)]
+pub(crate) struct KeySettings {
+    pub(crate) ignored: Names,
+    pub(crate) redacted: Names,
+    pub(crate) match_headers: MatchHeaders,
+    pub(crate) credentials_in_key: bool,
+    pub(crate) content_root_key: Option<String>,
+    pub(crate) key_fn: Option<Arc<KeyFn>>,
+}
+
+impl Default for KeySettings {
+    fn default() -> Self {
+        Self {
+            ignored: Names::default(),
+            redacted: Names::new(
+                DEFAULT_REDACTED_HEADERS
+                    .iter()
+                    .chain(&DEFAULT_REDACTED_PARAMETERS),
+            ),
+            match_headers: MatchHeaders::None,
+            credentials_in_key: true,
+            content_root_key: None,
+            key_fn: None,
+        }
+    }
+}
+
+impl fmt::Debug for KeySettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeySettings")
+            .field("ignored", &self.ignored.parameters)
+            .field("redacted", &self.redacted.parameters)
+            .field("match_headers", &self.match_headers)
+            .field("credentials_in_key", &self.credentials_in_key)
+            .field("content_root_key", &self.content_root_key)
+            .field("key_fn", &self.key_fn.as_ref().map(|_| "custom"))
+            .finish()
+    }
+}
+
+/// Where a parameter goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Use {
+    /// Keying: what the key hashes.
+    Key,
+    /// Storing: what reaches storage.
+    Store,
+}
+
+impl KeySettings {
+    /// `true` when a parameter named `name` is kept for `purpose`.
+    fn keeps_parameter(&self, name: &str, purpose: Use) -> bool {
+        if self.ignored.has_parameter(name) {
+            return false;
+        }
+        match purpose {
+            Use::Key => self.credentials_in_key || !self.redacted.has_parameter(name),
+            Use::Store => !self.redacted.has_parameter(name),
+        }
+    }
+
+    fn is_redacted_header(&self, name: &HeaderName) -> bool {
+        self.redacted.has_header(name)
+    }
+
+    /// How a `Vary`ed request header relates to the key and to redaction.
+    pub(crate) fn classify_vary(&self, name: &HeaderName) -> VaryHeader {
+        if self.ignored.has_header(name) {
+            VaryHeader::Redacted
+        } else if self.is_redacted_header(name) {
+            if self.credentials_in_key {
+                VaryHeader::InKey
+            } else {
+                VaryHeader::Redacted
+            }
+        } else {
+            VaryHeader::Compare
+        }
+    }
+
+    /// The key of a request: the custom key function's, or the default.
+    pub(crate) fn key(
+        &self,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> CacheKey {
+        match &self.key_fn {
+            Some(key_fn) => CacheKey::custom(key_fn(&KeyParts {
+                settings: self,
+                method,
+                uri,
+                headers,
+                body,
+            })),
+            None => self.default_key(method, uri, headers, body),
+        }
+    }
+
+    /// The default key.
+    ///
+    /// The key material is laid out in one buffer, each field length-prefixed,
+    /// and hashed in one call: for inputs this small that is several times
+    /// faster than feeding an incremental hasher.
+    pub(crate) fn default_key(
+        &self,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> CacheKey {
+        let mut m = Vec::with_capacity(192 + body.len());
+        m.extend_from_slice(KEY_FORMAT);
+        field(&mut m, method.as_str().as_bytes());
+        let target = Target::of(uri, headers);
+        field_lower(&mut m, target.scheme.as_bytes());
+        field_lower(&mut m, target.host.as_bytes());
+        m.extend_from_slice(&target.port.to_le_bytes());
+        field(&mut m, target.path.as_bytes());
+        if let Some(query) = uri.query() {
+            let pairs = self.query_pairs(query, Use::Key, &mut false);
+            m.extend_from_slice(&(pairs.len() as u32).to_le_bytes());
+            for (name, value) in &pairs {
+                field(&mut m, name.as_bytes());
+                field(&mut m, value.as_bytes());
+            }
+        } else {
+            m.extend_from_slice(&u32::MAX.to_le_bytes());
+        }
+        field(&mut m, &self.key_body(headers, body));
+        for (name, value) in self.matched_headers(headers) {
+            field(&mut m, name.as_str().as_bytes());
+            field(&mut m, value.as_bytes());
+        }
+        m.push(0xff);
+        if self.credentials_in_key {
+            // One pass over the (few) headers beats hashing every redacted
+            // name; sorted by name so that header order does not matter.
+            let mut credentials: Vec<(&HeaderName, &HeaderValue)> = headers
+                .iter()
+                .filter(|(name, _)| self.is_redacted_header(name))
+                .collect();
+            credentials.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
+            for (name, value) in credentials {
+                field(&mut m, name.as_str().as_bytes());
+                field(&mut m, value.as_bytes());
+            }
+        }
+        CacheKey::from_hash(&blake3::hash(&m))
+    }
+
+    /// The headers `match_headers` names, in a stable order, without ignored
+    /// or redacted ones.
+    pub(crate) fn matched_headers<'h>(
+        &'h self,
+        headers: &'h HeaderMap,
+    ) -> Vec<(&'h HeaderName, &'h HeaderValue)> {
+        let usable =
+            |name: &HeaderName| !self.ignored.has_header(name) && !self.is_redacted_header(name);
+        let mut matched = Vec::new();
+        match &self.match_headers {
+            MatchHeaders::None => {}
+            MatchHeaders::Only(names) => {
+                for name in names.iter().filter(|n| usable(n)) {
+                    matched.extend(headers.get_all(name).iter().map(|value| (name, value)));
+                }
+            }
+            MatchHeaders::All => {
+                let mut names: Vec<&HeaderName> = headers.keys().filter(|n| usable(n)).collect();
+                names.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+                for name in names {
+                    matched.extend(headers.get_all(name).iter().map(|value| (name, value)));
+                }
+            }
+        }
+        matched
+    }
+
+    /// Query pairs, percent-decoded, kept for `purpose`, stably sorted by
+    /// name: repeated names keep their relative order, which may matter.
+    /// Sets `removed` when a redacted pair was left out.
+    fn query_pairs<'q>(
+        &self,
+        query: &'q str,
+        purpose: Use,
+        removed: &mut bool,
+    ) -> Vec<(Cow<'q, str>, Cow<'q, str>)> {
+        let mut pairs: Vec<_> = form_urlencoded::parse(query.as_bytes())
+            .filter(|(name, _)| {
+                let keep = self.keeps_parameter(name, purpose);
+                if !keep && self.redacted.has_parameter(name) {
+                    *removed = true;
+                }
+                keep
+            })
+            .collect();
+        pairs.sort_by(|a, b| a.0.cmp(&b.0));
+        pairs
+    }
+
+    /// The body as the default key hashes it.
+    pub(crate) fn key_body<'b>(&self, headers: &HeaderMap, body: &'b [u8]) -> Cow<'b, [u8]> {
+        self.normalized_body(headers, body, Use::Key, &mut false)
+    }
+
+    /// The body normalized for `purpose`: JSON canonicalized (keys sorted, at
+    /// every level) with parameters removed from its top level (or from under
+    /// `content_root_key`), forms sorted with parameters removed, anything
+    /// else as is.
+    fn normalized_body<'b>(
+        &self,
+        headers: &HeaderMap,
+        body: &'b [u8],
+        purpose: Use,
+        removed: &mut bool,
+    ) -> Cow<'b, [u8]> {
+        if body.is_empty() {
+            return Cow::Borrowed(body);
+        }
+        let content_type = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let looks_json = content_type.contains("json")
+            || (content_type.is_empty()
+                && matches!(body.trim_ascii_start().first(), Some(b'{' | b'[')));
+        if looks_json {
+            if let Ok(mut value) = serde_json::from_slice::<serde_json::Value>(body) {
+                let root = match &self.content_root_key {
+                    Some(root) => value.get_mut(root.as_str()),
+                    None => Some(&mut value),
+                };
+                if let Some(serde_json::Value::Object(map)) = root {
+                    map.retain(|name, _| {
+                        let keep = self.keeps_parameter(name, purpose);
+                        if !keep && self.redacted.has_parameter(name) {
+                            *removed = true;
+                        }
+                        keep
+                    });
+                }
+                let mut out = Vec::with_capacity(body.len());
+                canonical_json(&value, &mut out);
+                return Cow::Owned(out);
+            }
+        } else if content_type.starts_with("application/x-www-form-urlencoded")
+            && let Ok(text) = std::str::from_utf8(body)
+        {
+            let pairs = self.query_pairs(text, purpose, removed);
+            return Cow::Owned(
+                form_urlencoded::Serializer::new(String::new())
+                    .extend_pairs(pairs)
+                    .finish()
+                    .into_bytes(),
+            );
+        }
+        Cow::Borrowed(body)
+    }
+
+    /// The normalized URL as stored: lower-case scheme and host, default port
+    /// dropped, query sorted and without ignored or redacted parameters, no
+    /// fragment. Relative request URIs (server-side use) stay in origin form.
+    pub(crate) fn normalized_url(&self, uri: &Uri) -> String {
+        self.stored_url(uri, &mut false)
+    }
+
+    fn stored_url(&self, uri: &Uri, removed: &mut bool) -> String {
+        let mut url = String::new();
+        if let (Some(scheme), Some(host)) = (uri.scheme_str(), uri.host()) {
+            let scheme = scheme.to_ascii_lowercase();
+            url.push_str(&scheme);
+            url.push_str("://");
+            url.push_str(&host.to_ascii_lowercase());
+            if let Some(port) = uri.port_u16().filter(|&p| p != default_port(&scheme)) {
+                url.push(':');
+                url.push_str(&port.to_string());
+            }
+        }
+        url.push_str(if uri.path().is_empty() {
+            "/"
+        } else {
+            uri.path()
+        });
+        if let Some(query) = uri.query() {
+            let pairs = self.query_pairs(query, Use::Store, removed);
+            if !pairs.is_empty() {
+                url.push('?');
+                url.push_str(
+                    &form_urlencoded::Serializer::new(String::new())
+                        .extend_pairs(pairs)
+                        .finish(),
+                );
+            }
+        }
+        url
+    }
+
+    /// The request as stored: normalized URL, and headers and body without
+    /// ignored or redacted parameters; `redacted` says whether any were.
+    pub(crate) fn stored_request(
+        &self,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+        body: &Bytes,
+    ) -> CachedRequest {
+        let mut removed = false;
+        let mut stored_headers = HeaderMap::with_capacity(headers.len());
+        for (name, value) in headers {
+            if self.is_redacted_header(name) {
+                removed = true;
+            } else if !self.ignored.has_header(name) {
+                stored_headers.append(name.clone(), value.clone());
+            }
+        }
+        let url = self.stored_url(uri, &mut removed);
+        let body = match self.normalized_body(headers, body, Use::Store, &mut removed) {
+            Cow::Borrowed(_) => body.clone(),
+            Cow::Owned(normalized) => Bytes::from(normalized),
+        };
+        CachedRequest {
+            method: method.clone(),
+            url,
+            headers: stored_headers,
+            body,
+            redacted: removed,
+        }
+    }
+}
+
+/// The scheme, host, port and path of a request, from its URI or, for a
+/// relative URI, its `Host` header.
+struct Target<'a> {
+    scheme: &'a str,
+    host: &'a str,
+    port: u16,
+    path: &'a str,
+}
+
+impl<'a> Target<'a> {
+    fn of(uri: &'a Uri, headers: &'a HeaderMap) -> Self {
+        let scheme = uri.scheme_str().unwrap_or("");
+        let (host, port) = match uri.host() {
+            Some(host) => (host, uri.port_u16().unwrap_or(0)),
+            None => (
+                headers
+                    .get(header::HOST)
+                    .and_then(|h| h.to_str().ok())
+                    .unwrap_or(""),
+                0,
+            ),
+        };
+        let port = if scheme.eq_ignore_ascii_case("https") && port == 443
+            || scheme.eq_ignore_ascii_case("http") && port == 80
+        {
+            0
+        } else {
+            port
+        };
+        let path = if uri.path().is_empty() {
+            "/"
+        } else {
+            uri.path()
+        };
+        Self {
+            scheme,
+            host,
+            port,
+            path,
+        }
+    }
+}
+
+fn default_port(scheme: &str) -> u16 {
+    match scheme {
+        "http" | "ws" => 80,
+        "https" | "wss" => 443,
+        _ => 0,
+    }
+}
+
+/// Appends a length-prefixed field, so that field boundaries are unambiguous.
+/// Lengths are 32-bit: a field over 4 GiB cannot reach here (bodies are
+/// buffered in memory first), and a shorter prefix means fewer blocks to hash.
+fn field(m: &mut Vec<u8>, bytes: &[u8]) {
+    m.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+    m.extend_from_slice(bytes);
+}
+
+/// Like [`field`], ASCII-lower-cased.
+fn field_lower(m: &mut Vec<u8>, bytes: &[u8]) {
+    m.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+    m.extend(bytes.iter().map(u8::to_ascii_lowercase));
+}
+
+/// JSON with object keys sorted at every level, whatever serde_json's map
+/// ordering features are.
+fn canonical_json(value: &serde_json::Value, out: &mut Vec<u8>) {
+    use serde_json::Value;
+    match value {
+        Value::Object(map) => {
+            let mut entries: Vec<_> = map.iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(b.0));
+            out.push(b'{');
+            for (i, (name, value)) in entries.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                // Serializing a string into a Vec cannot fail.
+                let _ = serde_json::to_writer(&mut *out, name);
+                out.push(b':');
+                canonical_json(value, out);
+            }
+            out.push(b'}');
+        }
+        Value::Array(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                canonical_json(item, out);
+            }
+            out.push(b']');
+        }
+        scalar => {
+            let _ = serde_json::to_writer(&mut *out, scalar);
+        }
+    }
+}
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(ignored: &[&str]) -> KeySettings {
+        KeySettings {
+            ignored: Names::new(ignored),
+            ..KeySettings::default()
+        }
+    }
+
+    fn key(
+        s: &KeySettings,
+        method: Method,
+        uri: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> CacheKey {
+        let mut map = HeaderMap::new();
+        for (n, v) in headers {
+            map.append(
+                HeaderName::from_bytes(n.as_bytes()).unwrap(),
+                v.parse().unwrap(),
+            );
+        }
+        s.key(&method, &uri.parse().unwrap(), &map, body)
+    }
+
+    #[test]
+    fn url_normalization_is_key_equivalence() {
+        let s = settings(&[]);
+        let base = key(&s, Method::GET, "http://example.com/a?x=1&y=2", &[], b"");
+        for same in [
+            "HTTP://EXAMPLE.com:80/a?y=2&x=1",
+            "http://example.com/a?x=1&y=2#fragment",
+            "http://example.com/a?y=2&x=%31",
+        ] {
+            assert_eq!(key(&s, Method::GET, same, &[], b""), base, "{same}");
+        }
+        for different in [
+            "http://example.com/A?x=1&y=2",
+            "https://example.com/a?x=1&y=2",
+            "http://example.com:8080/a?x=1&y=2",
+            "http://example.com/a?x=1",
+            "http://example.com/a?x=1&y=2&y=3",
+        ] {
+            assert_ne!(
+                key(&s, Method::GET, different, &[], b""),
+                base,
+                "{different}"
+            );
+        }
+        assert_ne!(
+            key(&s, Method::HEAD, "http://example.com/a?x=1&y=2", &[], b""),
+            base
+        );
+    }
+
+    #[test]
+    fn repeated_parameters_keep_their_order() {
+        let s = settings(&[]);
+        assert_ne!(
+            key(&s, Method::GET, "http://e.com/?a=1&a=2", &[], b""),
+            key(&s, Method::GET, "http://e.com/?a=2&a=1", &[], b"")
+        );
+    }
+
+    #[test]
+    fn json_bodies_are_key_order_independent_and_ignored_keys_dropped() {
+        let s = settings(&["token"]);
+        let json = [("content-type", "application/json")];
+        let a = key(
+            &s,
+            Method::POST,
+            "http://e.com/",
+            &json,
+            br#"{"a":1,"b":{"y":2,"x":1},"token":"s1"}"#,
+        );
+        let b = key(
+            &s,
+            Method::POST,
+            "http://e.com/",
+            &json,
+            br#"{ "b":{"x":1,"y":2}, "token":"s2", "a":1 }"#,
+        );
+        assert_eq!(a, b);
+        let c = key(
+            &s,
+            Method::POST,
+            "http://e.com/",
+            &json,
+            br#"{"a":2,"b":{"x":1,"y":2}}"#,
+        );
+        assert_ne!(a, c);
+    }
+
+    #[test]
+    fn relative_uris_use_the_host_header() {
+        let s = settings(&[]);
+        let a = key(&s, Method::GET, "/p?q=1", &[("host", "a.example")], b"");
+        let b = key(&s, Method::GET, "/p?q=1", &[("host", "A.EXAMPLE")], b"");
+        let c = key(&s, Method::GET, "/p?q=1", &[("host", "b.example")], b"");
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+        assert_eq!(s.normalized_url(&"/p?q=1".parse().unwrap()), "/p?q=1");
+    }
+
+    #[test]
+    fn stored_request_is_redacted() {
+        let s = settings(&["api_key", "x-secret"]);
+        assert!(
+            !s.stored_request(
+                &Method::GET,
+                &"http://e.com/?a=1".parse().unwrap(),
+                &HeaderMap::new(),
+                &Bytes::new()
+            )
+            .redacted
+        );
+        let mut headers = HeaderMap::new();
+        headers.insert("x-secret", "s".parse().unwrap());
+        headers.insert("authorization", "Bearer t".parse().unwrap());
+        headers.insert("cookie", "c=1".parse().unwrap());
+        headers.insert("accept", "*/*".parse().unwrap());
+        headers.insert(
+            "content-type",
+            "application/x-www-form-urlencoded".parse().unwrap(),
+        );
+        let stored = s.stored_request(
+            &Method::POST,
+            &"HTTPS://Example.COM:443/x?b=2&api_key=SECRET&a=1"
+                .parse()
+                .unwrap(),
+            &headers,
+            &Bytes::from_static(b"z=1&api_key=SECRET"),
+        );
+        assert_eq!(stored.url, "https://example.com/x?a=1&b=2");
+        assert_eq!(stored.body, "z=1");
+        assert_eq!(stored.headers.len(), 2);
+        assert!(stored.headers.contains_key("accept"));
+        assert!(stored.redacted, "credentials were removed");
+    }
+
+    #[test]
+    fn redacted_parameters_are_keyed_but_not_stored() {
+        let s = settings(&[]);
+        let a = key(&s, Method::GET, "http://e.com/?q=1&api_key=alice", &[], b"");
+        let b = key(&s, Method::GET, "http://e.com/?q=1&api_key=bob", &[], b"");
+        assert_ne!(a, b);
+        let stored = s.stored_request(
+            &Method::GET,
+            &"http://e.com/?q=1&api_key=alice".parse().unwrap(),
+            &HeaderMap::new(),
+            &Bytes::new(),
+        );
+        assert_eq!(stored.url, "http://e.com/?q=1");
+        assert!(stored.redacted);
+        let shared = KeySettings {
+            credentials_in_key: false,
+            ..settings(&[])
+        };
+        assert_eq!(
+            key(
+                &shared,
+                Method::GET,
+                "http://e.com/?q=1&api_key=alice",
+                &[],
+                b""
+            ),
+            key(
+                &shared,
+                Method::GET,
+                "http://e.com/?q=1&api_key=bob",
+                &[],
+                b""
+            )
+        );
+    }
+
+    #[test]
+    fn content_root_key_scopes_parameters_to_one_json_member() {
+        let s = KeySettings {
+            content_root_key: Some("data".into()),
+            ..settings(&["page"])
+        };
+        let json = [("content-type", "application/json")];
+        let a = key(
+            &s,
+            Method::POST,
+            "http://e.com/",
+            &json,
+            br#"{"data": {"q": 1, "page": 1}, "page": 1}"#,
+        );
+        let b = key(
+            &s,
+            Method::POST,
+            "http://e.com/",
+            &json,
+            br#"{"data": {"q": 1, "page": 2}, "page": 1}"#,
+        );
+        let c = key(
+            &s,
+            Method::POST,
+            "http://e.com/",
+            &json,
+            br#"{"data": {"q": 1, "page": 2}, "page": 2}"#,
+        );
+        assert_eq!(a, b, "page under data is ignored");
+        assert_ne!(b, c, "page at the top level is not");
+    }
+}
