@@ -46,6 +46,16 @@ impl SingleFlight {
     }
 }
 
+impl SingleFlight {
+    /// Leads a flight for `key` if none is under way; `None` otherwise.
+    pub(crate) fn try_lead(self: &Arc<Self>, key: CacheKey) -> Option<Leader> {
+        match self.join(key) {
+            Flight::Leader(leader) => Some(leader),
+            Flight::Follower(_) => None,
+        }
+    }
+}
+
 impl Drop for Leader {
     fn drop(&mut self) {
         self.flights

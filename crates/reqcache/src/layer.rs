@@ -9,6 +9,7 @@ use tower::Layer;
 use crate::clock::{Clock, SystemClock};
 use crate::expiration::{Expiration, UrlExpiration};
 use crate::flight::SingleFlight;
+use crate::freshness::{CacheMode, Heuristic};
 use crate::handle::{Cache, Shared};
 use crate::key::KeyParts;
 use crate::normalize::{
@@ -296,6 +297,22 @@ impl CacheLayerBuilder {
     /// request. Default: on.
     pub fn single_flight(mut self, on: bool) -> Self {
         self.settings.single_flight = on;
+        self
+    }
+
+    /// A private cache (the default: one client's) or a shared one (a proxy
+    /// or gateway serving many users); see [`CacheMode`].
+    pub fn mode(mut self, mode: CacheMode) -> Self {
+        self.settings.mode = mode;
+        self
+    }
+
+    /// Give responses without explicit freshness a heuristic lifetime from
+    /// their `Last-Modified` (RFC 9111 section 4.2.2), for the status codes
+    /// that allow it. Default: off (such responses fall back to
+    /// `expire_after`).
+    pub fn heuristic_freshness(mut self, heuristic: Heuristic) -> Self {
+        self.settings.heuristic = Some(heuristic);
         self
     }
 

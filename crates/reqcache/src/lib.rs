@@ -53,6 +53,18 @@
 //!
 //! Every response carries a [`CacheStatus`] extension saying what happened.
 //!
+//! # HTTP semantics
+//! With [`cache_control`](CacheLayerBuilder::cache_control) on (the default)
+//! freshness, validation and directives follow RFC 9111, in a private or a
+//! shared [`CacheMode`]: `s-maxage`, `max-age`, `Expires` against `Date`, the
+//! age a response arrives with (and an `Age` header on every cached answer),
+//! opt-in [`Heuristic`] freshness, `no-cache`, `no-store`, `must-revalidate`,
+//! `private`, `stale-while-revalidate`, `stale-if-error`, `max-stale`,
+//! `min-fresh`, `only-if-cached`, `Vary` variants, conditional requests in
+//! both directions, invalidation by unsafe methods, and `HEAD` answered from a
+//! stored `GET`. requests-cache's simple options (`expire_after`, URL patterns,
+//! per-request expiration) apply where the response's headers say nothing.
+//!
 //! # When things go wrong
 //! The cache never fails a request. A storage read that fails is a miss; a
 //! write that fails is skipped; both are logged with `tracing` at `warn`.
@@ -83,16 +95,20 @@
 #![forbid(unsafe_code)]
 
 mod body;
+mod cache_control;
 mod clock;
 mod entry;
 mod entry_filter;
 mod expiration;
+mod fetch;
 mod flight;
 mod flow;
+mod freshness;
 mod future;
 mod handle;
 mod key;
 mod layer;
+mod lookup;
 mod memory;
 mod normalize;
 mod options;
@@ -110,6 +126,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use entry::{CachedRequest, CachedResponse, EntryInfo};
 pub use entry_filter::EntryFilter;
 pub use expiration::{DoNotStore, Expiration, UrlExpiration};
+pub use freshness::{CacheMode, Heuristic};
 pub use future::ResponseFuture;
 pub use handle::{Cache, RekeyReport};
 pub use key::{CacheKey, KeyParts};

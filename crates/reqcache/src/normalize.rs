@@ -296,7 +296,7 @@ impl KeySettings {
         purpose: Use,
         removed: &mut bool,
     ) -> Vec<(Cow<'q, str>, Cow<'q, str>)> {
-        let mut pairs: Vec<_> = form_urlencoded::parse(query.as_bytes())
+        let mut pairs: Vec<_> = parse_pairs(query)
             .filter(|(name, _)| {
                 let keep = self.keeps_parameter(name, purpose);
                 if !keep && self.redacted.has_parameter(name) {
@@ -487,6 +487,37 @@ fn default_port(scheme: &str) -> u16 {
         "http" | "ws" => 80,
         "https" | "wss" => 443,
         _ => 0,
+    }
+}
+
+/// `name=value` pairs of a query or form, percent-decoded. Most queries hold
+/// nothing to decode: those are split in place, which is several times faster
+/// than decoding each part.
+fn parse_pairs(query: &str) -> Pairs<'_> {
+    if query.bytes().any(|b| b == b'%' || b == b'+') {
+        Pairs::Encoded(form_urlencoded::parse(query.as_bytes()))
+    } else {
+        Pairs::Plain(query.split('&'))
+    }
+}
+
+enum Pairs<'q> {
+    Encoded(form_urlencoded::Parse<'q>),
+    Plain(std::str::Split<'q, char>),
+}
+
+impl<'q> Iterator for Pairs<'q> {
+    type Item = (Cow<'q, str>, Cow<'q, str>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self {
+            Self::Encoded(parse) => parse.next(),
+            Self::Plain(split) => {
+                let pair = split.find(|pair| !pair.is_empty())?;
+                let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+                Some((Cow::Borrowed(name), Cow::Borrowed(value)))
+            }
+        }
     }
 }
 

@@ -1,132 +1,10 @@
-//! HTTP caching decisions: Cache-Control parsing, freshness from response
-//! headers, conditional requests, `304` header merging and `Vary` checks.
+//! HTTP caching decisions: conditional requests, validator comparison, `304`
+//! header merging and `Vary` checks.
 //!
 //! Everything here is lenient: unknown or malformed directives, values and
 //! dates are ignored, never an error.
 
-use std::time::{Duration, SystemTime};
-
 use http::{HeaderMap, HeaderName, HeaderValue, header};
-
-/// The Cache-Control directives reqcache acts on.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct CacheControl {
-    pub(crate) max_age: Option<u64>,
-    pub(crate) no_cache: bool,
-    pub(crate) no_store: bool,
-}
-
-/// Delta-seconds above this are treated as this (RFC 9111 section 1.2.2).
-const MAX_DELTA_SECONDS: u64 = 2_147_483_648;
-
-impl CacheControl {
-    /// Parses every `Cache-Control` field in `headers`.
-    pub(crate) fn parse(headers: &HeaderMap) -> Self {
-        let mut cc = Self::default();
-        for value in headers.get_all(header::CACHE_CONTROL) {
-            // A field with non-visible bytes is not understood: skip it.
-            let Ok(text) = value.to_str() else { continue };
-            for (name, argument) in directives(text) {
-                if name.eq_ignore_ascii_case("max-age") {
-                    if let Some(secs) = argument.and_then(parse_delta_seconds) {
-                        // Conflicting duplicates: the most conservative wins.
-                        cc.max_age = Some(cc.max_age.map_or(secs, |old| old.min(secs)));
-                    }
-                } else if name.eq_ignore_ascii_case("no-cache") {
-                    cc.no_cache = true;
-                } else if name.eq_ignore_ascii_case("no-store") {
-                    cc.no_store = true;
-                }
-            }
-        }
-        cc
-    }
-}
-
-/// Splits a Cache-Control value into `(name, argument)` pairs, honouring
-/// quoted strings (which may hold commas) and odd spacing.
-fn directives(text: &str) -> impl Iterator<Item = (&str, Option<&str>)> {
-    let mut rest = text;
-    std::iter::from_fn(move || {
-        loop {
-            rest = rest.trim_start_matches([' ', '\t', ',']);
-            if rest.is_empty() {
-                return None;
-            }
-            let mut in_quotes = false;
-            let mut escaped = false;
-            let mut end = rest.len();
-            for (i, c) in rest.char_indices() {
-                match c {
-                    _ if escaped => escaped = false,
-                    '\\' if in_quotes => escaped = true,
-                    '"' => in_quotes = !in_quotes,
-                    ',' if !in_quotes => {
-                        end = i;
-                        break;
-                    }
-                    _ => {}
-                }
-            }
-            let item = &rest[..end];
-            rest = &rest[end..];
-            let (name, argument) = match item.split_once('=') {
-                Some((name, argument)) => (name.trim(), Some(argument.trim())),
-                None => (item.trim(), None),
-            };
-            if !name.is_empty() {
-                return Some((name, argument));
-            }
-        }
-    })
-}
-
-fn parse_delta_seconds(argument: &str) -> Option<u64> {
-    let digits = argument
-        .strip_prefix('"')
-        .and_then(|a| a.strip_suffix('"'))
-        .unwrap_or(argument);
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    // All digits: only overflow can fail, and overflow means "very large".
-    Some(
-        digits
-            .parse::<u64>()
-            .unwrap_or(u64::MAX)
-            .min(MAX_DELTA_SECONDS),
-    )
-}
-
-/// What a response's own headers say about its lifetime.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum HeaderExpiry {
-    /// `Cache-Control: no-store`.
-    NoStore,
-    /// Fresh until this moment (at or before "now" means: stale at once).
-    At(SystemTime),
-}
-
-/// The lifetime a response's headers give it, if they say anything:
-/// `no-store`, then `max-age`, then `no-cache`, then `Expires`.
-pub(crate) fn response_expiry(headers: &HeaderMap, now: SystemTime) -> Option<HeaderExpiry> {
-    let cc = CacheControl::parse(headers);
-    if cc.no_store {
-        return Some(HeaderExpiry::NoStore);
-    }
-    if let Some(max_age) = cc.max_age {
-        return Some(HeaderExpiry::At(
-            now.checked_add(Duration::from_secs(max_age)).unwrap_or(now),
-        ));
-    }
-    if cc.no_cache {
-        return Some(HeaderExpiry::At(now));
-    }
-    let expires = headers.get(header::EXPIRES)?.to_str().ok()?;
-    httpdate::parse_http_date(expires.trim())
-        .ok()
-        .map(HeaderExpiry::At)
-}
 
 /// `true` when response headers carry a validator for conditional requests.
 pub(crate) fn has_validators(headers: &HeaderMap) -> bool {
@@ -152,6 +30,119 @@ pub(crate) fn add_validators(request: &mut HeaderMap, stored: &HeaderMap) -> boo
     }
     added
 }
+
+/// An entity tag: `(weak, opaque-tag)`, from `W/"x"` or `"x"`.
+fn entity_tag(text: &str) -> Option<(bool, &str)> {
+    let text = text.trim();
+    let (weak, tag) = match text.strip_prefix("W/") {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    (tag.len() >= 2 && tag.starts_with('"') && tag.ends_with('"')).then_some((weak, tag))
+}
+
+/// Weak comparison (RFC 9110 section 8.8.3.2): the opaque tags are equal,
+/// weak or not.
+pub(crate) fn etag_weak_eq(a: &str, b: &str) -> bool {
+    matches!((entity_tag(a), entity_tag(b)), (Some((_, x)), Some((_, y))) if x == y)
+}
+
+/// Strong comparison: both strong, and equal.
+pub(crate) fn etag_strong_eq(a: &str, b: &str) -> bool {
+    matches!((entity_tag(a), entity_tag(b)), (Some((false, x)), Some((false, y))) if x == y)
+}
+
+/// Whether a `304` describes the stored response (RFC 9111 section 4.3.4):
+/// a strong ETag in the `304` must equal the stored one strongly, a weak one
+/// weakly; without an ETag, a `Last-Modified` in the `304` must equal the
+/// stored one; with neither, it does.
+pub(crate) fn not_modified_matches(stored: &HeaderMap, not_modified: &HeaderMap) -> bool {
+    let text = |map: &HeaderMap, name| {
+        map.get(name)
+            .and_then(|v: &HeaderValue| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    if let Some(new) = text(not_modified, header::ETAG) {
+        let Some(old) = text(stored, header::ETAG) else {
+            return false;
+        };
+        return match entity_tag(&new) {
+            Some((false, _)) => etag_strong_eq(&new, &old),
+            Some((true, _)) => etag_weak_eq(&new, &old),
+            None => false,
+        };
+    }
+    match text(not_modified, header::LAST_MODIFIED) {
+        Some(new) => {
+            text(stored, header::LAST_MODIFIED).is_some_and(|old| old.trim() == new.trim())
+        }
+        None => true,
+    }
+}
+
+/// Whether a client's own conditional request is satisfied by a stored
+/// response, so the cache may answer `304 Not Modified` (RFC 9110 section
+/// 13.2.2): `If-None-Match` by weak comparison (`*` matches anything), else
+/// `If-Modified-Since` against `Last-Modified`. `None`: no conditional.
+pub(crate) fn client_conditional_matches(request: &HeaderMap, stored: &HeaderMap) -> Option<bool> {
+    let inm: Vec<&str> = request
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    if !inm.is_empty() {
+        let etag = stored.get(header::ETAG).and_then(|v| v.to_str().ok());
+        return Some(inm.iter().flat_map(|v| v.split(',')).any(|candidate| {
+            candidate.trim() == "*" || etag.is_some_and(|etag| etag_weak_eq(candidate, etag))
+        }));
+    }
+    let since = request.get(header::IF_MODIFIED_SINCE)?.to_str().ok()?;
+    let since = httpdate::parse_http_date(since.trim()).ok()?;
+    let modified = stored
+        .get(header::LAST_MODIFIED)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| httpdate::parse_http_date(v.trim()).ok());
+    Some(modified.is_some_and(|modified| modified <= since))
+}
+
+/// What the request path needs to know of a request's headers, found in one
+/// pass over their names: for the handful of headers a request has, cheaper
+/// than a hash lookup per name.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct RequestFlags {
+    /// `Cache-Control` or `Pragma` present.
+    pub(crate) cache_directives: bool,
+    /// `Range` present.
+    pub(crate) range: bool,
+    /// `If-None-Match` or `If-Modified-Since` present.
+    pub(crate) conditional: bool,
+}
+
+impl RequestFlags {
+    pub(crate) fn scan(headers: &HeaderMap) -> Self {
+        let mut flags = Self::default();
+        for name in headers.keys() {
+            if name == header::CACHE_CONTROL || name == header::PRAGMA {
+                flags.cache_directives = true;
+            } else if name == header::RANGE {
+                flags.range = true;
+            } else if name == header::IF_NONE_MATCH || name == header::IF_MODIFIED_SINCE {
+                flags.conditional = true;
+            }
+        }
+        flags
+    }
+}
+
+/// Headers a `304` answered from the cache carries (RFC 9110 section 15.4.5).
+pub(crate) const NOT_MODIFIED_HEADERS: [HeaderName; 6] = [
+    header::CACHE_CONTROL,
+    header::CONTENT_LOCATION,
+    header::DATE,
+    header::ETAG,
+    header::EXPIRES,
+    header::VARY,
+];
 
 /// Headers a `304` must not overwrite in the stored response.
 fn keep_on_not_modified(name: &HeaderName) -> bool {
@@ -220,9 +211,7 @@ pub(crate) fn vary_matches(
                 VaryHeader::InKey => {}
                 VaryHeader::Redacted => return false,
                 VaryHeader::Compare => {
-                    let stored: Vec<&HeaderValue> = stored_request.get_all(&name).iter().collect();
-                    let current: Vec<&HeaderValue> = request.get_all(&name).iter().collect();
-                    if stored != current {
+                    if normalized_value(stored_request, &name) != normalized_value(request, &name) {
                         return false;
                     }
                 }
@@ -230,6 +219,51 @@ pub(crate) fn vary_matches(
         }
     }
     true
+}
+
+/// The request header names a response `Vary`s on, lower-cased; `None` for
+/// `Vary: *` or an unreadable field.
+pub(crate) fn vary_names(response: &HeaderMap) -> Option<Vec<HeaderName>> {
+    let mut names = Vec::new();
+    if !response.contains_key(header::VARY) {
+        return Some(names);
+    }
+    for value in response.get_all(header::VARY) {
+        for name in value
+            .to_str()
+            .ok()?
+            .split(',')
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+        {
+            if name == "*" {
+                return None;
+            }
+            names.push(HeaderName::from_bytes(name.as_bytes()).ok()?);
+        }
+    }
+    names.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+    names.dedup();
+    Some(names)
+}
+
+/// A request header's value as `Vary` compares it: every field line joined,
+/// list members trimmed, so `a,b` and `a, b` are one value.
+pub(crate) fn normalized_value(headers: &HeaderMap, name: &HeaderName) -> Vec<u8> {
+    let mut out = Vec::new();
+    for value in headers.get_all(name) {
+        for member in value.as_bytes().split(|&b| b == b',') {
+            let member = member.trim_ascii();
+            if member.is_empty() {
+                continue;
+            }
+            if !out.is_empty() {
+                out.extend_from_slice(b", ");
+            }
+            out.extend_from_slice(member);
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -248,61 +282,6 @@ mod tests {
     }
 
     #[test]
-    fn parses_leniently() {
-        let cc = CacheControl::parse(&headers(&[(
-            "cache-control",
-            "  Max-Age=\"60\" ,, foo=\"a,b\", NO-STORE, private=\"x, y\"",
-        )]));
-        assert_eq!(cc.max_age, Some(60));
-        assert!(cc.no_store);
-        assert!(!cc.no_cache);
-    }
-
-    #[test]
-    fn malformed_values_are_ignored_and_duplicates_take_the_minimum() {
-        let cc = CacheControl::parse(&headers(&[
-            ("cache-control", "max-age=abc, max-age=-1, max-age="),
-            ("cache-control", "max-age=100, max-age=30"),
-        ]));
-        assert_eq!(cc.max_age, Some(30));
-        let huge = CacheControl::parse(&headers(&[(
-            "cache-control",
-            "max-age=99999999999999999999999",
-        )]));
-        assert_eq!(huge.max_age, Some(MAX_DELTA_SECONDS));
-        let mut raw = HeaderMap::new();
-        raw.insert(
-            header::CACHE_CONTROL,
-            HeaderValue::from_bytes(b"max-age=5\xff").unwrap(),
-        );
-        assert_eq!(CacheControl::parse(&raw), CacheControl::default());
-    }
-
-    #[test]
-    fn response_expiry_precedence() {
-        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
-        let h = headers(&[
-            ("cache-control", "max-age=10"),
-            ("expires", "Thu, 01 Jan 2037 00:00:00 GMT"),
-        ]);
-        assert_eq!(
-            response_expiry(&h, now),
-            Some(HeaderExpiry::At(now + Duration::from_secs(10)))
-        );
-        let h = headers(&[("expires", "Thu, 01 Jan 1970 00:00:00 GMT")]);
-        assert_eq!(
-            response_expiry(&h, now),
-            Some(HeaderExpiry::At(SystemTime::UNIX_EPOCH))
-        );
-        let h = headers(&[("expires", "not a date")]);
-        assert_eq!(response_expiry(&h, now), None);
-        let h = headers(&[("cache-control", "max-age=10, no-store")]);
-        assert_eq!(response_expiry(&h, now), Some(HeaderExpiry::NoStore));
-        let h = headers(&[("cache-control", "no-cache")]);
-        assert_eq!(response_expiry(&h, now), Some(HeaderExpiry::At(now)));
-    }
-
-    #[test]
     fn merge_replaces_fields_but_keeps_length() {
         let stored = headers(&[("etag", "\"a\""), ("content-length", "5"), ("x-old", "1")]);
         let fresh = headers(&[("etag", "\"b\""), ("content-length", "0"), ("x-new", "2")]);
@@ -311,6 +290,89 @@ mod tests {
         assert_eq!(merged["content-length"], "5");
         assert_eq!(merged["x-old"], "1");
         assert_eq!(merged["x-new"], "2");
+    }
+
+    #[test]
+    fn etag_comparisons() {
+        assert!(etag_weak_eq("W/\"a\"", "\"a\""));
+        assert!(!etag_strong_eq("W/\"a\"", "\"a\""));
+        assert!(etag_strong_eq("\"a\"", " \"a\" "));
+        assert!(!etag_weak_eq("\"a\"", "\"b\""));
+        assert!(!etag_weak_eq("a", "a"), "unquoted tags are not entity tags");
+    }
+
+    #[test]
+    fn a_304_must_describe_the_stored_response() {
+        let stored = headers(&[
+            ("etag", "\"v1\""),
+            ("last-modified", "Mon, 13 Nov 2023 00:00:00 GMT"),
+        ]);
+        assert!(not_modified_matches(
+            &stored,
+            &headers(&[("etag", "\"v1\"")])
+        ));
+        assert!(!not_modified_matches(
+            &stored,
+            &headers(&[("etag", "\"v2\"")])
+        ));
+        assert!(not_modified_matches(
+            &stored,
+            &headers(&[("etag", "W/\"v1\"")])
+        ));
+        assert!(not_modified_matches(&stored, &HeaderMap::new()));
+        let weak = headers(&[("etag", "W/\"v1\"")]);
+        assert!(
+            !not_modified_matches(&weak, &headers(&[("etag", "\"v1\"")])),
+            "strong needs strong"
+        );
+    }
+
+    #[test]
+    fn client_conditionals() {
+        let stored = headers(&[
+            ("etag", "\"v1\""),
+            ("last-modified", "Mon, 13 Nov 2023 00:00:00 GMT"),
+        ]);
+        let inm = |v| headers(&[("if-none-match", v)]);
+        assert_eq!(
+            client_conditional_matches(&inm("\"x\", W/\"v1\""), &stored),
+            Some(true)
+        );
+        assert_eq!(
+            client_conditional_matches(&inm("\"x\""), &stored),
+            Some(false)
+        );
+        assert_eq!(client_conditional_matches(&inm("*"), &stored), Some(true));
+        let ims = |v| headers(&[("if-modified-since", v)]);
+        assert_eq!(
+            client_conditional_matches(&ims("Tue, 14 Nov 2023 00:00:00 GMT"), &stored),
+            Some(true)
+        );
+        assert_eq!(
+            client_conditional_matches(&ims("Sun, 12 Nov 2023 00:00:00 GMT"), &stored),
+            Some(false)
+        );
+        assert_eq!(client_conditional_matches(&HeaderMap::new(), &stored), None);
+    }
+
+    #[test]
+    fn vary_names_and_values_normalize() {
+        assert_eq!(
+            vary_names(&headers(&[
+                ("vary", "Accept, accept-encoding"),
+                ("vary", "accept")
+            ]))
+            .unwrap()
+            .len(),
+            2
+        );
+        assert_eq!(vary_names(&headers(&[("vary", "accept, *")])), None);
+        let a = headers(&[("accept", "a,b"), ("accept", " c ")]);
+        let b = headers(&[("accept", "a, b, c")]);
+        assert_eq!(
+            normalized_value(&a, &header::ACCEPT),
+            normalized_value(&b, &header::ACCEPT)
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@ use std::time::Duration;
 use http::{HeaderName, Method, StatusCode, request, response};
 
 use crate::expiration::{Expiration, UrlExpiration};
+use crate::freshness::{CacheMode, Heuristic};
 use crate::normalize::KeySettings;
 
 /// The default largest response body buffered for caching: 8 MiB.
@@ -28,6 +29,8 @@ pub(crate) struct CacheSettings {
     pub(crate) always_revalidate: bool,
     pub(crate) read_only: bool,
     pub(crate) filter: Option<ResponseFilter>,
+    pub(crate) mode: CacheMode,
+    pub(crate) heuristic: Option<Heuristic>,
     pub(crate) key: KeySettings,
 }
 
@@ -84,6 +87,8 @@ impl Default for CacheSettings {
             always_revalidate: false,
             read_only: false,
             filter: None,
+            mode: CacheMode::Private,
+            heuristic: None,
             key: KeySettings::default(),
         }
     }

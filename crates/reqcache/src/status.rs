@@ -57,8 +57,12 @@ pub enum CacheOutcome {
     NotStored,
     /// A stale entry was confirmed by upstream (`304`) and served.
     Revalidated,
-    /// Upstream failed and a stale entry was served (`stale_if_error`).
+    /// Upstream failed and a stale entry was served (`stale_if_error`, or
+    /// the response's own `stale-if-error`).
     StaleOnError,
+    /// A stale entry within its `stale-while-revalidate` window was served
+    /// at once, and is being refreshed in the background.
+    StaleWhileRevalidate,
     /// `only_if_cached` and nothing fresh was stored: a `504` was answered.
     OnlyIfCachedMiss,
 }

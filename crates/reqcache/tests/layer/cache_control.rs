@@ -55,13 +55,13 @@ async fn response_expires_is_an_absolute_expiration() {
 }
 
 #[tokio::test]
-async fn malformed_directives_and_dates_are_ignored() {
+async fn malformed_directives_are_ignored_and_an_invalid_expires_means_expired() {
     let mut h = Harness::new(
         Upstream::ok(
             "x",
             &[
                 ("cache-control", "max-age=soon, ,=, foo=\"a,b\""),
-                ("expires", "yesterday-ish"),
+                ("date", "not a date either"),
             ],
         ),
         |b| b.expire_after(10),
@@ -78,6 +78,20 @@ async fn malformed_directives_and_dates_are_ignored() {
         ))
         .await;
     assert!(r.cache.from_cache);
+
+    // RFC 9111 section 5.3: an invalid Expires ("0", garbage) means "already
+    // expired": not an error, and not stored without a validator.
+    for expires in ["0", "yesterday-ish"] {
+        let mut h = Harness::new(
+            Upstream::new(move |_, _| Ok(response(200, &[("expires", expires)], "x"))),
+            |b| b.expire_after(10),
+        );
+        assert_eq!(
+            h.get("http://e.com/").await.cache.outcome,
+            CacheOutcome::NotStored,
+            "{expires}"
+        );
+    }
 }
 
 #[tokio::test]

@@ -11,9 +11,10 @@ async fn filled() -> Harness {
     let mut h = Harness::new(Upstream::ok("x", &[]), |b| {
         b.allowable_methods([Method::GET, Method::HEAD])
     });
-    h.send(get("http://e.com/a")).await;
+    // HEAD first: a HEAD after the GET would be answered from the GET entry.
     h.send(request(Method::HEAD, "http://e.com/a", &[], b""))
         .await;
+    h.send(get("http://e.com/a")).await;
     h.send(get("http://e.com/b?z=1&y=2")).await;
     h
 }

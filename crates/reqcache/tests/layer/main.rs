@@ -14,6 +14,7 @@ mod maintenance;
 mod options;
 mod parity;
 mod redirects;
+mod rfc9111;
 mod single_flight;
 mod stack;
 mod streaming;

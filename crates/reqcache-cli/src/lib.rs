@@ -1,0 +1,20 @@
+//! # reqcache-cli
+//!
+//! The `reqcache` binary: a caching HTTP proxy with RFC 9111 semantics in
+//! front of one upstream, and administration of a cache's storage.
+//!
+//! ```text
+//! reqcache proxy --listen 127.0.0.1:8080 --upstream http://127.0.0.1:9000 --storage sqlite:cache.sqlite
+//! reqcache list --storage sqlite:cache.sqlite
+//! reqcache remove-expired --storage redis://127.0.0.1:6379
+//! reqcache clear --storage sqlite:cache.sqlite
+//! ```
+//!
+//! The proxy is also a library function, [`proxy::serve`], for tests and for
+//! embedding.
+
+#![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
+#![forbid(unsafe_code)]
+
+pub mod proxy;
+pub mod storage;

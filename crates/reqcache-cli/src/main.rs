@@ -1,0 +1,146 @@
+//! The `reqcache` command: `reqcache proxy`, `list`, `clear`, `remove-expired`.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::SystemTime;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use reqcache::{CacheLayer, CacheMode, Heuristic};
+use reqcache_cli::{proxy, storage};
+use tower::BoxError;
+
+/// An HTTP response cache: a caching proxy, and cache administration.
+#[derive(Debug, Parser)]
+#[command(name = "reqcache", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve a caching reverse proxy in front of one upstream.
+    Proxy {
+        /// Where to listen.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+        /// The upstream's base URL (http://host[:port][/path]).
+        #[arg(long)]
+        upstream: String,
+        /// memory, sqlite:PATH or redis://HOST[:PORT][#NAMESPACE].
+        #[arg(long, default_value = "memory")]
+        storage: String,
+        /// Shared (a proxy serving many users) or private.
+        #[arg(long, value_enum, default_value_t = Mode::Shared)]
+        mode: Mode,
+        /// Serve stale responses when the upstream fails.
+        #[arg(long)]
+        stale_if_error: bool,
+        /// Heuristic freshness (10% of the time since Last-Modified, at most a day).
+        #[arg(long)]
+        heuristic: bool,
+    },
+    /// List the stored entries.
+    List {
+        /// memory, sqlite:PATH or redis://HOST[:PORT][#NAMESPACE].
+        #[arg(long)]
+        storage: String,
+    },
+    /// Delete every stored entry.
+    Clear {
+        /// sqlite:PATH or redis://HOST[:PORT][#NAMESPACE].
+        #[arg(long)]
+        storage: String,
+    },
+    /// Delete the expired entries.
+    RemoveExpired {
+        /// sqlite:PATH or redis://HOST[:PORT][#NAMESPACE].
+        #[arg(long)]
+        storage: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Mode {
+    Shared,
+    Private,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(Cli::parse().command).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("reqcache: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command) -> Result<(), BoxError> {
+    match command {
+        Command::Proxy {
+            listen,
+            upstream,
+            storage,
+            mode,
+            stale_if_error,
+            heuristic,
+        } => {
+            let storage = storage::open(&storage).await?;
+            let mut builder = CacheLayer::builder(storage)
+                .mode(match mode {
+                    Mode::Shared => CacheMode::Shared,
+                    Mode::Private => CacheMode::Private,
+                })
+                .stale_if_error(stale_if_error);
+            if heuristic {
+                builder = builder.heuristic_freshness(Heuristic::default());
+            }
+            let listener = tokio::net::TcpListener::bind(listen).await?;
+            let proxy = proxy::serve(listener, upstream.parse()?, builder.build())?;
+            eprintln!(
+                "reqcache proxy on http://{} -> {upstream}",
+                proxy.local_addr()
+            );
+            tokio::signal::ctrl_c().await?;
+            proxy.shutdown().await;
+        }
+        Command::List { storage } => {
+            let storage = storage::open(&storage).await?;
+            let now = SystemTime::now();
+            for entry in storage.entries().await? {
+                let state = if entry.is_expired(now) {
+                    "expired"
+                } else {
+                    "fresh"
+                };
+                println!(
+                    "{}  {:<6} {} {}  {} bytes  {state}",
+                    entry.key,
+                    entry.method,
+                    entry.status.as_u16(),
+                    entry.url,
+                    entry.size
+                );
+            }
+        }
+        Command::Clear { storage } => {
+            storage::open(&storage).await?.clear().await?;
+        }
+        Command::RemoveExpired { storage } => {
+            let removed = storage::open(&storage)
+                .await?
+                .remove_expired(SystemTime::now())
+                .await?;
+            println!("removed {removed} expired entries");
+        }
+    }
+    Ok(())
+}

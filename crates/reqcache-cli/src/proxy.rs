@@ -1,0 +1,206 @@
+//! The caching reverse proxy: every request is forwarded to one upstream
+//! through a [`CacheLayer`], and answered from the cache where HTTP allows.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Request, Response, StatusCode, Uri};
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use reqcache::{Cache, CacheLayer, CacheService, CacheStatus};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tower::{BoxError, Layer, ServiceExt};
+
+type Upstream = CacheService<Client<HttpConnector, Full<Bytes>>>;
+
+/// The header the proxy adds to every response: what the cache did
+/// (`Hit`, `Stored`, `Revalidated`, ...).
+pub const CACHE_HEADER: &str = "x-reqcache";
+
+/// A running proxy. Dropping it leaves it running; call
+/// [`shutdown`](Self::shutdown) to stop it.
+#[derive(Debug)]
+pub struct Proxy {
+    addr: SocketAddr,
+    cache: Cache,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<()>,
+}
+
+impl Proxy {
+    /// The address it listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The cache handle.
+    pub fn cache(&self) -> &Cache {
+        &self.cache
+    }
+
+    /// Stops accepting connections and waits for the accept loop to end.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = (&mut self.task).await;
+    }
+
+    /// Waits until the proxy stops (it stops only through `shutdown`).
+    pub async fn wait(self) {
+        let _ = self.task.await;
+    }
+}
+
+/// Serves the proxy on `listener`, forwarding to `upstream` (an `http://`
+/// base URL; its path is prefixed to every request's) through `layer`.
+///
+/// Use [`CacheMode::Shared`](reqcache::CacheMode::Shared) in the layer: a proxy
+/// serves many users.
+///
+/// # Errors
+/// An `upstream` that is not an absolute `http://` URL.
+pub fn serve(listener: TcpListener, upstream: Uri, layer: CacheLayer) -> Result<Proxy, BoxError> {
+    if upstream.scheme_str() != Some("http") || upstream.authority().is_none() {
+        return Err(format!("upstream must be an absolute http:// URL, not {upstream}").into());
+    }
+    let addr = listener.local_addr()?;
+    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let service: Upstream = layer.layer(client);
+    let cache = layer.cache().clone();
+    let (stop, mut stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        loop {
+            let accepted = tokio::select! {
+                accepted = listener.accept() => accepted,
+                _ = &mut stopped => return,
+            };
+            let Ok((stream, _)) = accepted else { continue };
+            let service = service.clone();
+            let upstream = upstream.clone();
+            tokio::spawn(async move {
+                let handler = hyper::service::service_fn(move |request| {
+                    forward(service.clone(), upstream.clone(), request)
+                });
+                if let Err(error) = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), handler)
+                    .await
+                {
+                    tracing::debug!(%error, "reqcache proxy: connection ended with an error");
+                }
+            });
+        }
+    });
+    Ok(Proxy {
+        addr,
+        cache,
+        stop: Some(stop),
+        task,
+    })
+}
+
+/// Forwards one request; never fails (upstream failures are a `502`).
+async fn forward(
+    service: Upstream,
+    upstream: Uri,
+    request: Request<Incoming>,
+) -> Result<Response<BoxBody<Bytes, BoxError>>, Infallible> {
+    let (mut parts, body) = request.into_parts();
+    let body = match body.collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(error) => {
+            return Ok(plain(
+                StatusCode::BAD_REQUEST,
+                format!("request body: {error}"),
+            ));
+        }
+    };
+    let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    let base = upstream.path().trim_end_matches('/');
+    let target = format!(
+        "http://{}{base}{path}",
+        upstream.authority().map_or("", |a| a.as_str())
+    );
+    parts.uri = match target.parse() {
+        Ok(uri) => uri,
+        Err(error) => {
+            return Ok(plain(
+                StatusCode::BAD_REQUEST,
+                format!("request URI: {error}"),
+            ));
+        }
+    };
+    remove_hop_by_hop(&mut parts.headers);
+    // The client sets Host from the upstream URI.
+    parts.headers.remove(header::HOST);
+    let request = Request::from_parts(parts, Full::new(body));
+    match service.oneshot(request).await {
+        Ok(response) => {
+            let outcome = response
+                .extensions()
+                .get::<CacheStatus>()
+                .map(|status| format!("{:?}", status.outcome));
+            let (mut parts, body) = response.into_parts();
+            remove_hop_by_hop(&mut parts.headers);
+            if let Some(outcome) = outcome.and_then(|o| HeaderValue::from_str(&o).ok()) {
+                parts
+                    .headers
+                    .insert(HeaderName::from_static(CACHE_HEADER), outcome);
+            }
+            Ok(Response::from_parts(
+                parts,
+                body.map_err(BoxError::from).boxed(),
+            ))
+        }
+        Err(error) => {
+            tracing::warn!(%error, "reqcache proxy: upstream failed");
+            Ok(plain(StatusCode::BAD_GATEWAY, format!("upstream: {error}")))
+        }
+    }
+}
+
+/// Removes the hop-by-hop headers (RFC 9110 section 7.6.1), including those
+/// the `Connection` header names.
+fn remove_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .collect();
+    for name in named {
+        headers.remove(name);
+    }
+    for name in [
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+    ] {
+        headers.remove(name);
+    }
+}
+
+fn plain(status: StatusCode, message: String) -> Response<BoxBody<Bytes, BoxError>> {
+    let mut response = Response::new(
+        Full::new(Bytes::from(message))
+            .map_err(|never| match never {})
+            .boxed(),
+    );
+    *response.status_mut() = status;
+    response
+}

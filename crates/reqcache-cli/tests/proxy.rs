@@ -1,0 +1,141 @@
+//! The proxy against a real upstream server and a real client on loopback.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use reqcache::{CacheLayer, CacheMode, MemoryStorage};
+use reqcache_cli::proxy::{self, CACHE_HEADER};
+use tokio::net::TcpListener;
+
+/// An upstream that counts requests; `/private` is `Cache-Control: private`.
+async fn upstream(hits: Arc<AtomicUsize>) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let hits = Arc::clone(&hits);
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+                    hits.fetch_add(1, Ordering::SeqCst);
+                    let cache_control = if request.uri().path().ends_with("/private") {
+                        "private, max-age=60"
+                    } else {
+                        "max-age=60"
+                    };
+                    let body = format!("{} {}", request.method(), request.uri());
+                    async move {
+                        Ok::<_, Infallible>(
+                            Response::builder()
+                                .header("cache-control", cache_control)
+                                .header("connection", "keep-alive")
+                                .body(Full::new(Bytes::from(body)))
+                                .unwrap(),
+                        )
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+async fn get(proxy: SocketAddr, path: &str) -> (Response<()>, Bytes) {
+    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let request = Request::get(format!("http://{proxy}{path}"))
+        .body(Full::default())
+        .unwrap();
+    let response = client.request(request).await.unwrap();
+    let (parts, body) = response.into_parts();
+    (
+        Response::from_parts(parts, ()),
+        body.collect().await.unwrap().to_bytes(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_proxy_serves_repeated_requests_from_its_shared_cache() {
+    let hits = Arc::new(AtomicUsize::new(0));
+    let upstream = upstream(Arc::clone(&hits)).await;
+    let layer = CacheLayer::builder(MemoryStorage::new())
+        .mode(CacheMode::Shared)
+        .build();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let proxy = proxy::serve(
+        listener,
+        format!("http://{upstream}/api").parse().unwrap(),
+        layer,
+    )
+    .unwrap();
+    let addr = proxy.local_addr();
+
+    let (first, body) = get(addr, "/items?page=1").await;
+    assert_eq!(
+        body, "GET /api/items?page=1",
+        "forwarded under the upstream's base path"
+    );
+    assert_eq!(first.headers()[CACHE_HEADER], "Stored");
+    let (second, again) = get(addr, "/items?page=1").await;
+    assert_eq!(again, body);
+    assert_eq!(second.headers()[CACHE_HEADER], "Hit");
+    assert!(second.headers().contains_key("age"));
+    assert!(
+        !second.headers().contains_key("connection"),
+        "hop-by-hop headers are not forwarded"
+    );
+    assert_eq!(hits.load(Ordering::SeqCst), 1);
+
+    // A private response is not stored by a shared cache.
+    get(addr, "/private").await;
+    let (private, _) = get(addr, "/private").await;
+    assert_eq!(private.headers()[CACHE_HEADER], "NotStored");
+    assert_eq!(hits.load(Ordering::SeqCst), 3);
+    assert_eq!(proxy.cache().len().await.unwrap(), 1);
+    proxy.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_unreachable_upstream_is_a_502() {
+    // A port nothing listens on.
+    let closed = TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let proxy = proxy::serve(
+        listener,
+        format!("http://{closed}").parse().unwrap(),
+        CacheLayer::new(MemoryStorage::new()),
+    )
+    .unwrap();
+    let (response, _) = get(proxy.local_addr(), "/x").await;
+    assert_eq!(response.status(), 502);
+    proxy.shutdown().await;
+}
+
+#[test]
+fn the_upstream_must_be_an_http_url() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        assert!(
+            proxy::serve(
+                listener,
+                "/relative".parse().unwrap(),
+                CacheLayer::new(MemoryStorage::new())
+            )
+            .is_err()
+        );
+    });
+}
