@@ -7,7 +7,9 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::{ClusterClient, ClusterClientBuilder};
-use reqcache::{CachedResponse, EntryInfo, Serializer, Storage, StorageError, StorageErrorKind};
+use reqcache::{
+    CachedResponse, Codec, EntryInfo, Serializer, Storage, StorageError, StorageErrorKind,
+};
 
 use crate::connection::Connection;
 use crate::layout::{BUCKETS, Layout, Meta, millis};
@@ -22,7 +24,7 @@ const PAGE: usize = 500;
 pub struct RedisStorage {
     connection: Connection,
     layout: Arc<Layout>,
-    serializer: Serializer,
+    codec: Codec,
     ttl_offset: Option<Duration>,
 }
 
@@ -37,7 +39,7 @@ impl fmt::Debug for RedisStorage {
                     Connection::Cluster(_) => "cluster",
                 },
             )
-            .field("serializer", &self.serializer)
+            .field("codec", &self.codec)
             .field("ttl_offset", &self.ttl_offset)
             .finish()
     }
@@ -74,7 +76,7 @@ pub struct RedisStorageBuilder {
     target: Target,
     namespace: String,
     ttl_offset: Option<Duration>,
-    serializer: Serializer,
+    codec: Codec,
     response_timeout: Duration,
     connection_timeout: Duration,
     lazy: bool,
@@ -85,7 +87,7 @@ impl fmt::Debug for RedisStorageBuilder {
         f.debug_struct("RedisStorageBuilder")
             .field("namespace", &self.namespace)
             .field("ttl_offset", &self.ttl_offset)
-            .field("serializer", &self.serializer)
+            .field("codec", &self.codec)
             .field("response_timeout", &self.response_timeout)
             .field("connection_timeout", &self.connection_timeout)
             .field("lazy", &self.lazy)
@@ -259,7 +261,7 @@ impl RedisStorageBuilder {
             target,
             namespace: "reqcache".to_owned(),
             ttl_offset: Some(Duration::from_secs(3600)),
-            serializer: Serializer::default(),
+            codec: Codec::default(),
             response_timeout: Duration::from_millis(500),
             connection_timeout: Duration::from_millis(500),
             lazy: false,
@@ -281,9 +283,17 @@ impl RedisStorageBuilder {
         self
     }
 
-    /// The serializer for new entries. Default: MessagePack.
+    /// The serializer for new entries (every format is read), with no
+    /// compression or signing: the same as `codec(Codec::new(serializer))`.
+    /// Default: MessagePack.
     pub fn serializer(mut self, serializer: Serializer) -> Self {
-        self.serializer = serializer;
+        self.codec = Codec::new(serializer);
+        self
+    }
+
+    /// How entries are encoded: serializer, compression, signing.
+    pub fn codec(mut self, codec: impl Into<Codec>) -> Self {
+        self.codec = codec.into();
         self
     }
 
@@ -346,7 +356,7 @@ impl RedisStorageBuilder {
         Ok(RedisStorage {
             connection,
             layout: Arc::new(Layout::new(self.namespace)),
-            serializer: self.serializer,
+            codec: self.codec,
             ttl_offset: self.ttl_offset,
         })
     }
@@ -392,7 +402,7 @@ impl Storage for RedisStorage {
             .query(redis::cmd("GET").arg(self.layout.value(key)))
             .await?;
         let Some(value) = value else { return Ok(None) };
-        match Serializer::decode(&value) {
+        match self.codec.decode(&value) {
             Ok(entry) if entry.is_past_retention(now) => Ok(None),
             Ok(entry) => Ok(Some(Arc::new(entry))),
             Err(error) => {
@@ -404,7 +414,7 @@ impl Storage for RedisStorage {
     }
 
     async fn put(&self, key: &str, entry: Arc<CachedResponse>) -> Result<(), StorageError> {
-        let value = self.serializer.encode(&entry)?;
+        let value = self.codec.encode(&entry)?;
         let deadline = self.deadline(&entry);
         let bucket = Layout::bucket(key);
         let removable_at = match (entry.expires, entry.retain_until) {

@@ -6,7 +6,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
-use reqcache::{CachedResponse, EntryInfo, Serializer, Storage, StorageError, StorageErrorKind};
+use reqcache::{
+    CachedResponse, Codec, EntryInfo, Serializer, Storage, StorageError, StorageErrorKind,
+};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 use crate::path::resolve_cache_path;
@@ -40,7 +42,7 @@ pub struct SqliteStorage {
 
 struct Shared {
     path: PathBuf,
-    serializer: Serializer,
+    codec: Codec,
     queries: Queries,
     /// The one writing connection, used on the blocking pool.
     writer: Mutex<Connection>,
@@ -54,7 +56,7 @@ impl fmt::Debug for SqliteStorage {
         f.debug_struct("SqliteStorage")
             .field("path", &self.shared.path)
             .field("table", &self.shared.queries.table)
-            .field("serializer", &self.shared.serializer)
+            .field("codec", &self.shared.codec)
             .finish_non_exhaustive()
     }
 }
@@ -75,7 +77,7 @@ impl SqliteStorage {
     pub fn builder(cache_name: impl AsRef<Path>) -> SqliteStorageBuilder {
         SqliteStorageBuilder {
             path: resolve_cache_path(cache_name),
-            serializer: Serializer::default(),
+            codec: Codec::default(),
             busy_timeout: Duration::from_secs(5),
             max_idle_readers: 8,
             table: DEFAULT_TABLE.to_owned(),
@@ -87,9 +89,9 @@ impl SqliteStorage {
         &self.shared.path
     }
 
-    /// The serializer used for new entries (every format is read).
-    pub fn serializer(&self) -> Serializer {
-        self.shared.serializer
+    /// How entries are encoded.
+    pub fn codec(&self) -> &Codec {
+        &self.shared.codec
     }
 
     /// The table's name.
@@ -152,16 +154,24 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 #[must_use]
 pub struct SqliteStorageBuilder {
     path: PathBuf,
-    serializer: Serializer,
+    codec: Codec,
     busy_timeout: Duration,
     max_idle_readers: usize,
     table: String,
 }
 
 impl SqliteStorageBuilder {
-    /// The serializer for new entries. Default: MessagePack.
+    /// The serializer for new entries (every format is read), with no
+    /// compression or signing: the same as `codec(Codec::new(serializer))`.
+    /// Default: MessagePack.
     pub fn serializer(mut self, serializer: Serializer) -> Self {
-        self.serializer = serializer;
+        self.codec = Codec::new(serializer);
+        self
+    }
+
+    /// How entries are encoded: serializer, compression, signing.
+    pub fn codec(mut self, codec: impl Into<Codec>) -> Self {
+        self.codec = codec.into();
         self
     }
 
@@ -221,7 +231,7 @@ impl SqliteStorageBuilder {
         Ok(SqliteStorage {
             shared: Arc::new(Shared {
                 path,
-                serializer: self.serializer,
+                codec: self.codec,
                 queries,
                 writer: Mutex::new(writer),
                 readers: Mutex::new(Vec::new()),
@@ -370,7 +380,7 @@ impl Storage for SqliteStorage {
             statement
                 .query_row(params![key, to_nanos(now)], |row| {
                     let value = row.get_ref(0)?.as_blob_or_null()?.unwrap_or_default();
-                    Ok(Serializer::decode(value))
+                    Ok(self.shared.codec.decode(value))
                 })
                 .optional()
         })?;
@@ -386,7 +396,7 @@ impl Storage for SqliteStorage {
     }
 
     async fn put(&self, key: &str, entry: Arc<CachedResponse>) -> Result<(), StorageError> {
-        let value = self.shared.serializer.encode(&entry)?;
+        let value = self.shared.codec.encode(&entry)?;
         let shared = Arc::clone(&self.shared);
         let key = key.to_owned();
         self.with_connection(move |connection| {

@@ -97,6 +97,7 @@
 mod body;
 mod cache_control;
 mod clock;
+mod codec;
 mod entry;
 mod entry_filter;
 mod expiration;
@@ -123,6 +124,7 @@ mod storage;
 
 pub use body::CacheBody;
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use codec::{Codec, Compression, MAX_DECOMPRESSED_SIZE};
 pub use entry::{CachedRequest, CachedResponse, EntryInfo};
 pub use entry_filter::EntryFilter;
 pub use expiration::{DoNotStore, Expiration, UrlExpiration};

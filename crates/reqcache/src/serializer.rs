@@ -52,7 +52,21 @@ pub enum Serializer {
     MessagePack,
     /// Readable JSON: text bodies as text, binary ones as base64.
     Json,
+    /// Readable YAML, with text and binary bodies as in JSON (feature `yaml`).
+    #[cfg(feature = "yaml")]
+    Yaml,
+    /// BSON, prefixed with `RQB` and the format version (feature `bson`).
+    #[cfg(feature = "bson")]
+    Bson,
 }
+
+/// The first bytes of every BSON record.
+#[cfg(feature = "bson")]
+const BSON_MAGIC: &[u8; 3] = b"RQB";
+
+/// The first bytes of every YAML record: its first field.
+#[cfg(feature = "yaml")]
+const YAML_START: &[u8] = b"reqcache_format:";
 
 impl Serializer {
     /// The serializer's name: `msgpack` or `json`.
@@ -60,7 +74,35 @@ impl Serializer {
         match self {
             Self::MessagePack => "msgpack",
             Self::Json => "json",
+            #[cfg(feature = "yaml")]
+            Self::Yaml => "yaml",
+            #[cfg(feature = "bson")]
+            Self::Bson => "bson",
         }
+    }
+
+    /// The file extension for files of this format (filesystem storage).
+    pub fn extension(&self) -> &'static str {
+        match self {
+            Self::MessagePack => "msgpack",
+            Self::Json => "json",
+            #[cfg(feature = "yaml")]
+            Self::Yaml => "yaml",
+            #[cfg(feature = "bson")]
+            Self::Bson => "bson",
+        }
+    }
+
+    /// Every serializer this build has.
+    pub fn all() -> &'static [Serializer] {
+        &[
+            Self::MessagePack,
+            Self::Json,
+            #[cfg(feature = "yaml")]
+            Self::Yaml,
+            #[cfg(feature = "bson")]
+            Self::Bson,
+        ]
     }
 
     /// Encodes an entry.
@@ -80,6 +122,17 @@ impl Serializer {
                 Ok(out)
             }
             Self::Json => serde_json::to_vec_pretty(&record).map_err(encode_error),
+            #[cfg(feature = "yaml")]
+            Self::Yaml => serde_yaml_ng::to_string(&record)
+                .map(String::into_bytes)
+                .map_err(encode_error),
+            #[cfg(feature = "bson")]
+            Self::Bson => {
+                let mut out = BSON_MAGIC.to_vec();
+                out.push(FORMAT_VERSION);
+                out.extend(bson::serialize_to_vec(&record).map_err(encode_error)?);
+                Ok(out)
+            }
         }
     }
 
@@ -108,17 +161,9 @@ impl Serializer {
                 }
             }
         } else if bytes.trim_ascii_start().first() == Some(&b'{') {
-            let record: Record = serde_json::from_slice(bytes).map_err(decode_error)?;
-            if record.reqcache_format != FORMAT_VERSION {
-                return Err(StorageError::new(
-                    StorageErrorKind::Decode,
-                    format!(
-                        "record format version {}, expected {FORMAT_VERSION}",
-                        record.reqcache_format
-                    ),
-                ));
-            }
-            record
+            check_version(serde_json::from_slice(bytes).map_err(decode_error)?)?
+        } else if let Some(record) = Self::decode_optional_formats(bytes) {
+            check_version(record?)?
         } else {
             return Err(StorageError::new(
                 StorageErrorKind::Decode,
@@ -129,6 +174,44 @@ impl Serializer {
     }
 }
 
+impl Serializer {
+    /// Records of the formats behind cargo features, when `bytes` is one.
+    #[allow(unused_variables)]
+    fn decode_optional_formats(bytes: &[u8]) -> Option<Result<Record, StorageError>> {
+        #[cfg(feature = "bson")]
+        if let Some(rest) = bytes.strip_prefix(BSON_MAGIC) {
+            return Some(match rest {
+                [FORMAT_VERSION, payload @ ..] => {
+                    bson::deserialize_from_slice(payload).map_err(decode_error)
+                }
+                _ => Err(StorageError::new(
+                    StorageErrorKind::Decode,
+                    "BSON record of another format version",
+                )),
+            });
+        }
+        #[cfg(feature = "yaml")]
+        if bytes.starts_with(YAML_START) {
+            return Some(serde_yaml_ng::from_slice(bytes).map_err(decode_error));
+        }
+        None
+    }
+}
+
+fn check_version(record: Record) -> Result<Record, StorageError> {
+    if record.reqcache_format == FORMAT_VERSION {
+        Ok(record)
+    } else {
+        Err(StorageError::new(
+            StorageErrorKind::Decode,
+            format!(
+                "record format version {}, expected {FORMAT_VERSION}",
+                record.reqcache_format
+            ),
+        ))
+    }
+}
+
 impl std::str::FromStr for Serializer {
     type Err = StorageError;
 
@@ -136,9 +219,13 @@ impl std::str::FromStr for Serializer {
         match name.to_ascii_lowercase().as_str() {
             "msgpack" | "messagepack" => Ok(Self::MessagePack),
             "json" => Ok(Self::Json),
+            #[cfg(feature = "yaml")]
+            "yaml" | "yml" => Ok(Self::Yaml),
+            #[cfg(feature = "bson")]
+            "bson" => Ok(Self::Bson),
             other => Err(StorageError::new(
                 StorageErrorKind::Config,
-                format!("unknown serializer {other:?}; expected msgpack or json"),
+                format!("unknown serializer {other:?} (or its cargo feature is off)"),
             )),
         }
     }
@@ -353,7 +440,7 @@ mod tests {
 
     #[test]
     fn both_formats_round_trip_binary_bodies_and_odd_headers() {
-        for serializer in [Serializer::MessagePack, Serializer::Json] {
+        for &serializer in Serializer::all() {
             let entry = sample();
             let bytes = serializer.encode(&entry).unwrap();
             let back = Serializer::decode(&bytes).unwrap();

@@ -1,0 +1,194 @@
+//! File names, atomic writes, and the metadata sidecar.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use reqcache::{CachedResponse, EntryInfo, Serializer, StorageError, StorageErrorKind};
+use serde::{Deserialize, Serialize};
+
+/// The extension of metadata sidecars.
+pub(crate) const META_EXTENSION: &str = "meta";
+/// The prefix of temporary files.
+pub(crate) const TEMP_PREFIX: &str = ".tmp-";
+
+/// The file name stem of a cache key: 32 hex digits of its BLAKE3 hash.
+pub(crate) fn stem(key: &str) -> String {
+    blake3::hash(key.as_bytes()).to_hex()[..32].to_string()
+}
+
+/// `true` for the extensions of entry files.
+pub(crate) fn is_entry_extension(extension: &str) -> bool {
+    Serializer::all().iter().any(|s| s.extension() == extension)
+}
+
+/// Writes `bytes` to `path` atomically: a temporary file in the same
+/// directory, flushed to disk, renamed over `path`.
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), StorageError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("entry");
+    let temp = dir.join(format!(
+        "{TEMP_PREFIX}{name}-{}-{}",
+        std::process::id(),
+        unique()
+    ));
+    let result = (|| {
+        let mut file = std::fs::File::create(&temp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&temp, path)
+    })();
+    if let Err(error) = result {
+        let _ = std::fs::remove_file(&temp);
+        return Err(io_error(&format!("cannot write {}", path.display()), error));
+    }
+    Ok(())
+}
+
+fn unique() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+/// Removes a file; `Ok(false)` if it was not there.
+pub(crate) fn remove(path: &Path) -> Result<bool, StorageError> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(true),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(error) => Err(io_error(
+            &format!("cannot remove {}", path.display()),
+            error,
+        )),
+    }
+}
+
+pub(crate) fn io_error(message: &str, error: std::io::Error) -> StorageError {
+    StorageError::with_source(StorageErrorKind::Io, message, error)
+}
+
+/// The files of a directory, with their stem and extension.
+pub(crate) fn list(dir: &Path) -> Result<Vec<(PathBuf, String, String)>, StorageError> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(error) => return Err(io_error(&format!("cannot list {}", dir.display()), error)),
+    };
+    let mut files = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| io_error(&format!("cannot list {}", dir.display()), e))?;
+        let path = entry.path();
+        let Some(name) = path.file_name().and_then(|n| n.to_str()).map(str::to_owned) else {
+            continue;
+        };
+        let (stem, extension) = name.rsplit_once('.').unwrap_or((&name, ""));
+        files.push((path.clone(), stem.to_owned(), extension.to_owned()));
+    }
+    Ok(files)
+}
+
+/// Removes temporary files older than `age` (left by a crashed writer).
+pub(crate) fn remove_stale_temporaries(dir: &Path, age: Duration) -> Result<(), StorageError> {
+    let now = SystemTime::now();
+    for (path, _, _) in list(dir)? {
+        let is_temp = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with(TEMP_PREFIX));
+        let old = std::fs::metadata(&path)
+            .and_then(|m| m.modified())
+            .is_ok_and(|modified| now.duration_since(modified).is_ok_and(|a| a >= age));
+        if is_temp && old {
+            remove(&path)?;
+        }
+    }
+    Ok(())
+}
+
+/// An entry's metadata sidecar.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct Meta {
+    key: String,
+    method: String,
+    url: String,
+    status: u16,
+    size: u64,
+    created_at: i64,
+    expires: Option<i64>,
+    retain_until: Option<i64>,
+    extension: String,
+}
+
+impl Meta {
+    pub(crate) fn of(key: &str, entry: &CachedResponse, extension: &str) -> Self {
+        Self {
+            key: key.to_owned(),
+            method: entry.request.method.as_str().to_owned(),
+            url: entry.request.url.clone(),
+            status: entry.status.as_u16(),
+            size: entry.size(),
+            created_at: nanos(entry.created_at),
+            expires: entry.expires.map(nanos),
+            retain_until: entry.retain_until.map(nanos),
+            extension: extension.to_owned(),
+        }
+    }
+
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        // Plain data: encoding into a Vec cannot fail.
+        rmp_serde::to_vec(self).unwrap_or_default()
+    }
+
+    pub(crate) fn decode(bytes: &[u8]) -> Option<Self> {
+        rmp_serde::from_slice(bytes).ok()
+    }
+
+    pub(crate) fn info(&self) -> Option<EntryInfo> {
+        Some(EntryInfo {
+            key: self.key.clone(),
+            method: http::Method::from_bytes(self.method.as_bytes()).ok()?,
+            url: self.url.clone(),
+            status: http::StatusCode::from_u16(self.status).ok()?,
+            size: self.size,
+            created_at: from_nanos(self.created_at),
+            expires: self.expires.map(from_nanos),
+            retain_until: self.retain_until.map(from_nanos),
+        })
+    }
+}
+
+fn nanos(time: SystemTime) -> i64 {
+    match time.duration_since(UNIX_EPOCH) {
+        Ok(after) => i64::try_from(after.as_nanos()).unwrap_or(i64::MAX),
+        Err(before) => i64::try_from(before.duration().as_nanos()).map_or(i64::MIN, |n| -n),
+    }
+}
+
+fn from_nanos(nanos: i64) -> SystemTime {
+    if nanos >= 0 {
+        UNIX_EPOCH + Duration::from_nanos(nanos as u64)
+    } else {
+        UNIX_EPOCH - Duration::from_nanos(nanos.unsigned_abs())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stems_are_safe_file_names_whatever_the_key() {
+        for key in [
+            "abc",
+            "../../etc/passwd",
+            "CON",
+            "a/b\\c:d*e?f\"g<h>i|j",
+            "",
+        ] {
+            let stem = stem(key);
+            assert_eq!(stem.len(), 32);
+            assert!(stem.bytes().all(|b| b.is_ascii_hexdigit()), "{key}");
+        }
+        assert_ne!(stem("a"), stem("b"));
+    }
+}

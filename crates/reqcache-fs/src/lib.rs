@@ -1,0 +1,55 @@
+//! # reqcache-fs
+//!
+//! [`FileStorage`]: a [reqcache](https://docs.rs/reqcache) storage that keeps
+//! one file per entry in a directory — with the JSON or YAML serializer, a
+//! cache a person can read and edit.
+//!
+//! ```no_run
+//! use reqcache::{CacheLayer, Serializer};
+//! use reqcache_fs::FileStorage;
+//!
+//! # #[tokio::main] async fn main() -> Result<(), reqcache::StorageError> {
+//! // `cache_name` is the directory: relative, absolute or `~/...`; or, with
+//! // `use_cache_dir`, a folder in the platform's per-user cache directory.
+//! let storage = FileStorage::builder("http_cache")
+//!     .use_cache_dir(true)
+//!     .serializer(Serializer::Json)
+//!     .open()
+//!     .await?;
+//! let layer = CacheLayer::new(storage);
+//! # Ok(()) }
+//! ```
+//!
+//! # Layout
+//! An entry under cache key `k` lives in `<dir>/<h>.<ext>`, where `h` is 32 hex
+//! digits of a BLAKE3 hash of `k` (safe as a file name on every platform,
+//! whatever the key) and `ext` the serializer's (`msgpack`, `json`, `yaml`,
+//! `bson`). Beside it, `<h>.meta` holds the entry's metadata (key, method, URL,
+//! status, size, times) in MessagePack, so listing, `len`, `delete_url` and
+//! `remove_expired` read only those small files, never bodies.
+//!
+//! # Atomic writes
+//! Every file is written to a temporary file in the same directory, flushed
+//! to disk (`fsync`), then renamed over the old one: a crash or a concurrent
+//! writer leaves each entry either old or new, never torn. Temporary files
+//! left by a crash are removed by `clear` and `remove_expired` once they are an
+//! hour old. The entry is written before its metadata, and reads use only the
+//! entry, so a crash between the two can leave a listing one write behind, but
+//! never serves wrong data.
+//!
+//! # Failures
+//! A file that does not decode (garbage, an older format, a bad signature) is
+//! deleted and read as a miss. Files in the directory that are not the
+//! storage's own are left alone, even by `clear`.
+
+#![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
+#![forbid(unsafe_code)]
+
+mod files;
+mod storage;
+
+pub use storage::{FileStorage, FileStorageBuilder};
+
+/// Re-exported so users can name [`StorageError`] without depending on
+/// `reqcache` directly.
+pub use reqcache::StorageError;

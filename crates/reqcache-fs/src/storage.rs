@@ -1,0 +1,342 @@
+//! [`FileStorage`] and its builder.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use reqcache::{
+    CachedResponse, Codec, EntryInfo, Serializer, Storage, StorageError, StorageErrorKind,
+};
+
+use crate::files::{self, META_EXTENSION, Meta};
+
+/// How old a temporary file must be before it counts as left by a crash.
+const STALE_TEMPORARY: Duration = Duration::from_secs(3600);
+
+/// A [`Storage`] in a directory: one file per entry, written atomically.
+///
+/// # Example
+/// ```
+/// use reqcache::{Serializer, Storage};
+/// use reqcache_fs::FileStorage;
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), reqcache::StorageError> {
+/// let dir = tempfile::tempdir().unwrap();
+/// let storage = FileStorage::builder(dir.path().join("cache"))
+///     .serializer(Serializer::Json)
+///     .open()
+///     .await?;
+/// assert_eq!(storage.len().await?, 0);
+/// assert!(storage.dir().ends_with("cache"));
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct FileStorage {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    dir: PathBuf,
+    codec: Codec,
+}
+
+impl fmt::Debug for FileStorage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FileStorage")
+            .field("dir", &self.shared.dir)
+            .field("codec", &self.shared.codec)
+            .finish()
+    }
+}
+
+/// Builds a [`FileStorage`].
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct FileStorageBuilder {
+    cache_name: PathBuf,
+    use_cache_dir: bool,
+    codec: Codec,
+}
+
+impl FileStorage {
+    /// Opens (creating if needed) the cache directory `cache_name` with the
+    /// default settings.
+    ///
+    /// # Errors
+    /// [`StorageErrorKind::Io`] when the directory cannot be created.
+    pub async fn open(cache_name: impl AsRef<Path>) -> Result<Self, StorageError> {
+        Self::builder(cache_name).open().await
+    }
+
+    /// A builder for the cache directory `cache_name`.
+    pub fn builder(cache_name: impl AsRef<Path>) -> FileStorageBuilder {
+        FileStorageBuilder {
+            cache_name: cache_name.as_ref().to_path_buf(),
+            use_cache_dir: false,
+            codec: Codec::default(),
+        }
+    }
+
+    /// The cache directory.
+    pub fn dir(&self) -> &Path {
+        &self.shared.dir
+    }
+
+    /// The file holding the entry under `key` when written with the current
+    /// serializer (for inspecting or editing a cached response by hand).
+    pub fn path_of(&self, key: &str) -> PathBuf {
+        self.entry_path(
+            &files::stem(key),
+            self.shared.codec.serializer().extension(),
+        )
+    }
+
+    fn entry_path(&self, stem: &str, extension: &str) -> PathBuf {
+        self.shared.dir.join(format!("{stem}.{extension}"))
+    }
+
+    fn meta_path(&self, stem: &str) -> PathBuf {
+        self.shared.dir.join(format!("{stem}.{META_EXTENSION}"))
+    }
+
+    /// Runs blocking file work on tokio's blocking pool.
+    async fn blocking<T, F>(&self, work: F) -> Result<T, StorageError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&FileStorage) -> Result<T, StorageError> + Send + 'static,
+    {
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || work(&this))
+            .await
+            .map_err(|e| StorageError::with_source(StorageErrorKind::Io, "file task failed", e))?
+    }
+
+    /// The entry file for a stem, whichever serializer wrote it.
+    fn find_entry(&self, stem: &str) -> Option<PathBuf> {
+        let current = self.shared.codec.serializer();
+        std::iter::once(current)
+            .chain(Serializer::all().iter().copied().filter(|s| *s != current))
+            .map(|s| self.entry_path(stem, s.extension()))
+            .find(|path| path.exists())
+    }
+
+    /// Deletes an entry's files; `true` if there was any.
+    fn remove_stem(&self, stem: &str) -> Result<bool, StorageError> {
+        let mut removed = files::remove(&self.meta_path(stem))?;
+        for serializer in Serializer::all() {
+            removed |= files::remove(&self.entry_path(stem, serializer.extension()))?;
+        }
+        Ok(removed)
+    }
+
+    /// Every metadata sidecar, decoded; undecodable ones are skipped.
+    fn metas(&self) -> Result<Vec<(String, Meta)>, StorageError> {
+        let mut metas = Vec::new();
+        for (path, stem, extension) in files::list(&self.shared.dir)? {
+            if extension != META_EXTENSION || stem.starts_with(files::TEMP_PREFIX) {
+                continue;
+            }
+            match std::fs::read(&path).ok().as_deref().and_then(Meta::decode) {
+                Some(meta) => metas.push((stem, meta)),
+                None => {
+                    tracing::warn!(path = %path.display(), "reqcache-fs: undecodable metadata skipped")
+                }
+            }
+        }
+        Ok(metas)
+    }
+
+    fn remove_where(
+        &self,
+        mut doomed: impl FnMut(&EntryInfo) -> bool,
+    ) -> Result<u64, StorageError> {
+        let mut removed = 0;
+        for (stem, meta) in self.metas()? {
+            if meta.info().is_some_and(|info| doomed(&info)) && self.remove_stem(&stem)? {
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+}
+
+impl FileStorageBuilder {
+    /// Put the directory under the platform's per-user cache directory
+    /// (`~/.cache` on Linux, `~/Library/Caches` on macOS, `%LOCALAPPDATA%` on
+    /// Windows), as requests-cache's `use_cache_dir`. Default: off.
+    pub fn use_cache_dir(mut self, on: bool) -> Self {
+        self.use_cache_dir = on;
+        self
+    }
+
+    /// The serializer for new entries (every format is read), with no
+    /// compression or signing. Default: MessagePack.
+    pub fn serializer(mut self, serializer: Serializer) -> Self {
+        self.codec = Codec::new(serializer);
+        self
+    }
+
+    /// How entries are encoded: serializer, compression, signing.
+    pub fn codec(mut self, codec: impl Into<Codec>) -> Self {
+        self.codec = codec.into();
+        self
+    }
+
+    /// Opens the directory, creating it and its parents as needed.
+    ///
+    /// # Errors
+    /// [`StorageErrorKind::Config`] when `use_cache_dir` is on and the
+    /// platform has no cache directory; [`StorageErrorKind::Io`] when the
+    /// directory cannot be created.
+    pub async fn open(self) -> Result<FileStorage, StorageError> {
+        let dir = resolve(&self.cache_name, self.use_cache_dir)?;
+        let created = dir.clone();
+        tokio::task::spawn_blocking(move || std::fs::create_dir_all(&created))
+            .await
+            .map_err(|e| StorageError::with_source(StorageErrorKind::Io, "file task failed", e))?
+            .map_err(|e| files::io_error(&format!("cannot create {}", dir.display()), e))?;
+        Ok(FileStorage {
+            shared: Arc::new(Shared {
+                dir,
+                codec: self.codec,
+            }),
+        })
+    }
+}
+
+/// `cache_name` as a directory: `~` is the home folder; with `use_cache_dir`,
+/// relative names go under the platform's cache directory.
+fn resolve(cache_name: &Path, use_cache_dir: bool) -> Result<PathBuf, StorageError> {
+    if let Ok(rest) = cache_name.strip_prefix("~")
+        && let Some(home) = home::home_dir()
+    {
+        return Ok(home.join(rest));
+    }
+    if use_cache_dir && cache_name.is_relative() {
+        let base = dirs::cache_dir().ok_or_else(|| {
+            StorageError::new(
+                StorageErrorKind::Config,
+                "this platform has no user cache directory",
+            )
+        })?;
+        return Ok(base.join(cache_name));
+    }
+    Ok(cache_name.to_path_buf())
+}
+
+#[async_trait]
+impl Storage for FileStorage {
+    async fn get(
+        &self,
+        key: &str,
+        now: SystemTime,
+    ) -> Result<Option<Arc<CachedResponse>>, StorageError> {
+        let key = key.to_owned();
+        self.blocking(move |this| {
+            let stem = files::stem(&key);
+            let Some(path) = this.find_entry(&stem) else {
+                return Ok(None);
+            };
+            let bytes = match std::fs::read(&path) {
+                Ok(bytes) => bytes,
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                Err(error) => return Err(files::io_error(&format!("cannot read {}", path.display()), error)),
+            };
+            match this.shared.codec.decode(&bytes) {
+                Ok(entry) if entry.is_past_retention(now) => Ok(None),
+                Ok(entry) => Ok(Some(Arc::new(entry))),
+                Err(error) => {
+                    tracing::warn!(key, path = %path.display(), %error, "reqcache-fs: undecodable entry deleted");
+                    this.remove_stem(&stem)?;
+                    Ok(None)
+                }
+            }
+        })
+        .await
+    }
+
+    async fn put(&self, key: &str, entry: Arc<CachedResponse>) -> Result<(), StorageError> {
+        let key = key.to_owned();
+        self.blocking(move |this| {
+            let stem = files::stem(&key);
+            let extension = this.shared.codec.serializer().extension();
+            let bytes = this.shared.codec.encode(&entry)?;
+            files::write_atomically(&this.entry_path(&stem, extension), &bytes)?;
+            // An entry written before with another serializer goes.
+            for serializer in Serializer::all() {
+                if serializer.extension() != extension {
+                    files::remove(&this.entry_path(&stem, serializer.extension()))?;
+                }
+            }
+            files::write_atomically(
+                &this.meta_path(&stem),
+                &Meta::of(&key, &entry, extension).encode(),
+            )
+        })
+        .await
+    }
+
+    async fn delete(&self, key: &str) -> Result<bool, StorageError> {
+        let key = key.to_owned();
+        self.blocking(move |this| this.remove_stem(&files::stem(&key)))
+            .await
+    }
+
+    async fn delete_url(&self, url: &str) -> Result<u64, StorageError> {
+        let url = url.to_owned();
+        self.blocking(move |this| this.remove_where(|info| info.url == url))
+            .await
+    }
+
+    async fn clear(&self) -> Result<(), StorageError> {
+        self.blocking(|this| {
+            for (path, stem, extension) in files::list(&this.shared.dir)? {
+                let ours = stem.starts_with(files::TEMP_PREFIX)
+                    || extension == META_EXTENSION
+                    || (files::is_entry_extension(&extension)
+                        && stem.len() == 32
+                        && stem.bytes().all(|b| b.is_ascii_hexdigit()));
+                if ours {
+                    files::remove(&path)?;
+                }
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn len(&self) -> Result<u64, StorageError> {
+        self.blocking(|this| {
+            Ok(files::list(&this.shared.dir)?
+                .into_iter()
+                .filter(|(_, stem, extension)| {
+                    extension == META_EXTENSION && !stem.starts_with(files::TEMP_PREFIX)
+                })
+                .count() as u64)
+        })
+        .await
+    }
+
+    async fn entries(&self) -> Result<Vec<EntryInfo>, StorageError> {
+        self.blocking(|this| {
+            Ok(this
+                .metas()?
+                .into_iter()
+                .filter_map(|(_, meta)| meta.info())
+                .collect())
+        })
+        .await
+    }
+
+    async fn remove_expired(&self, now: SystemTime) -> Result<u64, StorageError> {
+        self.blocking(move |this| {
+            files::remove_stale_temporaries(&this.shared.dir, STALE_TEMPORARY)?;
+            this.remove_where(|info| {
+                info.is_expired(now) || info.retain_until.is_some_and(|until| until <= now)
+            })
+        })
+        .await
+    }
+}

@@ -1,0 +1,202 @@
+//! What is particular to the filesystem: readable files, atomic writes,
+//! crashes, serializer switches, signatures, foreign files.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use reqcache::{Codec, Serializer, Storage};
+use reqcache_fs::FileStorage;
+use reqcache_test::{sample_entry, t0};
+
+async fn storage(dir: &std::path::Path, codec: impl Into<Codec>) -> FileStorage {
+    FileStorage::builder(dir.join("cache"))
+        .codec(codec)
+        .open()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_json_cache_can_be_read_and_edited_by_hand() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = storage(dir.path(), Serializer::Json).await;
+    storage
+        .put(
+            "k",
+            Arc::new(sample_entry(
+                "https://example.com/",
+                &b"{\"greeting\": \"hello\"}"[..],
+            )),
+        )
+        .await
+        .unwrap();
+    let path = storage.path_of("k");
+    assert_eq!(path.extension().unwrap(), "json");
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains("\"reqcache_format\": 1"), "{text}");
+    assert!(
+        text.contains("hello"),
+        "text bodies are stored as text: {text}"
+    );
+    std::fs::write(&path, text.replace("hello", "edited")).unwrap();
+    let entry = storage.get("k", t0()).await.unwrap().unwrap();
+    assert_eq!(entry.body, "{\"greeting\": \"edited\"}");
+}
+
+#[tokio::test]
+async fn a_writer_killed_mid_write_leaves_the_old_entry_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = storage(dir.path(), Serializer::MessagePack).await;
+    storage
+        .put(
+            "k",
+            Arc::new(sample_entry("https://example.com/", vec![1u8; 10_000])),
+        )
+        .await
+        .unwrap();
+
+    // A writer killed before its rename: half a new file under a temporary name.
+    let new = Codec::new(Serializer::MessagePack)
+        .encode(&sample_entry("https://example.com/", vec![2u8; 10_000]))
+        .unwrap();
+    let name = storage
+        .path_of("k")
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let temp = storage.dir().join(format!(".tmp-{name}-99999-0"));
+    std::fs::write(&temp, &new[..new.len() / 2]).unwrap();
+
+    let entry = storage.get("k", t0()).await.unwrap().unwrap();
+    assert!(entry.body.iter().all(|&b| b == 1), "the old entry, whole");
+    assert_eq!(
+        storage.len().await.unwrap(),
+        1,
+        "temporary files are not entries"
+    );
+
+    // Left over by a crash an hour ago: remove_expired cleans it up.
+    let file = std::fs::File::options().write(true).open(&temp).unwrap();
+    file.set_modified(SystemTime::now() - Duration::from_secs(7200))
+        .unwrap();
+    drop(file);
+    storage.remove_expired(t0()).await.unwrap();
+    assert!(!temp.exists());
+    assert!(storage.get("k", t0()).await.unwrap().is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writers_and_readers_never_see_a_torn_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = storage(dir.path(), Serializer::MessagePack).await;
+    let mut tasks = Vec::new();
+    for writer in 0..6u8 {
+        let storage = storage.clone();
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..20 {
+                let body = Bytes::from(vec![writer; 64 * 1024]);
+                storage
+                    .put(
+                        "shared",
+                        Arc::new(sample_entry("https://example.com/", body)),
+                    )
+                    .await
+                    .unwrap();
+                if let Some(entry) = storage.get("shared", t0()).await.unwrap() {
+                    let first = entry.body[0];
+                    assert!(entry.body.iter().all(|&b| b == first), "torn entry");
+                    assert_eq!(entry.body.len(), 64 * 1024);
+                }
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    assert_eq!(storage.len().await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn switching_serializers_keeps_entries_readable() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = storage(dir.path(), Serializer::Json).await;
+    json.put(
+        "k",
+        Arc::new(sample_entry("https://example.com/", &b"x"[..])),
+    )
+    .await
+    .unwrap();
+    let msgpack = storage(dir.path(), Serializer::MessagePack).await;
+    assert!(
+        msgpack.get("k", t0()).await.unwrap().is_some(),
+        "the JSON file is found"
+    );
+    msgpack
+        .put(
+            "k",
+            Arc::new(sample_entry("https://example.com/", &b"y"[..])),
+        )
+        .await
+        .unwrap();
+    let names: Vec<String> = std::fs::read_dir(msgpack.dir())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(names.len(), 2, "one entry file and its metadata: {names:?}");
+    assert!(names.iter().any(|n| n.ends_with(".msgpack")));
+}
+
+#[tokio::test]
+async fn a_tampered_signed_file_is_a_miss_and_is_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let codec = Codec::new(Serializer::Json).signed(b"key".to_vec(), []);
+    let storage = storage(dir.path(), codec).await;
+    storage
+        .put(
+            "k",
+            Arc::new(sample_entry("https://example.com/", &b"original"[..])),
+        )
+        .await
+        .unwrap();
+    let path = storage.path_of("k");
+    let bytes = std::fs::read(&path).unwrap();
+    let text = String::from_utf8_lossy(&bytes).replace("original", "tampered");
+    std::fs::write(&path, text.as_bytes()).unwrap();
+    assert!(storage.get("k", t0()).await.unwrap().is_none());
+    assert!(!path.exists());
+    assert_eq!(storage.len().await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn clear_leaves_foreign_files_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = storage(dir.path(), Serializer::Json).await;
+    storage
+        .put(
+            "k",
+            Arc::new(sample_entry("https://example.com/", &b"x"[..])),
+        )
+        .await
+        .unwrap();
+    let foreign = storage.dir().join("notes.json");
+    std::fs::write(&foreign, "mine").unwrap();
+    storage.clear().await.unwrap();
+    assert!(foreign.exists());
+    assert_eq!(storage.len().await.unwrap(), 0);
+    assert!(!storage.path_of("k").exists());
+}
+
+#[tokio::test]
+async fn use_cache_dir_puts_the_cache_in_the_users_cache_directory() {
+    let name = format!("reqcache-test-{}", std::process::id());
+    let storage = FileStorage::builder(&name)
+        .use_cache_dir(true)
+        .open()
+        .await
+        .unwrap();
+    assert_eq!(storage.dir(), dirs::cache_dir().unwrap().join(&name));
+    std::fs::remove_dir_all(storage.dir()).unwrap();
+}
