@@ -143,6 +143,11 @@ impl Meta {
         rmp_serde::from_slice(bytes).ok()
     }
 
+    /// The extension of the entry file this describes.
+    pub(crate) fn extension(&self) -> &str {
+        &self.extension
+    }
+
     pub(crate) fn info(&self) -> Option<EntryInfo> {
         Some(EntryInfo {
             key: self.key.clone(),

@@ -154,8 +154,12 @@ impl FileStorage {
     ) -> Result<u64, StorageError> {
         let mut removed = 0;
         for (stem, meta) in self.metas()? {
-            if meta.info().is_some_and(|info| doomed(&info)) && self.remove_stem(&stem)? {
-                removed += 1;
+            if meta.info().is_some_and(|info| doomed(&info)) {
+                // The metadata names the entry's file: two unlinks, not five.
+                files::remove(&self.entry_path(&stem, meta.extension()))?;
+                if files::remove(&self.meta_path(&stem))? {
+                    removed += 1;
+                }
             }
         }
         Ok(removed)
