@@ -5,6 +5,8 @@
 #   redis-server    Debian package redis-server; one standalone server
 #                   (REQCACHE_REDIS_URL) and a 3-node cluster
 #                   (REQCACHE_REDIS_CLUSTER_URLS, comma-separated).
+#   moto            PyPI package moto[server], in the venv .venv/: a
+#                   DynamoDB-API server (REQCACHE_DYNAMODB_URL).
 #
 # Every server keeps its files under $SERVICES_DIR and writes its log there.
 
@@ -106,6 +108,46 @@ start_redis() {
     log "redis cluster on $REQCACHE_REDIS_CLUSTER_URLS"
 }
 
+# The Python venv for PyPI-packaged servers; created and filled when missing.
+VENV_DIR="${VENV_DIR:-$PWD/.venv}"
+MOTO_SPEC='moto[server]>=5,<6'
+
+ensure_venv() {
+    if [ ! -x "$VENV_DIR/bin/python" ]; then
+        log "creating the Python venv $VENV_DIR"
+        python3 -m venv "$VENV_DIR" 2>/dev/null || { apt_install python3-venv; python3 -m venv "$VENV_DIR"; }
+    fi
+}
+
+# Waits until an HTTP server answers at $1 (bounded: 30 s).
+wait_for_http() {
+    local url=$1 log_file=$2
+    for _ in $(seq 1 300); do
+        if python3 -c "import urllib.request, sys; urllib.request.urlopen(sys.argv[1], timeout=1)" "$url" 2>/dev/null; then
+            return 0
+        fi
+        sleep 0.1
+    done
+    log "no answer from $url; its log:"
+    cat "$log_file" >&2 || true
+    return 1
+}
+
+start_moto() {
+    ensure_venv
+    if [ ! -x "$VENV_DIR/bin/moto_server" ]; then
+        log "installing $MOTO_SPEC (pip)"
+        "$VENV_DIR/bin/pip" install -q "$MOTO_SPEC"
+    fi
+    local port
+    port=$(free_port)
+    "$VENV_DIR/bin/moto_server" -H 127.0.0.1 -p "$port" >"$SERVICES_DIR/moto.log" 2>&1 &
+    SERVICE_PIDS+=("$!")
+    wait_for_http "http://127.0.0.1:$port/moto-api/" "$SERVICES_DIR/moto.log"
+    export REQCACHE_DYNAMODB_URL="http://127.0.0.1:$port"
+    log "moto (DynamoDB API) on $REQCACHE_DYNAMODB_URL"
+}
+
 stop_services() {
     for pid in "${SERVICE_PIDS[@]:-}"; do
         [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
@@ -120,4 +162,5 @@ start_services() {
     rm -rf "$SERVICES_DIR"
     mkdir -p "$SERVICES_DIR"
     start_redis
+    start_moto
 }

@@ -2,11 +2,11 @@
 # Runs every test of the workspace: the one test command (README, .ci/run).
 #
 # It installs and starts the servers the tests need (scripts/test-services.sh:
-# redis-server from Debian, standalone and a 3-node cluster), each on a free
-# loopback port with its URL exported (REQCACHE_REDIS_URL,
-# REQCACHE_REDIS_CLUSTER_URLS), and stops them by PID on exit. SQLite and
-# memory need nothing. Later backends add theirs to test-services.sh
-# (SecantusDB and moto from PyPI, in a venv under .test-services/).
+# redis-server from Debian, standalone and a 3-node cluster; moto from PyPI
+# in the venv .venv/ for DynamoDB), each on a free loopback port with its URL
+# exported (REQCACHE_REDIS_URL, REQCACHE_REDIS_CLUSTER_URLS,
+# REQCACHE_DYNAMODB_URL), and stops them by PID on exit. SQLite, memory and
+# files need nothing. The MongoDB backend will add SecantusDB (PyPI) there.
 #
 # Usage: scripts/test.sh [extra cargo test arguments]
 set -euo pipefail

@@ -255,16 +255,48 @@ pub async fn remove_expired(storage: &dyn Storage) {
     assert_eq!(left, ["fresh", "never"]);
 }
 
-/// A 5 MiB body round-trips intact.
+/// A 300 KiB body round-trips intact; a 5 MiB one too, or is refused with
+/// `TooLarge` and leaves nothing stored.
 pub async fn large_bodies(storage: &dyn Storage) {
-    let body: Vec<u8> = (0..5 * 1024 * 1024u32)
-        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
-        .collect();
-    let entry = sample_entry("https://example.com/big", body.clone());
-    storage.put("big", Arc::new(entry)).await.unwrap();
-    let back = get(storage, "big", t0()).await.unwrap();
-    assert_eq!(back.body.len(), body.len());
-    assert!(back.body == body);
+    let body = |len: u32| -> Vec<u8> {
+        (0..len)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+            .collect()
+    };
+    // Every storage holds 300 KiB.
+    let medium = body(300 * 1024);
+    storage
+        .put(
+            "medium",
+            Arc::new(sample_entry("https://example.com/m", medium.clone())),
+        )
+        .await
+        .unwrap();
+    assert!(get(storage, "medium", t0()).await.unwrap().body == medium);
+    // 5 MiB round-trips intact, or is refused as too large, storing nothing
+    // (DynamoDB's 400 KB item limit).
+    let big = body(5 * 1024 * 1024);
+    match storage
+        .put(
+            "big",
+            Arc::new(sample_entry("https://example.com/big", big.clone())),
+        )
+        .await
+    {
+        Ok(()) => {
+            let back = get(storage, "big", t0()).await.unwrap();
+            assert_eq!(back.body.len(), big.len());
+            assert!(back.body == big);
+        }
+        Err(error) => {
+            assert_eq!(
+                error.kind(),
+                reqcache::StorageErrorKind::TooLarge,
+                "{error}"
+            );
+            assert!(get(storage, "big", t0()).await.is_none());
+        }
+    }
 }
 
 /// Every byte value survives in bodies, request bodies included.

@@ -1,0 +1,138 @@
+//! The item layout: attribute names and conversions.
+
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use aws_sdk_dynamodb::primitives::Blob;
+use aws_sdk_dynamodb::types::AttributeValue;
+use reqcache::{CachedResponse, EntryInfo};
+
+pub(crate) const KEY: &str = "key";
+pub(crate) const VALUE: &str = "value";
+pub(crate) const METHOD: &str = "method";
+pub(crate) const URL: &str = "url";
+pub(crate) const STATUS: &str = "status";
+pub(crate) const SIZE: &str = "size";
+pub(crate) const CREATED: &str = "created_ns";
+pub(crate) const EXPIRES: &str = "expires_ns";
+pub(crate) const RETAIN: &str = "retain_ns";
+pub(crate) const TTL: &str = "ttl";
+
+/// The attributes listings read: everything but the value.
+pub(crate) const METADATA: &str = "#k, #m, #u, #s, #z, #c, #e, #r";
+
+/// The names behind [`METADATA`]'s placeholders (some are reserved words).
+pub(crate) fn metadata_names() -> HashMap<String, String> {
+    [
+        ("#k", KEY),
+        ("#m", METHOD),
+        ("#u", URL),
+        ("#s", STATUS),
+        ("#z", SIZE),
+        ("#c", CREATED),
+        ("#e", EXPIRES),
+        ("#r", RETAIN),
+    ]
+    .into_iter()
+    .map(|(placeholder, name)| (placeholder.to_owned(), name.to_owned()))
+    .collect()
+}
+
+pub(crate) fn nanos(time: SystemTime) -> i64 {
+    match time.duration_since(UNIX_EPOCH) {
+        Ok(after) => i64::try_from(after.as_nanos()).unwrap_or(i64::MAX),
+        Err(before) => i64::try_from(before.duration().as_nanos()).map_or(i64::MIN, |n| -n),
+    }
+}
+
+fn from_nanos(nanos: i64) -> SystemTime {
+    if nanos >= 0 {
+        UNIX_EPOCH + Duration::from_nanos(nanos as u64)
+    } else {
+        UNIX_EPOCH - Duration::from_nanos(nanos.unsigned_abs())
+    }
+}
+
+fn number(n: impl ToString) -> AttributeValue {
+    AttributeValue::N(n.to_string())
+}
+
+/// The item for an entry.
+pub(crate) fn to_item(
+    key: &str,
+    entry: &CachedResponse,
+    value: Vec<u8>,
+    ttl: Option<SystemTime>,
+) -> HashMap<String, AttributeValue> {
+    let mut item = HashMap::from([
+        (KEY.to_owned(), AttributeValue::S(key.to_owned())),
+        (VALUE.to_owned(), AttributeValue::B(Blob::new(value))),
+        (
+            METHOD.to_owned(),
+            AttributeValue::S(entry.request.method.as_str().to_owned()),
+        ),
+        (URL.to_owned(), AttributeValue::S(entry.request.url.clone())),
+        (STATUS.to_owned(), number(entry.status.as_u16())),
+        (SIZE.to_owned(), number(entry.size())),
+        (CREATED.to_owned(), number(nanos(entry.created_at))),
+    ]);
+    if let Some(expires) = entry.expires {
+        item.insert(EXPIRES.to_owned(), number(nanos(expires)));
+    }
+    if let Some(retain) = entry.retain_until {
+        item.insert(RETAIN.to_owned(), number(nanos(retain)));
+    }
+    if let Some(ttl) = ttl {
+        let secs = ttl.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        item.insert(TTL.to_owned(), number(secs));
+    }
+    item
+}
+
+/// The size DynamoDB counts for an item: attribute names plus values.
+pub(crate) fn item_size(item: &HashMap<String, AttributeValue>) -> usize {
+    item.iter()
+        .map(|(name, value)| {
+            name.len()
+                + match value {
+                    AttributeValue::S(s) | AttributeValue::N(s) => s.len(),
+                    AttributeValue::B(b) => b.as_ref().len(),
+                    _ => 8,
+                }
+        })
+        .sum()
+}
+
+fn string<'a>(item: &'a HashMap<String, AttributeValue>, name: &str) -> Option<&'a str> {
+    item.get(name)?.as_s().ok().map(String::as_str)
+}
+
+fn int(item: &HashMap<String, AttributeValue>, name: &str) -> Option<i64> {
+    item.get(name)?.as_n().ok()?.parse().ok()
+}
+
+pub(crate) fn key_of(item: &HashMap<String, AttributeValue>) -> Option<String> {
+    string(item, KEY).map(str::to_owned)
+}
+
+pub(crate) fn value_of(item: &HashMap<String, AttributeValue>) -> Option<&[u8]> {
+    item.get(VALUE)?.as_b().ok().map(|b| b.as_ref())
+}
+
+/// `true` when the item is past its retention at `now`.
+pub(crate) fn past_retention(item: &HashMap<String, AttributeValue>, now: SystemTime) -> bool {
+    int(item, RETAIN).is_some_and(|retain| retain <= nanos(now))
+}
+
+pub(crate) fn info_of(item: &HashMap<String, AttributeValue>) -> Option<EntryInfo> {
+    Some(EntryInfo {
+        key: key_of(item)?,
+        method: http::Method::from_bytes(string(item, METHOD)?.as_bytes()).ok()?,
+        url: string(item, URL)?.to_owned(),
+        status: http::StatusCode::from_u16(u16::try_from(int(item, STATUS)?).ok()?).ok()?,
+        size: u64::try_from(int(item, SIZE)?).ok()?,
+        created_at: from_nanos(int(item, CREATED)?),
+        expires: int(item, EXPIRES).map(from_nanos),
+        retain_until: int(item, RETAIN).map(from_nanos),
+    })
+}

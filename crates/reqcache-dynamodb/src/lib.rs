@@ -1,0 +1,57 @@
+//! # reqcache-dynamodb
+//!
+//! [`DynamoDbStorage`]: a [reqcache](https://docs.rs/reqcache) storage in an
+//! Amazon DynamoDB table, on `aws-sdk-dynamodb`.
+//!
+//! ```no_run
+//! use reqcache::CacheLayer;
+//! use reqcache_dynamodb::DynamoDbStorage;
+//!
+//! # #[tokio::main] async fn main() -> Result<(), reqcache::StorageError> {
+//! // From the environment's AWS configuration; `cache_name` is the table.
+//! let sdk_config = aws_config::load_from_env().await;
+//! let storage = DynamoDbStorage::builder(&sdk_config, "http_cache")
+//!     .create_table(true)
+//!     .open()
+//!     .await?;
+//! let layer = CacheLayer::new(storage);
+//! # Ok(()) }
+//! ```
+//!
+//! # Items
+//! One item per entry, keyed by the cache key (`key`, a string). Beside the
+//! encoded entry (`value`, binary) each item holds its metadata — `method`,
+//! `url`, `status`, `size`, and times in nanoseconds (`created_ns`,
+//! `expires_ns`, `retain_ns`) — so listing, counting, `delete_url` and
+//! `remove_expired` scan metadata only (paginated, projected: never the
+//! values), and a `ttl` attribute in epoch seconds for DynamoDB's TTL: the
+//! entry's retention limit, else its expiry plus
+//! [`ttl_offset`](DynamoDbStorageBuilder::ttl_offset) (default one hour), so
+//! revalidation and `stale_if_error` still find it. DynamoDB deletes expired
+//! items lazily (sometimes days later), so reads filter them too.
+//!
+//! # The 400 KB item limit
+//! An entry whose item would exceed DynamoDB's 400 KB is not stored: `put`
+//! refuses it with [`StorageErrorKind::TooLarge`](reqcache::StorageErrorKind),
+//! which the layer logs and counts, answering from upstream as usual. Large
+//! responses want another storage (or `max_body_size` below the limit).
+//!
+//! # Failures
+//! Throttling and transient errors are retried by the SDK's standard retry
+//! strategy ([`max_attempts`](DynamoDbStorageBuilder::max_attempts)); a
+//! persistent failure is an error the layer turns into a miss or a skipped
+//! write. Batch deletes send at most 25 items a request and retry the items
+//! DynamoDB leaves unprocessed. A value that does not decode is deleted and
+//! read as a miss.
+
+#![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
+#![forbid(unsafe_code)]
+
+mod item;
+mod storage;
+
+pub use storage::{DynamoDbStorage, DynamoDbStorageBuilder, MAX_ITEM_SIZE};
+
+/// Re-exported so users can name [`StorageError`] without depending on
+/// `reqcache` directly.
+pub use reqcache::StorageError;

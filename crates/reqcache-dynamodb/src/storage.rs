@@ -1,0 +1,546 @@
+//! [`DynamoDbStorage`] and its builder.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::config::retry::RetryConfig;
+use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
+use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, DeleteRequest, KeySchemaElement, KeyType,
+    ScalarAttributeType, Select, TableStatus, TimeToLiveSpecification, WriteRequest,
+};
+use reqcache::{CachedResponse, Codec, EntryInfo, Storage, StorageError, StorageErrorKind};
+
+use crate::item::{self, KEY, METADATA};
+
+/// DynamoDB's limit on the size of one item.
+pub const MAX_ITEM_SIZE: usize = 400 * 1024;
+
+/// Items per `BatchWriteItem`: DynamoDB's limit.
+const BATCH: usize = 25;
+
+/// A [`Storage`] in a DynamoDB table. Cheap to clone.
+#[derive(Clone)]
+pub struct DynamoDbStorage {
+    client: Client,
+    table: Arc<str>,
+    codec: Codec,
+    ttl_offset: Option<Duration>,
+    consistent_reads: bool,
+}
+
+impl fmt::Debug for DynamoDbStorage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DynamoDbStorage")
+            .field("table", &self.table)
+            .field("codec", &self.codec)
+            .field("ttl_offset", &self.ttl_offset)
+            .field("consistent_reads", &self.consistent_reads)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`DynamoDbStorage`].
+///
+/// # Example: DynamoDB Local, moto, or another compatible server
+/// ```no_run
+/// use reqcache_dynamodb::DynamoDbStorage;
+///
+/// # #[tokio::main] async fn main() -> Result<(), reqcache::StorageError> {
+/// let storage = DynamoDbStorage::endpoint("http://127.0.0.1:8000", "us-east-1", "http_cache")
+///     .create_table(true)
+///     .open()
+///     .await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+#[must_use]
+pub struct DynamoDbStorageBuilder {
+    config: aws_sdk_dynamodb::config::Builder,
+    table: String,
+    codec: Codec,
+    ttl_offset: Option<Duration>,
+    consistent_reads: bool,
+    create_table: bool,
+}
+
+impl DynamoDbStorage {
+    /// A builder from an SDK configuration (`aws_config::load_from_env()`);
+    /// `table` is requests-cache's `cache_name`.
+    pub fn builder(
+        sdk_config: &aws_config::SdkConfig,
+        table: impl Into<String>,
+    ) -> DynamoDbStorageBuilder {
+        DynamoDbStorageBuilder::new(aws_sdk_dynamodb::config::Builder::from(sdk_config), table)
+    }
+
+    /// A builder over an existing client's configuration.
+    pub fn from_client(client: &Client, table: impl Into<String>) -> DynamoDbStorageBuilder {
+        DynamoDbStorageBuilder::new(client.config().to_builder(), table)
+    }
+
+    /// A builder for a server at `endpoint_url` (DynamoDB Local, moto, ...) in
+    /// `region`, with static dummy credentials, such servers' usual setup;
+    /// `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY` replace them when set.
+    pub fn endpoint(
+        endpoint_url: &str,
+        region: &str,
+        table: impl Into<String>,
+    ) -> DynamoDbStorageBuilder {
+        let credentials = Credentials::new(
+            std::env::var("AWS_ACCESS_KEY_ID").unwrap_or_else(|_| "reqcache".into()),
+            std::env::var("AWS_SECRET_ACCESS_KEY").unwrap_or_else(|_| "reqcache".into()),
+            None,
+            None,
+            "reqcache-endpoint",
+        );
+        let config = aws_sdk_dynamodb::config::Builder::new()
+            .behavior_version(BehaviorVersion::latest())
+            .endpoint_url(endpoint_url)
+            .region(Region::new(region.to_owned()))
+            .credentials_provider(credentials);
+        DynamoDbStorageBuilder::new(config, table)
+    }
+
+    /// The table.
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// The DynamoDB client.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// When DynamoDB may delete an entry: its retention limit, else its
+    /// expiry plus the TTL offset, else never.
+    fn deadline(&self, entry: &CachedResponse) -> Option<SystemTime> {
+        entry.retain_until.or_else(|| {
+            let offset = self.ttl_offset?;
+            entry.expires.map(|e| e.checked_add(offset).unwrap_or(e))
+        })
+    }
+
+    /// Scans the table, metadata only, page by page; `filter` is an optional
+    /// filter expression with its values.
+    async fn scan(
+        &self,
+        filter: Option<(&str, HashMap<String, AttributeValue>)>,
+        mut page: impl FnMut(Vec<HashMap<String, AttributeValue>>),
+    ) -> Result<(), StorageError> {
+        let mut start: Option<HashMap<String, AttributeValue>> = None;
+        loop {
+            let mut request = self
+                .client
+                .scan()
+                .table_name(&*self.table)
+                .projection_expression(METADATA)
+                .set_expression_attribute_names(Some(item::metadata_names()))
+                .set_exclusive_start_key(start.take());
+            if let Some((expression, values)) = &filter {
+                request = request
+                    .filter_expression(*expression)
+                    .set_expression_attribute_values(Some(values.clone()));
+            }
+            let output = request.send().await.map_err(backend("scan failed"))?;
+            page(output.items.unwrap_or_default());
+            match output.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok(()),
+            }
+        }
+    }
+
+    /// Deletes `keys` in batches of 25, retrying unprocessed items.
+    async fn delete_keys(&self, keys: Vec<String>) -> Result<u64, StorageError> {
+        let deleted = keys.len() as u64;
+        for chunk in keys.chunks(BATCH) {
+            let mut requests: Vec<WriteRequest> = chunk
+                .iter()
+                .map(|key| {
+                    let delete = DeleteRequest::builder()
+                        .key(KEY, AttributeValue::S(key.clone()))
+                        .build()
+                        .map_err(|e| {
+                            StorageError::with_source(
+                                StorageErrorKind::Backend,
+                                "bad delete request",
+                                e,
+                            )
+                        })?;
+                    Ok(WriteRequest::builder().delete_request(delete).build())
+                })
+                .collect::<Result<_, StorageError>>()?;
+            let mut backoff = Duration::from_millis(20);
+            for attempt in 0.. {
+                let output = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&*self.table, requests)
+                    .send()
+                    .await
+                    .map_err(backend("batch delete failed"))?;
+                requests = output
+                    .unprocessed_items
+                    .and_then(|mut items| items.remove(&*self.table))
+                    .unwrap_or_default();
+                if requests.is_empty() {
+                    break;
+                }
+                if attempt >= 8 {
+                    return Err(StorageError::new(
+                        StorageErrorKind::Backend,
+                        format!("{} items still unprocessed after retries", requests.len()),
+                    ));
+                }
+                // Unprocessed items mean throttling: back off before retrying.
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(2));
+            }
+        }
+        Ok(deleted)
+    }
+
+    /// Keys of every item `filter` selects (metadata scan).
+    async fn keys_where(
+        &self,
+        filter: Option<(&str, HashMap<String, AttributeValue>)>,
+    ) -> Result<Vec<String>, StorageError> {
+        let mut keys = Vec::new();
+        self.scan(filter, |items| {
+            keys.extend(items.iter().filter_map(item::key_of))
+        })
+        .await?;
+        Ok(keys)
+    }
+}
+
+impl DynamoDbStorageBuilder {
+    fn new(config: aws_sdk_dynamodb::config::Builder, table: impl Into<String>) -> Self {
+        Self {
+            config,
+            table: table.into(),
+            codec: Codec::default(),
+            ttl_offset: Some(Duration::from_secs(3600)),
+            consistent_reads: true,
+            create_table: false,
+        }
+    }
+
+    /// Create the table if it is missing (on-demand billing, the cache key as
+    /// its partition key), wait until it is active, and turn on TTL on the
+    /// `ttl` attribute. Default: off.
+    pub fn create_table(mut self, on: bool) -> Self {
+        self.create_table = on;
+        self
+    }
+
+    /// How entries are encoded. Default: MessagePack.
+    pub fn codec(mut self, codec: impl Into<Codec>) -> Self {
+        self.codec = codec.into();
+        self
+    }
+
+    /// How long DynamoDB keeps an entry past its expiry (when the layer set no
+    /// retention of its own); `None` keeps expired entries until removed.
+    /// Default: one hour.
+    pub fn ttl_offset(mut self, offset: impl Into<Option<Duration>>) -> Self {
+        self.ttl_offset = offset.into();
+        self
+    }
+
+    /// Strongly consistent reads (a write is seen by the next read). Default:
+    /// on; off halves read cost at the price of briefly stale reads.
+    pub fn consistent_reads(mut self, on: bool) -> Self {
+        self.consistent_reads = on;
+        self
+    }
+
+    /// How many attempts the SDK makes for throttled or transient failures.
+    /// Default: the SDK's standard strategy (3).
+    pub fn max_attempts(mut self, attempts: u32) -> Self {
+        self.config = self
+            .config
+            .retry_config(RetryConfig::standard().with_max_attempts(attempts.max(1)));
+        self
+    }
+
+    /// Per-attempt and whole-operation timeouts. Default: the SDK's.
+    pub fn timeouts(mut self, attempt: Duration, operation: Duration) -> Self {
+        self.config = self.config.timeout_config(
+            TimeoutConfig::builder()
+                .operation_attempt_timeout(attempt)
+                .operation_timeout(operation)
+                .build(),
+        );
+        self
+    }
+
+    /// The storage; creates the table first when asked to.
+    ///
+    /// # Errors
+    /// [`StorageErrorKind::Config`] for an empty table name;
+    /// [`StorageErrorKind::Backend`] when the table cannot be created or does
+    /// not become active within a minute.
+    pub async fn open(self) -> Result<DynamoDbStorage, StorageError> {
+        if self.table.is_empty() {
+            return Err(StorageError::new(
+                StorageErrorKind::Config,
+                "the table name is empty",
+            ));
+        }
+        let storage = DynamoDbStorage {
+            client: Client::from_conf(self.config.build()),
+            table: self.table.into(),
+            codec: self.codec,
+            ttl_offset: self.ttl_offset,
+            consistent_reads: self.consistent_reads,
+        };
+        if self.create_table {
+            create_table(&storage).await?;
+        }
+        Ok(storage)
+    }
+}
+
+/// Creates the table unless it exists, waits for it, enables TTL.
+async fn create_table(storage: &DynamoDbStorage) -> Result<(), StorageError> {
+    let client = &storage.client;
+    let table = &*storage.table;
+    let exists = match client.describe_table().table_name(table).send().await {
+        Ok(_) => true,
+        Err(error)
+            if error
+                .as_service_error()
+                .is_some_and(|e| e.is_resource_not_found_exception()) =>
+        {
+            false
+        }
+        Err(error) => return Err(backend("describe table failed")(error)),
+    };
+    if !exists {
+        let created = client
+            .create_table()
+            .table_name(table)
+            .billing_mode(BillingMode::PayPerRequest)
+            .attribute_definitions(
+                AttributeDefinition::builder()
+                    .attribute_name(KEY)
+                    .attribute_type(ScalarAttributeType::S)
+                    .build()
+                    .map_err(config_error)?,
+            )
+            .key_schema(
+                KeySchemaElement::builder()
+                    .attribute_name(KEY)
+                    .key_type(KeyType::Hash)
+                    .build()
+                    .map_err(config_error)?,
+            )
+            .send()
+            .await;
+        match created {
+            Ok(_) => {}
+            // Created meanwhile by another process: fine.
+            Err(error)
+                if error
+                    .as_service_error()
+                    .is_some_and(|e| e.is_resource_in_use_exception()) => {}
+            Err(error) => return Err(backend("create table failed")(error)),
+        }
+    }
+    // Waiting for a remote table to become active: bounded polling.
+    let mut active = false;
+    for _ in 0..120 {
+        let described = client
+            .describe_table()
+            .table_name(table)
+            .send()
+            .await
+            .map_err(backend("describe table failed"))?;
+        if described.table.and_then(|t| t.table_status) == Some(TableStatus::Active) {
+            active = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    if !active {
+        return Err(StorageError::new(
+            StorageErrorKind::Backend,
+            format!("table {table} did not become active"),
+        ));
+    }
+    let ttl = client
+        .update_time_to_live()
+        .table_name(table)
+        .time_to_live_specification(
+            TimeToLiveSpecification::builder()
+                .attribute_name(item::TTL)
+                .enabled(true)
+                .build()
+                .map_err(config_error)?,
+        )
+        .send()
+        .await;
+    if let Err(error) = ttl {
+        // Already enabled (or being enabled) is not a problem.
+        tracing::debug!(table, error = %DisplayErrorContext(&error), "reqcache-dynamodb: TTL not updated");
+    }
+    Ok(())
+}
+
+fn backend<E, R>(message: &'static str) -> impl FnOnce(SdkError<E, R>) -> StorageError
+where
+    E: std::error::Error + Send + Sync + 'static,
+    R: fmt::Debug + Send + Sync + 'static,
+{
+    move |error| {
+        let detail = DisplayErrorContext(&error).to_string();
+        StorageError::with_source(
+            StorageErrorKind::Backend,
+            format!("{message}: {detail}"),
+            error,
+        )
+    }
+}
+
+fn config_error(error: aws_sdk_dynamodb::error::BuildError) -> StorageError {
+    StorageError::with_source(StorageErrorKind::Config, "invalid DynamoDB request", error)
+}
+
+fn now_value(now: SystemTime) -> HashMap<String, AttributeValue> {
+    HashMap::from([(
+        ":now".to_owned(),
+        AttributeValue::N(item::nanos(now).to_string()),
+    )])
+}
+
+#[async_trait]
+impl Storage for DynamoDbStorage {
+    async fn get(
+        &self,
+        key: &str,
+        now: SystemTime,
+    ) -> Result<Option<Arc<CachedResponse>>, StorageError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&*self.table)
+            .key(KEY, AttributeValue::S(key.to_owned()))
+            .consistent_read(self.consistent_reads)
+            .send()
+            .await
+            .map_err(backend("read failed"))?;
+        let Some(item) = output.item else {
+            return Ok(None);
+        };
+        if item::past_retention(&item, now) {
+            return Ok(None);
+        }
+        match item::value_of(&item).map(|value| self.codec.decode(value)) {
+            Some(Ok(entry)) => Ok(Some(Arc::new(entry))),
+            Some(Err(error)) => {
+                tracing::warn!(key, %error, "reqcache-dynamodb: undecodable entry deleted");
+                self.delete(key).await?;
+                Ok(None)
+            }
+            None => {
+                tracing::warn!(key, "reqcache-dynamodb: item without a value deleted");
+                self.delete(key).await?;
+                Ok(None)
+            }
+        }
+    }
+
+    async fn put(&self, key: &str, entry: Arc<CachedResponse>) -> Result<(), StorageError> {
+        let value = self.codec.encode(&entry)?;
+        let item = item::to_item(key, &entry, value, self.deadline(&entry));
+        let size = item::item_size(&item);
+        if size > MAX_ITEM_SIZE {
+            return Err(StorageError::new(
+                StorageErrorKind::TooLarge,
+                format!("an item of {size} bytes exceeds DynamoDB's {MAX_ITEM_SIZE}-byte limit"),
+            ));
+        }
+        self.client
+            .put_item()
+            .table_name(&*self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(backend("write failed"))?;
+        Ok(())
+    }
+
+    async fn delete(&self, key: &str) -> Result<bool, StorageError> {
+        let output = self
+            .client
+            .delete_item()
+            .table_name(&*self.table)
+            .key(KEY, AttributeValue::S(key.to_owned()))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(backend("delete failed"))?;
+        Ok(output.attributes.is_some_and(|a| !a.is_empty()))
+    }
+
+    async fn delete_url(&self, url: &str) -> Result<u64, StorageError> {
+        let values = HashMap::from([(":url".to_owned(), AttributeValue::S(url.to_owned()))]);
+        let keys = self.keys_where(Some(("#u = :url", values))).await?;
+        self.delete_keys(keys).await
+    }
+
+    async fn clear(&self) -> Result<(), StorageError> {
+        let keys = self.keys_where(None).await?;
+        self.delete_keys(keys).await.map(drop)
+    }
+
+    async fn len(&self) -> Result<u64, StorageError> {
+        let mut count = 0u64;
+        let mut start: Option<HashMap<String, AttributeValue>> = None;
+        loop {
+            let output = self
+                .client
+                .scan()
+                .table_name(&*self.table)
+                .select(Select::Count)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(backend("count failed"))?;
+            count += output.count.max(0) as u64;
+            match output.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok(count),
+            }
+        }
+    }
+
+    async fn entries(&self) -> Result<Vec<EntryInfo>, StorageError> {
+        let mut entries = Vec::new();
+        self.scan(None, |items| {
+            for item in items {
+                match item::info_of(&item) {
+                    Some(info) => entries.push(info),
+                    None => tracing::warn!("reqcache-dynamodb: item with invalid metadata skipped"),
+                }
+            }
+        })
+        .await?;
+        Ok(entries)
+    }
+
+    async fn remove_expired(&self, now: SystemTime) -> Result<u64, StorageError> {
+        let keys = self
+            .keys_where(Some(("#e <= :now OR #r <= :now", now_value(now))))
+            .await?;
+        self.delete_keys(keys).await
+    }
+}

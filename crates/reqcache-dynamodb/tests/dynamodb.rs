@@ -1,0 +1,195 @@
+//! DynamoDbStorage through the layer, and what is particular to DynamoDB.
+
+mod support;
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, UNIX_EPOCH};
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body_util::{BodyExt, Full};
+use reqcache::{CacheLayer, CacheOutcome, CacheStatus, Storage, StorageErrorKind};
+use reqcache_dynamodb::DynamoDbStorage;
+use support::fresh;
+use tower::{Layer, ServiceExt};
+
+fn upstream(
+    calls: Arc<AtomicUsize>,
+    body_size: usize,
+) -> impl tower::Service<
+    Request<Full<Bytes>>,
+    Response = Response<Full<Bytes>>,
+    Error = Infallible,
+    Future = impl Send,
+> + Clone
++ Send
++ 'static {
+    tower::service_fn(move |_req: Request<Full<Bytes>>| {
+        calls.fetch_add(1, Ordering::SeqCst);
+        async move {
+            Ok(Response::builder()
+                .header("cache-control", "max-age=60")
+                .body(Full::new(Bytes::from(vec![b'x'; body_size])))
+                .unwrap())
+        }
+    })
+}
+
+async fn send<S>(service: &S) -> (CacheStatus, usize)
+where
+    S: tower::Service<
+            Request<Full<Bytes>>,
+            Response = Response<reqcache::CacheBody<Full<Bytes>>>,
+            Error = Infallible,
+        > + Clone,
+{
+    let request = Request::get("http://e.com/data")
+        .body(Full::default())
+        .unwrap();
+    let response = service.clone().oneshot(request).await.unwrap();
+    let status = response.extensions().get::<CacheStatus>().unwrap().clone();
+    (
+        status,
+        response
+            .into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .len(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hits_through_the_layer_and_ttl_is_set() {
+    let Some((storage, ())) = fresh().await else {
+        return;
+    };
+    let calls = Arc::new(AtomicUsize::new(0));
+    let service = CacheLayer::new(storage.clone()).layer(upstream(Arc::clone(&calls), 10));
+    assert_eq!(send(&service).await.0.outcome, CacheOutcome::Stored);
+    assert!(send(&service).await.0.from_cache);
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+
+    // The TTL attribute: expiry (60 s) plus the default offset (1 h), in epoch seconds.
+    let item = storage
+        .client()
+        .scan()
+        .table_name(storage.table())
+        .send()
+        .await
+        .unwrap()
+        .items
+        .unwrap()
+        .remove(0);
+    let ttl: u64 = item["ttl"].as_n().unwrap().parse().unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    assert!(
+        (now + 3600..=now + 3700).contains(&ttl),
+        "ttl {ttl}, now {now}"
+    );
+    assert!(!matches!(
+        item.get("value"),
+        Some(AttributeValue::Null(_)) | None
+    ));
+    let ttl_status = storage
+        .client()
+        .describe_time_to_live()
+        .table_name(storage.table())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        ttl_status
+            .time_to_live_description
+            .and_then(|d| d.attribute_name),
+        Some("ttl".to_owned())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_response_over_the_item_limit_is_skipped_not_failed() {
+    let Some((storage, ())) = fresh().await else {
+        return;
+    };
+    let entry = reqcache_test::sample_entry("https://e.com/big", vec![0u8; 1024 * 1024]);
+    let error = storage.put("big", Arc::new(entry)).await.unwrap_err();
+    assert_eq!(error.kind(), StorageErrorKind::TooLarge);
+
+    let calls = Arc::new(AtomicUsize::new(0));
+    let layer = CacheLayer::new(storage.clone());
+    let service = layer.layer(upstream(Arc::clone(&calls), 1024 * 1024));
+    for _ in 0..2 {
+        let (status, len) = send(&service).await;
+        assert_eq!(len, 1024 * 1024, "the response is answered whole");
+        assert_eq!(status.outcome, CacheOutcome::NotStored);
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    assert_eq!(
+        layer.cache().stats().storage_write_errors,
+        2,
+        "logged and counted"
+    );
+    assert_eq!(storage.len().await.unwrap(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batch_deletes_cover_more_than_25_items() {
+    let Some((storage, ())) = fresh().await else {
+        return;
+    };
+    for i in 0..60 {
+        let url = if i % 2 == 0 {
+            "https://e.com/even"
+        } else {
+            "https://e.com/odd"
+        };
+        storage
+            .put(
+                &format!("k{i}"),
+                Arc::new(reqcache_test::sample_entry(url, &b"x"[..])),
+            )
+            .await
+            .unwrap();
+    }
+    assert_eq!(storage.len().await.unwrap(), 60);
+    assert_eq!(storage.delete_url("https://e.com/even").await.unwrap(), 30);
+    assert_eq!(storage.len().await.unwrap(), 30);
+    storage.clear().await.unwrap();
+    assert_eq!(storage.len().await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn an_unreachable_server_fails_open() {
+    // A port nothing listens on; one attempt, short timeouts.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let storage = DynamoDbStorage::endpoint(&format!("http://{closed}"), "us-east-1", "nowhere")
+        .max_attempts(1)
+        .timeouts(Duration::from_millis(500), Duration::from_secs(1))
+        .open()
+        .await
+        .unwrap();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let layer = CacheLayer::new(storage);
+    let service = layer.layer(upstream(Arc::clone(&calls), 10));
+    for _ in 0..3 {
+        let (status, len) = send(&service).await;
+        assert_eq!(len, 10);
+        assert_eq!(status.outcome, CacheOutcome::NotStored);
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+    let stats = layer.cache().stats();
+    assert_eq!(
+        (stats.storage_read_errors, stats.storage_write_errors),
+        (3, 3)
+    );
+}
