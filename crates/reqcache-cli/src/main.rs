@@ -24,10 +24,10 @@ enum Command {
         /// Where to listen.
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
-        /// The upstream's base URL (http://host[:port][/path]).
+        /// The upstream's base URL (`http://host[:port][/path]`).
         #[arg(long)]
         upstream: String,
-        /// memory, sqlite:PATH or redis://HOST[:PORT][#NAMESPACE].
+        /// `memory`, `sqlite:PATH` or `redis://HOST[:PORT][#NAMESPACE]`.
         #[arg(long, default_value = "memory")]
         storage: String,
         /// Shared (a proxy serving many users) or private.
@@ -42,19 +42,19 @@ enum Command {
     },
     /// List the stored entries.
     List {
-        /// memory, sqlite:PATH or redis://HOST[:PORT][#NAMESPACE].
+        /// `memory`, `sqlite:PATH` or `redis://HOST[:PORT][#NAMESPACE]`.
         #[arg(long)]
         storage: String,
     },
     /// Delete every stored entry.
     Clear {
-        /// sqlite:PATH or redis://HOST[:PORT][#NAMESPACE].
+        /// `sqlite:PATH` or `redis://HOST[:PORT][#NAMESPACE]`.
         #[arg(long)]
         storage: String,
     },
     /// Delete the expired entries.
     RemoveExpired {
-        /// sqlite:PATH or redis://HOST[:PORT][#NAMESPACE].
+        /// `sqlite:PATH` or `redis://HOST[:PORT][#NAMESPACE]`.
         #[arg(long)]
         storage: String,
     },

@@ -3,7 +3,7 @@
 //! An HTTP response cache as [tower] middleware: requests-cache for Rust.
 //!
 //! Put a [`CacheLayer`] in front of any `Service<http::Request<B>>` — a hyper
-//! client, a reqwest client through an adapter, an axum router — and repeated
+//! client, an axum router, any tower service — and repeated
 //! requests are answered from a [`Storage`] without reaching the inner
 //! service. Stale entries are revalidated with `ETag` / `Last-Modified`, and
 //! with [`stale_if_error`](CacheLayerBuilder::stale_if_error) stale data is
@@ -88,6 +88,17 @@
 //! |---|---|---|
 //! | [`MemoryStorage`] (bounded LRU) | `reqcache` | — |
 //! | `SqliteStorage` | `reqcache-sqlite` | database path |
+//! | `RedisStorage` | `reqcache-redis` | key namespace |
+//! | `FileStorage` | `reqcache-fs` | cache directory |
+//! | `DynamoDbStorage` | `reqcache-dynamodb` | table name |
+//!
+//! # Cargo features
+//! | feature | adds |
+//! |---|---|
+//! | `yaml` | `Serializer::Yaml` |
+//! | `bson` | `Serializer::Bson` |
+//! | `compression` | `Codec::compressed`: zstd |
+//! | `signing` | `Codec::signed`: HMAC-SHA256 |
 //!
 //! [tower]: https://docs.rs/tower
 
