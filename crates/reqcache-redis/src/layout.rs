@@ -52,6 +52,21 @@ impl Layout {
     pub(crate) fn expiry(&self, bucket: u8) -> String {
         format!("{}:x", self.tag(bucket))
     }
+
+    /// The set of the bucket's keys whose entries were stored for `url` (or
+    /// once were: members are checked against the metadata before use).
+    pub(crate) fn url_index(&self, bucket: u8, url: &str) -> String {
+        // FNV-1a: a collision only adds candidates, which are checked.
+        let hash = url.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+        });
+        format!("{}:u:{hash:016x}", self.tag(bucket))
+    }
+
+    /// The set of the bucket's URL index names, for `clear`.
+    pub(crate) fn url_indexes(&self, bucket: u8) -> String {
+        format!("{}:ui", self.tag(bucket))
+    }
 }
 
 /// Milliseconds since the Unix epoch, saturating; 0 before it.

@@ -29,13 +29,18 @@
 //! | `{ns:b}:v:<key>` | string | the encoded entry, with a Redis TTL |
 //! | `{ns:b}:m` | hash | key → metadata (method, URL, status, size, times) |
 //! | `{ns:b}:x` | sorted set | key, scored by expiry (ms; `+inf` for never) |
+//! | `{ns:b}:u:<url hash>` | set | keys stored for a URL, for `delete_url` and invalidation |
+//! | `{ns:b}:ui` | set | the bucket's URL sets, for `clear` |
 //!
 //! A write updates the three in one `MULTI`/`EXEC`. Because a bucket's keys
 //! hash to one slot, that transaction works on a cluster too, and a bucket's
 //! bookkeeping moves with its slot; the 16 buckets spread one cache over up to
-//! 16 slots. Listing, `len`, `delete_url`, `clear` and `remove_expired` page
-//! through the metadata hashes (`HSCAN`) and sorted sets; they never `KEYS`,
-//! and never load entry bodies.
+//! 16 slots. Listing, `len`, `clear` and `remove_expired` page through the
+//! metadata hashes (`HSCAN`) and sorted sets; `delete_url` (and so the
+//! invalidation that unsafe requests cause) reads the URL's sets, checking
+//! each member against its metadata, so its cost does not grow with the
+//! cache. Nothing uses `KEYS` or loads entry bodies. URL sets may keep members
+//! of deleted entries until the next `delete_url` for that URL or `clear`.
 //!
 //! # Expiry
 //! An entry's value gets a Redis TTL at its `retain_until` if the layer set

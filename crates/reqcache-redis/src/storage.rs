@@ -433,6 +433,12 @@ impl Storage for RedisStorage {
             .arg(key)
             .arg(Meta::of(&entry, deadline).encode())
             .ignore();
+        let url_index = self.layout.url_index(bucket, &entry.request.url);
+        pipe.cmd("SADD").arg(&url_index).arg(key).ignore();
+        pipe.cmd("SADD")
+            .arg(self.layout.url_indexes(bucket))
+            .arg(&url_index)
+            .ignore();
         pipe.cmd("ZADD")
             .arg(self.layout.expiry(bucket))
             .arg(removable_at.map_or_else(|| "+inf".to_owned(), |t| millis(t).to_string()))
@@ -448,20 +454,58 @@ impl Storage for RedisStorage {
             > 0)
     }
 
+    /// Reads the URL's index in each bucket, checks each candidate against
+    /// its metadata, deletes the matches: no scan of the whole namespace.
     async fn delete_url(&self, url: &str) -> Result<u64, StorageError> {
-        self.delete_where(|_, meta| meta.is_some_and(|m| m.url() == url))
-            .await
+        let mut deleted = 0;
+        for bucket in 0..BUCKETS {
+            let index = self.layout.url_index(bucket, url);
+            let candidates: Vec<String> = self.query(redis::cmd("SMEMBERS").arg(&index)).await?;
+            if candidates.is_empty() {
+                continue;
+            }
+            let metas: Vec<Option<Vec<u8>>> = self
+                .query(
+                    redis::cmd("HMGET")
+                        .arg(self.layout.meta(bucket))
+                        .arg(&candidates),
+                )
+                .await?;
+            let (matching, stale): (Vec<(String, bool)>, Vec<(String, bool)>) = candidates
+                .into_iter()
+                .zip(metas)
+                .map(|(key, meta)| {
+                    let matches = meta
+                        .as_deref()
+                        .and_then(Meta::decode)
+                        .is_some_and(|meta| meta.url() == url);
+                    (key, matches)
+                })
+                .partition(|(_, matches)| *matches);
+            let matching: Vec<String> = matching.into_iter().map(|(key, _)| key).collect();
+            deleted += self.delete_in_bucket(bucket, &matching).await?;
+            let drop: Vec<String> = matching
+                .into_iter()
+                .chain(stale.into_iter().map(|(key, _)| key))
+                .collect();
+            self.query::<()>(redis::cmd("SREM").arg(&index).arg(&drop))
+                .await?;
+        }
+        Ok(deleted)
     }
 
     async fn clear(&self) -> Result<(), StorageError> {
         self.delete_where(|_, _| true).await?;
         for bucket in 0..BUCKETS {
-            self.query::<()>(
-                redis::cmd("DEL")
-                    .arg(self.layout.meta(bucket))
-                    .arg(self.layout.expiry(bucket)),
-            )
-            .await?;
+            let indexes: Vec<String> = self
+                .query(redis::cmd("SMEMBERS").arg(self.layout.url_indexes(bucket)))
+                .await?;
+            let mut del = redis::cmd("DEL");
+            del.arg(self.layout.meta(bucket))
+                .arg(self.layout.expiry(bucket))
+                .arg(self.layout.url_indexes(bucket))
+                .arg(&indexes);
+            self.query::<()>(&del).await?;
         }
         Ok(())
     }

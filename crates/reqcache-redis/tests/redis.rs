@@ -276,3 +276,68 @@ async fn a_bad_namespace_or_url_is_a_config_error() {
     let error = RedisStorage::open("not a url").await.unwrap_err();
     assert_eq!(error.kind(), reqcache::StorageErrorKind::Config);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_url_uses_the_url_index_and_checks_it() {
+    let Some(url) = reqcache_test::server_url("REQCACHE_REDIS_URL") else {
+        return;
+    };
+    let storage = storage(&url, &unique_namespace("urls")).await;
+    let entry = |u: &str| Arc::new(reqcache_test::sample_entry(u, &b"x"[..]));
+    storage.put("0aaa", entry("https://e.com/a")).await.unwrap();
+    storage.put("fbbb", entry("https://e.com/a")).await.unwrap();
+    storage.put("7ccc", entry("https://e.com/c")).await.unwrap();
+    // Overwritten with another URL: the old URL's index member is stale.
+    storage.put("fbbb", entry("https://e.com/b")).await.unwrap();
+
+    assert_eq!(storage.delete_url("https://e.com/a").await.unwrap(), 1);
+    let mut left: Vec<String> = storage
+        .entries()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.key)
+        .collect();
+    left.sort();
+    assert_eq!(left, ["7ccc", "fbbb"]);
+    assert_eq!(storage.delete_url("https://e.com/b").await.unwrap(), 1);
+    assert_eq!(storage.delete_url("https://e.com/b").await.unwrap(), 0);
+
+    // clear removes the index sets too: nothing of the namespace is left.
+    storage.clear().await.unwrap();
+    let client = redis::Client::open(url.as_str()).unwrap();
+    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{{{}:*", storage.namespace()))
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    assert!(keys.is_empty(), "{keys:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unsafe_request_invalidates_entries_in_redis() {
+    let Some(url) = reqcache_test::server_url("REQCACHE_REDIS_URL") else {
+        return;
+    };
+    let calls = Arc::new(AtomicUsize::new(0));
+    let layer = CacheLayer::new(storage(&url, &unique_namespace("invalidate")).await);
+    let service = layer.layer(upstream(Arc::clone(&calls)));
+    send(&service, "http://api.example/items").await;
+    assert!(
+        send(&service, "http://api.example/items")
+            .await
+            .0
+            .from_cache
+    );
+    let post = Request::post("http://api.example/items")
+        .body(Full::new(Bytes::from_static(b"{}")))
+        .unwrap();
+    service.clone().oneshot(post).await.unwrap();
+    assert!(
+        !send(&service, "http://api.example/items")
+            .await
+            .0
+            .from_cache
+    );
+}
