@@ -7,6 +7,10 @@
 #                   (REQCACHE_REDIS_CLUSTER_URLS, comma-separated).
 #   moto            PyPI package moto[server], in the venv .venv/: a
 #                   DynamoDB-API server (REQCACHE_DYNAMODB_URL).
+#   SecantusDB      PyPI package secantusdb, in the same venv: a MongoDB
+#                   wire-protocol server (REQCACHE_MONGODB_URL); its Python
+#                   is exported too (REQCACHE_SECANTUS_PYTHON) for the test
+#                   that stops and restarts a server of its own.
 #
 # Every server keeps its files under $SERVICES_DIR and writes its log there.
 
@@ -111,6 +115,7 @@ start_redis() {
 # The Python venv for PyPI-packaged servers; created and filled when missing.
 VENV_DIR="${VENV_DIR:-$PWD/.venv}"
 MOTO_SPEC='moto[server]>=5,<6'
+SECANTUS_SPEC='secantusdb==0.7.0b3'
 
 ensure_venv() {
     if [ ! -x "$VENV_DIR/bin/python" ]; then
@@ -148,6 +153,37 @@ start_moto() {
     log "moto (DynamoDB API) on $REQCACHE_DYNAMODB_URL"
 }
 
+# Waits until something accepts TCP connections on port $1 (bounded: 30 s).
+wait_for_port() {
+    local port=$1 log_file=$2
+    for _ in $(seq 1 300); do
+        if python3 -c "import socket, sys; socket.create_connection(('127.0.0.1', int(sys.argv[1])), 1).close()" "$port" 2>/dev/null; then
+            return 0
+        fi
+        sleep 0.1
+    done
+    log "nothing listens on port $port; the log:"
+    cat "$log_file" >&2 || true
+    return 1
+}
+
+start_secantus() {
+    ensure_venv
+    if ! "$VENV_DIR/bin/python" -c "import secantus" 2>/dev/null; then
+        log "installing $SECANTUS_SPEC (pip)"
+        "$VENV_DIR/bin/pip" install -q "$SECANTUS_SPEC"
+    fi
+    local port
+    port=$(free_port)
+    "$VENV_DIR/bin/python" -m secantus --host 127.0.0.1 --port "$port" --storage-path :memory: \
+        >"$SERVICES_DIR/secantus.log" 2>&1 &
+    SERVICE_PIDS+=("$!")
+    wait_for_port "$port" "$SERVICES_DIR/secantus.log"
+    export REQCACHE_MONGODB_URL="mongodb://127.0.0.1:$port"
+    export REQCACHE_SECANTUS_PYTHON="$VENV_DIR/bin/python"
+    log "SecantusDB (MongoDB wire protocol) on $REQCACHE_MONGODB_URL"
+}
+
 stop_services() {
     for pid in "${SERVICE_PIDS[@]:-}"; do
         [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
@@ -163,4 +199,5 @@ start_services() {
     mkdir -p "$SERVICES_DIR"
     start_redis
     start_moto
+    start_secantus
 }

@@ -2,11 +2,11 @@
 # Runs every test of the workspace: the one test command (README, .ci/run).
 #
 # It installs and starts the servers the tests need (scripts/test-services.sh:
-# redis-server from Debian, standalone and a 3-node cluster; moto from PyPI
-# in the venv .venv/ for DynamoDB), each on a free loopback port with its URL
-# exported (REQCACHE_REDIS_URL, REQCACHE_REDIS_CLUSTER_URLS,
-# REQCACHE_DYNAMODB_URL), and stops them by PID on exit. SQLite, memory and
-# files need nothing. The MongoDB backend will add SecantusDB (PyPI) there.
+# redis-server from Debian, standalone and a 3-node cluster; moto (DynamoDB)
+# and SecantusDB (MongoDB) from PyPI in the venv .venv/), each on a free
+# loopback port with its URL exported (REQCACHE_REDIS_URL,
+# REQCACHE_REDIS_CLUSTER_URLS, REQCACHE_DYNAMODB_URL, REQCACHE_MONGODB_URL),
+# and stops them by PID on exit. SQLite, memory and files need nothing.
 #
 # Usage: scripts/test.sh [extra cargo test arguments]
 set -euo pipefail

@@ -91,6 +91,7 @@
 //! | `RedisStorage` | `reqcache-redis` | key namespace |
 //! | `FileStorage` | `reqcache-fs` | cache directory |
 //! | `DynamoDbStorage` | `reqcache-dynamodb` | table name |
+//! | `MongoStorage`, `GridFsStorage` | `reqcache-mongodb` | database name |
 //!
 //! # Cargo features
 //! | feature | adds |

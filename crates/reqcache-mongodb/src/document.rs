@@ -1,0 +1,90 @@
+//! Entry metadata as BSON documents.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use mongodb::bson::{Bson, DateTime, Document, doc};
+use reqcache::{CachedResponse, EntryInfo, StorageError, StorageErrorKind};
+
+pub(crate) const VALUE: &str = "value";
+pub(crate) const FILE: &str = "file_id";
+
+pub(crate) fn nanos(time: SystemTime) -> i64 {
+    match time.duration_since(UNIX_EPOCH) {
+        Ok(after) => i64::try_from(after.as_nanos()).unwrap_or(i64::MAX),
+        Err(before) => i64::try_from(before.duration().as_nanos()).map_or(i64::MIN, |n| -n),
+    }
+}
+
+fn from_nanos(nanos: i64) -> SystemTime {
+    if nanos >= 0 {
+        UNIX_EPOCH + Duration::from_nanos(nanos as u64)
+    } else {
+        UNIX_EPOCH - Duration::from_nanos(nanos.unsigned_abs())
+    }
+}
+
+/// The metadata document of an entry (no value).
+pub(crate) fn metadata(
+    key: &str,
+    entry: &CachedResponse,
+    deadline: Option<SystemTime>,
+) -> Document {
+    let mut document = doc! {
+        "_id": key,
+        "url": &entry.request.url,
+        "method": entry.request.method.as_str(),
+        "status": i32::from(entry.status.as_u16()),
+        "size": i64::try_from(entry.size()).unwrap_or(i64::MAX),
+        "created_ns": nanos(entry.created_at),
+    };
+    if let Some(expires) = entry.expires {
+        document.insert("expires_ns", nanos(expires));
+    }
+    if let Some(retain) = entry.retain_until {
+        document.insert("retain_ns", nanos(retain));
+    }
+    if let Some(deadline) = deadline {
+        document.insert("expires_at", DateTime::from_system_time(deadline));
+    }
+    document
+}
+
+/// The projection that leaves values out.
+pub(crate) fn metadata_projection() -> Document {
+    doc! { VALUE: 0, FILE: 0 }
+}
+
+/// `true` when the document is past its retention at `now`.
+pub(crate) fn past_retention(document: &Document, now: SystemTime) -> bool {
+    document
+        .get_i64("retain_ns")
+        .is_ok_and(|retain| retain <= nanos(now))
+}
+
+/// The filter of documents expired or past retention at `now`.
+pub(crate) fn expired_filter(now: SystemTime) -> Document {
+    let now = nanos(now);
+    doc! { "$or": [ { "expires_ns": { "$lte": now } }, { "retain_ns": { "$lte": now } } ] }
+}
+
+pub(crate) fn info(document: &Document) -> Option<EntryInfo> {
+    let key = match document.get("_id")? {
+        Bson::String(key) => key.clone(),
+        _ => return None,
+    };
+    Some(EntryInfo {
+        key,
+        method: http::Method::from_bytes(document.get_str("method").ok()?.as_bytes()).ok()?,
+        url: document.get_str("url").ok()?.to_owned(),
+        status: http::StatusCode::from_u16(u16::try_from(document.get_i32("status").ok()?).ok()?)
+            .ok()?,
+        size: u64::try_from(document.get_i64("size").ok()?).ok()?,
+        created_at: from_nanos(document.get_i64("created_ns").ok()?),
+        expires: document.get_i64("expires_ns").ok().map(from_nanos),
+        retain_until: document.get_i64("retain_ns").ok().map(from_nanos),
+    })
+}
+
+pub(crate) fn backend(message: &'static str) -> impl FnOnce(mongodb::error::Error) -> StorageError {
+    move |error| StorageError::with_source(StorageErrorKind::Backend, message, error)
+}

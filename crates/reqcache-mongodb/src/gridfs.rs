@@ -1,0 +1,220 @@
+//! [`GridFsStorage`]: metadata documents, values in a GridFS bucket.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use async_trait::async_trait;
+use futures_util::io::{AsyncReadExt, AsyncWriteExt};
+use mongodb::bson::{Bson, Document, doc};
+use mongodb::gridfs::GridFsBucket;
+use mongodb::options::GridFsBucketOptions;
+use reqcache::{CachedResponse, EntryInfo, Storage, StorageError, StorageErrorKind};
+
+use crate::document::{self, FILE, backend};
+use crate::storage::MongoStorage;
+
+/// A [`Storage`] for large responses: the metadata documents of
+/// [`MongoStorage`], and each value as a file in a GridFS bucket, so values
+/// may exceed MongoDB's 16 MiB document limit. Deleting an entry deletes its
+/// file and chunks; clearing drops the bucket.
+///
+/// Build it with [`MongoStorageBuilder::open_gridfs`](crate::MongoStorageBuilder::open_gridfs).
+#[derive(Clone, Debug)]
+pub struct GridFsStorage {
+    metadata: MongoStorage,
+    bucket: GridFsBucket,
+}
+
+impl GridFsStorage {
+    pub(crate) fn new(metadata: MongoStorage, bucket_name: &str) -> Self {
+        let bucket = metadata
+            .collection
+            .client()
+            .database(metadata.collection.namespace().db.as_str())
+            .gridfs_bucket(
+                GridFsBucketOptions::builder()
+                    .bucket_name(bucket_name.to_owned())
+                    .build(),
+            );
+        Self { metadata, bucket }
+    }
+
+    /// The GridFS bucket.
+    pub fn bucket(&self) -> &GridFsBucket {
+        &self.bucket
+    }
+
+    /// The metadata collection.
+    pub fn collection(&self) -> &mongodb::Collection<Document> {
+        &self.metadata.collection
+    }
+
+    async fn delete_file(&self, id: Bson) -> Result<(), StorageError> {
+        match self.bucket.delete(id).await {
+            Ok(()) => Ok(()),
+            // Already gone (a concurrent delete): nothing to do.
+            Err(error) if matches!(*error.kind, mongodb::error::ErrorKind::GridFs(_)) => Ok(()),
+            Err(error) => Err(backend("file delete failed")(error)),
+        }
+    }
+
+    async fn read_file(&self, file: Bson) -> Result<Vec<u8>, StorageError> {
+        let mut bytes = Vec::new();
+        let mut stream = self
+            .bucket
+            .open_download_stream(file)
+            .await
+            .map_err(backend("file open failed"))?;
+        stream.read_to_end(&mut bytes).await.map_err(|e| {
+            StorageError::with_source(StorageErrorKind::Backend, "file read failed", e)
+        })?;
+        Ok(bytes)
+    }
+
+    /// Deletes the documents `filter` selects and their files.
+    async fn delete_matching(&self, filter: Document) -> Result<u64, StorageError> {
+        let mut cursor = self
+            .metadata
+            .collection
+            .find(filter)
+            .projection(doc! { "_id": 1, FILE: 1 })
+            .await
+            .map_err(backend("delete failed"))?;
+        let mut found = Vec::new();
+        while cursor.advance().await.map_err(backend("delete failed"))? {
+            found.push(
+                cursor
+                    .deserialize_current()
+                    .map_err(backend("delete failed"))?,
+            );
+        }
+        let mut deleted = 0;
+        for document in found {
+            let Some(key) = document.get("_id").cloned() else {
+                continue;
+            };
+            let result = self
+                .metadata
+                .collection
+                .delete_one(doc! { "_id": key })
+                .await
+                .map_err(backend("delete failed"))?;
+            deleted += result.deleted_count;
+            if let Some(file) = document.get(FILE) {
+                self.delete_file(file.clone()).await?;
+            }
+        }
+        Ok(deleted)
+    }
+}
+
+#[async_trait]
+impl Storage for GridFsStorage {
+    async fn get(
+        &self,
+        key: &str,
+        now: SystemTime,
+    ) -> Result<Option<Arc<CachedResponse>>, StorageError> {
+        // A concurrent write may replace the document and delete the file it
+        // pointed to while this reads: read the document again, a few times.
+        let mut attempts = 0;
+        let decoded = loop {
+            attempts += 1;
+            let Some(found) = self
+                .metadata
+                .collection
+                .find_one(doc! { "_id": key })
+                .await
+                .map_err(backend("read failed"))?
+            else {
+                return Ok(None);
+            };
+            if document::past_retention(&found, now) {
+                return Ok(None);
+            }
+            let Some(file) = found.get(FILE).cloned() else {
+                break Err(StorageError::new(
+                    StorageErrorKind::Decode,
+                    "document without a file",
+                ));
+            };
+            match self.read_file(file).await {
+                Ok(bytes) => break self.metadata.codec.decode(&bytes),
+                Err(_) if attempts < 3 => continue,
+                Err(error) => {
+                    break Err(StorageError::with_source(
+                        StorageErrorKind::Decode,
+                        "the entry's file is missing",
+                        error,
+                    ));
+                }
+            }
+        };
+        match decoded {
+            Ok(entry) => Ok(Some(Arc::new(entry))),
+            Err(error) => {
+                tracing::warn!(key, %error, "reqcache-mongodb: undecodable GridFS entry deleted");
+                self.delete(key).await?;
+                Ok(None)
+            }
+        }
+    }
+
+    async fn put(&self, key: &str, entry: Arc<CachedResponse>) -> Result<(), StorageError> {
+        let bytes = self.metadata.codec.encode(&entry)?;
+        let mut upload = self
+            .bucket
+            .open_upload_stream(key)
+            .await
+            .map_err(backend("upload failed"))?;
+        upload.write_all(&bytes).await.map_err(|e| {
+            StorageError::with_source(StorageErrorKind::Backend, "upload failed", e)
+        })?;
+        upload.close().await.map_err(|e| {
+            StorageError::with_source(StorageErrorKind::Backend, "upload failed", e)
+        })?;
+        let file = upload.id().clone();
+        let mut document = document::metadata(key, &entry, self.metadata.deadline(&entry));
+        document.insert(FILE, file);
+        // Swap the document, then delete the file it pointed to before.
+        let previous = self
+            .metadata
+            .collection
+            .find_one_and_replace(doc! { "_id": key }, document)
+            .upsert(true)
+            .await
+            .map_err(backend("write failed"))?;
+        if let Some(old) = previous.and_then(|p| p.get(FILE).cloned()) {
+            self.delete_file(old).await?;
+        }
+        Ok(())
+    }
+
+    async fn delete(&self, key: &str) -> Result<bool, StorageError> {
+        Ok(self.delete_matching(doc! { "_id": key }).await? > 0)
+    }
+
+    async fn delete_url(&self, url: &str) -> Result<u64, StorageError> {
+        self.delete_matching(doc! { "url": url }).await
+    }
+
+    async fn clear(&self) -> Result<(), StorageError> {
+        self.metadata.clear().await?;
+        self.bucket
+            .drop()
+            .await
+            .map_err(backend("bucket drop failed"))
+    }
+
+    async fn len(&self) -> Result<u64, StorageError> {
+        self.metadata.len().await
+    }
+
+    async fn entries(&self) -> Result<Vec<EntryInfo>, StorageError> {
+        self.metadata.metadata_entries().await
+    }
+
+    async fn remove_expired(&self, now: SystemTime) -> Result<u64, StorageError> {
+        self.delete_matching(document::expired_filter(now)).await
+    }
+}

@@ -1,0 +1,343 @@
+//! [`MongoStorage`] and the builder both storages share.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use mongodb::bson::{Binary, Bson, Document, doc, spec::BinarySubtype};
+use mongodb::options::{ClientOptions, IndexOptions};
+use mongodb::{Client, Collection, IndexModel};
+use reqcache::{CachedResponse, Codec, EntryInfo, Storage, StorageError, StorageErrorKind};
+
+use crate::document::{self, VALUE, backend};
+use crate::gridfs::GridFsStorage;
+
+/// How a plain BSON record starts: reqcache's `RQB` magic and format version.
+const BSON_RECORD_PREFIX: &[u8; 4] = &[b'R', b'Q', b'B', reqcache::FORMAT_VERSION];
+
+/// A stored BSON document back into the bytes of a plain BSON record.
+fn native_bson_record(record: &Document) -> Result<Vec<u8>, StorageError> {
+    let mut bytes = BSON_RECORD_PREFIX.to_vec();
+    record.to_writer(&mut bytes).map_err(|e| {
+        StorageError::with_source(StorageErrorKind::Decode, "unwritable BSON record", e)
+    })?;
+    Ok(bytes)
+}
+
+/// A [`Storage`] in a MongoDB collection, one document per entry.
+#[derive(Clone)]
+pub struct MongoStorage {
+    pub(crate) collection: Collection<Document>,
+    pub(crate) codec: Codec,
+    pub(crate) ttl_offset: Option<Duration>,
+}
+
+impl fmt::Debug for MongoStorage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MongoStorage")
+            .field("namespace", &self.collection.namespace().to_string())
+            .field("codec", &self.codec)
+            .field("ttl_offset", &self.ttl_offset)
+            .finish()
+    }
+}
+
+enum Target {
+    Uri(String),
+    Client(Client),
+}
+
+/// Builds a [`MongoStorage`] or a [`GridFsStorage`].
+#[must_use]
+pub struct MongoStorageBuilder {
+    target: Target,
+    database: String,
+    collection: String,
+    codec: Codec,
+    ttl_offset: Option<Duration>,
+    server_selection_timeout: Duration,
+}
+
+impl fmt::Debug for MongoStorageBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MongoStorageBuilder")
+            .field("database", &self.database)
+            .field("collection", &self.collection)
+            .field("codec", &self.codec)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MongoStorage {
+    /// A builder for the server at connection string `uri`; `database` is
+    /// requests-cache's `cache_name`.
+    pub fn builder(uri: &str, database: impl Into<String>) -> MongoStorageBuilder {
+        MongoStorageBuilder::new(Target::Uri(uri.to_owned()), database.into())
+    }
+
+    /// A builder over an existing client (its own timeouts apply).
+    pub fn from_client(client: Client, database: impl Into<String>) -> MongoStorageBuilder {
+        MongoStorageBuilder::new(Target::Client(client), database.into())
+    }
+
+    /// The collection.
+    pub fn collection(&self) -> &Collection<Document> {
+        &self.collection
+    }
+
+    /// When the TTL index may delete an entry.
+    pub(crate) fn deadline(&self, entry: &CachedResponse) -> Option<SystemTime> {
+        entry.retain_until.or_else(|| {
+            let offset = self.ttl_offset?;
+            entry.expires.map(|e| e.checked_add(offset).unwrap_or(e))
+        })
+    }
+
+    pub(crate) async fn metadata_entries(&self) -> Result<Vec<EntryInfo>, StorageError> {
+        let mut cursor = self
+            .collection
+            .find(doc! {})
+            .projection(document::metadata_projection())
+            .await
+            .map_err(backend("listing failed"))?;
+        let mut entries = Vec::new();
+        while cursor.advance().await.map_err(backend("listing failed"))? {
+            let raw = cursor
+                .deserialize_current()
+                .map_err(backend("listing failed"))?;
+            match document::info(&raw) {
+                Some(info) => entries.push(info),
+                None => tracing::warn!("reqcache-mongodb: document with invalid metadata skipped"),
+            }
+        }
+        Ok(entries)
+    }
+}
+
+impl MongoStorageBuilder {
+    fn new(target: Target, database: String) -> Self {
+        Self {
+            target,
+            database,
+            collection: "responses".to_owned(),
+            codec: Codec::default(),
+            ttl_offset: Some(Duration::from_secs(3600)),
+            server_selection_timeout: Duration::from_secs(1),
+        }
+    }
+
+    /// The collection's name (for GridFS, also the bucket's prefix).
+    /// Default: `responses`.
+    pub fn collection(mut self, name: impl Into<String>) -> Self {
+        self.collection = name.into();
+        self
+    }
+
+    /// How entries are encoded. Default: MessagePack.
+    pub fn codec(mut self, codec: impl Into<Codec>) -> Self {
+        self.codec = codec.into();
+        self
+    }
+
+    /// How long the TTL index keeps an entry past its expiry (when the layer
+    /// set no retention of its own); `None` keeps expired entries until
+    /// removed. Default: one hour.
+    pub fn ttl_offset(mut self, offset: impl Into<Option<Duration>>) -> Self {
+        self.ttl_offset = offset.into();
+        self
+    }
+
+    /// How long an operation waits for a server before it fails (and the
+    /// layer goes upstream). Default: 1 s. Connection strings may set
+    /// `serverSelectionTimeoutMS` instead.
+    pub fn server_selection_timeout(mut self, timeout: Duration) -> Self {
+        self.server_selection_timeout = timeout;
+        self
+    }
+
+    async fn connect(&mut self) -> Result<Collection<Document>, StorageError> {
+        if self.database.is_empty() || self.collection.is_empty() {
+            return Err(StorageError::new(
+                StorageErrorKind::Config,
+                "database and collection names must not be empty",
+            ));
+        }
+        let client = match std::mem::replace(&mut self.target, Target::Uri(String::new())) {
+            Target::Client(client) => client,
+            Target::Uri(uri) => {
+                let mut options = ClientOptions::parse(&uri).await.map_err(|e| {
+                    StorageError::with_source(
+                        StorageErrorKind::Config,
+                        "invalid MongoDB connection string",
+                        e,
+                    )
+                })?;
+                if options.server_selection_timeout.is_none() {
+                    options.server_selection_timeout = Some(self.server_selection_timeout);
+                }
+                options
+                    .connect_timeout
+                    .get_or_insert(self.server_selection_timeout);
+                Client::with_options(options).map_err(backend("cannot create a MongoDB client"))?
+            }
+        };
+        let collection = client
+            .database(&self.database)
+            .collection::<Document>(&self.collection);
+        // Idempotent: creating an existing index with the same spec is a no-op.
+        collection
+            .create_index(
+                IndexModel::builder()
+                    .keys(doc! { "expires_at": 1 })
+                    .options(IndexOptions::builder().expire_after(Duration::ZERO).build())
+                    .build(),
+            )
+            .await
+            .map_err(backend("cannot create the TTL index"))?;
+        for field in ["url", "expires_ns", "retain_ns"] {
+            collection
+                .create_index(IndexModel::builder().keys(doc! { field: 1 }).build())
+                .await
+                .map_err(backend("cannot create an index"))?;
+        }
+        Ok(collection)
+    }
+
+    /// The storage: connects and creates its indexes.
+    ///
+    /// # Errors
+    /// [`StorageErrorKind::Config`] for a bad connection string or empty
+    /// names; [`StorageErrorKind::Backend`] when the server cannot be reached.
+    pub async fn open(mut self) -> Result<MongoStorage, StorageError> {
+        let collection = self.connect().await?;
+        Ok(MongoStorage {
+            collection,
+            codec: self.codec,
+            ttl_offset: self.ttl_offset,
+        })
+    }
+
+    /// A [`GridFsStorage`]: metadata in the collection, values in the GridFS
+    /// bucket named after it.
+    ///
+    /// # Errors
+    /// As [`open`](Self::open).
+    pub async fn open_gridfs(self) -> Result<GridFsStorage, StorageError> {
+        let bucket_name = format!("{}_fs", self.collection);
+        let storage = self.open().await?;
+        Ok(GridFsStorage::new(storage, &bucket_name))
+    }
+}
+
+#[async_trait]
+impl Storage for MongoStorage {
+    async fn get(
+        &self,
+        key: &str,
+        now: SystemTime,
+    ) -> Result<Option<Arc<CachedResponse>>, StorageError> {
+        let Some(found) = self
+            .collection
+            .find_one(doc! { "_id": key })
+            .await
+            .map_err(backend("read failed"))?
+        else {
+            return Ok(None);
+        };
+        if document::past_retention(&found, now) {
+            return Ok(None);
+        }
+        let decoded = match found.get(VALUE) {
+            Some(Bson::Binary(value)) => self.codec.decode(&value.bytes),
+            Some(Bson::Document(record)) => {
+                native_bson_record(record).and_then(|bytes| self.codec.decode(&bytes))
+            }
+            _ => Err(StorageError::new(
+                StorageErrorKind::Decode,
+                "document without a value",
+            )),
+        };
+        match decoded {
+            Ok(entry) => Ok(Some(Arc::new(entry))),
+            Err(error) => {
+                tracing::warn!(key, %error, "reqcache-mongodb: undecodable entry deleted");
+                self.delete(key).await?;
+                Ok(None)
+            }
+        }
+    }
+
+    async fn put(&self, key: &str, entry: Arc<CachedResponse>) -> Result<(), StorageError> {
+        let mut document = document::metadata(key, &entry, self.deadline(&entry));
+        let bytes = self.codec.encode(&entry)?;
+        // A plain BSON record (the BSON serializer, without compression or
+        // signing) is stored as a document, queryable with Mongo tools.
+        let value = match bytes.strip_prefix(BSON_RECORD_PREFIX) {
+            Some(record) => match Document::from_reader(record) {
+                Ok(record) => Bson::Document(record),
+                Err(_) => Bson::Binary(Binary {
+                    subtype: BinarySubtype::Generic,
+                    bytes,
+                }),
+            },
+            None => Bson::Binary(Binary {
+                subtype: BinarySubtype::Generic,
+                bytes,
+            }),
+        };
+        document.insert(VALUE, value);
+        self.collection
+            .replace_one(doc! { "_id": key }, document)
+            .upsert(true)
+            .await
+            .map_err(backend("write failed"))?;
+        Ok(())
+    }
+
+    async fn delete(&self, key: &str) -> Result<bool, StorageError> {
+        let result = self
+            .collection
+            .delete_one(doc! { "_id": key })
+            .await
+            .map_err(backend("delete failed"))?;
+        Ok(result.deleted_count > 0)
+    }
+
+    async fn delete_url(&self, url: &str) -> Result<u64, StorageError> {
+        let result = self
+            .collection
+            .delete_many(doc! { "url": url })
+            .await
+            .map_err(backend("delete failed"))?;
+        Ok(result.deleted_count)
+    }
+
+    async fn clear(&self) -> Result<(), StorageError> {
+        self.collection
+            .delete_many(doc! {})
+            .await
+            .map_err(backend("clear failed"))?;
+        Ok(())
+    }
+
+    async fn len(&self) -> Result<u64, StorageError> {
+        self.collection
+            .count_documents(doc! {})
+            .await
+            .map_err(backend("count failed"))
+    }
+
+    async fn entries(&self) -> Result<Vec<EntryInfo>, StorageError> {
+        self.metadata_entries().await
+    }
+
+    async fn remove_expired(&self, now: SystemTime) -> Result<u64, StorageError> {
+        let result = self
+            .collection
+            .delete_many(document::expired_filter(now))
+            .await
+            .map_err(backend("remove_expired failed"))?;
+        Ok(result.deleted_count)
+    }
+}

@@ -1,0 +1,46 @@
+//! Storages on the MongoDB-wire-protocol server that scripts/test.sh started.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use reqcache_mongodb::{GridFsStorage, MongoStorage};
+
+/// A database name no other test uses.
+pub fn unique_database(prefix: &str) -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "{prefix}_{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+pub async fn documents() -> Option<(MongoStorage, ())> {
+    let url = reqcache_test::server_url("REQCACHE_MONGODB_URL")?;
+    let storage = MongoStorage::builder(&url, unique_database("docs"))
+        .open()
+        .await
+        .expect("cannot open the test MongoDB server");
+    Some((storage, ()))
+}
+
+pub async fn gridfs() -> Option<(GridFsStorage, ())> {
+    let url = reqcache_test::server_url("REQCACHE_MONGODB_URL")?;
+    let storage = MongoStorage::builder(&url, unique_database("gridfs"))
+        .open_gridfs()
+        .await
+        .expect("cannot open the test MongoDB server");
+    Some((storage, ()))
+}
+
+/// A fresh storage whose values are BSON documents.
+pub async fn bson_documents() -> Option<(MongoStorage, ())> {
+    let url = reqcache_test::server_url("REQCACHE_MONGODB_URL")?;
+    let storage = MongoStorage::builder(&url, unique_database("bson"))
+        .codec(reqcache::Serializer::Bson)
+        .open()
+        .await
+        .expect("cannot open the test MongoDB server");
+    Some((storage, ()))
+}
