@@ -1,10 +1,11 @@
 //! The item layout: attribute names and conversions.
 
 use std::collections::HashMap;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
+pub(crate) use reqcache::unix_time::{from_unix_nanos, to_unix_nanos};
 use reqcache::{CachedResponse, EntryInfo};
 
 pub(crate) const KEY: &str = "key";
@@ -38,21 +39,6 @@ pub(crate) fn metadata_names() -> HashMap<String, String> {
     .collect()
 }
 
-pub(crate) fn nanos(time: SystemTime) -> i64 {
-    match time.duration_since(UNIX_EPOCH) {
-        Ok(after) => i64::try_from(after.as_nanos()).unwrap_or(i64::MAX),
-        Err(before) => i64::try_from(before.duration().as_nanos()).map_or(i64::MIN, |n| -n),
-    }
-}
-
-fn from_nanos(nanos: i64) -> SystemTime {
-    if nanos >= 0 {
-        UNIX_EPOCH + Duration::from_nanos(nanos as u64)
-    } else {
-        UNIX_EPOCH - Duration::from_nanos(nanos.unsigned_abs())
-    }
-}
-
 fn number(n: impl ToString) -> AttributeValue {
     AttributeValue::N(n.to_string())
 }
@@ -74,13 +60,13 @@ pub(crate) fn to_item(
         (URL.to_owned(), AttributeValue::S(entry.request.url.clone())),
         (STATUS.to_owned(), number(entry.status.as_u16())),
         (SIZE.to_owned(), number(entry.size())),
-        (CREATED.to_owned(), number(nanos(entry.created_at))),
+        (CREATED.to_owned(), number(to_unix_nanos(entry.created_at))),
     ]);
     if let Some(expires) = entry.expires {
-        item.insert(EXPIRES.to_owned(), number(nanos(expires)));
+        item.insert(EXPIRES.to_owned(), number(to_unix_nanos(expires)));
     }
     if let Some(retain) = entry.retain_until {
-        item.insert(RETAIN.to_owned(), number(nanos(retain)));
+        item.insert(RETAIN.to_owned(), number(to_unix_nanos(retain)));
     }
     if let Some(ttl) = ttl {
         let secs = ttl.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
@@ -121,7 +107,7 @@ pub(crate) fn value_of(item: &HashMap<String, AttributeValue>) -> Option<&[u8]> 
 
 /// `true` when the item is past its retention at `now`.
 pub(crate) fn past_retention(item: &HashMap<String, AttributeValue>, now: SystemTime) -> bool {
-    int(item, RETAIN).is_some_and(|retain| retain <= nanos(now))
+    int(item, RETAIN).is_some_and(|retain| retain <= to_unix_nanos(now))
 }
 
 pub(crate) fn info_of(item: &HashMap<String, AttributeValue>) -> Option<EntryInfo> {
@@ -131,8 +117,8 @@ pub(crate) fn info_of(item: &HashMap<String, AttributeValue>) -> Option<EntryInf
         url: string(item, URL)?.to_owned(),
         status: http::StatusCode::from_u16(u16::try_from(int(item, STATUS)?).ok()?).ok()?,
         size: u64::try_from(int(item, SIZE)?).ok()?,
-        created_at: from_nanos(int(item, CREATED)?),
-        expires: int(item, EXPIRES).map(from_nanos),
-        retain_until: int(item, RETAIN).map(from_nanos),
+        created_at: from_unix_nanos(int(item, CREATED)?),
+        expires: int(item, EXPIRES).map(from_unix_nanos),
+        retain_until: int(item, RETAIN).map(from_unix_nanos),
     })
 }

@@ -417,7 +417,7 @@ fn config_error(error: aws_sdk_dynamodb::error::BuildError) -> StorageError {
 fn now_value(now: SystemTime) -> HashMap<String, AttributeValue> {
     HashMap::from([(
         ":now".to_owned(),
-        AttributeValue::N(item::nanos(now).to_string()),
+        AttributeValue::N(item::to_unix_nanos(now).to_string()),
     )])
 }
 

@@ -2,8 +2,9 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
+use reqcache::unix_time::{from_unix_nanos, to_unix_nanos};
 use reqcache::{CachedResponse, EntryInfo, Serializer, StorageError, StorageErrorKind};
 use serde::{Deserialize, Serialize};
 
@@ -127,9 +128,9 @@ impl Meta {
             url: entry.request.url.clone(),
             status: entry.status.as_u16(),
             size: entry.size(),
-            created_at: nanos(entry.created_at),
-            expires: entry.expires.map(nanos),
-            retain_until: entry.retain_until.map(nanos),
+            created_at: to_unix_nanos(entry.created_at),
+            expires: entry.expires.map(to_unix_nanos),
+            retain_until: entry.retain_until.map(to_unix_nanos),
             extension: extension.to_owned(),
         }
     }
@@ -155,25 +156,10 @@ impl Meta {
             url: self.url.clone(),
             status: http::StatusCode::from_u16(self.status).ok()?,
             size: self.size,
-            created_at: from_nanos(self.created_at),
-            expires: self.expires.map(from_nanos),
-            retain_until: self.retain_until.map(from_nanos),
+            created_at: from_unix_nanos(self.created_at),
+            expires: self.expires.map(from_unix_nanos),
+            retain_until: self.retain_until.map(from_unix_nanos),
         })
-    }
-}
-
-fn nanos(time: SystemTime) -> i64 {
-    match time.duration_since(UNIX_EPOCH) {
-        Ok(after) => i64::try_from(after.as_nanos()).unwrap_or(i64::MAX),
-        Err(before) => i64::try_from(before.duration().as_nanos()).map_or(i64::MIN, |n| -n),
-    }
-}
-
-fn from_nanos(nanos: i64) -> SystemTime {
-    if nanos >= 0 {
-        UNIX_EPOCH + Duration::from_nanos(nanos as u64)
-    } else {
-        UNIX_EPOCH - Duration::from_nanos(nanos.unsigned_abs())
     }
 }
 

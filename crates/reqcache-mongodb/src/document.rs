@@ -1,27 +1,13 @@
 //! Entry metadata as BSON documents.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use mongodb::bson::{Bson, DateTime, Document, doc};
+use reqcache::unix_time::{from_unix_nanos, to_unix_nanos};
 use reqcache::{CachedResponse, EntryInfo, StorageError, StorageErrorKind};
 
 pub(crate) const VALUE: &str = "value";
 pub(crate) const FILE: &str = "file_id";
-
-pub(crate) fn nanos(time: SystemTime) -> i64 {
-    match time.duration_since(UNIX_EPOCH) {
-        Ok(after) => i64::try_from(after.as_nanos()).unwrap_or(i64::MAX),
-        Err(before) => i64::try_from(before.duration().as_nanos()).map_or(i64::MIN, |n| -n),
-    }
-}
-
-fn from_nanos(nanos: i64) -> SystemTime {
-    if nanos >= 0 {
-        UNIX_EPOCH + Duration::from_nanos(nanos as u64)
-    } else {
-        UNIX_EPOCH - Duration::from_nanos(nanos.unsigned_abs())
-    }
-}
 
 /// The metadata document of an entry (no value).
 pub(crate) fn metadata(
@@ -35,13 +21,13 @@ pub(crate) fn metadata(
         "method": entry.request.method.as_str(),
         "status": i32::from(entry.status.as_u16()),
         "size": i64::try_from(entry.size()).unwrap_or(i64::MAX),
-        "created_ns": nanos(entry.created_at),
+        "created_ns": to_unix_nanos(entry.created_at),
     };
     if let Some(expires) = entry.expires {
-        document.insert("expires_ns", nanos(expires));
+        document.insert("expires_ns", to_unix_nanos(expires));
     }
     if let Some(retain) = entry.retain_until {
-        document.insert("retain_ns", nanos(retain));
+        document.insert("retain_ns", to_unix_nanos(retain));
     }
     if let Some(deadline) = deadline {
         document.insert("expires_at", DateTime::from_system_time(deadline));
@@ -58,12 +44,12 @@ pub(crate) fn metadata_projection() -> Document {
 pub(crate) fn past_retention(document: &Document, now: SystemTime) -> bool {
     document
         .get_i64("retain_ns")
-        .is_ok_and(|retain| retain <= nanos(now))
+        .is_ok_and(|retain| retain <= to_unix_nanos(now))
 }
 
 /// The filter of documents expired or past retention at `now`.
 pub(crate) fn expired_filter(now: SystemTime) -> Document {
-    let now = nanos(now);
+    let now = to_unix_nanos(now);
     doc! { "$or": [ { "expires_ns": { "$lte": now } }, { "retain_ns": { "$lte": now } } ] }
 }
 
@@ -79,9 +65,9 @@ pub(crate) fn info(document: &Document) -> Option<EntryInfo> {
         status: http::StatusCode::from_u16(u16::try_from(document.get_i32("status").ok()?).ok()?)
             .ok()?,
         size: u64::try_from(document.get_i64("size").ok()?).ok()?,
-        created_at: from_nanos(document.get_i64("created_ns").ok()?),
-        expires: document.get_i64("expires_ns").ok().map(from_nanos),
-        retain_until: document.get_i64("retain_ns").ok().map(from_nanos),
+        created_at: from_unix_nanos(document.get_i64("created_ns").ok()?),
+        expires: document.get_i64("expires_ns").ok().map(from_unix_nanos),
+        retain_until: document.get_i64("retain_ns").ok().map(from_unix_nanos),
     })
 }
 

@@ -1,7 +1,8 @@
 //! Key names and the metadata record.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
+use reqcache::unix_time::{from_unix_nanos, to_unix_nanos};
 use reqcache::{CachedResponse, EntryInfo};
 use serde::{Deserialize, Serialize};
 
@@ -75,22 +76,6 @@ pub(crate) fn millis(time: SystemTime) -> u64 {
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
-/// Nanoseconds since the Unix epoch, negative before it, saturating.
-fn nanos(time: SystemTime) -> i64 {
-    match time.duration_since(UNIX_EPOCH) {
-        Ok(after) => i64::try_from(after.as_nanos()).unwrap_or(i64::MAX),
-        Err(before) => i64::try_from(before.duration().as_nanos()).map_or(i64::MIN, |n| -n),
-    }
-}
-
-fn from_nanos(nanos: i64) -> SystemTime {
-    if nanos >= 0 {
-        UNIX_EPOCH + Duration::from_nanos(nanos as u64)
-    } else {
-        UNIX_EPOCH - Duration::from_nanos(nanos.unsigned_abs())
-    }
-}
-
 /// An entry's metadata as stored in the bucket hash (MessagePack), with the
 /// moment Redis drops its value (`deadline`).
 #[derive(Debug, Serialize, Deserialize)]
@@ -112,10 +97,10 @@ impl Meta {
             url: entry.request.url.clone(),
             status: entry.status.as_u16(),
             size: entry.size(),
-            created_at: nanos(entry.created_at),
-            expires: entry.expires.map(nanos),
-            retain_until: entry.retain_until.map(nanos),
-            deadline: deadline.map(nanos),
+            created_at: to_unix_nanos(entry.created_at),
+            expires: entry.expires.map(to_unix_nanos),
+            retain_until: entry.retain_until.map(to_unix_nanos),
+            deadline: deadline.map(to_unix_nanos),
         }
     }
 
@@ -134,7 +119,7 @@ impl Meta {
 
     /// `true` once Redis has (or will have) dropped the value.
     pub(crate) fn is_gone(&self, now: SystemTime) -> bool {
-        self.deadline.is_some_and(|d| from_nanos(d) <= now)
+        self.deadline.is_some_and(|d| from_unix_nanos(d) <= now)
     }
 
     pub(crate) fn info(&self, key: String) -> Option<EntryInfo> {
@@ -144,9 +129,9 @@ impl Meta {
             url: self.url.clone(),
             status: http::StatusCode::from_u16(self.status).ok()?,
             size: self.size,
-            created_at: from_nanos(self.created_at),
-            expires: self.expires.map(from_nanos),
-            retain_until: self.retain_until.map(from_nanos),
+            created_at: from_unix_nanos(self.created_at),
+            expires: self.expires.map(from_unix_nanos),
+            retain_until: self.retain_until.map(from_unix_nanos),
         })
     }
 }

@@ -3,9 +3,10 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
+use reqcache::unix_time::{from_unix_nanos, to_unix_nanos};
 use reqcache::{
     CachedResponse, Codec, EntryInfo, Serializer, Storage, StorageError, StorageErrorKind,
 };
@@ -349,22 +350,6 @@ fn backend(message: &str) -> impl FnOnce(rusqlite::Error) -> StorageError + '_ {
     move |error| StorageError::with_source(StorageErrorKind::Backend, message, error)
 }
 
-/// Nanoseconds since the Unix epoch, negative before it, saturating.
-fn to_nanos(time: SystemTime) -> i64 {
-    match time.duration_since(UNIX_EPOCH) {
-        Ok(after) => i64::try_from(after.as_nanos()).unwrap_or(i64::MAX),
-        Err(before) => i64::try_from(before.duration().as_nanos()).map_or(i64::MIN, |n| -n),
-    }
-}
-
-fn from_nanos(nanos: i64) -> SystemTime {
-    if nanos >= 0 {
-        UNIX_EPOCH + Duration::from_nanos(nanos as u64)
-    } else {
-        UNIX_EPOCH - Duration::from_nanos(nanos.unsigned_abs())
-    }
-}
-
 /// Point reads run inline: a primary-key lookup takes microseconds and, in
 /// WAL mode with a zero busy timeout, never waits for a lock. Everything else
 /// (writes, scans) runs on tokio's blocking pool.
@@ -378,7 +363,7 @@ impl Storage for SqliteStorage {
         let decoded = self.read(|connection| {
             let mut statement = connection.prepare_cached(&self.shared.queries.get)?;
             statement
-                .query_row(params![key, to_nanos(now)], |row| {
+                .query_row(params![key, to_unix_nanos(now)], |row| {
                     let value = row.get_ref(0)?.as_blob_or_null()?.unwrap_or_default();
                     Ok(self.shared.codec.decode(value))
                 })
@@ -407,9 +392,9 @@ impl Storage for SqliteStorage {
                 entry.request.url,
                 i64::from(entry.status.as_u16()),
                 i64::try_from(entry.size()).unwrap_or(i64::MAX),
-                to_nanos(entry.created_at),
-                entry.expires.map(to_nanos),
-                entry.retain_until.map(to_nanos),
+                to_unix_nanos(entry.created_at),
+                entry.expires.map(to_unix_nanos),
+                entry.retain_until.map(to_unix_nanos),
                 value,
             ])?;
             Ok(())
@@ -481,7 +466,7 @@ impl Storage for SqliteStorage {
         let shared = Arc::clone(&self.shared);
         self.with_connection(move |c| {
             Ok(c.prepare_cached(&shared.queries.remove_expired)?
-                .execute([to_nanos(now)])? as u64)
+                .execute([to_unix_nanos(now)])? as u64)
         })
         .await
     }
@@ -496,26 +481,15 @@ fn entry_info(row: &rusqlite::Row<'_>) -> Option<EntryInfo> {
         url: row.get(2).ok()?,
         status: http::StatusCode::from_u16(u16::try_from(status).ok()?).ok()?,
         size: row.get::<_, i64>(4).ok()?.max(0) as u64,
-        created_at: from_nanos(row.get(5).ok()?),
-        expires: row.get::<_, Option<i64>>(6).ok()?.map(from_nanos),
-        retain_until: row.get::<_, Option<i64>>(7).ok()?.map(from_nanos),
+        created_at: from_unix_nanos(row.get(5).ok()?),
+        expires: row.get::<_, Option<i64>>(6).ok()?.map(from_unix_nanos),
+        retain_until: row.get::<_, Option<i64>>(7).ok()?.map(from_unix_nanos),
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn nanos_round_trip_both_sides_of_the_epoch() {
-        for time in [
-            UNIX_EPOCH,
-            UNIX_EPOCH + Duration::new(1_700_000_000, 123_456_789),
-            UNIX_EPOCH - Duration::from_secs(86_400),
-        ] {
-            assert_eq!(from_nanos(to_nanos(time)), time);
-        }
-    }
 
     #[tokio::test]
     async fn invalid_table_names_are_refused() {

@@ -133,6 +133,7 @@ mod settings;
 mod stats;
 mod status;
 mod storage;
+pub mod unix_time;
 
 pub use body::CacheBody;
 pub use clock::{Clock, ManualClock, SystemClock};
