@@ -118,15 +118,6 @@ impl DynamoDbStorage {
         &self.client
     }
 
-    /// When DynamoDB may delete an entry: its retention limit, else its
-    /// expiry plus the TTL offset, else never.
-    fn deadline(&self, entry: &CachedResponse) -> Option<SystemTime> {
-        entry.retain_until.or_else(|| {
-            let offset = self.ttl_offset?;
-            entry.expires.map(|e| e.checked_add(offset).unwrap_or(e))
-        })
-    }
-
     /// Scans the table, metadata only, page by page; `filter` is an optional
     /// filter expression with its values.
     async fn scan(
@@ -460,7 +451,7 @@ impl Storage for DynamoDbStorage {
 
     async fn put(&self, key: &str, entry: Arc<CachedResponse>) -> Result<(), StorageError> {
         let value = self.codec.encode(&entry)?;
-        let item = item::to_item(key, &entry, value, self.deadline(&entry));
+        let item = item::to_item(key, &entry, value, entry.native_expiry(self.ttl_offset));
         let size = item::item_size(&item);
         if size > MAX_ITEM_SIZE {
             return Err(StorageError::new(

@@ -174,7 +174,8 @@ impl Storage for GridFsStorage {
             StorageError::with_source(StorageErrorKind::Backend, "upload failed", e)
         })?;
         let file = upload.id().clone();
-        let mut document = document::metadata(key, &entry, self.metadata.deadline(&entry));
+        let mut document =
+            document::metadata(key, &entry, entry.native_expiry(self.metadata.ttl_offset));
         document.insert(FILE, file);
         // Swap the document, then delete the file it pointed to before.
         let previous = self

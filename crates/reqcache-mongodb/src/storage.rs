@@ -86,14 +86,6 @@ impl MongoStorage {
         &self.collection
     }
 
-    /// When the TTL index may delete an entry.
-    pub(crate) fn deadline(&self, entry: &CachedResponse) -> Option<SystemTime> {
-        entry.retain_until.or_else(|| {
-            let offset = self.ttl_offset?;
-            entry.expires.map(|e| e.checked_add(offset).unwrap_or(e))
-        })
-    }
-
     pub(crate) async fn metadata_entries(&self) -> Result<Vec<EntryInfo>, StorageError> {
         let mut cursor = self
             .collection
@@ -269,7 +261,7 @@ impl Storage for MongoStorage {
     }
 
     async fn put(&self, key: &str, entry: Arc<CachedResponse>) -> Result<(), StorageError> {
-        let mut document = document::metadata(key, &entry, self.deadline(&entry));
+        let mut document = document::metadata(key, &entry, entry.native_expiry(self.ttl_offset));
         let bytes = self.codec.encode(&entry)?;
         // A plain BSON record (the BSON serializer, without compression or
         // signing) is stored as a document, queryable with Mongo tools.

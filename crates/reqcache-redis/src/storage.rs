@@ -147,15 +147,6 @@ impl RedisStorage {
         self.layout.value(key)
     }
 
-    /// When Redis drops an entry's value: at its retention limit, else at its
-    /// expiry plus the TTL offset, else never.
-    fn deadline(&self, entry: &CachedResponse) -> Option<SystemTime> {
-        entry.retain_until.or_else(|| {
-            let offset = self.ttl_offset?;
-            entry.expires.map(|e| e.checked_add(offset).unwrap_or(e))
-        })
-    }
-
     async fn query<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, StorageError> {
         cmd.query_async(&mut self.connection.clone())
             .await
@@ -415,7 +406,7 @@ impl Storage for RedisStorage {
 
     async fn put(&self, key: &str, entry: Arc<CachedResponse>) -> Result<(), StorageError> {
         let value = self.codec.encode(&entry)?;
-        let deadline = self.deadline(&entry);
+        let deadline = entry.native_expiry(self.ttl_offset);
         let bucket = Layout::bucket(key);
         let removable_at = match (entry.expires, entry.retain_until) {
             (Some(e), Some(r)) => Some(e.min(r)),

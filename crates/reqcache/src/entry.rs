@@ -111,6 +111,29 @@ impl CachedResponse {
         self.expires.is_some_and(|expires| expires <= now)
     }
 
+    /// When a storage with native expiry (Redis TTLs, MongoDB TTL indexes,
+    /// DynamoDB TTL) may drop the entry: at its
+    /// [`retain_until`](Self::retain_until), else `ttl_offset` past its
+    /// expiry (so revalidation and stale-if-error still find it), else never.
+    ///
+    /// ```
+    /// # use std::time::{Duration, UNIX_EPOCH};
+    /// # use reqcache::{CachedRequest, CachedResponse};
+    /// let entry = CachedResponse::new(
+    ///     http::StatusCode::OK, http::HeaderMap::new(), bytes::Bytes::new(),
+    ///     CachedRequest::new(http::Method::GET, "https://example.com/"), UNIX_EPOCH)
+    ///     .with_expires(Some(UNIX_EPOCH + Duration::from_secs(60)));
+    /// let hour = Some(Duration::from_secs(3600));
+    /// assert_eq!(entry.native_expiry(hour), Some(UNIX_EPOCH + Duration::from_secs(3660)));
+    /// assert_eq!(entry.native_expiry(None), None);
+    /// ```
+    pub fn native_expiry(&self, ttl_offset: Option<std::time::Duration>) -> Option<SystemTime> {
+        self.retain_until.or_else(|| {
+            let offset = ttl_offset?;
+            self.expires.map(|e| e.checked_add(offset).unwrap_or(e))
+        })
+    }
+
     /// `true` when a storage should no longer return the entry at `now`.
     pub fn is_past_retention(&self, now: SystemTime) -> bool {
         self.retain_until.is_some_and(|until| until <= now)
