@@ -4,8 +4,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use reqcache::unix_time::{from_unix_nanos, to_unix_nanos};
-use reqcache::{CachedResponse, EntryInfo, Serializer, StorageError, StorageErrorKind};
+use reqcache::{
+    CachedResponse, EntryInfo, EntryMetadata, Serializer, StorageError, StorageErrorKind,
+};
 use serde::{Deserialize, Serialize};
 
 /// The extension of metadata sidecars.
@@ -106,17 +107,12 @@ pub(crate) fn remove_stale_temporaries(dir: &Path, age: Duration) -> Result<(), 
     Ok(())
 }
 
-/// An entry's metadata sidecar.
+/// An entry's metadata sidecar: its key, its metadata, and the extension
+/// of its entry file.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct Meta {
     key: String,
-    method: String,
-    url: String,
-    status: u16,
-    size: u64,
-    created_at: i64,
-    expires: Option<i64>,
-    retain_until: Option<i64>,
+    entry: EntryMetadata,
     extension: String,
 }
 
@@ -124,13 +120,7 @@ impl Meta {
     pub(crate) fn of(key: &str, entry: &CachedResponse, extension: &str) -> Self {
         Self {
             key: key.to_owned(),
-            method: entry.request.method.as_str().to_owned(),
-            url: entry.request.url.clone(),
-            status: entry.status.as_u16(),
-            size: entry.size(),
-            created_at: to_unix_nanos(entry.created_at),
-            expires: entry.expires.map(to_unix_nanos),
-            retain_until: entry.retain_until.map(to_unix_nanos),
+            entry: EntryMetadata::of(entry),
             extension: extension.to_owned(),
         }
     }
@@ -150,16 +140,7 @@ impl Meta {
     }
 
     pub(crate) fn info(&self) -> Option<EntryInfo> {
-        Some(EntryInfo {
-            key: self.key.clone(),
-            method: http::Method::from_bytes(self.method.as_bytes()).ok()?,
-            url: self.url.clone(),
-            status: http::StatusCode::from_u16(self.status).ok()?,
-            size: self.size,
-            created_at: from_unix_nanos(self.created_at),
-            expires: self.expires.map(from_unix_nanos),
-            retain_until: self.retain_until.map(from_unix_nanos),
-        })
+        self.entry.info(self.key.clone())
     }
 }
 

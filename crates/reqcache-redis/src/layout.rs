@@ -3,7 +3,7 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use reqcache::unix_time::{from_unix_nanos, to_unix_nanos};
-use reqcache::{CachedResponse, EntryInfo};
+use reqcache::{CachedResponse, EntryInfo, EntryMetadata};
 use serde::{Deserialize, Serialize};
 
 /// How many buckets a namespace is spread over (one hash tag each).
@@ -80,26 +80,14 @@ pub(crate) fn millis(time: SystemTime) -> u64 {
 /// moment Redis drops its value (`deadline`).
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct Meta {
-    method: String,
-    url: String,
-    status: u16,
-    size: u64,
-    created_at: i64,
-    expires: Option<i64>,
-    retain_until: Option<i64>,
+    entry: EntryMetadata,
     deadline: Option<i64>,
 }
 
 impl Meta {
     pub(crate) fn of(entry: &CachedResponse, deadline: Option<SystemTime>) -> Self {
         Self {
-            method: entry.request.method.as_str().to_owned(),
-            url: entry.request.url.clone(),
-            status: entry.status.as_u16(),
-            size: entry.size(),
-            created_at: to_unix_nanos(entry.created_at),
-            expires: entry.expires.map(to_unix_nanos),
-            retain_until: entry.retain_until.map(to_unix_nanos),
+            entry: EntryMetadata::of(entry),
             deadline: deadline.map(to_unix_nanos),
         }
     }
@@ -114,7 +102,7 @@ impl Meta {
     }
 
     pub(crate) fn url(&self) -> &str {
-        &self.url
+        self.entry.url()
     }
 
     /// `true` once Redis has (or will have) dropped the value.
@@ -123,16 +111,7 @@ impl Meta {
     }
 
     pub(crate) fn info(&self, key: String) -> Option<EntryInfo> {
-        Some(EntryInfo {
-            key,
-            method: http::Method::from_bytes(self.method.as_bytes()).ok()?,
-            url: self.url.clone(),
-            status: http::StatusCode::from_u16(self.status).ok()?,
-            size: self.size,
-            created_at: from_unix_nanos(self.created_at),
-            expires: self.expires.map(from_unix_nanos),
-            retain_until: self.retain_until.map(from_unix_nanos),
-        })
+        self.entry.info(key)
     }
 }
 

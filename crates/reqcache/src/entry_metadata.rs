@@ -1,0 +1,69 @@
+//! [`EntryMetadata`]: an entry's metadata in a serializable form, for
+//! storages that keep it apart from the value.
+
+use serde::{Deserialize, Serialize};
+
+use crate::entry::{CachedResponse, EntryInfo};
+use crate::unix_time::{from_unix_nanos, to_unix_nanos};
+
+/// What listings need of an entry, in plain serializable fields (times as
+/// nanoseconds since the Unix epoch). Storages that keep metadata apart from
+/// values (Redis hashes, file sidecars) store this, so listing never decodes
+/// a value.
+///
+/// # Example
+/// ```
+/// # use std::time::UNIX_EPOCH;
+/// # use reqcache::{CachedRequest, CachedResponse, EntryMetadata};
+/// let entry = CachedResponse::new(
+///     http::StatusCode::OK, http::HeaderMap::new(), bytes::Bytes::new(),
+///     CachedRequest::new(http::Method::GET, "https://example.com/"), UNIX_EPOCH);
+/// let metadata = EntryMetadata::of(&entry);
+/// assert_eq!(metadata.url(), "https://example.com/");
+/// assert_eq!(metadata.info("k".into()).unwrap(), entry.info("k"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EntryMetadata {
+    method: String,
+    url: String,
+    status: u16,
+    size: u64,
+    created_ns: i64,
+    expires_ns: Option<i64>,
+    retain_ns: Option<i64>,
+}
+
+impl EntryMetadata {
+    /// The metadata of `entry`.
+    pub fn of(entry: &CachedResponse) -> Self {
+        Self {
+            method: entry.request.method.as_str().to_owned(),
+            url: entry.request.url.clone(),
+            status: entry.status.as_u16(),
+            size: entry.size(),
+            created_ns: to_unix_nanos(entry.created_at),
+            expires_ns: entry.expires.map(to_unix_nanos),
+            retain_ns: entry.retain_until.map(to_unix_nanos),
+        }
+    }
+
+    /// The stored (normalized) URL.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The listing form, under `key`; `None` when a field does not parse
+    /// (a corrupt record).
+    pub fn info(&self, key: String) -> Option<EntryInfo> {
+        Some(EntryInfo {
+            key,
+            method: http::Method::from_bytes(self.method.as_bytes()).ok()?,
+            url: self.url.clone(),
+            status: http::StatusCode::from_u16(self.status).ok()?,
+            size: self.size,
+            created_at: from_unix_nanos(self.created_ns),
+            expires: self.expires_ns.map(from_unix_nanos),
+            retain_until: self.retain_ns.map(from_unix_nanos),
+        })
+    }
+}
