@@ -62,6 +62,33 @@ impl<B: Body> CacheBody<B> {
         self.inner.is_none() && self.error.is_none()
     }
 
+    /// The bytes of a body from the cache, or the body itself when it
+    /// streams from upstream.
+    ///
+    /// # Errors
+    /// The body, unchanged, when it is not a cached one.
+    ///
+    /// # Example
+    /// ```
+    /// use http_body_util::Full;
+    /// use reqcache::CacheBody;
+    ///
+    /// let cached: CacheBody<Full<bytes::Bytes>> = CacheBody::cached(bytes::Bytes::from_static(b"hi"));
+    /// assert_eq!(cached.into_cached_bytes().ok().unwrap(), "hi");
+    /// let streaming = CacheBody::upstream(Full::new(bytes::Bytes::from_static(b"hi")));
+    /// assert!(streaming.into_cached_bytes().is_err());
+    /// ```
+    // The body itself comes back unchanged, like `Arc::try_unwrap`; boxing it
+    // would cost an allocation on the hit path.
+    #[allow(clippy::result_large_err)]
+    pub fn into_cached_bytes(self) -> Result<Bytes, Self> {
+        if self.is_cached() && self.trailers.is_none() {
+            Ok(self.head.unwrap_or_default())
+        } else {
+            Err(self)
+        }
+    }
+
     /// Reads `body` whole if it fits in `limit` bytes. Otherwise returns it as
     /// a body that replays what was read, then streams the rest (or the read
     /// error, or the trailers) unchanged.

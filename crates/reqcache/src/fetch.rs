@@ -22,7 +22,7 @@ use crate::handle::Cache;
 use crate::key::CacheKey;
 use crate::options::CacheOptions;
 use crate::policy;
-use crate::stats::Counters;
+use crate::stats::Counter;
 use crate::status::{CacheOutcome, CacheStatus};
 
 /// When a stored response was generated and when it expires.
@@ -57,7 +57,8 @@ impl Context<'_> {
         // Kept to send again, unconditionally, if a 304 does not match.
         let retry = added_validators.then(|| (copy_head(&head), request_body.clone()));
 
-        Counters::bump(&self.counters().misses);
+        self.counters().record(Counter::Miss);
+        tracing::debug!(key = %self.key, conditional = added_validators, "reqcache: miss; going upstream");
         let request_time = self.cache.shared.clock.now();
         let response = match inner.call(request).await {
             Ok(response) => response,
@@ -107,26 +108,36 @@ impl Context<'_> {
             request_time,
             response_time,
         ) else {
-            return Ok(self.not_stored(response.map(CacheBody::upstream)));
+            return Ok(self.not_stored(
+                response.map(CacheBody::upstream),
+                "status, Cache-Control or expiration forbids storing",
+            ));
         };
         let (parts, body) = response.into_parts();
         if let Some(filter) = &settings.filter
             && !(filter.0)(&head, &parts)
         {
-            tracing::debug!(key = %self.key, "reqcache: the filter declined the response; not stored");
-            return Ok(self.not_stored(Response::from_parts(parts, CacheBody::upstream(body))));
+            return Ok(self.not_stored(
+                Response::from_parts(parts, CacheBody::upstream(body)),
+                "the filter declined it",
+            ));
         }
         let vary = policy::vary_names(&parts.headers);
         if vary.is_none() {
             // `Vary: *`: it could never be served again.
-            return Ok(self.not_stored(Response::from_parts(parts, CacheBody::upstream(body))));
+            return Ok(self.not_stored(
+                Response::from_parts(parts, CacheBody::upstream(body)),
+                "Vary: *",
+            ));
         }
 
         let response_body = match CacheBody::buffer(body, settings.max_body_size).await {
             Ok(bytes) => bytes,
             Err(streaming) => {
-                tracing::debug!(key = %self.key, "reqcache: body larger than max_body_size, or with trailers or an error; not stored");
-                return Ok(self.not_stored(Response::from_parts(parts, streaming)));
+                return Ok(self.not_stored(
+                    Response::from_parts(parts, streaming),
+                    "body larger than max_body_size, or with trailers or an error",
+                ));
             }
         };
         // The age the response arrived with is folded into `created_at`; its
@@ -340,12 +351,12 @@ impl Context<'_> {
         }
         match self.cache.shared.storage.put(key, Arc::new(entry)).await {
             Ok(()) => {
-                Counters::bump(&self.counters().stored);
+                self.counters().record(Counter::Stored);
                 tracing::debug!(%key, "reqcache: stored");
                 true
             }
             Err(error) => {
-                Counters::bump(&self.counters().storage_write_errors);
+                self.counters().record(Counter::StorageWriteError);
                 tracing::warn!(%key, %error, "reqcache: storage write failed; response not cached");
                 false
             }
@@ -358,7 +369,7 @@ impl Context<'_> {
             return;
         }
         if let Err(error) = self.cache.shared.storage.delete(key).await {
-            Counters::bump(&self.counters().storage_write_errors);
+            self.counters().record(Counter::StorageWriteError);
             tracing::warn!(%key, %error, "reqcache: storage delete failed");
         }
     }
@@ -411,7 +422,9 @@ pub(crate) async fn refresh_in_background<S, ReqBody, ResBody>(
     match ctx.fetch(inner, request, body, Some(found)).await {
         // Read the body through so that whatever was stored is complete.
         Ok(response) => drop(response.into_body().collect().await),
-        Err(_) => tracing::debug!(key = %ctx.key, "reqcache: background refresh failed"),
+        Err(_) => {
+            tracing::debug!(key = %ctx.key, "reqcache: background refresh failed; upstream error")
+        }
     }
 }
 
@@ -435,7 +448,7 @@ pub(crate) async fn invalidate(cache: &Cache, uri: &Uri, status: StatusCode, hea
             Ok(deleted) if deleted > 0 => tracing::debug!(url, deleted, "reqcache: invalidated"),
             Ok(_) => {}
             Err(error) => {
-                Counters::bump(&cache.shared.counters.storage_write_errors);
+                cache.shared.counters.record(Counter::StorageWriteError);
                 tracing::warn!(url, %error, "reqcache: invalidation failed");
             }
         }

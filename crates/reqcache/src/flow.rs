@@ -13,22 +13,94 @@ use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header
 use http_body::Body;
 use http_body_util::BodyExt;
 use tower::Service;
+use tracing::Instrument;
 
 use crate::body::CacheBody;
 use crate::cache_control::CacheControl;
 use crate::entry::CachedResponse;
 use crate::flight::{self, Flight};
+use crate::future::ResponseFuture;
 use crate::handle::Cache;
 use crate::key::CacheKey;
 use crate::lookup::Usability;
 use crate::options::CacheOptions;
 use crate::policy;
 use crate::settings::CacheSettings;
-use crate::stats::Counters;
+use crate::stats::{Counter, Counters};
 use crate::status::{CacheOutcome, CacheStatus};
 use crate::storage::BoxError;
 
 pub(crate) type CachedResult<B, E> = Result<Response<CacheBody<B>>, E>;
+
+/// Why a request was passed through without the cache.
+fn skip_reason(disabled: bool, bypass: bool, no_store: bool, method_allowed: bool) -> &'static str {
+    if disabled {
+        "caching disabled in this scope"
+    } else if bypass {
+        "CacheOptions::bypass"
+    } else if no_store {
+        "request Cache-Control: no-store"
+    } else if !method_allowed {
+        "method not in allowable_methods"
+    } else {
+        "Range request"
+    }
+}
+
+/// Starts answering one request: [`respond`] inside a `reqcache` span
+/// (method, URI and, once known, the outcome).
+pub(crate) fn start<S, ReqBody, ResBody>(
+    cache: Cache,
+    inner: S,
+    request: Request<ReqBody>,
+    disabled: bool,
+) -> ResponseFuture<ResBody, S::Error>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+    ReqBody: Body + From<Bytes> + Send + 'static,
+    ReqBody::Data: Send,
+    ReqBody::Error: Into<BoxError>,
+    ResBody: Body + Send + 'static,
+    ResBody::Data: Send,
+    ResBody::Error: Send,
+{
+    let span = request_span(&request);
+    ResponseFuture::new(respond(cache, inner, request, disabled).instrument(span))
+}
+
+/// Passes one request through with no cache (an installed-cache service when
+/// nothing is installed).
+pub(crate) fn start_uncached<S, ReqBody, ResBody>(
+    mut inner: S,
+    request: Request<ReqBody>,
+) -> ResponseFuture<ResBody, S::Error>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Send + 'static,
+    S::Future: Send + 'static,
+    ResBody: Body + Send + 'static,
+{
+    tracing::trace!(reason = "no cache installed", "reqcache: skipped");
+    let future = inner.call(request);
+    ResponseFuture::new(async move {
+        let response = future.await?;
+        Ok(with_status(
+            response.map(CacheBody::upstream),
+            CacheStatus::bypassed(),
+        ))
+    })
+}
+
+/// The span every request is answered in. Its fields are only formatted when
+/// a subscriber wants `reqcache` spans at `debug`.
+fn request_span<B>(request: &Request<B>) -> tracing::Span {
+    tracing::debug_span!(
+        "reqcache",
+        method = %request.method(),
+        uri = %request.uri(),
+    )
+}
 
 /// Answers one request.
 pub(crate) async fn respond<S, ReqBody, ResBody>(
@@ -61,6 +133,15 @@ where
     };
     let method_allowed = settings.method_allowed(request.method(), request.headers());
     if disabled || options.bypass || request_cc.no_store || !method_allowed || flags.range {
+        tracing::debug!(
+            reason = skip_reason(
+                disabled,
+                options.bypass,
+                request_cc.no_store,
+                method_allowed
+            ),
+            "reqcache: skipped"
+        );
         // Unsafe methods that are not cached themselves invalidate what is
         // stored for their URL (RFC 9111 section 4.4).
         let invalidates = !disabled
@@ -211,11 +292,11 @@ impl Context<'_> {
     ) -> Response<CacheBody<B>> {
         let entry = &found.entry;
         let counter = match outcome {
-            CacheOutcome::StaleOnError => &self.counters().stale_served,
-            CacheOutcome::Revalidated => &self.counters().revalidated,
-            _ => &self.counters().hits,
+            CacheOutcome::StaleOnError => Counter::StaleServed,
+            CacheOutcome::Revalidated => Counter::Revalidated,
+            _ => Counter::Hit,
         };
-        Counters::bump(counter);
+        self.counters().record(counter);
         tracing::debug!(key = %self.key, ?outcome, "reqcache: answered from the cache");
         let status = self.status(entry, outcome);
         let age = HeaderValue::from(
@@ -266,10 +347,13 @@ impl Context<'_> {
         }
     }
 
+    /// Marks an upstream response that was not stored, and logs why.
     pub(crate) fn not_stored<B: Body>(
         &self,
         response: Response<CacheBody<B>>,
+        reason: &'static str,
     ) -> Response<CacheBody<B>> {
+        tracing::debug!(key = %self.key, reason, "reqcache: not stored");
         with_status(
             response,
             CacheStatus {

@@ -17,6 +17,7 @@ use crate::normalize::{
 };
 use crate::service::CacheService;
 use crate::settings::{CacheSettings, ResponseFilter};
+use crate::stats::Counters;
 use crate::storage::Storage;
 
 /// A tower [`Layer`] that caches responses in a [`Storage`].
@@ -68,6 +69,7 @@ impl CacheLayer {
             settings: CacheSettings::default(),
             redact_defaults: true,
             redacted: Vec::new(),
+            name: "default".to_owned(),
         }
     }
 
@@ -108,6 +110,7 @@ impl<S> Layer<S> for CacheLayer {
 /// | —                       | [`stale_retention`](Self::stale_retention) | keep    |
 /// | —                       | [`single_flight`](Self::single_flight)     | on      |
 /// | —                       | [`clock`](Self::clock)                     | system  |
+/// | —                       | [`name`](Self::name)                       | `"default"` |
 #[derive(Debug)]
 #[must_use]
 pub struct CacheLayerBuilder {
@@ -116,6 +119,13 @@ pub struct CacheLayerBuilder {
     settings: CacheSettings,
     redact_defaults: bool,
     redacted: Vec<String>,
+    name: String,
+}
+
+impl From<CacheLayerBuilder> for CacheLayer {
+    fn from(builder: CacheLayerBuilder) -> Self {
+        builder.build()
+    }
 }
 
 impl CacheLayerBuilder {
@@ -322,6 +332,14 @@ impl CacheLayerBuilder {
         self
     }
 
+    /// The cache's name: the `cache` label of the counters exported through
+    /// the `metrics` feature, to tell several caches in one process apart.
+    /// Default: `"default"`.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
     /// The layer.
     pub fn build(mut self) -> CacheLayer {
         let always = ["authorization", "proxy-authorization", "cookie"];
@@ -347,7 +365,7 @@ impl CacheLayerBuilder {
                     storage: self.storage,
                     clock: self.clock,
                     flights: Arc::new(SingleFlight::default()),
-                    counters: Default::default(),
+                    counters: Counters::new(&self.name),
                 }),
             },
         }

@@ -100,6 +100,7 @@
 //! | `bson` | `Serializer::Bson` |
 //! | `compression` | `Codec::compressed`: zstd |
 //! | `signing` | `Codec::signed`: HMAC-SHA256 |
+//! | `metrics` | the counters of [`CacheStats`] exported through the [`metrics`](https://docs.rs/metrics) facade |
 //!
 //! [tower]: https://docs.rs/tower
 
@@ -119,6 +120,7 @@ mod flight;
 mod flow;
 mod freshness;
 mod future;
+pub mod global;
 mod handle;
 mod key;
 mod layer;

@@ -11,7 +11,7 @@ use crate::flow::{Context, Found};
 use crate::freshness::CacheMode;
 use crate::key::CacheKey;
 use crate::policy::{self, VaryHeader};
-use crate::stats::Counters;
+use crate::stats::Counter;
 
 /// What may be done with a stored response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,7 +116,7 @@ impl Context<'_> {
         match self.cache.shared.storage.get(key, self.now).await {
             Ok(entry) => entry,
             Err(error) => {
-                Counters::bump(&self.counters().storage_read_errors);
+                self.counters().record(Counter::StorageReadError);
                 tracing::warn!(%key, %error, "reqcache: storage read failed; treating as a miss");
                 None
             }

@@ -1,10 +1,28 @@
-//! Task-scoped switches: caching disabled (or enabled) for everything a future
-//! does.
+//! Task-scoped switches: caching disabled, or enabled (optionally with a cache
+//! of its own), for everything a future does.
+//!
+//! The scope is a tokio task-local: it applies to the future it wraps and to
+//! what that future awaits, never to other tasks, and a task spawned inside
+//! does not inherit it. This is what makes requests-cache's
+//! `disabled()` / `enabled()` context managers safe in a multi-threaded async
+//! program.
 
 use std::future::Future;
 
+use crate::layer::CacheLayer;
+
+/// What the enclosing scope says.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Scope {
+    /// Inside [`with_cache_disabled`] (and no nested [`with_cache_enabled`]).
+    pub(crate) disabled: bool,
+    /// The cache named by the nearest [`global::enabled`](crate::global::enabled),
+    /// used by installed-cache services.
+    pub(crate) layer: Option<CacheLayer>,
+}
+
 tokio::task_local! {
-    static CACHE_DISABLED: bool;
+    static SCOPE: Scope;
 }
 
 /// Runs `future` with caching disabled for every request made inside it: the
@@ -25,11 +43,20 @@ tokio::task_local! {
 /// # }
 /// ```
 pub async fn with_cache_disabled<F: Future>(future: F) -> F::Output {
-    CACHE_DISABLED.scope(true, future).await
+    SCOPE
+        .scope(
+            Scope {
+                disabled: true,
+                ..current().unwrap_or_default()
+            },
+            future,
+        )
+        .await
 }
 
 /// Runs `future` with caching enabled, undoing an enclosing
-/// [`with_cache_disabled`].
+/// [`with_cache_disabled`]. A cache named by an enclosing
+/// [`global::enabled`](crate::global::enabled) stays in force.
 ///
 /// # Example
 /// ```
@@ -41,7 +68,29 @@ pub async fn with_cache_disabled<F: Future>(future: F) -> F::Output {
 /// # }
 /// ```
 pub async fn with_cache_enabled<F: Future>(future: F) -> F::Output {
-    CACHE_DISABLED.scope(false, future).await
+    SCOPE
+        .scope(
+            Scope {
+                disabled: false,
+                ..current().unwrap_or_default()
+            },
+            future,
+        )
+        .await
+}
+
+/// Runs `future` with caching enabled and `layer` as the cache of
+/// installed-cache services (see [`global`](crate::global)).
+pub(crate) async fn with_scoped_layer<F: Future>(layer: CacheLayer, future: F) -> F::Output {
+    SCOPE
+        .scope(
+            Scope {
+                disabled: false,
+                layer: Some(layer),
+            },
+            future,
+        )
+        .await
 }
 
 /// `true` inside [`with_cache_disabled`] (and not inside a nested
@@ -52,7 +101,10 @@ pub async fn with_cache_enabled<F: Future>(future: F) -> F::Output {
 /// assert!(!reqcache::is_cache_disabled());
 /// ```
 pub fn is_cache_disabled() -> bool {
-    CACHE_DISABLED
-        .try_with(|disabled| *disabled)
-        .unwrap_or(false)
+    SCOPE.try_with(|scope| scope.disabled).unwrap_or(false)
+}
+
+/// The enclosing scope, if any.
+pub(crate) fn current() -> Option<Scope> {
+    SCOPE.try_with(Scope::clone).ok()
 }

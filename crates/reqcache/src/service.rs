@@ -97,11 +97,6 @@ where
         let inner = std::mem::replace(&mut self.inner, clone);
         // Read here, in the caller's task, where the task-local scope lives.
         let disabled = crate::scope::is_cache_disabled();
-        ResponseFuture::new(crate::flow::respond(
-            self.cache.clone(),
-            inner,
-            request,
-            disabled,
-        ))
+        crate::flow::start(self.cache.clone(), inner, request, disabled)
     }
 }

@@ -40,21 +40,76 @@ impl CacheStats {
     }
 }
 
-/// The live counters.
-#[derive(Debug, Default)]
+/// One of the counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Counter {
+    Hit,
+    Miss,
+    Stored,
+    Revalidated,
+    StaleServed,
+    StorageReadError,
+    StorageWriteError,
+}
+
+impl Counter {
+    /// The name it is exported under through the `metrics` facade.
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+    pub(crate) fn metric_name(self) -> &'static str {
+        match self {
+            Counter::Hit => "reqcache_hits_total",
+            Counter::Miss => "reqcache_misses_total",
+            Counter::Stored => "reqcache_stored_total",
+            Counter::Revalidated => "reqcache_revalidated_total",
+            Counter::StaleServed => "reqcache_stale_served_total",
+            Counter::StorageReadError => "reqcache_storage_read_errors_total",
+            Counter::StorageWriteError => "reqcache_storage_write_errors_total",
+        }
+    }
+}
+
+/// The live counters, and the cache's name for the `metrics` label.
+#[derive(Debug)]
 pub(crate) struct Counters {
-    pub(crate) hits: AtomicU64,
-    pub(crate) misses: AtomicU64,
-    pub(crate) stored: AtomicU64,
-    pub(crate) revalidated: AtomicU64,
-    pub(crate) stale_served: AtomicU64,
-    pub(crate) storage_read_errors: AtomicU64,
-    pub(crate) storage_write_errors: AtomicU64,
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+    name: std::sync::Arc<str>,
+    hits: AtomicU64,
+    misses: AtomicU64,
+    stored: AtomicU64,
+    revalidated: AtomicU64,
+    stale_served: AtomicU64,
+    storage_read_errors: AtomicU64,
+    storage_write_errors: AtomicU64,
 }
 
 impl Counters {
-    pub(crate) fn bump(counter: &AtomicU64) {
-        counter.fetch_add(1, Ordering::Relaxed);
+    pub(crate) fn new(name: &str) -> Self {
+        Self {
+            name: name.into(),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+            stored: AtomicU64::new(0),
+            revalidated: AtomicU64::new(0),
+            stale_served: AtomicU64::new(0),
+            storage_read_errors: AtomicU64::new(0),
+            storage_write_errors: AtomicU64::new(0),
+        }
+    }
+
+    /// Counts one event, and exports it with the `metrics` feature.
+    pub(crate) fn record(&self, counter: Counter) {
+        let cell = match counter {
+            Counter::Hit => &self.hits,
+            Counter::Miss => &self.misses,
+            Counter::Stored => &self.stored,
+            Counter::Revalidated => &self.revalidated,
+            Counter::StaleServed => &self.stale_served,
+            Counter::StorageReadError => &self.storage_read_errors,
+            Counter::StorageWriteError => &self.storage_write_errors,
+        };
+        cell.fetch_add(1, Ordering::Relaxed);
+        #[cfg(feature = "metrics")]
+        metrics::counter!(counter.metric_name(), "cache" => self.name.clone()).increment(1);
     }
 
     pub(crate) fn snapshot(&self) -> CacheStats {

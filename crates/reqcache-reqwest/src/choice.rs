@@ -1,0 +1,56 @@
+//! Which cache a client or middleware uses: its own, or the installed one.
+
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body::Body;
+use reqcache::global::InstalledCacheLayer;
+use reqcache::{BoxError, Cache, CacheBody, CacheLayer};
+use tower::{Layer, Service, ServiceExt};
+
+/// A cache of one's own, or whatever [`reqcache::global::current`] says at
+/// each request.
+#[derive(Debug, Clone)]
+pub(crate) enum CacheChoice {
+    Own(CacheLayer),
+    Installed,
+}
+
+impl CacheChoice {
+    /// The handle of the cache a request made here and now would use.
+    pub(crate) fn cache(&self) -> Option<Cache> {
+        match self {
+            CacheChoice::Own(layer) => Some(layer.cache().clone()),
+            CacheChoice::Installed => {
+                reqcache::global::current().map(|layer| layer.cache().clone())
+            }
+        }
+    }
+
+    /// Answers `request` through the chosen cache in front of `inner`.
+    pub(crate) async fn call<S, ReqBody, ResBody>(
+        &self,
+        inner: S,
+        request: Request<ReqBody>,
+    ) -> Result<Response<CacheBody<ResBody>>, S::Error>
+    where
+        S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
+        S::Future: Send + 'static,
+        S::Error: Send + 'static,
+        ReqBody: Body + From<Bytes> + Send + 'static,
+        ReqBody::Data: Send,
+        ReqBody::Error: Into<BoxError>,
+        ResBody: Body + Send + 'static,
+        ResBody::Data: Send,
+        ResBody::Error: Send,
+    {
+        match self {
+            CacheChoice::Own(layer) => layer.layer(inner).oneshot(request).await,
+            CacheChoice::Installed => {
+                InstalledCacheLayer::new()
+                    .layer(inner)
+                    .oneshot(request)
+                    .await
+            }
+        }
+    }
+}

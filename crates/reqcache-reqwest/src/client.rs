@@ -1,0 +1,202 @@
+//! [`CachedClient`]: a reqwest client with a cache.
+
+use reqcache::{Cache, CacheLayer, CacheOptions};
+use reqwest::{IntoUrl, Method};
+
+use crate::adapter::ReqwestService;
+use crate::choice::CacheChoice;
+use crate::request_builder::RequestBuilder;
+use crate::response::into_reqwest_response;
+
+/// A reqwest client with a cache: requests-cache's `CachedSession`.
+///
+/// It reads like reqwest — `client.get(url).query(..).header(..).send().await`,
+/// then `.json()`, `.text()`, `.bytes()` on the `reqwest::Response` — and adds
+/// per-request cache settings to the builder
+/// ([`expire_after`](RequestBuilder::expire_after),
+/// [`only_if_cached`](RequestBuilder::only_if_cached),
+/// [`refresh`](RequestBuilder::refresh),
+/// [`force_refresh`](RequestBuilder::force_refresh),
+/// [`no_cache`](RequestBuilder::no_cache)). What the cache did is on the
+/// response, through [`CacheStatusExt`](crate::CacheStatusExt).
+///
+/// Session-wide settings are the [`CacheLayerBuilder`](reqcache::CacheLayerBuilder)'s,
+/// chosen at construction. Clones share the cache and reqwest's connection
+/// pool.
+///
+/// [`CachedClient::default`] (and [`installed`](Self::installed)) use the
+/// cache installed with [`reqcache::global::install`], looked up at each
+/// request, or none.
+///
+/// # Example
+/// ```
+/// use std::time::Duration;
+/// use reqcache::{CacheLayer, MemoryStorage};
+/// use reqcache_reqwest::CachedClient;
+///
+/// // requests_cache.CachedSession(backend='memory', expire_after=360, allowable_codes=(200, 404))
+/// let client = CachedClient::new(
+///     CacheLayer::builder(MemoryStorage::new())
+///         .expire_after(Duration::from_secs(360))
+///         .allowable_codes([http::StatusCode::OK, http::StatusCode::NOT_FOUND]),
+/// );
+/// let request = client.get("http://127.0.0.1:1/users").query(&[("page", "2")]).build().unwrap();
+/// assert_eq!(request.url().as_str(), "http://127.0.0.1:1/users?page=2");
+/// ```
+#[derive(Debug, Clone)]
+pub struct CachedClient {
+    client: reqwest::Client,
+    cache: CacheChoice,
+}
+
+impl CachedClient {
+    /// A client with a default `reqwest::Client` and `layer`'s cache (a
+    /// [`CacheLayer`] or its builder).
+    pub fn new(layer: impl Into<CacheLayer>) -> Self {
+        Self::with_client(reqwest::Client::new(), layer)
+    }
+
+    /// A client over your own `reqwest::Client` (its timeouts, TLS, proxies,
+    /// default headers) with `layer`'s cache.
+    ///
+    /// # Example
+    /// ```
+    /// use std::time::Duration;
+    /// use reqcache::{CacheLayer, MemoryStorage};
+    /// use reqcache_reqwest::CachedClient;
+    ///
+    /// let reqwest_client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
+    /// let client = CachedClient::with_client(reqwest_client, CacheLayer::new(MemoryStorage::new()));
+    /// assert!(client.cache().is_some());
+    /// ```
+    pub fn with_client(client: reqwest::Client, layer: impl Into<CacheLayer>) -> Self {
+        Self {
+            client,
+            cache: CacheChoice::Own(layer.into()),
+        }
+    }
+
+    /// A client that uses the [`current`](reqcache::global::current) cache
+    /// at each request: the one installed with
+    /// [`reqcache::global::install`], or a scope's own, or none (requests go
+    /// straight to reqwest).
+    ///
+    /// # Example
+    /// ```
+    /// use reqcache_reqwest::CachedClient;
+    ///
+    /// let client = CachedClient::installed();
+    /// assert!(client.cache().is_none()); // nothing installed
+    /// ```
+    pub fn installed() -> Self {
+        Self::installed_with_client(reqwest::Client::new())
+    }
+
+    /// Like [`installed`](Self::installed), over your own `reqwest::Client`.
+    pub fn installed_with_client(client: reqwest::Client) -> Self {
+        Self {
+            client,
+            cache: CacheChoice::Installed,
+        }
+    }
+
+    /// The handle of the cache a request made here and now would use: clear,
+    /// delete, list, counters. `None` for an installed-cache client with
+    /// nothing installed.
+    pub fn cache(&self) -> Option<Cache> {
+        self.cache.cache()
+    }
+
+    /// The reqwest client underneath.
+    pub fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+
+    /// A `GET` request.
+    pub fn get(&self, url: impl IntoUrl) -> RequestBuilder {
+        self.request(Method::GET, url)
+    }
+
+    /// A `HEAD` request.
+    pub fn head(&self, url: impl IntoUrl) -> RequestBuilder {
+        self.request(Method::HEAD, url)
+    }
+
+    /// A `POST` request.
+    pub fn post(&self, url: impl IntoUrl) -> RequestBuilder {
+        self.request(Method::POST, url)
+    }
+
+    /// A `PUT` request.
+    pub fn put(&self, url: impl IntoUrl) -> RequestBuilder {
+        self.request(Method::PUT, url)
+    }
+
+    /// A `PATCH` request.
+    pub fn patch(&self, url: impl IntoUrl) -> RequestBuilder {
+        self.request(Method::PATCH, url)
+    }
+
+    /// A `DELETE` request.
+    pub fn delete(&self, url: impl IntoUrl) -> RequestBuilder {
+        self.request(Method::DELETE, url)
+    }
+
+    /// A request with any method.
+    ///
+    /// # Example
+    /// ```
+    /// use reqcache::{CacheLayer, MemoryStorage};
+    /// use reqcache_reqwest::CachedClient;
+    ///
+    /// let client = CachedClient::new(CacheLayer::new(MemoryStorage::new()));
+    /// let request = client.request(reqwest::Method::OPTIONS, "http://127.0.0.1:1/").build().unwrap();
+    /// assert_eq!(request.method(), reqwest::Method::OPTIONS);
+    /// ```
+    pub fn request(&self, method: Method, url: impl IntoUrl) -> RequestBuilder {
+        RequestBuilder::new(self.clone(), self.client.request(method, url))
+    }
+
+    /// Sends a built request through the cache, with the client's settings.
+    ///
+    /// # Errors
+    /// reqwest's errors: the request could not be converted or sent. The cache
+    /// itself never fails a request.
+    pub async fn execute(&self, request: reqwest::Request) -> reqwest::Result<reqwest::Response> {
+        self.execute_with(request, CacheOptions::default()).await
+    }
+
+    /// Sends a built request through the cache with per-request settings.
+    ///
+    /// # Errors
+    /// reqwest's errors: the request could not be converted or sent. The cache
+    /// itself never fails a request.
+    pub async fn execute_with(
+        &self,
+        request: reqwest::Request,
+        options: CacheOptions,
+    ) -> reqwest::Result<reqwest::Response> {
+        let url = request.url().clone();
+        let mut request = http::Request::<reqwest::Body>::try_from(request)?;
+        if options != CacheOptions::default() {
+            request.extensions_mut().insert(options);
+        }
+        let adapter = ReqwestService::new(self.client.clone());
+        let response = self.cache.call(adapter, request).await?;
+        Ok(into_reqwest_response(response, &url))
+    }
+}
+
+impl Default for CachedClient {
+    /// [`CachedClient::installed`].
+    fn default() -> Self {
+        Self::installed()
+    }
+}
+
+impl From<reqwest::Client> for CachedClient {
+    /// An installed-cache client over `client`.
+    fn from(client: reqwest::Client) -> Self {
+        Self::installed_with_client(client)
+    }
+}

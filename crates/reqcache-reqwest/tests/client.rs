@@ -1,0 +1,267 @@
+//! CachedClient and ReqwestService end to end, against a real server on
+//! loopback.
+
+use std::time::Duration;
+
+use reqcache::{CacheLayer, CacheOutcome, CacheStatus, ManualClock, MemoryStorage};
+use reqcache_reqwest::{CacheStatusExt, CachedClient, ReqwestService};
+use reqcache_test::upstream::Upstream;
+use tower::{ServiceBuilder, ServiceExt};
+
+fn outcome(response: &reqwest::Response) -> CacheOutcome {
+    response.cache_status().expect("a cache status").outcome
+}
+
+#[tokio::test]
+async fn second_get_is_answered_from_the_cache() {
+    let upstream = Upstream::start().await;
+    let client = CachedClient::new(CacheLayer::new(MemoryStorage::new()));
+
+    let first = client.get(upstream.url("/json")).send().await.unwrap();
+    assert_eq!(outcome(&first), CacheOutcome::Stored);
+    assert!(!first.from_cache());
+    let first: serde_json::Value = first.json().await.unwrap();
+
+    let second = client.get(upstream.url("/json")).send().await.unwrap();
+    assert!(second.from_cache());
+    assert_eq!(second.status(), reqwest::StatusCode::OK);
+    assert_eq!(second.url().as_str(), upstream.url("/json"));
+    assert_eq!(
+        second.headers()["content-type"],
+        "application/json",
+        "stored headers are answered"
+    );
+    assert_eq!(second.json::<serde_json::Value>().await.unwrap(), first);
+    assert_eq!(upstream.count("/json"), 1);
+
+    let text = client
+        .get(upstream.url("/json"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let bytes = client
+        .get(upstream.url("/json"))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(text.as_bytes(), &bytes[..]);
+
+    let stats = client.cache().unwrap().stats();
+    assert_eq!((stats.hits, stats.misses, stats.stored), (3, 1, 1));
+}
+
+#[tokio::test]
+async fn query_is_part_of_the_key() {
+    let upstream = Upstream::start().await;
+    let client = CachedClient::new(CacheLayer::new(MemoryStorage::new()));
+    for page in ["1", "2", "1"] {
+        client
+            .get(upstream.url("/json"))
+            .query(&[("page", page)])
+            .send()
+            .await
+            .unwrap();
+    }
+    assert_eq!(upstream.count("/json"), 2);
+}
+
+#[tokio::test]
+async fn per_request_expire_after_beats_the_session_setting() {
+    let upstream = Upstream::start().await;
+    let clock = std::sync::Arc::new(ManualClock::new(reqcache_test::t0()));
+    let client = CachedClient::new(
+        CacheLayer::builder(MemoryStorage::new())
+            .expire_after(Duration::from_secs(3600))
+            .clock(clock.clone()),
+    );
+    let url = upstream.url("/plain");
+    client.get(&url).expire_after(10).send().await.unwrap();
+    clock.advance(Duration::from_secs(5));
+    assert!(client.get(&url).send().await.unwrap().from_cache());
+    clock.advance(Duration::from_secs(10));
+    let after = client.get(&url).send().await.unwrap();
+    assert!(
+        !after.from_cache(),
+        "expired after the request's 10 s, not the session's hour"
+    );
+    assert_eq!(upstream.count("/plain"), 2);
+}
+
+#[tokio::test]
+async fn only_if_cached_answers_504_without_calling_upstream() {
+    let upstream = Upstream::start().await;
+    let client = CachedClient::new(CacheLayer::new(MemoryStorage::new()));
+    let url = upstream.url("/json");
+
+    let miss = client.get(&url).only_if_cached().send().await.unwrap();
+    assert_eq!(miss.status(), reqwest::StatusCode::GATEWAY_TIMEOUT);
+    assert_eq!(outcome(&miss), CacheOutcome::OnlyIfCachedMiss);
+    assert_eq!(upstream.count("/json"), 0);
+
+    client.get(&url).send().await.unwrap();
+    let hit = client.get(&url).only_if_cached().send().await.unwrap();
+    assert_eq!(outcome(&hit), CacheOutcome::Hit);
+    assert_eq!(upstream.count("/json"), 1);
+}
+
+#[tokio::test]
+async fn refresh_revalidates_and_force_refresh_refetches() {
+    let upstream = Upstream::start().await;
+    let client = CachedClient::new(CacheLayer::new(MemoryStorage::new()));
+    let url = upstream.url("/json");
+    client.get(&url).send().await.unwrap();
+
+    let refreshed = client.get(&url).refresh().send().await.unwrap();
+    assert_eq!(upstream.count("/json"), 2, "refresh goes upstream");
+    assert!(
+        !refreshed.from_cache(),
+        "/json has no validators: a full fetch"
+    );
+
+    let forced = client.get(&url).force_refresh().send().await.unwrap();
+    assert_eq!(outcome(&forced), CacheOutcome::Stored);
+    let body: serde_json::Value = forced.json().await.unwrap();
+    assert_eq!(body["count"], 3);
+
+    let etag = upstream.url("/etag");
+    client.get(&etag).send().await.unwrap();
+    let revalidated = client.get(&etag).refresh().send().await.unwrap();
+    assert_eq!(outcome(&revalidated), CacheOutcome::Revalidated);
+    assert_eq!(
+        upstream.last_headers("/etag").unwrap()["if-none-match"],
+        "\"v1\""
+    );
+    assert_eq!(revalidated.text().await.unwrap(), "etag #1");
+}
+
+#[tokio::test]
+async fn no_cache_neither_reads_nor_writes() {
+    let upstream = Upstream::start().await;
+    let client = CachedClient::new(CacheLayer::new(MemoryStorage::new()));
+    let url = upstream.url("/json");
+    let bypassed = client.get(&url).no_cache().send().await.unwrap();
+    assert_eq!(outcome(&bypassed), CacheOutcome::Bypassed);
+    assert_eq!(client.cache().unwrap().len().await.unwrap(), 0);
+
+    client.get(&url).send().await.unwrap();
+    client.get(&url).no_cache().send().await.unwrap();
+    assert_eq!(upstream.count("/json"), 3);
+}
+
+#[tokio::test]
+async fn different_credentials_never_share_a_response() {
+    let upstream = Upstream::start().await;
+    let client = CachedClient::new(CacheLayer::new(MemoryStorage::new()));
+    let url = upstream.url("/auth");
+    let alice = client.get(&url).bearer_auth("alice").send().await.unwrap();
+    assert_eq!(alice.text().await.unwrap(), "Bearer alice");
+    let bob = client.get(&url).bearer_auth("bob").send().await.unwrap();
+    assert!(!bob.from_cache());
+    assert_eq!(bob.text().await.unwrap(), "Bearer bob");
+    let alice_again = client.get(&url).bearer_auth("alice").send().await.unwrap();
+    assert!(alice_again.from_cache());
+    assert_eq!(alice_again.text().await.unwrap(), "Bearer alice");
+
+    // The token never reaches storage.
+    for entry in client.cache().unwrap().entries().await.unwrap() {
+        let stored = client
+            .cache()
+            .unwrap()
+            .get(&entry.key)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(stored.request.headers.get("authorization").is_none());
+    }
+}
+
+#[tokio::test]
+async fn redirects_followed_by_reqwest_are_stored_with_an_alias() {
+    let upstream = Upstream::start().await;
+    let client = CachedClient::new(CacheLayer::new(MemoryStorage::new()));
+
+    let first = client.get(upstream.url("/redirect")).send().await.unwrap();
+    assert_eq!(first.url().as_str(), upstream.url("/json"), "the final URL");
+    first.bytes().await.unwrap();
+
+    let via_alias = client.get(upstream.url("/redirect")).send().await.unwrap();
+    assert!(via_alias.from_cache());
+    let direct = client.get(upstream.url("/json")).send().await.unwrap();
+    assert!(direct.from_cache(), "stored under the final URL too");
+    assert_eq!(
+        (upstream.count("/redirect"), upstream.count("/json")),
+        (1, 1)
+    );
+}
+
+#[tokio::test]
+async fn upstream_errors_are_reqwests_own() {
+    let client = CachedClient::new(CacheLayer::new(MemoryStorage::new()));
+    // A port nothing listens on: bind one, then free it.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    drop(listener);
+    let error = client.get(&url).send().await.unwrap_err();
+    assert!(error.is_connect() || error.is_request(), "{error:?}");
+}
+
+#[tokio::test]
+async fn stale_if_error_serves_the_stored_response_when_reqwest_fails() {
+    let upstream = Upstream::start().await;
+    let clock = std::sync::Arc::new(ManualClock::new(reqcache_test::t0()));
+    let client = CachedClient::new(
+        CacheLayer::builder(MemoryStorage::new())
+            .stale_if_error(true)
+            .clock(clock.clone()),
+    );
+    let url = upstream.url("/json");
+    client.get(&url).send().await.unwrap();
+    drop(upstream); // the server is gone
+    clock.advance(Duration::from_secs(120));
+    let stale = client.get(&url).send().await.unwrap();
+    assert_eq!(outcome(&stale), CacheOutcome::StaleOnError);
+    assert!(stale.is_expired());
+}
+
+#[tokio::test]
+async fn reqwest_service_sits_under_the_layer_with_tower_middleware() {
+    let upstream = Upstream::start().await;
+    let layer = CacheLayer::new(MemoryStorage::new());
+    let service = ServiceBuilder::new()
+        .layer(layer.clone())
+        .timeout(Duration::from_secs(30))
+        .service(ReqwestService::new(reqwest::Client::new()));
+    for expected in [false, true] {
+        let request = http::Request::get(upstream.url("/json"))
+            .body(reqwest::Body::from(""))
+            .unwrap();
+        let response = service.clone().oneshot(request).await.unwrap();
+        let status = response.extensions().get::<CacheStatus>().unwrap();
+        assert_eq!(status.from_cache, expected);
+    }
+    assert_eq!(layer.cache().stats().hits, 1);
+}
+
+#[tokio::test]
+async fn build_http_carries_the_cache_settings() {
+    let upstream = Upstream::start().await;
+    let layer = CacheLayer::new(MemoryStorage::new());
+    let client = CachedClient::new(layer.clone());
+    let service = ServiceBuilder::new()
+        .layer(layer)
+        .service(ReqwestService::new(client.client().clone()));
+    let request = client
+        .get(upstream.url("/json"))
+        .only_if_cached()
+        .build_http()
+        .unwrap();
+    let response = service.oneshot(request).await.unwrap();
+    assert_eq!(response.status(), http::StatusCode::GATEWAY_TIMEOUT);
+    assert_eq!(upstream.total(), 0);
+}

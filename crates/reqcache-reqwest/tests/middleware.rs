@@ -1,0 +1,113 @@
+//! CacheMiddleware in a reqwest-middleware chain, against a real server on
+//! loopback.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use http::Extensions;
+use reqcache::{CacheLayer, CacheOptions, CacheOutcome, ManualClock, MemoryStorage};
+use reqcache_reqwest::{CacheMiddleware, CacheStatusExt};
+use reqcache_test::upstream::Upstream;
+use reqwest_middleware::{ClientBuilder, ClientWithMiddleware, Middleware, Next};
+
+/// A middleware after the cache that counts what reaches it.
+#[derive(Clone, Default)]
+struct Counting(Arc<AtomicUsize>);
+
+#[async_trait::async_trait]
+impl Middleware for Counting {
+    async fn handle(
+        &self,
+        request: reqwest::Request,
+        extensions: &mut Extensions,
+        next: Next<'_>,
+    ) -> reqwest_middleware::Result<reqwest::Response> {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        next.run(request, extensions).await
+    }
+}
+
+fn client(layer: CacheLayer, counting: &Counting) -> ClientWithMiddleware {
+    ClientBuilder::new(reqwest::Client::new())
+        .with(CacheMiddleware::new(layer))
+        .with(counting.clone())
+        .build()
+}
+
+#[tokio::test]
+async fn hits_do_not_reach_the_rest_of_the_chain() {
+    let upstream = Upstream::start().await;
+    let counting = Counting::default();
+    let client = client(CacheLayer::new(MemoryStorage::new()), &counting);
+
+    let first = client.get(upstream.url("/json")).send().await.unwrap();
+    assert!(!first.from_cache());
+    let first: serde_json::Value = first.json().await.unwrap();
+    let second = client.get(upstream.url("/json")).send().await.unwrap();
+    assert!(second.from_cache());
+    assert_eq!(second.url().as_str(), upstream.url("/json"));
+    assert_eq!(second.json::<serde_json::Value>().await.unwrap(), first);
+    assert_eq!(counting.0.load(Ordering::SeqCst), 1);
+    assert_eq!(upstream.count("/json"), 1);
+}
+
+#[tokio::test]
+async fn cache_options_come_from_the_request_extensions() {
+    let upstream = Upstream::start().await;
+    let counting = Counting::default();
+    let client = client(CacheLayer::new(MemoryStorage::new()), &counting);
+    let response = client
+        .get(upstream.url("/json"))
+        .with_extension(CacheOptions::new().only_if_cached())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), reqwest::StatusCode::GATEWAY_TIMEOUT);
+    assert_eq!(counting.0.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn revalidation_goes_through_the_chain() {
+    let upstream = Upstream::start().await;
+    let counting = Counting::default();
+    let client = client(CacheLayer::new(MemoryStorage::new()), &counting);
+    client.get(upstream.url("/etag")).send().await.unwrap();
+    let second = client.get(upstream.url("/etag")).send().await.unwrap();
+    assert_eq!(
+        second.cache_status().unwrap().outcome,
+        CacheOutcome::Revalidated
+    );
+    assert_eq!(second.text().await.unwrap(), "etag #1");
+    assert_eq!(counting.0.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn stale_if_error_answers_when_the_chain_fails() {
+    let upstream = Upstream::start().await;
+    let clock = Arc::new(ManualClock::new(reqcache_test::t0()));
+    let counting = Counting::default();
+    let layer = CacheLayer::builder(MemoryStorage::new())
+        .stale_if_error(true)
+        .clock(Arc::clone(&clock))
+        .build();
+    let client = client(layer, &counting);
+    let url = upstream.url("/json");
+    client.get(&url).send().await.unwrap();
+    drop(upstream); // the server is gone: the chain fails to connect
+    clock.advance(Duration::from_secs(120));
+    let stale = client.get(&url).send().await.unwrap();
+    assert_eq!(
+        stale.cache_status().unwrap().outcome,
+        CacheOutcome::StaleOnError
+    );
+    assert!(stale.is_expired());
+    assert_eq!(counting.0.load(Ordering::SeqCst), 2, "the chain was tried");
+
+    // A URL with nothing stored: the chain's own error comes back.
+    let error = client.get("http://127.0.0.1:1/").send().await.unwrap_err();
+    assert!(
+        matches!(error, reqwest_middleware::Error::Reqwest(_)),
+        "{error:?}"
+    );
+}
