@@ -38,6 +38,23 @@ cargo test --bench hit_path --bench redis_hit --bench serializers 2>&1 | tee -a 
 echo "== every unit, integration and doc test"
 cargo test --workspace "$@" 2>&1 | tee -a "$LOG"
 
+echo "== every example, run once against the servers above"
+# `cargo test` has built them (target/debug/examples); each checks what it
+# shows and exits non-zero when something is off. The backend examples find
+# their servers through the REQCACHE_*_URL variables exported above.
+example_failures=0
+examples_run=0
+for source in examples/*.rs; do
+    name=$(basename "$source" .rs)
+    examples_run=$((examples_run + 1))
+    echo "-- example $name" | tee -a "$LOG"
+    if ! timeout 120 "target/debug/examples/$name" >>"$LOG" 2>&1; then
+        echo "example $name FAILED (output in $LOG)" | tee -a "$LOG"
+        example_failures=$((example_failures + 1))
+    fi
+done
+echo "examples: $examples_run run, $example_failures failed"
+
 # One closing line over every test binary above.
 awk '/^test result:/ {
         for (i = 1; i <= NF; i++) {
@@ -47,3 +64,4 @@ awk '/^test result:/ {
         }
      }
      END { printf "tests: %d passed, %d failed, %d skipped\n", passed, failed, ignored }' "$LOG"
+[ "$example_failures" -eq 0 ]

@@ -10,7 +10,7 @@ use tower_http::follow_redirect::RequestUri;
 ///
 /// Implemented for `reqwest::Response` (from a
 /// [`CachedClient`](crate::CachedClient) or the
-/// [`CacheMiddleware`](crate::CacheMiddleware)) and for `http::Response`.
+/// `CacheMiddleware`) and for `http::Response`.
 ///
 /// # Example
 /// ```

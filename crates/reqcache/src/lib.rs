@@ -83,6 +83,20 @@
 //! [`credentials_in_key(false)`](CacheLayerBuilder::credentials_in_key) opts
 //! out of keying on credentials.
 //!
+//! # Clients and the global style
+//! reqwest users get `reqcache-reqwest`: a `CachedClient` that reads like
+//! reqwest, an adapter that makes a `reqwest::Client` a tower service, and a
+//! reqwest-middleware middleware. hyper-util's legacy `Client` needs no
+//! adapter. requests-cache's `install_cache()` / `enabled()` / `disabled()`
+//! are in [`global`], safe for async, multi-threaded programs.
+//!
+//! # Observability
+//! [`Cache::stats`] counts hits, misses, stored responses, revalidations,
+//! stale answers and storage errors; with the `metrics` feature the same
+//! counters go through the `metrics` facade. Every request runs in a
+//! `reqcache` `tracing` span at `debug`, with events for each decision and
+//! the reason for what was skipped or not stored.
+//!
 //! # Storages
 //! | storage | crate | `cache_name` |
 //! |---|---|---|

@@ -11,6 +11,7 @@ mod handle;
 mod hit_path;
 mod keys;
 mod maintenance;
+mod observability;
 mod options;
 mod parity;
 mod redirects;

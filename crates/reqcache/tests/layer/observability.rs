@@ -1,0 +1,154 @@
+//! Tracing events on the request path, and the counters behind them.
+
+use std::fmt::Debug;
+use std::sync::{Arc, Mutex};
+
+use http::Method;
+use tracing::field::{Field, Visit};
+use tracing_subscriber::layer::{Context, SubscriberExt};
+
+use crate::support::*;
+
+/// Every event as one line: `message key=value ... in=span-name`.
+#[derive(Clone, Default)]
+struct Capture(Arc<Mutex<Vec<String>>>);
+
+struct Line(String);
+
+impl Visit for Line {
+    fn record_debug(&mut self, field: &Field, value: &dyn Debug) {
+        if field.name() == "message" {
+            self.0.insert_str(0, &format!("{value:?}"));
+        } else {
+            self.0.push_str(&format!(" {}={value:?}", field.name()));
+        }
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "message" {
+            self.0.insert_str(0, value);
+        } else {
+            self.0.push_str(&format!(" {}={value}", field.name()));
+        }
+    }
+}
+
+impl<S> tracing_subscriber::Layer<S> for Capture
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    fn on_event(&self, event: &tracing::Event<'_>, ctx: Context<'_, S>) {
+        let mut line = Line(String::new());
+        event.record(&mut line);
+        if let Some(span) = ctx.event_span(event) {
+            line.0.push_str(&format!(" in={}", span.name()));
+        }
+        self.0.lock().unwrap().push(line.0);
+    }
+}
+
+impl Capture {
+    fn lines(&self) -> Vec<String> {
+        std::mem::take(&mut *self.0.lock().unwrap())
+    }
+
+    /// Whether one line has every one of `needles`.
+    fn has(&self, lines: &[String], needles: &[&str]) -> bool {
+        lines
+            .iter()
+            .any(|line| needles.iter().all(|needle| line.contains(needle)))
+    }
+}
+
+#[tokio::test]
+async fn every_outcome_is_an_event_in_the_request_span() {
+    let capture = Capture::default();
+    let subscriber = tracing_subscriber::registry().with(capture.clone());
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let headers: &[(&str, &str)] = &[("etag", "\"v1\""), ("cache-control", "max-age=10")];
+    let upstream = Upstream::new(move |_, calls| {
+        let status = if calls == 0 { 200 } else { 304 };
+        Ok(response(status, headers, "hello"))
+    });
+    let mut h = Harness::new(upstream, |b| b);
+    h.get("http://example.com/a").await;
+    let lines = capture.lines();
+    assert!(
+        capture.has(&lines, &["reqcache: miss; going upstream"]),
+        "{lines:#?}"
+    );
+    assert!(capture.has(&lines, &["reqcache: stored"]), "{lines:#?}");
+    assert!(
+        lines.iter().all(|line| line.ends_with("in=reqcache")),
+        "every event is in the request's span: {lines:#?}"
+    );
+
+    h.get("http://example.com/a").await;
+    let lines = capture.lines();
+    assert!(
+        capture.has(&lines, &["answered from the cache", "outcome=Hit"]),
+        "{lines:#?}"
+    );
+
+    h.advance(20);
+    h.get("http://example.com/a").await;
+    let lines = capture.lines();
+    assert!(
+        capture.has(&lines, &["miss", "conditional=true"]),
+        "{lines:#?}"
+    );
+    assert!(
+        capture.has(&lines, &["answered from the cache", "outcome=Revalidated"]),
+        "{lines:#?}"
+    );
+
+    h.send(request(Method::DELETE, "http://example.com/b", &[], b""))
+        .await;
+    let lines = capture.lines();
+    assert!(
+        capture.has(&lines, &["skipped reason=method not in allowable_methods"]),
+        "{lines:#?}"
+    );
+
+    let stats = h.cache().stats();
+    assert_eq!(
+        (stats.hits, stats.misses, stats.stored, stats.revalidated),
+        (1, 2, 2, 1),
+        "hits, misses, stored (the revalidated entry is stored again), revalidated"
+    );
+}
+
+#[tokio::test]
+async fn a_response_not_stored_says_why() {
+    let capture = Capture::default();
+    let subscriber = tracing_subscriber::registry().with(capture.clone());
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let mut h = Harness::new(
+        Upstream::ok("hello", &[("cache-control", "no-store")]),
+        |b| b,
+    );
+    h.get("http://example.com/a").await;
+    let lines = capture.lines();
+    assert!(
+        capture.has(
+            &lines,
+            &[
+                "not stored",
+                "reason=status, Cache-Control or expiration forbids storing"
+            ]
+        ),
+        "{lines:#?}"
+    );
+
+    let mut h = Harness::new(Upstream::ok("hello", &[("vary", "*")]), |b| {
+        b.expire_after(60)
+    });
+    h.get("http://example.com/a").await;
+    let lines = capture.lines();
+    assert!(
+        capture.has(&lines, &["not stored", "reason=Vary: *"]),
+        "{lines:#?}"
+    );
+}
