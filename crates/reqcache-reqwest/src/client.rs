@@ -1,6 +1,9 @@
 //! [`CachedClient`]: a reqwest client with a cache.
 
 use reqcache::{Cache, CacheLayer, CacheOptions};
+use std::sync::Arc;
+
+use reqwest::header::HeaderMap;
 use reqwest::{IntoUrl, Method};
 
 use crate::adapter::ReqwestService;
@@ -28,6 +31,16 @@ use crate::response::into_reqwest_response;
 /// cache installed with [`reqcache::global::install`], looked up at each
 /// request, or none.
 ///
+/// # Credentials
+/// Headers given per request (`bearer_auth`, `basic_auth`, `header`) and the
+/// client's own [`default_headers`](Self::default_headers) are part of the
+/// cache key, so responses never cross credentials. Headers that reqwest adds
+/// by itself when it sends — its `ClientBuilder::default_headers` and cookies
+/// from its cookie store — come after the key is made and are **not** part of
+/// it: put credentials in [`default_headers`](Self::default_headers) here
+/// instead, and do not share one cache between reqwest clients whose own
+/// default credentials differ.
+///
 /// # Example
 /// ```
 /// use std::time::Duration;
@@ -47,6 +60,7 @@ use crate::response::into_reqwest_response;
 pub struct CachedClient {
     client: reqwest::Client,
     cache: CacheChoice,
+    default_headers: Arc<HeaderMap>,
 }
 
 impl CachedClient {
@@ -73,6 +87,7 @@ impl CachedClient {
         Self {
             client,
             cache: CacheChoice::Own(layer.into()),
+            default_headers: Arc::default(),
         }
     }
 
@@ -97,7 +112,28 @@ impl CachedClient {
         Self {
             client,
             cache: CacheChoice::Installed,
+            default_headers: Arc::default(),
         }
+    }
+
+    /// Headers added to every request that does not set them itself, before
+    /// the cache key is made: the place for credentials shared by all of a
+    /// client's requests (see [Credentials](Self#credentials)).
+    ///
+    /// # Example
+    /// ```
+    /// use reqcache::{CacheLayer, MemoryStorage};
+    /// use reqcache_reqwest::CachedClient;
+    /// use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
+    ///
+    /// let mut headers = HeaderMap::new();
+    /// headers.insert(AUTHORIZATION, HeaderValue::from_static("Bearer service-token"));
+    /// let client = CachedClient::new(CacheLayer::new(MemoryStorage::new())).default_headers(headers);
+    /// # let _ = client;
+    /// ```
+    pub fn default_headers(mut self, headers: HeaderMap) -> Self {
+        self.default_headers = Arc::new(headers);
+        self
     }
 
     /// The handle of the cache a request made here and now would use: clear,
@@ -176,6 +212,14 @@ impl CachedClient {
         request: reqwest::Request,
         options: CacheOptions,
     ) -> reqwest::Result<reqwest::Response> {
+        let mut request = request;
+        for name in self.default_headers.keys() {
+            if !request.headers().contains_key(name) {
+                for value in self.default_headers.get_all(name) {
+                    request.headers_mut().append(name.clone(), value.clone());
+                }
+            }
+        }
         let url = request.url().clone();
         let mut request = http::Request::<reqwest::Body>::try_from(request)?;
         if options != CacheOptions::default() {

@@ -265,3 +265,33 @@ async fn build_http_carries_the_cache_settings() {
     assert_eq!(response.status(), http::StatusCode::GATEWAY_TIMEOUT);
     assert_eq!(upstream.total(), 0);
 }
+
+#[tokio::test]
+async fn default_headers_are_keyed_like_per_request_ones() {
+    use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
+
+    let upstream = Upstream::start().await;
+    let layer = CacheLayer::new(MemoryStorage::new());
+    let as_client = |token: &'static str| {
+        let mut headers = HeaderMap::new();
+        headers.insert(AUTHORIZATION, HeaderValue::from_static(token));
+        CachedClient::new(layer.clone()).default_headers(headers)
+    };
+    let (alice, bob) = (as_client("Bearer alice"), as_client("Bearer bob"));
+    let url = upstream.url("/auth");
+    assert_eq!(
+        alice.get(&url).send().await.unwrap().text().await.unwrap(),
+        "Bearer alice"
+    );
+    let for_bob = bob.get(&url).send().await.unwrap();
+    assert!(
+        !for_bob.from_cache(),
+        "one cache, two credentials: never shared"
+    );
+    assert_eq!(for_bob.text().await.unwrap(), "Bearer bob");
+    assert!(alice.get(&url).send().await.unwrap().from_cache());
+    // A per-request header beats the default one.
+    let carol = alice.get(&url).bearer_auth("carol").send().await.unwrap();
+    assert_eq!(carol.text().await.unwrap(), "Bearer carol");
+    assert_eq!(upstream.count("/auth"), 3);
+}

@@ -67,7 +67,14 @@ where
     ResBody::Error: Send,
 {
     let span = request_span(&request);
-    ResponseFuture::new(respond(cache, inner, request, disabled).instrument(span))
+    let respond = respond(cache, inner, request, disabled);
+    // Entering a disabled span on every poll still costs; skip the wrapper
+    // when no subscriber wants the span (measured in BENCHMARKS.md).
+    if span.is_disabled() {
+        ResponseFuture::new(respond)
+    } else {
+        ResponseFuture::new(respond.instrument(span))
+    }
 }
 
 /// Passes one request through with no cache (an installed-cache service when
