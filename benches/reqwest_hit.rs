@@ -65,7 +65,16 @@ fn reqwest_hit(c: &mut Criterion) {
     });
 
     let cached = CachedClient::new(CacheLayer::new(MemoryStorage::new()));
-    rt.block_on(async { cached.get(&url).send().await.unwrap().bytes().await.unwrap() });
+    rt.block_on(async {
+        cached
+            .get(&url)
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap()
+    });
     c.bench_function("reqwest/cached_client_hit", |b| {
         b.to_async(&rt).iter(|| async {
             let response = cached.get(&url).send().await.unwrap();
@@ -77,7 +86,16 @@ fn reqwest_hit(c: &mut Criterion) {
     let middleware = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
         .with(CacheMiddleware::new(CacheLayer::new(MemoryStorage::new())))
         .build();
-    rt.block_on(async { middleware.get(&url).send().await.unwrap().bytes().await.unwrap() });
+    rt.block_on(async {
+        middleware
+            .get(&url)
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap()
+    });
     c.bench_function("reqwest/middleware_hit", |b| {
         b.to_async(&rt).iter(|| async {
             let response = middleware.get(&url).send().await.unwrap();

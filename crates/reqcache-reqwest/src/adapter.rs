@@ -21,6 +21,10 @@ use tower_http::follow_redirect::RequestUri;
 /// the final URL with an alias for the first one (requests-cache's redirect
 /// aliases).
 ///
+/// Headers reqwest adds by itself when sending (its client's
+/// `default_headers`, cookies from its cookie store) are not seen by the
+/// cache and so are not part of the key: set credentials on the requests.
+///
 /// # Example
 /// ```
 /// use reqcache::{CacheLayer, MemoryStorage};
