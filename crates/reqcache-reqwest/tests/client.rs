@@ -295,3 +295,40 @@ async fn default_headers_are_keyed_like_per_request_ones() {
     assert_eq!(carol.text().await.unwrap(), "Bearer carol");
     assert_eq!(upstream.count("/auth"), 3);
 }
+
+#[tokio::test]
+async fn stale_while_revalidate_refreshes_in_the_background_through_reqwest() {
+    let upstream = Upstream::start().await;
+    let start = reqcache_test::t0();
+    let clock = std::sync::Arc::new(ManualClock::new(start));
+    let client = CachedClient::new(
+        CacheLayer::builder(MemoryStorage::new()).clock(std::sync::Arc::clone(&clock)),
+    );
+    let url = upstream.url("/swr");
+    client.get(&url).send().await.unwrap();
+    clock.advance(Duration::from_secs(30));
+
+    let stale = client.get(&url).send().await.unwrap();
+    assert_eq!(outcome(&stale), CacheOutcome::StaleWhileRevalidate);
+    assert_eq!(stale.text().await.unwrap(), "swr #1");
+    // Back to the server's own time, so that the refreshed response (dated
+    // by the server's real clock) is fresh, and lookups start no more refreshes.
+    clock.set(start);
+
+    // The refresh is a real request on another task: wait for its effect
+    // (bounded), not for time.
+    let refreshed = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let response = client.get(&url).only_if_cached().send().await.unwrap();
+            let body = response.text().await.unwrap();
+            if body == "swr #2" {
+                break body;
+            }
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the background refresh never landed");
+    assert_eq!(refreshed, "swr #2");
+    assert_eq!(upstream.count("/swr"), 2);
+}

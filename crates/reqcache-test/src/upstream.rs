@@ -8,6 +8,7 @@
 //! | `/plain` | `200`, no freshness headers, `plain #N` |
 //! | `/etag` | `200`, `max-age=0`, `ETag: "v1"`; `304` to `If-None-Match: "v1"` |
 //! | `/auth` | `200`, `max-age=60`, the request's `Authorization` as the body |
+//! | `/swr` | `200`, `max-age=1, stale-while-revalidate=600`, `swr #N` |
 //! | `/redirect` | `301` to `/json` |
 //! | `/fail` | `500` |
 //! | anything else | `404` |
@@ -124,6 +125,13 @@ fn answer(seen: &Mutex<Seen>, request: &Request<Incoming>) -> Response<Full<Byte
             format!(r#"{{"path":"/json","count":{count}}}"#),
         ),
         "/plain" => (builder, format!("plain #{count}")),
+        "/swr" => (
+            builder.header(
+                header::CACHE_CONTROL,
+                "max-age=1, stale-while-revalidate=600",
+            ),
+            format!("swr #{count}"),
+        ),
         "/etag" => {
             let matches = request
                 .headers()
