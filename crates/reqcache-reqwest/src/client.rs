@@ -1,8 +1,8 @@
 //! [`CachedClient`]: a reqwest client with a cache.
 
-use reqcache::{Cache, CacheLayer, CacheOptions};
 use std::sync::Arc;
 
+use reqcache::{Cache, CacheLayer, CacheOptions};
 use reqwest::header::HeaderMap;
 use reqwest::{IntoUrl, Method};
 
