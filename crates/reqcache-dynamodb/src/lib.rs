@@ -22,13 +22,25 @@
 //! One item per entry, keyed by the cache key (`key`, a string). Beside the
 //! encoded entry (`value`, binary) each item holds its metadata — `method`,
 //! `url`, `status`, `size`, and times in nanoseconds (`created_ns`,
-//! `expires_ns`, `retain_ns`) — so listing, counting, `delete_url` and
-//! `remove_expired` scan metadata only (paginated, projected: never the
-//! values), and a `ttl` attribute in epoch seconds for DynamoDB's TTL: the
+//! `expires_ns`, `retain_ns`) — so listing, counting and `remove_expired`
+//! scan metadata only (paginated, projected: never the values), and a `ttl`
+//! attribute in epoch seconds for DynamoDB's TTL: the
 //! entry's retention limit, else its expiry plus
 //! [`ttl_offset`](DynamoDbStorageBuilder::ttl_offset) (default one hour), so
 //! revalidation and `stale_if_error` still find it. DynamoDB deletes expired
 //! items lazily (sometimes days later), so reads filter them too.
+//!
+//! # The URL index
+//! `delete_url`, which the layer calls to invalidate a URL after a successful
+//! `POST`, `PUT`, `PATCH` or `DELETE`, queries a global secondary index on
+//! `url` ([`URL_INDEX`], keys only) instead of scanning the table.
+//! [`create_table(true)`](DynamoDbStorageBuilder::create_table) makes the
+//! table with it, and asks DynamoDB to add it to an existing table that lacks
+//! it (DynamoDB builds it in the background). Until the index is active when
+//! a storage is opened ([`has_url_index`](DynamoDbStorage::has_url_index)),
+//! `delete_url` scans, as it did before. Index reads are eventually
+//! consistent: an entry stored a moment before an invalidation may survive
+//! it (it still expires as usual).
 //!
 //! # The 400 KB item limit
 //! An entry whose item would exceed DynamoDB's 400 KB is not stored: `put`
@@ -50,7 +62,7 @@
 mod item;
 mod storage;
 
-pub use storage::{DynamoDbStorage, DynamoDbStorageBuilder, MAX_ITEM_SIZE};
+pub use storage::{DynamoDbStorage, DynamoDbStorageBuilder, MAX_ITEM_SIZE, URL_INDEX};
 
 /// Re-exported so users can name [`StorageError`] without depending on
 /// `reqcache` directly.

@@ -12,18 +12,23 @@ use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, DeleteRequest, KeySchemaElement, KeyType,
-    ScalarAttributeType, Select, TableStatus, TimeToLiveSpecification, WriteRequest,
+    AttributeDefinition, AttributeValue, BillingMode, CreateGlobalSecondaryIndexAction,
+    DeleteRequest, GlobalSecondaryIndex, GlobalSecondaryIndexUpdate, IndexStatus, KeySchemaElement,
+    KeyType, Projection, ProjectionType, ScalarAttributeType, Select, TableStatus,
+    TimeToLiveSpecification, WriteRequest,
 };
 use reqcache::{CachedResponse, Codec, EntryInfo, Storage, StorageError, StorageErrorKind};
 
-use crate::item::{self, KEY, METADATA};
+use crate::item::{self, KEY, METADATA, URL};
 
 /// DynamoDB's limit on the size of one item.
 pub const MAX_ITEM_SIZE: usize = 400 * 1024;
 
 /// Items per `BatchWriteItem`: DynamoDB's limit.
 const BATCH: usize = 25;
+
+/// The global secondary index on `url` (keys only) that `delete_url` queries.
+pub const URL_INDEX: &str = "url-index";
 
 /// A [`Storage`] in a DynamoDB table. Cheap to clone.
 #[derive(Clone)]
@@ -33,6 +38,7 @@ pub struct DynamoDbStorage {
     codec: Codec,
     ttl_offset: Option<Duration>,
     consistent_reads: bool,
+    url_index: bool,
 }
 
 impl fmt::Debug for DynamoDbStorage {
@@ -42,6 +48,7 @@ impl fmt::Debug for DynamoDbStorage {
             .field("codec", &self.codec)
             .field("ttl_offset", &self.ttl_offset)
             .field("consistent_reads", &self.consistent_reads)
+            .field("url_index", &self.url_index)
             .finish_non_exhaustive()
     }
 }
@@ -116,6 +123,48 @@ impl DynamoDbStorage {
     /// The DynamoDB client.
     pub fn client(&self) -> &Client {
         &self.client
+    }
+
+    /// Whether `delete_url` (and so invalidation by unsafe methods) queries
+    /// the [`URL_INDEX`] global secondary index, found active when the
+    /// storage was opened, rather than scanning the table.
+    pub fn has_url_index(&self) -> bool {
+        self.url_index
+    }
+
+    /// Keys of the items stored for `url`, from the URL index, page by page.
+    ///
+    /// Index reads are eventually consistent (DynamoDB offers nothing else on
+    /// a global secondary index): an entry written a moment before may not
+    /// be seen yet.
+    async fn keys_for_url(&self, url: &str) -> Result<Vec<String>, StorageError> {
+        let mut keys = Vec::new();
+        let mut start: Option<HashMap<String, AttributeValue>> = None;
+        loop {
+            let output = self
+                .client
+                .query()
+                .table_name(&*self.table)
+                .index_name(URL_INDEX)
+                .key_condition_expression("#u = :url")
+                .expression_attribute_names("#u", URL)
+                .expression_attribute_values(":url", AttributeValue::S(url.to_owned()))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(backend("URL index query failed"))?;
+            keys.extend(
+                output
+                    .items
+                    .unwrap_or_default()
+                    .iter()
+                    .filter_map(item::key_of),
+            );
+            match output.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok(keys),
+            }
+        }
     }
 
     /// Scans the table, metadata only, page by page; `filter` is an optional
@@ -273,7 +322,9 @@ impl DynamoDbStorageBuilder {
         self
     }
 
-    /// The storage; creates the table first when asked to.
+    /// The storage; creates the table first when asked to. It describes the
+    /// table once to find the URL index (see the crate docs); if that fails,
+    /// `delete_url` scans instead, and opening still succeeds.
     ///
     /// # Errors
     /// [`StorageErrorKind::Config`] for an empty table name;
@@ -286,16 +337,18 @@ impl DynamoDbStorageBuilder {
                 "the table name is empty",
             ));
         }
-        let storage = DynamoDbStorage {
+        let mut storage = DynamoDbStorage {
             client: Client::from_conf(self.config.build()),
             table: self.table.into(),
             codec: self.codec,
             ttl_offset: self.ttl_offset,
             consistent_reads: self.consistent_reads,
+            url_index: false,
         };
         if self.create_table {
             create_table(&storage).await?;
         }
+        storage.url_index = url_index_active(&storage).await;
         Ok(storage)
     }
 }
@@ -320,17 +373,14 @@ async fn create_table(storage: &DynamoDbStorage) -> Result<(), StorageError> {
             .create_table()
             .table_name(table)
             .billing_mode(BillingMode::PayPerRequest)
-            .attribute_definitions(
-                AttributeDefinition::builder()
-                    .attribute_name(KEY)
-                    .attribute_type(ScalarAttributeType::S)
-                    .build()
-                    .map_err(config_error)?,
-            )
-            .key_schema(
-                KeySchemaElement::builder()
-                    .attribute_name(KEY)
-                    .key_type(KeyType::Hash)
+            .attribute_definitions(string_attribute(KEY)?)
+            .attribute_definitions(string_attribute(URL)?)
+            .key_schema(hash_key(KEY)?)
+            .global_secondary_indexes(
+                GlobalSecondaryIndex::builder()
+                    .index_name(URL_INDEX)
+                    .key_schema(hash_key(URL)?)
+                    .projection(keys_only())
                     .build()
                     .map_err(config_error)?,
             )
@@ -367,6 +417,9 @@ async fn create_table(storage: &DynamoDbStorage) -> Result<(), StorageError> {
             format!("table {table} did not become active"),
         ));
     }
+    if !has_url_index(client, table).await {
+        add_url_index(client, table).await;
+    }
     let ttl = client
         .update_time_to_live()
         .table_name(table)
@@ -384,6 +437,96 @@ async fn create_table(storage: &DynamoDbStorage) -> Result<(), StorageError> {
         tracing::debug!(table, error = %DisplayErrorContext(&error), "reqcache-dynamodb: TTL not updated");
     }
     Ok(())
+}
+
+fn string_attribute(name: &str) -> Result<AttributeDefinition, StorageError> {
+    AttributeDefinition::builder()
+        .attribute_name(name)
+        .attribute_type(ScalarAttributeType::S)
+        .build()
+        .map_err(config_error)
+}
+
+fn hash_key(name: &str) -> Result<KeySchemaElement, StorageError> {
+    KeySchemaElement::builder()
+        .attribute_name(name)
+        .key_type(KeyType::Hash)
+        .build()
+        .map_err(config_error)
+}
+
+fn keys_only() -> Projection {
+    Projection::builder()
+        .projection_type(ProjectionType::KeysOnly)
+        .build()
+}
+
+/// The status of the table's URL index; `None` when it has none, or when the
+/// table cannot be described (missing, or no permission).
+async fn url_index_status(client: &Client, table: &str) -> Option<IndexStatus> {
+    let described = match client.describe_table().table_name(table).send().await {
+        Ok(described) => described,
+        Err(error) => {
+            tracing::debug!(table, error = %DisplayErrorContext(&error), "reqcache-dynamodb: table not described; delete_url will scan");
+            return None;
+        }
+    };
+    described
+        .table?
+        .global_secondary_indexes?
+        .into_iter()
+        .find(|index| index.index_name.as_deref() == Some(URL_INDEX))
+        .map(|index| index.index_status.unwrap_or(IndexStatus::Active))
+}
+
+async fn has_url_index(client: &Client, table: &str) -> bool {
+    url_index_status(client, table).await.is_some()
+}
+
+/// Whether `delete_url` can query the URL index now.
+async fn url_index_active(storage: &DynamoDbStorage) -> bool {
+    let status = url_index_status(&storage.client, &storage.table).await;
+    if status.as_ref().is_some_and(|s| *s != IndexStatus::Active) {
+        tracing::info!(table = %storage.table, ?status, "reqcache-dynamodb: URL index not active yet; delete_url scans until the storage is opened again");
+    }
+    status == Some(IndexStatus::Active)
+}
+
+/// Asks DynamoDB to add the URL index to a table made without it (by an
+/// older version, or by hand). DynamoDB builds it in the background; a
+/// failure (no permission, an index limit) leaves `delete_url` scanning.
+async fn add_url_index(client: &Client, table: &str) {
+    let (Ok(url_key), Ok(url_attribute)) = (hash_key(URL), string_attribute(URL)) else {
+        return;
+    };
+    let index = match CreateGlobalSecondaryIndexAction::builder()
+        .index_name(URL_INDEX)
+        .key_schema(url_key)
+        .projection(keys_only())
+        .build()
+    {
+        Ok(index) => index,
+        Err(error) => {
+            tracing::warn!(%error, "reqcache-dynamodb: URL index request not built");
+            return;
+        }
+    };
+    let updated = client
+        .update_table()
+        .table_name(table)
+        .attribute_definitions(url_attribute)
+        .global_secondary_index_updates(GlobalSecondaryIndexUpdate::builder().create(index).build())
+        .send()
+        .await;
+    match updated {
+        Ok(_) => tracing::info!(
+            table,
+            "reqcache-dynamodb: URL index requested; DynamoDB builds it in the background"
+        ),
+        Err(error) => {
+            tracing::warn!(table, error = %DisplayErrorContext(&error), "reqcache-dynamodb: URL index not added; delete_url will scan")
+        }
+    }
 }
 
 fn backend<E, R>(message: &'static str) -> impl FnOnce(SdkError<E, R>) -> StorageError
@@ -483,8 +626,12 @@ impl Storage for DynamoDbStorage {
     }
 
     async fn delete_url(&self, url: &str) -> Result<u64, StorageError> {
-        let values = HashMap::from([(":url".to_owned(), AttributeValue::S(url.to_owned()))]);
-        let keys = self.keys_where(Some(("#u = :url", values))).await?;
+        let keys = if self.url_index {
+            self.keys_for_url(url).await?
+        } else {
+            let values = HashMap::from([(":url".to_owned(), AttributeValue::S(url.to_owned()))]);
+            self.keys_where(Some(("#u = :url", values))).await?
+        };
         self.delete_keys(keys).await
     }
 

@@ -159,6 +159,7 @@ async fn batch_deletes_cover_more_than_25_items() {
             .unwrap();
     }
     assert_eq!(storage.len().await.unwrap(), 60);
+    assert!(storage.has_url_index(), "create_table makes the URL index");
     assert_eq!(storage.delete_url("https://e.com/even").await.unwrap(), 30);
     assert_eq!(storage.len().await.unwrap(), 30);
     storage.clear().await.unwrap();
@@ -192,4 +193,79 @@ async fn an_unreachable_server_fails_open() {
         (stats.storage_read_errors, stats.storage_write_errors),
         (3, 3)
     );
+}
+
+#[tokio::test]
+async fn a_table_without_the_url_index_is_scanned_then_given_one() {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    };
+
+    let Some(url) = reqcache_test::server_url("REQCACHE_DYNAMODB_URL") else {
+        return;
+    };
+    let table = support::unique_table("legacy");
+    let open = |create: bool| {
+        DynamoDbStorage::endpoint(&url, "us-east-1", table.clone())
+            .create_table(create)
+            .open()
+    };
+    // A table as an earlier version made it: the key, no index.
+    let before = open(false).await.unwrap();
+    assert!(!before.has_url_index(), "no table yet");
+    before
+        .client()
+        .create_table()
+        .table_name(&table)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("key")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("key")
+                .key_type(KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let legacy = open(false).await.unwrap();
+    assert!(!legacy.has_url_index());
+    let entry = |url: &str| Arc::new(reqcache_test::sample_entry(url, &b"x"[..]));
+    for (key, url) in [
+        ("a1", "https://e.com/a"),
+        ("a2", "https://e.com/a"),
+        ("b", "https://e.com/b"),
+    ] {
+        legacy.put(key, entry(url)).await.unwrap();
+    }
+    assert_eq!(
+        legacy.delete_url("https://e.com/a").await.unwrap(),
+        2,
+        "by scan"
+    );
+
+    // create_table(true) on the existing table asks for the index; a storage
+    // opened once it is active queries it.
+    open(true).await.unwrap();
+    let upgraded = open(false).await.unwrap();
+    assert!(upgraded.has_url_index(), "moto builds the index at once");
+    upgraded.put("a3", entry("https://e.com/a")).await.unwrap();
+    assert_eq!(
+        upgraded.delete_url("https://e.com/a").await.unwrap(),
+        1,
+        "by the index"
+    );
+    assert_eq!(
+        upgraded.delete_url("https://e.com/b").await.unwrap(),
+        1,
+        "entries from before the index too"
+    );
+    assert_eq!(upgraded.len().await.unwrap(), 0);
 }
