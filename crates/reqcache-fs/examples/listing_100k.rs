@@ -1,5 +1,6 @@
 //! Measures FileStorage on 100,000 entries: writing them, listing them,
-//! counting them, and remove_expired (which deletes half).
+//! counting them, delete_url, building the URL index of a cache written
+//! without one, and remove_expired (which deletes half).
 //!
 //! Run: `cargo run --release -p reqcache-fs --example listing_100k [COUNT]`
 
@@ -50,6 +51,17 @@ async fn main() -> Result<(), reqcache::StorageError> {
     let started = Instant::now();
     let len = storage.len().await?;
     println!("len(): {len} in {:?}", started.elapsed());
+    let started = Instant::now();
+    let deleted = storage.delete_url("https://example.com/77").await?;
+    println!(
+        "delete_url() through the URL index: {deleted} deleted in {:?}",
+        started.elapsed()
+    );
+    // A cache written before the index: opening it builds the index once.
+    std::fs::remove_dir_all(dir.join("url-index")).ok();
+    let started = Instant::now();
+    let storage = FileStorage::open(&dir).await?;
+    println!("open() building the URL index: {:?}", started.elapsed());
     let started = Instant::now();
     let removed = storage
         .remove_expired(t0 + Duration::from_secs(100))

@@ -65,6 +65,22 @@ pub(crate) fn remove(path: &Path) -> Result<bool, StorageError> {
     }
 }
 
+/// Removes a file, or a directory with everything in it (a temporary index
+/// left by a crash); `Ok(false)` if it was not there.
+pub(crate) fn remove_any(path: &Path) -> Result<bool, StorageError> {
+    if !path.is_dir() {
+        return remove(path);
+    }
+    match std::fs::remove_dir_all(path) {
+        Ok(()) => Ok(true),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(error) => Err(io_error(
+            &format!("cannot remove {}", path.display()),
+            error,
+        )),
+    }
+}
+
 pub(crate) fn io_error(message: &str, error: std::io::Error) -> StorageError {
     StorageError::with_source(StorageErrorKind::Io, message, error)
 }
@@ -101,7 +117,7 @@ pub(crate) fn remove_stale_temporaries(dir: &Path, age: Duration) -> Result<(), 
             .and_then(|m| m.modified())
             .is_ok_and(|modified| now.duration_since(modified).is_ok_and(|a| a >= age));
         if is_temp && old {
-            remove(&path)?;
+            remove_any(&path)?;
         }
     }
     Ok(())
@@ -132,6 +148,11 @@ impl Meta {
 
     pub(crate) fn decode(bytes: &[u8]) -> Option<Self> {
         rmp_serde::from_slice(bytes).ok()
+    }
+
+    /// The URL of the entry this describes.
+    pub(crate) fn url(&self) -> &str {
+        self.entry.url()
     }
 
     /// The extension of the entry file this describes.

@@ -25,8 +25,15 @@
 //! digits of a BLAKE3 hash of `k` (safe as a file name on every platform,
 //! whatever the key) and `ext` the serializer's (`msgpack`, `json`, `yaml`,
 //! `bson`). Beside it, `<h>.meta` holds the entry's metadata (key, method, URL,
-//! status, size, times) in MessagePack, so listing, `len`, `delete_url` and
+//! status, size, times) in MessagePack, so listing, `len` and
 //! `remove_expired` read only those small files, never bodies.
+//!
+//! `delete_url`, which the layer calls to invalidate a URL after a successful
+//! `POST`, `PUT`, `PATCH` or `DELETE`, reads the URL index instead: an empty
+//! marker file `<dir>/url-index/<hash of the URL>/<h>` per entry, written
+//! before the entry, removed with it, and checked against the entry's
+//! metadata before anything is deleted. Opening a directory written without
+//! the index (by an earlier version) builds it once, from the sidecars.
 //!
 //! # Atomic writes
 //! Every file is written to a temporary file in the same directory, flushed
@@ -47,6 +54,7 @@
 
 mod files;
 mod storage;
+mod url_index;
 
 pub use storage::{FileStorage, FileStorageBuilder};
 

@@ -11,6 +11,7 @@ use reqcache::{
 };
 
 use crate::files::{self, META_EXTENSION, Meta};
+use crate::url_index::UrlIndex;
 
 /// How old a temporary file must be before it counts as left by a crash.
 const STALE_TEMPORARY: Duration = Duration::from_secs(3600);
@@ -40,6 +41,7 @@ pub struct FileStorage {
 struct Shared {
     dir: PathBuf,
     codec: Codec,
+    urls: UrlIndex,
 }
 
 impl fmt::Debug for FileStorage {
@@ -122,6 +124,22 @@ impl FileStorage {
             .find(|path| path.exists())
     }
 
+    /// The metadata sidecar of an entry, if it is there and decodes.
+    fn meta_of(&self, stem: &str) -> Option<Meta> {
+        std::fs::read(self.meta_path(stem))
+            .ok()
+            .as_deref()
+            .and_then(Meta::decode)
+    }
+
+    /// Deletes an entry's files and its URL marker; `true` if there was any.
+    fn forget(&self, stem: &str) -> Result<bool, StorageError> {
+        if let Some(meta) = self.meta_of(stem) {
+            self.shared.urls.remove(meta.url(), stem)?;
+        }
+        self.remove_stem(stem)
+    }
+
     /// Deletes an entry's files; `true` if there was any.
     fn remove_stem(&self, stem: &str) -> Result<bool, StorageError> {
         let mut removed = files::remove(&self.meta_path(stem))?;
@@ -160,9 +178,37 @@ impl FileStorage {
                 if files::remove(&self.meta_path(&stem))? {
                     removed += 1;
                 }
+                self.shared.urls.remove(meta.url(), &stem)?;
             }
         }
         Ok(removed)
+    }
+
+    /// Deletes the entries stored for `url`, found through the URL index.
+    fn remove_url(&self, url: &str) -> Result<u64, StorageError> {
+        let mut removed = 0;
+        for stem in self.shared.urls.stems(url)? {
+            match self.meta_of(&stem) {
+                // A marker names its URL by hash only: trust but verify.
+                Some(meta) if meta.url() != url => continue,
+                Some(_) => removed += u64::from(self.remove_stem(&stem)?),
+                // No metadata: an entry a crash left half-written, or none.
+                None => drop(self.remove_stem(&stem)?),
+            }
+            self.shared.urls.remove(url, &stem)?;
+        }
+        Ok(removed)
+    }
+
+    /// Builds the URL index of a directory written before there was one.
+    fn ensure_url_index(&self) -> Result<(), StorageError> {
+        if self.shared.urls.exists() {
+            return Ok(());
+        }
+        let metas = self.metas()?;
+        self.shared
+            .urls
+            .build(metas.iter().map(|(stem, meta)| (meta.url(), stem.as_str())))
     }
 }
 
@@ -201,12 +247,15 @@ impl FileStorageBuilder {
             .await
             .map_err(|e| StorageError::with_source(StorageErrorKind::Io, "file task failed", e))?
             .map_err(|e| files::io_error(&format!("cannot create {}", dir.display()), e))?;
-        Ok(FileStorage {
+        let storage = FileStorage {
             shared: Arc::new(Shared {
+                urls: UrlIndex::new(&dir),
                 dir,
                 codec: self.codec,
             }),
-        })
+        };
+        storage.blocking(FileStorage::ensure_url_index).await?;
+        Ok(storage)
     }
 }
 
@@ -253,7 +302,7 @@ impl Storage for FileStorage {
                 Ok(entry) => Ok(Some(Arc::new(entry))),
                 Err(error) => {
                     tracing::warn!(key, path = %path.display(), %error, "reqcache-fs: undecodable entry deleted");
-                    this.remove_stem(&stem)?;
+                    this.forget(&stem)?;
                     Ok(None)
                 }
             }
@@ -267,6 +316,8 @@ impl Storage for FileStorage {
             let stem = files::stem(&key);
             let extension = this.shared.codec.serializer().extension();
             let bytes = this.shared.codec.encode(&entry)?;
+            // The marker first: every entry on disk has one.
+            this.shared.urls.add(&entry.request.url, &stem)?;
             files::write_atomically(&this.entry_path(&stem, extension), &bytes)?;
             // An entry written before with another serializer goes.
             for serializer in Serializer::all() {
@@ -284,14 +335,13 @@ impl Storage for FileStorage {
 
     async fn delete(&self, key: &str) -> Result<bool, StorageError> {
         let key = key.to_owned();
-        self.blocking(move |this| this.remove_stem(&files::stem(&key)))
+        self.blocking(move |this| this.forget(&files::stem(&key)))
             .await
     }
 
     async fn delete_url(&self, url: &str) -> Result<u64, StorageError> {
         let url = url.to_owned();
-        self.blocking(move |this| this.remove_where(|info| info.url == url))
-            .await
+        self.blocking(move |this| this.remove_url(&url)).await
     }
 
     async fn clear(&self) -> Result<(), StorageError> {
@@ -303,10 +353,10 @@ impl Storage for FileStorage {
                         && stem.len() == 32
                         && stem.bytes().all(|b| b.is_ascii_hexdigit()));
                 if ours {
-                    files::remove(&path)?;
+                    files::remove_any(&path)?;
                 }
             }
-            Ok(())
+            this.shared.urls.clear()
         })
         .await
     }

@@ -144,6 +144,7 @@ async fn switching_serializers_keeps_entries_readable() {
     let names: Vec<String> = std::fs::read_dir(msgpack.dir())
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|name| name != "url-index")
         .collect();
     assert_eq!(names.len(), 2, "one entry file and its metadata: {names:?}");
     assert!(names.iter().any(|n| n.ends_with(".msgpack")));
@@ -199,4 +200,123 @@ async fn use_cache_dir_puts_the_cache_in_the_users_cache_directory() {
         .unwrap();
     assert_eq!(storage.dir(), dirs::cache_dir().unwrap().join(&name));
     std::fs::remove_dir_all(storage.dir()).unwrap();
+}
+
+/// The markers of the URL index, as (URL hash directory, entry stem) pairs.
+fn markers(cache: &std::path::Path) -> Vec<(String, String)> {
+    let mut found = Vec::new();
+    let Ok(dirs) = std::fs::read_dir(cache.join("url-index")) else {
+        return found;
+    };
+    for dir in dirs {
+        let dir = dir.unwrap();
+        for marker in std::fs::read_dir(dir.path()).unwrap() {
+            found.push((
+                dir.file_name().into_string().unwrap(),
+                marker.unwrap().file_name().into_string().unwrap(),
+            ));
+        }
+    }
+    found.sort();
+    found
+}
+
+#[tokio::test]
+async fn delete_url_reads_the_url_index_and_keeps_it_tidy() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = storage(dir.path(), Serializer::MessagePack).await;
+    let cache = dir.path().join("cache");
+    for (key, url) in [
+        ("a1", "https://e.com/a"),
+        ("a2", "https://e.com/a"),
+        ("b", "https://e.com/b"),
+    ] {
+        storage
+            .put(key, Arc::new(sample_entry(url, &b"x"[..])))
+            .await
+            .unwrap();
+    }
+    assert_eq!(markers(&cache).len(), 3);
+
+    assert!(storage.delete("b").await.unwrap());
+    assert_eq!(markers(&cache).len(), 2, "delete removes the marker");
+    assert_eq!(storage.delete_url("https://e.com/a").await.unwrap(), 2);
+    assert_eq!(storage.delete_url("https://e.com/a").await.unwrap(), 0);
+    assert!(markers(&cache).is_empty());
+    assert_eq!(storage.len().await.unwrap(), 0);
+
+    storage
+        .put("c", Arc::new(sample_entry("https://e.com/c", &b"x"[..])))
+        .await
+        .unwrap();
+    storage.clear().await.unwrap();
+    assert!(markers(&cache).is_empty(), "clear empties the index");
+    assert!(cache.join("url-index").is_dir());
+    storage
+        .put("c", Arc::new(sample_entry("https://e.com/c", &b"x"[..])))
+        .await
+        .unwrap();
+    assert_eq!(
+        storage
+            .remove_expired(t0() + Duration::from_secs(86_400 * 365))
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(markers(&cache).is_empty(), "remove_expired removes markers");
+}
+
+#[tokio::test]
+async fn a_cache_written_before_the_index_gets_one_when_opened() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    {
+        let storage = storage(dir.path(), Serializer::MessagePack).await;
+        for (key, url) in [
+            ("a1", "https://e.com/a"),
+            ("a2", "https://e.com/a"),
+            ("b", "https://e.com/b"),
+        ] {
+            storage
+                .put(key, Arc::new(sample_entry(url, &b"x"[..])))
+                .await
+                .unwrap();
+        }
+    }
+    // As an earlier version left it: entries and sidecars, no index.
+    std::fs::remove_dir_all(cache.join("url-index")).unwrap();
+
+    let reopened = storage(dir.path(), Serializer::MessagePack).await;
+    assert_eq!(markers(&cache).len(), 3);
+    assert_eq!(reopened.delete_url("https://e.com/a").await.unwrap(), 2);
+    assert_eq!(reopened.len().await.unwrap(), 1);
+    let leftovers: Vec<_> = std::fs::read_dir(&cache)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|name| name.starts_with(".tmp-"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[tokio::test]
+async fn delete_url_removes_an_entry_a_crash_left_without_metadata() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = storage(dir.path(), Serializer::MessagePack).await;
+    let cache = dir.path().join("cache");
+    storage
+        .put("k", Arc::new(sample_entry("https://e.com/k", &b"x"[..])))
+        .await
+        .unwrap();
+    // A crash between the entry and its sidecar.
+    let meta = storage.path_of("k").with_extension("meta");
+    std::fs::remove_file(&meta).unwrap();
+    assert!(storage.path_of("k").exists());
+
+    assert_eq!(
+        storage.delete_url("https://e.com/k").await.unwrap(),
+        0,
+        "it was never listed"
+    );
+    assert!(!storage.path_of("k").exists(), "but its file is gone");
+    assert!(markers(&cache).is_empty());
 }

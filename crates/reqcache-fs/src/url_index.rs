@@ -1,0 +1,127 @@
+//! The URL index: which entries are stored for a URL, as empty marker files
+//! `<dir>/url-index/<hash of the URL>/<entry stem>`, so that `delete_url`
+//! (invalidation after unsafe requests) reads one small directory instead of
+//! every metadata sidecar.
+//!
+//! Markers are hints, never the truth: a marker is written before its entry,
+//! so every entry has one (a crash can leave a marker without an entry, which
+//! `delete_url` tolerates and removes), and whatever a marker points at is
+//! checked against the entry's own metadata before it is deleted.
+
+use std::path::{Path, PathBuf};
+
+use reqcache::StorageError;
+
+use crate::files;
+
+/// The index's directory, inside the cache directory.
+pub(crate) const INDEX_DIR: &str = "url-index";
+
+/// The marker files of one cache directory.
+#[derive(Debug)]
+pub(crate) struct UrlIndex {
+    root: PathBuf,
+}
+
+impl UrlIndex {
+    pub(crate) fn new(cache_dir: &Path) -> Self {
+        Self {
+            root: cache_dir.join(INDEX_DIR),
+        }
+    }
+
+    fn dir_of(&self, url: &str) -> PathBuf {
+        self.root.join(files::stem(url))
+    }
+
+    /// Whether the index has been built for this directory.
+    pub(crate) fn exists(&self) -> bool {
+        self.root.is_dir()
+    }
+
+    /// Records that the entry `stem` is stored for `url`.
+    pub(crate) fn add(&self, url: &str, stem: &str) -> Result<(), StorageError> {
+        add_marker(&self.dir_of(url), stem)
+    }
+
+    /// Forgets the entry `stem` of `url`; the URL's directory goes when empty.
+    pub(crate) fn remove(&self, url: &str, stem: &str) -> Result<(), StorageError> {
+        let dir = self.dir_of(url);
+        files::remove(&dir.join(stem))?;
+        // Fails while other markers remain, or when another writer adds one
+        // meanwhile: both fine.
+        let _ = std::fs::remove_dir(&dir);
+        Ok(())
+    }
+
+    /// The stems of the entries marked for `url`.
+    pub(crate) fn stems(&self, url: &str) -> Result<Vec<String>, StorageError> {
+        Ok(files::list(&self.dir_of(url))?
+            .into_iter()
+            .map(|(_, stem, _)| stem)
+            .collect())
+    }
+
+    /// Removes every marker, leaving an empty index.
+    pub(crate) fn clear(&self) -> Result<(), StorageError> {
+        remove_tree(&self.root)?;
+        std::fs::create_dir_all(&self.root)
+            .map_err(|e| files::io_error(&format!("cannot create {}", self.root.display()), e))
+    }
+
+    /// Builds the index of a directory written without one (by an earlier
+    /// version), from `(url, stem)` pairs: in a temporary directory first,
+    /// renamed into place when complete, so a crash never leaves a partial
+    /// index that looks whole.
+    pub(crate) fn build<'a>(
+        &self,
+        entries: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<(), StorageError> {
+        let parent = self.root.parent().unwrap_or(Path::new("."));
+        let building = parent.join(format!(
+            "{}{INDEX_DIR}-{}",
+            files::TEMP_PREFIX,
+            std::process::id()
+        ));
+        remove_tree(&building)?;
+        for (url, stem) in entries {
+            add_marker(&building.join(files::stem(url)), stem)?;
+        }
+        std::fs::create_dir_all(&building)
+            .map_err(|e| files::io_error(&format!("cannot create {}", building.display()), e))?;
+        match std::fs::rename(&building, &self.root) {
+            Ok(()) => Ok(()),
+            // Another process built it first: theirs will do.
+            Err(_) if self.exists() => remove_tree(&building),
+            Err(error) => Err(files::io_error(
+                &format!("cannot create {}", self.root.display()),
+                error,
+            )),
+        }
+    }
+}
+
+fn add_marker(dir: &Path, stem: &str) -> Result<(), StorageError> {
+    let marker = dir.join(stem);
+    let created = std::fs::File::create(&marker).or_else(|error| {
+        if error.kind() != std::io::ErrorKind::NotFound {
+            return Err(error);
+        }
+        std::fs::create_dir_all(dir)?;
+        std::fs::File::create(&marker)
+    });
+    created
+        .map(drop)
+        .map_err(|e| files::io_error(&format!("cannot write {}", marker.display()), e))
+}
+
+fn remove_tree(path: &Path) -> Result<(), StorageError> {
+    match std::fs::remove_dir_all(path) {
+        Ok(()) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(error) => Err(files::io_error(
+            &format!("cannot remove {}", path.display()),
+            error,
+        )),
+    }
+}
