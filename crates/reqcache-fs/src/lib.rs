@@ -33,7 +33,10 @@
 //! marker file `<dir>/url-index/<hash of the URL>/<h>` per entry, written
 //! before the entry, removed with it, and checked against the entry's
 //! metadata before anything is deleted. Opening a directory written without
-//! the index (by an earlier version) builds it once, from the sidecars.
+//! the index (by an earlier version) builds it once, from the sidecars. Do
+//! not share a directory with a process of an earlier version still writing
+//! to it: its entries would have no markers, and would escape invalidation
+//! (they still expire as usual).
 //!
 //! # Atomic writes
 //! Every file is written to a temporary file in the same directory, flushed
