@@ -23,6 +23,11 @@ use crate::response::into_reqwest_response;
 /// [`CacheOptions`] given with `RequestBuilder::with_extension`. The response's
 /// [`CacheStatusExt`](crate::CacheStatusExt) says what the cache did.
 ///
+/// Order matters for credentials: the cache keys the request as it reaches
+/// it, so a middleware that adds credentials (an auth token, a tenant
+/// header) must come **before** the cache in the chain; after it, its
+/// headers are not part of the key, and responses could cross credentials.
+///
 /// One difference from [`CachedClient`](crate::CachedClient): the rest of the
 /// chain can only be called while `handle` runs, so a
 /// `stale-while-revalidate` answer is not refreshed in the background; the
