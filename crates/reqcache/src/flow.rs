@@ -157,40 +157,51 @@ where
             && settings.cache_control
             && !request.method().is_safe();
         let uri = invalidates.then(|| request.uri().clone());
-        let response = inner.call(request).await?;
-        if let Some(uri) = uri {
-            let (status, headers) = (response.status(), response.headers().clone());
-            crate::fetch::invalidate(&cache, &uri, status, &headers).await;
-        }
-        return Ok(with_status(
-            response.map(CacheBody::upstream),
-            CacheStatus::bypassed(),
-        ));
+        // Boxed, like every path but the hit path, so that the hit path's
+        // future stays small: the whole of it is moved into its box.
+        return Box::pin(async move {
+            let response = inner.call(request).await?;
+            if let Some(uri) = uri {
+                let (status, headers) = (response.status(), response.headers().clone());
+                crate::fetch::invalidate(&cache, &uri, status, &headers).await;
+            }
+            Ok(with_status(
+                response.map(CacheBody::upstream),
+                CacheStatus::bypassed(),
+            ))
+        })
+        .await;
     }
 
-    let (request, body) = match read_body(request).await {
-        Ok(read) => read,
-        Err(error) => {
-            tracing::warn!(%error, "reqcache: request body could not be read; answering 400");
-            return Ok(bad_request(&error));
+    // Split off the body: lookups and answers borrow the head across awaits,
+    // which a borrowed request would need `Sync` bodies for. (Locals that
+    // live across awaits are part of the future, so there are few of them,
+    // and none twice.)
+    let (head, request_body) = request.into_parts();
+    let (request_body, body) = if request_body.is_end_stream()
+        || request_body.size_hint().exact() == Some(0)
+    {
+        (request_body, Bytes::new())
+    } else {
+        match Box::pin(read_body(request_body)).await {
+            Ok(read) => read,
+            Err(error) => {
+                tracing::warn!(%error, "reqcache: request body could not be read; answering 400");
+                return Ok(bad_request(&error));
+            }
         }
     };
-    let key = settings
-        .key
-        .key(request.method(), request.uri(), request.headers(), &body);
-    let mut ctx = Context {
+    let ctx = Context {
         cache: &cache,
-        key: key.clone(),
+        key: settings
+            .key
+            .key(&head.method, &head.uri, &head.headers, &body),
         options,
         request_cc,
         conditional: flags.conditional,
         now: cache.shared.clock.now(),
     };
-
-    // Split off the body: lookups and answers borrow the head across awaits,
-    // which a borrowed request would need `Sync` bodies for.
-    let (head, request_body) = request.into_parts();
-    let mut stored = if options.force_refresh {
+    let stored = if ctx.options.force_refresh {
         None
     } else {
         ctx.lookup(&head, &body).await
@@ -206,10 +217,10 @@ where
                 if let Ok(runtime) = tokio::runtime::Handle::try_current() {
                     let response = ctx.answer(found, &head, CacheOutcome::StaleWhileRevalidate);
                     // Once per key: a refresh under way already will do.
-                    if let Some(leader) = cache.shared.flights.try_lead(key.clone()) {
+                    if let Some(leader) = cache.shared.flights.try_lead(ctx.key.clone()) {
                         runtime.spawn(crate::fetch::refresh_in_background(
                             cache.clone(),
-                            key,
+                            ctx.key.clone(),
                             inner,
                             Request::from_parts(head, request_body),
                             body,
@@ -223,7 +234,7 @@ where
             Usability::Stale => {}
         }
     }
-    if options.only_if_cached || request_cc.only_if_cached {
+    if ctx.options.only_if_cached || ctx.request_cc.only_if_cached {
         return Ok(match &stored {
             Some(found) if ctx.may_serve_stale_on_error(&found.entry) => {
                 ctx.answer(found, &head, CacheOutcome::StaleOnError)
@@ -233,11 +244,43 @@ where
     }
 
     let coalesce = settings.single_flight
-        && !options.refresh
-        && !options.force_refresh
-        && !request_cc.no_cache;
+        && !ctx.options.refresh
+        && !ctx.options.force_refresh
+        && !ctx.request_cc.no_cache;
+    // Boxed so that the hit path's future stays small (all of it is moved
+    // into its box): waiting for another request's fetch, and fetching.
+    Box::pin(go_upstream(
+        ctx,
+        inner,
+        head,
+        request_body,
+        body,
+        stored,
+        coalesce,
+    ))
+    .await
+}
+
+/// A request the cache could not answer: waits for a concurrent fetch of the
+/// same key (single flight) and answers from it when it is fresh, else
+/// fetches.
+async fn go_upstream<S, ReqBody, ResBody>(
+    mut ctx: Context<'_>,
+    inner: S,
+    head: http::request::Parts,
+    request_body: ReqBody,
+    body: Bytes,
+    mut stored: Option<Found>,
+    coalesce: bool,
+) -> CachedResult<ResBody, S::Error>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    ReqBody: From<Bytes>,
+    ResBody: Body,
+{
+    let cache = ctx.cache;
     let _leader = if coalesce {
-        match cache.shared.flights.join(key) {
+        match cache.shared.flights.join(ctx.key.clone()) {
             Flight::Leader(leader) => Some(leader),
             Flight::Follower(follower) => {
                 flight::wait(follower).await;
@@ -254,7 +297,6 @@ where
     } else {
         None
     };
-    // Boxed so that the hit path's future stays small: this one is large.
     let request = Request::from_parts(head, request_body);
     Box::pin(ctx.fetch(inner, request, body, stored)).await
 }
@@ -385,18 +427,14 @@ impl Context<'_> {
     }
 }
 
-/// Reads a request body that may be non-empty, and rebuilds the request.
-async fn read_body<B>(request: Request<B>) -> Result<(Request<B>, Bytes), BoxError>
+/// Reads a request body whole: a body to send on, and its bytes for the key.
+async fn read_body<B>(body: B) -> Result<(B, Bytes), BoxError>
 where
     B: Body + From<Bytes>,
     B::Error: Into<BoxError>,
 {
-    if request.body().is_end_stream() || request.body().size_hint().exact() == Some(0) {
-        return Ok((request, Bytes::new()));
-    }
-    let (parts, body) = request.into_parts();
     let bytes = body.collect().await.map_err(Into::into)?.to_bytes();
-    Ok((Request::from_parts(parts, B::from(bytes.clone())), bytes))
+    Ok((B::from(bytes.clone()), bytes))
 }
 
 pub(crate) fn with_status<B>(mut response: Response<B>, status: CacheStatus) -> Response<B> {

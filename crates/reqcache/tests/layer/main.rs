@@ -11,7 +11,6 @@ mod handle;
 mod hit_path;
 mod keys;
 mod maintenance;
-mod observability;
 mod options;
 mod parity;
 mod redirects;
