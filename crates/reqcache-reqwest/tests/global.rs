@@ -167,3 +167,24 @@ async fn an_own_cache_client_ignores_the_installed_one_but_honours_disabled() {
     );
     global::uninstall();
 }
+
+#[tokio::test]
+async fn the_installed_middleware_follows_install_and_uninstall() {
+    let _turn = TURN.lock().await;
+    let upstream = Upstream::start().await;
+    let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+        .with(reqcache_reqwest::CacheMiddleware::installed())
+        .build();
+    let url = upstream.url("/json");
+    let outcome = async || {
+        let response = client.get(&url).send().await.unwrap();
+        response.cache_status().unwrap().outcome
+    };
+    assert_eq!(outcome().await, CacheOutcome::Bypassed);
+    global::install(CacheLayer::new(MemoryStorage::new()));
+    assert_eq!(outcome().await, CacheOutcome::Stored);
+    assert_eq!(outcome().await, CacheOutcome::Hit);
+    assert_eq!(global::disabled(outcome()).await, CacheOutcome::Bypassed);
+    global::uninstall();
+    assert_eq!(outcome().await, CacheOutcome::Bypassed);
+}
