@@ -1,8 +1,9 @@
 //! The DynamoDB backend (`reqcache-dynamodb`): `cache_name` is the table.
 //!
-//! Needs DynamoDB or a local stand-in: `docker compose up -d dynamodb`
-//! (DynamoDB Local, the default URL), or set `REQCACHE_DYNAMODB_URL` (moto
-//! works too). The upstream API runs on 127.0.0.1.
+//! The DynamoDB API: `REQCACHE_DYNAMODB_URL` if set, else DynamoDB Local on
+//! 127.0.0.1:8000 (`docker compose up -d dynamodb`), else a throwaway moto
+//! server (installed by `scripts/test.sh` into `.venv/`) on a free loopback
+//! port. The upstream API runs on 127.0.0.1.
 //!
 //! Run: `cargo run --example backend_dynamodb`
 
@@ -13,27 +14,24 @@ mod upstream;
 
 use std::time::Duration;
 
+use backend_demo::Server;
 use reqcache::CacheLayer;
 use reqcache_dynamodb::DynamoDbStorage;
 
 #[tokio::main]
 async fn main() -> Result<(), backend_demo::Error> {
-    let url = backend_demo::server_url("REQCACHE_DYNAMODB_URL", "http://127.0.0.1:8000");
-    let storage = match DynamoDbStorage::endpoint(&url, "us-east-1", "reqcache_example")
+    let server = Server::find("REQCACHE_DYNAMODB_URL", "http://", 8000, |port| {
+        let args = ["-H", "127.0.0.1", "-p", &port.to_string()];
+        (
+            backend_demo::venv("moto_server"),
+            args.map(str::to_owned).to_vec(),
+        )
+    })
+    .await?;
+    let storage = DynamoDbStorage::endpoint(&server.url, "us-east-1", "reqcache_example")
         .create_table(true)
-        .max_attempts(1)
         .open()
-        .await
-    {
-        Ok(storage) => storage,
-        Err(error) => backend_demo::unreachable(
-            "DynamoDB",
-            &url,
-            "dynamodb",
-            "REQCACHE_DYNAMODB_URL",
-            &error,
-        ),
-    };
+        .await?;
     let layer = CacheLayer::builder(storage)
         .expire_after(Duration::from_secs(300))
         .build();

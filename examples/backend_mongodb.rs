@@ -1,8 +1,10 @@
 //! The MongoDB backends (`reqcache-mongodb`): documents in a collection, and
 //! GridFS for large bodies; `cache_name` is the database.
 //!
-//! Needs a MongoDB server: `docker compose up -d mongo` (the default URL), or
-//! set `REQCACHE_MONGODB_URL`. The upstream API runs on 127.0.0.1.
+//! The MongoDB server: `REQCACHE_MONGODB_URL` if set, else one on
+//! 127.0.0.1:27017 (`docker compose up -d mongo`), else a throwaway
+//! SecantusDB (a MongoDB wire-protocol server that `scripts/test.sh` installs
+//! into `.venv/`) on a free loopback port. The upstream API runs on 127.0.0.1.
 //!
 //! Run: `cargo run --example backend_mongodb`
 
@@ -13,18 +15,34 @@ mod upstream;
 
 use std::time::Duration;
 
+use backend_demo::Server;
 use reqcache::CacheLayer;
 use reqcache_mongodb::MongoStorage;
 
 #[tokio::main]
 async fn main() -> Result<(), backend_demo::Error> {
-    let url = backend_demo::server_url("REQCACHE_MONGODB_URL", "mongodb://127.0.0.1:27017");
-    let documents = match MongoStorage::builder(&url, "reqcache_example").open().await {
-        Ok(storage) => storage,
-        Err(error) => {
-            backend_demo::unreachable("MongoDB", &url, "mongo", "REQCACHE_MONGODB_URL", &error)
-        }
-    };
+    let server = Server::find("REQCACHE_MONGODB_URL", "mongodb://", 27017, |port| {
+        let port = port.to_string();
+        let args = [
+            "-m",
+            "secantus",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port,
+            "--storage-path",
+            ":memory:",
+        ];
+        (
+            backend_demo::venv("python"),
+            args.map(str::to_owned).to_vec(),
+        )
+    })
+    .await?;
+    let url = server.url.clone();
+    let documents = MongoStorage::builder(&url, "reqcache_example")
+        .open()
+        .await?;
     let layer = CacheLayer::builder(documents)
         .expire_after(Duration::from_secs(300))
         .build();

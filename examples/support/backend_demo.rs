@@ -74,22 +74,82 @@ pub(crate) async fn run(what: &str, layer: CacheLayer) -> Result<(), Error> {
     Ok(())
 }
 
-/// The URL of a server from `var`, or the docker-compose default.
-pub(crate) fn server_url(var: &str, default: &str) -> String {
-    std::env::var(var).unwrap_or_else(|_| default.to_owned())
+/// A server for a backend example: the one `var` names, else one already
+/// listening on the docker-compose port, else a throwaway one started from
+/// what `scripts/test.sh` installed (stopped when this is dropped).
+pub(crate) struct Server {
+    pub(crate) url: String,
+    child: Option<std::process::Child>,
 }
 
-/// Explains how to start a server the example could not reach, and exits.
-pub(crate) fn unreachable(
-    what: &str,
-    url: &str,
-    service: &str,
-    var: &str,
-    error: &dyn std::fmt::Display,
-) -> ! {
-    eprintln!(
-        "could not reach {what} at {url}: {error}\n\
-         start one with `docker compose up -d {service}`, or point {var} at yours"
-    );
-    std::process::exit(1)
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// How to start a throwaway server on a port: a program and its arguments.
+pub(crate) type Launch = fn(u16) -> (String, Vec<String>);
+
+impl Server {
+    pub(crate) async fn find(
+        var: &str,
+        scheme: &str,
+        compose_port: u16,
+        launch: Launch,
+    ) -> Result<Self, Error> {
+        if let Ok(url) = std::env::var(var) {
+            return Ok(Self { url, child: None });
+        }
+        let url_on = |port: u16| format!("{scheme}127.0.0.1:{port}");
+        if listening(compose_port).await {
+            return Ok(Self {
+                url: url_on(compose_port),
+                child: None,
+            });
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let (program, args) = launch(port);
+        let child = std::process::Command::new(&program)
+            .args(&args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .map_err(|error| {
+                format!(
+                    "nothing on 127.0.0.1:{compose_port} and {program} could not be started ({error}): \
+                     run `docker compose up -d`, run scripts/test.sh once (it installs the servers), \
+                     or point {var} at a server"
+                )
+            })?;
+        let server = Self {
+            url: url_on(port),
+            child: Some(child),
+        };
+        // Waiting for a process to listen: bounded polling.
+        for _ in 0..300 {
+            if listening(port).await {
+                println!("started a throwaway {program} on {}", server.url);
+                return Ok(server);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        Err(format!("{program} did not listen on 127.0.0.1:{port} within 30 s").into())
+    }
+}
+
+async fn listening(port: u16) -> bool {
+    tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_ok()
+}
+
+/// A program in the repository's Python venv (made by scripts/test.sh).
+pub(crate) fn venv(program: &str) -> String {
+    format!("{}/.venv/bin/{program}", env!("CARGO_MANIFEST_DIR"))
 }
