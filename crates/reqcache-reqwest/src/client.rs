@@ -66,6 +66,15 @@ pub struct CachedClient {
 impl CachedClient {
     /// A client with a default `reqwest::Client` and `layer`'s cache (a
     /// [`CacheLayer`] or its builder).
+    ///
+    /// # Example
+    /// ```
+    /// use reqcache::{CacheLayer, MemoryStorage};
+    /// use reqcache_reqwest::CachedClient;
+    ///
+    /// let client = CachedClient::new(CacheLayer::builder(MemoryStorage::new()).expire_after(60));
+    /// assert_eq!(client.cache().unwrap().stats().hits, 0);
+    /// ```
     pub fn new(layer: impl Into<CacheLayer>) -> Self {
         Self::with_client(reqwest::Client::new(), layer)
     }
@@ -203,6 +212,20 @@ impl CachedClient {
     }
 
     /// Sends a built request through the cache with per-request settings.
+    ///
+    /// # Example
+    /// ```
+    /// use reqcache::{CacheLayer, CacheOptions, MemoryStorage};
+    /// use reqcache_reqwest::CachedClient;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> reqwest::Result<()> {
+    /// let client = CachedClient::new(CacheLayer::new(MemoryStorage::new()));
+    /// let request = client.get("http://127.0.0.1:1/report").build()?;
+    /// // Nothing stored: answered 504 without any network.
+    /// let response = client.execute_with(request, CacheOptions::new().only_if_cached()).await?;
+    /// assert_eq!(response.status(), reqwest::StatusCode::GATEWAY_TIMEOUT);
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     /// reqwest's errors: the request could not be converted or sent. The cache

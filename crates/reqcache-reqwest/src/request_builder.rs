@@ -135,34 +135,95 @@ impl RequestBuilder {
     /// How long this response stays fresh, beating the client's
     /// `expire_after` and URL patterns (requests-cache's per-request
     /// `expire_after`).
+    ///
+    /// # Example
+    /// ```
+    /// use reqcache::{CacheLayer, CacheOptions, MemoryStorage};
+    /// use reqcache_reqwest::CachedClient;
+    ///
+    /// let client = CachedClient::new(CacheLayer::new(MemoryStorage::new()));
+    /// let request = client.get("http://127.0.0.1:1/").expire_after(60).build_http().unwrap();
+    /// let options = request.extensions().get::<CacheOptions>().unwrap();
+    /// assert_eq!(options.get_expire_after(), Some(reqcache::Expiration::from(60)));
+    /// ```
     pub fn expire_after(self, expire_after: impl Into<Expiration>) -> Self {
         self.options(|options| options.expire_after(expire_after))
     }
 
     /// Answer only from the cache: a `504 Gateway Timeout` when nothing fresh
     /// is stored, without calling upstream (requests-cache's `only_if_cached`).
+    ///
+    /// # Example
+    /// ```
+    /// use reqcache::{CacheLayer, CacheOptions, MemoryStorage};
+    /// use reqcache_reqwest::CachedClient;
+    ///
+    /// let client = CachedClient::new(CacheLayer::new(MemoryStorage::new()));
+    /// let request = client.get("http://127.0.0.1:1/").only_if_cached().build_http().unwrap();
+    /// assert!(request.extensions().get::<CacheOptions>().unwrap().is_only_if_cached());
+    /// ```
     pub fn only_if_cached(self) -> Self {
         self.options(CacheOptions::only_if_cached)
     }
 
     /// Revalidate the stored response even when fresh (requests-cache's
     /// `refresh`).
+    ///
+    /// # Example
+    /// ```
+    /// use reqcache::{CacheLayer, CacheOptions, MemoryStorage};
+    /// use reqcache_reqwest::CachedClient;
+    ///
+    /// let client = CachedClient::new(CacheLayer::new(MemoryStorage::new()));
+    /// let request = client.get("http://127.0.0.1:1/").refresh().build_http().unwrap();
+    /// assert!(request.extensions().get::<CacheOptions>().unwrap().is_refresh());
+    /// ```
     pub fn refresh(self) -> Self {
         self.options(CacheOptions::refresh)
     }
 
     /// Fetch anew and store the result, ignoring what is stored
     /// (requests-cache's `force_refresh`).
+    ///
+    /// # Example
+    /// ```
+    /// use reqcache::{CacheLayer, CacheOptions, MemoryStorage};
+    /// use reqcache_reqwest::CachedClient;
+    ///
+    /// let client = CachedClient::new(CacheLayer::new(MemoryStorage::new()));
+    /// let request = client.get("http://127.0.0.1:1/").force_refresh().build_http().unwrap();
+    /// assert!(request.extensions().get::<CacheOptions>().unwrap().is_force_refresh());
+    /// ```
     pub fn force_refresh(self) -> Self {
         self.options(CacheOptions::force_refresh)
     }
 
     /// Leave the cache out of this request: no read, no write.
+    ///
+    /// # Example
+    /// ```
+    /// use reqcache::{CacheLayer, CacheOptions, MemoryStorage};
+    /// use reqcache_reqwest::CachedClient;
+    ///
+    /// let client = CachedClient::new(CacheLayer::new(MemoryStorage::new()));
+    /// let request = client.get("http://127.0.0.1:1/").no_cache().build_http().unwrap();
+    /// assert!(request.extensions().get::<CacheOptions>().unwrap().is_bypass());
+    /// ```
     pub fn no_cache(self) -> Self {
         self.options(CacheOptions::bypass)
     }
 
     /// Replaces this request's cache settings.
+    ///
+    /// # Example
+    /// ```
+    /// use reqcache::{CacheLayer, CacheOptions, MemoryStorage};
+    /// use reqcache_reqwest::CachedClient;
+    ///
+    /// let client = CachedClient::new(CacheLayer::new(MemoryStorage::new()));
+    /// let builder = client.get("http://127.0.0.1:1/").cache_options(CacheOptions::new().refresh());
+    /// assert_eq!(builder.cache_settings(), Some(CacheOptions::new().refresh()));
+    /// ```
     pub fn cache_options(mut self, options: CacheOptions) -> Self {
         self.options = Some(options);
         self

@@ -335,6 +335,14 @@ impl CacheLayerBuilder {
     /// The cache's name: the `cache` label of the counters exported through
     /// the `metrics` feature, to tell several caches in one process apart.
     /// Default: `"default"`.
+    ///
+    /// # Example
+    /// ```
+    /// use reqcache::{CacheLayer, MemoryStorage};
+    ///
+    /// let layer = CacheLayer::builder(MemoryStorage::new()).name("github-api").build();
+    /// # let _ = layer;
+    /// ```
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.name = name.into();
         self
