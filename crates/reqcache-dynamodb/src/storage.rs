@@ -417,7 +417,7 @@ async fn create_table(storage: &DynamoDbStorage) -> Result<(), StorageError> {
             format!("table {table} did not become active"),
         ));
     }
-    if !has_url_index(client, table).await {
+    if url_index_status(client, table).await.is_none() {
         add_url_index(client, table).await;
     }
     let ttl = client
@@ -477,10 +477,6 @@ async fn url_index_status(client: &Client, table: &str) -> Option<IndexStatus> {
         .into_iter()
         .find(|index| index.index_name.as_deref() == Some(URL_INDEX))
         .map(|index| index.index_status.unwrap_or(IndexStatus::Active))
-}
-
-async fn has_url_index(client: &Client, table: &str) -> bool {
-    url_index_status(client, table).await.is_some()
 }
 
 /// Whether `delete_url` can query the URL index now.

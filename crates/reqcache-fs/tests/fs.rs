@@ -221,11 +221,8 @@ fn markers(cache: &std::path::Path) -> Vec<(String, String)> {
     found
 }
 
-#[tokio::test]
-async fn delete_url_reads_the_url_index_and_keeps_it_tidy() {
-    let dir = tempfile::tempdir().unwrap();
-    let storage = storage(dir.path(), Serializer::MessagePack).await;
-    let cache = dir.path().join("cache");
+/// Two entries for `https://e.com/a` (keys a1, a2), one for `.../b` (key b).
+async fn put_two_urls(storage: &FileStorage) {
     for (key, url) in [
         ("a1", "https://e.com/a"),
         ("a2", "https://e.com/a"),
@@ -236,6 +233,14 @@ async fn delete_url_reads_the_url_index_and_keeps_it_tidy() {
             .await
             .unwrap();
     }
+}
+
+#[tokio::test]
+async fn delete_url_reads_the_url_index_and_keeps_it_tidy() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = storage(dir.path(), Serializer::MessagePack).await;
+    let cache = dir.path().join("cache");
+    put_two_urls(&storage).await;
     assert_eq!(markers(&cache).len(), 3);
 
     assert!(storage.delete("b").await.unwrap());
@@ -272,16 +277,7 @@ async fn a_cache_written_before_the_index_gets_one_when_opened() {
     let cache = dir.path().join("cache");
     {
         let storage = storage(dir.path(), Serializer::MessagePack).await;
-        for (key, url) in [
-            ("a1", "https://e.com/a"),
-            ("a2", "https://e.com/a"),
-            ("b", "https://e.com/b"),
-        ] {
-            storage
-                .put(key, Arc::new(sample_entry(url, &b"x"[..])))
-                .await
-                .unwrap();
-        }
+        put_two_urls(&storage).await;
     }
     // As an earlier version left it: entries and sidecars, no index.
     std::fs::remove_dir_all(cache.join("url-index")).unwrap();

@@ -1,11 +1,11 @@
 //! Which cache a client or middleware uses: its own, or the installed one.
 
-use bytes::Bytes;
 use http::{Request, Response};
-use http_body::Body;
 use reqcache::global::InstalledCacheLayer;
-use reqcache::{BoxError, Cache, CacheBody, CacheLayer};
-use tower::{Layer, Service, ServiceExt};
+use reqcache::{
+    Cache, CacheBody, CacheLayer, CacheableRequestBody, CacheableResponseBody, CacheableService,
+};
+use tower::{Layer, ServiceExt};
 
 /// A cache of one's own, or whatever [`reqcache::global::current`] says at
 /// each request.
@@ -33,15 +33,9 @@ impl CacheChoice {
         request: Request<ReqBody>,
     ) -> Result<Response<CacheBody<ResBody>>, S::Error>
     where
-        S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
-        S::Future: Send + 'static,
-        S::Error: Send + 'static,
-        ReqBody: Body + From<Bytes> + Send + 'static,
-        ReqBody::Data: Send,
-        ReqBody::Error: Into<BoxError>,
-        ResBody: Body + Send + 'static,
-        ResBody::Data: Send,
-        ResBody::Error: Send,
+        S: CacheableService<ReqBody, ResBody>,
+        ReqBody: CacheableRequestBody,
+        ResBody: CacheableResponseBody,
     {
         match self {
             CacheChoice::Own(layer) => layer.layer(inner).oneshot(request).await,

@@ -16,6 +16,7 @@ use tower::Service;
 use tracing::Instrument;
 
 use crate::body::CacheBody;
+use crate::bounds::{CacheableRequestBody, CacheableResponseBody, CacheableService};
 use crate::cache_control::CacheControl;
 use crate::entry::CachedResponse;
 use crate::flight::{self, Flight};
@@ -32,23 +33,32 @@ use crate::storage::BoxError;
 
 pub(crate) type CachedResult<B, E> = Result<Response<CacheBody<B>>, E>;
 
-/// Why a request was passed through without the cache.
-fn skip_reason(disabled: bool, bypass: bool, no_store: bool, method_allowed: bool) -> &'static str {
+/// Why a request passes through without the cache, if it does: the one
+/// place that decides.
+fn skip_reason(
+    disabled: bool,
+    bypass: bool,
+    no_store: bool,
+    method_allowed: bool,
+    range: bool,
+) -> Option<&'static str> {
     if disabled {
-        "caching disabled in this scope"
+        Some("caching disabled in this scope")
     } else if bypass {
-        "CacheOptions::bypass"
+        Some("CacheOptions::bypass")
     } else if no_store {
-        "request Cache-Control: no-store"
+        Some("request Cache-Control: no-store")
     } else if !method_allowed {
-        "method not in allowable_methods"
+        Some("method not in allowable_methods")
+    } else if range {
+        Some("Range request")
     } else {
-        "Range request"
+        None
     }
 }
 
 /// Starts answering one request: [`respond`] inside a `reqcache` span
-/// (method, URI and, once known, the outcome).
+/// (method, URI); the events inside it say what happened.
 pub(crate) fn start<S, ReqBody, ResBody>(
     cache: Cache,
     inner: S,
@@ -56,15 +66,9 @@ pub(crate) fn start<S, ReqBody, ResBody>(
     disabled: bool,
 ) -> ResponseFuture<ResBody, S::Error>
 where
-    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Send + 'static,
-    ReqBody: Body + From<Bytes> + Send + 'static,
-    ReqBody::Data: Send,
-    ReqBody::Error: Into<BoxError>,
-    ResBody: Body + Send + 'static,
-    ResBody::Data: Send,
-    ResBody::Error: Send,
+    S: CacheableService<ReqBody, ResBody>,
+    ReqBody: CacheableRequestBody,
+    ResBody: CacheableResponseBody,
 {
     let span = request_span(&request);
     let respond = respond(cache, inner, request, disabled);
@@ -117,14 +121,9 @@ pub(crate) async fn respond<S, ReqBody, ResBody>(
     disabled: bool,
 ) -> CachedResult<ResBody, S::Error>
 where
-    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Send + 'static,
-    S::Future: Send,
-    S::Error: Send,
-    ReqBody: Body + From<Bytes> + Send + 'static,
-    ReqBody::Error: Into<BoxError>,
-    ResBody: Body + Send + 'static,
-    ResBody::Data: Send,
-    ResBody::Error: Send,
+    S: CacheableService<ReqBody, ResBody>,
+    ReqBody: CacheableRequestBody,
+    ResBody: CacheableResponseBody,
 {
     let settings = &cache.shared.settings;
     let options = request
@@ -139,16 +138,15 @@ where
         CacheControl::default()
     };
     let method_allowed = settings.method_allowed(request.method(), request.headers());
-    if disabled || options.bypass || request_cc.no_store || !method_allowed || flags.range {
-        tracing::debug!(
-            reason = skip_reason(
-                disabled,
-                options.bypass,
-                request_cc.no_store,
-                method_allowed
-            ),
-            "reqcache: skipped"
-        );
+    let skip = skip_reason(
+        disabled,
+        options.bypass,
+        request_cc.no_store,
+        method_allowed,
+        flags.range,
+    );
+    if let Some(reason) = skip {
+        tracing::debug!(reason, "reqcache: skipped");
         // Unsafe methods that are not cached themselves invalidate what is
         // stored for their URL (RFC 9111 section 4.4).
         let invalidates = !disabled

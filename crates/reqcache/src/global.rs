@@ -64,15 +64,14 @@ use std::future::Future;
 use std::sync::{PoisonError, RwLock};
 use std::task::{Context, Poll};
 
-use bytes::Bytes;
 use http::{Request, Response};
-use http_body::Body;
 use tower::{Layer, Service};
 
 use crate::body::CacheBody;
+use crate::bounds::{CacheableRequestBody, CacheableResponseBody, CacheableService};
 use crate::future::ResponseFuture;
 use crate::layer::CacheLayer;
-use crate::storage::{BoxError, StorageError};
+use crate::storage::StorageError;
 
 static INSTALLED: RwLock<Option<CacheLayer>> = RwLock::new(None);
 
@@ -292,15 +291,11 @@ impl<S> InstalledCacheService<S> {
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for InstalledCacheService<S>
 where
-    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Send + 'static,
-    ReqBody: Body + From<Bytes> + Send + 'static,
-    ReqBody::Data: Send,
-    ReqBody::Error: Into<BoxError>,
-    ResBody: Body + Send + 'static,
-    ResBody::Data: Send,
-    ResBody::Error: Send,
+    // The equality names `ResBody` for the impl; the rest of the bounds are
+    // `CacheableService`'s.
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + CacheableService<ReqBody, ResBody>,
+    ReqBody: CacheableRequestBody,
+    ResBody: CacheableResponseBody,
 {
     type Response = Response<CacheBody<ResBody>>;
     type Error = S::Error;
@@ -311,8 +306,7 @@ where
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        let clone = self.inner.clone();
-        let inner = std::mem::replace(&mut self.inner, clone);
+        let inner = crate::service::take_ready(&mut self.inner);
         // Chosen here, in the caller's task, where the scope lives.
         match current() {
             Some(layer) => crate::flow::start(layer.cache().clone(), inner, request, false),

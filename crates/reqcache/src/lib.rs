@@ -122,6 +122,7 @@
 #![forbid(unsafe_code)]
 
 mod body;
+mod bounds;
 mod cache_control;
 mod clock;
 mod codec;
@@ -153,6 +154,7 @@ mod storage;
 pub mod unix_time;
 
 pub use body::CacheBody;
+pub use bounds::{CacheableRequestBody, CacheableResponseBody, CacheableService};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use codec::{Codec, Compression, MAX_DECOMPRESSED_SIZE};
 pub use entry::{CachedRequest, CachedResponse, EntryInfo};

@@ -2,15 +2,13 @@
 
 use std::task::{Context, Poll};
 
-use bytes::Bytes;
 use http::{Request, Response};
-use http_body::Body;
 use tower::Service;
 
 use crate::body::CacheBody;
+use crate::bounds::{CacheableRequestBody, CacheableResponseBody, CacheableService};
 use crate::future::ResponseFuture;
 use crate::handle::Cache;
-use crate::storage::BoxError;
 
 /// Answers requests from the cache where it can, and from the inner service
 /// otherwise. Made by [`CacheLayer`](crate::CacheLayer).
@@ -19,8 +17,8 @@ use crate::storage::BoxError;
 /// turned into misses or skipped writes, never errors. Responses carry a
 /// [`CacheStatus`](crate::CacheStatus) extension.
 ///
-/// The request body type must be buildable from [`Bytes`] (`Full<Bytes>`,
-/// `axum::body::Body`, `reqwest::Body`, `String`, ...): a request whose method
+/// The request body type must be buildable from [`Bytes`](bytes::Bytes) (`Full<Bytes>`,
+/// `axum::body::Body`, `reqwest::Body`, ...): a request whose method
 /// is cacheable and whose body is not known to be empty is read whole, to be
 /// part of the key, then handed on rebuilt. If that read fails, the layer
 /// answers `400 Bad Request` without calling the inner service.
@@ -72,15 +70,11 @@ impl<S> CacheService<S> {
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for CacheService<S>
 where
-    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Send + 'static,
-    ReqBody: Body + From<Bytes> + Send + 'static,
-    ReqBody::Data: Send,
-    ReqBody::Error: Into<BoxError>,
-    ResBody: Body + Send + 'static,
-    ResBody::Data: Send,
-    ResBody::Error: Send,
+    // The equality names `ResBody` for the impl; the rest of the bounds are
+    // `CacheableService`'s.
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + CacheableService<ReqBody, ResBody>,
+    ReqBody: CacheableRequestBody,
+    ResBody: CacheableResponseBody,
 {
     type Response = Response<CacheBody<ResBody>>;
     type Error = S::Error;
@@ -91,12 +85,16 @@ where
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        // The instance that was polled ready goes into the future; the clone
-        // stays behind to be polled ready next time.
-        let clone = self.inner.clone();
-        let inner = std::mem::replace(&mut self.inner, clone);
+        let inner = take_ready(&mut self.inner);
         // Read here, in the caller's task, where the task-local scope lives.
         let disabled = crate::scope::is_cache_disabled();
         crate::flow::start(self.cache.clone(), inner, request, disabled)
     }
+}
+
+/// The instance that was polled ready, to go into a request's future; a
+/// clone stays behind to be polled ready next time.
+pub(crate) fn take_ready<S: Clone>(inner: &mut S) -> S {
+    let clone = inner.clone();
+    std::mem::replace(inner, clone)
 }
