@@ -7,7 +7,7 @@
 use bytes::Bytes;
 use http::{Request, Response};
 use http_body::Body;
-use tower::Service;
+use tower_service::Service;
 
 use crate::storage::BoxError;
 

@@ -2,8 +2,8 @@
 
 use std::time::{Duration, SystemTime};
 
-use crate::entry::EntryInfo;
 use crate::key::CacheKey;
+use crate::storage::EntryInfo;
 
 /// Selects stored entries for [`Cache::delete_where`](crate::Cache::delete_where)
 /// and [`Cache::entries_where`](crate::Cache::entries_where).

@@ -61,19 +61,13 @@
 //! ```
 
 use std::future::Future;
-use std::sync::{PoisonError, RwLock};
-use std::task::{Context, Poll};
 
-use http::{Request, Response};
-use tower::{Layer, Service};
+use tower_layer::Layer;
 
-use crate::body::CacheBody;
-use crate::bounds::{CacheableRequestBody, CacheableResponseBody, CacheableService};
-use crate::future::ResponseFuture;
 use crate::layer::CacheLayer;
+use crate::scope;
+use crate::service::CacheService;
 use crate::storage::StorageError;
-
-static INSTALLED: RwLock<Option<CacheLayer>> = RwLock::new(None);
 
 /// Installs `layer`'s cache as the process-wide cache of installed-cache
 /// services, replacing (and returning) the one installed before.
@@ -88,8 +82,7 @@ static INSTALLED: RwLock<Option<CacheLayer>> = RwLock::new(None);
 /// # global::uninstall();
 /// ```
 pub fn install(layer: impl Into<CacheLayer>) -> Option<CacheLayer> {
-    let mut installed = INSTALLED.write().unwrap_or_else(PoisonError::into_inner);
-    installed.replace(layer.into())
+    scope::install(Some(layer.into().cache().clone())).map(CacheLayer::from_cache)
 }
 
 /// Removes the process-wide cache, returning it; installed-cache services
@@ -104,10 +97,7 @@ pub fn install(layer: impl Into<CacheLayer>) -> Option<CacheLayer> {
 /// assert!(!global::is_installed());
 /// ```
 pub fn uninstall() -> Option<CacheLayer> {
-    INSTALLED
-        .write()
-        .unwrap_or_else(PoisonError::into_inner)
-        .take()
+    scope::install(None).map(CacheLayer::from_cache)
 }
 
 /// Whether a process-wide cache is installed. requests-cache's
@@ -118,10 +108,7 @@ pub fn uninstall() -> Option<CacheLayer> {
 /// assert!(!reqcache::global::is_installed());
 /// ```
 pub fn is_installed() -> bool {
-    INSTALLED
-        .read()
-        .unwrap_or_else(PoisonError::into_inner)
-        .is_some()
+    scope::installed().is_some()
 }
 
 /// The process-wide cache, if one is installed.
@@ -131,10 +118,7 @@ pub fn is_installed() -> bool {
 /// assert!(reqcache::global::installed().is_none());
 /// ```
 pub fn installed() -> Option<CacheLayer> {
-    INSTALLED
-        .read()
-        .unwrap_or_else(PoisonError::into_inner)
-        .clone()
+    scope::installed().map(CacheLayer::from_cache)
 }
 
 /// The cache an installed-cache service would use for a request made here and
@@ -154,11 +138,7 @@ pub fn installed() -> Option<CacheLayer> {
 /// # }
 /// ```
 pub fn current() -> Option<CacheLayer> {
-    match crate::scope::current() {
-        Some(scope) if scope.disabled => None,
-        Some(scope) if scope.layer.is_some() => scope.layer,
-        _ => installed(),
-    }
+    scope::current_cache().map(CacheLayer::from_cache)
 }
 
 /// Deletes every entry of the [`current`] cache; nothing to do when there is
@@ -174,8 +154,8 @@ pub fn current() -> Option<CacheLayer> {
 /// # }
 /// ```
 pub async fn clear() -> Result<(), StorageError> {
-    match current() {
-        Some(layer) => layer.cache().clear().await,
+    match scope::current_cache() {
+        Some(cache) => cache.clear().await,
         None => Ok(()),
     }
 }
@@ -199,7 +179,7 @@ pub async fn clear() -> Result<(), StorageError> {
 /// # }
 /// ```
 pub async fn enabled<F: Future>(layer: impl Into<CacheLayer>, future: F) -> F::Output {
-    crate::scope::with_scoped_layer(layer.into(), future).await
+    scope::with_scoped_cache(layer.into().cache().clone(), future).await
 }
 
 /// Runs `future` with caching disabled for every request made inside it, by
@@ -216,7 +196,7 @@ pub async fn enabled<F: Future>(layer: impl Into<CacheLayer>, future: F) -> F::O
 /// # }
 /// ```
 pub async fn disabled<F: Future>(future: F) -> F::Output {
-    crate::scope::with_cache_disabled(future).await
+    scope::with_cache_disabled(future).await
 }
 
 /// A tower layer whose services cache with the [`current`] cache: the one
@@ -249,68 +229,9 @@ impl InstalledCacheLayer {
 }
 
 impl<S> Layer<S> for InstalledCacheLayer {
-    type Service = InstalledCacheService<S>;
+    type Service = CacheService<S>;
 
-    fn layer(&self, inner: S) -> InstalledCacheService<S> {
-        InstalledCacheService { inner }
-    }
-}
-
-/// The service [`InstalledCacheLayer`] makes: a
-/// [`CacheService`](crate::CacheService) whose cache is chosen per request.
-///
-/// # Example
-/// ```
-/// use std::convert::Infallible;
-/// use http_body_util::Full;
-/// use reqcache::global::InstalledCacheLayer;
-/// use tower::Layer;
-///
-/// let upstream = tower::service_fn(|_req: http::Request<Full<bytes::Bytes>>| async {
-///     Ok::<_, Infallible>(http::Response::new(Full::<bytes::Bytes>::default()))
-/// });
-/// let service = InstalledCacheLayer::new().layer(upstream);
-/// let _inner = service.get_ref();
-/// ```
-#[derive(Debug, Clone)]
-pub struct InstalledCacheService<S> {
-    inner: S,
-}
-
-impl<S> InstalledCacheService<S> {
-    /// The inner service.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-
-    /// The inner service, unwrapped.
-    pub fn into_inner(self) -> S {
-        self.inner
-    }
-}
-
-impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for InstalledCacheService<S>
-where
-    // The equality names `ResBody` for the impl; the rest of the bounds are
-    // `CacheableService`'s.
-    S: Service<Request<ReqBody>, Response = Response<ResBody>> + CacheableService<ReqBody, ResBody>,
-    ReqBody: CacheableRequestBody,
-    ResBody: CacheableResponseBody,
-{
-    type Response = Response<CacheBody<ResBody>>;
-    type Error = S::Error;
-    type Future = ResponseFuture<ResBody, S::Error>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        let inner = crate::service::take_ready(&mut self.inner);
-        // Chosen here, in the caller's task, where the scope lives.
-        match current() {
-            Some(layer) => crate::flow::start(layer.cache().clone(), inner, request, false),
-            None => crate::flow::start_uncached(inner, request),
-        }
+    fn layer(&self, inner: S) -> CacheService<S> {
+        CacheService::installed(inner)
     }
 }

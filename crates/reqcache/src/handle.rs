@@ -7,14 +7,14 @@ use std::time::SystemTime;
 use http::{Request, Uri};
 
 use crate::clock::Clock;
-use crate::entry::{CachedResponse, EntryInfo};
 use crate::entry_filter::EntryFilter;
-use crate::expiration::Expiration;
 use crate::flight::SingleFlight;
 use crate::key::CacheKey;
+use crate::policy::expiration::Expiration;
+use crate::policy::storable;
 use crate::settings::CacheSettings;
 use crate::stats::{CacheStats, Counters};
-use crate::storage::{Storage, StorageError};
+use crate::storage::{CachedResponse, EntryInfo, Storage, StorageError};
 
 /// What every service of one layer shares.
 pub(crate) struct Shared {
@@ -104,7 +104,7 @@ impl Cache {
     /// A string that is not a URI is returned as is.
     pub fn normalize_url(&self, url: &str) -> String {
         match url.parse::<Uri>() {
-            Ok(uri) => self.shared.settings.key.normalized_url(&uri),
+            Ok(uri) => self.shared.settings.key.normalize.normalized_url(&uri),
             Err(_) => url.to_owned(),
         }
     }
@@ -265,7 +265,7 @@ impl Cache {
             };
             let mut entry = CachedResponse::clone(&entry);
             entry.expires = expires;
-            entry.retain_until = self.retain_until(expires);
+            entry.retain_until = storable::retain_until(&self.shared.settings.rules, expires);
             storage.put(&info.key, Arc::new(entry)).await?;
             updated += 1;
         }
@@ -342,11 +342,5 @@ impl Cache {
             report.rekeyed += 1;
         }
         Ok(report)
-    }
-
-    /// When an entry expiring at `expires` may be dropped by the storage.
-    pub(crate) fn retain_until(&self, expires: Option<SystemTime>) -> Option<SystemTime> {
-        let keep = self.shared.settings.stale_retention?;
-        expires.map(|expires| expires.checked_add(keep).unwrap_or(expires))
     }
 }

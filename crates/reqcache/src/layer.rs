@@ -4,19 +4,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::{Method, StatusCode};
-use tower::Layer;
+use tower_layer::Layer;
 
 use crate::clock::{Clock, SystemClock};
-use crate::expiration::{Expiration, UrlExpiration};
 use crate::flight::SingleFlight;
-use crate::freshness::{CacheMode, Heuristic};
 use crate::handle::{Cache, Shared};
-use crate::key::KeyParts;
-use crate::normalize::{
-    DEFAULT_REDACTED_HEADERS, DEFAULT_REDACTED_PARAMETERS, MatchHeaders, Names,
-};
+use crate::key::{KeyParts, MatchHeaders, Names};
+use crate::policy::expiration::{Expiration, UrlExpiration};
+use crate::policy::filter::ResponseFilter;
+use crate::policy::mode::{CacheMode, Heuristic};
 use crate::service::CacheService;
-use crate::settings::{CacheSettings, ResponseFilter};
+use crate::settings::CacheSettings;
 use crate::stats::Counters;
 use crate::storage::Storage;
 
@@ -77,6 +75,12 @@ impl CacheLayer {
     pub fn cache(&self) -> &Cache {
         &self.cache
     }
+
+    /// The layer of an existing cache handle (the installed cache's, in
+    /// [`global`](crate::global)).
+    pub(crate) fn from_cache(cache: Cache) -> Self {
+        Self { cache }
+    }
 }
 
 impl<S> Layer<S> for CacheLayer {
@@ -132,27 +136,27 @@ impl CacheLayerBuilder {
     /// How long responses stay fresh when nothing more specific applies
     /// (see [`Expiration`] for the accepted values). Default: never expire.
     pub fn expire_after(mut self, expire_after: impl Into<Expiration>) -> Self {
-        self.settings.expire_after = expire_after.into();
+        self.settings.rules.expire_after = expire_after.into();
         self
     }
 
     /// Per-URL expiration patterns; the first match wins over
     /// [`expire_after`](Self::expire_after).
     pub fn urls_expire_after(mut self, patterns: UrlExpiration) -> Self {
-        self.settings.urls_expire_after = patterns;
+        self.settings.rules.urls_expire_after = patterns;
         self
     }
 
     /// The methods whose responses are cached. Default: GET and HEAD.
     /// Other methods pass through untouched.
     pub fn allowable_methods(mut self, methods: impl IntoIterator<Item = Method>) -> Self {
-        self.settings.allowable_methods = methods.into_iter().collect();
+        self.settings.rules.allowable_methods = methods.into_iter().collect();
         self
     }
 
     /// The status codes that are cached. Default: 200.
     pub fn allowable_codes(mut self, codes: impl IntoIterator<Item = StatusCode>) -> Self {
-        self.settings.allowable_codes = codes.into_iter().collect();
+        self.settings.rules.allowable_codes = codes.into_iter().collect();
         self
     }
 
@@ -166,7 +170,7 @@ impl CacheLayerBuilder {
         I::Item: Into<String>,
     {
         let names: Vec<String> = names.into_iter().map(Into::into).collect();
-        self.settings.key.ignored = Names::new(names);
+        self.settings.key.normalize.ignored = Names::new(names);
         self
     }
 
@@ -199,7 +203,7 @@ impl CacheLayerBuilder {
     /// under this top-level member (requests-cache's `content_root_key`),
     /// e.g. `"params"` for `{"method": "..", "params": {"api_key": ..}}`.
     pub fn content_root_key(mut self, member: impl Into<String>) -> Self {
-        self.settings.key.content_root_key = Some(member.into());
+        self.settings.key.normalize.content_root_key = Some(member.into());
         self
     }
 
@@ -223,7 +227,7 @@ impl CacheLayerBuilder {
     /// has a validator (`ETag` or `Last-Modified`), even a fresh one. Stored
     /// responses without one are used while fresh. Default: off.
     pub fn always_revalidate(mut self, on: bool) -> Self {
-        self.settings.always_revalidate = on;
+        self.settings.rules.always_revalidate = on;
         self
     }
 
@@ -242,13 +246,13 @@ impl CacheLayerBuilder {
     where
         F: Fn(&http::request::Parts, &http::response::Parts) -> bool + Send + Sync + 'static,
     {
-        self.settings.filter = Some(ResponseFilter(Arc::new(filter)));
+        self.settings.rules.filter = Some(ResponseFilter(Arc::new(filter)));
         self
     }
 
     /// Request headers that take part in the key. Default: none.
     pub fn match_headers(mut self, match_headers: MatchHeaders) -> Self {
-        self.settings.key.match_headers = match_headers;
+        self.settings.key.normalize.match_headers = match_headers;
         self
     }
 
@@ -262,7 +266,7 @@ impl CacheLayerBuilder {
     /// every caller shares one entry. Redacted values are never stored either
     /// way.
     pub fn credentials_in_key(mut self, on: bool) -> Self {
-        self.settings.key.credentials_in_key = on;
+        self.settings.key.normalize.credentials_in_key = on;
         self
     }
 
@@ -276,7 +280,7 @@ impl CacheLayerBuilder {
     /// `no-cache` and `Expires`. A response whose headers make it stale at once
     /// is stored only when it has a validator, to be revalidated on each use.
     pub fn cache_control(mut self, on: bool) -> Self {
-        self.settings.cache_control = on;
+        self.settings.rules.cache_control = on;
         self
     }
 
@@ -284,7 +288,7 @@ impl CacheLayerBuilder {
     /// service's `Err`, or a 4xx/5xx status) and a stale response is stored,
     /// answer it, marked [`is_expired`](crate::CacheStatus::is_expired).
     pub fn stale_if_error(mut self, on: bool) -> Self {
-        self.settings.stale_if_error = on;
+        self.settings.rules.stale_if_error = on;
         self
     }
 
@@ -299,7 +303,7 @@ impl CacheLayerBuilder {
     /// `stale_if_error` before a storage may drop it. Default: kept until
     /// removed or evicted, as in requests-cache.
     pub fn stale_retention(mut self, keep: Duration) -> Self {
-        self.settings.stale_retention = Some(keep);
+        self.settings.rules.stale_retention = Some(keep);
         self
     }
 
@@ -313,7 +317,7 @@ impl CacheLayerBuilder {
     /// A private cache (the default: one client's) or a shared one (a proxy
     /// or gateway serving many users); see [`CacheMode`].
     pub fn mode(mut self, mode: CacheMode) -> Self {
-        self.settings.mode = mode;
+        self.settings.rules.mode = mode;
         self
     }
 
@@ -322,7 +326,7 @@ impl CacheLayerBuilder {
     /// that allow it. Default: off (such responses fall back to
     /// `expire_after`).
     pub fn heuristic_freshness(mut self, heuristic: Heuristic) -> Self {
-        self.settings.heuristic = Some(heuristic);
+        self.settings.rules.heuristic = Some(heuristic);
         self
     }
 
@@ -350,22 +354,8 @@ impl CacheLayerBuilder {
 
     /// The layer.
     pub fn build(mut self) -> CacheLayer {
-        let always = ["authorization", "proxy-authorization", "cookie"];
-        let defaults: Vec<&str> = if self.redact_defaults {
-            DEFAULT_REDACTED_HEADERS
-                .iter()
-                .chain(&DEFAULT_REDACTED_PARAMETERS)
-                .copied()
-                .collect()
-        } else {
-            always.to_vec()
-        };
-        self.settings.key.redacted = Names::new(
-            defaults
-                .into_iter()
-                .map(str::to_owned)
-                .chain(std::mem::take(&mut self.redacted)),
-        );
+        self.settings.key.normalize.redacted =
+            Names::redacted(self.redact_defaults, std::mem::take(&mut self.redacted));
         CacheLayer {
             cache: Cache {
                 shared: Arc::new(Shared {

@@ -118,61 +118,47 @@
 //!
 //! [tower]: https://docs.rs/tower
 
-#![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
-#![forbid(unsafe_code)]
-
 mod body;
 mod bounds;
-mod cache_control;
 mod clock;
-mod codec;
-mod entry;
+mod engine;
 mod entry_filter;
-mod entry_metadata;
-mod expiration;
-mod fetch;
 mod flight;
-mod flow;
-mod freshness;
 mod future;
 pub mod global;
 mod handle;
 mod key;
 mod layer;
-mod lookup;
-mod memory;
-mod normalize;
 mod options;
 mod policy;
 mod scope;
-mod serializer;
 mod service;
 mod settings;
 mod stats;
 mod status;
-mod storage;
-pub mod unix_time;
+pub mod storage;
 
 pub use body::CacheBody;
 pub use bounds::{CacheableRequestBody, CacheableResponseBody, CacheableService};
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use codec::{Codec, Compression, MAX_DECOMPRESSED_SIZE};
-pub use entry::{CachedRequest, CachedResponse, EntryInfo};
 pub use entry_filter::EntryFilter;
-pub use entry_metadata::EntryMetadata;
-pub use expiration::{DoNotStore, Expiration, UrlExpiration};
-pub use freshness::{CacheMode, Heuristic};
 pub use future::ResponseFuture;
 pub use handle::{Cache, RekeyReport};
-pub use key::{CacheKey, KeyParts};
+pub use key::{
+    CacheKey, DEFAULT_REDACTED_HEADERS, DEFAULT_REDACTED_PARAMETERS, KeyParts, MatchHeaders,
+};
 pub use layer::{CacheLayer, CacheLayerBuilder};
-pub use memory::{DEFAULT_MAX_BYTES, DEFAULT_MAX_ENTRIES, MemoryStorage, MemoryStorageBuilder};
-pub use normalize::{DEFAULT_REDACTED_HEADERS, DEFAULT_REDACTED_PARAMETERS, MatchHeaders};
 pub use options::CacheOptions;
+pub use policy::expiration::{DoNotStore, Expiration, UrlExpiration};
+pub use policy::mode::{CacheMode, Heuristic};
 pub use scope::{is_cache_disabled, with_cache_disabled, with_cache_enabled};
-pub use serializer::{FORMAT_VERSION, Serializer};
 pub use service::CacheService;
 pub use settings::DEFAULT_MAX_BODY_SIZE;
 pub use stats::CacheStats;
 pub use status::{CacheOutcome, CacheStatus};
-pub use storage::{BoxError, Storage, StorageError, StorageErrorKind};
+pub use storage::unix_time;
+pub use storage::{
+    BoxError, CachedRequest, CachedResponse, Codec, Compression, DEFAULT_MAX_BYTES,
+    DEFAULT_MAX_ENTRIES, EntryInfo, EntryMetadata, FORMAT_VERSION, MAX_DECOMPRESSED_SIZE,
+    MemoryStorage, MemoryStorageBuilder, Serializer, Storage, StorageError, StorageErrorKind,
+};

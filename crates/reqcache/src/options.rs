@@ -1,6 +1,6 @@
 //! [`CacheOptions`]: per-request settings carried in request extensions.
 
-use crate::expiration::Expiration;
+use crate::policy::expiration::Expiration;
 
 /// Per-request cache settings. Put one in the request's extensions.
 ///

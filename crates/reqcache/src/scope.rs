@@ -1,5 +1,7 @@
-//! Task-scoped switches: caching disabled, or enabled (optionally with a cache
-//! of its own), for everything a future does.
+//! Where a request's cache comes from: task-scoped switches (caching
+//! disabled, or enabled, optionally with a cache of its own, for everything a
+//! future does) and the process-wide installed cache of
+//! [`global`](crate::global).
 //!
 //! The scope is a tokio task-local: it applies to the future it wraps and to
 //! what that future awaits, never to other tasks, and a task spawned inside
@@ -8,8 +10,12 @@
 //! program.
 
 use std::future::Future;
+use std::sync::{PoisonError, RwLock};
 
-use crate::layer::CacheLayer;
+use crate::handle::Cache;
+
+/// The process-wide cache of installed-cache services.
+static INSTALLED: RwLock<Option<Cache>> = RwLock::new(None);
 
 /// What the enclosing scope says.
 #[derive(Debug, Clone, Default)]
@@ -18,7 +24,7 @@ pub(crate) struct Scope {
     pub(crate) disabled: bool,
     /// The cache named by the nearest [`global::enabled`](crate::global::enabled),
     /// used by installed-cache services.
-    pub(crate) layer: Option<CacheLayer>,
+    pub(crate) cache: Option<Cache>,
 }
 
 tokio::task_local! {
@@ -79,14 +85,14 @@ pub async fn with_cache_enabled<F: Future>(future: F) -> F::Output {
         .await
 }
 
-/// Runs `future` with caching enabled and `layer` as the cache of
+/// Runs `future` with caching enabled and `cache` as the cache of
 /// installed-cache services (see [`global`](crate::global)).
-pub(crate) async fn with_scoped_layer<F: Future>(layer: CacheLayer, future: F) -> F::Output {
+pub(crate) async fn with_scoped_cache<F: Future>(cache: Cache, future: F) -> F::Output {
     SCOPE
         .scope(
             Scope {
                 disabled: false,
-                layer: Some(layer),
+                cache: Some(cache),
             },
             future,
         )
@@ -105,6 +111,32 @@ pub fn is_cache_disabled() -> bool {
 }
 
 /// The enclosing scope, if any.
-pub(crate) fn current() -> Option<Scope> {
+fn current() -> Option<Scope> {
     SCOPE.try_with(Scope::clone).ok()
+}
+
+/// Sets (or with `None`, removes) the process-wide cache, returning the one
+/// before.
+pub(crate) fn install(cache: Option<Cache>) -> Option<Cache> {
+    let mut installed = INSTALLED.write().unwrap_or_else(PoisonError::into_inner);
+    std::mem::replace(&mut *installed, cache)
+}
+
+/// The process-wide cache, if one is installed.
+pub(crate) fn installed() -> Option<Cache> {
+    INSTALLED
+        .read()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone()
+}
+
+/// The cache an installed-cache service uses for a request made here and
+/// now: none inside a disabled scope, the scope's own inside an enabled one,
+/// the process-wide one otherwise.
+pub(crate) fn current_cache() -> Option<Cache> {
+    match current() {
+        Some(scope) if scope.disabled => None,
+        Some(scope) if scope.cache.is_some() => scope.cache,
+        _ => installed(),
+    }
 }

@@ -3,7 +3,7 @@
 use std::task::{Context, Poll};
 
 use http::{Request, Response};
-use tower::Service;
+use tower_service::Service;
 
 use crate::body::CacheBody;
 use crate::bounds::{CacheableRequestBody, CacheableResponseBody, CacheableService};
@@ -39,12 +39,34 @@ use crate::handle::Cache;
 #[derive(Debug, Clone)]
 pub struct CacheService<S> {
     inner: S,
-    cache: Cache,
+    source: CacheSource,
+}
+
+/// Where a service's cache comes from.
+#[derive(Debug, Clone)]
+enum CacheSource {
+    /// The cache of the layer that made it.
+    Fixed(Cache),
+    /// Chosen per request, in the caller's task: the
+    /// [`global::current`](crate::global::current) cache, if any.
+    Installed,
 }
 
 impl<S> CacheService<S> {
     pub(crate) fn new(inner: S, cache: Cache) -> Self {
-        Self { inner, cache }
+        Self {
+            inner,
+            source: CacheSource::Fixed(cache),
+        }
+    }
+
+    /// A service whose cache is the installed one of each request's task
+    /// ([`InstalledCacheLayer`](crate::global::InstalledCacheLayer)).
+    pub(crate) fn installed(inner: S) -> Self {
+        Self {
+            inner,
+            source: CacheSource::Installed,
+        }
     }
 
     /// The inner service.
@@ -62,9 +84,14 @@ impl<S> CacheService<S> {
         self.inner
     }
 
-    /// The cache handle, shared with the layer.
-    pub fn cache(&self) -> &Cache {
-        &self.cache
+    /// The cache handle, shared with the layer; `None` for a service of
+    /// [`InstalledCacheLayer`](crate::global::InstalledCacheLayer), whose
+    /// cache is chosen per request.
+    pub fn cache(&self) -> Option<&Cache> {
+        match &self.source {
+            CacheSource::Fixed(cache) => Some(cache),
+            CacheSource::Installed => None,
+        }
     }
 }
 
@@ -85,16 +112,15 @@ where
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        let inner = take_ready(&mut self.inner);
+        // The instance that was polled ready goes into the future; a clone
+        // stays behind to be polled ready next time.
+        let clone = self.inner.clone();
+        let inner = std::mem::replace(&mut self.inner, clone);
         // Read here, in the caller's task, where the task-local scope lives.
-        let disabled = crate::scope::is_cache_disabled();
-        crate::flow::start(self.cache.clone(), inner, request, disabled)
+        let (cache, disabled) = match &self.source {
+            CacheSource::Fixed(cache) => (Some(cache.clone()), crate::scope::is_cache_disabled()),
+            CacheSource::Installed => (crate::scope::current_cache(), false),
+        };
+        crate::engine::start(cache, inner, request, disabled)
     }
-}
-
-/// The instance that was polled ready, to go into a request's future; a
-/// clone stays behind to be polled ready next time.
-pub(crate) fn take_ready<S: Clone>(inner: &mut S) -> S {
-    let clone = inner.clone();
-    std::mem::replace(inner, clone)
 }

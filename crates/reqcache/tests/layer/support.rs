@@ -249,7 +249,9 @@ impl Harness {
     }
 
     pub(crate) fn cache(&self) -> &Cache {
-        self.service.cache()
+        self.service
+            .cache()
+            .expect("a CacheLayer service has its cache")
     }
 
     pub(crate) fn advance(&self, secs: u64) {

@@ -1,8 +1,9 @@
-//! HTTP caching decisions: conditional requests, validator comparison, `304`
-//! header merging and `Vary` checks.
+//! Validation: conditional requests to upstream, `304` matching and header
+//! merging (RFC 9111 section 4.3), and a client's own conditional requests
+//! answered from a stored response.
 //!
-//! Everything here is lenient: unknown or malformed directives, values and
-//! dates are ignored, never an error.
+//! Everything here is lenient: malformed values and dates are ignored,
+//! never an error.
 
 use http::{HeaderMap, HeaderName, HeaderValue, header};
 
@@ -105,35 +106,6 @@ pub(crate) fn client_conditional_matches(request: &HeaderMap, stored: &HeaderMap
     Some(modified.is_some_and(|modified| modified <= since))
 }
 
-/// What the request path needs to know of a request's headers, found in one
-/// pass over their names: for the handful of headers a request has, cheaper
-/// than a hash lookup per name.
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct RequestFlags {
-    /// `Cache-Control` or `Pragma` present.
-    pub(crate) cache_directives: bool,
-    /// `Range` present.
-    pub(crate) range: bool,
-    /// `If-None-Match` or `If-Modified-Since` present.
-    pub(crate) conditional: bool,
-}
-
-impl RequestFlags {
-    pub(crate) fn scan(headers: &HeaderMap) -> Self {
-        let mut flags = Self::default();
-        for name in headers.keys() {
-            if name == header::CACHE_CONTROL || name == header::PRAGMA {
-                flags.cache_directives = true;
-            } else if name == header::RANGE {
-                flags.range = true;
-            } else if name == header::IF_NONE_MATCH || name == header::IF_MODIFIED_SINCE {
-                flags.conditional = true;
-            }
-        }
-        flags
-    }
-}
-
 /// Headers a `304` answered from the cache carries (RFC 9110 section 15.4.5).
 pub(crate) const NOT_MODIFIED_HEADERS: [HeaderName; 6] = [
     header::CACHE_CONTROL,
@@ -176,110 +148,10 @@ pub(crate) fn merge_not_modified(stored: &HeaderMap, not_modified: &HeaderMap) -
     merged
 }
 
-/// How the key treats a request header that a stored response `Vary`s on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum VaryHeader {
-    /// Compare the stored request's value with this request's.
-    Compare,
-    /// The key already tells requests with different values apart.
-    InKey,
-    /// The value was redacted from storage: it cannot be compared, so the
-    /// stored response is not used (never a cross-user hit).
-    Redacted,
-}
-
-/// `true` when a stored response may answer a request with `request` headers,
-/// as far as its `Vary` field is concerned. `Vary: *` never matches.
-pub(crate) fn vary_matches(
-    stored_response: &HeaderMap,
-    stored_request: &HeaderMap,
-    request: &HeaderMap,
-    classify: impl Fn(&HeaderName) -> VaryHeader,
-) -> bool {
-    for value in stored_response.get_all(header::VARY) {
-        let Ok(text) = value.to_str() else {
-            return false;
-        };
-        for name in text.split(',').map(str::trim).filter(|n| !n.is_empty()) {
-            if name == "*" {
-                return false;
-            }
-            let Ok(name) = HeaderName::from_bytes(name.as_bytes()) else {
-                return false;
-            };
-            match classify(&name) {
-                VaryHeader::InKey => {}
-                VaryHeader::Redacted => return false,
-                VaryHeader::Compare => {
-                    if normalized_value(stored_request, &name) != normalized_value(request, &name) {
-                        return false;
-                    }
-                }
-            }
-        }
-    }
-    true
-}
-
-/// The request header names a response `Vary`s on, lower-cased; `None` for
-/// `Vary: *` or an unreadable field.
-pub(crate) fn vary_names(response: &HeaderMap) -> Option<Vec<HeaderName>> {
-    let mut names = Vec::new();
-    if !response.contains_key(header::VARY) {
-        return Some(names);
-    }
-    for value in response.get_all(header::VARY) {
-        for name in value
-            .to_str()
-            .ok()?
-            .split(',')
-            .map(str::trim)
-            .filter(|n| !n.is_empty())
-        {
-            if name == "*" {
-                return None;
-            }
-            names.push(HeaderName::from_bytes(name.as_bytes()).ok()?);
-        }
-    }
-    names.sort_by(|a, b| a.as_str().cmp(b.as_str()));
-    names.dedup();
-    Some(names)
-}
-
-/// A request header's value as `Vary` compares it: every field line joined,
-/// list members trimmed, so `a,b` and `a, b` are one value.
-pub(crate) fn normalized_value(headers: &HeaderMap, name: &HeaderName) -> Vec<u8> {
-    let mut out = Vec::new();
-    for value in headers.get_all(name) {
-        for member in value.as_bytes().split(|&b| b == b',') {
-            let member = member.trim_ascii();
-            if member.is_empty() {
-                continue;
-            }
-            if !out.is_empty() {
-                out.extend_from_slice(b", ");
-            }
-            out.extend_from_slice(member);
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
-        let mut map = HeaderMap::new();
-        for (name, value) in pairs {
-            map.append(
-                HeaderName::from_bytes(name.as_bytes()).unwrap(),
-                HeaderValue::from_str(value).unwrap(),
-            );
-        }
-        map
-    }
+    use crate::policy::test_headers::headers;
 
     #[test]
     fn merge_replaces_fields_but_keeps_length() {
@@ -353,56 +225,5 @@ mod tests {
             Some(false)
         );
         assert_eq!(client_conditional_matches(&HeaderMap::new(), &stored), None);
-    }
-
-    #[test]
-    fn vary_names_and_values_normalize() {
-        assert_eq!(
-            vary_names(&headers(&[
-                ("vary", "Accept, accept-encoding"),
-                ("vary", "accept")
-            ]))
-            .unwrap()
-            .len(),
-            2
-        );
-        assert_eq!(vary_names(&headers(&[("vary", "accept, *")])), None);
-        let a = headers(&[("accept", "a,b"), ("accept", " c ")]);
-        let b = headers(&[("accept", "a, b, c")]);
-        assert_eq!(
-            normalized_value(&a, &header::ACCEPT),
-            normalized_value(&b, &header::ACCEPT)
-        );
-    }
-
-    #[test]
-    fn vary_star_and_redacted_never_match() {
-        let compare = |_: &HeaderName| VaryHeader::Compare;
-        let req = headers(&[("accept", "text/html")]);
-        assert!(!vary_matches(
-            &headers(&[("vary", "*")]),
-            &req,
-            &req,
-            compare
-        ));
-        assert!(vary_matches(
-            &headers(&[("vary", "Accept")]),
-            &req,
-            &req,
-            compare
-        ));
-        let other = headers(&[("accept", "application/json")]);
-        assert!(!vary_matches(
-            &headers(&[("vary", "accept")]),
-            &req,
-            &other,
-            compare
-        ));
-        assert!(!vary_matches(
-            &headers(&[("vary", "accept")]),
-            &req,
-            &req,
-            |_| VaryHeader::Redacted
-        ));
     }
 }

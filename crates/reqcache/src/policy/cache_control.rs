@@ -149,18 +149,8 @@ pub(crate) fn parse_delta_seconds(argument: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use http::{HeaderName, HeaderValue};
-
-    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
-        let mut map = HeaderMap::new();
-        for (name, value) in pairs {
-            map.append(
-                HeaderName::from_bytes(name.as_bytes()).unwrap(),
-                HeaderValue::from_str(value).unwrap(),
-            );
-        }
-        map
-    }
+    use crate::policy::test_headers::headers;
+    use http::HeaderValue;
 
     #[test]
     fn parses_leniently() {

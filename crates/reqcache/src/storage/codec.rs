@@ -17,9 +17,9 @@
 
 use std::fmt;
 
-use crate::entry::CachedResponse;
-use crate::serializer::{FORMAT_VERSION, Serializer};
-use crate::storage::{StorageError, StorageErrorKind};
+use super::entry::CachedResponse;
+use super::error::{StorageError, StorageErrorKind};
+use super::serializer::{FORMAT_VERSION, Serializer};
 
 #[cfg(feature = "signing")]
 const SIGNED_MAGIC: &[u8; 3] = b"RQS";
@@ -293,7 +293,7 @@ fn decode_error(message: &str) -> StorageError {
 #[cfg(all(test, any(feature = "compression", feature = "signing")))]
 mod tests {
     use super::*;
-    use crate::entry::CachedRequest;
+    use crate::storage::CachedRequest;
     use std::time::UNIX_EPOCH;
 
     fn entry(body: Vec<u8>) -> CachedResponse {

@@ -9,8 +9,8 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Version};
 use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::entry::{CachedRequest, CachedResponse};
-use crate::storage::{StorageError, StorageErrorKind};
+use super::entry::{CachedRequest, CachedResponse};
+use super::error::{StorageError, StorageErrorKind};
 
 /// The version of the stored record layout. A record of any other version is
 /// a miss: it is never decoded by guesswork.

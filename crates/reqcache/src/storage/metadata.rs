@@ -3,8 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::entry::{CachedResponse, EntryInfo};
-use crate::unix_time::{from_unix_nanos, to_unix_nanos};
+use super::entry::{CachedResponse, EntryInfo};
+use super::unix_time::{from_unix_nanos, to_unix_nanos};
 
 /// What listings need of an entry, in plain serializable fields (times as
 /// nanoseconds since the Unix epoch). Storages that keep metadata apart from

@@ -7,8 +7,9 @@ use std::time::SystemTime;
 use async_trait::async_trait;
 use lru::LruCache;
 
-use crate::entry::{CachedResponse, EntryInfo};
-use crate::storage::{Storage, StorageError, StorageErrorKind};
+use super::contract::Storage;
+use super::entry::{CachedResponse, EntryInfo};
+use super::error::{StorageError, StorageErrorKind};
 
 /// The default bound on the number of entries.
 pub const DEFAULT_MAX_ENTRIES: usize = 10_000;
@@ -263,7 +264,7 @@ impl Storage for MemoryStorage {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::entry::CachedRequest;
+    use crate::storage::CachedRequest;
     use bytes::Bytes;
     use std::time::UNIX_EPOCH;
 

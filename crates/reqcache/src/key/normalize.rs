@@ -11,40 +11,17 @@
 
 use std::borrow::Cow;
 use std::fmt;
-use std::sync::Arc;
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri, header};
 
-use crate::entry::CachedRequest;
-use crate::key::{CacheKey, KeyFn, KeyParts};
-use crate::policy::VaryHeader;
+use super::cache_key::CacheKey;
+use super::redact::Names;
+use crate::policy::vary::VaryHeader;
+use crate::storage::CachedRequest;
 
 /// Bumped whenever the key layout changes, so old entries become misses.
 const KEY_FORMAT: &[u8] = b"rqk1";
-
-/// Headers redacted by default: never stored, part of the key (hashed).
-pub const DEFAULT_REDACTED_HEADERS: [&str; 6] = [
-    "authorization",
-    "proxy-authorization",
-    "cookie",
-    "x-api-key",
-    "x-auth-token",
-    "x-access-token",
-];
-
-/// Query, JSON and form parameters redacted by default: never stored, part of
-/// the key (hashed).
-pub const DEFAULT_REDACTED_PARAMETERS: [&str; 8] = [
-    "api_key",
-    "apikey",
-    "api-key",
-    "access_token",
-    "auth_token",
-    "client_secret",
-    "password",
-    "token",
-];
 
 /// Which request headers take part in the key: requests-cache's
 /// `include_get_headers`, made selective.
@@ -78,72 +55,36 @@ impl MatchHeaders {
     }
 }
 
-/// A set of parameter names, with the ones that are also header names.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Names {
-    parameters: Vec<String>,
-    headers: Vec<HeaderName>,
-}
-
-impl Names {
-    pub(crate) fn new<S: AsRef<str>>(names: impl IntoIterator<Item = S>) -> Self {
-        let parameters: Vec<String> = names.into_iter().map(|n| n.as_ref().to_owned()).collect();
-        let headers = parameters
-            .iter()
-            .filter_map(|name| HeaderName::from_bytes(name.to_ascii_lowercase().as_bytes()).ok())
-            .collect();
-        Self {
-            parameters,
-            headers,
-        }
-    }
-
-    fn has_parameter(&self, name: &str) -> bool {
-        self.parameters.iter().any(|p| p == name)
-    }
-
-    fn has_header(&self, name: &HeaderName) -> bool {
-        self.headers.contains(name)
-    }
-}
-
 /// The settings that shape keys and what is stored.
 #[derive(Clone)]
-pub(crate) struct KeySettings {
+pub(crate) struct Normalizer {
     pub(crate) ignored: Names,
     pub(crate) redacted: Names,
     pub(crate) match_headers: MatchHeaders,
     pub(crate) credentials_in_key: bool,
     pub(crate) content_root_key: Option<String>,
-    pub(crate) key_fn: Option<Arc<KeyFn>>,
 }
 
-impl Default for KeySettings {
+impl Default for Normalizer {
     fn default() -> Self {
         Self {
             ignored: Names::default(),
-            redacted: Names::new(
-                DEFAULT_REDACTED_HEADERS
-                    .iter()
-                    .chain(&DEFAULT_REDACTED_PARAMETERS),
-            ),
+            redacted: Names::redacted(true, [] as [&str; 0]),
             match_headers: MatchHeaders::None,
             credentials_in_key: true,
             content_root_key: None,
-            key_fn: None,
         }
     }
 }
 
-impl fmt::Debug for KeySettings {
+impl fmt::Debug for Normalizer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("KeySettings")
-            .field("ignored", &self.ignored.parameters)
-            .field("redacted", &self.redacted.parameters)
+        f.debug_struct("Normalizer")
+            .field("ignored", &self.ignored.parameters())
+            .field("redacted", &self.redacted.parameters())
             .field("match_headers", &self.match_headers)
             .field("credentials_in_key", &self.credentials_in_key)
             .field("content_root_key", &self.content_root_key)
-            .field("key_fn", &self.key_fn.as_ref().map(|_| "custom"))
             .finish()
     }
 }
@@ -157,7 +98,7 @@ enum Use {
     Store,
 }
 
-impl KeySettings {
+impl Normalizer {
     /// `true` when a parameter named `name` is kept for `purpose`.
     fn keeps_parameter(&self, name: &str, purpose: Use) -> bool {
         if self.ignored.has_parameter(name) {
@@ -185,26 +126,6 @@ impl KeySettings {
             }
         } else {
             VaryHeader::Compare
-        }
-    }
-
-    /// The key of a request: the custom key function's, or the default.
-    pub(crate) fn key(
-        &self,
-        method: &Method,
-        uri: &Uri,
-        headers: &HeaderMap,
-        body: &[u8],
-    ) -> CacheKey {
-        match &self.key_fn {
-            Some(key_fn) => CacheKey::custom(key_fn(&KeyParts {
-                settings: self,
-                method,
-                uri,
-                headers,
-                body,
-            })),
-            None => self.default_key(method, uri, headers, body),
         }
     }
 
@@ -574,15 +495,15 @@ fn canonical_json(value: &serde_json::Value, out: &mut Vec<u8>) {
 mod tests {
     use super::*;
 
-    fn settings(ignored: &[&str]) -> KeySettings {
-        KeySettings {
+    fn settings(ignored: &[&str]) -> Normalizer {
+        Normalizer {
             ignored: Names::new(ignored),
-            ..KeySettings::default()
+            ..Normalizer::default()
         }
     }
 
     fn key(
-        s: &KeySettings,
+        s: &Normalizer,
         method: Method,
         uri: &str,
         headers: &[(&str, &str)],
@@ -595,7 +516,7 @@ mod tests {
                 v.parse().unwrap(),
             );
         }
-        s.key(&method, &uri.parse().unwrap(), &map, body)
+        s.default_key(&method, &uri.parse().unwrap(), &map, body)
     }
 
     #[test]
@@ -727,7 +648,7 @@ mod tests {
         );
         assert_eq!(stored.url, "http://e.com/?q=1");
         assert!(stored.redacted);
-        let shared = KeySettings {
+        let shared = Normalizer {
             credentials_in_key: false,
             ..settings(&[])
         };
@@ -751,7 +672,7 @@ mod tests {
 
     #[test]
     fn content_root_key_scopes_parameters_to_one_json_member() {
-        let s = KeySettings {
+        let s = Normalizer {
             content_root_key: Some("data".into()),
             ..settings(&["page"])
         };

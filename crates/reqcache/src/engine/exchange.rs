@@ -1,0 +1,699 @@
+//! [`Exchange`]: one request's trip through the cache — lookup, the
+//! policy's verdict, an answer from storage, or a fetch that stores what the
+//! policy allows — with every method of the type in this file.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
+use http_body::Body;
+use http_body_util::BodyExt;
+use tower_service::Service;
+
+use crate::body::CacheBody;
+use crate::flight::{self, Flight, Leader};
+use crate::handle::Cache;
+use crate::key::{CacheKey, variant_key};
+use crate::options::CacheOptions;
+use crate::policy::cache_control::CacheControl;
+use crate::policy::expiration::DoNotStore;
+use crate::policy::freshness::{self, Stored, Verdict};
+use crate::policy::request::Classified;
+use crate::policy::storable::{self, Asked};
+use crate::policy::{validation, vary};
+use crate::settings::CacheSettings;
+use crate::stats::{Counter, Counters};
+use crate::status::{CacheOutcome, CacheStatus};
+use crate::storage::CachedResponse;
+
+/// What answering a request comes to: a response, or the inner service's error.
+pub(super) type CachedResult<B, E> = Result<Response<CacheBody<B>>, E>;
+
+/// A usable stored entry, and the key it is stored under (for an alias, its
+/// target's; for a `Vary`ing response, its variant's).
+#[derive(Clone)]
+pub(super) struct Found {
+    pub(super) key: CacheKey,
+    pub(super) entry: Arc<CachedResponse>,
+}
+
+impl Found {
+    /// What the policy reads of it.
+    fn stored(&self) -> Stored<'_> {
+        Stored {
+            headers: &self.entry.headers,
+            created_at: self.entry.created_at,
+            expires: self.entry.expires,
+        }
+    }
+}
+
+/// One request's exchange with the cache.
+pub(super) struct Exchange<'a> {
+    cache: &'a Cache,
+    pub(super) key: CacheKey,
+    options: CacheOptions,
+    /// The request's directives (none when `cache_control` is off).
+    directives: CacheControl,
+    /// Whether the request is conditional (`If-None-Match`, `If-Modified-Since`).
+    conditional: bool,
+    /// The time of the lookup; the fetch path reads the clock afresh.
+    now: SystemTime,
+}
+
+impl<'a> Exchange<'a> {
+    /// The exchange of a request the policy lets use the cache.
+    pub(super) fn new(
+        cache: &'a Cache,
+        head: &http::request::Parts,
+        body: &[u8],
+        options: CacheOptions,
+        classified: &Classified,
+    ) -> Self {
+        Self {
+            cache,
+            key: cache
+                .shared
+                .settings
+                .key
+                .key(&head.method, &head.uri, &head.headers, body),
+            options,
+            directives: classified.directives,
+            conditional: classified.conditional,
+            now: cache.shared.clock.now(),
+        }
+    }
+
+    fn settings(&self) -> &CacheSettings {
+        &self.cache.shared.settings
+    }
+
+    fn counters(&self) -> &Counters {
+        &self.cache.shared.counters
+    }
+
+    // ---- lookup -------------------------------------------------------
+
+    /// The stored response for `request`, if any is usable for its headers:
+    /// under its own key (through an alias, or the variant its `Vary` headers
+    /// select), or for `HEAD`, the `GET` response. A failed read is a miss; an
+    /// alias whose target is gone is pruned.
+    pub(super) async fn lookup(
+        &self,
+        request: &http::request::Parts,
+        body: &[u8],
+    ) -> Option<Found> {
+        if let Some(found) = self.lookup_key(self.key.clone(), &request.headers).await {
+            return Some(found);
+        }
+        if request.method == Method::HEAD {
+            let get = self
+                .settings()
+                .key
+                .key(&Method::GET, &request.uri, &request.headers, body);
+            return self.lookup_key(get, &request.headers).await;
+        }
+        None
+    }
+
+    async fn lookup_key(&self, key: CacheKey, headers: &HeaderMap) -> Option<Found> {
+        let mut found = Found {
+            entry: self.read(&key).await?,
+            key,
+        };
+        if let Some(target) = found.entry.alias_for.clone() {
+            let target = CacheKey::custom(target);
+            let Some(entry) = self.read(&target).await else {
+                self.delete(&found.key).await;
+                return None;
+            };
+            found = Found { key: target, entry };
+        }
+        // `Vary: *` (or an unreadable Vary) never matches.
+        let names = vary::vary_names(&found.entry.headers)?;
+        if names.is_empty() || self.vary_matches(&found.entry, headers) {
+            return Some(found);
+        }
+        // Another variant: under the key its Vary headers select.
+        let variant = variant_key(&self.settings().key.normalize, &found.key, &names, headers)?;
+        let entry = self.read(&variant).await?;
+        self.vary_matches(&entry, headers).then_some(Found {
+            key: variant,
+            entry,
+        })
+    }
+
+    fn vary_matches(&self, entry: &CachedResponse, headers: &HeaderMap) -> bool {
+        let normalize = &self.settings().key.normalize;
+        vary::vary_matches(&entry.headers, &entry.request.headers, headers, |name| {
+            normalize.classify_vary(name)
+        })
+    }
+
+    async fn read(&self, key: &CacheKey) -> Option<Arc<CachedResponse>> {
+        match self.cache.shared.storage.get(key, self.now).await {
+            Ok(entry) => entry,
+            Err(error) => {
+                self.counters().record(Counter::StorageReadError);
+                tracing::warn!(%key, %error, "reqcache: storage read failed; treating as a miss");
+                None
+            }
+        }
+    }
+
+    // ---- the policy's word on what was found ----------------------------
+
+    /// What may be done with `found` for this request.
+    pub(super) fn verdict(&self, found: &Found) -> Verdict {
+        freshness::verdict(
+            &self.settings().rules,
+            &self.directives,
+            self.options.refresh,
+            &found.stored(),
+            self.now,
+        )
+    }
+
+    /// Whether `found` may be answered when upstream fails.
+    pub(super) fn serves_stale_on_error(&self, found: &Found) -> bool {
+        freshness::serves_stale_on_error(&self.settings().rules, &found.stored(), self.now)
+    }
+
+    // ---- answers ------------------------------------------------------
+
+    /// The answer from a stored response: the response itself with its
+    /// current `Age`, a `304` when the client's own conditional request
+    /// matches a fresh one, and no body for `HEAD`.
+    pub(super) fn answer<B: Body>(
+        &self,
+        found: &Found,
+        request: &http::request::Parts,
+        outcome: CacheOutcome,
+    ) -> Response<CacheBody<B>> {
+        let entry = &found.entry;
+        let counter = match outcome {
+            CacheOutcome::StaleOnError => Counter::StaleServed,
+            CacheOutcome::Revalidated => Counter::Revalidated,
+            _ => Counter::Hit,
+        };
+        self.counters().record(counter);
+        tracing::debug!(key = %self.key, ?outcome, "reqcache: answered from the cache");
+        let status = self.status(entry, outcome);
+        let age = age_value(
+            self.now
+                .duration_since(entry.created_at)
+                .unwrap_or_default()
+                .as_secs(),
+        );
+        let conditional = self.conditional
+            && matches!(outcome, CacheOutcome::Hit | CacheOutcome::Revalidated)
+            && !status.is_expired
+            && self.settings().rules.cache_control;
+        if conditional
+            && validation::client_conditional_matches(&request.headers, &entry.headers)
+                == Some(true)
+        {
+            let mut response = Response::new(CacheBody::cached(Bytes::new()));
+            *response.status_mut() = StatusCode::NOT_MODIFIED;
+            for name in &validation::NOT_MODIFIED_HEADERS {
+                for value in entry.headers.get_all(name) {
+                    response.headers_mut().append(name.clone(), value.clone());
+                }
+            }
+            response.headers_mut().insert(header::AGE, age);
+            return with_status(response, status);
+        }
+        let body = if request.method == Method::HEAD {
+            Bytes::new()
+        } else {
+            entry.body.clone()
+        };
+        let mut response = Response::new(CacheBody::cached(body));
+        *response.status_mut() = entry.status;
+        *response.version_mut() = entry.version;
+        *response.headers_mut() = entry.headers.clone();
+        response.headers_mut().insert(header::AGE, age);
+        with_status(response, status)
+    }
+
+    fn status(&self, entry: &CachedResponse, outcome: CacheOutcome) -> CacheStatus {
+        CacheStatus {
+            from_cache: true,
+            is_expired: outcome != CacheOutcome::Revalidated && entry.is_expired(self.now),
+            created_at: Some(entry.created_at),
+            expires: entry.expires,
+            key: Some(self.key.clone()),
+            revalidated: outcome == CacheOutcome::Revalidated,
+            outcome,
+        }
+    }
+
+    /// Marks an upstream response that was not stored, and logs why.
+    fn not_stored<B: Body>(
+        &self,
+        response: Response<CacheBody<B>>,
+        reason: &'static str,
+    ) -> Response<CacheBody<B>> {
+        tracing::debug!(key = %self.key, reason, "reqcache: not stored");
+        with_status(
+            response,
+            CacheStatus {
+                key: Some(self.key.clone()),
+                outcome: CacheOutcome::NotStored,
+                ..CacheStatus::default()
+            },
+        )
+    }
+
+    /// The `504` of `only-if-cached` with nothing usable stored.
+    pub(super) fn gateway_timeout<B: Body>(&self) -> Response<CacheBody<B>> {
+        self.gateway_timeout_with(CacheOutcome::OnlyIfCachedMiss)
+    }
+
+    fn gateway_timeout_with<B: Body>(&self, outcome: CacheOutcome) -> Response<CacheBody<B>> {
+        let mut response = Response::new(CacheBody::cached(Bytes::new()));
+        *response.status_mut() = StatusCode::GATEWAY_TIMEOUT;
+        with_status(
+            response,
+            CacheStatus {
+                key: Some(self.key.clone()),
+                outcome,
+                ..CacheStatus::default()
+            },
+        )
+    }
+
+    // ---- upstream -----------------------------------------------------
+
+    /// A request the cache could not answer: waits for a concurrent fetch of
+    /// the same key (single flight) and answers from it when it is fresh,
+    /// else fetches.
+    pub(super) async fn go_upstream<S, ReqBody, ResBody>(
+        mut self,
+        inner: S,
+        head: http::request::Parts,
+        request_body: ReqBody,
+        body: Bytes,
+        mut stored: Option<Found>,
+        coalesce: bool,
+    ) -> CachedResult<ResBody, S::Error>
+    where
+        S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+        ReqBody: From<Bytes>,
+        ResBody: Body,
+    {
+        let cache = self.cache;
+        let _leader = if coalesce {
+            match cache.shared.flights.join(self.key.clone()) {
+                Flight::Leader(leader) => Some(leader),
+                Flight::Follower(follower) => {
+                    flight::wait(follower).await;
+                    self.now = cache.shared.clock.now();
+                    stored = self.lookup(&head, &body).await;
+                    if let Some(found) = &stored
+                        && self.verdict(found) == Verdict::Fresh
+                    {
+                        return Ok(self.answer(found, &head, CacheOutcome::Hit));
+                    }
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        let request = Request::from_parts(head, request_body);
+        Box::pin(self.fetch(inner, request, body, stored)).await
+    }
+
+    /// Calls upstream (conditionally when a stale entry has validators) and
+    /// stores what may be stored.
+    async fn fetch<S, ReqBody, ResBody>(
+        &self,
+        mut inner: S,
+        mut request: Request<ReqBody>,
+        request_body: Bytes,
+        stored: Option<Found>,
+    ) -> CachedResult<ResBody, S::Error>
+    where
+        S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+        ReqBody: From<Bytes>,
+        ResBody: Body,
+    {
+        let settings = self.settings();
+        let rules = &settings.rules;
+        // What storing needs of the request once it has gone upstream.
+        let head = copy_head(
+            request.method(),
+            request.uri(),
+            request.version(),
+            request.headers(),
+        );
+        let added_validators = match &stored {
+            Some(found) => validation::add_validators(request.headers_mut(), &found.entry.headers),
+            None => false,
+        };
+        // Kept to send again, unconditionally, if a 304 does not match.
+        let retry = added_validators.then(|| (copy_of(&head), request_body.clone()));
+
+        self.counters().record(Counter::Miss);
+        tracing::debug!(key = %self.key, conditional = added_validators, "reqcache: miss; going upstream");
+        let request_time = self.cache.shared.clock.now();
+        let response = match inner.call(request).await {
+            Ok(response) => response,
+            Err(error) => {
+                return match &stored {
+                    Some(found) if self.serves_stale_on_error(found) => {
+                        Ok(self.answer(found, &head, CacheOutcome::StaleOnError))
+                    }
+                    // must-revalidate: a failed revalidation is a 504.
+                    Some(found) if freshness::requires_revalidation(rules, &found.stored()) => {
+                        Ok(self.gateway_timeout_with(CacheOutcome::NotStored))
+                    }
+                    _ => Err(error),
+                };
+            }
+        };
+        let response_time = self.cache.shared.clock.now();
+        let status = response.status();
+        let mut response = response;
+        if let Some(found) = &stored {
+            if status == StatusCode::NOT_MODIFIED && added_validators {
+                if validation::not_modified_matches(&found.entry.headers, response.headers()) {
+                    let not_modified = response.into_parts().0.headers;
+                    return Ok(self
+                        .revalidated(found, &head, &not_modified, request_time, response_time)
+                        .await);
+                }
+                // The 304 describes some other representation: ask again,
+                // unconditionally.
+                tracing::debug!(key = %self.key, "reqcache: 304 for another representation; fetching again");
+                self.delete(&found.key).await;
+                let (parts, body) = retry.unwrap_or_else(|| (copy_of(&head), Bytes::new()));
+                response = inner
+                    .call(Request::from_parts(parts, ReqBody::from(body)))
+                    .await?;
+            } else if (status.is_client_error() || status.is_server_error())
+                && self.serves_stale_on_error(found)
+            {
+                return Ok(self.answer(found, &head, CacheOutcome::StaleOnError));
+            }
+        }
+        let (parts, body) = response.into_parts();
+        let decided = storable::decide(
+            rules,
+            self.asked(&head),
+            &parts,
+            request_time,
+            response_time,
+        );
+        let (times, vary) = match decided {
+            Ok(decided) => decided,
+            Err(not_stored) => {
+                return Ok(self.not_stored(
+                    Response::from_parts(parts, CacheBody::upstream(body)),
+                    not_stored.reason(),
+                ));
+            }
+        };
+
+        let response_body = match CacheBody::buffer(body, settings.max_body_size).await {
+            Ok(bytes) => bytes,
+            Err(streaming) => {
+                return Ok(self.not_stored(
+                    Response::from_parts(parts, streaming),
+                    "body larger than max_body_size, or with trailers or an error",
+                ));
+            }
+        };
+        // The age the response arrived with is folded into `created_at`; its
+        // `Age` field is kept as a slot that every answer overwrites, so an
+        // answer never has to grow the cloned header map.
+        let mut stored_headers = parts.headers.clone();
+        stored_headers.insert(header::AGE, HeaderValue::from_static("0"));
+        let mut entry = CachedResponse {
+            status: parts.status,
+            version: parts.version,
+            headers: stored_headers,
+            body: response_body.clone(),
+            request: settings.key.normalize.stored_request(
+                &head.method,
+                &head.uri,
+                &head.headers,
+                &request_body,
+            ),
+            created_at: times.created_at,
+            expires: times.expires,
+            retain_until: times.retain_until,
+            alias_for: None,
+        };
+        // The inner service followed redirects: store under the final URL's
+        // key, and an alias under this request's.
+        let final_uri = redirected_to(&parts.extensions).filter(|uri| **uri != head.uri);
+        let mut stored_ok = true;
+        let primary = match final_uri {
+            Some(final_uri) => {
+                let target =
+                    settings
+                        .key
+                        .key(&head.method, final_uri, &head.headers, &request_body);
+                let alias = CachedResponse::alias(&target, entry.request.clone(), &entry);
+                entry.request.url = settings.key.normalize.normalized_url(final_uri);
+                stored_ok &= self.store(&self.key, alias).await;
+                target
+            }
+            None => self.key.clone(),
+        };
+        // A Vary'ing response: under its variant's key, and as the latest
+        // variant under the primary key (which tells lookups how it varies).
+        if !vary.is_empty() {
+            match variant_key(&settings.key.normalize, &primary, &vary, &head.headers) {
+                Some(variant) => stored_ok &= self.store(&variant, entry.clone()).await,
+                None => stored_ok = false,
+            }
+        }
+        if stored_ok {
+            stored_ok &= self.store(&primary, entry).await;
+        }
+        let outcome = if stored_ok {
+            CacheOutcome::Stored
+        } else {
+            CacheOutcome::NotStored
+        };
+        Ok(with_status(
+            Response::from_parts(parts, CacheBody::cached(response_body)),
+            CacheStatus {
+                from_cache: false,
+                is_expired: false,
+                created_at: Some(times.created_at),
+                expires: times.expires,
+                key: Some(self.key.clone()),
+                revalidated: false,
+                outcome,
+            },
+        ))
+    }
+
+    /// What the storability decision needs of this request.
+    fn asked<'h>(&self, head: &'h http::request::Parts) -> Asked<'h> {
+        Asked {
+            head,
+            max_age: self.directives.max_age,
+            expire_after: self.options.expire_after,
+        }
+    }
+
+    /// Upstream answered `304` for the stored response: refresh it (RFC 9111
+    /// section 4.3.4) and answer from it.
+    async fn revalidated<B: Body>(
+        &self,
+        found: &Found,
+        head: &http::request::Parts,
+        not_modified: &HeaderMap,
+        request_time: SystemTime,
+        response_time: SystemTime,
+    ) -> Response<CacheBody<B>> {
+        let mut refreshed = CachedResponse::clone(&found.entry);
+        refreshed.headers = validation::merge_not_modified(&found.entry.headers, not_modified);
+        match storable::times(
+            &self.settings().rules,
+            self.asked(head),
+            refreshed.status,
+            &refreshed.headers,
+            request_time,
+            response_time,
+        ) {
+            Ok(times) => {
+                refreshed.created_at = times.created_at;
+                refreshed.expires = times.expires;
+                refreshed.retain_until = times.retain_until;
+                self.store(&found.key, refreshed.clone()).await;
+            }
+            Err(DoNotStore) => {
+                refreshed.created_at = response_time;
+                refreshed.expires = Some(response_time);
+                self.delete(&found.key).await;
+            }
+        }
+        let found = Found {
+            key: found.key.clone(),
+            entry: Arc::new(refreshed),
+        };
+        let at_response = Exchange {
+            cache: self.cache,
+            key: self.key.clone(),
+            options: self.options,
+            directives: self.directives,
+            conditional: self.conditional,
+            now: response_time,
+        };
+        at_response.answer(&found, head, CacheOutcome::Revalidated)
+    }
+
+    // ---- storage writes -----------------------------------------------
+
+    /// Stores an entry (unless read-only); a failure is logged and skipped.
+    async fn store(&self, key: &CacheKey, entry: CachedResponse) -> bool {
+        if self.settings().read_only {
+            return false;
+        }
+        match self.cache.shared.storage.put(key, Arc::new(entry)).await {
+            Ok(()) => {
+                self.counters().record(Counter::Stored);
+                tracing::debug!(%key, "reqcache: stored");
+                true
+            }
+            Err(error) => {
+                self.counters().record(Counter::StorageWriteError);
+                tracing::warn!(%key, %error, "reqcache: storage write failed; response not cached");
+                false
+            }
+        }
+    }
+
+    /// Deletes an entry (unless read-only); a failure is logged and skipped.
+    async fn delete(&self, key: &CacheKey) {
+        if self.settings().read_only {
+            return;
+        }
+        if let Err(error) = self.cache.shared.storage.delete(key).await {
+            self.counters().record(Counter::StorageWriteError);
+            tracing::warn!(%key, %error, "reqcache: storage delete failed");
+        }
+    }
+}
+
+/// Refreshes a stale entry while its stale answer has already gone out
+/// (`stale-while-revalidate`); `leader` makes it once per key.
+pub(super) async fn refresh_in_background<S, ReqBody, ResBody>(
+    cache: Cache,
+    key: CacheKey,
+    inner: S,
+    request: Request<ReqBody>,
+    body: Bytes,
+    found: Found,
+    leader: Leader,
+) where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    ReqBody: From<Bytes>,
+    ResBody: Body,
+{
+    let _leader = leader;
+    let exchange = Exchange {
+        cache: &cache,
+        key,
+        options: CacheOptions::default(),
+        directives: CacheControl::default(),
+        conditional: false,
+        now: cache.shared.clock.now(),
+    };
+    match exchange.fetch(inner, request, body, Some(found)).await {
+        // Read the body through so that whatever was stored is complete.
+        Ok(response) => drop(response.into_body().collect().await),
+        Err(_) => {
+            tracing::debug!(key = %exchange.key, "reqcache: background refresh failed; upstream error")
+        }
+    }
+}
+
+/// The final URI of a response whose request the inner service redirected
+/// (tower-http's `FollowRedirect` records it).
+#[cfg(feature = "redirect-aliases")]
+fn redirected_to(extensions: &http::Extensions) -> Option<&http::Uri> {
+    extensions
+        .get::<tower_http::follow_redirect::RequestUri>()
+        .map(|uri| &uri.0)
+}
+
+#[cfg(not(feature = "redirect-aliases"))]
+fn redirected_to(_extensions: &http::Extensions) -> Option<&http::Uri> {
+    None
+}
+
+/// Marks a response with what the cache did.
+pub(super) fn with_status<B>(mut response: Response<B>, status: CacheStatus) -> Response<B> {
+    response.extensions_mut().insert(status);
+    response
+}
+
+/// A request head made of these parts (no extensions): what storing needs
+/// of a request once it has gone upstream.
+fn copy_head(
+    method: &Method,
+    uri: &http::Uri,
+    version: http::Version,
+    headers: &HeaderMap,
+) -> http::request::Parts {
+    let (mut head, ()) = Request::new(()).into_parts();
+    head.method = method.clone();
+    head.uri = uri.clone();
+    head.version = version;
+    head.headers = headers.clone();
+    head
+}
+
+/// A copy of a request head, extensions left out.
+fn copy_of(head: &http::request::Parts) -> http::request::Parts {
+    copy_head(&head.method, &head.uri, head.version, &head.headers)
+}
+
+/// An `Age` header value. Values of the first hour come from a table of
+/// static text made once (about 70 KB), so a hit builds its `Age` without an
+/// allocation (measured in BENCHMARKS.md); later ones are formatted.
+fn age_value(seconds: u64) -> HeaderValue {
+    const TABLE: usize = 3600;
+    static AGES: std::sync::LazyLock<Vec<&'static str>> = std::sync::LazyLock::new(|| {
+        let mut text = String::new();
+        let mut ends = Vec::with_capacity(TABLE);
+        for age in 0..TABLE {
+            text.push_str(&age.to_string());
+            ends.push(text.len());
+        }
+        // Lives as long as the program, like the table.
+        let text: &'static str = Box::leak(text.into_boxed_str());
+        let mut start = 0;
+        ends.into_iter()
+            .map(|end| {
+                let digits = &text[start..end];
+                start = end;
+                digits
+            })
+            .collect()
+    });
+    match usize::try_from(seconds) {
+        Ok(index) if index < TABLE => HeaderValue::from_static(AGES[index]),
+        _ => HeaderValue::from(seconds),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::age_value;
+
+    #[test]
+    fn age_values_from_the_table_and_beyond_it_are_the_decimal_seconds() {
+        for age in [0u64, 1, 9, 10, 59, 600, 3599, 3600, 86_400, u64::MAX] {
+            assert_eq!(age_value(age).to_str().unwrap(), age.to_string());
+        }
+    }
+}

@@ -1,0 +1,72 @@
+//! Invalidation by unsafe methods (RFC 9111 section 4.4): after a
+//! successful `POST`, `PUT`, `DELETE`, ... what is stored for its URL, and
+//! for its `Location` and `Content-Location` on the same origin, is deleted.
+
+use http::{HeaderMap, StatusCode, Uri, header};
+
+use crate::handle::Cache;
+use crate::stats::Counter;
+
+/// After a successful unsafe request, deletes what is stored for its URL and
+/// for its `Location` and `Content-Location` on the same origin.
+pub(super) async fn invalidate(cache: &Cache, uri: &Uri, status: StatusCode, headers: &HeaderMap) {
+    if !(status.is_success() || status.is_redirection()) {
+        return;
+    }
+    let mut targets = vec![uri.clone()];
+    for name in [header::LOCATION, header::CONTENT_LOCATION] {
+        if let Some(location) = headers.get(name).and_then(|v| v.to_str().ok())
+            && let Some(target) = resolve_same_origin(uri, location)
+        {
+            targets.push(target);
+        }
+    }
+    for target in targets {
+        let url = cache.shared.settings.key.normalize.normalized_url(&target);
+        match cache.shared.storage.delete_url(&url).await {
+            Ok(deleted) if deleted > 0 => tracing::debug!(url, deleted, "reqcache: invalidated"),
+            Ok(_) => {}
+            Err(error) => {
+                cache.shared.counters.record(Counter::StorageWriteError);
+                tracing::warn!(url, %error, "reqcache: invalidation failed");
+            }
+        }
+    }
+}
+
+/// `location` resolved against `base`, if it is on the same origin.
+fn resolve_same_origin(base: &Uri, location: &str) -> Option<Uri> {
+    let location: Uri = location.trim().parse().ok()?;
+    if location.scheme().is_none() && location.authority().is_none() {
+        // A path: on the base's origin.
+        let mut parts = base.clone().into_parts();
+        parts.path_and_query = location.path_and_query().cloned();
+        return Uri::from_parts(parts).ok();
+    }
+    let same = location.scheme_str().map(str::to_ascii_lowercase)
+        == base.scheme_str().map(str::to_ascii_lowercase)
+        && location.host().map(str::to_ascii_lowercase) == base.host().map(str::to_ascii_lowercase)
+        && location.port_u16() == base.port_u16();
+    same.then_some(location)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locations_resolve_only_on_the_same_origin() {
+        let base: Uri = "https://api.example.com/items".parse().unwrap();
+        assert_eq!(
+            resolve_same_origin(&base, "/items/7").unwrap(),
+            "https://api.example.com/items/7"
+        );
+        assert_eq!(
+            resolve_same_origin(&base, "https://API.example.com/x").unwrap(),
+            "https://API.example.com/x"
+        );
+        assert!(resolve_same_origin(&base, "https://evil.example.com/items").is_none());
+        assert!(resolve_same_origin(&base, "http://api.example.com/items").is_none());
+        assert!(resolve_same_origin(&base, "not a uri at all").is_none());
+    }
+}

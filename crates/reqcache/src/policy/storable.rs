@@ -1,0 +1,389 @@
+//! Storability: whether a response is stored, and the times it is stored
+//! with (generated, expires, retained until).
+//!
+//! The guide's precedence decides expiry: request `Cache-Control`, response
+//! `Cache-Control` / `Expires`, the per-request expiration, per-URL
+//! patterns, the layer's `expire_after`; with RFC 9111's age and lifetime
+//! when `cache_control` is on.
+
+use std::time::{Duration, SystemTime};
+
+use http::{HeaderMap, HeaderName, StatusCode, header, request, response};
+
+use super::cache_control::CacheControl;
+use super::expiration::{DoNotStore, Expiration, match_target};
+use super::freshness;
+use super::mode::CacheMode;
+use super::request::has_authorization;
+use super::rules::Rules;
+use super::validation::has_validators;
+use super::vary::vary_names;
+
+/// The times a response is stored with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Times {
+    /// When it was generated: the response time less the age it arrived with.
+    pub(crate) created_at: SystemTime,
+    /// When it stops being fresh; `None`: never.
+    pub(crate) expires: Option<SystemTime>,
+    /// When a storage may drop it; `None`: only by eviction or removal.
+    pub(crate) retain_until: Option<SystemTime>,
+}
+
+/// Why a response is not stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NotStored {
+    /// Its status, its `Cache-Control`, or its expiration forbids it.
+    Forbidden,
+    /// The user's filter declined it.
+    Filtered,
+    /// `Vary: *`: it could never be answered again.
+    VaryStar,
+}
+
+impl NotStored {
+    /// The reason, as logged.
+    pub(crate) fn reason(self) -> &'static str {
+        match self {
+            Self::Forbidden => "status, Cache-Control or expiration forbids storing",
+            Self::Filtered => "the filter declined it",
+            Self::VaryStar => "Vary: *",
+        }
+    }
+}
+
+/// What a request brings to the decision.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Asked<'a> {
+    /// The request head.
+    pub(crate) head: &'a request::Parts,
+    /// The request's `max-age`, when `cache_control` is on.
+    pub(crate) max_age: Option<u64>,
+    /// The per-request expiration ([`CacheOptions::expire_after`](crate::CacheOptions::expire_after)).
+    pub(crate) expire_after: Option<Expiration>,
+}
+
+/// A full response from upstream: stored with these times, varying on these
+/// request headers, or not stored and why. The body's size is the engine's
+/// to check, as it streams.
+pub(crate) fn decide(
+    rules: &Rules,
+    asked: Asked<'_>,
+    response: &response::Parts,
+    request_time: SystemTime,
+    response_time: SystemTime,
+) -> Result<(Times, Vec<HeaderName>), NotStored> {
+    let times = times(
+        rules,
+        asked,
+        response.status,
+        &response.headers,
+        request_time,
+        response_time,
+    )
+    .map_err(|DoNotStore| NotStored::Forbidden)?;
+    if let Some(filter) = &rules.filter
+        && !(filter.0)(asked.head, response)
+    {
+        return Err(NotStored::Filtered);
+    }
+    let vary = vary_names(&response.headers).ok_or(NotStored::VaryStar)?;
+    Ok((times, vary))
+}
+
+/// Whether and until when a response with `status` and `headers` may be
+/// stored: for a new response, and for a stored one refreshed by a `304`.
+pub(crate) fn times(
+    rules: &Rules,
+    asked: Asked<'_>,
+    status: StatusCode,
+    headers: &HeaderMap,
+    request_time: SystemTime,
+    response_time: SystemTime,
+) -> Result<Times, DoNotStore> {
+    let (created_at, expires) =
+        lifetime(rules, asked, status, headers, request_time, response_time)?;
+    Ok(Times {
+        created_at,
+        expires,
+        retain_until: retain_until(rules, expires),
+    })
+}
+
+fn lifetime(
+    rules: &Rules,
+    asked: Asked<'_>,
+    status: StatusCode,
+    headers: &HeaderMap,
+    request_time: SystemTime,
+    response_time: SystemTime,
+) -> Result<(SystemTime, Option<SystemTime>), DoNotStore> {
+    // Partial content is never stored as, or for, a full response.
+    if status == StatusCode::PARTIAL_CONTENT || !rules.allowable_codes.contains(&status) {
+        return Err(DoNotStore);
+    }
+    let mut created_at = response_time;
+    if rules.cache_control {
+        let cc = CacheControl::parse(headers);
+        let shared = rules.mode == CacheMode::Shared;
+        if cc.no_store
+            || (shared && cc.private)
+            || (shared
+                && has_authorization(&asked.head.headers)
+                && !(cc.public || cc.s_maxage.is_some() || cc.must_revalidate))
+        {
+            return Err(DoNotStore);
+        }
+        created_at = response_time
+            .checked_sub(freshness::initial_age(headers, request_time, response_time))
+            .unwrap_or(response_time);
+        if let Some(max_age) = asked.max_age {
+            let expires =
+                Expiration::from(Duration::from_secs(max_age)).expires_at(response_time)?;
+            return Ok((created_at, expires));
+        }
+        let lifetime = if cc.no_cache {
+            Some(Duration::ZERO)
+        } else {
+            freshness::lifetime(
+                &cc,
+                headers,
+                status,
+                rules.mode,
+                rules.heuristic,
+                response_time,
+            )
+        };
+        if let Some(lifetime) = lifetime {
+            let expires = created_at.checked_add(lifetime).unwrap_or(created_at);
+            // Stale at once: worth keeping only to revalidate, or to serve
+            // within its stale windows.
+            let keep = expires > response_time
+                || has_validators(headers)
+                || cc.stale_if_error.is_some()
+                || cc.stale_while_revalidate.is_some();
+            return if keep {
+                Ok((created_at, Some(expires)))
+            } else {
+                Err(DoNotStore)
+            };
+        }
+    }
+    let head = asked.head;
+    let url_target = (!rules.urls_expire_after.is_empty()).then(|| {
+        let host = head.headers.get(header::HOST).and_then(|h| h.to_str().ok());
+        match_target(&head.uri, host)
+    });
+    let expires = asked
+        .expire_after
+        .or_else(|| url_target.and_then(|t| rules.urls_expire_after.find_in(&t)))
+        .unwrap_or(rules.expire_after)
+        .expires_at(response_time)?;
+    Ok((created_at, expires))
+}
+
+/// When a storage may drop an entry expiring at `expires`: `stale_retention`
+/// past it, or never.
+pub(crate) fn retain_until(rules: &Rules, expires: Option<SystemTime>) -> Option<SystemTime> {
+    let keep = rules.stale_retention?;
+    expires.map(|expires| expires.checked_add(keep).unwrap_or(expires))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::filter::ResponseFilter;
+    use std::sync::Arc;
+
+    const T: u64 = 1_700_000_000;
+
+    fn at(secs: u64) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(secs)
+    }
+
+    fn head(pairs: &[(&'static str, &'static str)]) -> request::Parts {
+        let mut builder = http::Request::get("https://example.com/a");
+        for (name, value) in pairs {
+            builder = builder.header(*name, *value);
+        }
+        builder.body(()).unwrap().into_parts().0
+    }
+
+    fn response(status: u16, pairs: &[(&'static str, &'static str)]) -> response::Parts {
+        let mut builder = http::Response::builder().status(status);
+        for (name, value) in pairs {
+            builder = builder.header(*name, *value);
+        }
+        builder.body(()).unwrap().into_parts().0
+    }
+
+    fn asked(head: &request::Parts) -> Asked<'_> {
+        Asked {
+            head,
+            max_age: None,
+            expire_after: None,
+        }
+    }
+
+    #[test]
+    fn decisions_by_status_directives_and_mode() {
+        let private = Rules::default();
+        let shared = Rules {
+            mode: CacheMode::Shared,
+            ..Rules::default()
+        };
+        let plain = head(&[]);
+        let authorized = head(&[("authorization", "Bearer x")]);
+        // (rules, request, response, stored for so many seconds / forever / not)
+        type Case<'a> = (
+            &'a Rules,
+            &'a request::Parts,
+            response::Parts,
+            Result<Option<u64>, NotStored>,
+        );
+        let cases: [Case<'_>; 9] = [
+            (&private, &plain, response(200, &[]), Ok(None)),
+            (
+                &private,
+                &plain,
+                response(200, &[("cache-control", "max-age=60")]),
+                Ok(Some(60)),
+            ),
+            (
+                &private,
+                &plain,
+                response(404, &[]),
+                Err(NotStored::Forbidden),
+            ),
+            (
+                &private,
+                &plain,
+                response(200, &[("cache-control", "no-store")]),
+                Err(NotStored::Forbidden),
+            ),
+            (
+                &private,
+                &plain,
+                response(200, &[("cache-control", "private, max-age=60")]),
+                Ok(Some(60)),
+            ),
+            (
+                &shared,
+                &plain,
+                response(200, &[("cache-control", "private, max-age=60")]),
+                Err(NotStored::Forbidden),
+            ),
+            (
+                &shared,
+                &authorized,
+                response(200, &[("cache-control", "max-age=60")]),
+                Err(NotStored::Forbidden),
+            ),
+            (
+                &shared,
+                &authorized,
+                response(200, &[("cache-control", "public, max-age=60")]),
+                Ok(Some(60)),
+            ),
+            (
+                &private,
+                &plain,
+                response(200, &[("vary", "*")]),
+                Err(NotStored::VaryStar),
+            ),
+        ];
+        for (i, (rules, head, response, expected)) in cases.into_iter().enumerate() {
+            let decided = decide(rules, asked(head), &response, at(T), at(T)).map(|(times, _)| {
+                times
+                    .expires
+                    .map(|e| e.duration_since(at(T)).unwrap().as_secs())
+            });
+            assert_eq!(decided, expected, "case {i}");
+        }
+    }
+
+    #[test]
+    fn stale_at_once_is_kept_only_with_a_validator_or_a_stale_window() {
+        let rules = Rules::default();
+        let plain = head(&[]);
+        for (pairs, stored) in [
+            (&[("cache-control", "max-age=0")][..], false),
+            (
+                &[("cache-control", "max-age=0"), ("etag", "\"a\"")][..],
+                true,
+            ),
+            (
+                &[("cache-control", "max-age=0, stale-if-error=60")][..],
+                true,
+            ),
+            (&[("cache-control", "no-cache")][..], false),
+        ] {
+            let decided = decide(&rules, asked(&plain), &response(200, pairs), at(T), at(T));
+            assert_eq!(decided.is_ok(), stored, "{pairs:?}");
+        }
+    }
+
+    #[test]
+    fn age_and_request_max_age_set_the_times() {
+        let rules = Rules {
+            stale_retention: Some(Duration::from_secs(100)),
+            ..Rules::default()
+        };
+        let plain = head(&[]);
+        let aged = response(200, &[("cache-control", "max-age=60"), ("age", "20")]);
+        let times = times(
+            &rules,
+            asked(&plain),
+            aged.status,
+            &aged.headers,
+            at(T),
+            at(T),
+        )
+        .unwrap();
+        assert_eq!(times.created_at, at(T - 20));
+        assert_eq!(times.expires, Some(at(T + 40)));
+        assert_eq!(times.retain_until, Some(at(T + 140)));
+        let capped = Asked {
+            max_age: Some(5),
+            ..asked(&plain)
+        };
+        let times = super::times(&rules, capped, aged.status, &aged.headers, at(T), at(T)).unwrap();
+        assert_eq!(times.expires, Some(at(T + 5)));
+    }
+
+    #[test]
+    fn the_filter_runs_last() {
+        let rules = Rules {
+            filter: Some(ResponseFilter(Arc::new(|_, response| {
+                response.headers.contains_key("x-keep")
+            }))),
+            ..Rules::default()
+        };
+        let plain = head(&[]);
+        assert_eq!(
+            decide(&rules, asked(&plain), &response(200, &[]), at(T), at(T)).unwrap_err(),
+            NotStored::Filtered
+        );
+        assert!(
+            decide(
+                &rules,
+                asked(&plain),
+                &response(200, &[("x-keep", "1")]),
+                at(T),
+                at(T)
+            )
+            .is_ok()
+        );
+        assert_eq!(
+            decide(
+                &rules,
+                asked(&plain),
+                &response(404, &[("x-keep", "1")]),
+                at(T),
+                at(T)
+            )
+            .unwrap_err(),
+            NotStored::Forbidden
+        );
+    }
+}
