@@ -13,7 +13,8 @@ mod upstream;
 
 use std::time::Duration;
 
-use reqcache::{CacheLayer, Serializer};
+use reqcache::CacheLayer;
+use reqcache::storage::{Encoded, Serializer};
 use reqcache_fs::FileStorage;
 
 #[tokio::main]
@@ -21,11 +22,8 @@ async fn main() -> Result<(), backend_demo::Error> {
     let dir = tempfile::tempdir()?;
     let cache_dir = dir.path().join("http_cache");
     // JSON files, readable with any editor; MessagePack is the default.
-    let storage = FileStorage::builder(&cache_dir)
-        .serializer(Serializer::Json)
-        .open()
-        .await?;
-    let layer = CacheLayer::builder(storage)
+    let files = FileStorage::open(&cache_dir).await?;
+    let layer = CacheLayer::builder(Encoded::new(files, Serializer::Json))
         .expire_after(Duration::from_secs(300))
         .build();
     backend_demo::run(&format!("files in {}", cache_dir.display()), layer).await

@@ -13,7 +13,8 @@ use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use reqcache::{CacheLayer, CacheOutcome, CacheService, CacheStatus, Serializer};
+use reqcache::storage::{Encoded, Serializer, Storage};
+use reqcache::{CacheLayer, CacheOutcome, CacheService, CacheStatus};
 use reqcache_sqlite::SqliteStorage;
 use tokio::net::TcpListener;
 use tower::{Layer, Service, ServiceExt};
@@ -57,7 +58,7 @@ async fn server(hits: Arc<AtomicUsize>) -> SocketAddr {
 
 type Cached = CacheService<Client<HttpConnector, Full<Bytes>>>;
 
-async fn client(storage: SqliteStorage) -> Cached {
+async fn client(storage: impl Storage) -> Cached {
     let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
     CacheLayer::new(storage).layer(client)
 }
@@ -111,12 +112,10 @@ async fn a_new_storage_on_the_same_file_sees_the_entries() {
     let mut first = client(SqliteStorage::open(dir.path().join("cache")).await.unwrap()).await;
     fetch(&mut first, &url).await;
     drop(first);
-    let storage = SqliteStorage::builder(dir.path().join("cache"))
-        .serializer(Serializer::Json)
-        .open()
-        .await
-        .unwrap();
-    let mut second = client(storage).await;
+    // Written as MessagePack, read by a storage that writes JSON: every
+    // format is read.
+    let sqlite = SqliteStorage::open(dir.path().join("cache")).await.unwrap();
+    let mut second = client(Encoded::new(sqlite, Serializer::Json)).await;
     assert!(fetch(&mut second, &url).await.2.from_cache);
     assert_eq!(hits.load(Ordering::SeqCst), 1);
 }

@@ -5,8 +5,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
-pub(crate) use reqcache::unix_time::{from_unix_nanos, to_unix_nanos};
-use reqcache::{CachedResponse, EntryInfo};
+pub(crate) use reqcache::storage::unix_time::{from_unix_nanos, to_unix_nanos};
+use reqcache::storage::{EntryInfo, Record};
 
 pub(crate) const KEY: &str = "key";
 pub(crate) const VALUE: &str = "value";
@@ -44,31 +44,32 @@ fn number(n: impl ToString) -> AttributeValue {
 }
 
 /// The item for an entry.
-pub(crate) fn to_item(
-    key: &str,
-    entry: &CachedResponse,
-    value: Vec<u8>,
-    ttl: Option<SystemTime>,
-) -> HashMap<String, AttributeValue> {
+pub(crate) fn to_item(record: Record) -> HashMap<String, AttributeValue> {
+    let Record {
+        info,
+        value,
+        deadline,
+        ..
+    } = record;
     let mut item = HashMap::from([
-        (KEY.to_owned(), AttributeValue::S(key.to_owned())),
+        (KEY.to_owned(), AttributeValue::S(info.key)),
         (VALUE.to_owned(), AttributeValue::B(Blob::new(value))),
         (
             METHOD.to_owned(),
-            AttributeValue::S(entry.request.method.as_str().to_owned()),
+            AttributeValue::S(info.method.as_str().to_owned()),
         ),
-        (URL.to_owned(), AttributeValue::S(entry.request.url.clone())),
-        (STATUS.to_owned(), number(entry.status.as_u16())),
-        (SIZE.to_owned(), number(entry.size())),
-        (CREATED.to_owned(), number(to_unix_nanos(entry.created_at))),
+        (URL.to_owned(), AttributeValue::S(info.url)),
+        (STATUS.to_owned(), number(info.status.as_u16())),
+        (SIZE.to_owned(), number(info.size)),
+        (CREATED.to_owned(), number(to_unix_nanos(info.created_at))),
     ]);
-    if let Some(expires) = entry.expires {
+    if let Some(expires) = info.expires {
         item.insert(EXPIRES.to_owned(), number(to_unix_nanos(expires)));
     }
-    if let Some(retain) = entry.retain_until {
+    if let Some(retain) = info.retain_until {
         item.insert(RETAIN.to_owned(), number(to_unix_nanos(retain)));
     }
-    if let Some(ttl) = ttl {
+    if let Some(ttl) = deadline {
         let secs = ttl.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
         item.insert(TTL.to_owned(), number(secs));
     }

@@ -25,9 +25,11 @@
 //! `expires_ns`, `retain_ns`) — so listing, counting and `remove_expired`
 //! scan metadata only (paginated, projected: never the values), and a `ttl`
 //! attribute in epoch seconds for DynamoDB's TTL: the
-//! entry's retention limit, else its expiry plus
-//! [`ttl_offset`](DynamoDbStorageBuilder::ttl_offset) (default one hour), so
-//! revalidation and `stale_if_error` still find it. DynamoDB deletes expired
+//! entry's retention limit
+//! ([`stale_retention`](reqcache::CacheLayerBuilder::stale_retention)), else
+//! its expiry plus
+//! [`DEFAULT_NATIVE_RETENTION`](reqcache::storage::DEFAULT_NATIVE_RETENTION)
+//! (one hour), so revalidation and `stale_if_error` still find it. DynamoDB deletes expired
 //! items lazily (sometimes days later), so reads filter them too.
 //!
 //! # The URL index

@@ -17,7 +17,7 @@ use aws_sdk_dynamodb::types::{
     KeyType, Projection, ProjectionType, ScalarAttributeType, Select, TableStatus,
     TimeToLiveSpecification, WriteRequest,
 };
-use reqcache::{CachedResponse, Codec, EntryInfo, Storage, StorageError, StorageErrorKind};
+use reqcache::storage::{ByteStore, EntryInfo, Record, StorageError, StorageErrorKind};
 
 use crate::item::{self, KEY, METADATA, URL};
 
@@ -30,13 +30,14 @@ const BATCH: usize = 25;
 /// The global secondary index on `url` (keys only) that `delete_url` queries.
 pub const URL_INDEX: &str = "url-index";
 
-/// A [`Storage`] in a DynamoDB table. Cheap to clone.
+/// A [`Storage`](reqcache::storage::Storage) in a DynamoDB table: a
+/// [`ByteStore`] with native expiry (the `ttl` attribute), encoded by
+/// reqcache's adapter (plain MessagePack, or any codec through
+/// [`Encoded`](reqcache::storage::Encoded)). Cheap to clone.
 #[derive(Clone)]
 pub struct DynamoDbStorage {
     client: Client,
     table: Arc<str>,
-    codec: Codec,
-    ttl_offset: Option<Duration>,
     consistent_reads: bool,
     url_index: bool,
 }
@@ -45,8 +46,6 @@ impl fmt::Debug for DynamoDbStorage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("DynamoDbStorage")
             .field("table", &self.table)
-            .field("codec", &self.codec)
-            .field("ttl_offset", &self.ttl_offset)
             .field("consistent_reads", &self.consistent_reads)
             .field("url_index", &self.url_index)
             .finish_non_exhaustive()
@@ -71,8 +70,6 @@ impl fmt::Debug for DynamoDbStorage {
 pub struct DynamoDbStorageBuilder {
     config: aws_sdk_dynamodb::config::Builder,
     table: String,
-    codec: Codec,
-    ttl_offset: Option<Duration>,
     consistent_reads: bool,
     create_table: bool,
 }
@@ -266,8 +263,6 @@ impl DynamoDbStorageBuilder {
         Self {
             config,
             table: table.into(),
-            codec: Codec::default(),
-            ttl_offset: Some(Duration::from_secs(3600)),
             consistent_reads: true,
             create_table: false,
         }
@@ -278,20 +273,6 @@ impl DynamoDbStorageBuilder {
     /// `ttl` attribute. Default: off.
     pub fn create_table(mut self, on: bool) -> Self {
         self.create_table = on;
-        self
-    }
-
-    /// How entries are encoded. Default: MessagePack.
-    pub fn codec(mut self, codec: impl Into<Codec>) -> Self {
-        self.codec = codec.into();
-        self
-    }
-
-    /// How long DynamoDB keeps an entry past its expiry (when the layer set no
-    /// retention of its own); `None` keeps expired entries until removed.
-    /// Default: one hour.
-    pub fn ttl_offset(mut self, offset: impl Into<Option<Duration>>) -> Self {
-        self.ttl_offset = offset.into();
         self
     }
 
@@ -340,8 +321,6 @@ impl DynamoDbStorageBuilder {
         let mut storage = DynamoDbStorage {
             client: Client::from_conf(self.config.build()),
             table: self.table.into(),
-            codec: self.codec,
-            ttl_offset: self.ttl_offset,
             consistent_reads: self.consistent_reads,
             url_index: false,
         };
@@ -552,12 +531,8 @@ fn now_value(now: SystemTime) -> HashMap<String, AttributeValue> {
 }
 
 #[async_trait]
-impl Storage for DynamoDbStorage {
-    async fn get(
-        &self,
-        key: &str,
-        now: SystemTime,
-    ) -> Result<Option<Arc<CachedResponse>>, StorageError> {
+impl ByteStore for DynamoDbStorage {
+    async fn read(&self, key: &str, now: SystemTime) -> Result<Option<Vec<u8>>, StorageError> {
         let output = self
             .client
             .get_item()
@@ -573,24 +548,12 @@ impl Storage for DynamoDbStorage {
         if item::past_retention(&item, now) {
             return Ok(None);
         }
-        match item::value_of(&item).map(|value| self.codec.decode(value)) {
-            Some(Ok(entry)) => Ok(Some(Arc::new(entry))),
-            Some(Err(error)) => {
-                tracing::warn!(key, %error, "reqcache-dynamodb: undecodable entry deleted");
-                self.delete(key).await?;
-                Ok(None)
-            }
-            None => {
-                tracing::warn!(key, "reqcache-dynamodb: item without a value deleted");
-                self.delete(key).await?;
-                Ok(None)
-            }
-        }
+        // An item without a value does not decode: the adapter deletes it.
+        Ok(Some(item::value_of(&item).unwrap_or_default().to_vec()))
     }
 
-    async fn put(&self, key: &str, entry: Arc<CachedResponse>) -> Result<(), StorageError> {
-        let value = self.codec.encode(&entry)?;
-        let item = item::to_item(key, &entry, value, entry.native_expiry(self.ttl_offset));
+    async fn write(&self, record: Record) -> Result<(), StorageError> {
+        let item = item::to_item(record);
         let size = item::item_size(&item);
         if size > MAX_ITEM_SIZE {
             return Err(StorageError::new(
@@ -608,7 +571,7 @@ impl Storage for DynamoDbStorage {
         Ok(())
     }
 
-    async fn delete(&self, key: &str) -> Result<bool, StorageError> {
+    async fn remove(&self, key: &str) -> Result<bool, StorageError> {
         let output = self
             .client
             .delete_item()
@@ -621,7 +584,7 @@ impl Storage for DynamoDbStorage {
         Ok(output.attributes.is_some_and(|a| !a.is_empty()))
     }
 
-    async fn delete_url(&self, url: &str) -> Result<u64, StorageError> {
+    async fn remove_url(&self, url: &str) -> Result<u64, StorageError> {
         let keys = if self.url_index {
             self.keys_for_url(url).await?
         } else {
@@ -631,12 +594,12 @@ impl Storage for DynamoDbStorage {
         self.delete_keys(keys).await
     }
 
-    async fn clear(&self) -> Result<(), StorageError> {
+    async fn remove_all(&self) -> Result<(), StorageError> {
         let keys = self.keys_where(None).await?;
         self.delete_keys(keys).await.map(drop)
     }
 
-    async fn len(&self) -> Result<u64, StorageError> {
+    async fn count(&self) -> Result<u64, StorageError> {
         let mut count = 0u64;
         let mut start: Option<HashMap<String, AttributeValue>> = None;
         loop {
@@ -657,7 +620,7 @@ impl Storage for DynamoDbStorage {
         }
     }
 
-    async fn entries(&self) -> Result<Vec<EntryInfo>, StorageError> {
+    async fn list(&self) -> Result<Vec<EntryInfo>, StorageError> {
         let mut entries = Vec::new();
         self.scan(None, |items| {
             for item in items {
@@ -671,10 +634,14 @@ impl Storage for DynamoDbStorage {
         Ok(entries)
     }
 
-    async fn remove_expired(&self, now: SystemTime) -> Result<u64, StorageError> {
+    async fn purge_expired(&self, now: SystemTime) -> Result<u64, StorageError> {
         let keys = self
             .keys_where(Some(("#e <= :now OR #r <= :now", now_value(now))))
             .await?;
         self.delete_keys(keys).await
+    }
+
+    fn expires_natively(&self) -> bool {
+        true
     }
 }

@@ -4,9 +4,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use reqcache::{
-    CachedResponse, EntryInfo, EntryMetadata, Serializer, StorageError, StorageErrorKind,
-};
+use reqcache::storage::{EntryInfo, EntryMetadata, Serializer, StorageError, StorageErrorKind};
 use serde::{Deserialize, Serialize};
 
 /// The extension of metadata sidecars.
@@ -133,10 +131,10 @@ pub(crate) struct Meta {
 }
 
 impl Meta {
-    pub(crate) fn of(key: &str, entry: &CachedResponse, extension: &str) -> Self {
+    pub(crate) fn of(info: &EntryInfo, extension: &str) -> Self {
         Self {
-            key: key.to_owned(),
-            entry: EntryMetadata::of(entry),
+            key: info.key.clone(),
+            entry: EntryMetadata::from_info(info),
             extension: extension.to_owned(),
         }
     }

@@ -5,18 +5,19 @@
 //! cache a person can read and edit.
 //!
 //! ```no_run
-//! use reqcache::{CacheLayer, Serializer};
+//! use reqcache::CacheLayer;
+//! use reqcache::storage::{Encoded, Serializer};
 //! use reqcache_fs::FileStorage;
 //!
 //! # #[tokio::main] async fn main() -> Result<(), reqcache::StorageError> {
 //! // `cache_name` is the directory: relative, absolute or `~/...`; or, with
 //! // `use_cache_dir`, a folder in the platform's per-user cache directory.
-//! let storage = FileStorage::builder("http_cache")
+//! let files = FileStorage::builder("http_cache")
 //!     .use_cache_dir(true)
-//!     .serializer(Serializer::Json)
 //!     .open()
 //!     .await?;
-//! let layer = CacheLayer::new(storage);
+//! // JSON files, readable and editable (MessagePack without `Encoded`).
+//! let layer = CacheLayer::new(Encoded::new(files, Serializer::Json));
 //! # Ok(()) }
 //! ```
 //!

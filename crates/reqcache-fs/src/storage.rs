@@ -6,9 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
-use reqcache::{
-    CachedResponse, Codec, EntryInfo, Serializer, Storage, StorageError, StorageErrorKind,
-};
+use reqcache::storage::{ByteStore, EntryInfo, Record, Serializer, StorageError, StorageErrorKind};
 
 use crate::files::{self, META_EXTENSION, Meta};
 use crate::url_index::UrlIndex;
@@ -16,21 +14,23 @@ use crate::url_index::UrlIndex;
 /// How old a temporary file must be before it counts as left by a crash.
 const STALE_TEMPORARY: Duration = Duration::from_secs(3600);
 
-/// A [`Storage`] in a directory: one file per entry, written atomically.
+/// A [`Storage`](reqcache::storage::Storage) in a directory: one file per
+/// entry, written atomically. A [`ByteStore`]: reqcache's adapter encodes the
+/// entries, plain MessagePack by default; [`Encoded`](reqcache::storage::Encoded)
+/// with a JSON or YAML codec makes files you can read and edit, named by
+/// their format (`<key>.json`).
 ///
 /// # Example
 /// ```
-/// use reqcache::{Serializer, Storage};
+/// use reqcache::storage::{Encoded, Serializer, Storage};
 /// use reqcache_fs::FileStorage;
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), reqcache::StorageError> {
 /// let dir = tempfile::tempdir().unwrap();
-/// let storage = FileStorage::builder(dir.path().join("cache"))
-///     .serializer(Serializer::Json)
-///     .open()
-///     .await?;
+/// let files = FileStorage::open(dir.path().join("cache")).await?;
+/// assert!(files.dir().ends_with("cache"));
+/// let storage = Encoded::new(files, Serializer::Json);
 /// assert_eq!(storage.len().await?, 0);
-/// assert!(storage.dir().ends_with("cache"));
 /// # Ok(()) }
 /// ```
 #[derive(Clone)]
@@ -40,7 +40,6 @@ pub struct FileStorage {
 
 struct Shared {
     dir: PathBuf,
-    codec: Codec,
     urls: UrlIndex,
 }
 
@@ -48,7 +47,6 @@ impl fmt::Debug for FileStorage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("FileStorage")
             .field("dir", &self.shared.dir)
-            .field("codec", &self.shared.codec)
             .finish()
     }
 }
@@ -59,7 +57,6 @@ impl fmt::Debug for FileStorage {
 pub struct FileStorageBuilder {
     cache_name: PathBuf,
     use_cache_dir: bool,
-    codec: Codec,
 }
 
 impl FileStorage {
@@ -77,7 +74,6 @@ impl FileStorage {
         FileStorageBuilder {
             cache_name: cache_name.as_ref().to_path_buf(),
             use_cache_dir: false,
-            codec: Codec::default(),
         }
     }
 
@@ -86,13 +82,11 @@ impl FileStorage {
         &self.shared.dir
     }
 
-    /// The file holding the entry under `key` when written with the current
-    /// serializer (for inspecting or editing a cached response by hand).
-    pub fn path_of(&self, key: &str) -> PathBuf {
-        self.entry_path(
-            &files::stem(key),
-            self.shared.codec.serializer().extension(),
-        )
+    /// The file holding the entry under `key`, if there is one (for
+    /// inspecting or editing a cached response by hand); its extension
+    /// names the serializer that wrote it.
+    pub fn path_of(&self, key: &str) -> Option<PathBuf> {
+        self.find_entry(&files::stem(key))
     }
 
     fn entry_path(&self, stem: &str, extension: &str) -> PathBuf {
@@ -117,9 +111,8 @@ impl FileStorage {
 
     /// The entry file for a stem, whichever serializer wrote it.
     fn find_entry(&self, stem: &str) -> Option<PathBuf> {
-        let current = self.shared.codec.serializer();
-        std::iter::once(current)
-            .chain(Serializer::all().iter().copied().filter(|s| *s != current))
+        Serializer::all()
+            .iter()
             .map(|s| self.entry_path(stem, s.extension()))
             .find(|path| path.exists())
     }
@@ -185,7 +178,7 @@ impl FileStorage {
     }
 
     /// Deletes the entries stored for `url`, found through the URL index.
-    fn remove_url(&self, url: &str) -> Result<u64, StorageError> {
+    fn remove_url_files(&self, url: &str) -> Result<u64, StorageError> {
         let mut removed = 0;
         for stem in self.shared.urls.stems(url)? {
             match self.meta_of(&stem) {
@@ -221,19 +214,6 @@ impl FileStorageBuilder {
         self
     }
 
-    /// The serializer for new entries (every format is read), with no
-    /// compression or signing. Default: MessagePack.
-    pub fn serializer(mut self, serializer: Serializer) -> Self {
-        self.codec = Codec::new(serializer);
-        self
-    }
-
-    /// How entries are encoded: serializer, compression, signing.
-    pub fn codec(mut self, codec: impl Into<Codec>) -> Self {
-        self.codec = codec.into();
-        self
-    }
-
     /// Opens the directory, creating it and its parents as needed.
     ///
     /// # Errors
@@ -251,7 +231,6 @@ impl FileStorageBuilder {
             shared: Arc::new(Shared {
                 urls: UrlIndex::new(&dir),
                 dir,
-                codec: self.codec,
             }),
         };
         storage.blocking(FileStorage::ensure_url_index).await?;
@@ -280,71 +259,56 @@ fn resolve(cache_name: &Path, use_cache_dir: bool) -> Result<PathBuf, StorageErr
 }
 
 #[async_trait]
-impl Storage for FileStorage {
-    async fn get(
-        &self,
-        key: &str,
-        now: SystemTime,
-    ) -> Result<Option<Arc<CachedResponse>>, StorageError> {
+impl ByteStore for FileStorage {
+    async fn read(&self, key: &str, _now: SystemTime) -> Result<Option<Vec<u8>>, StorageError> {
         let key = key.to_owned();
         self.blocking(move |this| {
-            let stem = files::stem(&key);
-            let Some(path) = this.find_entry(&stem) else {
+            let Some(path) = this.find_entry(&files::stem(&key)) else {
                 return Ok(None);
             };
-            let bytes = match std::fs::read(&path) {
-                Ok(bytes) => bytes,
-                Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-                Err(error) => return Err(files::io_error(&format!("cannot read {}", path.display()), error)),
-            };
-            match this.shared.codec.decode(&bytes) {
-                Ok(entry) if entry.is_past_retention(now) => Ok(None),
-                Ok(entry) => Ok(Some(Arc::new(entry))),
-                Err(error) => {
-                    tracing::warn!(key, path = %path.display(), %error, "reqcache-fs: undecodable entry deleted");
-                    this.forget(&stem)?;
-                    Ok(None)
-                }
+            match std::fs::read(&path) {
+                Ok(bytes) => Ok(Some(bytes)),
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(error) => Err(files::io_error(
+                    &format!("cannot read {}", path.display()),
+                    error,
+                )),
             }
         })
         .await
     }
 
-    async fn put(&self, key: &str, entry: Arc<CachedResponse>) -> Result<(), StorageError> {
-        let key = key.to_owned();
+    async fn write(&self, record: Record) -> Result<(), StorageError> {
         self.blocking(move |this| {
-            let stem = files::stem(&key);
-            let extension = this.shared.codec.serializer().extension();
-            let bytes = this.shared.codec.encode(&entry)?;
+            let info = &record.info;
+            let stem = files::stem(&info.key);
+            let extension = record.serializer.extension();
             // The marker first: every entry on disk has one.
-            this.shared.urls.add(&entry.request.url, &stem)?;
-            files::write_atomically(&this.entry_path(&stem, extension), &bytes)?;
+            this.shared.urls.add(&info.url, &stem)?;
+            files::write_atomically(&this.entry_path(&stem, extension), &record.value)?;
             // An entry written before with another serializer goes.
             for serializer in Serializer::all() {
                 if serializer.extension() != extension {
                     files::remove(&this.entry_path(&stem, serializer.extension()))?;
                 }
             }
-            files::write_atomically(
-                &this.meta_path(&stem),
-                &Meta::of(&key, &entry, extension).encode(),
-            )
+            files::write_atomically(&this.meta_path(&stem), &Meta::of(info, extension).encode())
         })
         .await
     }
 
-    async fn delete(&self, key: &str) -> Result<bool, StorageError> {
+    async fn remove(&self, key: &str) -> Result<bool, StorageError> {
         let key = key.to_owned();
         self.blocking(move |this| this.forget(&files::stem(&key)))
             .await
     }
 
-    async fn delete_url(&self, url: &str) -> Result<u64, StorageError> {
+    async fn remove_url(&self, url: &str) -> Result<u64, StorageError> {
         let url = url.to_owned();
-        self.blocking(move |this| this.remove_url(&url)).await
+        self.blocking(move |this| this.remove_url_files(&url)).await
     }
 
-    async fn clear(&self) -> Result<(), StorageError> {
+    async fn remove_all(&self) -> Result<(), StorageError> {
         self.blocking(|this| {
             for (path, stem, extension) in files::list(&this.shared.dir)? {
                 let ours = stem.starts_with(files::TEMP_PREFIX)
@@ -361,7 +325,7 @@ impl Storage for FileStorage {
         .await
     }
 
-    async fn len(&self) -> Result<u64, StorageError> {
+    async fn count(&self) -> Result<u64, StorageError> {
         self.blocking(|this| {
             Ok(files::list(&this.shared.dir)?
                 .into_iter()
@@ -373,7 +337,7 @@ impl Storage for FileStorage {
         .await
     }
 
-    async fn entries(&self) -> Result<Vec<EntryInfo>, StorageError> {
+    async fn list(&self) -> Result<Vec<EntryInfo>, StorageError> {
         self.blocking(|this| {
             Ok(this
                 .metas()?
@@ -384,12 +348,10 @@ impl Storage for FileStorage {
         .await
     }
 
-    async fn remove_expired(&self, now: SystemTime) -> Result<u64, StorageError> {
+    async fn purge_expired(&self, now: SystemTime) -> Result<u64, StorageError> {
         self.blocking(move |this| {
             files::remove_stale_temporaries(&this.shared.dir, STALE_TEMPORARY)?;
-            this.remove_where(|info| {
-                info.is_expired(now) || info.retain_until.is_some_and(|until| until <= now)
-            })
+            this.remove_where(|info| info.is_expired(now) || info.is_past_retention(now))
         })
         .await
     }

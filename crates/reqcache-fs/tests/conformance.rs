@@ -1,20 +1,18 @@
 //! The storage conformance suite on FileStorage, with every serializer, and
 //! with compression and signing.
 
-use reqcache::{Codec, Compression, Serializer, Storage};
+use reqcache::storage::{Codec, Compression, Encoded, Serializer, Storage};
 use reqcache_fs::FileStorage;
 use tempfile::TempDir;
 
-type Fixture = (FileStorage, TempDir);
+type Fixture = (Encoded<FileStorage>, TempDir);
 
 async fn make(codec: Codec) -> Option<Fixture> {
     let dir = tempfile::tempdir().unwrap();
-    let storage = FileStorage::builder(dir.path().join("cache"))
-        .codec(codec)
-        .open()
+    let files = FileStorage::open(dir.path().join("cache"))
         .await
         .expect("open failed");
-    Some((storage, dir))
+    Some((Encoded::new(files, codec), dir))
 }
 
 async fn msgpack() -> Option<Fixture> {
@@ -45,7 +43,7 @@ async fn compressed_and_signed() -> Option<Fixture> {
 async fn write_raw((storage, _): &Fixture, key: &str, bytes: Vec<u8>) {
     let entry = reqcache_test::sample_entry("https://example.com/raw", &b"x"[..]);
     storage.put(key, std::sync::Arc::new(entry)).await.unwrap();
-    std::fs::write(storage.path_of(key), bytes).unwrap();
+    std::fs::write(storage.store().path_of(key).unwrap(), bytes).unwrap();
 }
 
 reqcache_test::conformance_tests!(msgpack_conformance = msgpack, write_raw);

@@ -5,16 +5,13 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
-use reqcache::{Codec, Serializer, Storage};
+use reqcache::storage::{Codec, Encoded, Serializer, Storage};
 use reqcache_fs::FileStorage;
 use reqcache_test::{sample_entry, t0};
 
-async fn storage(dir: &std::path::Path, codec: impl Into<Codec>) -> FileStorage {
-    FileStorage::builder(dir.join("cache"))
-        .codec(codec)
-        .open()
-        .await
-        .unwrap()
+async fn storage(dir: &std::path::Path, codec: impl Into<Codec>) -> Encoded<FileStorage> {
+    let files = FileStorage::open(dir.join("cache")).await.unwrap();
+    Encoded::new(files, codec)
 }
 
 #[tokio::test]
@@ -31,7 +28,7 @@ async fn a_json_cache_can_be_read_and_edited_by_hand() {
         )
         .await
         .unwrap();
-    let path = storage.path_of("k");
+    let path = storage.store().path_of("k").unwrap();
     assert_eq!(path.extension().unwrap(), "json");
     let text = std::fs::read_to_string(&path).unwrap();
     assert!(text.contains("\"reqcache_format\": 1"), "{text}");
@@ -61,13 +58,15 @@ async fn a_writer_killed_mid_write_leaves_the_old_entry_whole() {
         .encode(&sample_entry("https://example.com/", vec![2u8; 10_000]))
         .unwrap();
     let name = storage
+        .store()
         .path_of("k")
+        .unwrap()
         .file_name()
         .unwrap()
         .to_str()
         .unwrap()
         .to_owned();
-    let temp = storage.dir().join(format!(".tmp-{name}-99999-0"));
+    let temp = storage.store().dir().join(format!(".tmp-{name}-99999-0"));
     std::fs::write(&temp, &new[..new.len() / 2]).unwrap();
 
     let entry = storage.get("k", t0()).await.unwrap().unwrap();
@@ -141,7 +140,7 @@ async fn switching_serializers_keeps_entries_readable() {
         )
         .await
         .unwrap();
-    let names: Vec<String> = std::fs::read_dir(msgpack.dir())
+    let names: Vec<String> = std::fs::read_dir(msgpack.store().dir())
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .filter(|name| name != "url-index")
@@ -162,7 +161,7 @@ async fn a_tampered_signed_file_is_a_miss_and_is_removed() {
         )
         .await
         .unwrap();
-    let path = storage.path_of("k");
+    let path = storage.store().path_of("k").unwrap();
     let bytes = std::fs::read(&path).unwrap();
     let text = String::from_utf8_lossy(&bytes).replace("original", "tampered");
     std::fs::write(&path, text.as_bytes()).unwrap();
@@ -182,12 +181,12 @@ async fn clear_leaves_foreign_files_alone() {
         )
         .await
         .unwrap();
-    let foreign = storage.dir().join("notes.json");
+    let foreign = storage.store().dir().join("notes.json");
     std::fs::write(&foreign, "mine").unwrap();
     storage.clear().await.unwrap();
     assert!(foreign.exists());
     assert_eq!(storage.len().await.unwrap(), 0);
-    assert!(!storage.path_of("k").exists());
+    assert!(storage.store().path_of("k").is_none());
 }
 
 #[tokio::test]
@@ -222,7 +221,7 @@ fn markers(cache: &std::path::Path) -> Vec<(String, String)> {
 }
 
 /// Two entries for `https://e.com/a` (keys a1, a2), one for `.../b` (key b).
-async fn put_two_urls(storage: &FileStorage) {
+async fn put_two_urls(storage: &dyn Storage) {
     for (key, url) in [
         ("a1", "https://e.com/a"),
         ("a2", "https://e.com/a"),
@@ -304,15 +303,18 @@ async fn delete_url_removes_an_entry_a_crash_left_without_metadata() {
         .await
         .unwrap();
     // A crash between the entry and its sidecar.
-    let meta = storage.path_of("k").with_extension("meta");
+    let meta = storage.store().path_of("k").unwrap().with_extension("meta");
     std::fs::remove_file(&meta).unwrap();
-    assert!(storage.path_of("k").exists());
+    assert!(storage.store().path_of("k").is_some());
 
     assert_eq!(
         storage.delete_url("https://e.com/k").await.unwrap(),
         0,
         "it was never listed"
     );
-    assert!(!storage.path_of("k").exists(), "but its file is gone");
+    assert!(
+        storage.store().path_of("k").is_none(),
+        "but its file is gone"
+    );
     assert!(markers(&cache).is_empty());
 }

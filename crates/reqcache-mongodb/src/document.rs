@@ -3,30 +3,26 @@
 use std::time::SystemTime;
 
 use mongodb::bson::{Bson, DateTime, Document, doc};
-use reqcache::unix_time::{from_unix_nanos, to_unix_nanos};
-use reqcache::{CachedResponse, EntryInfo, StorageError, StorageErrorKind};
+use reqcache::storage::unix_time::{from_unix_nanos, to_unix_nanos};
+use reqcache::storage::{EntryInfo, StorageError, StorageErrorKind};
 
 pub(crate) const VALUE: &str = "value";
 pub(crate) const FILE: &str = "file_id";
 
 /// The metadata document of an entry (no value).
-pub(crate) fn metadata(
-    key: &str,
-    entry: &CachedResponse,
-    deadline: Option<SystemTime>,
-) -> Document {
+pub(crate) fn metadata(info: &EntryInfo, deadline: Option<SystemTime>) -> Document {
     let mut document = doc! {
-        "_id": key,
-        "url": &entry.request.url,
-        "method": entry.request.method.as_str(),
-        "status": i32::from(entry.status.as_u16()),
-        "size": i64::try_from(entry.size()).unwrap_or(i64::MAX),
-        "created_ns": to_unix_nanos(entry.created_at),
+        "_id": &info.key,
+        "url": &info.url,
+        "method": info.method.as_str(),
+        "status": i32::from(info.status.as_u16()),
+        "size": i64::try_from(info.size).unwrap_or(i64::MAX),
+        "created_ns": to_unix_nanos(info.created_at),
     };
-    if let Some(expires) = entry.expires {
+    if let Some(expires) = info.expires {
         document.insert("expires_ns", to_unix_nanos(expires));
     }
-    if let Some(retain) = entry.retain_until {
+    if let Some(retain) = info.retain_until {
         document.insert("retain_ns", to_unix_nanos(retain));
     }
     if let Some(deadline) = deadline {

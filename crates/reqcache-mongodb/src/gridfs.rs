@@ -1,6 +1,5 @@
 //! [`GridFsStorage`]: metadata documents, values in a GridFS bucket.
 
-use std::sync::Arc;
 use std::time::SystemTime;
 
 use async_trait::async_trait;
@@ -8,12 +7,13 @@ use futures_util::io::{AsyncReadExt, AsyncWriteExt};
 use mongodb::bson::{Bson, Document, doc};
 use mongodb::gridfs::GridFsBucket;
 use mongodb::options::GridFsBucketOptions;
-use reqcache::{CachedResponse, EntryInfo, Storage, StorageError, StorageErrorKind};
+use reqcache::storage::{ByteStore, EntryInfo, Record, StorageError, StorageErrorKind};
 
 use crate::document::{self, FILE, backend};
 use crate::storage::MongoStorage;
 
-/// A [`Storage`] for large responses: the metadata documents of
+/// A [`Storage`](reqcache::storage::Storage) for large responses (a
+/// [`ByteStore`] with native expiry): the metadata documents of
 /// [`MongoStorage`], and each value as a file in a GridFS bucket, so values
 /// may exceed MongoDB's 16 MiB document limit. Deleting an entry deletes its
 /// file and chunks; clearing drops the bucket.
@@ -109,16 +109,12 @@ impl GridFsStorage {
 }
 
 #[async_trait]
-impl Storage for GridFsStorage {
-    async fn get(
-        &self,
-        key: &str,
-        now: SystemTime,
-    ) -> Result<Option<Arc<CachedResponse>>, StorageError> {
+impl ByteStore for GridFsStorage {
+    async fn read(&self, key: &str, now: SystemTime) -> Result<Option<Vec<u8>>, StorageError> {
         // A concurrent write may replace the document and delete the file it
         // pointed to while this reads: read the document again, a few times.
         let mut attempts = 0;
-        let decoded = loop {
+        loop {
             attempts += 1;
             let Some(found) = self
                 .metadata
@@ -132,50 +128,38 @@ impl Storage for GridFsStorage {
             if document::past_retention(&found, now) {
                 return Ok(None);
             }
+            // A document without a file, or whose file stays missing, gives
+            // no bytes: it does not decode, and the adapter deletes it.
             let Some(file) = found.get(FILE).cloned() else {
-                break Err(StorageError::new(
-                    StorageErrorKind::Decode,
-                    "document without a file",
-                ));
+                tracing::warn!(key, "reqcache-mongodb: GridFS document without a file");
+                return Ok(Some(Vec::new()));
             };
             match self.read_file(file).await {
-                Ok(bytes) => break self.metadata.codec.decode(&bytes),
+                Ok(bytes) => return Ok(Some(bytes)),
                 Err(_) if attempts < 3 => continue,
                 Err(error) => {
-                    break Err(StorageError::with_source(
-                        StorageErrorKind::Decode,
-                        "the entry's file is missing",
-                        error,
-                    ));
+                    tracing::warn!(key, %error, "reqcache-mongodb: the GridFS entry's file is missing");
+                    return Ok(Some(Vec::new()));
                 }
-            }
-        };
-        match decoded {
-            Ok(entry) => Ok(Some(Arc::new(entry))),
-            Err(error) => {
-                tracing::warn!(key, %error, "reqcache-mongodb: undecodable GridFS entry deleted");
-                self.delete(key).await?;
-                Ok(None)
             }
         }
     }
 
-    async fn put(&self, key: &str, entry: Arc<CachedResponse>) -> Result<(), StorageError> {
-        let bytes = self.metadata.codec.encode(&entry)?;
+    async fn write(&self, record: Record) -> Result<(), StorageError> {
+        let key = record.info.key.as_str();
         let mut upload = self
             .bucket
             .open_upload_stream(key)
             .await
             .map_err(backend("upload failed"))?;
-        upload.write_all(&bytes).await.map_err(|e| {
+        upload.write_all(&record.value).await.map_err(|e| {
             StorageError::with_source(StorageErrorKind::Backend, "upload failed", e)
         })?;
         upload.close().await.map_err(|e| {
             StorageError::with_source(StorageErrorKind::Backend, "upload failed", e)
         })?;
         let file = upload.id().clone();
-        let mut document =
-            document::metadata(key, &entry, entry.native_expiry(self.metadata.ttl_offset));
+        let mut document = document::metadata(&record.info, record.deadline);
         document.insert(FILE, file);
         // Swap the document, then delete the file it pointed to before.
         let previous = self
@@ -191,31 +175,35 @@ impl Storage for GridFsStorage {
         Ok(())
     }
 
-    async fn delete(&self, key: &str) -> Result<bool, StorageError> {
+    async fn remove(&self, key: &str) -> Result<bool, StorageError> {
         Ok(self.delete_matching(doc! { "_id": key }).await? > 0)
     }
 
-    async fn delete_url(&self, url: &str) -> Result<u64, StorageError> {
+    async fn remove_url(&self, url: &str) -> Result<u64, StorageError> {
         self.delete_matching(doc! { "url": url }).await
     }
 
-    async fn clear(&self) -> Result<(), StorageError> {
-        self.metadata.clear().await?;
+    async fn remove_all(&self) -> Result<(), StorageError> {
+        self.metadata.remove_all().await?;
         self.bucket
             .drop()
             .await
             .map_err(backend("bucket drop failed"))
     }
 
-    async fn len(&self) -> Result<u64, StorageError> {
-        self.metadata.len().await
+    async fn count(&self) -> Result<u64, StorageError> {
+        self.metadata.count().await
     }
 
-    async fn entries(&self) -> Result<Vec<EntryInfo>, StorageError> {
+    async fn list(&self) -> Result<Vec<EntryInfo>, StorageError> {
         self.metadata.metadata_entries().await
     }
 
-    async fn remove_expired(&self, now: SystemTime) -> Result<u64, StorageError> {
+    async fn purge_expired(&self, now: SystemTime) -> Result<u64, StorageError> {
         self.delete_matching(document::expired_filter(now)).await
+    }
+
+    fn expires_natively(&self) -> bool {
+        true
     }
 }

@@ -23,9 +23,10 @@
 //! (`url`, `method`, `status`, `size`, and times in nanoseconds: `created_ns`,
 //! `expires_ns`, `retain_ns`); `expires_at`, a BSON date for the TTL index
 //! (the entry's retention limit, else its expiry plus
-//! [`ttl_offset`](MongoStorageBuilder::ttl_offset), default one hour; absent
-//! for entries that never expire); and the encoded entry as `value`: binary,
-//! or, with the BSON serializer (reqcache's `bson` feature, no compression or
+//! [`DEFAULT_NATIVE_RETENTION`](reqcache::storage::DEFAULT_NATIVE_RETENTION),
+//! one hour; absent for entries that never expire); and the encoded entry as
+//! `value`: binary, or, with the BSON serializer (reqcache's `bson` feature,
+//! through [`Encoded`](reqcache::storage::Encoded), no compression or
 //! signing), an embedded document that ordinary Mongo tools can query
 //! (`{"value.status": 404}`). `open` creates, idempotently, a TTL index on
 //! `expires_at` and indexes on `url`, `expires_ns` and `retain_ns`. TTL deletion runs only every minute or so, so reads filter expired

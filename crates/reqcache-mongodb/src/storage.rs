@@ -1,14 +1,14 @@
 //! [`MongoStorage`] and the builder both storages share.
 
 use std::fmt;
-use std::sync::Arc;
+
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use mongodb::bson::{Binary, Bson, Document, doc, spec::BinarySubtype};
 use mongodb::options::{ClientOptions, IndexOptions};
 use mongodb::{Client, Collection, IndexModel};
-use reqcache::{CachedResponse, Codec, EntryInfo, Storage, StorageError, StorageErrorKind};
+use reqcache::storage::{ByteStore, EntryInfo, Record, StorageError, StorageErrorKind};
 
 use crate::document::{self, VALUE, backend};
 use crate::gridfs::GridFsStorage;
@@ -25,20 +25,20 @@ fn native_bson_record(record: &Document) -> Result<Vec<u8>, StorageError> {
     Ok(bytes)
 }
 
-/// A [`Storage`] in a MongoDB collection, one document per entry.
+/// A [`Storage`](reqcache::storage::Storage) in a MongoDB collection, one
+/// document per entry: a [`ByteStore`] with native expiry (a TTL index),
+/// encoded by reqcache's adapter (plain MessagePack, or any codec through
+/// [`Encoded`](reqcache::storage::Encoded); BSON records are stored as
+/// documents).
 #[derive(Clone)]
 pub struct MongoStorage {
     pub(crate) collection: Collection<Document>,
-    pub(crate) codec: Codec,
-    pub(crate) ttl_offset: Option<Duration>,
 }
 
 impl fmt::Debug for MongoStorage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MongoStorage")
             .field("namespace", &self.collection.namespace().to_string())
-            .field("codec", &self.codec)
-            .field("ttl_offset", &self.ttl_offset)
             .finish()
     }
 }
@@ -54,8 +54,6 @@ pub struct MongoStorageBuilder {
     target: Target,
     database: String,
     collection: String,
-    codec: Codec,
-    ttl_offset: Option<Duration>,
     server_selection_timeout: Duration,
 }
 
@@ -64,7 +62,6 @@ impl fmt::Debug for MongoStorageBuilder {
         f.debug_struct("MongoStorageBuilder")
             .field("database", &self.database)
             .field("collection", &self.collection)
-            .field("codec", &self.codec)
             .finish_non_exhaustive()
     }
 }
@@ -113,8 +110,6 @@ impl MongoStorageBuilder {
             target,
             database,
             collection: "responses".to_owned(),
-            codec: Codec::default(),
-            ttl_offset: Some(Duration::from_secs(3600)),
             server_selection_timeout: Duration::from_secs(1),
         }
     }
@@ -123,20 +118,6 @@ impl MongoStorageBuilder {
     /// Default: `responses`.
     pub fn collection(mut self, name: impl Into<String>) -> Self {
         self.collection = name.into();
-        self
-    }
-
-    /// How entries are encoded. Default: MessagePack.
-    pub fn codec(mut self, codec: impl Into<Codec>) -> Self {
-        self.codec = codec.into();
-        self
-    }
-
-    /// How long the TTL index keeps an entry past its expiry (when the layer
-    /// set no retention of its own); `None` keeps expired entries until
-    /// removed. Default: one hour.
-    pub fn ttl_offset(mut self, offset: impl Into<Option<Duration>>) -> Self {
-        self.ttl_offset = offset.into();
         self
     }
 
@@ -203,11 +184,7 @@ impl MongoStorageBuilder {
     /// names; [`StorageErrorKind::Backend`] when the server cannot be reached.
     pub async fn open(mut self) -> Result<MongoStorage, StorageError> {
         let collection = self.connect().await?;
-        Ok(MongoStorage {
-            collection,
-            codec: self.codec,
-            ttl_offset: self.ttl_offset,
-        })
+        Ok(MongoStorage { collection })
     }
 
     /// A [`GridFsStorage`]: metadata in the collection, values in the GridFS
@@ -223,12 +200,8 @@ impl MongoStorageBuilder {
 }
 
 #[async_trait]
-impl Storage for MongoStorage {
-    async fn get(
-        &self,
-        key: &str,
-        now: SystemTime,
-    ) -> Result<Option<Arc<CachedResponse>>, StorageError> {
+impl ByteStore for MongoStorage {
+    async fn read(&self, key: &str, now: SystemTime) -> Result<Option<Vec<u8>>, StorageError> {
         let Some(found) = self
             .collection
             .find_one(doc! { "_id": key })
@@ -240,29 +213,18 @@ impl Storage for MongoStorage {
         if document::past_retention(&found, now) {
             return Ok(None);
         }
-        let decoded = match found.get(VALUE) {
-            Some(Bson::Binary(value)) => self.codec.decode(&value.bytes),
-            Some(Bson::Document(record)) => {
-                native_bson_record(record).and_then(|bytes| self.codec.decode(&bytes))
-            }
-            _ => Err(StorageError::new(
-                StorageErrorKind::Decode,
-                "document without a value",
-            )),
-        };
-        match decoded {
-            Ok(entry) => Ok(Some(Arc::new(entry))),
-            Err(error) => {
-                tracing::warn!(key, %error, "reqcache-mongodb: undecodable entry deleted");
-                self.delete(key).await?;
-                Ok(None)
-            }
-        }
+        // A document without a readable value gives no bytes: it does not
+        // decode, and the adapter deletes it.
+        Ok(Some(match found.get(VALUE) {
+            Some(Bson::Binary(value)) => value.bytes.clone(),
+            Some(Bson::Document(record)) => native_bson_record(record).unwrap_or_default(),
+            _ => Vec::new(),
+        }))
     }
 
-    async fn put(&self, key: &str, entry: Arc<CachedResponse>) -> Result<(), StorageError> {
-        let mut document = document::metadata(key, &entry, entry.native_expiry(self.ttl_offset));
-        let bytes = self.codec.encode(&entry)?;
+    async fn write(&self, record: Record) -> Result<(), StorageError> {
+        let mut document = document::metadata(&record.info, record.deadline);
+        let bytes = record.value;
         // A plain BSON record (the BSON serializer, without compression or
         // signing) is stored as a document, queryable with Mongo tools.
         let value = match bytes.strip_prefix(BSON_RECORD_PREFIX) {
@@ -280,14 +242,14 @@ impl Storage for MongoStorage {
         };
         document.insert(VALUE, value);
         self.collection
-            .replace_one(doc! { "_id": key }, document)
+            .replace_one(doc! { "_id": &record.info.key }, document)
             .upsert(true)
             .await
             .map_err(backend("write failed"))?;
         Ok(())
     }
 
-    async fn delete(&self, key: &str) -> Result<bool, StorageError> {
+    async fn remove(&self, key: &str) -> Result<bool, StorageError> {
         let result = self
             .collection
             .delete_one(doc! { "_id": key })
@@ -296,7 +258,7 @@ impl Storage for MongoStorage {
         Ok(result.deleted_count > 0)
     }
 
-    async fn delete_url(&self, url: &str) -> Result<u64, StorageError> {
+    async fn remove_url(&self, url: &str) -> Result<u64, StorageError> {
         let result = self
             .collection
             .delete_many(doc! { "url": url })
@@ -305,7 +267,7 @@ impl Storage for MongoStorage {
         Ok(result.deleted_count)
     }
 
-    async fn clear(&self) -> Result<(), StorageError> {
+    async fn remove_all(&self) -> Result<(), StorageError> {
         self.collection
             .delete_many(doc! {})
             .await
@@ -313,23 +275,27 @@ impl Storage for MongoStorage {
         Ok(())
     }
 
-    async fn len(&self) -> Result<u64, StorageError> {
+    async fn count(&self) -> Result<u64, StorageError> {
         self.collection
             .count_documents(doc! {})
             .await
             .map_err(backend("count failed"))
     }
 
-    async fn entries(&self) -> Result<Vec<EntryInfo>, StorageError> {
+    async fn list(&self) -> Result<Vec<EntryInfo>, StorageError> {
         self.metadata_entries().await
     }
 
-    async fn remove_expired(&self, now: SystemTime) -> Result<u64, StorageError> {
+    async fn purge_expired(&self, now: SystemTime) -> Result<u64, StorageError> {
         let result = self
             .collection
             .delete_many(document::expired_filter(now))
             .await
             .map_err(backend("remove_expired failed"))?;
         Ok(result.deleted_count)
+    }
+
+    fn expires_natively(&self) -> bool {
+        true
     }
 }

@@ -6,22 +6,31 @@ mod support;
 use std::sync::Arc;
 
 use mongodb::bson::{Binary, doc, spec::BinarySubtype};
-use reqcache::Storage;
+use reqcache::storage::{Encoded, Storage};
 use reqcache_mongodb::{GridFsStorage, MongoStorage};
 use support::{bson_documents, documents, gridfs};
 
-async fn write_raw_document((storage, ()): &(MongoStorage, ()), key: &str, bytes: Vec<u8>) {
+/// Stores a real entry through `storage`, then overwrites its value.
+async fn write_raw_value(storage: &dyn Storage, mongo: &MongoStorage, key: &str, bytes: Vec<u8>) {
     let entry = reqcache_test::sample_entry("https://example.com/raw", &b"x"[..]);
     storage.put(key, Arc::new(entry)).await.unwrap();
     let value = Binary {
         subtype: BinarySubtype::Generic,
         bytes,
     };
-    storage
+    mongo
         .collection()
         .update_one(doc! { "_id": key }, doc! { "$set": { "value": value } })
         .await
         .unwrap();
+}
+
+async fn write_raw_document((storage, ()): &(MongoStorage, ()), key: &str, bytes: Vec<u8>) {
+    write_raw_value(storage, storage, key, bytes).await;
+}
+
+async fn write_raw_bson((storage, ()): &(Encoded<MongoStorage>, ()), key: &str, bytes: Vec<u8>) {
+    write_raw_value(storage, storage.store(), key, bytes).await;
 }
 
 async fn write_raw_file((storage, ()): &(GridFsStorage, ()), key: &str, bytes: Vec<u8>) {
@@ -41,7 +50,4 @@ async fn write_raw_file((storage, ()): &(GridFsStorage, ()), key: &str, bytes: V
 
 reqcache_test::conformance_tests!(documents_conformance = documents, write_raw_document);
 reqcache_test::conformance_tests!(gridfs_conformance = gridfs, write_raw_file);
-reqcache_test::conformance_tests!(
-    bson_documents_conformance = bson_documents,
-    write_raw_document
-);
+reqcache_test::conformance_tests!(bson_documents_conformance = bson_documents, write_raw_bson);

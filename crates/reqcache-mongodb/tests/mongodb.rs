@@ -55,6 +55,7 @@ async fn with_the_bson_serializer_values_are_queryable_documents() {
         .unwrap();
     // An ordinary query on the stored response's own fields.
     let found = storage
+        .store()
         .collection()
         .find_one(doc! { "value.status": 404 })
         .await

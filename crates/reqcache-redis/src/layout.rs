@@ -2,8 +2,8 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use reqcache::unix_time::{from_unix_nanos, to_unix_nanos};
-use reqcache::{CachedResponse, EntryInfo, EntryMetadata};
+use reqcache::storage::unix_time::{from_unix_nanos, to_unix_nanos};
+use reqcache::storage::{EntryInfo, EntryMetadata};
 use serde::{Deserialize, Serialize};
 
 /// How many buckets a namespace is spread over (one hash tag each).
@@ -85,9 +85,9 @@ pub(crate) struct Meta {
 }
 
 impl Meta {
-    pub(crate) fn of(entry: &CachedResponse, deadline: Option<SystemTime>) -> Self {
+    pub(crate) fn of(info: &EntryInfo, deadline: Option<SystemTime>) -> Self {
         Self {
-            entry: EntryMetadata::of(entry),
+            entry: EntryMetadata::from_info(info),
             deadline: deadline.map(to_unix_nanos),
         }
     }

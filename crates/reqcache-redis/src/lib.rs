@@ -11,16 +11,18 @@
 //! # #[tokio::main] async fn main() -> Result<(), reqcache::StorageError> {
 //! let storage = RedisStorage::builder("redis://127.0.0.1:6379/0")
 //!     .namespace("my_api_cache") // requests-cache's cache_name
-//!     .ttl_offset(Duration::from_secs(3600))
 //!     .open()
 //!     .await?;
-//! let layer = CacheLayer::new(storage);
+//! // Expired entries stay a day for revalidation (requests-cache's ttl_offset).
+//! let layer = CacheLayer::builder(storage)
+//!     .stale_retention(Duration::from_secs(86_400))
+//!     .build();
 //! # Ok(()) }
 //! ```
 //!
 //! # Layout
 //! Every key lives under the namespace, so two caches on one server never see
-//! each other's entries and [`clear`](reqcache::Storage::clear) touches only
+//! each other's entries and [`clear`](reqcache::storage::Storage::clear) touches only
 //! its own. Entries are spread over 16 buckets by the first hex digit of their
 //! cache key; each bucket's keys share a hash tag, `{namespace:b}`:
 //!
@@ -44,11 +46,13 @@
 //!
 //! # Expiry
 //! An entry's value gets a Redis TTL at its `retain_until` if the layer set
-//! one, else at its expiry plus [`ttl_offset`](RedisStorageBuilder::ttl_offset)
-//! (default one hour, so revalidation and `stale_if_error` still find it), or
-//! no TTL at all when it never expires. Entries past their retention are also
+//! one ([`stale_retention`](reqcache::CacheLayerBuilder::stale_retention)),
+//! else at its expiry plus
+//! [`DEFAULT_NATIVE_RETENTION`](reqcache::storage::DEFAULT_NATIVE_RETENTION)
+//! (one hour, so revalidation and `stale_if_error` still find it), or no TTL
+//! at all when it never expires. Entries past their retention are also
 //! filtered on read. The metadata of an entry that Redis expired lingers until
-//! [`remove_expired`](reqcache::Storage::remove_expired) (listing hides it
+//! [`remove_expired`](reqcache::storage::Storage::remove_expired) (listing hides it
 //! already; `len` counts it until then).
 //!
 //! # Failures

@@ -7,9 +7,7 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::{ClusterClient, ClusterClientBuilder};
-use reqcache::{
-    CachedResponse, Codec, EntryInfo, Serializer, Storage, StorageError, StorageErrorKind,
-};
+use reqcache::storage::{ByteStore, EntryInfo, Record, StorageError, StorageErrorKind};
 
 use crate::connection::Connection;
 use crate::layout::{BUCKETS, Layout, Meta, millis};
@@ -17,15 +15,16 @@ use crate::layout::{BUCKETS, Layout, Meta, millis};
 /// How many keys one page of a scan or a batch delete handles.
 const PAGE: usize = 500;
 
-/// A [`Storage`] on a Redis server or cluster.
+/// A [`Storage`](reqcache::storage::Storage) on a Redis server or cluster:
+/// a [`ByteStore`] with native expiry (each value's `PXAT`), so entries are
+/// encoded by reqcache's adapter (plain MessagePack, or any codec through
+/// [`Encoded`](reqcache::storage::Encoded)).
 ///
 /// Cheap to clone; clones share the connection.
 #[derive(Clone)]
 pub struct RedisStorage {
     connection: Connection,
     layout: Arc<Layout>,
-    codec: Codec,
-    ttl_offset: Option<Duration>,
 }
 
 impl fmt::Debug for RedisStorage {
@@ -39,8 +38,6 @@ impl fmt::Debug for RedisStorage {
                     Connection::Cluster(_) => "cluster",
                 },
             )
-            .field("codec", &self.codec)
-            .field("ttl_offset", &self.ttl_offset)
             .finish()
     }
 }
@@ -75,8 +72,6 @@ enum Target {
 pub struct RedisStorageBuilder {
     target: Target,
     namespace: String,
-    ttl_offset: Option<Duration>,
-    codec: Codec,
     response_timeout: Duration,
     connection_timeout: Duration,
     lazy: bool,
@@ -86,8 +81,6 @@ impl fmt::Debug for RedisStorageBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisStorageBuilder")
             .field("namespace", &self.namespace)
-            .field("ttl_offset", &self.ttl_offset)
-            .field("codec", &self.codec)
             .field("response_timeout", &self.response_timeout)
             .field("connection_timeout", &self.connection_timeout)
             .field("lazy", &self.lazy)
@@ -251,8 +244,6 @@ impl RedisStorageBuilder {
         Self {
             target,
             namespace: "reqcache".to_owned(),
-            ttl_offset: Some(Duration::from_secs(3600)),
-            codec: Codec::default(),
             response_timeout: Duration::from_millis(500),
             connection_timeout: Duration::from_millis(500),
             lazy: false,
@@ -263,28 +254,6 @@ impl RedisStorageBuilder {
     /// Any text without `{` or `}`. Default: `reqcache`.
     pub fn namespace(mut self, namespace: impl Into<String>) -> Self {
         self.namespace = namespace.into();
-        self
-    }
-
-    /// How long Redis keeps an entry past its expiry (when the layer set no
-    /// retention of its own), so revalidation and `stale_if_error` still find
-    /// it; `None` keeps expired entries until removed. Default: one hour.
-    pub fn ttl_offset(mut self, offset: impl Into<Option<Duration>>) -> Self {
-        self.ttl_offset = offset.into();
-        self
-    }
-
-    /// The serializer for new entries (every format is read), with no
-    /// compression or signing: the same as `codec(Codec::new(serializer))`.
-    /// Default: MessagePack.
-    pub fn serializer(mut self, serializer: Serializer) -> Self {
-        self.codec = Codec::new(serializer);
-        self
-    }
-
-    /// How entries are encoded: serializer, compression, signing.
-    pub fn codec(mut self, codec: impl Into<Codec>) -> Self {
-        self.codec = codec.into();
         self
     }
 
@@ -347,8 +316,6 @@ impl RedisStorageBuilder {
         Ok(RedisStorage {
             connection,
             layout: Arc::new(Layout::new(self.namespace)),
-            codec: self.codec,
-            ttl_offset: self.ttl_offset,
         })
     }
 
@@ -383,32 +350,22 @@ fn config(error: redis::RedisError) -> StorageError {
 }
 
 #[async_trait]
-impl Storage for RedisStorage {
-    async fn get(
-        &self,
-        key: &str,
-        now: SystemTime,
-    ) -> Result<Option<Arc<CachedResponse>>, StorageError> {
-        let value: Option<Vec<u8>> = self
-            .query(redis::cmd("GET").arg(self.layout.value(key)))
-            .await?;
-        let Some(value) = value else { return Ok(None) };
-        match self.codec.decode(&value) {
-            Ok(entry) if entry.is_past_retention(now) => Ok(None),
-            Ok(entry) => Ok(Some(Arc::new(entry))),
-            Err(error) => {
-                tracing::warn!(key, %error, "reqcache-redis: undecodable entry deleted");
-                self.delete(key).await?;
-                Ok(None)
-            }
-        }
+impl ByteStore for RedisStorage {
+    async fn read(&self, key: &str, _now: SystemTime) -> Result<Option<Vec<u8>>, StorageError> {
+        self.query(redis::cmd("GET").arg(self.layout.value(key)))
+            .await
     }
 
-    async fn put(&self, key: &str, entry: Arc<CachedResponse>) -> Result<(), StorageError> {
-        let value = self.codec.encode(&entry)?;
-        let deadline = entry.native_expiry(self.ttl_offset);
+    async fn write(&self, record: Record) -> Result<(), StorageError> {
+        let Record {
+            info,
+            value,
+            deadline,
+            ..
+        } = record;
+        let key = info.key.as_str();
         let bucket = Layout::bucket(key);
-        let removable_at = match (entry.expires, entry.retain_until) {
+        let removable_at = match (info.expires, info.retain_until) {
             (Some(e), Some(r)) => Some(e.min(r)),
             (e, r) => e.or(r),
         };
@@ -422,9 +379,9 @@ impl Storage for RedisStorage {
         pipe.cmd("HSET")
             .arg(self.layout.meta(bucket))
             .arg(key)
-            .arg(Meta::of(&entry, deadline).encode())
+            .arg(Meta::of(&info, deadline).encode())
             .ignore();
-        let url_index = self.layout.url_index(bucket, &entry.request.url);
+        let url_index = self.layout.url_index(bucket, &info.url);
         pipe.cmd("SADD").arg(&url_index).arg(key).ignore();
         pipe.cmd("SADD")
             .arg(self.layout.url_indexes(bucket))
@@ -438,7 +395,7 @@ impl Storage for RedisStorage {
         self.pipeline::<()>(&pipe).await
     }
 
-    async fn delete(&self, key: &str) -> Result<bool, StorageError> {
+    async fn remove(&self, key: &str) -> Result<bool, StorageError> {
         Ok(self
             .delete_in_bucket(Layout::bucket(key), &[key.to_owned()])
             .await?
@@ -447,7 +404,7 @@ impl Storage for RedisStorage {
 
     /// Reads the URL's index in each bucket, checks each candidate against
     /// its metadata, deletes the matches: no scan of the whole namespace.
-    async fn delete_url(&self, url: &str) -> Result<u64, StorageError> {
+    async fn remove_url(&self, url: &str) -> Result<u64, StorageError> {
         let mut deleted = 0;
         for bucket in 0..BUCKETS {
             let index = self.layout.url_index(bucket, url);
@@ -485,7 +442,7 @@ impl Storage for RedisStorage {
         Ok(deleted)
     }
 
-    async fn clear(&self) -> Result<(), StorageError> {
+    async fn remove_all(&self) -> Result<(), StorageError> {
         self.delete_where(|_, _| true).await?;
         for bucket in 0..BUCKETS {
             let indexes: Vec<String> = self
@@ -501,7 +458,7 @@ impl Storage for RedisStorage {
         Ok(())
     }
 
-    async fn len(&self) -> Result<u64, StorageError> {
+    async fn count(&self) -> Result<u64, StorageError> {
         let mut len = 0;
         for bucket in 0..BUCKETS {
             len += self
@@ -511,7 +468,7 @@ impl Storage for RedisStorage {
         Ok(len)
     }
 
-    async fn entries(&self) -> Result<Vec<EntryInfo>, StorageError> {
+    async fn list(&self) -> Result<Vec<EntryInfo>, StorageError> {
         let now = SystemTime::now();
         let mut entries = Vec::new();
         for bucket in 0..BUCKETS {
@@ -532,7 +489,7 @@ impl Storage for RedisStorage {
         Ok(entries)
     }
 
-    async fn remove_expired(&self, now: SystemTime) -> Result<u64, StorageError> {
+    async fn purge_expired(&self, now: SystemTime) -> Result<u64, StorageError> {
         let mut removed = 0;
         for bucket in 0..BUCKETS {
             loop {
@@ -554,5 +511,9 @@ impl Storage for RedisStorage {
             }
         }
         Ok(removed)
+    }
+
+    fn expires_natively(&self) -> bool {
+        true
     }
 }

@@ -116,36 +116,16 @@ async fn expiry_maps_to_redis_ttls() {
         .clone()
         .with_retain_until(Some(t0 + Duration::from_secs(90)));
 
-    let cases: [(
-        &str,
-        Option<Duration>,
-        reqcache::CachedResponse,
-        Option<u64>,
-    ); 4] = [
-        (
-            "default offset",
-            Some(Duration::from_secs(3600)),
-            expiring.clone(),
-            Some(3660),
-        ),
-        ("no offset", None, expiring, None),
-        (
-            "never expires",
-            Some(Duration::from_secs(3600)),
-            never,
-            None,
-        ),
-        (
-            "layer retention wins",
-            Some(Duration::from_secs(3600)),
-            retained,
-            Some(90),
-        ),
+    // The deadline is the entry's retention, or one hour past its expiry
+    // (reqcache's default for native expiry), or none.
+    let cases: [(&str, reqcache::CachedResponse, Option<u64>); 3] = [
+        ("default retention", expiring, Some(3660)),
+        ("never expires", never, None),
+        ("layer retention wins", retained, Some(90)),
     ];
-    for (case, offset, entry, expected_secs) in cases {
+    for (case, entry, expected_secs) in cases {
         let storage = RedisStorage::builder(&url)
             .namespace(unique_namespace("ttl"))
-            .ttl_offset(offset)
             .open()
             .await
             .unwrap();

@@ -38,10 +38,13 @@
 //! across threads; a point read measured 50-70 µs that way, against about
 //! 5 µs inline here (see BENCHMARKS.md). Both bundle the same SQLite.
 //!
-//! # Failures
-//! A value that does not decode (garbage, another format version) is deleted
-//! and read as a miss. Every other failure is a [`StorageError`], which the
-//! layer logs and turns into a miss or a skipped write.
+//! # Encoding and failures
+//! `SqliteStorage` is a [`ByteStore`](reqcache::storage::ByteStore): reqcache's
+//! adapter encodes entries (plain MessagePack by default; another serializer,
+//! compression or signing through [`Encoded`](reqcache::storage::Encoded)),
+//! and a value that does not decode (garbage, another format version) is
+//! deleted and read as a miss. Every other failure is a [`StorageError`],
+//! which the layer logs and turns into a miss or a skipped write.
 
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 #![forbid(unsafe_code)]

@@ -6,10 +6,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
-use reqcache::unix_time::{from_unix_nanos, to_unix_nanos};
-use reqcache::{
-    CachedResponse, Codec, EntryInfo, Serializer, Storage, StorageError, StorageErrorKind,
-};
+use reqcache::storage::unix_time::{from_unix_nanos, to_unix_nanos};
+use reqcache::storage::{ByteStore, EntryInfo, Record, StorageError, StorageErrorKind};
+use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 use crate::path::resolve_cache_path;
@@ -17,23 +16,26 @@ use crate::path::resolve_cache_path;
 /// The default table name.
 const DEFAULT_TABLE: &str = "responses";
 
-/// A [`Storage`] in an SQLite database file.
+/// A [`Storage`](reqcache::storage::Storage) in an SQLite database file: a
+/// [`ByteStore`], so entries are encoded by reqcache's adapter (plain
+/// MessagePack, or any codec through [`Encoded`](reqcache::storage::Encoded)).
 ///
 /// # Example
 /// ```
 /// use std::time::Duration;
-/// use reqcache::{Serializer, Storage};
+/// use reqcache::storage::{Codec, Encoded, Serializer, Storage};
 /// use reqcache_sqlite::SqliteStorage;
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), reqcache::StorageError> {
 /// let dir = tempfile::tempdir().unwrap();
-/// let storage = SqliteStorage::builder(dir.path().join("nested/http_cache"))
-///     .serializer(Serializer::Json)
+/// let sqlite = SqliteStorage::builder(dir.path().join("nested/http_cache"))
 ///     .busy_timeout(Duration::from_secs(30))
 ///     .open()
 ///     .await?;
+/// assert!(sqlite.path().ends_with("nested/http_cache.sqlite"));
+/// // Human-readable JSON records instead of MessagePack:
+/// let storage = Encoded::new(sqlite, Codec::new(Serializer::Json));
 /// assert_eq!(storage.len().await?, 0);
-/// assert!(storage.path().ends_with("nested/http_cache.sqlite"));
 /// # Ok(()) }
 /// ```
 #[derive(Clone)]
@@ -43,7 +45,6 @@ pub struct SqliteStorage {
 
 struct Shared {
     path: PathBuf,
-    codec: Codec,
     queries: Queries,
     /// The one writing connection, used on the blocking pool.
     writer: Mutex<Connection>,
@@ -57,7 +58,6 @@ impl fmt::Debug for SqliteStorage {
         f.debug_struct("SqliteStorage")
             .field("path", &self.shared.path)
             .field("table", &self.shared.queries.table)
-            .field("codec", &self.shared.codec)
             .finish_non_exhaustive()
     }
 }
@@ -78,7 +78,6 @@ impl SqliteStorage {
     pub fn builder(cache_name: impl AsRef<Path>) -> SqliteStorageBuilder {
         SqliteStorageBuilder {
             path: resolve_cache_path(cache_name),
-            codec: Codec::default(),
             busy_timeout: Duration::from_secs(5),
             max_idle_readers: 8,
             table: DEFAULT_TABLE.to_owned(),
@@ -88,11 +87,6 @@ impl SqliteStorage {
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.shared.path
-    }
-
-    /// How entries are encoded.
-    pub fn codec(&self) -> &Codec {
-        &self.shared.codec
     }
 
     /// The table's name.
@@ -120,7 +114,7 @@ impl SqliteStorage {
     }
 
     /// Runs a read on an idle read-only connection, inline.
-    fn read<T>(
+    fn read_inline<T>(
         &self,
         f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
     ) -> Result<T, StorageError> {
@@ -155,27 +149,12 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 #[must_use]
 pub struct SqliteStorageBuilder {
     path: PathBuf,
-    codec: Codec,
     busy_timeout: Duration,
     max_idle_readers: usize,
     table: String,
 }
 
 impl SqliteStorageBuilder {
-    /// The serializer for new entries (every format is read), with no
-    /// compression or signing: the same as `codec(Codec::new(serializer))`.
-    /// Default: MessagePack.
-    pub fn serializer(mut self, serializer: Serializer) -> Self {
-        self.codec = Codec::new(serializer);
-        self
-    }
-
-    /// How entries are encoded: serializer, compression, signing.
-    pub fn codec(mut self, codec: impl Into<Codec>) -> Self {
-        self.codec = codec.into();
-        self
-    }
-
     /// How long a write waits for another writer's lock (requests-cache's
     /// `timeout`). Default: 5 seconds. Reads never wait: in WAL mode they do
     /// not conflict with writers, and a read that finds the database busy
@@ -232,7 +211,6 @@ impl SqliteStorageBuilder {
         Ok(SqliteStorage {
             shared: Arc::new(Shared {
                 path,
-                codec: self.codec,
                 queries,
                 writer: Mutex::new(writer),
                 readers: Mutex::new(Vec::new()),
@@ -354,55 +332,45 @@ fn backend(message: &str) -> impl FnOnce(rusqlite::Error) -> StorageError + '_ {
 /// WAL mode with a zero busy timeout, never waits for a lock. Everything else
 /// (writes, scans) runs on tokio's blocking pool.
 #[async_trait]
-impl Storage for SqliteStorage {
-    async fn get(
-        &self,
-        key: &str,
-        now: SystemTime,
-    ) -> Result<Option<Arc<CachedResponse>>, StorageError> {
-        let decoded = self.read(|connection| {
+impl ByteStore for SqliteStorage {
+    async fn read(&self, key: &str, now: SystemTime) -> Result<Option<Vec<u8>>, StorageError> {
+        self.read_inline(|connection| {
             let mut statement = connection.prepare_cached(&self.shared.queries.get)?;
             statement
                 .query_row(params![key, to_unix_nanos(now)], |row| {
-                    let value = row.get_ref(0)?.as_blob_or_null()?.unwrap_or_default();
-                    Ok(self.shared.codec.decode(value))
+                    // Whatever is there goes to the decoder: a value that is
+                    // not a blob (text, NULL) does not decode and is deleted.
+                    Ok(match row.get_ref(0)? {
+                        ValueRef::Blob(bytes) | ValueRef::Text(bytes) => bytes.to_vec(),
+                        _ => Vec::new(),
+                    })
                 })
                 .optional()
-        })?;
-        match decoded {
-            None => Ok(None),
-            Some(Ok(entry)) => Ok(Some(Arc::new(entry))),
-            Some(Err(error)) => {
-                tracing::warn!(key, %error, "reqcache-sqlite: undecodable entry deleted");
-                self.delete(key).await?;
-                Ok(None)
-            }
-        }
+        })
     }
 
-    async fn put(&self, key: &str, entry: Arc<CachedResponse>) -> Result<(), StorageError> {
-        let value = self.shared.codec.encode(&entry)?;
+    async fn write(&self, record: Record) -> Result<(), StorageError> {
         let shared = Arc::clone(&self.shared);
-        let key = key.to_owned();
         self.with_connection(move |connection| {
+            let info = &record.info;
             let mut statement = connection.prepare_cached(&shared.queries.put)?;
             statement.execute(params![
-                key,
-                entry.request.method.as_str(),
-                entry.request.url,
-                i64::from(entry.status.as_u16()),
-                i64::try_from(entry.size()).unwrap_or(i64::MAX),
-                to_unix_nanos(entry.created_at),
-                entry.expires.map(to_unix_nanos),
-                entry.retain_until.map(to_unix_nanos),
-                value,
+                info.key,
+                info.method.as_str(),
+                info.url,
+                i64::from(info.status.as_u16()),
+                i64::try_from(info.size).unwrap_or(i64::MAX),
+                to_unix_nanos(info.created_at),
+                info.expires.map(to_unix_nanos),
+                info.retain_until.map(to_unix_nanos),
+                record.value,
             ])?;
             Ok(())
         })
         .await
     }
 
-    async fn delete(&self, key: &str) -> Result<bool, StorageError> {
+    async fn remove(&self, key: &str) -> Result<bool, StorageError> {
         let shared = Arc::clone(&self.shared);
         let key = key.to_owned();
         self.with_connection(move |c| {
@@ -411,7 +379,7 @@ impl Storage for SqliteStorage {
         .await
     }
 
-    async fn delete_url(&self, url: &str) -> Result<u64, StorageError> {
+    async fn remove_url(&self, url: &str) -> Result<u64, StorageError> {
         let shared = Arc::clone(&self.shared);
         let url = url.to_owned();
         self.with_connection(move |c| {
@@ -421,13 +389,13 @@ impl Storage for SqliteStorage {
         .await
     }
 
-    async fn clear(&self) -> Result<(), StorageError> {
+    async fn remove_all(&self) -> Result<(), StorageError> {
         let shared = Arc::clone(&self.shared);
         self.with_connection(move |c| c.execute(&shared.queries.clear, []).map(drop))
             .await
     }
 
-    async fn len(&self) -> Result<u64, StorageError> {
+    async fn count(&self) -> Result<u64, StorageError> {
         let shared = Arc::clone(&self.shared);
         self.with_connection(move |c| {
             c.query_row(&shared.queries.len, [], |row| row.get::<_, i64>(0))
@@ -436,7 +404,7 @@ impl Storage for SqliteStorage {
         .await
     }
 
-    async fn entries(&self) -> Result<Vec<EntryInfo>, StorageError> {
+    async fn list(&self) -> Result<Vec<EntryInfo>, StorageError> {
         let shared = Arc::clone(&self.shared);
         self.with_connection(move |c| {
             let mut statement = c.prepare(&shared.queries.entries)?;
@@ -453,7 +421,7 @@ impl Storage for SqliteStorage {
         .await
     }
 
-    async fn size(&self) -> Result<u64, StorageError> {
+    async fn total_size(&self) -> Result<u64, StorageError> {
         let shared = Arc::clone(&self.shared);
         self.with_connection(move |c| {
             c.query_row(&shared.queries.size, [], |row| row.get::<_, i64>(0))
@@ -462,7 +430,7 @@ impl Storage for SqliteStorage {
         .await
     }
 
-    async fn remove_expired(&self, now: SystemTime) -> Result<u64, StorageError> {
+    async fn purge_expired(&self, now: SystemTime) -> Result<u64, StorageError> {
         let shared = Arc::clone(&self.shared);
         self.with_connection(move |c| {
             Ok(c.prepare_cached(&shared.queries.remove_expired)?

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use reqcache::{Serializer, Storage};
+use reqcache::storage::{Encoded, Serializer, Storage};
 use reqcache_sqlite::{SqliteStorage, resolve_cache_path};
 use reqcache_test::{sample_entry, t0};
 
@@ -74,11 +74,8 @@ fn a_tilde_is_the_home_folder() {
 #[tokio::test]
 async fn the_json_serializer_stores_readable_json() {
     let dir = tempfile::tempdir().unwrap();
-    let storage = SqliteStorage::builder(dir.path().join("c"))
-        .serializer(Serializer::Json)
-        .open()
-        .await
-        .unwrap();
+    let sqlite = SqliteStorage::open(dir.path().join("c")).await.unwrap();
+    let storage = Encoded::new(sqlite, Serializer::Json);
     storage
         .put(
             "k",
@@ -87,6 +84,7 @@ async fn the_json_serializer_stores_readable_json() {
         .await
         .unwrap();
     let raw: Vec<u8> = storage
+        .store()
         .with_connection(|c| c.query_row("SELECT value FROM responses", [], |r| r.get(0)))
         .await
         .unwrap();

@@ -25,7 +25,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, StatusCode, Version};
-use reqcache::{CachedRequest, CachedResponse, Storage};
+use reqcache::storage::{
+    ByteStore, CachedRequest, CachedResponse, Codec, Compression, Encoded, Serializer, Storage,
+};
 
 /// What a backend's `make` function returns: a pair of a storage and
 /// something that must live as long as it (a temporary folder, a server
@@ -401,10 +403,10 @@ where
     F: FnMut(String, Vec<u8>) -> Fut,
     Fut: std::future::Future<Output = ()>,
 {
-    let mut other_version = reqcache::Serializer::MessagePack
+    let mut other_version = Serializer::MessagePack
         .encode(&sample_entry("https://example.com/", &b"x"[..]))
         .unwrap();
-    other_version[3] = reqcache::FORMAT_VERSION.wrapping_add(1);
+    other_version[3] = reqcache::storage::FORMAT_VERSION.wrapping_add(1);
     let cases: Vec<(&str, Vec<u8>)> = vec![
         ("garbage", b"\x00\x01garbage\xff".to_vec()),
         ("empty", Vec::new()),
@@ -430,6 +432,92 @@ where
     }
 }
 
+/// Alias records (a redirect's first URL pointing at the final one) and
+/// `Vary`ing responses with their request headers survive a round trip.
+pub async fn alias_and_vary_records(storage: &dyn Storage) {
+    let mut varying = sample_entry("https://example.com/final", &b"body"[..]);
+    varying
+        .headers
+        .append("vary", HeaderValue::from_static("Accept-Language"));
+    varying
+        .request
+        .headers
+        .append("accept-language", HeaderValue::from_static("de"));
+    let alias = CachedResponse::alias(
+        "target-key",
+        CachedRequest::new(Method::GET, "https://example.com/first"),
+        &varying,
+    );
+    storage
+        .put("target-key", Arc::new(varying.clone()))
+        .await
+        .unwrap();
+    storage
+        .put("alias-key", Arc::new(alias.clone()))
+        .await
+        .unwrap();
+    let back = get(storage, "target-key", t0())
+        .await
+        .expect("variant missing");
+    assert_eq!(back.headers.get("vary").unwrap(), "Accept-Language");
+    assert_eq!(back.request.headers.get("accept-language").unwrap(), "de");
+    let back = get(storage, "alias-key", t0())
+        .await
+        .expect("alias missing");
+    assert_eq!(back.alias_for.as_deref(), Some("target-key"));
+    assert_eq!(back.request.url, "https://example.com/first");
+    assert!(back.body.is_empty());
+}
+
+/// A codec that compresses (from 64 bytes) and signs: what the encoded
+/// variant of the suite runs with.
+pub fn compressed_signed_codec() -> Codec {
+    Codec::new(Serializer::MessagePack)
+        .compressed(Compression {
+            level: 3,
+            min_size: 64,
+        })
+        .signed(b"conformance key".to_vec(), [])
+}
+
+/// A byte store's fixture, with its store behind [`Encoded`] with
+/// [`compressed_signed_codec`].
+pub fn encoded<B: ByteStore, G>(fixture: Option<(B, G)>) -> Option<(Encoded<B>, G)> {
+    fixture.map(|(store, guard)| (Encoded::new(store, compressed_signed_codec()), guard))
+}
+
+/// With a signing codec, values the store holds unsigned, or signed with
+/// another key, read as misses and are removed; its own read back.
+pub async fn signed_values_only<B: ByteStore>(store: B) {
+    let entry = || Arc::new(sample_entry("https://example.com/signed", vec![7u8; 512]));
+    store.put("plain", entry()).await.unwrap();
+    let signed = Encoded::new(store, compressed_signed_codec());
+    assert!(
+        get(&signed, "plain", t0()).await.is_none(),
+        "unsigned value served"
+    );
+    assert!(
+        !signed
+            .entries()
+            .await
+            .unwrap()
+            .iter()
+            .any(|e| e.key == "plain"),
+        "unsigned value kept"
+    );
+    signed.put("mine", entry()).await.unwrap();
+    assert_eq!(get(&signed, "mine", t0()).await.unwrap().body.len(), 512);
+    let stranger = Encoded::new(
+        signed.into_store(),
+        Codec::new(Serializer::MessagePack).signed(b"another key".to_vec(), []),
+    );
+    assert!(
+        get(&stranger, "mine", t0()).await.is_none(),
+        "foreign signature served"
+    );
+    assert_eq!(stranger.len().await.unwrap(), 0);
+}
+
 /// Generates one `#[tokio::test]` per conformance check.
 ///
 /// `$make` is an async fn returning `Option<F>` where `F:` [`Fixture`] (a
@@ -439,7 +527,10 @@ where
 /// which leaves out the garbage check.
 ///
 /// `conformance_tests!(name = make, write_raw)` names the generated module, so
-/// one test file can run the suite against several configurations.
+/// one test file can run the suite against several configurations. The forms
+/// with `$write_raw` are for byte stores ([`ByteStore`]): they also run every
+/// check through [`Encoded`] with [`compressed_signed_codec`], and
+/// [`signed_values_only`].
 #[macro_export]
 macro_rules! conformance_tests {
     ($module:ident = $make:path) => {
@@ -453,6 +544,24 @@ macro_rules! conformance_tests {
             use super::*;
             $crate::conformance_tests!(@checks $make);
             $crate::conformance_tests!(@garbage $make, $write_raw);
+
+            /// The same checks through [`Encoded`] with a compressing,
+            /// signing codec: what every byte store gets from the adapter.
+            mod encoded {
+                use super::*;
+
+                async fn make_encoded() -> Option<impl $crate::Fixture> {
+                    $crate::encoded($make().await)
+                }
+
+                $crate::conformance_tests!(@checks make_encoded);
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn signed_values_only() {
+                    let Some((store, _guard)) = $make().await else { return };
+                    $crate::signed_values_only(store).await;
+                }
+            }
         }
     };
     ($make:path) => {
@@ -487,6 +596,7 @@ macro_rules! conformance_tests {
         $crate::conformance_tests!(@check $make, large_bodies);
         $crate::conformance_tests!(@check $make, binary_bodies);
         $crate::conformance_tests!(@check $make, listing_and_filtering);
+        $crate::conformance_tests!(@check $make, alias_and_vary_records);
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn concurrent_writers() {

@@ -111,7 +111,7 @@ impl<S> Layer<S> for CacheLayer {
 /// | `old_data_on_error`     | [`stale_if_error`](Self::stale_if_error)   | off     |
 /// | —                       | [`credentials_in_key`](Self::credentials_in_key) | on |
 /// | —                       | [`max_body_size`](Self::max_body_size)     | 8 MiB   |
-/// | —                       | [`stale_retention`](Self::stale_retention) | keep    |
+/// | `ttl_offset` (backends) | [`stale_retention`](Self::stale_retention) | keep; 1 h past expiry in Redis, MongoDB, DynamoDB |
 /// | —                       | [`single_flight`](Self::single_flight)     | on      |
 /// | —                       | [`clock`](Self::clock)                     | system  |
 /// | —                       | [`name`](Self::name)                       | `"default"` |
@@ -300,8 +300,15 @@ impl CacheLayerBuilder {
     }
 
     /// How long an expired entry is kept for revalidation and
-    /// `stale_if_error` before a storage may drop it. Default: kept until
-    /// removed or evicted, as in requests-cache.
+    /// `stale_if_error` before a storage may drop it: the one retention
+    /// setting, for every storage (requests-cache's `ttl_offset`).
+    /// `Duration::MAX` keeps expired entries until removed everywhere.
+    ///
+    /// Default: memory, SQLite and file storages keep expired entries until
+    /// removed or evicted, as requests-cache does; storages that expire
+    /// entries natively (Redis, MongoDB, DynamoDB) drop them
+    /// [`DEFAULT_NATIVE_RETENTION`](crate::storage::DEFAULT_NATIVE_RETENTION)
+    /// (one hour) past their expiry.
     pub fn stale_retention(mut self, keep: Duration) -> Self {
         self.settings.rules.stale_retention = Some(keep);
         self

@@ -4,6 +4,7 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use reqcache::storage::{Encoded, Serializer};
 use reqcache_mongodb::{GridFsStorage, MongoStorage};
 
 /// A database name no other test uses.
@@ -35,12 +36,11 @@ pub async fn gridfs() -> Option<(GridFsStorage, ())> {
 }
 
 /// A fresh storage whose values are BSON documents.
-pub async fn bson_documents() -> Option<(MongoStorage, ())> {
+pub async fn bson_documents() -> Option<(Encoded<MongoStorage>, ())> {
     let url = reqcache_test::server_url("REQCACHE_MONGODB_URL")?;
     let storage = MongoStorage::builder(&url, unique_database("bson"))
-        .codec(reqcache::Serializer::Bson)
         .open()
         .await
         .expect("cannot open the test MongoDB server");
-    Some((storage, ()))
+    Some((Encoded::new(storage, Serializer::Bson), ()))
 }

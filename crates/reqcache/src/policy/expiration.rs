@@ -80,7 +80,7 @@ impl Expiration {
 }
 
 /// The far future used when `now + duration` would overflow.
-fn far_future() -> SystemTime {
+pub(crate) fn far_future() -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_secs(i64::MAX as u64 / 4)
 }
 

@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime};
 use http::{HeaderMap, HeaderName, StatusCode, header, request, response};
 
 use super::cache_control::CacheControl;
-use super::expiration::{DoNotStore, Expiration, match_target};
+use super::expiration::{DoNotStore, Expiration, far_future, match_target};
 use super::freshness;
 use super::mode::CacheMode;
 use super::request::has_authorization;
@@ -183,10 +183,11 @@ fn lifetime(
 }
 
 /// When a storage may drop an entry expiring at `expires`: `stale_retention`
-/// past it, or never.
+/// past it (the far future when that overflows), or `None`, the storage's
+/// default.
 pub(crate) fn retain_until(rules: &Rules, expires: Option<SystemTime>) -> Option<SystemTime> {
     let keep = rules.stale_retention?;
-    expires.map(|expires| expires.checked_add(keep).unwrap_or(expires))
+    expires.map(|expires| expires.checked_add(keep).unwrap_or_else(far_future))
 }
 
 #[cfg(test)]

@@ -58,9 +58,12 @@ pub struct Codec {
     keys: Option<std::sync::Arc<SigningKeys>>,
 }
 
+/// The default codec, for byte stores that name none.
+static PLAIN: Codec = Codec::new(Serializer::MessagePack);
+
 impl Codec {
     /// Plain records of `serializer`.
-    pub fn new(serializer: Serializer) -> Self {
+    pub const fn new(serializer: Serializer) -> Self {
         Self {
             serializer,
             #[cfg(feature = "compression")]
@@ -68,6 +71,11 @@ impl Codec {
             #[cfg(feature = "signing")]
             keys: None,
         }
+    }
+
+    /// The default codec (plain MessagePack), shared.
+    pub(crate) fn plain() -> &'static Self {
+        &PLAIN
     }
 
     /// The serializer.

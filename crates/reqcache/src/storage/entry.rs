@@ -258,4 +258,9 @@ impl EntryInfo {
     pub fn is_expired(&self, now: SystemTime) -> bool {
         self.expires.is_some_and(|expires| expires <= now)
     }
+
+    /// `true` when a storage should no longer return the entry at `now`.
+    pub fn is_past_retention(&self, now: SystemTime) -> bool {
+        self.retain_until.is_some_and(|until| until <= now)
+    }
 }

@@ -36,14 +36,28 @@ pub struct EntryMetadata {
 impl EntryMetadata {
     /// The metadata of `entry`.
     pub fn of(entry: &CachedResponse) -> Self {
+        Self::from_info(&entry.info(""))
+    }
+
+    /// The metadata of a listing record (its key is not kept).
+    ///
+    /// ```
+    /// # use std::time::UNIX_EPOCH;
+    /// # use reqcache::storage::{CachedRequest, CachedResponse, EntryMetadata};
+    /// let entry = CachedResponse::new(
+    ///     http::StatusCode::OK, http::HeaderMap::new(), bytes::Bytes::new(),
+    ///     CachedRequest::new(http::Method::GET, "https://example.com/"), UNIX_EPOCH);
+    /// assert_eq!(EntryMetadata::from_info(&entry.info("k")), EntryMetadata::of(&entry));
+    /// ```
+    pub fn from_info(info: &EntryInfo) -> Self {
         Self {
-            method: entry.request.method.as_str().to_owned(),
-            url: entry.request.url.clone(),
-            status: entry.status.as_u16(),
-            size: entry.size(),
-            created_ns: to_unix_nanos(entry.created_at),
-            expires_ns: entry.expires.map(to_unix_nanos),
-            retain_ns: entry.retain_until.map(to_unix_nanos),
+            method: info.method.as_str().to_owned(),
+            url: info.url.clone(),
+            status: info.status.as_u16(),
+            size: info.size,
+            created_ns: to_unix_nanos(info.created_at),
+            expires_ns: info.expires.map(to_unix_nanos),
+            retain_ns: info.retain_until.map(to_unix_nanos),
         }
     }
 

@@ -1,0 +1,159 @@
+//! [`ByteStore`]: the trait of storages that keep encoded bytes beside an
+//! entry's metadata (SQLite, Redis, files, DynamoDB, MongoDB, GridFS), and
+//! [`Record`], what they are given to write.
+//!
+//! A byte store knows nothing of codecs, decoding or retention: the core's
+//! adapter does that once for every byte store, so that every backend keeps
+//! the [`Storage`](super::Storage) contract the same way: every type that
+//! implements `ByteStore` is a `Storage`, encoding with its
+//! [`codec`](ByteStore::codec) (the default: plain MessagePack);
+//! [`Encoded`](super::Encoded) gives any byte store another codec.
+
+use std::fmt::Debug;
+use std::time::SystemTime;
+
+use async_trait::async_trait;
+
+use super::codec::Codec;
+use super::entry::EntryInfo;
+use super::error::StorageError;
+use super::serializer::Serializer;
+
+/// An encoded entry, and what a byte store keeps beside it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Record {
+    /// The entry's metadata (key, method, URL, status, size, times), for
+    /// listings, URL invalidation and expiry that never decode a value.
+    pub info: EntryInfo,
+    /// The encoded value.
+    pub value: Vec<u8>,
+    /// When the store may drop the entry by itself (Redis `PXAT`, a MongoDB
+    /// TTL index, DynamoDB TTL); `None`: only by removal.
+    pub deadline: Option<SystemTime>,
+    /// The serializer of the value (for stores that name files by format).
+    pub serializer: Serializer,
+}
+
+/// A store of encoded entries and their metadata.
+///
+/// Implement it for a backend and the backend is a [`Storage`](super::Storage):
+/// the adapter encodes and decodes (a value that does not decode is a miss,
+/// deleted with a warning), filters entries past their retention, and sets
+/// the [`deadline`](Record::deadline) of stores that
+/// [`expire natively`](Self::expires_natively).
+///
+/// # Contract
+/// - [`read`](Self::read) returns the bytes last written under `key`, or
+///   `None`; it may leave out entries past their retention at `now` when the
+///   store can tell cheaply (the adapter checks anyway).
+/// - [`list`](Self::list), [`count`](Self::count) and the removals work on
+///   metadata, never on values.
+/// - Errors are returned, never panicked.
+///
+/// The conformance suite in the `reqcache-test` crate checks all of this
+/// through the adapter.
+///
+/// # Example
+/// ```
+/// use std::collections::HashMap;
+/// use std::sync::Mutex;
+/// use std::time::SystemTime;
+/// use reqcache::storage::{ByteStore, EntryInfo, Record, Storage, StorageError};
+///
+/// /// A byte store in a map: enough to be a `Storage`.
+/// #[derive(Debug, Default)]
+/// struct MapStore(Mutex<HashMap<String, Record>>);
+///
+/// #[async_trait::async_trait]
+/// impl ByteStore for MapStore {
+///     async fn read(&self, key: &str, _now: SystemTime) -> Result<Option<Vec<u8>>, StorageError> {
+///         Ok(self.0.lock().unwrap().get(key).map(|r| r.value.clone()))
+///     }
+///     async fn write(&self, record: Record) -> Result<(), StorageError> {
+///         self.0.lock().unwrap().insert(record.info.key.clone(), record);
+///         Ok(())
+///     }
+///     async fn remove(&self, key: &str) -> Result<bool, StorageError> {
+///         Ok(self.0.lock().unwrap().remove(key).is_some())
+///     }
+///     async fn remove_all(&self) -> Result<(), StorageError> {
+///         self.0.lock().unwrap().clear();
+///         Ok(())
+///     }
+///     async fn count(&self) -> Result<u64, StorageError> {
+///         Ok(self.0.lock().unwrap().len() as u64)
+///     }
+///     async fn list(&self) -> Result<Vec<EntryInfo>, StorageError> {
+///         Ok(self.0.lock().unwrap().values().map(|r| r.info.clone()).collect())
+///     }
+///     async fn purge_expired(&self, now: SystemTime) -> Result<u64, StorageError> {
+///         let mut map = self.0.lock().unwrap();
+///         let before = map.len();
+///         map.retain(|_, r| !r.info.is_expired(now) && !r.info.is_past_retention(now));
+///         Ok((before - map.len()) as u64)
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let storage: &dyn Storage = &MapStore::default();
+/// assert_eq!(storage.len().await.unwrap(), 0);
+/// # }
+/// ```
+#[async_trait]
+pub trait ByteStore: Debug + Send + Sync + 'static {
+    /// The value written under `key`, if any.
+    async fn read(&self, key: &str, now: SystemTime) -> Result<Option<Vec<u8>>, StorageError>;
+
+    /// Writes `record`, replacing what was under its key.
+    async fn write(&self, record: Record) -> Result<(), StorageError>;
+
+    /// Removes the entry under `key`; `true` if there was one.
+    async fn remove(&self, key: &str) -> Result<bool, StorageError>;
+
+    /// Removes every entry whose (normalized) URL is `url`; returns how
+    /// many. The default lists every entry: override it with an index.
+    async fn remove_url(&self, url: &str) -> Result<u64, StorageError> {
+        let mut removed = 0;
+        for info in self.list().await? {
+            if info.url == url && self.remove(&info.key).await? {
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Removes every entry.
+    async fn remove_all(&self) -> Result<(), StorageError>;
+
+    /// How many entries are stored, expired ones included.
+    async fn count(&self) -> Result<u64, StorageError>;
+
+    /// The metadata of every entry.
+    async fn list(&self) -> Result<Vec<EntryInfo>, StorageError>;
+
+    /// The total stored size, in bytes (the sum of the metadata's sizes).
+    async fn total_size(&self) -> Result<u64, StorageError> {
+        Ok(self.list().await?.iter().map(|e| e.size).sum())
+    }
+
+    /// Removes the entries expired or past their retention at `now`;
+    /// returns how many.
+    async fn purge_expired(&self, now: SystemTime) -> Result<u64, StorageError>;
+
+    /// `true` for stores that drop entries by themselves at their
+    /// [`deadline`](Record::deadline) (Redis, MongoDB, DynamoDB): they get
+    /// one even when the layer sets no retention, so that expired entries
+    /// do not pile up ([`DEFAULT_NATIVE_RETENTION`](super::DEFAULT_NATIVE_RETENTION)
+    /// past their expiry). Default: `false`.
+    fn expires_natively(&self) -> bool {
+        false
+    }
+
+    /// How the adapter encodes and decodes this store's values. Default:
+    /// plain MessagePack (every serializer's records are read);
+    /// [`Encoded`](super::Encoded) sets another.
+    fn codec(&self) -> &Codec {
+        Codec::plain()
+    }
+}
