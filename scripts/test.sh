@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace: the one test command (README, .ci/run).
 #
+# It runs the style gates first (scripts/check.sh: fmt, clippy and rustdoc
+# with warnings as errors, the core with each optional feature alone, the
+# core's import layers).
+#
 # It installs and starts the servers the tests need (scripts/test-services.sh:
 # redis-server from Debian, standalone and a 3-node cluster; moto (DynamoDB)
 # and SecantusDB (MongoDB) from PyPI in the venv .venv/), each on a free
@@ -20,6 +24,10 @@ if ! command -v cargo >/dev/null 2>&1; then
         exit 1
     fi
 fi
+
+# The style gates first: formatting, clippy, rustdoc, the core's feature
+# combinations and its one-way layers (scripts/check.sh).
+bash scripts/check.sh
 
 # Install and start the backends' servers; stop them however this script ends.
 # shellcheck source=scripts/test-services.sh

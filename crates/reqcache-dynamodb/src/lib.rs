@@ -58,9 +58,6 @@
 //! DynamoDB leaves unprocessed. A value that does not decode is deleted and
 //! read as a miss.
 
-#![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
-#![forbid(unsafe_code)]
-
 mod item;
 mod storage;
 

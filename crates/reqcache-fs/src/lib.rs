@@ -53,9 +53,6 @@
 //! deleted and read as a miss. Files in the directory that are not the
 //! storage's own are left alone, even by `clear`.
 
-#![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
-#![forbid(unsafe_code)]
-
 mod files;
 mod storage;
 mod url_index;

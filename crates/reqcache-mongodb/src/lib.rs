@@ -53,9 +53,6 @@
 //! the layer answers from upstream. A value that does not decode is deleted
 //! and read as a miss.
 
-#![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
-#![forbid(unsafe_code)]
-
 mod document;
 mod gridfs;
 mod storage;

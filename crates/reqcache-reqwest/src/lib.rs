@@ -61,9 +61,6 @@
 //! The cache never fails a request (see [reqcache]'s docs); the errors
 //! returned are reqwest's own.
 
-#![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
-#![forbid(unsafe_code)]
-
 mod adapter;
 mod choice;
 mod client;

@@ -46,9 +46,6 @@
 //! deleted and read as a miss. Every other failure is a [`StorageError`],
 //! which the layer logs and turns into a miss or a skipped write.
 
-#![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
-#![forbid(unsafe_code)]
-
 mod path;
 mod storage;
 

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The style gates, run by scripts/test.sh before the tests (and on their own
+# by hand): formatting, clippy with warnings as errors, rustdoc with warnings
+# as errors (broken intra-doc links included), the core built with no
+# optional feature and with each one alone, and the core's one-way layers.
+#
+# Usage: scripts/check.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { echo "== check: $*"; }
+
+step "cargo fmt --all --check"
+cargo fmt --all --check
+
+step "cargo clippy --workspace --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+step "cargo doc --workspace --no-deps (warnings are errors)"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
+
+# The root package's dev-dependencies turn every feature of the core on, so
+# the workspace build never sees it without them: check it alone.
+features=$(sed -n '/^\[features\]/,/^\[/p' crates/reqcache/Cargo.toml \
+    | grep -E '^[a-z0-9-]+ *=' | cut -d= -f1 | tr -d ' ' | grep -v '^default$')
+step "reqcache with no optional feature"
+cargo clippy -p reqcache --no-default-features --quiet -- -D warnings
+for feature in $features; do
+    step "reqcache with only '$feature'"
+    cargo clippy -p reqcache --no-default-features --features "$feature" --quiet -- -D warnings
+done
+
+step "core layers"
+python3 scripts/check-core-layers.py
