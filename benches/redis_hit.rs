@@ -16,7 +16,8 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use http::{Request, Response};
 use http_body::Body;
 use http_body_util::{BodyExt, Full};
-use reqcache::{CacheLayer, Storage};
+use reqcache::CacheLayer;
+use reqcache::storage::Storage;
 use reqcache_redis::RedisStorage;
 use tower::{Layer, Service, ServiceExt};
 

@@ -11,7 +11,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use bytes::Bytes;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
-use reqcache::{CachedRequest, CachedResponse, Codec, Compression, Serializer};
+use reqcache::storage::{CachedRequest, CachedResponse, Codec, Compression, Serializer};
 
 fn response(body: Bytes, content_type: &'static str) -> CachedResponse {
     let mut headers = HeaderMap::new();

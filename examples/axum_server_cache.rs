@@ -43,7 +43,7 @@ async fn x_cache(mut response: Response) -> Response {
     let outcome = response
         .extensions()
         .get::<CacheStatus>()
-        .map(|status| format!("{:?}", status.outcome).to_uppercase());
+        .map(|status| format!("{:?}", status.outcome()).to_uppercase());
     if let Some(value) = outcome.and_then(|o| HeaderValue::from_str(&o).ok()) {
         response.headers_mut().insert("x-cache", value);
     }

@@ -112,7 +112,7 @@ async fn dashboard(State(state): State<AppState>) -> Result<Json<Value>, String>
         .to_bytes();
     let report: Value = serde_json::from_slice(&body).map_err(|error| error.to_string())?;
     Ok(Json(
-        json!({ "report": report, "cache": format!("{:?}", cache.outcome) }),
+        json!({ "report": report, "cache": format!("{:?}", cache.outcome()) }),
     ))
 }
 

@@ -65,8 +65,8 @@ async fn main() -> Result<(), BoxError> {
             let body = response.into_body().collect().await?.to_bytes();
             println!(
                 "{url} #{attempt}: {:?} from_cache={} body={:?}",
-                status.outcome,
-                status.from_cache,
+                status.outcome(),
+                status.from_cache(),
                 String::from_utf8_lossy(&body)
             );
         }

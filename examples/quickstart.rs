@@ -58,15 +58,15 @@ async fn main() -> Result<(), BoxError> {
         let body = response.into_body().collect().await?.to_bytes();
         println!(
             "request {attempt}: {:<8} {:>9.3} ms  status={status} from_cache={:<5} body={} bytes  expires_in={}  key={}",
-            format!("{:?}", cache.outcome),
+            format!("{:?}", cache.outcome()),
             started.elapsed().as_secs_f64() * 1000.0,
-            cache.from_cache,
+            cache.from_cache(),
             body.len(),
             cache
-                .expires
+                .expires()
                 .and_then(|e| e.duration_since(SystemTime::now()).ok())
                 .map_or("never".to_owned(), |d| format!("{}s", d.as_secs())),
-            cache.key.map_or("-".to_owned(), |k| k.to_string()),
+            cache.key().map_or("-".to_owned(), |k| k.to_string()),
         );
     }
 

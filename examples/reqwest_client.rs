@@ -33,7 +33,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     for attempt in 1..=2 {
         let started = Instant::now();
         let response = client.get(&url).send().await?;
-        let outcome = response.cache_status().map(|status| status.outcome);
+        let outcome = response.cache_status().map(|status| status.outcome());
         let from_cache = response.from_cache();
         let user: Value = response.json().await?;
         println!(
@@ -46,12 +46,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let response = client.get(&url).refresh().send().await?;
     println!(
         "refresh():        {:?} (a conditional request; upstream said 304)",
-        response.cache_status().map(|s| s.outcome)
+        response.cache_status().map(|s| s.outcome())
     );
     let response = client.get(&url).force_refresh().send().await?;
     println!(
         "force_refresh():  {:?} (fetched and stored anew)",
-        response.cache_status().map(|s| s.outcome)
+        response.cache_status().map(|s| s.outcome())
     );
     let response = client
         .get(upstream.url("/users/8"))
@@ -62,10 +62,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         "only_if_cached(): {} for a URL never fetched (upstream not called)",
         response.status()
     );
-    let response = client.get(&url).no_cache().send().await?;
+    let response = client.get(&url).bypass().send().await?;
     println!(
         "no_cache():       {:?} (the cache left out)",
-        response.cache_status().map(|s| s.outcome)
+        response.cache_status().map(|s| s.outcome())
     );
     let response = client
         .get(upstream.url("/users/9"))
@@ -74,7 +74,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         .await?;
     let expires_in = response
         .cache_status()
-        .and_then(|s| s.expires)
+        .and_then(|s| s.expires())
         .and_then(|at| at.duration_since(std::time::SystemTime::now()).ok());
     println!(
         "expire_after(5s): expires in {} s: the response's own Cache-Control: max-age=60 \

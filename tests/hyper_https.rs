@@ -67,7 +67,7 @@ async fn https_responses_are_cached_like_http_ones() {
         let request = Request::get(&url).body(Full::default()).unwrap();
         let response = service.ready().await.unwrap().call(request).await.unwrap();
         let status = response.extensions().get::<CacheStatus>().unwrap().clone();
-        assert_eq!(status.outcome, expected);
+        assert_eq!(status.outcome(), expected);
         let body = response.into_body().collect().await.unwrap().to_bytes();
         assert_eq!(body, "secure /report");
     }

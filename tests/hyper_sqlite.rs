@@ -90,9 +90,9 @@ async fn a_hit_from_sqlite_never_reaches_the_server_and_keeps_every_header() {
     let url = format!("http://{addr}/data");
 
     let (first, first_body, first_status) = fetch(&mut service, &url).await;
-    assert_eq!(first_status.outcome, CacheOutcome::Stored);
+    assert_eq!(first_status.outcome(), CacheOutcome::Stored);
     let (second, second_body, second_status) = fetch(&mut service, &url).await;
-    assert!(second_status.from_cache);
+    assert!(second_status.from_cache());
     assert_eq!(second_body, first_body);
     assert_eq!(hits.load(Ordering::SeqCst), 1);
 
@@ -116,7 +116,7 @@ async fn a_new_storage_on_the_same_file_sees_the_entries() {
     // format is read.
     let sqlite = SqliteStorage::open(dir.path().join("cache")).await.unwrap();
     let mut second = client(Encoded::new(sqlite, Serializer::Json)).await;
-    assert!(fetch(&mut second, &url).await.2.from_cache);
+    assert!(fetch(&mut second, &url).await.2.from_cache());
     assert_eq!(hits.load(Ordering::SeqCst), 1);
 }
 
@@ -129,7 +129,7 @@ async fn garbage_in_the_database_is_a_miss_and_is_replaced() {
     let mut service = client(storage.clone()).await;
     let url = format!("http://{addr}/g");
     let (_, _, status) = fetch(&mut service, &url).await;
-    let key = status.key.unwrap().to_string();
+    let key = status.key().unwrap().to_string();
 
     let table = storage.table().to_owned();
     storage
@@ -143,8 +143,8 @@ async fn garbage_in_the_database_is_a_miss_and_is_replaced() {
         .await
         .unwrap();
     let (_, body, status) = fetch(&mut service, &url).await;
-    assert_eq!(status.outcome, CacheOutcome::Stored);
+    assert_eq!(status.outcome(), CacheOutcome::Stored);
     assert_eq!(body, "/g #1");
-    assert!(fetch(&mut service, &url).await.2.from_cache);
+    assert!(fetch(&mut service, &url).await.2.from_cache());
     assert_eq!(hits.load(Ordering::SeqCst), 2);
 }

@@ -34,7 +34,7 @@ pub(crate) async fn run(what: &str, layer: CacheLayer) -> Result<(), Error> {
     {
         let started = Instant::now();
         let response = client.get(upstream.url(path)).send().await?;
-        let outcome = response.cache_status().map(|status| status.outcome);
+        let outcome = response.cache_status().map(|status| status.outcome());
         if outcome != Some(expected) {
             return Err(format!("GET {path}: expected {expected:?}, got {outcome:?}").into());
         }

@@ -13,7 +13,7 @@ use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use reqcache::{Cache, CacheLayer, CacheService, CacheStatus};
+use reqcache::{CacheHandle, CacheLayer, CacheService, CacheStatus};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -30,7 +30,7 @@ pub const CACHE_HEADER: &str = "x-reqcache";
 #[derive(Debug)]
 pub struct Proxy {
     addr: SocketAddr,
-    cache: Cache,
+    cache: CacheHandle,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
 }
@@ -42,7 +42,7 @@ impl Proxy {
     }
 
     /// The cache handle.
-    pub fn cache(&self) -> &Cache {
+    pub fn cache(&self) -> &CacheHandle {
         &self.cache
     }
 
@@ -147,7 +147,7 @@ async fn forward(
             let outcome = response
                 .extensions()
                 .get::<CacheStatus>()
-                .map(|status| format!("{:?}", status.outcome));
+                .map(|status| format!("{:?}", status.outcome()));
             let (mut parts, body) = response.into_parts();
             remove_hop_by_hop(&mut parts.headers);
             if let Some(outcome) = outcome.and_then(|o| HeaderValue::from_str(&o).ok()) {

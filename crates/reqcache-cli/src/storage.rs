@@ -2,7 +2,8 @@
 
 use std::sync::Arc;
 
-use reqcache::{MemoryStorage, Storage, StorageError, StorageErrorKind};
+use reqcache::storage::{Storage, StorageErrorKind};
+use reqcache::{MemoryStorage, StorageError};
 use reqcache_redis::RedisStorage;
 use reqcache_sqlite::SqliteStorage;
 

@@ -46,7 +46,7 @@
 //!
 //! # The 400 KB item limit
 //! An entry whose item would exceed DynamoDB's 400 KB is not stored: `put`
-//! refuses it with [`StorageErrorKind::TooLarge`](reqcache::StorageErrorKind),
+//! refuses it with [`StorageErrorKind::TooLarge`](reqcache::storage::StorageErrorKind),
 //! which the layer logs and counts, answering from upstream as usual. Large
 //! responses want another storage (or `max_body_size` below the limit).
 //!

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
-use reqcache::Storage;
+use reqcache::storage::Storage;
 use reqcache_dynamodb::DynamoDbStorage;
 use support::fresh;
 

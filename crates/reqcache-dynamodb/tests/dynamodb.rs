@@ -11,7 +11,8 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use bytes::Bytes;
 use http::{Request, Response};
 use http_body_util::{BodyExt, Full};
-use reqcache::{CacheLayer, CacheOutcome, CacheStatus, Storage, StorageErrorKind};
+use reqcache::storage::{Storage, StorageErrorKind};
+use reqcache::{CacheLayer, CacheOutcome, CacheStatus};
 use reqcache_dynamodb::DynamoDbStorage;
 use support::fresh;
 use tower::{Layer, ServiceExt};
@@ -70,8 +71,8 @@ async fn hits_through_the_layer_and_ttl_is_set() {
     };
     let calls = Arc::new(AtomicUsize::new(0));
     let service = CacheLayer::new(storage.clone()).layer(upstream(Arc::clone(&calls), 10));
-    assert_eq!(send(&service).await.0.outcome, CacheOutcome::Stored);
-    assert!(send(&service).await.0.from_cache);
+    assert_eq!(send(&service).await.0.outcome(), CacheOutcome::Stored);
+    assert!(send(&service).await.0.from_cache());
     assert_eq!(calls.load(Ordering::SeqCst), 1);
 
     // The TTL attribute: expiry (60 s) plus the default offset (1 h), in epoch seconds.
@@ -128,7 +129,7 @@ async fn a_response_over_the_item_limit_is_skipped_not_failed() {
     for _ in 0..2 {
         let (status, len) = send(&service).await;
         assert_eq!(len, 1024 * 1024, "the response is answered whole");
-        assert_eq!(status.outcome, CacheOutcome::NotStored);
+        assert_eq!(status.outcome(), CacheOutcome::NotStored);
     }
     assert_eq!(calls.load(Ordering::SeqCst), 2);
     assert_eq!(
@@ -185,7 +186,7 @@ async fn an_unreachable_server_fails_open() {
     for _ in 0..3 {
         let (status, len) = send(&service).await;
         assert_eq!(len, 10);
-        assert_eq!(status.outcome, CacheOutcome::NotStored);
+        assert_eq!(status.outcome(), CacheOutcome::NotStored);
     }
     assert_eq!(calls.load(Ordering::SeqCst), 3);
     let stats = layer.cache().stats();

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
-use reqcache::{CachedRequest, CachedResponse, Storage};
+use reqcache::storage::{CachedRequest, CachedResponse, Storage};
 use reqcache_fs::FileStorage;
 
 #[tokio::main]

@@ -14,7 +14,7 @@ use crate::document::{self, VALUE, backend};
 use crate::gridfs::GridFsStorage;
 
 /// How a plain BSON record starts: reqcache's `RQB` magic and format version.
-const BSON_RECORD_PREFIX: &[u8; 4] = &[b'R', b'Q', b'B', reqcache::FORMAT_VERSION];
+const BSON_RECORD_PREFIX: &[u8; 4] = &[b'R', b'Q', b'B', reqcache::storage::FORMAT_VERSION];
 
 /// A stored BSON document back into the bytes of a plain BSON record.
 fn native_bson_record(record: &Document) -> Result<Vec<u8>, StorageError> {

@@ -14,7 +14,8 @@ use bytes::Bytes;
 use http::{Request, Response};
 use http_body_util::{BodyExt, Full};
 use mongodb::bson::doc;
-use reqcache::{CacheLayer, CacheOutcome, CacheStatus, Storage};
+use reqcache::storage::Storage;
+use reqcache::{CacheLayer, CacheOutcome, CacheStatus};
 use reqcache_mongodb::MongoStorage;
 use support::{documents, gridfs};
 use tower::{Layer, ServiceExt};
@@ -271,14 +272,14 @@ async fn requests_keep_succeeding_while_the_server_is_down_and_caching_resumes()
         async { Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"ok")))) }
     }));
     assert_eq!(
-        send(&service, "/before").await.outcome,
+        send(&service, "/before").await.outcome(),
         CacheOutcome::Stored
     );
-    assert!(send(&service, "/before").await.from_cache);
+    assert!(send(&service, "/before").await.from_cache());
 
     let port = server.stop();
     for i in 0..3 {
-        assert!(!send(&service, &format!("/during/{i}")).await.from_cache);
+        assert!(!send(&service, &format!("/during/{i}")).await.from_cache());
     }
     assert_eq!(calls.load(Ordering::SeqCst), 4);
     assert!(layer.cache().stats().storage_errors() >= 3);
@@ -286,7 +287,7 @@ async fn requests_keep_succeeding_while_the_server_is_down_and_caching_resumes()
     let _server = OwnServer::start_on(port).expect("restart");
     let mut stored = false;
     for _ in 0..100 {
-        if send(&service, "/after").await.outcome == CacheOutcome::Stored {
+        if send(&service, "/after").await.outcome() == CacheOutcome::Stored {
             stored = true;
             break;
         }
@@ -294,5 +295,5 @@ async fn requests_keep_succeeding_while_the_server_is_down_and_caching_resumes()
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(stored, "caching did not resume after the server came back");
-    assert!(send(&service, "/after").await.from_cache);
+    assert!(send(&service, "/after").await.from_cache());
 }

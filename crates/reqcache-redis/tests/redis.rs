@@ -10,7 +10,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{Request, Response};
 use http_body_util::{BodyExt, Full};
-use reqcache::{CacheLayer, CacheOutcome, CacheStatus, Storage};
+use reqcache::storage::Storage;
+use reqcache::{CacheLayer, CacheOutcome, CacheStatus};
 use reqcache_redis::RedisStorage;
 use support::{OwnServer, unique_namespace};
 use tower::{Layer, Service, ServiceExt};
@@ -70,10 +71,10 @@ async fn two_layers_with_their_own_connections_share_one_cache() {
         CacheLayer::new(storage(&url, &namespace).await).layer(upstream(Arc::clone(&calls)));
 
     let (status, _) = send(&first, "http://api.example/items").await;
-    assert_eq!(status.outcome, CacheOutcome::Stored);
+    assert_eq!(status.outcome(), CacheOutcome::Stored);
     let (status, body) = send(&second, "http://api.example/items").await;
     assert!(
-        status.from_cache,
+        status.from_cache(),
         "a response cached by one layer is a hit for the other"
     );
     assert_eq!(body, "body of /items");
@@ -118,7 +119,7 @@ async fn expiry_maps_to_redis_ttls() {
 
     // The deadline is the entry's retention, or one hour past its expiry
     // (reqcache's default for native expiry), or none.
-    let cases: [(&str, reqcache::CachedResponse, Option<u64>); 3] = [
+    let cases: [(&str, reqcache::storage::CachedResponse, Option<u64>); 3] = [
         ("default retention", expiring, Some(3660)),
         ("never expires", never, None),
         ("layer retention wins", retained, Some(90)),
@@ -166,10 +167,10 @@ async fn requests_keep_succeeding_while_redis_is_down_and_caching_resumes_after(
     let service = layer.layer(upstream(Arc::clone(&calls)));
 
     assert_eq!(
-        send(&service, "http://e.com/before").await.0.outcome,
+        send(&service, "http://e.com/before").await.0.outcome(),
         CacheOutcome::Stored
     );
-    assert!(send(&service, "http://e.com/before").await.0.from_cache);
+    assert!(send(&service, "http://e.com/before").await.0.from_cache());
 
     // Stop the server in the middle of the load.
     let port = server.stop();
@@ -186,7 +187,7 @@ async fn requests_keep_succeeding_while_redis_is_down_and_caching_resumes_after(
             body.starts_with(b"body of /during/"),
             "every request succeeds, from upstream"
         );
-        assert!(!status.from_cache);
+        assert!(!status.from_cache());
     }
     assert_eq!(calls.load(Ordering::SeqCst), 21);
     assert!(
@@ -201,7 +202,7 @@ async fn requests_keep_succeeding_while_redis_is_down_and_caching_resumes_after(
     // attempts a response is stored again, then served from the cache.
     let mut stored = false;
     for _ in 0..100 {
-        if send(&service, "http://e.com/after").await.0.outcome == CacheOutcome::Stored {
+        if send(&service, "http://e.com/after").await.0.outcome() == CacheOutcome::Stored {
             stored = true;
             break;
         }
@@ -209,7 +210,7 @@ async fn requests_keep_succeeding_while_redis_is_down_and_caching_resumes_after(
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(stored, "caching did not resume after the server came back");
-    assert!(send(&service, "http://e.com/after").await.0.from_cache);
+    assert!(send(&service, "http://e.com/after").await.0.from_cache());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -228,7 +229,7 @@ async fn a_cluster_storage_serves_hits_from_every_bucket() {
             send(&service, &format!("http://e.com/{i}"))
                 .await
                 .0
-                .from_cache
+                .from_cache()
         );
     }
     assert_eq!(calls.load(Ordering::SeqCst), 64);
@@ -252,9 +253,9 @@ async fn a_bad_namespace_or_url_is_a_config_error() {
         .open()
         .await
         .unwrap_err();
-    assert_eq!(error.kind(), reqcache::StorageErrorKind::Config);
+    assert_eq!(error.kind(), reqcache::storage::StorageErrorKind::Config);
     let error = RedisStorage::open("not a url").await.unwrap_err();
-    assert_eq!(error.kind(), reqcache::StorageErrorKind::Config);
+    assert_eq!(error.kind(), reqcache::storage::StorageErrorKind::Config);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -308,7 +309,7 @@ async fn an_unsafe_request_invalidates_entries_in_redis() {
         send(&service, "http://api.example/items")
             .await
             .0
-            .from_cache
+            .from_cache()
     );
     let post = Request::post("http://api.example/items")
         .body(Full::new(Bytes::from_static(b"{}")))
@@ -318,6 +319,6 @@ async fn an_unsafe_request_invalidates_entries_in_redis() {
         !send(&service, "http://api.example/items")
             .await
             .0
-            .from_cache
+            .from_cache()
     );
 }

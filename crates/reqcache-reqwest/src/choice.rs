@@ -1,10 +1,9 @@
 //! Which cache a client or middleware uses: its own, or the installed one.
 
 use http::{Request, Response};
+use reqcache::bounds::{CacheableRequestBody, CacheableResponseBody, CacheableService};
 use reqcache::global::InstalledCacheLayer;
-use reqcache::{
-    Cache, CacheBody, CacheLayer, CacheableRequestBody, CacheableResponseBody, CacheableService,
-};
+use reqcache::{CacheBody, CacheHandle, CacheLayer};
 use tower::{Layer, ServiceExt};
 
 /// A cache of one's own, or whatever [`reqcache::global::current`] says at
@@ -17,7 +16,7 @@ pub(crate) enum CacheChoice {
 
 impl CacheChoice {
     /// The handle of the cache a request made here and now would use.
-    pub(crate) fn cache(&self) -> Option<Cache> {
+    pub(crate) fn cache(&self) -> Option<CacheHandle> {
         match self {
             CacheChoice::Own(layer) => Some(layer.cache().clone()),
             CacheChoice::Installed => {

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use reqcache::{Cache, CacheLayer, CacheOptions};
+use reqcache::{CacheHandle, CacheLayer, RequestOptions};
 use reqwest::header::HeaderMap;
 use reqwest::{IntoUrl, Method};
 
@@ -20,7 +20,7 @@ use crate::response::into_reqwest_response;
 /// [`only_if_cached`](RequestBuilder::only_if_cached),
 /// [`refresh`](RequestBuilder::refresh),
 /// [`force_refresh`](RequestBuilder::force_refresh),
-/// [`no_cache`](RequestBuilder::no_cache)). What the cache did is on the
+/// [`bypass`](RequestBuilder::bypass)). What the cache did is on the
 /// response, through [`CacheStatusExt`](crate::CacheStatusExt).
 ///
 /// Session-wide settings are the [`CacheLayerBuilder`](reqcache::CacheLayerBuilder)'s,
@@ -148,7 +148,7 @@ impl CachedClient {
     /// The handle of the cache a request made here and now would use: clear,
     /// delete, list, counters. `None` for an installed-cache client with
     /// nothing installed.
-    pub fn cache(&self) -> Option<Cache> {
+    pub fn cache(&self) -> Option<CacheHandle> {
         self.cache.cache()
     }
 
@@ -208,21 +208,21 @@ impl CachedClient {
     /// reqwest's errors: the request could not be converted or sent. The cache
     /// itself never fails a request.
     pub async fn execute(&self, request: reqwest::Request) -> reqwest::Result<reqwest::Response> {
-        self.execute_with(request, CacheOptions::default()).await
+        self.execute_with(request, RequestOptions::default()).await
     }
 
     /// Sends a built request through the cache with per-request settings.
     ///
     /// # Example
     /// ```
-    /// use reqcache::{CacheLayer, CacheOptions, MemoryStorage};
+    /// use reqcache::{CacheLayer, RequestOptions, MemoryStorage};
     /// use reqcache_reqwest::CachedClient;
     ///
     /// # #[tokio::main(flavor = "current_thread")] async fn main() -> reqwest::Result<()> {
     /// let client = CachedClient::new(CacheLayer::new(MemoryStorage::new()));
     /// let request = client.get("http://127.0.0.1:1/report").build()?;
     /// // Nothing stored: answered 504 without any network.
-    /// let response = client.execute_with(request, CacheOptions::new().only_if_cached()).await?;
+    /// let response = client.execute_with(request, RequestOptions::new().only_if_cached()).await?;
     /// assert_eq!(response.status(), reqwest::StatusCode::GATEWAY_TIMEOUT);
     /// # Ok(()) }
     /// ```
@@ -233,7 +233,7 @@ impl CachedClient {
     pub async fn execute_with(
         &self,
         request: reqwest::Request,
-        options: CacheOptions,
+        options: RequestOptions,
     ) -> reqwest::Result<reqwest::Response> {
         let mut request = request;
         for name in self.default_headers.keys() {
@@ -245,7 +245,7 @@ impl CachedClient {
         }
         let url = request.url().clone();
         let mut request = http::Request::<reqwest::Body>::try_from(request)?;
-        if options != CacheOptions::default() {
+        if options != RequestOptions::default() {
             request.extensions_mut().insert(options);
         }
         let adapter = ReqwestService::new(self.client.clone());

@@ -40,7 +40,7 @@
 //! let user: serde_json::Value = first.json().await?;
 //!
 //! let second = client.get(format!("{base}/users/1")).send().await?;
-//! assert_eq!(second.cache_status().unwrap().outcome, CacheOutcome::Hit);
+//! assert_eq!(second.cache_status().unwrap().outcome(), CacheOutcome::Hit);
 //! assert_eq!(second.json::<serde_json::Value>().await?, user);
 //! # Ok(()) }
 //! ```

@@ -6,7 +6,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use http::Extensions;
-use reqcache::{Cache, CacheLayer, CacheOptions};
+use reqcache::{CacheHandle, CacheLayer, RequestOptions};
 use reqwest_middleware::{Middleware, Next};
 use tokio::sync::{mpsc, oneshot};
 use tower::Service;
@@ -20,7 +20,7 @@ use crate::response::into_reqwest_response;
 ///
 /// Requests that reach upstream go on through the rest of the middleware
 /// chain (retries, tracing, auth) after the cache. Per-request settings: a
-/// [`CacheOptions`] given with `RequestBuilder::with_extension`. The response's
+/// [`RequestOptions`] given with `RequestBuilder::with_extension`. The response's
 /// [`CacheStatusExt`](crate::CacheStatusExt) says what the cache did.
 ///
 /// Order matters for credentials: the cache keys the request as it reaches
@@ -71,7 +71,7 @@ impl CacheMiddleware {
     }
 
     /// The handle of the cache a request made here and now would use.
-    pub fn cache(&self) -> Option<Cache> {
+    pub fn cache(&self) -> Option<CacheHandle> {
         self.cache.cache()
     }
 }
@@ -86,7 +86,7 @@ impl Middleware for CacheMiddleware {
     ) -> reqwest_middleware::Result<reqwest::Response> {
         let url = request.url().clone();
         let mut request = http::Request::<reqwest::Body>::try_from(request)?;
-        if let Some(options) = extensions.get::<CacheOptions>() {
+        if let Some(options) = extensions.get::<RequestOptions>() {
             request.extensions_mut().insert(*options);
         }
         // The cache calls upstream through a channel served here, by the rest

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use reqcache::{CacheOptions, Expiration};
+use reqcache::{Expiration, RequestOptions};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Body, Version};
 
@@ -16,7 +16,7 @@ use crate::client::CachedClient;
 ///
 /// # Example
 /// ```
-/// use reqcache::{CacheLayer, CacheOptions, MemoryStorage};
+/// use reqcache::{CacheLayer, RequestOptions, MemoryStorage};
 /// use reqcache_reqwest::CachedClient;
 ///
 /// let client = CachedClient::new(CacheLayer::new(MemoryStorage::new()));
@@ -27,14 +27,14 @@ use crate::client::CachedClient;
 ///     .only_if_cached()
 ///     .build_http()
 ///     .unwrap();
-/// let options = request.extensions().get::<CacheOptions>().unwrap();
+/// let options = request.extensions().get::<RequestOptions>().unwrap();
 /// assert!(options.is_only_if_cached());
 /// ```
 #[must_use = "a RequestBuilder does nothing until it is sent"]
 pub struct RequestBuilder {
     client: CachedClient,
     inner: reqwest::RequestBuilder,
-    options: Option<CacheOptions>,
+    options: Option<RequestOptions>,
 }
 
 impl fmt::Debug for RequestBuilder {
@@ -60,7 +60,7 @@ impl RequestBuilder {
         self
     }
 
-    fn options(mut self, f: impl FnOnce(CacheOptions) -> CacheOptions) -> Self {
+    fn options(mut self, f: impl FnOnce(RequestOptions) -> RequestOptions) -> Self {
         self.options = Some(f(self.options.unwrap_or_default()));
         self
     }
@@ -138,12 +138,12 @@ impl RequestBuilder {
     ///
     /// # Example
     /// ```
-    /// use reqcache::{CacheLayer, CacheOptions, MemoryStorage};
+    /// use reqcache::{CacheLayer, RequestOptions, MemoryStorage};
     /// use reqcache_reqwest::CachedClient;
     ///
     /// let client = CachedClient::new(CacheLayer::new(MemoryStorage::new()));
     /// let request = client.get("http://127.0.0.1:1/").expire_after(60).build_http().unwrap();
-    /// let options = request.extensions().get::<CacheOptions>().unwrap();
+    /// let options = request.extensions().get::<RequestOptions>().unwrap();
     /// assert_eq!(options.get_expire_after(), Some(reqcache::Expiration::from(60)));
     /// ```
     pub fn expire_after(self, expire_after: impl Into<Expiration>) -> Self {
@@ -155,15 +155,15 @@ impl RequestBuilder {
     ///
     /// # Example
     /// ```
-    /// use reqcache::{CacheLayer, CacheOptions, MemoryStorage};
+    /// use reqcache::{CacheLayer, RequestOptions, MemoryStorage};
     /// use reqcache_reqwest::CachedClient;
     ///
     /// let client = CachedClient::new(CacheLayer::new(MemoryStorage::new()));
     /// let request = client.get("http://127.0.0.1:1/").only_if_cached().build_http().unwrap();
-    /// assert!(request.extensions().get::<CacheOptions>().unwrap().is_only_if_cached());
+    /// assert!(request.extensions().get::<RequestOptions>().unwrap().is_only_if_cached());
     /// ```
     pub fn only_if_cached(self) -> Self {
-        self.options(CacheOptions::only_if_cached)
+        self.options(RequestOptions::only_if_cached)
     }
 
     /// Revalidate the stored response even when fresh (requests-cache's
@@ -171,15 +171,15 @@ impl RequestBuilder {
     ///
     /// # Example
     /// ```
-    /// use reqcache::{CacheLayer, CacheOptions, MemoryStorage};
+    /// use reqcache::{CacheLayer, RequestOptions, MemoryStorage};
     /// use reqcache_reqwest::CachedClient;
     ///
     /// let client = CachedClient::new(CacheLayer::new(MemoryStorage::new()));
     /// let request = client.get("http://127.0.0.1:1/").refresh().build_http().unwrap();
-    /// assert!(request.extensions().get::<CacheOptions>().unwrap().is_refresh());
+    /// assert!(request.extensions().get::<RequestOptions>().unwrap().is_refresh());
     /// ```
     pub fn refresh(self) -> Self {
-        self.options(CacheOptions::refresh)
+        self.options(RequestOptions::refresh)
     }
 
     /// Fetch anew and store the result, ignoring what is stored
@@ -187,44 +187,44 @@ impl RequestBuilder {
     ///
     /// # Example
     /// ```
-    /// use reqcache::{CacheLayer, CacheOptions, MemoryStorage};
+    /// use reqcache::{CacheLayer, RequestOptions, MemoryStorage};
     /// use reqcache_reqwest::CachedClient;
     ///
     /// let client = CachedClient::new(CacheLayer::new(MemoryStorage::new()));
     /// let request = client.get("http://127.0.0.1:1/").force_refresh().build_http().unwrap();
-    /// assert!(request.extensions().get::<CacheOptions>().unwrap().is_force_refresh());
+    /// assert!(request.extensions().get::<RequestOptions>().unwrap().is_force_refresh());
     /// ```
     pub fn force_refresh(self) -> Self {
-        self.options(CacheOptions::force_refresh)
+        self.options(RequestOptions::force_refresh)
     }
 
     /// Leave the cache out of this request: no read, no write.
     ///
     /// # Example
     /// ```
-    /// use reqcache::{CacheLayer, CacheOptions, MemoryStorage};
+    /// use reqcache::{CacheLayer, RequestOptions, MemoryStorage};
     /// use reqcache_reqwest::CachedClient;
     ///
     /// let client = CachedClient::new(CacheLayer::new(MemoryStorage::new()));
-    /// let request = client.get("http://127.0.0.1:1/").no_cache().build_http().unwrap();
-    /// assert!(request.extensions().get::<CacheOptions>().unwrap().is_bypass());
+    /// let request = client.get("http://127.0.0.1:1/").bypass().build_http().unwrap();
+    /// assert!(request.extensions().get::<RequestOptions>().unwrap().is_bypass());
     /// ```
-    pub fn no_cache(self) -> Self {
-        self.options(CacheOptions::bypass)
+    pub fn bypass(self) -> Self {
+        self.options(RequestOptions::bypass)
     }
 
     /// Replaces this request's cache settings.
     ///
     /// # Example
     /// ```
-    /// use reqcache::{CacheLayer, CacheOptions, MemoryStorage};
+    /// use reqcache::{CacheLayer, RequestOptions, MemoryStorage};
     /// use reqcache_reqwest::CachedClient;
     ///
     /// let client = CachedClient::new(CacheLayer::new(MemoryStorage::new()));
-    /// let builder = client.get("http://127.0.0.1:1/").cache_options(CacheOptions::new().refresh());
-    /// assert_eq!(builder.cache_settings(), Some(CacheOptions::new().refresh()));
+    /// let builder = client.get("http://127.0.0.1:1/").cache_options(RequestOptions::new().refresh());
+    /// assert_eq!(builder.cache_settings(), Some(RequestOptions::new().refresh()));
     /// ```
-    pub fn cache_options(mut self, options: CacheOptions) -> Self {
+    pub fn cache_options(mut self, options: RequestOptions) -> Self {
         self.options = Some(options);
         self
     }
@@ -241,7 +241,7 @@ impl RequestBuilder {
     }
 
     /// The request as an `http::Request`, with its cache settings as a
-    /// [`CacheOptions`] extension: ready for a tower stack with a
+    /// [`RequestOptions`] extension: ready for a tower stack with a
     /// [`CacheLayer`](reqcache::CacheLayer).
     ///
     /// # Errors
@@ -255,7 +255,7 @@ impl RequestBuilder {
     }
 
     /// The cache settings chosen so far, if any.
-    pub fn cache_settings(&self) -> Option<CacheOptions> {
+    pub fn cache_settings(&self) -> Option<RequestOptions> {
         self.options
     }
 

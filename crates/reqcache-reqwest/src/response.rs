@@ -25,17 +25,19 @@ pub trait CacheStatusExt {
     fn cache_status(&self) -> Option<&CacheStatus>;
 
     /// `true` when the body came from the cache (requests-cache's
-    /// `response.from_cache`).
+    /// `response.from_cache()`).
     // The name is requests-cache's; it reads as a question, not a conversion.
     #[allow(clippy::wrong_self_convention)]
     fn from_cache(&self) -> bool {
-        self.cache_status().is_some_and(|status| status.from_cache)
+        self.cache_status()
+            .is_some_and(|status| status.from_cache())
     }
 
     /// `true` when the response served is past its expiry (requests-cache's
-    /// `response.is_expired`).
+    /// `response.is_expired()`).
     fn is_expired(&self) -> bool {
-        self.cache_status().is_some_and(|status| status.is_expired)
+        self.cache_status()
+            .is_some_and(|status| status.is_expired())
     }
 }
 

@@ -9,7 +9,7 @@ use reqcache_test::upstream::Upstream;
 use tower::{ServiceBuilder, ServiceExt};
 
 fn outcome(response: &reqwest::Response) -> CacheOutcome {
-    response.cache_status().expect("a cache status").outcome
+    response.cache_status().expect("a cache status").outcome()
 }
 
 #[tokio::test]
@@ -141,16 +141,16 @@ async fn refresh_revalidates_and_force_refresh_refetches() {
 }
 
 #[tokio::test]
-async fn no_cache_neither_reads_nor_writes() {
+async fn bypass_neither_reads_nor_writes() {
     let upstream = Upstream::start().await;
     let client = CachedClient::new(CacheLayer::new(MemoryStorage::new()));
     let url = upstream.url("/json");
-    let bypassed = client.get(&url).no_cache().send().await.unwrap();
+    let bypassed = client.get(&url).bypass().send().await.unwrap();
     assert_eq!(outcome(&bypassed), CacheOutcome::Bypassed);
     assert_eq!(client.cache().unwrap().len().await.unwrap(), 0);
 
     client.get(&url).send().await.unwrap();
-    client.get(&url).no_cache().send().await.unwrap();
+    client.get(&url).bypass().send().await.unwrap();
     assert_eq!(upstream.count("/json"), 3);
 }
 
@@ -243,7 +243,7 @@ async fn reqwest_service_sits_under_the_layer_with_tower_middleware() {
             .unwrap();
         let response = service.clone().oneshot(request).await.unwrap();
         let status = response.extensions().get::<CacheStatus>().unwrap();
-        assert_eq!(status.from_cache, expected);
+        assert_eq!(status.from_cache(), expected);
     }
     assert_eq!(layer.cache().stats().hits, 1);
 }

@@ -12,7 +12,7 @@ static TURN: Mutex<()> = Mutex::const_new(());
 
 async fn outcome(client: &CachedClient, url: &str) -> CacheOutcome {
     let response = client.get(url).send().await.unwrap();
-    let outcome = response.cache_status().unwrap().outcome;
+    let outcome = response.cache_status().unwrap().outcome();
     response.bytes().await.unwrap();
     outcome
 }
@@ -178,7 +178,7 @@ async fn the_installed_middleware_follows_install_and_uninstall() {
     let url = upstream.url("/json");
     let outcome = async || {
         let response = client.get(&url).send().await.unwrap();
-        response.cache_status().unwrap().outcome
+        response.cache_status().unwrap().outcome()
     };
     assert_eq!(outcome().await, CacheOutcome::Bypassed);
     global::install(CacheLayer::new(MemoryStorage::new()));

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use http::Extensions;
-use reqcache::{CacheLayer, CacheOptions, CacheOutcome, ManualClock, MemoryStorage};
+use reqcache::{CacheLayer, CacheOutcome, ManualClock, MemoryStorage, RequestOptions};
 use reqcache_reqwest::{CacheMiddleware, CacheStatusExt};
 use reqcache_test::upstream::Upstream;
 use reqwest_middleware::{ClientBuilder, ClientWithMiddleware, Middleware, Next};
@@ -59,7 +59,7 @@ async fn cache_options_come_from_the_request_extensions() {
     let client = client(CacheLayer::new(MemoryStorage::new()), &counting);
     let response = client
         .get(upstream.url("/json"))
-        .with_extension(CacheOptions::new().only_if_cached())
+        .with_extension(RequestOptions::new().only_if_cached())
         .send()
         .await
         .unwrap();
@@ -75,7 +75,7 @@ async fn revalidation_goes_through_the_chain() {
     client.get(upstream.url("/etag")).send().await.unwrap();
     let second = client.get(upstream.url("/etag")).send().await.unwrap();
     assert_eq!(
-        second.cache_status().unwrap().outcome,
+        second.cache_status().unwrap().outcome(),
         CacheOutcome::Revalidated
     );
     assert_eq!(second.text().await.unwrap(), "etag #1");
@@ -98,7 +98,7 @@ async fn stale_if_error_answers_when_the_chain_fails() {
     clock.advance(Duration::from_secs(120));
     let stale = client.get(&url).send().await.unwrap();
     assert_eq!(
-        stale.cache_status().unwrap().outcome,
+        stale.cache_status().unwrap().outcome(),
         CacheOutcome::StaleOnError
     );
     assert!(stale.is_expired());

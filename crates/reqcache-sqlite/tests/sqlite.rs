@@ -142,7 +142,8 @@ async fn two_handles_on_one_file_write_and_read_concurrently() {
 
 #[tokio::test]
 async fn the_handle_deletes_undecodable_entries() {
-    use reqcache::{CacheLayer, EntryFilter};
+    use reqcache::CacheLayer;
+    use reqcache::handle::EntryFilter;
     let dir = tempfile::tempdir().unwrap();
     let storage = SqliteStorage::open(dir.path().join("c")).await.unwrap();
     for key in ["good", "bad"] {

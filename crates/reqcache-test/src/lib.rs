@@ -292,7 +292,7 @@ pub async fn large_bodies(storage: &dyn Storage) {
         Err(error) => {
             assert_eq!(
                 error.kind(),
-                reqcache::StorageErrorKind::TooLarge,
+                reqcache::storage::StorageErrorKind::TooLarge,
                 "{error}"
             );
             assert!(get(storage, "big", t0()).await.is_none());

@@ -18,7 +18,8 @@ use crate::storage::BoxError;
 ///
 /// # Example
 /// ```
-/// use reqcache::{CacheLayer, CacheService, CacheableRequestBody, CacheableResponseBody, CacheableService, MemoryStorage};
+/// use reqcache::{CacheLayer, CacheService, MemoryStorage};
+/// use reqcache::bounds::{CacheableRequestBody, CacheableResponseBody, CacheableService};
 /// use tower::Layer;
 ///
 /// fn cached<S, ReqBody, ResBody>(inner: S) -> CacheService<S>
@@ -61,7 +62,7 @@ where
 ///
 /// # Example
 /// ```
-/// fn assert_cacheable<B: reqcache::CacheableRequestBody>() {}
+/// fn assert_cacheable<B: reqcache::bounds::CacheableRequestBody>() {}
 /// assert_cacheable::<http_body_util::Full<bytes::Bytes>>();
 /// ```
 pub trait CacheableRequestBody:
@@ -81,7 +82,7 @@ where
 ///
 /// # Example
 /// ```
-/// fn assert_cacheable<B: reqcache::CacheableResponseBody>() {}
+/// fn assert_cacheable<B: reqcache::bounds::CacheableResponseBody>() {}
 /// assert_cacheable::<http_body_util::Full<bytes::Bytes>>();
 /// ```
 pub trait CacheableResponseBody: Body<Data: Send, Error: Send> + Send + 'static {}

@@ -5,8 +5,8 @@ use std::time::{Duration, SystemTime};
 use crate::key::CacheKey;
 use crate::storage::EntryInfo;
 
-/// Selects stored entries for [`Cache::delete_where`](crate::Cache::delete_where)
-/// and [`Cache::entries_where`](crate::Cache::entries_where).
+/// Selects stored entries for [`CacheHandle::delete_where`](crate::CacheHandle::delete_where)
+/// and [`CacheHandle::entries_where`](crate::CacheHandle::entries_where).
 ///
 /// An entry is selected when **any** of the given conditions holds: these
 /// keys, these URLs, expired, valid (not expired), older than a duration, or
@@ -15,7 +15,8 @@ use crate::storage::EntryInfo;
 /// # Example
 /// ```
 /// use std::time::Duration;
-/// use reqcache::{CacheLayer, EntryFilter, MemoryStorage};
+/// use reqcache::{CacheLayer, MemoryStorage};
+/// use reqcache::handle::EntryFilter;
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), reqcache::StorageError> {
 /// let layer = CacheLayer::new(MemoryStorage::new());
@@ -51,7 +52,7 @@ impl EntryFilter {
         Self::default()
     }
 
-    /// Entries under these keys (for requests, [`Cache::key_for`](crate::Cache::key_for)).
+    /// Entries under these keys (for requests, [`CacheHandle::key_for`](crate::CacheHandle::key_for)).
     pub fn keys<K: Into<CacheKey>>(mut self, keys: impl IntoIterator<Item = K>) -> Self {
         self.keys.extend(keys.into_iter().map(Into::into));
         self

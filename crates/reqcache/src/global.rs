@@ -41,7 +41,7 @@
 //! let mut outcome = async || {
 //!     let request = http::Request::get("https://example.com/").body(Full::default()).unwrap();
 //!     let response = client.ready().await.unwrap().call(request).await.unwrap();
-//!     response.extensions().get::<CacheStatus>().unwrap().outcome
+//!     response.extensions().get::<CacheStatus>().unwrap().outcome()
 //! };
 //!
 //! // Nothing installed: requests pass through.

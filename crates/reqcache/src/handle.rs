@@ -1,4 +1,5 @@
-//! [`Cache`]: the handle for managing a layer's cache.
+//! [`CacheHandle`]: the handle for managing a layer's cache, and what its
+//! calls take and give: [`EntryFilter`], [`RekeyReport`], [`CacheStats`].
 
 use std::fmt;
 use std::sync::Arc;
@@ -7,13 +8,14 @@ use std::time::SystemTime;
 use http::{Request, Uri};
 
 use crate::clock::Clock;
-use crate::entry_filter::EntryFilter;
+pub use crate::entry_filter::EntryFilter;
 use crate::flight::SingleFlight;
 use crate::key::CacheKey;
 use crate::policy::expiration::Expiration;
 use crate::policy::storable;
 use crate::settings::CacheSettings;
-use crate::stats::{CacheStats, Counters};
+pub use crate::stats::CacheStats;
+use crate::stats::Counters;
 use crate::storage::{CachedResponse, EntryInfo, Storage, StorageError};
 
 /// What every service of one layer shares.
@@ -25,7 +27,7 @@ pub(crate) struct Shared {
     pub(crate) counters: Counters,
 }
 
-/// What [`Cache::rekey`] did.
+/// What [`CacheHandle::rekey`] did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct RekeyReport {
@@ -58,13 +60,13 @@ pub struct RekeyReport {
 /// # Ok(()) }
 /// ```
 #[derive(Clone)]
-pub struct Cache {
+pub struct CacheHandle {
     pub(crate) shared: Arc<Shared>,
 }
 
-impl fmt::Debug for Cache {
+impl fmt::Debug for CacheHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Cache")
+        f.debug_struct("CacheHandle")
             .field("storage", &self.shared.storage)
             .field("settings", &self.shared.settings)
             .field("clock", &self.shared.clock)
@@ -72,7 +74,7 @@ impl fmt::Debug for Cache {
     }
 }
 
-impl Cache {
+impl CacheHandle {
     /// The storage.
     pub fn storage(&self) -> &Arc<dyn Storage> {
         &self.shared.storage

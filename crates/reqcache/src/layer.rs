@@ -8,7 +8,7 @@ use tower_layer::Layer;
 
 use crate::clock::{Clock, SystemClock};
 use crate::flight::SingleFlight;
-use crate::handle::{Cache, Shared};
+use crate::handle::{CacheHandle, Shared};
 use crate::key::{KeyParts, MatchHeaders, Names};
 use crate::policy::expiration::{Expiration, UrlExpiration};
 use crate::policy::filter::ResponseFilter;
@@ -23,7 +23,7 @@ use crate::storage::Storage;
 /// It wraps any `Service<http::Request<B>>` (a hyper or reqwest client, an
 /// axum router) and keeps its error type. All services made by one layer, and
 /// all their clones, share one storage, one set of settings and one
-/// [`Cache`] handle.
+/// [`CacheHandle`].
 ///
 /// # Example
 /// ```
@@ -43,14 +43,14 @@ use crate::storage::Storage;
 ///     let request = http::Request::get("http://example.com/").body(Full::default()).unwrap();
 ///     let response = client.ready().await.unwrap().call(request).await.unwrap();
 ///     let status = response.extensions().get::<CacheStatus>().unwrap().clone();
-///     assert_eq!(status.from_cache, expected_from_cache);
+///     assert_eq!(status.from_cache(), expected_from_cache);
 ///     assert_eq!(response.into_body().collect().await.unwrap().to_bytes(), "hello");
 /// }
 /// # }
 /// ```
 #[derive(Debug, Clone)]
 pub struct CacheLayer {
-    cache: Cache,
+    cache: CacheHandle,
 }
 
 impl CacheLayer {
@@ -72,13 +72,13 @@ impl CacheLayer {
     }
 
     /// The handle for managing the cache: clear, delete, list, ...
-    pub fn cache(&self) -> &Cache {
+    pub fn cache(&self) -> &CacheHandle {
         &self.cache
     }
 
     /// The layer of an existing cache handle (the installed cache's, in
     /// [`global`](crate::global)).
-    pub(crate) fn from_cache(cache: Cache) -> Self {
+    pub(crate) fn from_cache(cache: CacheHandle) -> Self {
         Self { cache }
     }
 }
@@ -133,6 +133,9 @@ impl From<CacheLayerBuilder> for CacheLayer {
 }
 
 impl CacheLayerBuilder {
+    /// The default of [`max_body_size`](Self::max_body_size): 8 MiB.
+    pub const DEFAULT_MAX_BODY_SIZE: usize = crate::settings::DEFAULT_MAX_BODY_SIZE;
+
     /// How long responses stay fresh when nothing more specific applies
     /// (see [`Expiration`] for the accepted values). Default: never expire.
     pub fn expire_after(mut self, expire_after: impl Into<Expiration>) -> Self {
@@ -176,8 +179,8 @@ impl CacheLayerBuilder {
 
     /// Parameter and header names never stored (removed from the stored URL,
     /// headers and body), in addition to the defaults
-    /// ([`DEFAULT_REDACTED_HEADERS`](crate::DEFAULT_REDACTED_HEADERS),
-    /// [`DEFAULT_REDACTED_PARAMETERS`](crate::DEFAULT_REDACTED_PARAMETERS)).
+    /// ([`DEFAULT_REDACTED_HEADERS`](crate::key::DEFAULT_REDACTED_HEADERS),
+    /// [`DEFAULT_REDACTED_PARAMETERS`](crate::key::DEFAULT_REDACTED_PARAMETERS)).
     /// Unlike ignored parameters their values still take part in the key
     /// (hashed), so responses never cross credentials; see
     /// [`credentials_in_key`](Self::credentials_in_key).
@@ -208,13 +211,13 @@ impl CacheLayerBuilder {
     }
 
     /// Replace the default key builder with `key_fn`. It gets a
-    /// [`KeyParts`](crate::KeyParts) with the request and the default key's
+    /// [`KeyParts`](crate::key::KeyParts) with the request and the default key's
     /// pieces (normalized URL and body, matched headers, the default key
     /// itself), and returns the key as text.
     ///
     /// Requests that must never share a response must get different keys:
     /// the default key separates credentials, a custom one must too (wrapping
-    /// [`KeyParts::default_key`](crate::KeyParts::default_key) does).
+    /// [`KeyParts::default_key`](crate::key::KeyParts::default_key) does).
     pub fn key_fn<F>(mut self, key_fn: F) -> Self
     where
         F: Fn(&KeyParts<'_>) -> String + Send + Sync + 'static,
@@ -364,7 +367,7 @@ impl CacheLayerBuilder {
         self.settings.key.normalize.redacted =
             Names::redacted(self.redact_defaults, std::mem::take(&mut self.redacted));
         CacheLayer {
-            cache: Cache {
+            cache: CacheHandle {
                 shared: Arc::new(Shared {
                     settings: self.settings,
                     storage: self.storage,

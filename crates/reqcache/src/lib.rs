@@ -4,7 +4,7 @@
 //!
 //! Put a [`CacheLayer`] in front of any `Service<http::Request<B>>` — a hyper
 //! client, an axum router, any tower service — and repeated
-//! requests are answered from a [`Storage`] without reaching the inner
+//! requests are answered from a [`Storage`](storage::Storage) without reaching the inner
 //! service. Stale entries are revalidated with `ETag` / `Last-Modified`, and
 //! with [`stale_if_error`](CacheLayerBuilder::stale_if_error) stale data is
 //! served when the upstream fails.
@@ -30,10 +30,10 @@
 //!
 //! let request = || http::Request::get("https://example.com/").body(Full::default()).unwrap();
 //! let first = client.ready().await.unwrap().call(request()).await.unwrap();
-//! assert!(!first.extensions().get::<CacheStatus>().unwrap().from_cache);
+//! assert!(!first.extensions().get::<CacheStatus>().unwrap().from_cache());
 //!
 //! let second = client.ready().await.unwrap().call(request()).await.unwrap();
-//! assert!(second.extensions().get::<CacheStatus>().unwrap().from_cache);
+//! assert!(second.extensions().get::<CacheStatus>().unwrap().from_cache());
 //! assert_eq!(second.into_body().collect().await.unwrap().to_bytes(), "hello");
 //! # }
 //! ```
@@ -41,8 +41,8 @@
 //! # What happens to a request
 //! 1. Methods not in [`allowable_methods`](CacheLayerBuilder::allowable_methods),
 //!    requests inside [`with_cache_disabled`], requests with
-//!    [`CacheOptions::bypass`] or `Cache-Control: no-store` pass straight through.
-//! 2. The [`CacheKey`] is computed: method, normalized URL, body, matched
+//!    [`RequestOptions::bypass`] or `Cache-Control: no-store` pass straight through.
+//! 2. The [`CacheKey`](key::CacheKey) is computed: method, normalized URL, body, matched
 //!    headers and (by default) credentials.
 //! 3. A fresh stored response answers at once; the inner service is not called.
 //! 4. A stale one with validators is revalidated with a conditional request;
@@ -91,7 +91,7 @@
 //! are in [`global`], safe for async, multi-threaded programs.
 //!
 //! # Observability
-//! [`Cache::stats`] counts hits, misses, stored responses, revalidations,
+//! [`CacheHandle::stats`] counts hits, misses, stored responses, revalidations,
 //! stale answers and storage errors; with the `metrics` feature the same
 //! counters go through the `metrics` facade. Every request runs in a
 //! `reqcache` `tracing` span at `debug`, with events for each decision and
@@ -114,23 +114,23 @@
 //! | `bson` | `Serializer::Bson` |
 //! | `compression` | `Codec::compressed`: zstd |
 //! | `signing` | `Codec::signed`: HMAC-SHA256 |
-//! | `metrics` | the counters of [`CacheStats`] exported through the [`metrics`](https://docs.rs/metrics) facade |
+//! | `metrics` | the counters of [`CacheStats`](handle::CacheStats) exported through the [`metrics`](https://docs.rs/metrics) facade |
 //!
 //! [tower]: https://docs.rs/tower
 
 mod body;
-mod bounds;
+pub mod bounds;
 mod clock;
 mod engine;
 mod entry_filter;
 mod flight;
 mod future;
 pub mod global;
-mod handle;
-mod key;
+pub mod handle;
+pub mod key;
 mod layer;
-mod options;
 mod policy;
+mod request_options;
 mod scope;
 mod service;
 mod settings;
@@ -138,27 +138,21 @@ mod stats;
 mod status;
 pub mod storage;
 
+/// Expiration values and URL patterns (requests-cache's `expire_after` and
+/// `urls_expire_after`).
+pub mod expiration {
+    pub use crate::policy::expiration::{DoNotStore, Expiration, PatternError, UrlExpiration};
+}
+
 pub use body::CacheBody;
-pub use bounds::{CacheableRequestBody, CacheableResponseBody, CacheableService};
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use entry_filter::EntryFilter;
+pub use expiration::{Expiration, UrlExpiration};
 pub use future::ResponseFuture;
-pub use handle::{Cache, RekeyReport};
-pub use key::{
-    CacheKey, DEFAULT_REDACTED_HEADERS, DEFAULT_REDACTED_PARAMETERS, KeyParts, MatchHeaders,
-};
+pub use handle::CacheHandle;
 pub use layer::{CacheLayer, CacheLayerBuilder};
-pub use options::CacheOptions;
-pub use policy::expiration::{DoNotStore, Expiration, UrlExpiration};
 pub use policy::mode::{CacheMode, Heuristic};
+pub use request_options::RequestOptions;
 pub use scope::{is_cache_disabled, with_cache_disabled, with_cache_enabled};
 pub use service::CacheService;
-pub use settings::DEFAULT_MAX_BODY_SIZE;
-pub use stats::CacheStats;
 pub use status::{CacheOutcome, CacheStatus};
-pub use storage::unix_time;
-pub use storage::{
-    BoxError, CachedRequest, CachedResponse, Codec, Compression, DEFAULT_MAX_BYTES,
-    DEFAULT_MAX_ENTRIES, EntryInfo, EntryMetadata, FORMAT_VERSION, MAX_DECOMPRESSED_SIZE,
-    MemoryStorage, MemoryStorageBuilder, Serializer, Storage, StorageError, StorageErrorKind,
-};
+pub use storage::{MemoryStorage, StorageError};

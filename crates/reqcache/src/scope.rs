@@ -12,10 +12,10 @@
 use std::future::Future;
 use std::sync::{PoisonError, RwLock};
 
-use crate::handle::Cache;
+use crate::handle::CacheHandle;
 
 /// The process-wide cache of installed-cache services.
-static INSTALLED: RwLock<Option<Cache>> = RwLock::new(None);
+static INSTALLED: RwLock<Option<CacheHandle>> = RwLock::new(None);
 
 /// What the enclosing scope says.
 #[derive(Debug, Clone, Default)]
@@ -24,7 +24,7 @@ pub(crate) struct Scope {
     pub(crate) disabled: bool,
     /// The cache named by the nearest [`global::enabled`](crate::global::enabled),
     /// used by installed-cache services.
-    pub(crate) cache: Option<Cache>,
+    pub(crate) cache: Option<CacheHandle>,
 }
 
 tokio::task_local! {
@@ -87,7 +87,7 @@ pub async fn with_cache_enabled<F: Future>(future: F) -> F::Output {
 
 /// Runs `future` with caching enabled and `cache` as the cache of
 /// installed-cache services (see [`global`](crate::global)).
-pub(crate) async fn with_scoped_cache<F: Future>(cache: Cache, future: F) -> F::Output {
+pub(crate) async fn with_scoped_cache<F: Future>(cache: CacheHandle, future: F) -> F::Output {
     SCOPE
         .scope(
             Scope {
@@ -117,13 +117,13 @@ fn current() -> Option<Scope> {
 
 /// Sets (or with `None`, removes) the process-wide cache, returning the one
 /// before.
-pub(crate) fn install(cache: Option<Cache>) -> Option<Cache> {
+pub(crate) fn install(cache: Option<CacheHandle>) -> Option<CacheHandle> {
     let mut installed = INSTALLED.write().unwrap_or_else(PoisonError::into_inner);
     std::mem::replace(&mut *installed, cache)
 }
 
 /// The process-wide cache, if one is installed.
-pub(crate) fn installed() -> Option<Cache> {
+pub(crate) fn installed() -> Option<CacheHandle> {
     INSTALLED
         .read()
         .unwrap_or_else(PoisonError::into_inner)
@@ -133,7 +133,7 @@ pub(crate) fn installed() -> Option<Cache> {
 /// The cache an installed-cache service uses for a request made here and
 /// now: none inside a disabled scope, the scope's own inside an enabled one,
 /// the process-wide one otherwise.
-pub(crate) fn current_cache() -> Option<Cache> {
+pub(crate) fn current_cache() -> Option<CacheHandle> {
     match current() {
         Some(scope) if scope.disabled => None,
         Some(scope) if scope.cache.is_some() => scope.cache,

@@ -8,7 +8,7 @@ use tower_service::Service;
 use crate::body::CacheBody;
 use crate::bounds::{CacheableRequestBody, CacheableResponseBody, CacheableService};
 use crate::future::ResponseFuture;
-use crate::handle::Cache;
+use crate::handle::CacheHandle;
 
 /// Answers requests from the cache where it can, and from the inner service
 /// otherwise. Made by [`CacheLayer`](crate::CacheLayer).
@@ -46,14 +46,14 @@ pub struct CacheService<S> {
 #[derive(Debug, Clone)]
 enum CacheSource {
     /// The cache of the layer that made it.
-    Fixed(Cache),
+    Fixed(CacheHandle),
     /// Chosen per request, in the caller's task: the
     /// [`global::current`](crate::global::current) cache, if any.
     Installed,
 }
 
 impl<S> CacheService<S> {
-    pub(crate) fn new(inner: S, cache: Cache) -> Self {
+    pub(crate) fn new(inner: S, cache: CacheHandle) -> Self {
         Self {
             inner,
             source: CacheSource::Fixed(cache),
@@ -87,7 +87,7 @@ impl<S> CacheService<S> {
     /// The cache handle, shared with the layer; `None` for a service of
     /// [`InstalledCacheLayer`](crate::global::InstalledCacheLayer), whose
     /// cache is chosen per request.
-    pub fn cache(&self) -> Option<&Cache> {
+    pub fn cache(&self) -> Option<&CacheHandle> {
         match &self.source {
             CacheSource::Fixed(cache) => Some(cache),
             CacheSource::Installed => None,

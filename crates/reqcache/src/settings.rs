@@ -4,7 +4,7 @@ use crate::key::Keyer;
 use crate::policy::Rules;
 
 /// The default largest response body buffered for caching: 8 MiB.
-pub const DEFAULT_MAX_BODY_SIZE: usize = 8 * 1024 * 1024;
+pub(crate) const DEFAULT_MAX_BODY_SIZE: usize = 8 * 1024 * 1024;
 
 /// Every setting of a [`CacheLayer`](crate::CacheLayer); see
 /// [`CacheLayerBuilder`](crate::CacheLayerBuilder) for what each means.

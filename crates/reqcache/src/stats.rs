@@ -1,4 +1,4 @@
-//! Counters of what the cache did, readable from the [`Cache`](crate::Cache) handle.
+//! Counters of what the cache did, readable from the [`CacheHandle`](crate::CacheHandle).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 

@@ -15,29 +15,19 @@ use crate::key::CacheKey;
 /// // A response that did not pass through the layer has none:
 /// assert!(response.extensions().get::<CacheStatus>().is_none());
 /// let status = CacheStatus::default();
-/// assert_eq!(status.outcome, CacheOutcome::Bypassed);
-/// assert!(!status.from_cache);
+/// assert_eq!(status.outcome(), CacheOutcome::Bypassed);
+/// assert!(!status.from_cache());
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct CacheStatus {
-    /// `true` when the body came from storage (a hit, a revalidated entry, or
-    /// stale data served on error).
-    pub from_cache: bool,
-    /// `true` when the response served is past its expiry (stale data served
-    /// because upstream failed).
-    pub is_expired: bool,
-    /// When the served or stored response was received; `None` when nothing
-    /// was cached.
-    pub created_at: Option<SystemTime>,
-    /// When the served or stored response expires; `None` when it never does
-    /// or nothing was cached.
-    pub expires: Option<SystemTime>,
-    /// The cache key, when the request was eligible for caching.
-    pub key: Option<CacheKey>,
-    /// `true` when upstream confirmed the stored response with a `304`.
-    pub revalidated: bool,
-    /// What happened, in one word.
-    pub outcome: CacheOutcome,
+    pub(crate) from_cache: bool,
+    pub(crate) is_expired: bool,
+    pub(crate) created_at: Option<SystemTime>,
+    pub(crate) expires: Option<SystemTime>,
+    pub(crate) key: Option<CacheKey>,
+    pub(crate) revalidated: bool,
+    pub(crate) outcome: CacheOutcome,
 }
 
 /// What happened to a request, in one word.
@@ -70,5 +60,44 @@ pub enum CacheOutcome {
 impl CacheStatus {
     pub(crate) fn bypassed() -> Self {
         Self::default()
+    }
+
+    /// `true` when the body came from storage (a hit, a revalidated entry, or
+    /// stale data served on error).
+    pub fn from_cache(&self) -> bool {
+        self.from_cache
+    }
+
+    /// `true` when the response served is past its expiry (stale data served
+    /// because upstream failed, or within `stale-while-revalidate`).
+    pub fn is_expired(&self) -> bool {
+        self.is_expired
+    }
+
+    /// When the served or stored response was generated; `None` when nothing
+    /// was cached.
+    pub fn created_at(&self) -> Option<SystemTime> {
+        self.created_at
+    }
+
+    /// When the served or stored response expires; `None` when it never does
+    /// or nothing was cached.
+    pub fn expires(&self) -> Option<SystemTime> {
+        self.expires
+    }
+
+    /// The cache key, when the request was eligible for caching.
+    pub fn key(&self) -> Option<&CacheKey> {
+        self.key.as_ref()
+    }
+
+    /// `true` when upstream confirmed the stored response with a `304`.
+    pub fn revalidated(&self) -> bool {
+        self.revalidated
+    }
+
+    /// What happened, in one word.
+    pub fn outcome(&self) -> CacheOutcome {
+        self.outcome
     }
 }

@@ -6,7 +6,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Version};
 use proptest::prelude::*;
-use reqcache::{CachedRequest, CachedResponse, Codec, Serializer};
+use reqcache::storage::{CachedRequest, CachedResponse, Codec, Serializer};
 
 fn header_map() -> impl Strategy<Value = HeaderMap> {
     // Names: tokens; values: any bytes a header value may hold, UTF-8 or not.
@@ -96,7 +96,7 @@ fn codecs() -> Vec<Codec> {
     let mut codecs: Vec<Codec> = Serializer::all().iter().map(|s| Codec::new(*s)).collect();
     #[cfg(feature = "compression")]
     codecs.push(
-        Codec::new(Serializer::Json).compressed(reqcache::Compression {
+        Codec::new(Serializer::Json).compressed(reqcache::storage::Compression {
             level: 1,
             min_size: 0,
         }),

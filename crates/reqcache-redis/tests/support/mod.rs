@@ -47,7 +47,7 @@ pub async fn cluster() -> Option<(RedisStorage, ())> {
 /// value, for a test to overwrite with raw bytes.
 async fn raw_target(storage: &RedisStorage, key: &str) -> String {
     let entry = reqcache_test::sample_entry("https://example.com/raw", &b"x"[..]);
-    reqcache::Storage::put(storage, key, std::sync::Arc::new(entry))
+    reqcache::storage::Storage::put(storage, key, std::sync::Arc::new(entry))
         .await
         .unwrap();
     storage.value_key(key)

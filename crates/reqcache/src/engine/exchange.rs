@@ -13,15 +13,15 @@ use tower_service::Service;
 
 use crate::body::CacheBody;
 use crate::flight::{self, Flight, Leader};
-use crate::handle::Cache;
+use crate::handle::CacheHandle;
 use crate::key::{CacheKey, variant_key};
-use crate::options::CacheOptions;
 use crate::policy::cache_control::CacheControl;
 use crate::policy::expiration::DoNotStore;
 use crate::policy::freshness::{self, Stored, Verdict};
 use crate::policy::request::Classified;
 use crate::policy::storable::{self, Asked};
 use crate::policy::{validation, vary};
+use crate::request_options::RequestOptions;
 use crate::settings::CacheSettings;
 use crate::stats::{Counter, Counters};
 use crate::status::{CacheOutcome, CacheStatus};
@@ -51,9 +51,9 @@ impl Found {
 
 /// One request's exchange with the cache.
 pub(super) struct Exchange<'a> {
-    cache: &'a Cache,
+    cache: &'a CacheHandle,
     pub(super) key: CacheKey,
-    options: CacheOptions,
+    options: RequestOptions,
     /// The request's directives (none when `cache_control` is off).
     directives: CacheControl,
     /// Whether the request is conditional (`If-None-Match`, `If-Modified-Since`).
@@ -65,10 +65,10 @@ pub(super) struct Exchange<'a> {
 impl<'a> Exchange<'a> {
     /// The exchange of a request the policy lets use the cache.
     pub(super) fn new(
-        cache: &'a Cache,
+        cache: &'a CacheHandle,
         head: &http::request::Parts,
         body: &[u8],
-        options: CacheOptions,
+        options: RequestOptions,
         classified: &Classified,
     ) -> Self {
         Self {
@@ -208,7 +208,7 @@ impl<'a> Exchange<'a> {
         );
         let conditional = self.conditional
             && matches!(outcome, CacheOutcome::Hit | CacheOutcome::Revalidated)
-            && !status.is_expired
+            && !status.is_expired()
             && self.settings().rules.cache_control;
         if conditional
             && validation::client_conditional_matches(&request.headers, &entry.headers)
@@ -586,7 +586,7 @@ impl<'a> Exchange<'a> {
 /// Refreshes a stale entry while its stale answer has already gone out
 /// (`stale-while-revalidate`); `leader` makes it once per key.
 pub(super) async fn refresh_in_background<S, ReqBody, ResBody>(
-    cache: Cache,
+    cache: CacheHandle,
     key: CacheKey,
     inner: S,
     request: Request<ReqBody>,
@@ -602,7 +602,7 @@ pub(super) async fn refresh_in_background<S, ReqBody, ResBody>(
     let exchange = Exchange {
         cache: &cache,
         key,
-        options: CacheOptions::default(),
+        options: RequestOptions::default(),
         directives: CacheControl::default(),
         conditional: false,
         now: cache.shared.clock.now(),

@@ -4,12 +4,17 @@
 
 use http::{HeaderMap, StatusCode, Uri, header};
 
-use crate::handle::Cache;
+use crate::handle::CacheHandle;
 use crate::stats::Counter;
 
 /// After a successful unsafe request, deletes what is stored for its URL and
 /// for its `Location` and `Content-Location` on the same origin.
-pub(super) async fn invalidate(cache: &Cache, uri: &Uri, status: StatusCode, headers: &HeaderMap) {
+pub(super) async fn invalidate(
+    cache: &CacheHandle,
+    uri: &Uri,
+    status: StatusCode,
+    headers: &HeaderMap,
+) {
     if !(status.is_success() || status.is_redirection()) {
         return;
     }

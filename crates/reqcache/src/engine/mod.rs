@@ -21,10 +21,10 @@ use tracing::Instrument;
 use crate::body::CacheBody;
 use crate::bounds::{CacheableRequestBody, CacheableResponseBody, CacheableService};
 use crate::future::ResponseFuture;
-use crate::handle::Cache;
-use crate::options::CacheOptions;
+use crate::handle::CacheHandle;
 use crate::policy::freshness::Verdict;
 use crate::policy::request;
+use crate::request_options::RequestOptions;
 use crate::status::{CacheOutcome, CacheStatus};
 use crate::storage::BoxError;
 
@@ -35,7 +35,7 @@ use exchange::{CachedResult, Exchange, Found, with_status};
 /// for an installed-cache service when nothing is installed: the request
 /// passes through.
 pub(crate) fn start<S, ReqBody, ResBody>(
-    cache: Option<Cache>,
+    cache: Option<CacheHandle>,
     inner: S,
     request: Request<ReqBody>,
     disabled: bool,
@@ -92,7 +92,7 @@ fn request_span<B>(request: &Request<B>) -> tracing::Span {
 
 /// Answers one request.
 async fn respond<S, ReqBody, ResBody>(
-    cache: Cache,
+    cache: CacheHandle,
     mut inner: S,
     request: Request<ReqBody>,
     disabled: bool,
@@ -105,7 +105,7 @@ where
     let settings = &cache.shared.settings;
     let options = request
         .extensions()
-        .get::<CacheOptions>()
+        .get::<RequestOptions>()
         .copied()
         .unwrap_or_default();
     let classified = request::classify(

@@ -43,7 +43,7 @@ impl CacheKey {
     /// A key of the given text, as a custom key function makes.
     ///
     /// ```
-    /// let key = reqcache::CacheKey::custom("tenant-7:/users");
+    /// let key = reqcache::key::CacheKey::custom("tenant-7:/users");
     /// assert_eq!(key.as_str(), "tenant-7:/users");
     /// ```
     pub fn custom(key: impl Into<Arc<str>>) -> Self {

@@ -1,10 +1,12 @@
 //! Keying and redaction: what a request's key is made of, and what of a
 //! request reaches storage.
 //!
-//! [`Keyer`] picks the key (a custom key function, or the default);
-//! [`Normalizer`] normalizes URLs, bodies and headers for the default key
-//! and removes ignored and redacted names from what is stored; the redacted
-//! names are assembled once, in `redact`.
+//! The layer keys each request with its custom key function
+//! ([`CacheLayerBuilder::key_fn`](crate::CacheLayerBuilder::key_fn), which
+//! sees [`KeyParts`]) or the default key: method, normalized URL, body,
+//! [`MatchHeaders`] and credentials, hashed into a [`CacheKey`]. Ignored and
+//! redacted names ([`DEFAULT_REDACTED_HEADERS`], [`DEFAULT_REDACTED_PARAMETERS`])
+//! are removed from what is stored.
 
 mod cache_key;
 mod keyer;

@@ -31,7 +31,7 @@ const KEY_FORMAT: &[u8] = b"rqk1";
 ///
 /// # Example
 /// ```
-/// use reqcache::MatchHeaders;
+/// use reqcache::key::MatchHeaders;
 ///
 /// let only_accept = MatchHeaders::only([http::header::ACCEPT]);
 /// assert!(matches!(only_accept, MatchHeaders::Only(_)));

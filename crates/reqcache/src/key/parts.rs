@@ -16,7 +16,8 @@ pub(crate) type KeyFn = dyn Fn(&KeyParts<'_>) -> String + Send + Sync;
 ///
 /// # Example: a key per tenant, wrapping the default
 /// ```
-/// use reqcache::{CacheLayer, KeyParts, MemoryStorage};
+/// use reqcache::{CacheLayer, MemoryStorage};
+/// use reqcache::key::KeyParts;
 ///
 /// let layer = CacheLayer::builder(MemoryStorage::new())
 ///     .key_fn(|parts: &KeyParts<'_>| {

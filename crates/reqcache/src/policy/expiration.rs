@@ -155,12 +155,16 @@ impl UrlExpiration {
     /// Adds a pattern after the ones already given.
     ///
     /// # Errors
-    /// A pattern that is not a valid glob.
+    /// [`PatternError`] for a pattern that is not a valid glob.
     pub fn pattern(
         mut self,
         pattern: &str,
         expire_after: impl Into<Expiration>,
-    ) -> Result<Self, globset::Error> {
+    ) -> Result<Self, PatternError> {
+        let error = |source| PatternError {
+            pattern: pattern.to_owned(),
+            source,
+        };
         self.patterns
             .push((pattern.to_owned(), expire_after.into()));
         let mut builder = GlobSetBuilder::new();
@@ -168,10 +172,11 @@ impl UrlExpiration {
             builder.add(
                 GlobBuilder::new(&normalize_pattern(pattern))
                     .literal_separator(false)
-                    .build()?,
+                    .build()
+                    .map_err(error)?,
             );
         }
-        self.set = builder.build()?;
+        self.set = builder.build().map_err(error)?;
         Ok(self)
     }
 
@@ -200,6 +205,28 @@ impl UrlExpiration {
             .into_iter()
             .min()
             .map(|i| self.patterns[i].1)
+    }
+}
+
+/// A URL pattern that is not a valid glob.
+///
+/// ```
+/// let error = reqcache::UrlExpiration::new().pattern("api.example.com/[", 60).unwrap_err();
+/// assert_eq!(error.pattern(), "api.example.com/[");
+/// assert!(error.to_string().starts_with("invalid URL pattern \"api.example.com/[\""));
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[error("invalid URL pattern {pattern:?}: {source}")]
+pub struct PatternError {
+    pattern: String,
+    #[source]
+    source: globset::Error,
+}
+
+impl PatternError {
+    /// The pattern as given.
+    pub fn pattern(&self) -> &str {
+        &self.pattern
     }
 }
 

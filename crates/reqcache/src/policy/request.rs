@@ -11,7 +11,7 @@ use super::rules::Rules;
 pub(crate) enum Skip {
     /// Inside [`with_cache_disabled`](crate::with_cache_disabled).
     Disabled,
-    /// [`CacheOptions::bypass`](crate::CacheOptions::bypass).
+    /// [`RequestOptions::bypass`](crate::RequestOptions::bypass).
     Bypass,
     /// The request's own `Cache-Control: no-store`.
     NoStore,
@@ -26,7 +26,7 @@ impl Skip {
     pub(crate) fn reason(self) -> &'static str {
         match self {
             Self::Disabled => "caching disabled in this scope",
-            Self::Bypass => "CacheOptions::bypass",
+            Self::Bypass => "RequestOptions::bypass",
             Self::NoStore => "request Cache-Control: no-store",
             Self::MethodNotAllowed => "method not in allowable_methods",
             Self::Range => "Range request",

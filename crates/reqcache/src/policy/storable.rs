@@ -59,7 +59,7 @@ pub(crate) struct Asked<'a> {
     pub(crate) head: &'a request::Parts,
     /// The request's `max-age`, when `cache_control` is on.
     pub(crate) max_age: Option<u64>,
-    /// The per-request expiration ([`CacheOptions::expire_after`](crate::CacheOptions::expire_after)).
+    /// The per-request expiration ([`RequestOptions::expire_after`](crate::RequestOptions::expire_after)).
     pub(crate) expire_after: Option<Expiration>,
 }
 

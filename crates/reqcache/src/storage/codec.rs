@@ -36,7 +36,7 @@ pub const MAX_DECOMPRESSED_SIZE: usize = 1 << 30;
 /// # Example
 /// ```
 /// use std::time::UNIX_EPOCH;
-/// use reqcache::{CachedRequest, CachedResponse, Codec, Serializer};
+/// use reqcache::storage::{CachedRequest, CachedResponse, Codec, Serializer};
 ///
 /// let codec = Codec::new(Serializer::Json);
 /// let entry = CachedResponse::new(
@@ -97,7 +97,7 @@ impl Codec {
     /// `signing`.
     ///
     /// ```
-    /// # use reqcache::{Codec, Serializer};
+    /// # use reqcache::storage::{Codec, Serializer};
     /// let codec = Codec::new(Serializer::MessagePack)
     ///     .signed(b"current secret".to_vec(), [b"last year's secret".to_vec()]);
     /// # let _ = codec;
@@ -222,7 +222,7 @@ impl fmt::Debug for Codec {
 /// zstd compression settings (feature `compression`).
 ///
 /// ```
-/// let compression = reqcache::Compression { level: 3, min_size: 1024 };
+/// let compression = reqcache::storage::Compression { level: 3, min_size: 1024 };
 /// # let _ = compression;
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -12,7 +12,7 @@ use super::error::StorageError;
 /// An async, object-safe key-value store for cached responses.
 ///
 /// `Arc<dyn Storage>` works, so a backend can be chosen at run time. Keys are
-/// the strings the layer computes ([`CacheKey`](crate::CacheKey)); values are
+/// the strings the layer computes ([`CacheKey`](crate::key::CacheKey)); values are
 /// whole [`CachedResponse`]s, shared through an [`Arc`] so in-memory backends
 /// keep them decoded.
 ///
@@ -32,7 +32,8 @@ use super::error::StorageError;
 /// # Example
 /// ```
 /// use std::sync::Arc;
-/// use reqcache::{MemoryStorage, Storage};
+/// use reqcache::MemoryStorage;
+/// use reqcache::storage::Storage;
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), reqcache::StorageError> {
 /// let storage: Arc<dyn Storage> = Arc::new(MemoryStorage::new());

@@ -15,7 +15,7 @@ use http::{HeaderMap, Method, StatusCode, Version, header};
 /// # Example
 /// ```
 /// use std::time::{Duration, UNIX_EPOCH};
-/// use reqcache::{CachedRequest, CachedResponse};
+/// use reqcache::storage::{CachedRequest, CachedResponse};
 ///
 /// let entry = CachedResponse::new(
 ///     http::StatusCode::OK,
@@ -118,7 +118,7 @@ impl CachedResponse {
     ///
     /// ```
     /// # use std::time::{Duration, UNIX_EPOCH};
-    /// # use reqcache::{CachedRequest, CachedResponse};
+    /// # use reqcache::storage::{CachedRequest, CachedResponse};
     /// let entry = CachedResponse::new(
     ///     http::StatusCode::OK, http::HeaderMap::new(), bytes::Bytes::new(),
     ///     CachedRequest::new(http::Method::GET, "https://example.com/"), UNIX_EPOCH)
@@ -189,7 +189,7 @@ impl CachedResponse {
 ///
 /// # Example
 /// ```
-/// let request = reqcache::CachedRequest::new(http::Method::GET, "https://example.com/a?b=1");
+/// let request = reqcache::storage::CachedRequest::new(http::Method::GET, "https://example.com/a?b=1");
 /// assert_eq!(request.url, "https://example.com/a?b=1");
 /// ```
 #[derive(Debug, Clone, PartialEq)]
@@ -225,7 +225,7 @@ impl CachedRequest {
 /// # Example
 /// ```
 /// # use std::time::UNIX_EPOCH;
-/// # use reqcache::{CachedRequest, CachedResponse};
+/// # use reqcache::storage::{CachedRequest, CachedResponse};
 /// let entry = CachedResponse::new(
 ///     http::StatusCode::OK, http::HeaderMap::new(), bytes::Bytes::new(),
 ///     CachedRequest::new(http::Method::GET, "https://example.com/"), UNIX_EPOCH);

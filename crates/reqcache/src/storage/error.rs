@@ -41,7 +41,8 @@ impl fmt::Display for StorageErrorKind {
 ///
 /// # Example
 /// ```
-/// use reqcache::{StorageError, StorageErrorKind};
+/// use reqcache::StorageError;
+/// use reqcache::storage::StorageErrorKind;
 ///
 /// let error = StorageError::new(StorageErrorKind::Backend, "connection refused");
 /// assert_eq!(error.kind(), StorageErrorKind::Backend);

@@ -14,7 +14,7 @@ use super::unix_time::{from_unix_nanos, to_unix_nanos};
 /// # Example
 /// ```
 /// # use std::time::UNIX_EPOCH;
-/// # use reqcache::{CachedRequest, CachedResponse, EntryMetadata};
+/// # use reqcache::storage::{CachedRequest, CachedResponse, EntryMetadata};
 /// let entry = CachedResponse::new(
 ///     http::StatusCode::OK, http::HeaderMap::new(), bytes::Bytes::new(),
 ///     CachedRequest::new(http::Method::GET, "https://example.com/"), UNIX_EPOCH);

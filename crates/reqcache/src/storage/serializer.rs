@@ -29,7 +29,7 @@ const MSGPACK_CODEC: u8 = 1;
 /// # Example
 /// ```
 /// use std::time::UNIX_EPOCH;
-/// use reqcache::{CachedRequest, CachedResponse, Serializer};
+/// use reqcache::storage::{CachedRequest, CachedResponse, Serializer};
 ///
 /// let entry = CachedResponse::new(
 ///     http::StatusCode::OK,

@@ -14,11 +14,11 @@ async fn response_max_age_sets_expiration() {
         |b| b,
     );
     let r = h.get("http://e.com/").await;
-    assert_eq!(r.cache.expires, Some(start() + Duration::from_secs(30)));
+    assert_eq!(r.cache.expires(), Some(start() + Duration::from_secs(30)));
     h.advance(29);
-    assert!(h.get("http://e.com/").await.cache.from_cache);
+    assert!(h.get("http://e.com/").await.cache.from_cache());
     h.advance(1);
-    assert!(!h.get("http://e.com/").await.cache.from_cache);
+    assert!(!h.get("http://e.com/").await.cache.from_cache());
 }
 
 #[tokio::test]
@@ -28,7 +28,7 @@ async fn response_no_store_is_not_stored_even_with_expire_after() {
         |b| b.expire_after(60),
     );
     assert_eq!(
-        h.get("http://e.com/").await.cache.outcome,
+        h.get("http://e.com/").await.cache.outcome(),
         CacheOutcome::NotStored
     );
     h.get("http://e.com/").await;
@@ -43,13 +43,13 @@ async fn response_expires_is_an_absolute_expiration() {
         |b| b,
     );
     let r = h.get("http://e.com/").await;
-    assert_eq!(r.cache.expires, Some(start() + Duration::from_secs(60)));
+    assert_eq!(r.cache.expires(), Some(start() + Duration::from_secs(60)));
     let mut h = Harness::new(
         Upstream::ok("x", &[("expires", "Thu, 01 Jan 1970 00:00:00 GMT")]),
         |b| b,
     );
     assert_eq!(
-        h.get("http://e.com/").await.cache.outcome,
+        h.get("http://e.com/").await.cache.outcome(),
         CacheOutcome::NotStored
     );
 }
@@ -68,7 +68,7 @@ async fn malformed_directives_are_ignored_and_an_invalid_expires_means_expired()
     );
     let r = h.get("http://e.com/").await;
     assert_eq!(r.status, 200);
-    assert_eq!(r.cache.expires, Some(start() + Duration::from_secs(10)));
+    assert_eq!(r.cache.expires(), Some(start() + Duration::from_secs(10)));
     let r = h
         .send(request(
             Method::GET,
@@ -77,7 +77,7 @@ async fn malformed_directives_are_ignored_and_an_invalid_expires_means_expired()
             b"",
         ))
         .await;
-    assert!(r.cache.from_cache);
+    assert!(r.cache.from_cache());
 
     // RFC 9111 section 5.3: an invalid Expires ("0", garbage) means "already
     // expired": not an error, and not stored without a validator.
@@ -87,7 +87,7 @@ async fn malformed_directives_are_ignored_and_an_invalid_expires_means_expired()
             |b| b.expire_after(10),
         );
         assert_eq!(
-            h.get("http://e.com/").await.cache.outcome,
+            h.get("http://e.com/").await.cache.outcome(),
             CacheOutcome::NotStored,
             "{expires}"
         );
@@ -109,7 +109,7 @@ async fn request_no_store_neither_reads_nor_writes() {
     assert_eq!(h.cache().len().await.unwrap(), 0);
     h.get("http://e.com/").await;
     assert_eq!(
-        h.send(no_store()).await.cache.outcome,
+        h.send(no_store()).await.cache.outcome(),
         CacheOutcome::Bypassed
     );
     assert_eq!(h.calls(), 3);
@@ -131,7 +131,7 @@ async fn request_no_cache_skips_the_stored_response() {
         ))
         .await;
     assert_eq!(r.body, "v1");
-    assert!(!r.cache.from_cache);
+    assert!(!r.cache.from_cache());
     // ...and stores the new response.
     assert_eq!(h.get("http://e.com/").await.body, "v1");
 }
@@ -152,7 +152,7 @@ async fn request_max_age_limits_the_age_of_what_is_served() {
             b"",
         ))
         .await;
-    assert!(fresh_enough.cache.from_cache);
+    assert!(fresh_enough.cache.from_cache());
     let too_old = h
         .send(request(
             Method::GET,
@@ -163,7 +163,7 @@ async fn request_max_age_limits_the_age_of_what_is_served() {
         .await;
     assert_eq!(too_old.body, "v1");
     assert_eq!(
-        too_old.cache.expires,
+        too_old.cache.expires(),
         Some(start() + Duration::from_secs(150))
     );
 }
@@ -213,14 +213,14 @@ async fn a_stale_entry_is_revalidated_and_a_304_refreshes_it() {
     );
     assert_eq!(r.status, 200);
     assert_eq!(r.body, "the body");
-    assert!(r.cache.from_cache && r.cache.revalidated && !r.cache.is_expired);
-    assert_eq!(r.cache.outcome, CacheOutcome::Revalidated);
+    assert!(r.cache.from_cache() && r.cache.revalidated() && !r.cache.is_expired());
+    assert_eq!(r.cache.outcome(), CacheOutcome::Revalidated);
     assert_eq!(r.headers["x-refreshed"], "yes");
-    assert_eq!(r.cache.expires, Some(start() + Duration::from_secs(111)));
+    assert_eq!(r.cache.expires(), Some(start() + Duration::from_secs(111)));
 
     // The refreshed entry is stored: a hit now, with the new headers.
     let hit = h.get("http://e.com/").await;
-    assert_eq!(hit.cache.outcome, CacheOutcome::Hit);
+    assert_eq!(hit.cache.outcome(), CacheOutcome::Hit);
     assert_eq!(hit.headers["x-refreshed"], "yes");
     assert_eq!(hit.body, "the body");
     assert_eq!(h.calls(), 2);
@@ -244,7 +244,7 @@ async fn a_response_stale_at_once_with_a_validator_is_kept_and_revalidated_each_
     h.get("http://e.com/").await;
     for _ in 0..3 {
         let r = h.get("http://e.com/").await;
-        assert!(r.cache.revalidated);
+        assert!(r.cache.revalidated());
         assert_eq!(r.body, "x");
     }
     assert_eq!(h.calls(), 4);
@@ -276,5 +276,5 @@ async fn a_clients_own_conditional_request_is_passed_through() {
         .await;
     assert_eq!(h.upstream.last().headers["if-none-match"], "\"other\"");
     assert_eq!(r.status, 304);
-    assert!(!r.cache.from_cache);
+    assert!(!r.cache.from_cache());
 }

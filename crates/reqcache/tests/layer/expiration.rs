@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use reqcache::{CacheOptions, CacheOutcome, Expiration, UrlExpiration};
+use reqcache::{CacheOutcome, Expiration, RequestOptions, UrlExpiration};
 
 use crate::support::*;
 
@@ -12,8 +12,8 @@ async fn never_expires_by_default() {
     h.get("http://e.com/").await;
     h.advance(10 * 365 * 86_400);
     let hit = h.get("http://e.com/").await;
-    assert!(hit.cache.from_cache);
-    assert_eq!(hit.cache.expires, None);
+    assert!(hit.cache.from_cache());
+    assert_eq!(hit.cache.expires(), None);
     assert_eq!(h.calls(), 1);
 }
 
@@ -21,7 +21,7 @@ async fn never_expires_by_default() {
 async fn expire_immediately_means_do_not_cache() {
     let mut h = Harness::new(Upstream::ok("x", &[]), |b| b.expire_after(0));
     let first = h.get("http://e.com/").await;
-    assert_eq!(first.cache.outcome, CacheOutcome::NotStored);
+    assert_eq!(first.cache.outcome(), CacheOutcome::NotStored);
     h.get("http://e.com/").await;
     assert_eq!(h.calls(), 2);
     assert_eq!(h.cache().len().await.unwrap(), 0);
@@ -38,12 +38,12 @@ async fn seconds_durations_and_absolute_times_expire_on_time() {
         h.get("http://e.com/").await;
         h.advance(59);
         assert!(
-            h.get("http://e.com/").await.cache.from_cache,
+            h.get("http://e.com/").await.cache.from_cache(),
             "{expiration:?}"
         );
         h.advance(1);
         assert!(
-            !h.get("http://e.com/").await.cache.from_cache,
+            !h.get("http://e.com/").await.cache.from_cache(),
             "{expiration:?}"
         );
         assert_eq!(h.calls(), 2, "{expiration:?}");
@@ -82,12 +82,17 @@ async fn the_guides_allowlist_works() {
     // Cached: the site_1 and static URLs (one call each); the others twice.
     assert_eq!(h.calls(), 6);
     h.advance(31);
-    assert!(!h.get("https://api.site_1.com/data").await.cache.from_cache);
+    assert!(
+        !h.get("https://api.site_1.com/data")
+            .await
+            .cache
+            .from_cache()
+    );
     assert!(
         h.get("http://site_2.com/static/logo.png")
             .await
             .cache
-            .from_cache
+            .from_cache()
     );
 }
 
@@ -98,9 +103,9 @@ async fn url_patterns_fall_back_to_expire_after() {
         b.urls_expire_after(patterns).expire_after(100)
     });
     let r = h.get("http://other.com/").await;
-    assert_eq!(r.cache.expires, Some(start() + Duration::from_secs(100)));
+    assert_eq!(r.cache.expires(), Some(start() + Duration::from_secs(100)));
     let r = h.get("http://cached.com/x").await;
-    assert_eq!(r.cache.expires, Some(start() + Duration::from_secs(10)));
+    assert_eq!(r.cache.expires(), Some(start() + Duration::from_secs(10)));
 }
 
 /// The guide's order: request Cache-Control, response Cache-Control,
@@ -125,7 +130,7 @@ async fn precedence_follows_the_guide() {
     let mut h = Harness::new(upstream, |b| b.expire_after(50).urls_expire_after(patterns));
     let expires_in = |r: &Reply| {
         r.cache
-            .expires
+            .expires()
             .unwrap()
             .duration_since(start())
             .unwrap()
@@ -140,7 +145,7 @@ async fn precedence_follows_the_guide() {
     let mut per_request = get("http://e.com/2");
     per_request
         .extensions_mut()
-        .insert(CacheOptions::new().expire_after(30));
+        .insert(RequestOptions::new().expire_after(30));
     assert_eq!(expires_in(&h.send(per_request).await), 30);
 
     let mut response_cc = request(
@@ -151,7 +156,7 @@ async fn precedence_follows_the_guide() {
     );
     response_cc
         .extensions_mut()
-        .insert(CacheOptions::new().expire_after(30));
+        .insert(RequestOptions::new().expire_after(30));
     assert_eq!(expires_in(&h.send(response_cc).await), 20);
 
     let mut request_cc = request(
@@ -165,7 +170,7 @@ async fn precedence_follows_the_guide() {
     );
     request_cc
         .extensions_mut()
-        .insert(CacheOptions::new().expire_after(30));
+        .insert(RequestOptions::new().expire_after(30));
     assert_eq!(expires_in(&h.send(request_cc).await), 10);
 }
 
@@ -175,6 +180,6 @@ async fn with_cache_control_off_headers_do_not_set_expiration() {
         b.cache_control(false).expire_after(5)
     });
     let r = h.get("http://e.com/").await;
-    assert_eq!(r.cache.outcome, CacheOutcome::Stored);
-    assert_eq!(r.cache.expires, Some(start() + Duration::from_secs(5)));
+    assert_eq!(r.cache.outcome(), CacheOutcome::Stored);
+    assert_eq!(r.cache.expires(), Some(start() + Duration::from_secs(5)));
 }

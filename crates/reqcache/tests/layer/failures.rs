@@ -5,7 +5,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::SystemTime;
 
 use async_trait::async_trait;
-use reqcache::{CacheOutcome, CachedResponse, EntryInfo, Storage, StorageError, StorageErrorKind};
+use reqcache::storage::{CachedResponse, EntryInfo, Storage, StorageErrorKind};
+use reqcache::{CacheOutcome, StorageError};
 
 use crate::support::*;
 
@@ -28,8 +29,8 @@ async fn stale_if_error_serves_stale_data_on_errors_and_error_statuses() {
         let r = h.get("http://e.com/").await;
         assert_eq!(r.status, 200);
         assert_eq!(r.body, "good data");
-        assert!(r.cache.from_cache && r.cache.is_expired);
-        assert_eq!(r.cache.outcome, CacheOutcome::StaleOnError);
+        assert!(r.cache.from_cache() && r.cache.is_expired());
+        assert_eq!(r.cache.outcome(), CacheOutcome::StaleOnError);
     }
     assert_eq!(h.calls(), 4);
     assert_eq!(h.cache().stats().stale_served, 3);
@@ -112,7 +113,7 @@ async fn a_failing_storage_never_fails_a_request() {
         let r = h.get("http://e.com/").await;
         assert_eq!(r.status, 200);
         assert_eq!(r.body, "fine");
-        assert_eq!(r.cache.outcome, CacheOutcome::NotStored);
+        assert_eq!(r.cache.outcome(), CacheOutcome::NotStored);
     }
     assert_eq!(h.calls(), 3);
     // One read and one write attempt per request, each logged and counted.
@@ -142,6 +143,6 @@ async fn an_oversized_entry_for_memory_storage_is_answered_uncached() {
         |b| b,
     );
     let r = h.get("http://e.com/").await;
-    assert_eq!(r.cache.outcome, CacheOutcome::NotStored);
+    assert_eq!(r.cache.outcome(), CacheOutcome::NotStored);
     assert!(r.body.starts_with(b"a body"));
 }

@@ -14,24 +14,27 @@ async fn a_fresh_hit_never_calls_upstream_and_reports_its_status() {
     });
     let miss = h.get("http://example.com/a").await;
     assert_eq!(miss.body, "hello");
-    assert!(!miss.cache.from_cache);
-    assert_eq!(miss.cache.outcome, CacheOutcome::Stored);
-    assert_eq!(miss.cache.created_at, Some(start()));
-    assert_eq!(miss.cache.expires, Some(start() + Duration::from_secs(60)));
+    assert!(!miss.cache.from_cache());
+    assert_eq!(miss.cache.outcome(), CacheOutcome::Stored);
+    assert_eq!(miss.cache.created_at(), Some(start()));
+    assert_eq!(
+        miss.cache.expires(),
+        Some(start() + Duration::from_secs(60))
+    );
 
     h.advance(30);
     for _ in 0..5 {
         let hit = h.get("http://example.com/a").await;
         assert_eq!(hit.body, "hello");
         assert_eq!(hit.headers["x-a"], "1");
-        assert!(hit.cache.from_cache);
-        assert!(!hit.cache.is_expired);
-        assert!(!hit.cache.revalidated);
-        assert_eq!(hit.cache.outcome, CacheOutcome::Hit);
-        assert_eq!(hit.cache.created_at, Some(start()));
-        assert_eq!(hit.cache.expires, Some(start() + Duration::from_secs(60)));
-        assert_eq!(hit.cache.key, miss.cache.key);
-        assert!(hit.cache.key.is_some());
+        assert!(hit.cache.from_cache());
+        assert!(!hit.cache.is_expired());
+        assert!(!hit.cache.revalidated());
+        assert_eq!(hit.cache.outcome(), CacheOutcome::Hit);
+        assert_eq!(hit.cache.created_at(), Some(start()));
+        assert_eq!(hit.cache.expires(), Some(start() + Duration::from_secs(60)));
+        assert_eq!(hit.cache.key(), miss.cache.key());
+        assert!(hit.cache.key().is_some());
     }
     assert_eq!(h.calls(), 1);
     let stats = h.cache().stats();
@@ -45,8 +48,8 @@ async fn only_get_and_head_are_cached_by_default() {
         let r = h
             .send(request(Method::POST, "http://example.com/", &[], b"{}"))
             .await;
-        assert_eq!(r.cache.outcome, CacheOutcome::Bypassed);
-        assert!(r.cache.key.is_none());
+        assert_eq!(r.cache.outcome(), CacheOutcome::Bypassed);
+        assert!(r.cache.key().is_none());
     }
     assert_eq!(h.calls(), 2);
     h.send(request(Method::HEAD, "http://example.com/", &[], b""))
@@ -54,9 +57,9 @@ async fn only_get_and_head_are_cached_by_default() {
     let head = h
         .send(request(Method::HEAD, "http://example.com/", &[], b""))
         .await;
-    assert!(head.cache.from_cache);
+    assert!(head.cache.from_cache());
     // HEAD and GET are keyed apart: a GET is still a miss.
-    assert!(!h.get("http://example.com/").await.cache.from_cache);
+    assert!(!h.get("http://example.com/").await.cache.from_cache());
     assert_eq!(h.calls(), 4);
 }
 
@@ -77,7 +80,7 @@ async fn allowable_methods_caches_post_keyed_by_body() {
     assert_eq!(h.send(a()).await.body, "one");
     assert_eq!(h.send(b()).await.body, "two");
     let again = h.send(a()).await;
-    assert!(again.cache.from_cache);
+    assert!(again.cache.from_cache());
     assert_eq!(again.body, "one");
     assert_eq!(h.calls(), 2);
 }
@@ -91,7 +94,7 @@ async fn only_status_200_is_cached_by_default() {
     h.get("http://example.com/").await;
     let second = h.get("http://example.com/").await;
     assert_eq!(second.status, 404);
-    assert_eq!(second.cache.outcome, CacheOutcome::NotStored);
+    assert_eq!(second.cache.outcome(), CacheOutcome::NotStored);
     assert_eq!(h.calls(), 2);
 }
 
@@ -104,7 +107,7 @@ async fn allowable_codes_adds_statuses() {
     h.get("http://example.com/teapot").await;
     let hit = h.get("http://example.com/teapot").await;
     assert_eq!(hit.status, 418);
-    assert!(hit.cache.from_cache);
+    assert!(hit.cache.from_cache());
     assert_eq!(h.calls(), 1);
 }
 
@@ -120,14 +123,14 @@ async fn relative_request_uris_work_for_server_side_use() {
         )
     };
     h.send(req()).await;
-    assert!(h.send(req()).await.cache.from_cache);
+    assert!(h.send(req()).await.cache.from_cache());
     let other_host = request(
         Method::GET,
         "/page?b=2&a=1",
         &[("host", "other.example")],
         b"",
     );
-    assert!(!h.send(other_host).await.cache.from_cache);
+    assert!(!h.send(other_host).await.cache.from_cache());
     let urls: Vec<String> = h
         .cache()
         .entries()
@@ -150,7 +153,7 @@ async fn memory_storage_evicts_least_recently_used_through_the_layer() {
     h.get("http://e.com/1").await; // 2 is now least recently used
     h.get("http://e.com/3").await;
     assert_eq!(h.calls(), 3);
-    assert!(h.get("http://e.com/1").await.cache.from_cache);
-    assert!(!h.get("http://e.com/2").await.cache.from_cache);
+    assert!(h.get("http://e.com/1").await.cache.from_cache());
+    assert!(!h.get("http://e.com/2").await.cache.from_cache());
     assert_eq!(h.cache().len().await.unwrap(), 2);
 }

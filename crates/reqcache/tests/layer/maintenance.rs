@@ -5,7 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::Method;
-use reqcache::{EntryFilter, Expiration, MemoryStorage, Storage};
+use reqcache::handle::EntryFilter;
+use reqcache::storage::Storage;
+use reqcache::{Expiration, MemoryStorage};
 
 use crate::support::*;
 
@@ -20,7 +22,7 @@ async fn three_entries() -> Harness {
     h
 }
 
-fn urls(entries: Vec<reqcache::EntryInfo>) -> Vec<String> {
+fn urls(entries: Vec<reqcache::storage::EntryInfo>) -> Vec<String> {
     let mut urls: Vec<String> = entries.into_iter().map(|e| e.url).collect();
     urls.sort();
     urls
@@ -86,7 +88,7 @@ async fn delete_where_combines_keys_urls_and_expiry() {
         .unwrap();
     assert_eq!(deleted, 3);
     assert!(h.cache().is_empty().await.unwrap());
-    assert!(!h.get("http://e.com/a").await.cache.from_cache);
+    assert!(!h.get("http://e.com/a").await.cache.from_cache());
 }
 
 #[tokio::test]
@@ -110,7 +112,7 @@ async fn contains_request_and_reset_expiration() {
         );
     }
     assert!(
-        h.get("http://e.com/a").await.cache.from_cache,
+        h.get("http://e.com/a").await.cache.from_cache(),
         "a is fresh again"
     );
     h.cache()
@@ -134,11 +136,11 @@ async fn copy_to_migrates_every_entry_to_another_storage() {
     assert_eq!(h.cache().copy_to(&*other).await.unwrap(), 3);
     let mut moved = Harness::with_storage(Arc::clone(&other), Upstream::ok("y", &[]), |b| b);
     moved.clock.set(start() + Duration::from_secs(110));
-    assert!(moved.get("http://e.com/c").await.cache.from_cache);
+    assert!(moved.get("http://e.com/c").await.cache.from_cache());
     assert_eq!(moved.calls(), 0);
     assert_eq!(other.len().await.unwrap(), 3);
     assert!(
-        h.get("http://e.com/c").await.cache.from_cache,
+        h.get("http://e.com/c").await.cache.from_cache(),
         "the source keeps its entries"
     );
 }
@@ -174,8 +176,8 @@ async fn rekey_moves_entries_to_the_keys_of_new_settings() {
         "{report:?}"
     );
     assert!(after.cache().contains_request(&page).await.unwrap());
-    assert!(after.get("http://e.com/page?id=1").await.cache.from_cache);
-    assert!(after.get("http://e.com/same").await.cache.from_cache);
+    assert!(after.get("http://e.com/page?id=1").await.cache.from_cache());
+    assert!(after.get("http://e.com/same").await.cache.from_cache());
     assert_eq!(after.calls(), 0);
     assert_eq!(storage.len().await.unwrap(), 3);
 }

@@ -1,10 +1,10 @@
 //! Per-request options, the disabled scope and the per-request bypass.
 
-use reqcache::{CacheOptions, CacheOutcome};
+use reqcache::{CacheOutcome, RequestOptions};
 
 use crate::support::*;
 
-fn with(options: CacheOptions, uri: &str) -> http::Request<http_body_util::Full<bytes::Bytes>> {
+fn with(options: RequestOptions, uri: &str) -> http::Request<http_body_util::Full<bytes::Bytes>> {
     let mut request = get(uri);
     request.extensions_mut().insert(options);
     request
@@ -14,17 +14,23 @@ fn with(options: CacheOptions, uri: &str) -> http::Request<http_body_util::Full<
 async fn only_if_cached_answers_504_on_a_miss_without_calling_upstream() {
     let mut h = Harness::new(Upstream::ok("x", &[]), |b| b);
     let miss = h
-        .send(with(CacheOptions::new().only_if_cached(), "http://e.com/"))
+        .send(with(
+            RequestOptions::new().only_if_cached(),
+            "http://e.com/",
+        ))
         .await;
     assert_eq!(miss.status, 504);
-    assert_eq!(miss.cache.outcome, CacheOutcome::OnlyIfCachedMiss);
+    assert_eq!(miss.cache.outcome(), CacheOutcome::OnlyIfCachedMiss);
     assert_eq!(h.calls(), 0);
     h.get("http://e.com/").await;
     let hit = h
-        .send(with(CacheOptions::new().only_if_cached(), "http://e.com/"))
+        .send(with(
+            RequestOptions::new().only_if_cached(),
+            "http://e.com/",
+        ))
         .await;
     assert_eq!(hit.status, 200);
-    assert!(hit.cache.from_cache);
+    assert!(hit.cache.from_cache());
     assert_eq!(h.calls(), 1);
 }
 
@@ -37,10 +43,13 @@ async fn only_if_cached_does_not_answer_stale_data_unless_stale_if_error() {
         h.get("http://e.com/").await;
         h.advance(11);
         let r = h
-            .send(with(CacheOptions::new().only_if_cached(), "http://e.com/"))
+            .send(with(
+                RequestOptions::new().only_if_cached(),
+                "http://e.com/",
+            ))
             .await;
         assert_eq!(r.status, if stale_if_error { 200 } else { 504 });
-        assert_eq!(r.cache.is_expired, stale_if_error);
+        assert_eq!(r.cache.is_expired(), stale_if_error);
         assert_eq!(h.calls(), 1);
     }
 }
@@ -63,12 +72,12 @@ async fn refresh_revalidates_a_fresh_entry() {
     let mut h = Harness::new(upstream, |b| b);
     h.get("http://e.com/").await;
     let r = h
-        .send(with(CacheOptions::new().refresh(), "http://e.com/"))
+        .send(with(RequestOptions::new().refresh(), "http://e.com/"))
         .await;
     assert_eq!(h.calls(), 2);
     assert_eq!(h.upstream.last().headers["if-none-match"], "\"v1\"");
-    assert!(r.cache.revalidated);
-    assert!(r.cache.from_cache);
+    assert!(r.cache.revalidated());
+    assert!(r.cache.from_cache());
     assert_eq!(r.body, "body");
 }
 
@@ -80,10 +89,10 @@ async fn force_refresh_ignores_the_entry_and_stores_the_new_response() {
     );
     assert_eq!(h.get("http://e.com/").await.body, "v0");
     let r = h
-        .send(with(CacheOptions::new().force_refresh(), "http://e.com/"))
+        .send(with(RequestOptions::new().force_refresh(), "http://e.com/"))
         .await;
     assert_eq!(r.body, "v1");
-    assert!(!r.cache.from_cache);
+    assert!(!r.cache.from_cache());
     assert!(h.upstream.last().headers.get("if-none-match").is_none());
     assert_eq!(h.get("http://e.com/").await.body, "v1");
     assert_eq!(h.calls(), 2);
@@ -92,31 +101,31 @@ async fn force_refresh_ignores_the_entry_and_stores_the_new_response() {
 #[tokio::test]
 async fn per_request_expire_after() {
     let mut h = Harness::new(Upstream::ok("x", &[]), |b| b);
-    h.send(with(CacheOptions::new().expire_after(5), "http://e.com/"))
+    h.send(with(RequestOptions::new().expire_after(5), "http://e.com/"))
         .await;
     h.advance(6);
-    assert!(!h.get("http://e.com/").await.cache.from_cache);
+    assert!(!h.get("http://e.com/").await.cache.from_cache());
     h.send(with(
-        CacheOptions::new().expire_after(0),
+        RequestOptions::new().expire_after(0),
         "http://e.com/nocache",
     ))
     .await;
-    assert!(!h.get("http://e.com/nocache").await.cache.from_cache);
+    assert!(!h.get("http://e.com/nocache").await.cache.from_cache());
 }
 
 #[tokio::test]
 async fn bypass_neither_reads_nor_writes() {
     let mut h = Harness::new(Upstream::ok("x", &[]), |b| b);
     let r = h
-        .send(with(CacheOptions::new().bypass(), "http://e.com/"))
+        .send(with(RequestOptions::new().bypass(), "http://e.com/"))
         .await;
-    assert_eq!(r.cache.outcome, CacheOutcome::Bypassed);
+    assert_eq!(r.cache.outcome(), CacheOutcome::Bypassed);
     assert_eq!(h.cache().len().await.unwrap(), 0);
     h.get("http://e.com/").await;
     let r = h
-        .send(with(CacheOptions::new().bypass(), "http://e.com/"))
+        .send(with(RequestOptions::new().bypass(), "http://e.com/"))
         .await;
-    assert!(!r.cache.from_cache);
+    assert!(!r.cache.from_cache());
     assert_eq!(h.calls(), 3);
 }
 
@@ -137,7 +146,7 @@ async fn the_disabled_scope_covers_every_request_inside_it_and_nothing_outside()
                     .unwrap(),
             )
             .await;
-            assert_eq!(r.cache.outcome, CacheOutcome::Bypassed, "{uri}");
+            assert_eq!(r.cache.outcome(), CacheOutcome::Bypassed, "{uri}");
         }
         // A nested enabled scope turns caching back on.
         reqcache::with_cache_enabled(async {
@@ -147,13 +156,13 @@ async fn the_disabled_scope_covers_every_request_inside_it_and_nothing_outside()
                     .unwrap(),
             )
             .await;
-            assert!(r.cache.from_cache);
+            assert!(r.cache.from_cache());
         })
         .await;
     })
     .await;
     assert_eq!(h.calls(), 4);
-    assert!(h.get("http://e.com/cached").await.cache.from_cache);
+    assert!(h.get("http://e.com/cached").await.cache.from_cache());
     assert!(!h.cache().contains_url("http://e.com/new").await.unwrap());
 }
 
@@ -169,7 +178,7 @@ async fn the_disabled_scope_does_not_leak_into_other_tasks() {
                 let r = tower::ServiceExt::oneshot(&mut service, get(&uri))
                     .await
                     .unwrap();
-                reply(r).await.cache.outcome
+                reply(r).await.cache.outcome()
             };
             let outcome = if i % 2 == 0 {
                 reqcache::with_cache_disabled(call).await

@@ -4,7 +4,8 @@
 use std::sync::Arc;
 
 use http::Method;
-use reqcache::{CacheOutcome, KeyParts, MemoryStorage};
+use reqcache::key::KeyParts;
+use reqcache::{CacheOutcome, MemoryStorage};
 
 use crate::support::*;
 
@@ -34,7 +35,7 @@ async fn always_revalidate_sends_a_conditional_request_before_every_use() {
     h.get("http://e.com/").await;
     for _ in 0..3 {
         let r = h.get("http://e.com/").await;
-        assert!(r.cache.revalidated);
+        assert!(r.cache.revalidated());
         assert_eq!(r.body, "validated body");
         assert_eq!(h.upstream.last().headers["if-none-match"], "\"v1\"");
     }
@@ -46,7 +47,7 @@ async fn always_revalidate_sends_a_conditional_request_before_every_use() {
     });
     h.get("http://e.com/").await;
     assert_eq!(
-        h.get("http://e.com/").await.cache.outcome,
+        h.get("http://e.com/").await.cache.outcome(),
         CacheOutcome::Hit
     );
     assert_eq!(h.calls(), 1);
@@ -64,9 +65,9 @@ async fn read_only_reads_hits_but_never_writes() {
     let mut reader = Harness::with_storage(Arc::clone(&storage), etag_upstream(), |b| {
         b.read_only(true).expire_after(10).cache_control(false)
     });
-    assert!(reader.get("http://e.com/stored").await.cache.from_cache);
+    assert!(reader.get("http://e.com/stored").await.cache.from_cache());
     let miss = reader.get("http://e.com/new").await;
-    assert_eq!(miss.cache.outcome, CacheOutcome::NotStored);
+    assert_eq!(miss.cache.outcome(), CacheOutcome::NotStored);
     assert!(
         !reader
             .cache()
@@ -78,7 +79,7 @@ async fn read_only_reads_hits_but_never_writes() {
     // A revalidation is answered but not written back.
     reader.advance(11);
     let revalidated = reader.get("http://e.com/stored").await;
-    assert!(revalidated.cache.revalidated);
+    assert!(revalidated.cache.revalidated());
     assert_eq!(
         reader.cache().entries().await.unwrap()[0].created_at,
         created
@@ -124,13 +125,13 @@ async fn the_filter_decides_what_is_stored_but_not_what_is_read() {
             b"",
         ))
         .await;
-    assert_eq!(personal.cache.outcome, CacheOutcome::NotStored);
+    assert_eq!(personal.cache.outcome(), CacheOutcome::NotStored);
     assert_eq!(
-        h.get("http://e.com/never").await.cache.outcome,
+        h.get("http://e.com/never").await.cache.outcome(),
         CacheOutcome::NotStored
     );
     assert_eq!(
-        h.get("http://e.com/public").await.cache.outcome,
+        h.get("http://e.com/public").await.cache.outcome(),
         CacheOutcome::Stored
     );
     // Not applied on read: the entry stored before is still served.
@@ -142,7 +143,7 @@ async fn the_filter_decides_what_is_stored_but_not_what_is_read() {
             b"",
         ))
         .await;
-    assert!(old.cache.from_cache);
+    assert!(old.cache.from_cache());
 }
 
 #[tokio::test]
@@ -170,9 +171,9 @@ async fn a_custom_key_function_can_wrap_the_default() {
         )
     };
     let first = h.send(acme()).await;
-    let key = first.cache.key.clone().unwrap();
+    let key = first.cache.key().unwrap().clone();
     assert!(key.starts_with("acme/http://e.com/x?a=2&b=1/"), "{key}");
-    assert!(h.send(acme()).await.cache.from_cache);
+    assert!(h.send(acme()).await.cache.from_cache());
     let other = h
         .send(request(
             Method::GET,
@@ -181,7 +182,7 @@ async fn a_custom_key_function_can_wrap_the_default() {
             b"",
         ))
         .await;
-    assert!(!other.cache.from_cache);
+    assert!(!other.cache.from_cache());
     assert!(h.cache().contains(&key).await.unwrap());
 }
 
@@ -208,7 +209,7 @@ async fn content_root_key_applies_ignored_parameters_under_one_member() {
             br#"{"params": {"nonce": 6, "id": 1}, "method": "get"}"#,
         ))
         .await;
-    assert!(same.cache.from_cache);
+    assert!(same.cache.from_cache());
     let top_level = h
         .send(request(
             Method::POST,
@@ -218,7 +219,7 @@ async fn content_root_key_applies_ignored_parameters_under_one_member() {
         ))
         .await;
     assert!(
-        !top_level.cache.from_cache,
+        !top_level.cache.from_cache(),
         "only the member's nonce is ignored"
     );
 }
@@ -240,7 +241,7 @@ async fn method_override_headers_count_for_cacheability() {
             )
         };
         h.send(overridden()).await;
-        assert!(h.send(overridden()).await.cache.from_cache, "{header}");
+        assert!(h.send(overridden()).await.cache.from_cache(), "{header}");
         let plain = h
             .send(request(
                 Method::POST,
@@ -249,7 +250,7 @@ async fn method_override_headers_count_for_cacheability() {
                 b"{\"q\": 1}",
             ))
             .await;
-        assert_eq!(plain.cache.outcome, CacheOutcome::Bypassed);
+        assert_eq!(plain.cache.outcome(), CacheOutcome::Bypassed);
     }
 }
 
@@ -278,9 +279,9 @@ async fn default_redactions_keep_secrets_out_of_storage_and_users_apart() {
         b"",
     );
     h.send(alice()).await;
-    assert!(h.send(alice()).await.cache.from_cache);
+    assert!(h.send(alice()).await.cache.from_cache());
     assert!(
-        !h.send(bob).await.cache.from_cache,
+        !h.send(bob).await.cache.from_cache(),
         "redacted values still separate users"
     );
     for info in h.cache().entries().await.unwrap() {

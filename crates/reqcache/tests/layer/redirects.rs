@@ -46,7 +46,7 @@ async fn a_redirected_request_hits_the_final_urls_entry_and_the_alias_goes_with_
     };
 
     let (status, body) = send("http://e.com/old").await;
-    assert_eq!(status.outcome, CacheOutcome::Stored);
+    assert_eq!(status.outcome(), CacheOutcome::Stored);
     assert_eq!(body, "content of /new");
     assert_eq!(
         calls.load(Ordering::SeqCst),
@@ -55,10 +55,13 @@ async fn a_redirected_request_hits_the_final_urls_entry_and_the_alias_goes_with_
     );
 
     let (status, body) = send("http://e.com/old").await;
-    assert!(status.from_cache, "the original URL hits through its alias");
+    assert!(
+        status.from_cache(),
+        "the original URL hits through its alias"
+    );
     assert_eq!(body, "content of /new");
     let (status, _) = send("http://e.com/new").await;
-    assert!(status.from_cache, "the final URL hits directly");
+    assert!(status.from_cache(), "the final URL hits directly");
     assert_eq!(calls.load(Ordering::SeqCst), 2);
 
     // The entry is stored once, under the final URL; the alias is listed too.
@@ -75,6 +78,6 @@ async fn a_redirected_request_hits_the_final_urls_entry_and_the_alias_goes_with_
     // When the target goes, the alias is pruned on its next use.
     cache.delete_url("http://e.com/new").await.unwrap();
     let (status, _) = send("http://e.com/old").await;
-    assert!(!status.from_cache);
+    assert!(!status.from_cache());
     assert_eq!(calls.load(Ordering::SeqCst), 4);
 }

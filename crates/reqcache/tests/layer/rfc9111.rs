@@ -37,7 +37,7 @@ async fn shared_mode_prefers_s_maxage_and_private_mode_ignores_it() {
         let mut h = Harness::new(Upstream::ok("x", cc), |b| b.mode(mode));
         let r = h.get("http://e.com/").await;
         assert_eq!(
-            r.cache.expires,
+            r.cache.expires(),
             Some(start() + Duration::from_secs(lifetime)),
             "{mode:?}"
         );
@@ -52,7 +52,11 @@ async fn private_responses_are_stored_only_by_private_caches() {
             |b| b.mode(mode),
         );
         let r = h.get("http://e.com/").await;
-        assert_eq!(r.cache.outcome == CacheOutcome::Stored, stored, "{mode:?}");
+        assert_eq!(
+            r.cache.outcome() == CacheOutcome::Stored,
+            stored,
+            "{mode:?}"
+        );
     }
 }
 
@@ -77,7 +81,7 @@ async fn a_shared_cache_stores_authorized_responses_only_when_allowed() {
             ))
             .await;
         assert_eq!(
-            r.cache.outcome == CacheOutcome::Stored,
+            r.cache.outcome() == CacheOutcome::Stored,
             stored,
             "{cache_control}"
         );
@@ -105,7 +109,7 @@ async fn proxy_revalidate_binds_shared_caches_only() {
         h.advance(11);
         let r = h.get("http://e.com/").await;
         assert_eq!(
-            r.cache.outcome == CacheOutcome::StaleOnError,
+            r.cache.outcome() == CacheOutcome::StaleOnError,
             serves_stale,
             "{mode:?}"
         );
@@ -134,17 +138,20 @@ async fn age_counts_from_the_origin_and_is_sent_with_stored_responses() {
     let first = h.get("http://e.com/").await;
     // Apparent age 10 s beats the Age header's 5 s: the response is 10 s old.
     assert_eq!(
-        first.cache.created_at,
+        first.cache.created_at(),
         Some(start() - Duration::from_secs(10))
     );
-    assert_eq!(first.cache.expires, Some(start() + Duration::from_secs(50)));
+    assert_eq!(
+        first.cache.expires(),
+        Some(start() + Duration::from_secs(50))
+    );
     h.advance(20);
     let hit = h.get("http://e.com/").await;
-    assert!(hit.cache.from_cache);
+    assert!(hit.cache.from_cache());
     assert_eq!(age(&hit), 30);
     h.advance(30);
     assert!(
-        !h.get("http://e.com/").await.cache.from_cache,
+        !h.get("http://e.com/").await.cache.from_cache(),
         "60 s after its origin it is stale"
     );
 }
@@ -166,7 +173,7 @@ async fn expires_is_measured_against_date_not_the_local_clock() {
     });
     let mut h = Harness::new(upstream, |b| b);
     let r = h.get("http://e.com/").await;
-    assert_eq!(r.cache.expires, Some(start() + Duration::from_secs(120)));
+    assert_eq!(r.cache.expires(), Some(start() + Duration::from_secs(120)));
 }
 
 #[tokio::test]
@@ -188,12 +195,12 @@ async fn heuristic_freshness_is_opt_in_and_bounded() {
     };
     let mut off = Harness::new(upstream(), |b| b.expire_after(5));
     assert_eq!(
-        off.get("http://e.com/").await.cache.expires,
+        off.get("http://e.com/").await.cache.expires(),
         Some(start() + Duration::from_secs(5))
     );
     let mut on = Harness::new(upstream(), |b| b.heuristic_freshness(Heuristic::default()));
     assert_eq!(
-        on.get("http://e.com/").await.cache.expires,
+        on.get("http://e.com/").await.cache.expires(),
         Some(start() + Duration::from_secs(10_000))
     );
     let mut capped = Harness::new(upstream(), |b| {
@@ -203,7 +210,7 @@ async fn heuristic_freshness_is_opt_in_and_bounded() {
         })
     });
     assert_eq!(
-        capped.get("http://e.com/").await.cache.expires,
+        capped.get("http://e.com/").await.cache.expires(),
         Some(start() + Duration::from_secs(600))
     );
 }
@@ -224,7 +231,7 @@ async fn immutable_responses_survive_a_reload() {
             b"",
         ))
         .await;
-    assert!(reload.cache.from_cache);
+    assert!(reload.cache.from_cache());
     let mut h = Harness::new(
         Upstream::ok("x", &[("cache-control", "max-age=600")]),
         |b| b,
@@ -239,7 +246,7 @@ async fn immutable_responses_survive_a_reload() {
             b"",
         ))
         .await;
-    assert!(!reload.cache.from_cache);
+    assert!(!reload.cache.from_cache());
 }
 
 // 3. Directives.
@@ -263,7 +270,7 @@ async fn must_revalidate_never_serves_stale_data() {
         server_error.status, 503,
         "an upstream 5xx is returned as is"
     );
-    assert!(!server_error.cache.from_cache);
+    assert!(!server_error.cache.from_cache());
     let failed = h.get("http://e.com/").await;
     assert_eq!(failed.status, 504, "a failed connection becomes a 504");
     let max_stale = h
@@ -309,7 +316,7 @@ async fn request_max_stale_and_min_fresh() {
             b"",
         ))
         .await;
-    assert!(stale_ok.cache.from_cache && stale_ok.cache.is_expired);
+    assert!(stale_ok.cache.from_cache() && stale_ok.cache.is_expired());
     let too_stale = h
         .send(request(
             Method::GET,
@@ -318,7 +325,7 @@ async fn request_max_stale_and_min_fresh() {
             b"",
         ))
         .await;
-    assert!(!too_stale.cache.from_cache);
+    assert!(!too_stale.cache.from_cache());
     assert_eq!(h.calls(), 3);
 }
 
@@ -359,7 +366,7 @@ async fn request_only_if_cached_and_pragma_no_cache() {
             b"",
         ))
         .await;
-    assert!(both.cache.from_cache, "Cache-Control wins over Pragma");
+    assert!(both.cache.from_cache(), "Cache-Control wins over Pragma");
 }
 
 #[tokio::test]
@@ -376,7 +383,7 @@ async fn response_stale_if_error_serves_stale_data_within_its_window() {
     h.get("http://e.com/").await;
     h.advance(30);
     let within = h.get("http://e.com/").await;
-    assert_eq!(within.cache.outcome, CacheOutcome::StaleOnError);
+    assert_eq!(within.cache.outcome(), CacheOutcome::StaleOnError);
     h.advance(60);
     assert!(
         h.try_send(get("http://e.com/")).await.is_err(),
@@ -440,7 +447,7 @@ async fn a_clients_conditional_request_is_answered_304_from_the_cache() {
     assert_eq!(weak.status, 304);
     assert!(weak.body.is_empty());
     assert_eq!(weak.headers["etag"], "\"v1\"");
-    assert!(weak.cache.from_cache);
+    assert!(weak.cache.from_cache());
     let other = h
         .send(request(
             Method::GET,
@@ -500,7 +507,7 @@ async fn vary_variants_live_side_by_side() {
     for _ in 0..3 {
         let j = h.send(json()).await;
         let t = h.send(html()).await;
-        assert!(j.cache.from_cache && t.cache.from_cache);
+        assert!(j.cache.from_cache() && t.cache.from_cache());
         assert_eq!(
             (j.body.as_ref(), t.body.as_ref()),
             (&b"{}"[..], &b"<p/>"[..])
@@ -516,7 +523,7 @@ async fn vary_variants_live_side_by_side() {
             b"",
         ))
         .await;
-    assert!(spaced.cache.from_cache);
+    assert!(spaced.cache.from_cache());
 }
 
 #[tokio::test]
@@ -526,10 +533,10 @@ async fn vary_star_is_never_served_from_the_cache() {
         |b| b,
     );
     assert_eq!(
-        h.get("http://e.com/").await.cache.outcome,
+        h.get("http://e.com/").await.cache.outcome(),
         CacheOutcome::NotStored
     );
-    assert!(!h.get("http://e.com/").await.cache.from_cache);
+    assert!(!h.get("http://e.com/").await.cache.from_cache());
 }
 
 // 5b. Partial content.
@@ -554,9 +561,9 @@ async fn range_requests_pass_through_and_206_is_never_stored() {
             b"",
         ))
         .await;
-    assert_eq!(range.cache.outcome, CacheOutcome::Bypassed);
+    assert_eq!(range.cache.outcome(), CacheOutcome::Bypassed);
     let surprise = h.get("http://e.com/f").await;
-    assert_eq!(surprise.cache.outcome, CacheOutcome::NotStored);
+    assert_eq!(surprise.cache.outcome(), CacheOutcome::NotStored);
     assert_eq!(h.cache().len().await.unwrap(), 0);
 }
 
@@ -577,7 +584,7 @@ async fn stale_while_revalidate_answers_at_once_and_refreshes_once_in_the_backgr
     for _ in 0..5 {
         let r = h.get("http://e.com/").await;
         assert_eq!(r.body, "old");
-        assert_eq!(r.cache.outcome, CacheOutcome::StaleWhileRevalidate);
+        assert_eq!(r.cache.outcome(), CacheOutcome::StaleWhileRevalidate);
     }
     // Let the background refresh run (it is a task on this runtime).
     for _ in 0..50 {
@@ -586,13 +593,13 @@ async fn stale_while_revalidate_answers_at_once_and_refreshes_once_in_the_backgr
     assert_eq!(h.calls(), 2, "one refresh for five stale answers");
     let fresh = h.get("http://e.com/").await;
     assert_eq!(
-        (fresh.body.as_ref(), fresh.cache.outcome),
+        (fresh.body.as_ref(), fresh.cache.outcome()),
         (&b"new"[..], CacheOutcome::Hit)
     );
     h.advance(100);
     let too_stale = h.get("http://e.com/").await;
     assert_eq!(
-        too_stale.cache.outcome,
+        too_stale.cache.outcome(),
         CacheOutcome::Stored,
         "past the window: fetched in line"
     );
@@ -630,7 +637,7 @@ async fn successful_unsafe_requests_invalidate_their_url_and_locations() {
             b"{}",
         ))
         .await;
-    assert_eq!(post.cache.outcome, CacheOutcome::Bypassed);
+    assert_eq!(post.cache.outcome(), CacheOutcome::Bypassed);
     let left: Vec<String> = h
         .cache()
         .entries()
@@ -679,7 +686,7 @@ async fn head_is_answered_from_a_stored_get_and_never_overwrites_it() {
     let head = h
         .send(request(Method::HEAD, "http://e.com/doc", &[], b""))
         .await;
-    assert!(head.cache.from_cache);
+    assert!(head.cache.from_cache());
     assert!(head.body.is_empty());
     assert_eq!(head.headers["x-kind"], "get");
     assert_eq!(h.calls(), 1);
@@ -689,5 +696,5 @@ async fn head_is_answered_from_a_stored_get_and_never_overwrites_it() {
     h.send(request(Method::HEAD, "http://e.com/doc", &[], b""))
         .await;
     let get = h.get("http://e.com/doc").await;
-    assert!(!get.cache.from_cache, "a stored HEAD never answers a GET");
+    assert!(!get.cache.from_cache(), "a stored HEAD never answers a GET");
 }

@@ -65,7 +65,7 @@ async fn burst(
                     .extensions()
                     .get::<CacheStatus>()
                     .unwrap()
-                    .from_cache;
+                    .from_cache();
                 (
                     from_cache,
                     response.into_body().collect().await.unwrap().to_bytes(),

@@ -103,12 +103,12 @@ async fn works_in_a_stack_with_timeout_and_retry() {
     // The first call fails, the retry layer retries, the answer is stored.
     let (status, body) = send(&mut client).await.unwrap();
     assert_eq!(body, "answer 1");
-    assert_eq!(status.outcome, CacheOutcome::Stored);
+    assert_eq!(status.outcome(), CacheOutcome::Stored);
     assert_eq!(calls.load(Ordering::SeqCst), 2);
 
     // A hit does not reach the stack below.
     let (status, _) = send(&mut client).await.unwrap();
-    assert!(status.from_cache);
+    assert!(status.from_cache());
     assert_eq!(calls.load(Ordering::SeqCst), 2);
 
     // Expired; the upstream hangs; the timeout fires (in paused tokio time),
@@ -116,8 +116,8 @@ async fn works_in_a_stack_with_timeout_and_retry() {
     clock.advance(Duration::from_secs(11));
     let (status, body) = send(&mut client).await.unwrap();
     assert_eq!(body, "answer 1");
-    assert_eq!(status.outcome, CacheOutcome::StaleOnError);
-    assert!(status.is_expired);
+    assert_eq!(status.outcome(), CacheOutcome::StaleOnError);
+    assert!(status.is_expired());
     assert_eq!(calls.load(Ordering::SeqCst), 3);
 }
 

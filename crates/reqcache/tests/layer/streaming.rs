@@ -26,7 +26,7 @@ async fn a_body_over_the_limit_streams_through_intact_and_uncached() {
     for _ in 0..2 {
         let r = h.get("http://e.com/big").await;
         assert_eq!(r.body, expected);
-        assert_eq!(r.cache.outcome, CacheOutcome::NotStored);
+        assert_eq!(r.cache.outcome(), CacheOutcome::NotStored);
     }
     assert_eq!(h.calls(), 2);
     assert_eq!(h.cache().len().await.unwrap(), 0);
@@ -42,7 +42,7 @@ async fn a_body_within_the_limit_is_cached_whole() {
     let mut h = Harness::new(upstream, |b| b.max_body_size(300));
     h.get("http://e.com/").await;
     let hit = h.get("http://e.com/").await;
-    assert!(hit.cache.from_cache);
+    assert!(hit.cache.from_cache());
     assert_eq!(hit.body, chunks(3, 100).concat());
 }
 

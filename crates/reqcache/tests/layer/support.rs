@@ -13,9 +13,10 @@ use bytes::Bytes;
 use http::{HeaderMap, Method, Request, Response, StatusCode};
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::{BodyExt, Full};
+use reqcache::storage::Storage;
 use reqcache::{
-    Cache, CacheBody, CacheLayer, CacheLayerBuilder, CacheService, CacheStatus, ManualClock,
-    MemoryStorage, Storage,
+    CacheBody, CacheHandle, CacheLayer, CacheLayerBuilder, CacheService, CacheStatus, ManualClock,
+    MemoryStorage,
 };
 use tower::{Layer, Service, ServiceExt};
 
@@ -248,7 +249,7 @@ impl Harness {
         }
     }
 
-    pub(crate) fn cache(&self) -> &Cache {
+    pub(crate) fn cache(&self) -> &CacheHandle {
         self.service
             .cache()
             .expect("a CacheLayer service has its cache")

@@ -1,4 +1,4 @@
-//! [`CacheOptions`]: per-request settings carried in request extensions.
+//! [`RequestOptions`]: per-request cache settings carried in request extensions.
 
 use crate::policy::expiration::Expiration;
 
@@ -6,18 +6,18 @@ use crate::policy::expiration::Expiration;
 ///
 /// # Example
 /// ```
-/// use reqcache::CacheOptions;
+/// use reqcache::RequestOptions;
 ///
 /// let request = http::Request::builder()
 ///     .uri("https://example.com/")
-///     .extension(CacheOptions::new().expire_after(60).only_if_cached())
+///     .extension(RequestOptions::new().expire_after(60).only_if_cached())
 ///     .body(())
 ///     .unwrap();
-/// assert!(request.extensions().get::<CacheOptions>().unwrap().is_only_if_cached());
+/// assert!(request.extensions().get::<RequestOptions>().unwrap().is_only_if_cached());
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[must_use]
-pub struct CacheOptions {
+pub struct RequestOptions {
     pub(crate) expire_after: Option<Expiration>,
     pub(crate) only_if_cached: bool,
     pub(crate) refresh: bool,
@@ -25,7 +25,7 @@ pub struct CacheOptions {
     pub(crate) bypass: bool,
 }
 
-impl CacheOptions {
+impl RequestOptions {
     /// No per-request settings.
     pub fn new() -> Self {
         Self::default()
