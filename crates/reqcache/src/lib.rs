@@ -113,30 +113,39 @@
 //! | module | holds | imports |
 //! |---|---|---|
 //! | `layer`, `service`, `future`, `body`, `status`, `request_options` | the tower face | `engine` (the service only), the rest |
-//! | `engine/` | the I/O of one request: `mod.rs` (the path), `exchange.rs` (one `Exchange` type: lookup, answer, fetch, store), `invalidate.rs` | `policy`, `key`, `storage` |
+//! | `engine/` | the I/O of one request: `exchange.rs` (`respond`, the path, and one `Exchange` type: lookup, answer, fetch, store), `invalidate.rs` | `policy`, `key`, `storage` |
 //! | `policy/` | every decision, pure (no async, no storage, no clock: time is an argument) | nothing outside `policy` |
 //! | `key/` | keying and redaction | `policy::vary`, `storage` records |
 //! | `storage/` | [`Storage`](storage::Storage), [`ByteStore`](storage::ByteStore) and its one adapter, records, codecs, [`MemoryStorage`] | nothing above it |
 //! | `handle`, `global`, `scope`, `flight`, `stats`, `clock` | the cache handle, the installed cache, single flight, counters, time | `storage`, `policy` |
 //!
-//! A fresh hit, top to bottom:
-//! 1. `service.rs`: `call` moves the readied inner service into the future.
-//! 2. `engine/mod.rs`: `respond` asks `policy/request.rs` to classify the request.
+//! A fresh hit, top to bottom, in eight files:
+//! 1. `service.rs`: `call` moves the readied inner service into the future and
+//!    opens the request's span.
+//! 2. `engine/exchange.rs`: `respond` asks `policy/request.rs` to classify the
+//!    request (skip reasons, directives, method overrides).
 //! 3. `key/keyer.rs` and `key/normalize.rs` make its key.
-//! 4. `engine/exchange.rs`: `lookup` reads the storage (`storage/memory.rs`).
-//! 5. `policy/freshness.rs`: the verdict is `Fresh`.
-//! 6. `engine/exchange.rs`: `answer` builds the response (status, headers, `Age`).
-//! 7. `body.rs`: the stored bytes are the body; the inner service is never called.
+//! 4. `engine/exchange.rs`: `Exchange::lookup` reads the storage
+//!    (`storage/memory.rs`).
+//! 5. `policy/freshness.rs`: the verdict on what was found is `Fresh`.
+//! 6. `engine/exchange.rs`: `Exchange::answer` builds the response (status,
+//!    headers, `Age`, the [`CacheStatus`]) over `body.rs`'s stored bytes; the
+//!    inner service is never called.
 //!
 //! A miss, top to bottom:
-//! 1. `service.rs` and `engine/mod.rs` as for a hit; the lookup finds nothing usable.
-//! 2. `engine/exchange.rs`: `go_upstream` joins single flight (`flight.rs`): one leader per key.
-//! 3. `fetch` adds validators from a stale entry (`policy/validation.rs`) and calls upstream.
-//! 4. A matching `304` refreshes the stored entry; an error may answer stale data (`policy/freshness.rs`).
-//! 5. `policy/storable.rs` decides: stored with these times, or not and why.
-//! 6. `body.rs` buffers the body up to `max_body_size` (a larger one streams through).
-//! 7. `fetch` writes the entry (and its alias and variant) through [`Storage`](storage::Storage);
-//!    a byte store encodes it in `storage/encoded.rs`; failures are logged, never returned.
+//! 1. `service.rs` and `engine/exchange.rs` as for a hit; the lookup finds
+//!    nothing usable, or a stale entry.
+//! 2. `Exchange::go_upstream` joins single flight (`flight.rs`): one leader per key.
+//! 3. `Exchange::fetch` adds validators from a stale entry
+//!    (`policy/validation.rs`) and calls the inner service.
+//! 4. A matching `304` refreshes the stored entry; an error may answer stale
+//!    data when `policy/freshness.rs` allows it.
+//! 5. `policy/storable.rs` decides: stored with these times, or not, and why.
+//! 6. `body.rs` buffers the body up to `max_body_size` (a larger one streams
+//!    through, uncached).
+//! 7. `Exchange::store` writes the entry (and its alias or variant) through
+//!    [`Storage`](storage::Storage); a byte store encodes it in
+//!    `storage/encoded.rs`; a failure is logged and counted, never returned.
 //! 8. The response goes to the caller with its [`CacheStatus`].
 //!
 //! # Cargo features

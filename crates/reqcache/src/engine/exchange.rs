@@ -1,6 +1,7 @@
-//! [`Exchange`]: one request's trip through the cache — lookup, the
-//! policy's verdict, an answer from storage, or a fetch that stores what the
-//! policy allows — with every method of the type in this file.
+//! One request's trip through the cache: [`respond`], the path, and
+//! [`Exchange`], every step of it — lookup, the policy's verdict, an answer
+//! from storage, or a fetch that stores what the policy allows — with every
+//! method of the type in this file.
 
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -12,23 +13,156 @@ use http_body_util::BodyExt;
 use tower_service::Service;
 
 use crate::body::CacheBody;
+use crate::bounds::{CacheableRequestBody, CacheableResponseBody, CacheableService};
 use crate::flight::{self, Flight, Leader};
 use crate::handle::CacheHandle;
 use crate::key::{CacheKey, variant_key};
 use crate::policy::cache_control::CacheControl;
 use crate::policy::expiration::DoNotStore;
 use crate::policy::freshness::{self, Stored, Verdict};
-use crate::policy::request::Classified;
+use crate::policy::request::{self, Classified};
 use crate::policy::storable::{self, Asked};
 use crate::policy::{validation, vary};
 use crate::request_options::RequestOptions;
 use crate::settings::CacheSettings;
 use crate::stats::{Counter, Counters};
 use crate::status::{CacheOutcome, CacheStatus};
-use crate::storage::CachedResponse;
+use crate::storage::{BoxError, CachedResponse};
+
+/// Answers one request.
+pub(crate) async fn respond<S, ReqBody, ResBody>(
+    cache: CacheHandle,
+    mut inner: S,
+    request: Request<ReqBody>,
+    disabled: bool,
+) -> CachedResult<ResBody, S::Error>
+where
+    S: CacheableService<ReqBody, ResBody>,
+    ReqBody: CacheableRequestBody,
+    ResBody: CacheableResponseBody,
+{
+    let settings = &cache.shared.settings;
+    let options = request
+        .extensions()
+        .get::<RequestOptions>()
+        .copied()
+        .unwrap_or_default();
+    let classified = request::classify(
+        &settings.rules,
+        request.method(),
+        request.headers(),
+        disabled,
+        options.bypass,
+    );
+    if let Some(skip) = classified.skip {
+        tracing::debug!(reason = skip.reason(), "reqcache: skipped");
+        let uri = classified.invalidates.then(|| request.uri().clone());
+        // Boxed, like every path but the hit path, so that the hit path's
+        // future stays small: the whole of it is moved into its box.
+        return Box::pin(async move {
+            let response = inner.call(request).await?;
+            if let Some(uri) = uri {
+                let (status, headers) = (response.status(), response.headers().clone());
+                super::invalidate::invalidate(&cache, &uri, status, &headers).await;
+            }
+            Ok(with_status(
+                response.map(CacheBody::upstream),
+                CacheStatus::bypassed(),
+            ))
+        })
+        .await;
+    }
+
+    // Split off the body: lookups and answers borrow the head across awaits,
+    // which a borrowed request would need `Sync` bodies for. (Locals that
+    // live across awaits are part of the future, so there are few of them,
+    // and none twice.)
+    let (head, request_body) = request.into_parts();
+    let (request_body, body) = if request_body.is_end_stream()
+        || request_body.size_hint().exact() == Some(0)
+    {
+        (request_body, Bytes::new())
+    } else {
+        match Box::pin(read_body(request_body)).await {
+            Ok(read) => read,
+            Err(error) => {
+                tracing::warn!(%error, "reqcache: request body could not be read; answering 400");
+                return Ok(bad_request(&error));
+            }
+        }
+    };
+    let exchange = Exchange::new(&cache, &head, &body, options, &classified);
+    let stored = if options.force_refresh {
+        None
+    } else {
+        exchange.lookup(&head, &body).await
+    };
+    if let Some(found) = &stored {
+        match exchange.verdict(found) {
+            Verdict::Fresh | Verdict::AcceptedStale => {
+                return Ok(exchange.answer(found, &head, CacheOutcome::Hit));
+            }
+            Verdict::StaleWhileRevalidate => {
+                // Without a runtime to refresh on, revalidate in line instead.
+                if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                    let response =
+                        exchange.answer(found, &head, CacheOutcome::StaleWhileRevalidate);
+                    // Once per key: a refresh under way already will do.
+                    if let Some(leader) = cache.shared.flights.try_lead(exchange.key.clone()) {
+                        runtime.spawn(refresh_in_background(
+                            cache.clone(),
+                            exchange.key.clone(),
+                            inner,
+                            Request::from_parts(head, request_body),
+                            body,
+                            Found::clone(found),
+                            leader,
+                        ));
+                    }
+                    return Ok(response);
+                }
+            }
+            Verdict::Stale => {}
+        }
+    }
+    if options.only_if_cached || classified.directives.only_if_cached {
+        return Ok(match &stored {
+            Some(found) if exchange.serves_stale_on_error(found) => {
+                exchange.answer(found, &head, CacheOutcome::StaleOnError)
+            }
+            _ => exchange.gateway_timeout(),
+        });
+    }
+
+    let coalesce = settings.single_flight
+        && !options.refresh
+        && !options.force_refresh
+        && !classified.directives.no_cache;
+    // Boxed so that the hit path's future stays small (all of it is moved
+    // into its box): waiting for another request's fetch, and fetching.
+    Box::pin(exchange.go_upstream(inner, head, request_body, body, stored, coalesce)).await
+}
+
+/// Reads a request body whole: a body to send on, and its bytes for the key.
+async fn read_body<B>(body: B) -> Result<(B, Bytes), BoxError>
+where
+    B: Body + From<Bytes>,
+    B::Error: Into<BoxError>,
+{
+    let bytes = body.collect().await.map_err(Into::into)?.to_bytes();
+    Ok((B::from(bytes.clone()), bytes))
+}
+
+fn bad_request<B: Body>(error: &BoxError) -> Response<CacheBody<B>> {
+    let mut response = Response::new(CacheBody::cached(Bytes::from(format!(
+        "request body could not be read: {error}"
+    ))));
+    *response.status_mut() = StatusCode::BAD_REQUEST;
+    with_status(response, CacheStatus::bypassed())
+}
 
 /// What answering a request comes to: a response, or the inner service's error.
-pub(super) type CachedResult<B, E> = Result<Response<CacheBody<B>>, E>;
+pub(crate) type CachedResult<B, E> = Result<Response<CacheBody<B>>, E>;
 
 /// A usable stored entry, and the key it is stored under (for an alias, its
 /// target's; for a `Vary`ing response, its variant's).
@@ -631,7 +765,7 @@ fn redirected_to(_extensions: &http::Extensions) -> Option<&http::Uri> {
 }
 
 /// Marks a response with what the cache did.
-pub(super) fn with_status<B>(mut response: Response<B>, status: CacheStatus) -> Response<B> {
+pub(crate) fn with_status<B>(mut response: Response<B>, status: CacheStatus) -> Response<B> {
     response.extensions_mut().insert(status);
     response
 }
