@@ -135,6 +135,52 @@ impl CacheHandle {
         self.shared.storage.contains(key, self.now()).await
     }
 
+    /// The key of a plain `GET` of `url` (no body, no headers): what
+    /// [`contains_get`](Self::contains_get) and [`delete_get`](Self::delete_get)
+    /// look under. `None` for text that is not a URI.
+    pub fn key_for_get(&self, url: &str) -> Option<CacheKey> {
+        let request = Request::get(url.parse::<Uri>().ok()?).body(()).ok()?;
+        let (head, ()) = request.into_parts();
+        Some(
+            self.shared
+                .settings
+                .key
+                .key(&head.method, &head.uri, &head.headers, &[]),
+        )
+    }
+
+    /// `true` when a response to a plain `GET` of `url` is stored (fresh or
+    /// expired): requests-cache's `cache.contains(url=...)`. Requests with
+    /// matched headers, credentials or a body have other keys; ask for those
+    /// with [`contains_request`](Self::contains_request). Text that is not a
+    /// URI is never stored.
+    ///
+    /// ```
+    /// use reqcache::{CacheLayer, MemoryStorage};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let layer = CacheLayer::new(MemoryStorage::new());
+    /// assert!(!layer.cache().contains_get("https://example.com/a").await.unwrap());
+    /// assert!(!layer.cache().delete_get("https://example.com/a").await.unwrap());
+    /// # }
+    /// ```
+    pub async fn contains_get(&self, url: &str) -> Result<bool, StorageError> {
+        match self.key_for_get(url) {
+            Some(key) => self.contains(&key).await,
+            None => Ok(false),
+        }
+    }
+
+    /// Deletes the stored response to a plain `GET` of `url`; `true` if
+    /// there was one. [`delete_url`](Self::delete_url) deletes every entry of
+    /// the URL, whatever its method or headers.
+    pub async fn delete_get(&self, url: &str) -> Result<bool, StorageError> {
+        match self.key_for_get(url) {
+            Some(key) => self.delete(&key).await,
+            None => Ok(false),
+        }
+    }
+
     /// `true` when any entry is stored for `url` (normalized first).
     pub async fn contains_url(&self, url: &str) -> Result<bool, StorageError> {
         let url = self.normalize_url(url);

@@ -157,9 +157,38 @@ impl CacheLayerBuilder {
         self
     }
 
-    /// The status codes that are cached. Default: 200.
-    pub fn allowable_codes(mut self, codes: impl IntoIterator<Item = StatusCode>) -> Self {
-        self.settings.rules.allowable_codes = codes.into_iter().collect();
+    /// The status codes that are cached, as [`StatusCode`]s or plain
+    /// numbers (`[200, 404]`). Default: 200. A number that is no status code
+    /// (outside 100-999) is skipped with a warning.
+    ///
+    /// ```
+    /// use reqcache::{CacheLayer, MemoryStorage};
+    ///
+    /// let layer = CacheLayer::builder(MemoryStorage::new())
+    ///     .allowable_codes([200, 203, 404])
+    ///     .build();
+    /// let also = CacheLayer::builder(MemoryStorage::new())
+    ///     .allowable_codes([http::StatusCode::OK])
+    ///     .build();
+    /// # let _ = (layer, also);
+    /// ```
+    pub fn allowable_codes<C>(mut self, codes: impl IntoIterator<Item = C>) -> Self
+    where
+        C: TryInto<StatusCode> + Copy + std::fmt::Debug,
+    {
+        self.settings.rules.allowable_codes = codes
+            .into_iter()
+            .filter_map(|code| match code.try_into() {
+                Ok(status) => Some(status),
+                Err(_) => {
+                    tracing::warn!(
+                        ?code,
+                        "reqcache: allowable_codes: not a status code; skipped"
+                    );
+                    None
+                }
+            })
+            .collect();
         self
     }
 

@@ -146,7 +146,7 @@ where
     let Some(cache) = cache else {
         return pass_through(inner, request);
     };
-    let span = request_span(&request);
+    let span = request_span(&cache, &request);
     let respond = engine::respond(cache, inner, request, disabled);
     // Entering a disabled span on every poll still costs; skip the wrapper
     // when no subscriber wants the span (measured in BENCHMARKS.md).
@@ -179,11 +179,23 @@ where
 }
 
 /// The span every request is answered in. Its fields are only formatted when
-/// a subscriber wants `reqcache` spans at `debug`.
-fn request_span<B>(request: &Request<B>) -> tracing::Span {
-    tracing::debug_span!(
+/// a subscriber wants `reqcache` spans at `debug`. The URI is recorded as it
+/// would be stored, normalized and without ignored or redacted parameters
+/// (`api_key`, `token`, ...): no secret reaches a log through it.
+fn request_span<B>(cache: &CacheHandle, request: &Request<B>) -> tracing::Span {
+    let span = tracing::debug_span!(
         "reqcache",
         method = %request.method(),
-        uri = %request.uri(),
-    )
+        uri = tracing::field::Empty,
+    );
+    if !span.is_disabled() {
+        let uri = cache
+            .shared
+            .settings
+            .key
+            .normalize
+            .normalized_url(request.uri());
+        span.record("uri", uri.as_str());
+    }
+    span
 }

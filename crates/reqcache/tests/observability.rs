@@ -46,6 +46,34 @@ impl<S> tracing_subscriber::Layer<S> for Capture
 where
     S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
 {
+    fn on_new_span(
+        &self,
+        attrs: &tracing::span::Attributes<'_>,
+        _id: &tracing::span::Id,
+        _ctx: Context<'_, S>,
+    ) {
+        let mut line = Line(String::new());
+        attrs.record(&mut line);
+        self.0
+            .lock()
+            .unwrap()
+            .push(format!("new span {}{}", attrs.metadata().name(), line.0));
+    }
+
+    fn on_record(
+        &self,
+        _id: &tracing::span::Id,
+        values: &tracing::span::Record<'_>,
+        _ctx: Context<'_, S>,
+    ) {
+        let mut line = Line(String::new());
+        values.record(&mut line);
+        self.0
+            .lock()
+            .unwrap()
+            .push(format!("span record{}", line.0));
+    }
+
     fn on_event(&self, event: &tracing::Event<'_>, ctx: Context<'_, S>) {
         let mut line = Line(String::new());
         event.record(&mut line);
@@ -107,7 +135,10 @@ async fn every_outcome_is_an_event_in_the_request_span() {
     );
     assert!(capture.has(&lines, &["reqcache: stored"]), "{lines:#?}");
     assert!(
-        lines.iter().all(|line| line.ends_with("in=reqcache")),
+        lines
+            .iter()
+            .filter(|line| !line.contains("span"))
+            .all(|line| line.ends_with("in=reqcache")),
         "every event is in the request's span: {lines:#?}"
     );
 
@@ -176,5 +207,40 @@ async fn a_response_not_stored_says_why() {
     assert!(
         capture.has(&lines, &["not stored", "reason=Vary: *"]),
         "{lines:#?}"
+    );
+}
+
+#[tokio::test]
+async fn no_ignored_or_redacted_value_reaches_a_span_or_an_event() {
+    let _turn = turn().await;
+    let capture = capture();
+    let mut h = Harness::new(Upstream::ok("x", &[("cache-control", "max-age=60")]), |b| {
+        b.ignored_parameters(["session"])
+            .allowable_methods([Method::GET, Method::POST])
+    });
+    let url = "http://example.com/data?api_key=SECRET-A&token=SECRET-B&session=SECRET-C&page=2";
+    h.get(url).await;
+    h.get(url).await;
+    h.send(request(
+        Method::POST,
+        "http://example.com/data?access_token=SECRET-D",
+        &[
+            ("content-type", "application/json"),
+            ("authorization", "Bearer SECRET-E"),
+        ],
+        br#"{"password": "SECRET-F", "q": 1}"#,
+    ))
+    .await;
+    let lines = capture.lines();
+    assert!(
+        capture.has(
+            &lines,
+            &["span record", "uri=http://example.com/data?page=2"]
+        ),
+        "the span names the URL, redacted: {lines:#?}"
+    );
+    assert!(
+        lines.iter().all(|line| !line.contains("SECRET")),
+        "a secret reached the logs: {lines:#?}"
     );
 }

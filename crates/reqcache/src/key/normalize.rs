@@ -17,11 +17,11 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri, header};
 
 use super::cache_key::CacheKey;
 use super::redact::Names;
-use crate::policy::vary::VaryHeader;
+use crate::policy::vary::{VaryHeader, normalized_value};
 use crate::storage::CachedRequest;
 
 /// Bumped whenever the key layout changes, so old entries become misses.
-const KEY_FORMAT: &[u8] = b"rqk1";
+const KEY_FORMAT: &[u8] = b"rqk2";
 
 /// Which request headers take part in the key: requests-cache's
 /// `include_get_headers`, made selective.
@@ -49,9 +49,34 @@ pub enum MatchHeaders {
 }
 
 impl MatchHeaders {
-    /// Only the named headers.
-    pub fn only(names: impl IntoIterator<Item = HeaderName>) -> Self {
-        Self::Only(names.into_iter().collect())
+    /// Only the named headers: [`HeaderName`]s or names as text, in any case
+    /// (`"Accept-Language"`). A name that is not a valid header name is
+    /// skipped with a warning.
+    ///
+    /// ```
+    /// use reqcache::key::MatchHeaders;
+    ///
+    /// assert_eq!(
+    ///     MatchHeaders::only(["Accept", "ACCEPT-LANGUAGE"]),
+    ///     MatchHeaders::only([http::header::ACCEPT, http::header::ACCEPT_LANGUAGE]),
+    /// );
+    /// ```
+    pub fn only<N>(names: impl IntoIterator<Item = N>) -> Self
+    where
+        N: TryInto<HeaderName>,
+    {
+        Self::Only(
+            names
+                .into_iter()
+                .filter_map(|name| match name.try_into() {
+                    Ok(name) => Some(name),
+                    Err(_) => {
+                        tracing::warn!("reqcache: MatchHeaders::only: invalid header name skipped");
+                        None
+                    }
+                })
+                .collect(),
+        )
     }
 }
 
@@ -149,20 +174,32 @@ impl Normalizer {
         field_lower(&mut m, target.host.as_bytes());
         m.extend_from_slice(&target.port.to_le_bytes());
         field(&mut m, target.path.as_bytes());
-        if let Some(query) = uri.query() {
-            let pairs = self.query_pairs(query, Use::Key, &mut false);
-            m.extend_from_slice(&(pairs.len() as u32).to_le_bytes());
-            for (name, value) in &pairs {
-                field(&mut m, name.as_bytes());
-                field(&mut m, value.as_bytes());
+        // An empty query (`/p?`), or one of only ignored parameters, is no
+        // query: one entry either way.
+        let pairs = uri
+            .query()
+            .map(|query| self.query_pairs(query, Use::Key, &mut false))
+            .filter(|pairs| !pairs.is_empty());
+        match pairs {
+            Some(pairs) => {
+                m.extend_from_slice(&(pairs.len() as u32).to_le_bytes());
+                for (name, value) in &pairs {
+                    field(&mut m, name.as_bytes());
+                    field(&mut m, value.as_bytes());
+                }
             }
-        } else {
-            m.extend_from_slice(&u32::MAX.to_le_bytes());
+            None => m.extend_from_slice(&u32::MAX.to_le_bytes()),
         }
         field(&mut m, &self.key_body(headers, body));
-        for (name, value) in self.matched_headers(headers) {
+        // Matched headers by value as lists: `gzip,  deflate` and
+        // `deflate, GZIP` are one value.
+        let matched = self.matched_headers(headers);
+        for (i, (name, _)) in matched.iter().enumerate() {
+            if i > 0 && matched[i - 1].0 == *name {
+                continue;
+            }
             field(&mut m, name.as_str().as_bytes());
-            field(&mut m, value.as_bytes());
+            field(&mut m, &normalized_value(headers, name));
         }
         m.push(0xff);
         if self.credentials_in_key {
@@ -208,8 +245,8 @@ impl Normalizer {
         matched
     }
 
-    /// Query pairs, percent-decoded, kept for `purpose`, stably sorted by
-    /// name: repeated names keep their relative order, which may matter.
+    /// Query pairs, percent-decoded, kept for `purpose`, sorted by name and
+    /// then value (requests-cache's order: `?p=b&p=a` is `?p=a&p=b`).
     /// Sets `removed` when a redacted pair was left out.
     fn query_pairs<'q>(
         &self,
@@ -226,7 +263,7 @@ impl Normalizer {
                 keep
             })
             .collect();
-        pairs.sort_by(|a, b| a.0.cmp(&b.0));
+        pairs.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
         pairs
     }
 
@@ -249,10 +286,14 @@ impl Normalizer {
         if body.is_empty() {
             return Cow::Borrowed(body);
         }
+        // The media type, whatever its case and parameters
+        // (`Application/JSON; charset=utf-8`).
         let content_type = headers
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
+            .and_then(|v| v.split(';').next())
+            .map(|v| v.trim().to_ascii_lowercase())
+            .unwrap_or_default();
         let looks_json = content_type.contains("json")
             || (content_type.is_empty()
                 && matches!(body.trim_ascii_start().first(), Some(b'{' | b'[')));
@@ -275,7 +316,7 @@ impl Normalizer {
                 canonical_json(&value, &mut out);
                 return Cow::Owned(out);
             }
-        } else if content_type.starts_with("application/x-www-form-urlencoded")
+        } else if content_type == "application/x-www-form-urlencoded"
             && let Ok(text) = std::str::from_utf8(body)
         {
             let pairs = self.query_pairs(text, purpose, removed);
@@ -308,11 +349,7 @@ impl Normalizer {
                 url.push_str(&port.to_string());
             }
         }
-        url.push_str(if uri.path().is_empty() {
-            "/"
-        } else {
-            uri.path()
-        });
+        url.push_str(&normalized_path(uri.path()));
         if let Some(query) = uri.query() {
             let pairs = self.query_pairs(query, Use::Store, removed);
             if !pairs.is_empty() {
@@ -366,7 +403,7 @@ struct Target<'a> {
     scheme: &'a str,
     host: &'a str,
     port: u16,
-    path: &'a str,
+    path: Cow<'a, str>,
 }
 
 impl<'a> Target<'a> {
@@ -389,11 +426,7 @@ impl<'a> Target<'a> {
         } else {
             port
         };
-        let path = if uri.path().is_empty() {
-            "/"
-        } else {
-            uri.path()
-        };
+        let path = normalized_path(uri.path());
         Self {
             scheme,
             host,
@@ -401,6 +434,46 @@ impl<'a> Target<'a> {
             path,
         }
     }
+}
+
+/// A path as the key and storage see it (RFC 3986 section 6.2.2): `/` for
+/// an empty one, percent-encoded unreserved characters decoded
+/// (`/%7Euser` is `/~user`), other escapes with upper-case hex digits.
+fn normalized_path(path: &str) -> Cow<'_, str> {
+    if path.is_empty() {
+        return Cow::Borrowed("/");
+    }
+    if !path.contains('%') {
+        return Cow::Borrowed(path);
+    }
+    let mut out = String::with_capacity(path.len());
+    let mut rest = path;
+    while let Some(at) = rest.find('%') {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 1..];
+        let hex = after
+            .get(..2)
+            .filter(|hex| hex.bytes().all(|b| b.is_ascii_hexdigit()));
+        match hex.and_then(|hex| u8::from_str_radix(hex, 16).ok().map(|v| (hex, v))) {
+            Some((_, value))
+                if value.is_ascii_alphanumeric() || matches!(value, b'-' | b'.' | b'_' | b'~') =>
+            {
+                out.push(char::from(value));
+                rest = &after[2..];
+            }
+            Some((hex, _)) => {
+                out.push('%');
+                out.push_str(&hex.to_ascii_uppercase());
+                rest = &after[2..];
+            }
+            None => {
+                out.push('%');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    Cow::Owned(out)
 }
 
 fn default_port(scheme: &str) -> u16 {
@@ -550,11 +623,15 @@ mod tests {
     }
 
     #[test]
-    fn repeated_parameters_keep_their_order() {
+    fn repeated_parameters_sort_by_value_as_in_requests_cache() {
         let s = settings(&[]);
-        assert_ne!(
+        assert_eq!(
             key(&s, Method::GET, "http://e.com/?a=1&a=2", &[], b""),
             key(&s, Method::GET, "http://e.com/?a=2&a=1", &[], b"")
+        );
+        assert_ne!(
+            key(&s, Method::GET, "http://e.com/?a=1&a=2", &[], b""),
+            key(&s, Method::GET, "http://e.com/?a=1&a=3", &[], b"")
         );
     }
 

@@ -6,7 +6,7 @@
 //! patterns, the layer's `expire_after`; with RFC 9111's age and lifetime
 //! when `cache_control` is on.
 
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use http::{HeaderMap, HeaderName, StatusCode, header, request, response};
 
@@ -134,9 +134,13 @@ fn lifetime(
         {
             return Err(DoNotStore);
         }
+        // An age larger than the time since the epoch (`Age: 4294967296`, a
+        // `Date` in 1950) is clamped (RFC 9111 section 1.2.2): the response
+        // was generated at the epoch, at the earliest.
         created_at = response_time
             .checked_sub(freshness::initial_age(headers, request_time, response_time))
-            .unwrap_or(response_time);
+            .filter(|created| *created >= UNIX_EPOCH)
+            .unwrap_or(UNIX_EPOCH.min(response_time));
         if let Some(max_age) = asked.max_age {
             let expires =
                 Expiration::from(Duration::from_secs(max_age)).expires_at(response_time)?;

@@ -74,23 +74,21 @@ pub(crate) fn vary_names(response: &HeaderMap) -> Option<Vec<HeaderName>> {
     Some(names)
 }
 
-/// A request header's value as `Vary` compares it: every field line joined,
-/// list members trimmed, so `a,b` and `a, b` are one value.
+/// A request header's value as `Vary` and `match_headers` compare it: every
+/// field line's list members, trimmed, lower-cased, empty ones dropped,
+/// sorted, joined with `, `; so `gzip,  deflate` and `deflate, GZIP` (or
+/// `Accept-Language: en, de` and `de, en`) are one value.
 pub(crate) fn normalized_value(headers: &HeaderMap, name: &HeaderName) -> Vec<u8> {
-    let mut out = Vec::new();
-    for value in headers.get_all(name) {
-        for member in value.as_bytes().split(|&b| b == b',') {
-            let member = member.trim_ascii();
-            if member.is_empty() {
-                continue;
-            }
-            if !out.is_empty() {
-                out.extend_from_slice(b", ");
-            }
-            out.extend_from_slice(member);
-        }
-    }
-    out
+    let mut members: Vec<Vec<u8>> = headers
+        .get_all(name)
+        .iter()
+        .flat_map(|value| value.as_bytes().split(|&b| b == b','))
+        .map(<[u8]>::trim_ascii)
+        .filter(|member| !member.is_empty())
+        .map(<[u8]>::to_ascii_lowercase)
+        .collect();
+    members.sort_unstable();
+    members.join(&b", "[..])
 }
 
 #[cfg(test)]

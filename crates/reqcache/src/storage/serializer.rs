@@ -1,7 +1,7 @@
 //! Encoding of stored values for byte-oriented backends: MessagePack (the
 //! default) and JSON, both carrying a format version.
 
-use std::time::SystemTime;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -278,9 +278,12 @@ impl Record {
                 body: Blob(entry.request.body.clone()),
                 redacted: entry.request.redacted,
             },
-            created_at: entry.created_at,
-            expires: entry.expires,
-            retain_until: entry.retain_until,
+            // Serde writes no time before the Unix epoch: such times (a
+            // clock set back, dates from 1969) are clamped to it, so that
+            // every record encodes.
+            created_at: entry.created_at.max(UNIX_EPOCH),
+            expires: entry.expires.map(|t| t.max(UNIX_EPOCH)),
+            retain_until: entry.retain_until.map(|t| t.max(UNIX_EPOCH)),
             alias_for: entry.alias_for.clone(),
         }
     }

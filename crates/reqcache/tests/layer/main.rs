@@ -13,6 +13,7 @@ mod keys;
 mod maintenance;
 mod options;
 mod parity;
+mod parity_keys;
 mod redirects;
 mod rfc9111;
 mod single_flight;

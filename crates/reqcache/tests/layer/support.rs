@@ -35,6 +35,7 @@ impl std::error::Error for UpstreamError {}
 /// A request as the upstream saw it.
 #[derive(Debug, Clone)]
 pub(crate) struct Seen {
+    pub(crate) uri: http::Uri,
     pub(crate) headers: HeaderMap,
     pub(crate) body: Bytes,
 }
@@ -177,6 +178,7 @@ impl Service<Request<Full<Bytes>>> for Upstream {
                 .map_err(|e: Infallible| match e {})?
                 .to_bytes();
             let seen = Seen {
+                uri: parts.uri,
                 headers: parts.headers,
                 body,
             };
