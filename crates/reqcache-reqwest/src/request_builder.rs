@@ -198,6 +198,35 @@ impl RequestBuilder {
         self.options(RequestOptions::force_refresh)
     }
 
+    /// Answer an expired entry at once when it is at most this stale
+    /// (`true`: however stale) and refresh it in the background
+    /// (requests-cache's `stale_while_revalidate`); see
+    /// [`RequestOptions::stale_while_revalidate`]. Through
+    /// [`CacheMiddleware`](crate::CacheMiddleware) the stale answer is given,
+    /// but the refresh waits for the first request after the window.
+    ///
+    /// # Example
+    /// ```
+    /// use std::time::Duration;
+    /// use reqcache::{CacheLayer, RequestOptions, MemoryStorage};
+    /// use reqcache_reqwest::CachedClient;
+    ///
+    /// let client = CachedClient::new(CacheLayer::new(MemoryStorage::new()));
+    /// let request = client
+    ///     .get("http://127.0.0.1:1/")
+    ///     .stale_while_revalidate(Duration::from_secs(30))
+    ///     .build_http()
+    ///     .unwrap();
+    /// assert!(request.extensions().get::<RequestOptions>().is_some());
+    /// ```
+    pub fn stale_while_revalidate(
+        self,
+        window: impl Into<reqcache::expiration::StaleWindow>,
+    ) -> Self {
+        let window = window.into();
+        self.options(move |options| options.stale_while_revalidate(window))
+    }
+
     /// Leave the cache out of this request: no read, no write.
     ///
     /// # Example

@@ -332,3 +332,40 @@ async fn stale_while_revalidate_refreshes_in_the_background_through_reqwest() {
     assert_eq!(refreshed, "swr #2");
     assert_eq!(upstream.count("/swr"), 2);
 }
+
+#[tokio::test]
+async fn stale_while_revalidate_per_request_through_reqwest() {
+    let upstream = Upstream::start().await;
+    let clock = std::sync::Arc::new(ManualClock::new(reqcache_test::t0()));
+    let client = CachedClient::new(
+        CacheLayer::builder(MemoryStorage::new())
+            .expire_after(10)
+            .clock(std::sync::Arc::clone(&clock)),
+    );
+    let url = upstream.url("/plain");
+    client.get(&url).send().await.unwrap();
+    clock.advance(Duration::from_secs(30));
+
+    let stale = client
+        .get(&url)
+        .stale_while_revalidate(true)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(outcome(&stale), CacheOutcome::StaleWhileRevalidate);
+    assert_eq!(stale.text().await.unwrap(), "plain #1");
+    let refreshed = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let response = client.get(&url).only_if_cached().send().await.unwrap();
+            let body = response.text().await.unwrap();
+            if body == "plain #2" {
+                break body;
+            }
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the background refresh never landed");
+    assert_eq!(refreshed, "plain #2");
+    assert_eq!(upstream.count("/plain"), 2);
+}

@@ -551,7 +551,8 @@ macro_rules! conformance_tests {
                     $crate::encoded($make().await)
                 }
 
-                $crate::conformance_tests!(@checks make_encoded);
+                // Concurrency is the store's own, checked once above.
+                $crate::conformance_tests!(@data_checks make_encoded);
 
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn signed_values_only() {
@@ -584,6 +585,15 @@ macro_rules! conformance_tests {
         }
     };
     (@checks $make:path) => {
+        $crate::conformance_tests!(@data_checks $make);
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn concurrent_writers() {
+            let Some(fixture) = $make().await else { return };
+            $crate::concurrent_writers(::std::sync::Arc::new(fixture)).await;
+        }
+    };
+    (@data_checks $make:path) => {
         $crate::conformance_tests!(@check $make, round_trip);
         $crate::conformance_tests!(@check $make, overwrite);
         $crate::conformance_tests!(@check $make, delete);
@@ -594,12 +604,6 @@ macro_rules! conformance_tests {
         $crate::conformance_tests!(@check $make, binary_bodies);
         $crate::conformance_tests!(@check $make, listing_and_filtering);
         $crate::conformance_tests!(@check $make, alias_and_vary_records);
-
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn concurrent_writers() {
-            let Some(fixture) = $make().await else { return };
-            $crate::concurrent_writers(::std::sync::Arc::new(fixture)).await;
-        }
     };
     (@check $make:path, $name:ident) => {
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

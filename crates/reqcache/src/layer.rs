@@ -10,7 +10,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::flight::SingleFlight;
 use crate::handle::{CacheHandle, Shared};
 use crate::key::{KeyParts, MatchHeaders, Names};
-use crate::policy::expiration::{Expiration, UrlExpiration};
+use crate::policy::expiration::{Expiration, StaleWindow, UrlExpiration};
 use crate::policy::filter::ResponseFilter;
 use crate::policy::mode::{CacheMode, Heuristic};
 use crate::service::CacheService;
@@ -306,8 +306,9 @@ impl CacheLayerBuilder {
     /// precedence of requests-cache's guide. Default: **on**, unlike
     /// requests-cache: a Rust service expects `no-store` to be honoured.
     ///
-    /// On: request `max-age` (a stored response older than it is stale, and it
-    /// is the new response's lifetime), `no-cache` (revalidate before use),
+    /// On: request `max-age` (a stored response older than it is stale; it is
+    /// the lifetime of a new response only when that response states none),
+    /// `no-cache` (revalidate before use),
     /// `no-store` (neither read nor write); response `no-store`, `max-age`,
     /// `no-cache` and `Expires`. A response whose headers make it stale at once
     /// is stored only when it has a validator, to be revalidated on each use.
@@ -316,11 +317,49 @@ impl CacheLayerBuilder {
         self
     }
 
-    /// requests-cache's `old_data_on_error`: when upstream fails (the inner
-    /// service's `Err`, or a 4xx/5xx status) and a stale response is stored,
-    /// answer it, marked [`is_expired`](crate::CacheStatus::is_expired).
-    pub fn stale_if_error(mut self, on: bool) -> Self {
-        self.settings.rules.stale_if_error = on;
+    /// requests-cache's `stale_if_error` (`old_data_on_error`): when upstream
+    /// fails (the inner service's `Err`, or a 4xx/5xx status that is not in
+    /// [`allowable_codes`](Self::allowable_codes)) and a stale response is
+    /// stored, answer it, marked [`is_expired`](crate::CacheStatus::is_expired).
+    /// `true` allows any staleness; a `Duration` at most that long past
+    /// expiry, beyond which the upstream's error is what the caller gets.
+    /// Default: off.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use reqcache::{CacheLayer, MemoryStorage};
+    ///
+    /// let any = CacheLayer::builder(MemoryStorage::new()).stale_if_error(true).build();
+    /// let day = CacheLayer::builder(MemoryStorage::new())
+    ///     .stale_if_error(Duration::from_secs(86_400))
+    ///     .build();
+    /// # let _ = (any, day);
+    /// ```
+    pub fn stale_if_error(mut self, window: impl Into<StaleWindow>) -> Self {
+        self.settings.rules.stale_if_error = window.into();
+        self
+    }
+
+    /// requests-cache's `stale_while_revalidate`: an expired entry at most
+    /// this stale (`true`: however stale) is answered at once, marked
+    /// [`is_expired`](crate::CacheStatus::is_expired) with the outcome
+    /// `StaleWhileRevalidate`, while one background refresh per key runs on
+    /// the tokio runtime (without a runtime, the request revalidates in line
+    /// instead). Past the window the request waits for upstream. A response's
+    /// own `stale-while-revalidate` directive applies too. Default: off.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use reqcache::{CacheLayer, MemoryStorage};
+    ///
+    /// let layer = CacheLayer::builder(MemoryStorage::new())
+    ///     .expire_after(60)
+    ///     .stale_while_revalidate(Duration::from_secs(300))
+    ///     .build();
+    /// # let _ = layer;
+    /// ```
+    pub fn stale_while_revalidate(mut self, window: impl Into<StaleWindow>) -> Self {
+        self.settings.rules.stale_while_revalidate = window.into();
         self
     }
 

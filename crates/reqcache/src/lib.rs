@@ -182,7 +182,9 @@ pub mod storage;
 /// Expiration values and URL patterns (requests-cache's `expire_after` and
 /// `urls_expire_after`).
 pub mod expiration {
-    pub use crate::policy::expiration::{DoNotStore, Expiration, PatternError, UrlExpiration};
+    pub use crate::policy::expiration::{
+        DoNotStore, Expiration, PatternError, StaleWindow, UrlExpiration,
+    };
 }
 
 pub use body::CacheBody;

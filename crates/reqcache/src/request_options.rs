@@ -1,6 +1,6 @@
 //! [`RequestOptions`]: per-request cache settings carried in request extensions.
 
-use crate::policy::expiration::Expiration;
+use crate::policy::expiration::{Expiration, StaleWindow};
 
 /// Per-request cache settings. Put one in the request's extensions.
 ///
@@ -23,6 +23,7 @@ pub struct RequestOptions {
     pub(crate) refresh: bool,
     pub(crate) force_refresh: bool,
     pub(crate) bypass: bool,
+    pub(crate) stale_while_revalidate: Option<StaleWindow>,
 }
 
 impl RequestOptions {
@@ -57,6 +58,24 @@ impl RequestOptions {
     /// Ignore the stored response: fetch, then store the new one.
     pub fn force_refresh(mut self) -> Self {
         self.force_refresh = true;
+        self
+    }
+
+    /// Answer an expired entry at once when it is at most this stale (`true`:
+    /// however stale), and refresh it in the background, once per key;
+    /// overrides the layer's
+    /// [`stale_while_revalidate`](crate::CacheLayerBuilder::stale_while_revalidate)
+    /// for this request (`false` turns it off).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use reqcache::RequestOptions;
+    ///
+    /// let options = RequestOptions::new().stale_while_revalidate(Duration::from_secs(30));
+    /// # let _ = options;
+    /// ```
+    pub fn stale_while_revalidate(mut self, window: impl Into<StaleWindow>) -> Self {
+        self.stale_while_revalidate = Some(window.into());
         self
     }
 

@@ -3,9 +3,15 @@
 #![allow(dead_code, unreachable_pub)]
 
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
 
 use reqcache::storage::{Encoded, Serializer};
 use reqcache_mongodb::{GridFsStorage, MongoStorage};
+
+/// How long the test storages wait to select or connect to the server: the
+/// Python test server can be slow to accept connections on a loaded machine
+/// (the production default is 1 s).
+const PATIENT: Duration = Duration::from_secs(10);
 
 /// A database name no other test uses.
 pub fn unique_database(prefix: &str) -> String {
@@ -20,6 +26,7 @@ pub fn unique_database(prefix: &str) -> String {
 pub async fn documents() -> Option<(MongoStorage, ())> {
     let url = reqcache_test::server_url("REQCACHE_MONGODB_URL")?;
     let storage = MongoStorage::builder(&url, unique_database("docs"))
+        .server_selection_timeout(PATIENT)
         .open()
         .await
         .expect("cannot open the test MongoDB server");
@@ -29,6 +36,7 @@ pub async fn documents() -> Option<(MongoStorage, ())> {
 pub async fn gridfs() -> Option<(GridFsStorage, ())> {
     let url = reqcache_test::server_url("REQCACHE_MONGODB_URL")?;
     let storage = MongoStorage::builder(&url, unique_database("gridfs"))
+        .server_selection_timeout(PATIENT)
         .open_gridfs()
         .await
         .expect("cannot open the test MongoDB server");
@@ -39,6 +47,7 @@ pub async fn gridfs() -> Option<(GridFsStorage, ())> {
 pub async fn bson_documents() -> Option<(Encoded<MongoStorage>, ())> {
     let url = reqcache_test::server_url("REQCACHE_MONGODB_URL")?;
     let storage = MongoStorage::builder(&url, unique_database("bson"))
+        .server_selection_timeout(PATIENT)
         .open()
         .await
         .expect("cannot open the test MongoDB server");

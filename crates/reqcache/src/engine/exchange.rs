@@ -42,7 +42,7 @@ where
     ResBody: CacheableResponseBody,
 {
     let settings = &cache.shared.settings;
-    let options = request
+    let mut options = request
         .extensions()
         .get::<RequestOptions>()
         .copied()
@@ -50,9 +50,11 @@ where
     let classified = request::classify(
         &settings.rules,
         request.method(),
+        request.uri(),
         request.headers(),
         disabled,
         options.bypass,
+        options.expire_after,
     );
     if let Some(skip) = classified.skip {
         tracing::debug!(reason = skip.reason(), "reqcache: skipped");
@@ -91,6 +93,12 @@ where
             }
         }
     };
+    // `only_if_cached` wins over refreshing: a fresh entry is served, and no
+    // request is made (requests-cache 1.x).
+    if options.only_if_cached || classified.directives.only_if_cached {
+        options.refresh = false;
+        options.force_refresh = false;
+    }
     let exchange = Exchange::new(&cache, &head, &body, options, &classified);
     let stored = if options.force_refresh {
         None
@@ -304,6 +312,7 @@ impl<'a> Exchange<'a> {
             &self.settings().rules,
             &self.directives,
             self.options.refresh,
+            self.options.stale_while_revalidate,
             &found.stored(),
             self.now,
         )
@@ -527,7 +536,20 @@ impl<'a> Exchange<'a> {
                 response = inner
                     .call(Request::from_parts(parts, ReqBody::from(body)))
                     .await?;
+            } else if status == StatusCode::NOT_MODIFIED
+                && !self.conditional
+                && validation::not_modified_matches(&found.entry.headers, response.headers())
+            {
+                // A `304` to an unconditional request (the stored response
+                // has no validator): the stored response, refreshed, answers
+                // it; the client did not ask for a `304`.
+                let not_modified = response.into_parts().0.headers;
+                return Ok(self
+                    .revalidated(found, &head, &not_modified, request_time, response_time)
+                    .await);
             } else if (status.is_client_error() || status.is_server_error())
+                // An error status the layer stores is an answer, not a failure.
+                && !rules.allowable_codes.contains(&status)
                 && self.serves_stale_on_error(found)
             {
                 return Ok(self.answer(found, &head, CacheOutcome::StaleOnError));

@@ -6,13 +6,14 @@ use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 
 /// How long a response stays fresh: requests-cache's `expire_after` values.
 ///
-/// | requests-cache     | reqcache                                   |
-/// |--------------------|--------------------------------------------|
-/// | `-1`               | [`Expiration::Never`]                      |
-/// | `0`                | [`Expiration::Immediately`] (do not cache) |
-/// | `360` (seconds)    | `Expiration::from(360)` or [`Expiration::secs`] |
-/// | `timedelta(..)`    | `Expiration::from(Duration)`               |
-/// | `datetime(..)`     | `Expiration::from(SystemTime)`             |
+/// | requests-cache                  | reqcache                                   |
+/// |---------------------------------|--------------------------------------------|
+/// | `-1`, `NEVER_EXPIRE`            | [`Expiration::Never`]                      |
+/// | `0`, `EXPIRE_IMMEDIATELY`       | [`Expiration::Immediately`]: stored only with a validator, revalidated before every use |
+/// | `DO_NOT_CACHE`                  | [`Expiration::DoNotCache`]: the cache is neither read nor written |
+/// | `360` (seconds)                 | `Expiration::from(360)` or [`Expiration::secs`] |
+/// | `timedelta(..)`                 | `Expiration::from(Duration)`               |
+/// | `datetime(..)`                  | `Expiration::from(SystemTime)`             |
 ///
 /// # Example
 /// ```
@@ -29,11 +30,15 @@ pub enum Expiration {
     /// Stored indefinitely (the default).
     #[default]
     Never,
-    /// "Expire immediately": the response is not stored at all.
+    /// "Expire immediately": stale as soon as it is received, so stored only
+    /// when it has a validator (`ETag`, `Last-Modified`), and revalidated
+    /// before every use.
     Immediately,
+    /// Skip the cache: requests it applies to neither read nor write it.
+    DoNotCache,
     /// Fresh for this long after it was received.
     After(Duration),
-    /// Fresh until this moment. A moment already past means "do not store".
+    /// Fresh until this moment; a moment already past expires immediately.
     At(SystemTime),
 }
 
@@ -57,7 +62,9 @@ impl Expiration {
 
     /// The moment a response received at `now` stops being fresh.
     ///
-    /// `Ok(None)` means it never expires; `Err(DoNotStore)` means it must not be stored.
+    /// `Ok(None)` means it never expires, `Ok(Some(now))` that it is stale at
+    /// once (kept only to be revalidated); `Err(DoNotStore)` means it must not
+    /// be stored ([`DoNotCache`](Self::DoNotCache)).
     ///
     /// ```
     /// # use std::time::{Duration, UNIX_EPOCH};
@@ -65,17 +72,22 @@ impl Expiration {
     /// let now = UNIX_EPOCH + Duration::from_secs(100);
     /// assert_eq!(Expiration::secs(10).expires_at(now), Ok(Some(now + Duration::from_secs(10))));
     /// assert_eq!(Expiration::Never.expires_at(now), Ok(None));
-    /// assert!(Expiration::Immediately.expires_at(now).is_err());
+    /// assert_eq!(Expiration::Immediately.expires_at(now), Ok(Some(now)));
+    /// assert!(Expiration::DoNotCache.expires_at(now).is_err());
     /// ```
     pub fn expires_at(&self, now: SystemTime) -> Result<Option<SystemTime>, DoNotStore> {
         match *self {
             Self::Never => Ok(None),
-            Self::Immediately => Err(DoNotStore),
-            Self::After(d) if d.is_zero() => Err(DoNotStore),
+            Self::DoNotCache => Err(DoNotStore),
+            Self::Immediately => Ok(Some(now)),
             Self::After(d) => Ok(Some(now.checked_add(d).unwrap_or(far_future()))),
-            Self::At(t) if t <= now => Err(DoNotStore),
             Self::At(t) => Ok(Some(t)),
         }
+    }
+
+    /// `true` for [`DoNotCache`](Self::DoNotCache).
+    pub fn is_do_not_cache(&self) -> bool {
+        *self == Self::DoNotCache
     }
 }
 
@@ -87,6 +99,55 @@ pub(crate) fn far_future() -> SystemTime {
 /// The marker for "this expiration means: do not store the response".
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DoNotStore;
+
+/// How stale a stored response may be and still be answered in some case
+/// (`stale_if_error`, `stale_while_revalidate`): requests-cache's `True` or
+/// a time value.
+///
+/// ```
+/// use std::time::Duration;
+/// use reqcache::expiration::StaleWindow;
+///
+/// assert_eq!(StaleWindow::from(true), StaleWindow::Unlimited);
+/// assert_eq!(StaleWindow::from(false), StaleWindow::Off);
+/// assert_eq!(StaleWindow::from(Duration::from_secs(60)), StaleWindow::Within(Duration::from_secs(60)));
+/// assert!(StaleWindow::Within(Duration::from_secs(60)).allows(Duration::from_secs(60)));
+/// assert!(!StaleWindow::Within(Duration::from_secs(60)).allows(Duration::from_secs(61)));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum StaleWindow {
+    /// Never (the default).
+    #[default]
+    Off,
+    /// However stale.
+    Unlimited,
+    /// At most this long past its expiry.
+    Within(Duration),
+}
+
+impl StaleWindow {
+    /// Whether a response stale by `staleness` is within the window.
+    pub fn allows(&self, staleness: Duration) -> bool {
+        match *self {
+            Self::Off => false,
+            Self::Unlimited => true,
+            Self::Within(window) => staleness <= window,
+        }
+    }
+}
+
+impl From<bool> for StaleWindow {
+    fn from(on: bool) -> Self {
+        if on { Self::Unlimited } else { Self::Off }
+    }
+}
+
+impl From<Duration> for StaleWindow {
+    fn from(window: Duration) -> Self {
+        Self::Within(window)
+    }
+}
 
 impl From<i64> for Expiration {
     fn from(secs: i64) -> Self {
@@ -312,13 +373,15 @@ mod tests {
     }
 
     #[test]
-    fn past_times_and_zero_durations_do_not_store() {
+    fn past_times_and_zero_durations_expire_at_once_and_do_not_cache_stores_nothing() {
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(50);
         assert_eq!(
             Expiration::At(SystemTime::UNIX_EPOCH).expires_at(now),
-            Err(DoNotStore)
+            Ok(Some(SystemTime::UNIX_EPOCH))
         );
         assert_eq!(Expiration::from(Duration::ZERO), Expiration::Immediately);
+        assert_eq!(Expiration::Immediately.expires_at(now), Ok(Some(now)));
+        assert_eq!(Expiration::DoNotCache.expires_at(now), Err(DoNotStore));
         assert_eq!(
             Expiration::After(Duration::MAX).expires_at(now),
             Ok(Some(far_future()))

@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime};
 use http::{HeaderMap, StatusCode, header};
 
 use super::cache_control::{CacheControl, parse_delta_seconds};
+use super::expiration::StaleWindow;
 use super::mode::{CacheMode, Heuristic};
 use super::rules::Rules;
 use super::validation;
@@ -134,20 +135,22 @@ pub(crate) enum Verdict {
     Stale,
 }
 
-/// The read-time verdict on `stored` for a request with `directives`
+/// The read-time verdict on `stored` for a request with `directives` and its
+/// own `stale_while_revalidate` window, if it set one
 /// (RFC 9111 section 4.2, with the request's `max-age`, `min-fresh`,
-/// `max-stale` and `no-cache`); `refresh` is the per-request option.
+/// `max-stale` and `no-cache`); `refresh` is the per-request option, which
+/// revalidates a response that has a validator and, as in requests-cache
+/// 1.x, leaves one without a validator to its freshness.
 pub(crate) fn verdict(
     rules: &Rules,
     directives: &CacheControl,
     refresh: bool,
+    stale_while_revalidate: Option<StaleWindow>,
     stored: &Stored<'_>,
     now: SystemTime,
 ) -> Verdict {
-    if refresh
-        || directives.no_cache
-        || (rules.always_revalidate && validation::has_validators(stored.headers))
-    {
+    let validators = || validation::has_validators(stored.headers);
+    if directives.no_cache || ((refresh || rules.always_revalidate) && validators()) {
         return Verdict::Stale;
     }
     let fresh = !stored.is_expired(now);
@@ -177,9 +180,13 @@ pub(crate) fn verdict(
     if directives.max_stale.is_some_and(|max| staleness <= max) {
         return Verdict::AcceptedStale;
     }
+    // The response's own window, or the request's (else the layer's)
+    // setting: requests-cache's `stale_while_revalidate`.
+    let window = stale_while_revalidate.unwrap_or(rules.stale_while_revalidate);
     if cc
         .stale_while_revalidate
         .is_some_and(|window| staleness <= window)
+        || window.allows(Duration::from_secs(staleness))
     {
         return Verdict::StaleWhileRevalidate;
     }
@@ -192,7 +199,9 @@ pub(crate) fn verdict(
 pub(crate) fn serves_stale_on_error(rules: &Rules, stored: &Stored<'_>, now: SystemTime) -> bool {
     let cc = stored.directives(rules);
     !must_revalidate(rules, &cc)
-        && (rules.stale_if_error
+        && (rules
+            .stale_if_error
+            .allows(Duration::from_secs(stored.staleness(now)))
             || cc
                 .stale_if_error
                 .is_some_and(|window| stored.staleness(now) <= window))
@@ -328,6 +337,7 @@ mod tests {
     fn verdicts_by_request_directive_and_staleness() {
         let rules = Rules::default();
         let none = HeaderMap::new();
+        let etag = headers(&[("etag", "\"v\"".into())]);
         let swr = headers(&[(
             "cache-control",
             "max-age=10, stale-while-revalidate=30".into(),
@@ -344,10 +354,18 @@ mod tests {
                 T + 5,
                 Verdict::Fresh,
             ),
+            // refresh: a response without a validator is left to its freshness
             (
                 plain,
                 true,
                 stored(&none, T, Some(T + 10)),
+                T + 5,
+                Verdict::Fresh,
+            ),
+            (
+                plain,
+                true,
+                stored(&etag, T, Some(T + 10)),
                 T + 5,
                 Verdict::Stale,
             ),
@@ -417,11 +435,40 @@ mod tests {
         ];
         for (i, (directives, refresh, stored, now, expected)) in cases.into_iter().enumerate() {
             assert_eq!(
-                verdict(&rules, &directives, refresh, &stored, at(now)),
+                verdict(&rules, &directives, refresh, None, &stored, at(now)),
                 expected,
                 "case {i}"
             );
         }
+    }
+
+    #[test]
+    fn stale_while_revalidate_from_the_layer_or_the_request() {
+        let none = HeaderMap::new();
+        let minute = Rules {
+            stale_while_revalidate: StaleWindow::Within(Duration::from_secs(60)),
+            ..Rules::default()
+        };
+        let plain = CacheControl::default();
+        let entry = stored(&none, T, Some(T + 10));
+        let verdict_at = |rules: &Rules, request: Option<StaleWindow>, now: u64| {
+            verdict(rules, &plain, false, request, &entry, at(now))
+        };
+        assert_eq!(
+            verdict_at(&minute, None, T + 70),
+            Verdict::StaleWhileRevalidate
+        );
+        assert_eq!(verdict_at(&minute, None, T + 71), Verdict::Stale);
+        assert_eq!(
+            verdict_at(&minute, Some(StaleWindow::Off), T + 20),
+            Verdict::Stale
+        );
+        let off = Rules::default();
+        assert_eq!(verdict_at(&off, None, T + 20), Verdict::Stale);
+        assert_eq!(
+            verdict_at(&off, Some(StaleWindow::Unlimited), T + 10_000),
+            Verdict::StaleWhileRevalidate
+        );
     }
 
     #[test]
@@ -431,7 +478,7 @@ mod tests {
         let must = headers(&[("cache-control", "max-age=10, must-revalidate".into())]);
         let off = Rules::default();
         let on = Rules {
-            stale_if_error: true,
+            stale_if_error: StaleWindow::Unlimited,
             ..Rules::default()
         };
         assert!(!serves_stale_on_error(
@@ -460,6 +507,20 @@ mod tests {
             at(T + 20)
         ));
         assert!(requires_revalidation(&off, &stored(&must, T, Some(T + 10))));
+        let minute = Rules {
+            stale_if_error: StaleWindow::Within(Duration::from_secs(60)),
+            ..Rules::default()
+        };
+        assert!(serves_stale_on_error(
+            &minute,
+            &stored(&none, T, Some(T + 10)),
+            at(T + 70)
+        ));
+        assert!(!serves_stale_on_error(
+            &minute,
+            &stored(&none, T, Some(T + 10)),
+            at(T + 71)
+        ));
         let shared = Rules {
             mode: CacheMode::Shared,
             ..Rules::default()

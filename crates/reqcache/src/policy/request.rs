@@ -1,9 +1,10 @@
 //! Request classification: whether a request uses the cache at all, and
 //! what of its headers the rest of the path needs.
 
-use http::{HeaderMap, HeaderName, Method, header};
+use http::{HeaderMap, HeaderName, Method, Uri, header};
 
 use super::cache_control::CacheControl;
+use super::expiration::{Expiration, match_target};
 use super::rules::Rules;
 
 /// Why a request passes by the cache.
@@ -19,6 +20,9 @@ pub(crate) enum Skip {
     MethodNotAllowed,
     /// A `Range` request: partial content is never stored or answered.
     Range,
+    /// Its expiration (per request, URL pattern or layer) is
+    /// [`DoNotCache`](crate::Expiration::DoNotCache).
+    DoNotCache,
 }
 
 impl Skip {
@@ -30,6 +34,7 @@ impl Skip {
             Self::NoStore => "request Cache-Control: no-store",
             Self::MethodNotAllowed => "method not in allowable_methods",
             Self::Range => "Range request",
+            Self::DoNotCache => "expire_after DoNotCache",
         }
     }
 }
@@ -48,14 +53,16 @@ pub(crate) struct Classified {
     pub(crate) invalidates: bool,
 }
 
-/// Classifies a request: `disabled` is the task scope's switch, `bypass` the
-/// request's option.
+/// Classifies a request: `disabled` is the task scope's switch, `bypass` and
+/// `expire_after` the request's options.
 pub(crate) fn classify(
     rules: &Rules,
     method: &Method,
+    uri: &Uri,
     headers: &HeaderMap,
     disabled: bool,
     bypass: bool,
+    expire_after: Option<Expiration>,
 ) -> Classified {
     let flags = RequestFlags::scan(headers);
     let directives = if rules.cache_control && flags.cache_directives {
@@ -74,6 +81,8 @@ pub(crate) fn classify(
         Some(Skip::MethodNotAllowed)
     } else if flags.range {
         Some(Skip::Range)
+    } else if expiration(rules, uri, headers, expire_after).is_do_not_cache() {
+        Some(Skip::DoNotCache)
     } else {
         None
     };
@@ -111,6 +120,26 @@ fn method_allowed(rules: &Rules, method: &Method, headers: &HeaderMap) -> bool {
     rules
         .allowable_methods
         .contains(overridden.as_ref().unwrap_or(method))
+}
+
+/// The expiration that applies to a request, by the guide's precedence
+/// below the headers: per request, then the first matching URL pattern, then
+/// the layer's `expire_after`.
+pub(crate) fn expiration(
+    rules: &Rules,
+    uri: &Uri,
+    headers: &HeaderMap,
+    per_request: Option<Expiration>,
+) -> Expiration {
+    per_request
+        .or_else(|| {
+            if rules.urls_expire_after.is_empty() {
+                return None;
+            }
+            let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+            rules.urls_expire_after.find_in(&match_target(uri, host))
+        })
+        .unwrap_or(rules.expire_after)
 }
 
 /// `true` when a request carries a credential that shared caches must
@@ -160,6 +189,51 @@ mod tests {
         map
     }
 
+    fn uri() -> Uri {
+        "http://e.com/".parse().unwrap()
+    }
+
+    #[test]
+    fn do_not_cache_skips_by_request_pattern_or_layer() {
+        let patterned = Rules {
+            urls_expire_after: crate::policy::expiration::UrlExpiration::new()
+                .pattern("e.com/private", Expiration::DoNotCache)
+                .unwrap(),
+            ..Rules::default()
+        };
+        let none = HeaderMap::new();
+        let at = |path: &str| -> Uri { format!("http://e.com{path}").parse().unwrap() };
+        let skip = |rules: &Rules, path: &str, per_request| {
+            classify(
+                rules,
+                &Method::GET,
+                &at(path),
+                &none,
+                false,
+                false,
+                per_request,
+            )
+            .skip
+        };
+        assert_eq!(skip(&patterned, "/private/1", None), Some(Skip::DoNotCache));
+        assert_eq!(skip(&patterned, "/public", None), None);
+        assert_eq!(
+            skip(&patterned, "/public", Some(Expiration::DoNotCache)),
+            Some(Skip::DoNotCache)
+        );
+        assert_eq!(
+            skip(&patterned, "/private/1", Some(Expiration::Never)),
+            None,
+            "per request wins"
+        );
+        let layer = Rules {
+            expire_after: Expiration::DoNotCache,
+            ..Rules::default()
+        };
+        assert_eq!(skip(&layer, "/x", None), Some(Skip::DoNotCache));
+        assert_eq!(skip(&layer, "/x", Some(Expiration::Immediately)), None);
+    }
+
     #[test]
     fn skip_reasons_in_order_of_precedence() {
         let rules = Rules::default();
@@ -204,7 +278,15 @@ mod tests {
             ),
         ];
         for (method, headers, disabled, bypass, expected) in cases {
-            let classified = classify(&rules, method, &headers, disabled, bypass);
+            let classified = classify(
+                &rules,
+                method,
+                &"http://e.com/".parse().unwrap(),
+                &headers,
+                disabled,
+                bypass,
+                None,
+            );
             assert_eq!(classified.skip, expected, "{method} {headers:?}");
         }
     }
@@ -213,25 +295,47 @@ mod tests {
     fn only_uncached_unsafe_methods_invalidate() {
         let rules = Rules::default();
         let none = HeaderMap::new();
-        assert!(classify(&rules, &Method::POST, &none, false, false).invalidates);
-        assert!(classify(&rules, &Method::DELETE, &none, false, false).invalidates);
-        assert!(!classify(&rules, &Method::OPTIONS, &none, false, false).invalidates);
-        assert!(!classify(&rules, &Method::POST, &none, true, false).invalidates);
-        assert!(!classify(&rules, &Method::POST, &none, false, true).invalidates);
+        assert!(classify(&rules, &Method::POST, &uri(), &none, false, false, None).invalidates);
+        assert!(classify(&rules, &Method::DELETE, &uri(), &none, false, false, None).invalidates);
+        assert!(!classify(&rules, &Method::OPTIONS, &uri(), &none, false, false, None).invalidates);
+        assert!(!classify(&rules, &Method::POST, &uri(), &none, true, false, None).invalidates);
+        assert!(!classify(&rules, &Method::POST, &uri(), &none, false, true, None).invalidates);
         let no_store = headers(&[("cache-control", "no-store")]);
-        assert!(classify(&rules, &Method::POST, &no_store, false, false).invalidates);
+        assert!(classify(&rules, &Method::POST, &uri(), &no_store, false, false, None).invalidates);
         let off = Rules {
             cache_control: false,
             ..Rules::default()
         };
-        assert!(!classify(&off, &Method::POST, &none, false, false).invalidates);
+        assert!(!classify(&off, &Method::POST, &uri(), &none, false, false, None).invalidates);
     }
 
     #[test]
     fn conditional_requests_are_noticed() {
         let rules = Rules::default();
         let conditional = headers(&[("if-none-match", "\"a\"")]);
-        assert!(classify(&rules, &Method::GET, &conditional, false, false).conditional);
-        assert!(!classify(&rules, &Method::GET, &HeaderMap::new(), false, false).conditional);
+        assert!(
+            classify(
+                &rules,
+                &Method::GET,
+                &uri(),
+                &conditional,
+                false,
+                false,
+                None
+            )
+            .conditional
+        );
+        assert!(
+            !classify(
+                &rules,
+                &Method::GET,
+                &uri(),
+                &HeaderMap::new(),
+                false,
+                false,
+                None
+            )
+            .conditional
+        );
     }
 }

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use http::{Method, StatusCode};
 
-use super::expiration::{Expiration, UrlExpiration};
+use super::expiration::{Expiration, StaleWindow, UrlExpiration};
 use super::filter::ResponseFilter;
 use super::mode::{CacheMode, Heuristic};
 
@@ -17,7 +17,8 @@ pub(crate) struct Rules {
     pub(crate) expire_after: Expiration,
     pub(crate) urls_expire_after: UrlExpiration,
     pub(crate) cache_control: bool,
-    pub(crate) stale_if_error: bool,
+    pub(crate) stale_if_error: StaleWindow,
+    pub(crate) stale_while_revalidate: StaleWindow,
     pub(crate) always_revalidate: bool,
     pub(crate) mode: CacheMode,
     pub(crate) heuristic: Option<Heuristic>,
@@ -33,7 +34,8 @@ impl Default for Rules {
             expire_after: Expiration::Never,
             urls_expire_after: UrlExpiration::new(),
             cache_control: true,
-            stale_if_error: false,
+            stale_if_error: StaleWindow::Off,
+            stale_while_revalidate: StaleWindow::Off,
             always_revalidate: false,
             mode: CacheMode::Private,
             heuristic: None,

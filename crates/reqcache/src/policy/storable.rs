@@ -8,13 +8,13 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use http::{HeaderMap, HeaderName, StatusCode, header, request, response};
+use http::{HeaderMap, HeaderName, StatusCode, request, response};
 
 use super::cache_control::CacheControl;
-use super::expiration::{DoNotStore, Expiration, far_future, match_target};
+use super::expiration::{DoNotStore, Expiration, far_future};
 use super::freshness;
 use super::mode::CacheMode;
-use super::request::has_authorization;
+use super::request::{expiration, has_authorization};
 use super::rules::Rules;
 use super::validation::has_validators;
 use super::vary::vary_names;
@@ -123,6 +123,10 @@ fn lifetime(
         return Err(DoNotStore);
     }
     let mut created_at = response_time;
+    // Stale at once, a response is worth keeping only to revalidate it, or
+    // to serve it within its stale windows.
+    let mut keep_stale = has_validators(headers);
+    let mut expires = None;
     if rules.cache_control {
         let cc = CacheControl::parse(headers);
         let shared = rules.mode == CacheMode::Shared;
@@ -141,11 +145,7 @@ fn lifetime(
             .checked_sub(freshness::initial_age(headers, request_time, response_time))
             .filter(|created| *created >= UNIX_EPOCH)
             .unwrap_or(UNIX_EPOCH.min(response_time));
-        if let Some(max_age) = asked.max_age {
-            let expires =
-                Expiration::from(Duration::from_secs(max_age)).expires_at(response_time)?;
-            return Ok((created_at, expires));
-        }
+        keep_stale |= cc.stale_if_error.is_some() || cc.stale_while_revalidate.is_some();
         let lifetime = if cc.no_cache {
             Some(Duration::ZERO)
         } else {
@@ -158,31 +158,32 @@ fn lifetime(
                 response_time,
             )
         };
-        if let Some(lifetime) = lifetime {
-            let expires = created_at.checked_add(lifetime).unwrap_or(created_at);
-            // Stale at once: worth keeping only to revalidate, or to serve
-            // within its stale windows.
-            let keep = expires > response_time
-                || has_validators(headers)
-                || cc.stale_if_error.is_some()
-                || cc.stale_while_revalidate.is_some();
-            return if keep {
-                Ok((created_at, Some(expires)))
-            } else {
-                Err(DoNotStore)
-            };
-        }
+        // The response's own freshness decides; the request's `max-age` only
+        // limits what may be served (RFC 9111 section 5.2.1.1), and is the
+        // lifetime of a response that states none.
+        expires = match (lifetime, asked.max_age) {
+            (Some(lifetime), _) => {
+                Some(Some(created_at.checked_add(lifetime).unwrap_or(created_at)))
+            }
+            (None, Some(max_age)) => {
+                Some(Expiration::from(Duration::from_secs(max_age)).expires_at(response_time)?)
+            }
+            (None, None) => None,
+        };
     }
-    let head = asked.head;
-    let url_target = (!rules.urls_expire_after.is_empty()).then(|| {
-        let host = head.headers.get(header::HOST).and_then(|h| h.to_str().ok());
-        match_target(&head.uri, host)
-    });
-    let expires = asked
-        .expire_after
-        .or_else(|| url_target.and_then(|t| rules.urls_expire_after.find_in(&t)))
-        .unwrap_or(rules.expire_after)
-        .expires_at(response_time)?;
+    let expires = match expires {
+        Some(expires) => expires,
+        None => expiration(
+            rules,
+            &asked.head.uri,
+            &asked.head.headers,
+            asked.expire_after,
+        )
+        .expires_at(response_time)?,
+    };
+    if expires.is_some_and(|expires| expires <= response_time) && !keep_stale {
+        return Err(DoNotStore);
+    }
     Ok((created_at, expires))
 }
 
@@ -348,11 +349,17 @@ mod tests {
         assert_eq!(times.created_at, at(T - 20));
         assert_eq!(times.expires, Some(at(T + 40)));
         assert_eq!(times.retain_until, Some(at(T + 140)));
+        // The request's max-age does not override the response's own...
         let capped = Asked {
             max_age: Some(5),
             ..asked(&plain)
         };
         let times = super::times(&rules, capped, aged.status, &aged.headers, at(T), at(T)).unwrap();
+        assert_eq!(times.expires, Some(at(T + 40)));
+        // ...but is the lifetime of a response that states none.
+        let silent = response(200, &[]);
+        let times =
+            super::times(&rules, capped, silent.status, &silent.headers, at(T), at(T)).unwrap();
         assert_eq!(times.expires, Some(at(T + 5)));
     }
 

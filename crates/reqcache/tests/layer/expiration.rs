@@ -171,7 +171,22 @@ async fn precedence_follows_the_guide() {
     request_cc
         .extensions_mut()
         .insert(RequestOptions::new().expire_after(30));
-    assert_eq!(expires_in(&h.send(request_cc).await), 10);
+    // The response's own freshness sets the stored expiry; the request's
+    // max-age only limits what is served (RFC 9111 section 5.2.1.1), as in
+    // requests-cache 1.x.
+    assert_eq!(expires_in(&h.send(request_cc).await), 20);
+
+    // A response that states no freshness gets the request's max-age.
+    let mut request_only = request(
+        http::Method::GET,
+        "http://e.com/5",
+        &[("cache-control", "max-age=10")],
+        b"",
+    );
+    request_only
+        .extensions_mut()
+        .insert(RequestOptions::new().expire_after(30));
+    assert_eq!(expires_in(&h.send(request_only).await), 10);
 }
 
 #[tokio::test]

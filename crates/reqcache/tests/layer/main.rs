@@ -14,6 +14,7 @@ mod maintenance;
 mod options;
 mod parity;
 mod parity_keys;
+mod parity_settings;
 mod redirects;
 mod rfc9111;
 mod single_flight;
