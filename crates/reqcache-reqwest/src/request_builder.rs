@@ -202,7 +202,7 @@ impl RequestBuilder {
     /// (`true`: however stale) and refresh it in the background
     /// (requests-cache's `stale_while_revalidate`); see
     /// [`RequestOptions::stale_while_revalidate`]. Through
-    /// [`CacheMiddleware`](crate::CacheMiddleware) the stale answer is given,
+    /// `CacheMiddleware` (feature `middleware`) the stale answer is given,
     /// but the refresh waits for the first request after the window.
     ///
     /// # Example
