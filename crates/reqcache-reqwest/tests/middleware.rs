@@ -111,3 +111,41 @@ async fn stale_if_error_answers_when_the_chain_fails() {
         "{error:?}"
     );
 }
+
+/// The middleware cannot refresh in the background (the rest of the chain is
+/// only reachable while `handle` runs): within the window the stale answer
+/// is given and no request reaches upstream; the first request past it
+/// fetches in line.
+#[tokio::test]
+async fn stale_while_revalidate_answers_stale_and_refreshes_past_the_window() {
+    let upstream = Upstream::start().await;
+    let counting = Counting::default();
+    let clock = Arc::new(ManualClock::new(reqcache_test::t0()));
+    let layer = CacheLayer::builder(MemoryStorage::new())
+        .expire_after(10)
+        .stale_while_revalidate(Duration::from_secs(60))
+        .clock(Arc::clone(&clock))
+        .build();
+    let client = client(layer, &counting);
+    let url = upstream.url("/plain");
+    client.get(&url).send().await.unwrap();
+    clock.advance(Duration::from_secs(30));
+    let stale = client.get(&url).send().await.unwrap();
+    assert_eq!(
+        stale.cache_status().unwrap().outcome(),
+        CacheOutcome::StaleWhileRevalidate
+    );
+    assert_eq!(stale.text().await.unwrap(), "plain #1");
+    for _ in 0..50 {
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(
+        upstream.count("/plain"),
+        1,
+        "no background refresh reached upstream"
+    );
+    clock.advance(Duration::from_secs(60));
+    let past = client.get(&url).send().await.unwrap();
+    assert_eq!(past.cache_status().unwrap().outcome(), CacheOutcome::Stored);
+    assert_eq!(past.text().await.unwrap(), "plain #2");
+}
