@@ -299,6 +299,23 @@ async fn default_headers_are_keyed_like_per_request_ones() {
     assert_eq!(upstream.count("/auth"), 3);
 }
 
+/// Waits (bounded) until the cache holds `expected` for `url`: a background
+/// refresh is a real request on another task, so the test waits for its
+/// effect, not for time.
+async fn wait_for_cached_body(client: &CachedClient, url: &str, expected: &str) {
+    tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let response = client.get(url).only_if_cached().send().await.unwrap();
+            if response.text().await.unwrap() == expected {
+                return;
+            }
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the background refresh never landed");
+}
+
 #[tokio::test]
 async fn stale_while_revalidate_refreshes_in_the_background_through_reqwest() {
     let upstream = Upstream::start().await;
@@ -318,21 +335,7 @@ async fn stale_while_revalidate_refreshes_in_the_background_through_reqwest() {
     // by the server's real clock) is fresh, and lookups start no more refreshes.
     clock.set(start);
 
-    // The refresh is a real request on another task: wait for its effect
-    // (bounded), not for time.
-    let refreshed = tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            let response = client.get(&url).only_if_cached().send().await.unwrap();
-            let body = response.text().await.unwrap();
-            if body == "swr #2" {
-                break body;
-            }
-            tokio::task::yield_now().await;
-        }
-    })
-    .await
-    .expect("the background refresh never landed");
-    assert_eq!(refreshed, "swr #2");
+    wait_for_cached_body(&client, &url, "swr #2").await;
     assert_eq!(upstream.count("/swr"), 2);
 }
 
@@ -357,18 +360,6 @@ async fn stale_while_revalidate_per_request_through_reqwest() {
         .unwrap();
     assert_eq!(outcome(&stale), CacheOutcome::StaleWhileRevalidate);
     assert_eq!(stale.text().await.unwrap(), "plain #1");
-    let refreshed = tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            let response = client.get(&url).only_if_cached().send().await.unwrap();
-            let body = response.text().await.unwrap();
-            if body == "plain #2" {
-                break body;
-            }
-            tokio::task::yield_now().await;
-        }
-    })
-    .await
-    .expect("the background refresh never landed");
-    assert_eq!(refreshed, "plain #2");
+    wait_for_cached_body(&client, &url, "plain #2").await;
     assert_eq!(upstream.count("/plain"), 2);
 }

@@ -9,6 +9,14 @@ use reqcache::{CacheOutcome, Expiration, RequestOptions, UrlExpiration};
 
 use crate::support::*;
 
+/// Call 0 answers `first` (status, body); every later call answers `then`.
+fn first_then(first: (u16, &'static str), then: (u16, &'static str)) -> Upstream {
+    Upstream::new(move |_, n| {
+        let (status, body) = if n == 0 { first } else { then };
+        Ok(response(status, &[], body))
+    })
+}
+
 /// Call 0 answers 200; every later call fails to connect.
 fn then_down() -> Upstream {
     Upstream::new(|_, n| match n {
@@ -37,16 +45,9 @@ async fn stale_if_error_with_a_window_serves_stale_data_only_within_it() {
 
 #[tokio::test]
 async fn stale_if_error_past_its_window_returns_the_error_status() {
-    let mut h = Harness::new(
-        Upstream::new(|_, n| {
-            Ok(if n == 0 {
-                response(200, &[], "ok")
-            } else {
-                response(503, &[], "busy")
-            })
-        }),
-        |b| b.expire_after(10).stale_if_error(Duration::from_secs(5)),
-    );
+    let mut h = Harness::new(first_then((200, "ok"), (503, "busy")), |b| {
+        b.expire_after(10).stale_if_error(Duration::from_secs(5))
+    });
     h.get("http://e.com/").await;
     h.advance(16);
     let r = h.get("http://e.com/").await;
@@ -119,20 +120,11 @@ async fn expire_immediately_stores_with_a_validator_and_revalidates_every_use() 
 
 #[tokio::test]
 async fn an_error_status_in_allowable_codes_is_returned_and_stored() {
-    let mut h = Harness::new(
-        Upstream::new(|_, n| {
-            Ok(if n == 0 {
-                response(200, &[], "here")
-            } else {
-                response(404, &[], "gone")
-            })
-        }),
-        |b| {
-            b.expire_after(10)
-                .allowable_codes([200, 404])
-                .stale_if_error(true)
-        },
-    );
+    let mut h = Harness::new(first_then((200, "here"), (404, "gone")), |b| {
+        b.expire_after(10)
+            .allowable_codes([200, 404])
+            .stale_if_error(true)
+    });
     h.get("http://e.com/").await;
     h.advance(11);
     let r = h.get("http://e.com/").await;
@@ -176,16 +168,9 @@ async fn only_if_cached_wins_over_refresh() {
 
 #[tokio::test]
 async fn a_304_to_an_unconditional_request_serves_the_refreshed_entry() {
-    let mut h = Harness::new(
-        Upstream::new(|_, n| {
-            Ok(if n == 0 {
-                response(200, &[], "cached body")
-            } else {
-                response(304, &[], "")
-            })
-        }),
-        |b| b.expire_after(10),
-    );
+    let mut h = Harness::new(first_then((200, "cached body"), (304, "")), |b| {
+        b.expire_after(10)
+    });
     h.get("http://e.com/").await;
     h.advance(11);
     let r = h.get("http://e.com/").await;
@@ -208,7 +193,7 @@ async fn let_background_run() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn stale_while_revalidate_as_a_layer_setting_refreshes_once_in_the_background() {
-    let upstream = Upstream::new(|_, n| Ok(response(200, &[], if n == 0 { "old" } else { "new" })));
+    let upstream = first_then((200, "old"), (200, "new"));
     let mut h = Harness::new(upstream, |b| {
         b.expire_after(10)
             .stale_while_revalidate(Duration::from_secs(60))
@@ -235,7 +220,7 @@ async fn stale_while_revalidate_as_a_layer_setting_refreshes_once_in_the_backgro
 
 #[tokio::test(flavor = "current_thread")]
 async fn stale_while_revalidate_per_request_overrides_the_layer() {
-    let upstream = Upstream::new(|_, n| Ok(response(200, &[], if n == 0 { "old" } else { "new" })));
+    let upstream = first_then((200, "old"), (200, "new"));
     let mut h = Harness::new(upstream, |b| b.expire_after(10));
     h.get("http://e.com/").await;
     h.advance(30);
