@@ -111,6 +111,8 @@ async fn a_new_storage_on_the_same_file_sees_the_entries() {
     let url = format!("http://{addr}/persisted");
     let mut first = client(SqliteStorage::open(dir.path().join("cache")).await.unwrap()).await;
     fetch(&mut first, &url).await;
+    // Stored behind the response: wait for the write before dropping.
+    first.cache().unwrap().flush().await;
     drop(first);
     // Written as MessagePack, read by a storage that writes JSON: every
     // format is read.

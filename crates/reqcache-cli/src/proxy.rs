@@ -46,12 +46,15 @@ impl Proxy {
         &self.cache
     }
 
-    /// Stops accepting connections and waits for the accept loop to end.
+    /// Stops accepting connections, waits for the accept loop to end, then
+    /// for the cache writes still pending behind responses (each bounded by
+    /// the layer's write timeout).
     pub async fn shutdown(mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
         let _ = (&mut self.task).await;
+        self.cache.flush().await;
     }
 
     /// Waits until the proxy stops (it stops only through `shutdown`).

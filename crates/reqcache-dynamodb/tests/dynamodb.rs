@@ -129,7 +129,9 @@ async fn a_response_over_the_item_limit_is_skipped_not_failed() {
     for _ in 0..2 {
         let (status, len) = send(&service).await;
         assert_eq!(len, 1024 * 1024, "the response is answered whole");
-        assert_eq!(status.outcome(), CacheOutcome::NotStored);
+        // Storable; the write behind the response is what fails.
+        assert_eq!(status.outcome(), CacheOutcome::Stored);
+        layer.cache().flush().await;
     }
     assert_eq!(calls.load(Ordering::SeqCst), 2);
     assert_eq!(
@@ -186,14 +188,19 @@ async fn an_unreachable_server_fails_open() {
     for _ in 0..3 {
         let (status, len) = send(&service).await;
         assert_eq!(len, 10);
-        assert_eq!(status.outcome(), CacheOutcome::NotStored);
+        assert_eq!(status.outcome(), CacheOutcome::Stored);
+        layer.cache().flush().await;
     }
     assert_eq!(calls.load(Ordering::SeqCst), 3);
     let stats = layer.cache().stats();
+    // Read, write, read, write, read: the fifth failure opens the breaker,
+    // and the last write is dropped without a call.
     assert_eq!(
         (stats.storage_read_errors, stats.storage_write_errors),
-        (3, 3)
+        (3, 2)
     );
+    assert_eq!((stats.writes_dropped, stats.breaker_trips), (1, 1));
+    assert!(stats.breaker_open);
 }
 
 #[tokio::test]

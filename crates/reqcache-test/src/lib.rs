@@ -15,7 +15,14 @@
 //! Backends that need a server read its URL with [`server_url`], which skips
 //! loudly when run by hand without one, and fails under CI.
 
+mod bounded_waits;
+mod gated;
 pub mod upstream;
+
+pub use bounded_waits::{
+    hung_storage_never_holds_a_request, slow_storage_within_the_timeout_still_serves,
+};
+pub use gated::Gated;
 
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -591,6 +598,18 @@ macro_rules! conformance_tests {
         async fn concurrent_writers() {
             let Some(fixture) = $make().await else { return };
             $crate::concurrent_writers(::std::sync::Arc::new(fixture)).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn hung_storage_never_holds_a_request() {
+            let Some((storage, _guard)) = $make().await else { return };
+            $crate::hung_storage_never_holds_a_request(storage).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn slow_storage_within_the_timeout_still_serves() {
+            let Some((storage, _guard)) = $make().await else { return };
+            $crate::slow_storage_within_the_timeout_still_serves(storage).await;
         }
     };
     (@data_checks $make:path) => {

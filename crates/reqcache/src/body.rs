@@ -1,18 +1,22 @@
 //! [`CacheBody`]: the body of every response from the layer.
 
-use std::collections::VecDeque;
 use std::fmt;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use bytes::{Buf, Bytes};
-use http::HeaderMap;
 use http_body::{Body, Frame, SizeHint};
-use http_body_util::BodyExt;
+
+use crate::storage::BoxError;
+use crate::tape::TapeReader;
 
 /// A response body: bytes from the cache, the upstream body streamed
-/// through, or the part of the upstream body already read for caching
-/// followed by the rest of it, intact.
+/// through (and recorded for storing as it goes), or the body of a
+/// concurrent request for the same key, read as it arrives.
+///
+/// Its error is a [`BoxError`]: the upstream body's own error, boxed (get it
+/// back with `downcast_ref`), or a [`SharedBodyError`](crate::SharedBodyError)
+/// when the concurrent response this one shared failed part way.
 ///
 /// # Example
 /// ```
@@ -25,12 +29,22 @@ use http_body_util::BodyExt;
 /// # }
 /// ```
 pub struct CacheBody<B: Body> {
-    head: Option<Bytes>,
-    trailers: Option<HeaderMap>,
-    error: Option<B::Error>,
-    // Boxed so that a body can be read partly for caching and then handed on,
-    // whatever its `Unpin`-ness; cached bodies have none and allocate nothing.
-    inner: Option<Pin<Box<B>>>,
+    kind: Kind<B>,
+}
+
+enum Kind<B: Body> {
+    /// Bytes from the cache (`None` once read).
+    Cached(Option<Bytes>),
+    /// The upstream body, streamed through untouched.
+    // Boxed so that `CacheBody` is `Unpin` whatever the body is.
+    Upstream(Pin<Box<B>>),
+    /// An upstream body being recorded for storing, shared with the
+    /// concurrent requests for the same key.
+    Shared {
+        reader: TapeReader,
+        exact: Option<u64>,
+        read: u64,
+    },
 }
 
 // No field is ever structurally pinned: the inner body is boxed.
@@ -40,26 +54,32 @@ impl<B: Body> CacheBody<B> {
     /// A body of bytes from the cache.
     pub fn cached(bytes: Bytes) -> Self {
         Self {
-            head: (!bytes.is_empty()).then_some(bytes),
-            trailers: None,
-            error: None,
-            inner: None,
+            kind: Kind::Cached((!bytes.is_empty()).then_some(bytes)),
         }
     }
 
     /// The upstream body, streamed through untouched.
     pub fn upstream(body: B) -> Self {
         Self {
-            head: None,
-            trailers: None,
-            error: None,
-            inner: Some(Box::pin(body)),
+            kind: Kind::Upstream(Box::pin(body)),
+        }
+    }
+
+    /// A body read from a [`Tape`](crate::tape::Tape): the recorded upstream
+    /// body of this or a concurrent request; `exact` is its length when known.
+    pub(crate) fn shared(reader: TapeReader, exact: Option<u64>) -> Self {
+        Self {
+            kind: Kind::Shared {
+                reader,
+                exact,
+                read: 0,
+            },
         }
     }
 
     /// `true` when the body comes from the cache.
     pub fn is_cached(&self) -> bool {
-        self.inner.is_none() && self.error.is_none()
+        matches!(self.kind, Kind::Cached(_))
     }
 
     /// The bytes of a body from the cache, or the body itself when it
@@ -81,136 +101,85 @@ impl<B: Body> CacheBody<B> {
     // The body itself comes back unchanged, like `Arc::try_unwrap`; boxing it
     // would cost an allocation on the hit path.
     #[allow(clippy::result_large_err)]
-    pub fn into_cached_bytes(self) -> Result<Bytes, Self> {
-        if self.is_cached() && self.trailers.is_none() {
-            Ok(self.head.unwrap_or_default())
-        } else {
-            Err(self)
-        }
-    }
-
-    /// Reads `body` whole if it fits in `limit` bytes. Otherwise returns it as
-    /// a body that replays what was read, then streams the rest (or the read
-    /// error, or the trailers) unchanged.
-    pub(crate) async fn buffer(body: B, limit: usize) -> Result<Bytes, Self> {
-        if body.size_hint().lower() > limit as u64 {
-            return Err(Self::upstream(body));
-        }
-        let mut body = Box::pin(body);
-        let mut chunks: VecDeque<Bytes> = VecDeque::new();
-        let mut total = 0usize;
-        loop {
-            match body.frame().await {
-                None => return Ok(concat(chunks, total)),
-                Some(Ok(frame)) => match frame.into_data() {
-                    Ok(mut data) => {
-                        let chunk = data.copy_to_bytes(data.remaining());
-                        total += chunk.len();
-                        chunks.push_back(chunk);
-                        if total > limit {
-                            return Err(Self::resume(concat(chunks, total), None, None, body));
-                        }
-                    }
-                    Err(frame) => {
-                        // Trailers: caching would drop them, so stream instead.
-                        let trailers = frame.into_trailers().ok();
-                        return Err(Self::resume(concat(chunks, total), trailers, None, body));
-                    }
-                },
-                Some(Err(error)) => {
-                    return Err(Self::resume(concat(chunks, total), None, Some(error), body));
-                }
-            }
-        }
-    }
-
-    fn resume(
-        head: Bytes,
-        trailers: Option<HeaderMap>,
-        error: Option<B::Error>,
-        body: Pin<Box<B>>,
-    ) -> Self {
-        Self {
-            head: (!head.is_empty()).then_some(head),
-            trailers,
-            error,
-            inner: Some(body),
+    pub fn into_cached_bytes(mut self) -> Result<Bytes, Self> {
+        match &mut self.kind {
+            Kind::Cached(bytes) => Ok(bytes.take().unwrap_or_default()),
+            _ => Err(self),
         }
     }
 }
 
-fn concat(mut chunks: VecDeque<Bytes>, total: usize) -> Bytes {
-    match chunks.len() {
-        0 => Bytes::new(),
-        1 => chunks.pop_front().unwrap_or_default(),
-        _ => {
-            let mut out = Vec::with_capacity(total);
-            for chunk in chunks {
-                out.extend_from_slice(&chunk);
-            }
-            Bytes::from(out)
-        }
-    }
-}
-
-impl<B: Body> Body for CacheBody<B> {
+impl<B> Body for CacheBody<B>
+where
+    B: Body,
+    B::Error: Into<BoxError>,
+{
     type Data = Bytes;
-    type Error = B::Error;
+    type Error = BoxError;
 
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = self.get_mut();
-        if let Some(head) = this.head.take() {
-            return Poll::Ready(Some(Ok(Frame::data(head))));
+        let polled = this.poll_kind(cx);
+        if let Poll::Ready(Some(Err(_))) = &polled {
+            // Nothing comes after an error.
+            this.kind = Kind::Cached(None);
         }
-        if let Some(trailers) = this.trailers.take() {
-            return Poll::Ready(Some(Ok(Frame::trailers(trailers))));
-        }
-        if let Some(error) = this.error.take() {
-            this.inner = None;
-            return Poll::Ready(Some(Err(error)));
-        }
-        let Some(inner) = this.inner.as_mut() else {
-            return Poll::Ready(None);
-        };
-        Poll::Ready(match std::task::ready!(inner.as_mut().poll_frame(cx)) {
-            Some(Ok(frame)) => Some(Ok(
-                frame.map_data(|mut data| data.copy_to_bytes(data.remaining()))
-            )),
-            Some(Err(error)) => Some(Err(error)),
-            None => None,
-        })
+        polled
     }
 
     fn is_end_stream(&self) -> bool {
-        self.head.is_none()
-            && self.trailers.is_none()
-            && self.error.is_none()
-            && self
-                .inner
-                .as_ref()
-                .is_none_or(|inner| inner.is_end_stream())
+        match &self.kind {
+            Kind::Cached(bytes) => bytes.is_none(),
+            Kind::Upstream(inner) => inner.is_end_stream(),
+            Kind::Shared { reader, .. } => reader.is_end_stream(),
+        }
     }
 
     fn size_hint(&self) -> SizeHint {
-        let head = self.head.as_ref().map_or(0, |h| h.len() as u64);
-        match &self.inner {
-            None => SizeHint::with_exact(head),
-            Some(_) if self.trailers.is_some() || self.error.is_some() => {
-                let mut hint = SizeHint::new();
-                hint.set_lower(head);
-                hint
+        match &self.kind {
+            Kind::Cached(bytes) => {
+                SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64))
             }
-            Some(inner) => {
-                let inner = inner.size_hint();
-                let mut hint = SizeHint::new();
-                hint.set_lower(inner.lower() + head);
-                if let Some(upper) = inner.upper() {
-                    hint.set_upper(upper + head);
+            Kind::Upstream(inner) => inner.size_hint(),
+            Kind::Shared {
+                exact,
+                read,
+                reader,
+            } => match (exact, reader.remaining()) {
+                (_, Some(remaining)) => SizeHint::with_exact(remaining),
+                (Some(exact), None) => SizeHint::with_exact(exact.saturating_sub(*read)),
+                (None, None) => SizeHint::default(),
+            },
+        }
+    }
+}
+
+impl<B> CacheBody<B>
+where
+    B: Body,
+    B::Error: Into<BoxError>,
+{
+    fn poll_kind(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        match &mut self.kind {
+            Kind::Cached(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
+            Kind::Upstream(inner) => Poll::Ready(
+                std::task::ready!(inner.as_mut().poll_frame(cx)).map(|frame| {
+                    frame
+                        .map(|frame| {
+                            frame.map_data(|mut data| data.copy_to_bytes(data.remaining()))
+                        })
+                        .map_err(Into::into)
+                }),
+            ),
+            Kind::Shared { reader, read, .. } => {
+                let polled = std::task::ready!(reader.poll_frame(cx));
+                if let Some(Ok(data)) = polled.as_ref().map(|f| f.as_ref().map(Frame::data_ref)) {
+                    *read += data.map_or(0, |d| d.len() as u64);
                 }
-                hint
+                Poll::Ready(polled)
             }
         }
     }
@@ -218,9 +187,13 @@ impl<B: Body> Body for CacheBody<B> {
 
 impl<B: Body> fmt::Debug for CacheBody<B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = match &self.kind {
+            Kind::Cached(_) => "cached",
+            Kind::Upstream(_) => "upstream",
+            Kind::Shared { .. } => "shared",
+        };
         f.debug_struct("CacheBody")
-            .field("cached", &self.is_cached())
-            .field("head_len", &self.head.as_ref().map(Bytes::len))
+            .field("kind", &kind)
             .finish_non_exhaustive()
     }
 }

@@ -78,19 +78,23 @@ where
 {
 }
 
-/// A response body the cache can buffer for storing, or stream on intact.
+/// A response body the cache can record for storing as it streams on: its
+/// error becomes the [`CacheBody`](crate::CacheBody)'s boxed error.
 ///
 /// # Example
 /// ```
 /// fn assert_cacheable<B: reqcache::bounds::CacheableResponseBody>() {}
 /// assert_cacheable::<http_body_util::Full<bytes::Bytes>>();
 /// ```
-pub trait CacheableResponseBody: Body<Data: Send, Error: Send> + Send + 'static {}
+pub trait CacheableResponseBody:
+    Body<Data: Send, Error: Into<BoxError> + Send> + Send + 'static
+{
+}
 
 impl<B> CacheableResponseBody for B
 where
     B: Body + Send + 'static,
     B::Data: Send,
-    B::Error: Send,
+    B::Error: Into<BoxError> + Send,
 {
 }

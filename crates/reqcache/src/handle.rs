@@ -7,6 +7,7 @@ use std::time::SystemTime;
 
 use http::{Request, Uri};
 
+use crate::breaker::Breaker;
 use crate::clock::Clock;
 pub use crate::entry_filter::EntryFilter;
 use crate::flight::SingleFlight;
@@ -17,6 +18,7 @@ use crate::settings::CacheSettings;
 pub use crate::stats::CacheStats;
 use crate::stats::Counters;
 use crate::storage::{CachedResponse, EntryInfo, Storage, StorageError};
+use crate::write_behind::WriteBehind;
 
 /// What every service of one layer shares.
 pub(crate) struct Shared {
@@ -25,6 +27,8 @@ pub(crate) struct Shared {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) flights: Arc<SingleFlight>,
     pub(crate) counters: Counters,
+    pub(crate) writes: Arc<WriteBehind>,
+    pub(crate) breaker: Breaker,
 }
 
 /// What [`CacheHandle::rekey`] did.
@@ -83,7 +87,33 @@ impl CacheHandle {
     /// What the cache has done since the layer was built: hits, misses,
     /// writes, revalidations, stale answers and storage failures.
     pub fn stats(&self) -> CacheStats {
-        self.shared.counters.snapshot()
+        let mut stats = self.shared.counters.snapshot();
+        stats.breaker_open = self.shared.breaker.is_open();
+        stats.pending_writes = self.shared.writes.pending() as u64;
+        stats
+    }
+
+    /// Waits until every storage write the layer has made behind its
+    /// responses is done (or has failed): for tests, for a CLI before it
+    /// exits, and for shutdown.
+    ///
+    /// Responses are answered before their entries are stored: a response's
+    /// entry is written once its body has been read to the end, behind the
+    /// response. A storage that completes at once (memory) has stored it by
+    /// then; others may still be writing.
+    ///
+    /// # Example
+    /// ```
+    /// use reqcache::{CacheLayer, MemoryStorage};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let layer = CacheLayer::new(MemoryStorage::new());
+    /// layer.cache().flush().await;
+    /// assert_eq!(layer.cache().stats().pending_writes, 0);
+    /// # }
+    /// ```
+    pub async fn flush(&self) {
+        self.shared.writes.flush().await;
     }
 
     /// The current time by the layer's clock.

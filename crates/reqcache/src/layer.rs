@@ -6,6 +6,7 @@ use std::time::Duration;
 use http::{Method, StatusCode};
 use tower_layer::Layer;
 
+use crate::breaker::{Breaker, BreakerSettings};
 use crate::clock::{Clock, SystemClock};
 use crate::flight::SingleFlight;
 use crate::handle::{CacheHandle, Shared};
@@ -17,6 +18,7 @@ use crate::service::CacheService;
 use crate::settings::CacheSettings;
 use crate::stats::Counters;
 use crate::storage::Storage;
+use crate::write_behind::WriteBehind;
 
 /// A tower [`Layer`] that caches responses in a [`Storage`].
 ///
@@ -111,6 +113,10 @@ impl<S> Layer<S> for CacheLayer {
 /// | `old_data_on_error`     | [`stale_if_error`](Self::stale_if_error)   | off     |
 /// | —                       | [`credentials_in_key`](Self::credentials_in_key) | on |
 /// | —                       | [`max_body_size`](Self::max_body_size)     | 8 MiB   |
+/// | —                       | [`max_request_body_size`](Self::max_request_body_size) | 1 MiB |
+/// | —                       | [`storage_timeouts`](Self::storage_timeouts) | read 100 ms, write 2 s |
+/// | —                       | [`storage_breaker`](Self::storage_breaker) | 5 failures, 5 s |
+/// | —                       | [`max_pending_writes`](Self::max_pending_writes) | 1024 |
 /// | `ttl_offset` (backends) | [`stale_retention`](Self::stale_retention) | keep; 1 h past expiry in Redis, MongoDB, DynamoDB |
 /// | —                       | [`single_flight`](Self::single_flight)     | on      |
 /// | —                       | [`clock`](Self::clock)                     | system  |
@@ -363,10 +369,74 @@ impl CacheLayerBuilder {
         self
     }
 
-    /// The largest response body buffered for caching. A larger one streams
-    /// through uncached and intact. Default: 8 MiB.
+    /// The largest response body recorded for caching. The body always
+    /// streams to the caller as it arrives; a copy is kept up to this size
+    /// and stored when the body completes. A larger body goes on streaming,
+    /// intact, and is not stored. Default: 8 MiB.
     pub fn max_body_size(mut self, bytes: usize) -> Self {
         self.settings.max_body_size = bytes;
+        self
+    }
+
+    /// The largest request body read to be part of the key, for the
+    /// cacheable methods that send one (a `GET` with a body, `POST` when
+    /// allowed). A request whose body is larger, or of unknown length (no
+    /// exact size: chunked), goes upstream uncached, its body streamed
+    /// through unchanged and never read by the cache. Default: 1 MiB.
+    pub fn max_request_body_size(mut self, bytes: usize) -> Self {
+        self.settings.max_request_body_size = bytes;
+        self
+    }
+
+    /// Bounds on each storage call the layer makes: a read on the request
+    /// path that takes longer is a miss; a write behind a response that
+    /// takes longer is given up (the storage may still finish it). Both
+    /// count as storage failures for the
+    /// [`storage_breaker`](Self::storage_breaker). `None` waits as long as
+    /// the storage does. Default: read 100 ms, write 2 s.
+    ///
+    /// The bounds use Tokio's timer: on a Tokio runtime it must be enabled
+    /// (`enable_time`, or `enable_all` as `#[tokio::main]` does), or the
+    /// timeouts set to `None`. Outside any Tokio runtime no bound applies.
+    ///
+    /// # Example
+    /// ```
+    /// use std::time::Duration;
+    /// use reqcache::{CacheLayer, MemoryStorage};
+    ///
+    /// let layer = CacheLayer::builder(MemoryStorage::new())
+    ///     .storage_timeouts(Some(Duration::from_millis(20)), Some(Duration::from_secs(1)))
+    ///     .build();
+    /// # let _ = layer;
+    /// ```
+    pub fn storage_timeouts(mut self, read: Option<Duration>, write: Option<Duration>) -> Self {
+        self.settings.read_timeout = read;
+        self.settings.write_timeout = write;
+        self
+    }
+
+    /// The storage circuit breaker: after `failures` consecutive storage
+    /// failures or timeouts, the layer stops calling the storage for
+    /// `cool_down` (reads are misses and go upstream with no storage wait,
+    /// writes are dropped and counted), then lets one call through as a
+    /// probe; its success closes the breaker. `failures == 0` turns it off.
+    /// The cool-down is measured on the layer's [`clock`](Self::clock).
+    /// [`CacheStats`](crate::handle::CacheStats) shows its state and counts.
+    /// Default: 5 failures, 5 s.
+    pub fn storage_breaker(mut self, failures: u32, cool_down: Duration) -> Self {
+        self.settings.breaker = BreakerSettings {
+            threshold: failures,
+            cool_down,
+        };
+        self
+    }
+
+    /// The most storage writes in flight behind responses; past it a new
+    /// write is dropped and counted
+    /// ([`writes_dropped`](crate::handle::CacheStats::writes_dropped)),
+    /// never queued. Default: 1024.
+    pub fn max_pending_writes(mut self, writes: usize) -> Self {
+        self.settings.max_pending_writes = writes;
         self
     }
 
@@ -434,6 +504,8 @@ impl CacheLayerBuilder {
     pub fn build(mut self) -> CacheLayer {
         self.settings.key.normalize.redacted =
             Names::redacted(self.redact_defaults, std::mem::take(&mut self.redacted));
+        let (max_pending_writes, breaker) =
+            (self.settings.max_pending_writes, self.settings.breaker);
         CacheLayer {
             cache: CacheHandle {
                 shared: Arc::new(Shared {
@@ -442,6 +514,8 @@ impl CacheLayerBuilder {
                     clock: self.clock,
                     flights: Arc::new(SingleFlight::default()),
                     counters: Counters::new(&self.name),
+                    writes: Arc::new(WriteBehind::new(max_pending_writes)),
+                    breaker: Breaker::new(breaker),
                 }),
             },
         }

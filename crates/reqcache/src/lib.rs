@@ -47,9 +47,14 @@
 //! 3. A fresh stored response answers at once; the inner service is not called.
 //! 4. A stale one with validators is revalidated with a conditional request;
 //!    on `304` the stored entry is refreshed and answered.
-//! 5. Otherwise the inner service answers; the response is stored when its
-//!    status, headers, expiration and size allow.
-//! 6. Concurrent misses for one key make one upstream request (single flight).
+//! 5. Otherwise the inner service answers, and its response goes to the
+//!    caller as soon as its head arrives: the body streams through while a
+//!    copy is kept (up to [`max_body_size`](CacheLayerBuilder::max_body_size)).
+//!    When the body ends, the entry is stored behind the response, if its
+//!    status, headers and expiration allow.
+//! 6. Concurrent misses for one key make one upstream request (single
+//!    flight): the others get the same response and read its body as it
+//!    arrives.
 //!
 //! Every response carries a [`CacheStatus`] extension saying what happened.
 //!
@@ -66,7 +71,13 @@
 //! per-request expiration) apply where the response's headers say nothing.
 //!
 //! # When things go wrong
-//! The cache never fails a request. A storage read that fails is a miss; a
+//! The cache never fails a request, and never holds one up. Every storage
+//! read on the request path is bounded by a timeout (a slow read is a miss);
+//! writes run behind the responses, a bounded number at a time (past the
+//! bound one is dropped and counted); after a few consecutive failures a
+//! circuit breaker skips the storage for a cool-down
+//! ([`storage_timeouts`](CacheLayerBuilder::storage_timeouts),
+//! [`storage_breaker`](CacheLayerBuilder::storage_breaker)). A storage read that fails is a miss; a
 //! write that fails is skipped; both are logged with `tracing` at `warn`.
 //! Stored bytes that do not decode (garbage, a record of an older format) read
 //! as a miss and are deleted. Malformed `Cache-Control` directives, dates and
@@ -113,11 +124,11 @@
 //! | module | holds | imports |
 //! |---|---|---|
 //! | `layer`, `service`, `future`, `body`, `status`, `request_options` | the tower face | `engine` (the service only), the rest |
-//! | `engine/` | the I/O of one request: `exchange.rs` (`respond`, the path, and one `Exchange` type: lookup, answer, fetch, store), `invalidate.rs` | `policy`, `key`, `storage` |
+//! | `engine/` | the I/O of one request: `exchange.rs` (`respond`, the path, and one `Exchange` type: lookup, answer, follow, fetch), `storage_calls.rs` (every storage call bounded; writes behind the response), `invalidate.rs` | `policy`, `key`, `storage` |
 //! | `policy/` | every decision, pure (no async, no storage, no clock: time is an argument) | nothing outside `policy` |
 //! | `key/` | keying and redaction | `policy::vary`, `storage` records |
 //! | `storage/` | [`Storage`](storage::Storage), [`ByteStore`](storage::ByteStore) and its one adapter, records, codecs, [`MemoryStorage`] | nothing above it |
-//! | `handle`, `global`, `scope`, `flight`, `stats`, `clock` | the cache handle, the installed cache, single flight, counters, time | `storage`, `policy` |
+//! | `handle`, `global`, `scope`, `flight`, `tape`, `write_behind`, `breaker`, `stats`, `clock` | the cache handle, the installed cache, single flight, the shared body of a miss, the writes behind responses, the storage breaker, counters, time | `storage`, `policy` |
 //!
 //! A fresh hit, top to bottom, in eight files:
 //! 1. `service.rs`: `call` moves the readied inner service into the future and
@@ -133,20 +144,27 @@
 //!    inner service is never called.
 //!
 //! A miss, top to bottom:
-//! 1. `service.rs` and `engine/exchange.rs` as for a hit; the lookup finds
-//!    nothing usable, or a stale entry.
-//! 2. `Exchange::go_upstream` joins single flight (`flight.rs`): one leader per key.
+//! 1. `service.rs` and `engine/exchange.rs` as for a hit; the lookup
+//!    (`engine/storage_calls.rs`: bounded by the read timeout and the
+//!    breaker) finds nothing usable, or a stale entry.
+//! 2. `Exchange::go_upstream` joins single flight (`flight.rs`): one leader
+//!    per key; a follower waits for the leader's head and answers from it
+//!    (`Exchange::follow`) when it is storable and fresh for it, else goes
+//!    upstream itself at once.
 //! 3. `Exchange::fetch` adds validators from a stale entry
 //!    (`policy/validation.rs`) and calls the inner service.
 //! 4. A matching `304` refreshes the stored entry; an error may answer stale
 //!    data when `policy/freshness.rs` allows it.
 //! 5. `policy/storable.rs` decides: stored with these times, or not, and why.
-//! 6. `body.rs` buffers the body up to `max_body_size` (a larger one streams
-//!    through, uncached).
-//! 7. `Exchange::store` writes the entry (and its alias or variant) through
-//!    [`Storage`](storage::Storage); a byte store encodes it in
-//!    `storage/encoded.rs`; a failure is logged and counted, never returned.
-//! 8. The response goes to the caller with its [`CacheStatus`].
+//! 6. A storable body goes on a `tape.rs` `Tape`: the caller
+//!    and the followers read it as it arrives (whoever needs the next chunk
+//!    polls upstream), and it keeps the copy up to `max_body_size`. The
+//!    response goes to the caller now, with its [`CacheStatus`].
+//! 7. When the body ends within the limit, the entry (and its alias or
+//!    variant) is handed to `write_behind.rs`, which writes it through
+//!    [`Storage`](storage::Storage) (a byte store encodes it in
+//!    `storage/encoded.rs`) behind the response, bounded by the write
+//!    timeout; a failure is logged and counted, never returned.
 //!
 //! # Cargo features
 //! | feature | adds |
@@ -161,6 +179,7 @@
 
 mod body;
 pub mod bounds;
+mod breaker;
 mod clock;
 mod engine;
 mod entry_filter;
@@ -178,6 +197,8 @@ mod settings;
 mod stats;
 mod status;
 pub mod storage;
+mod tape;
+mod write_behind;
 
 /// Expiration values and URL patterns (requests-cache's `expire_after` and
 /// `urls_expire_after`).
@@ -199,3 +220,4 @@ pub use scope::{is_cache_disabled, with_cache_disabled, with_cache_enabled};
 pub use service::CacheService;
 pub use status::{CacheOutcome, CacheStatus};
 pub use storage::{MemoryStorage, StorageError};
+pub use tape::SharedBodyError;

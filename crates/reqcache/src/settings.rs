@@ -1,10 +1,23 @@
 //! The layer's settings, fixed when it is built and shared by every service.
 
+use std::time::Duration;
+
+use crate::breaker::BreakerSettings;
 use crate::key::Keyer;
 use crate::policy::Rules;
+use crate::write_behind::DEFAULT_MAX_PENDING_WRITES;
 
-/// The default largest response body buffered for caching: 8 MiB.
+/// The default largest response body recorded for caching: 8 MiB.
 pub(crate) const DEFAULT_MAX_BODY_SIZE: usize = 8 * 1024 * 1024;
+
+/// The default largest request body read for the key: 1 MiB.
+pub(crate) const DEFAULT_MAX_REQUEST_BODY_SIZE: usize = 1024 * 1024;
+
+/// The default bound on a storage read on the request path.
+pub(crate) const DEFAULT_READ_TIMEOUT: Duration = Duration::from_millis(100);
+
+/// The default bound on a storage write behind a response.
+pub(crate) const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Every setting of a [`CacheLayer`](crate::CacheLayer); see
 /// [`CacheLayerBuilder`](crate::CacheLayerBuilder) for what each means.
@@ -15,8 +28,14 @@ pub(crate) struct CacheSettings {
     /// Keying and redaction.
     pub(crate) key: Keyer,
     pub(crate) max_body_size: usize,
+    pub(crate) max_request_body_size: usize,
     pub(crate) single_flight: bool,
     pub(crate) read_only: bool,
+    /// Bounds on each storage call; `None` waits as long as the storage does.
+    pub(crate) read_timeout: Option<Duration>,
+    pub(crate) write_timeout: Option<Duration>,
+    pub(crate) breaker: BreakerSettings,
+    pub(crate) max_pending_writes: usize,
 }
 
 impl Default for CacheSettings {
@@ -25,8 +44,13 @@ impl Default for CacheSettings {
             rules: Rules::default(),
             key: Keyer::default(),
             max_body_size: DEFAULT_MAX_BODY_SIZE,
+            max_request_body_size: DEFAULT_MAX_REQUEST_BODY_SIZE,
             single_flight: true,
             read_only: false,
+            read_timeout: Some(DEFAULT_READ_TIMEOUT),
+            write_timeout: Some(DEFAULT_WRITE_TIMEOUT),
+            breaker: BreakerSettings::default(),
+            max_pending_writes: DEFAULT_MAX_PENDING_WRITES,
         }
     }
 }

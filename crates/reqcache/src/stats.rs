@@ -31,6 +31,20 @@ pub struct CacheStats {
     pub storage_read_errors: u64,
     /// Storage writes or deletes that failed (each skipped).
     pub storage_write_errors: u64,
+    /// Storage calls that took longer than their timeout (each also counted
+    /// as a read or write error).
+    pub storage_timeouts: u64,
+    /// Writes dropped without being tried: too many were pending, there was
+    /// no runtime to finish them on, or the breaker was open.
+    pub writes_dropped: u64,
+    /// Storage reads skipped because the breaker was open (each a miss).
+    pub reads_skipped: u64,
+    /// Times the storage breaker opened.
+    pub breaker_trips: u64,
+    /// Whether the storage breaker is open now.
+    pub breaker_open: bool,
+    /// Writes in flight now.
+    pub pending_writes: u64,
 }
 
 impl CacheStats {
@@ -50,6 +64,10 @@ pub(crate) enum Counter {
     StaleServed,
     StorageReadError,
     StorageWriteError,
+    StorageTimeout,
+    WriteDropped,
+    ReadSkipped,
+    BreakerTrip,
 }
 
 impl Counter {
@@ -64,6 +82,10 @@ impl Counter {
             Counter::StaleServed => "reqcache_stale_served_total",
             Counter::StorageReadError => "reqcache_storage_read_errors_total",
             Counter::StorageWriteError => "reqcache_storage_write_errors_total",
+            Counter::StorageTimeout => "reqcache_storage_timeouts_total",
+            Counter::WriteDropped => "reqcache_writes_dropped_total",
+            Counter::ReadSkipped => "reqcache_reads_skipped_total",
+            Counter::BreakerTrip => "reqcache_breaker_trips_total",
         }
     }
 }
@@ -80,6 +102,10 @@ pub(crate) struct Counters {
     stale_served: AtomicU64,
     storage_read_errors: AtomicU64,
     storage_write_errors: AtomicU64,
+    storage_timeouts: AtomicU64,
+    writes_dropped: AtomicU64,
+    reads_skipped: AtomicU64,
+    breaker_trips: AtomicU64,
 }
 
 impl Counters {
@@ -93,6 +119,10 @@ impl Counters {
             stale_served: AtomicU64::new(0),
             storage_read_errors: AtomicU64::new(0),
             storage_write_errors: AtomicU64::new(0),
+            storage_timeouts: AtomicU64::new(0),
+            writes_dropped: AtomicU64::new(0),
+            reads_skipped: AtomicU64::new(0),
+            breaker_trips: AtomicU64::new(0),
         }
     }
 
@@ -106,12 +136,31 @@ impl Counters {
             Counter::StaleServed => &self.stale_served,
             Counter::StorageReadError => &self.storage_read_errors,
             Counter::StorageWriteError => &self.storage_write_errors,
+            Counter::StorageTimeout => &self.storage_timeouts,
+            Counter::WriteDropped => &self.writes_dropped,
+            Counter::ReadSkipped => &self.reads_skipped,
+            Counter::BreakerTrip => &self.breaker_trips,
         };
         cell.fetch_add(1, Ordering::Relaxed);
         #[cfg(feature = "metrics")]
         metrics::counter!(counter.metric_name(), "cache" => self.name.clone()).increment(1);
     }
 
+    /// Exports whether the storage breaker is open, with the `metrics`
+    /// feature (`reqcache_breaker_open`, 0 or 1).
+    pub(crate) fn breaker_state(&self, open: bool) {
+        #[cfg(feature = "metrics")]
+        metrics::gauge!("reqcache_breaker_open", "cache" => self.name.clone()).set(if open {
+            1.0
+        } else {
+            0.0
+        });
+        #[cfg(not(feature = "metrics"))]
+        let _ = open;
+    }
+
+    /// The counters; the breaker's state and the pending writes are filled
+    /// in by the caller.
     pub(crate) fn snapshot(&self) -> CacheStats {
         let read = |c: &AtomicU64| c.load(Ordering::Relaxed);
         CacheStats {
@@ -122,6 +171,12 @@ impl Counters {
             stale_served: read(&self.stale_served),
             storage_read_errors: read(&self.storage_read_errors),
             storage_write_errors: read(&self.storage_write_errors),
+            storage_timeouts: read(&self.storage_timeouts),
+            writes_dropped: read(&self.writes_dropped),
+            reads_skipped: read(&self.reads_skipped),
+            breaker_trips: read(&self.breaker_trips),
+            breaker_open: false,
+            pending_writes: 0,
         }
     }
 }

@@ -40,7 +40,11 @@ pub enum CacheOutcome {
     Bypassed,
     /// A fresh stored response answered; upstream was not called.
     Hit,
-    /// Nothing usable was stored; upstream answered and the response was stored.
+    /// Nothing usable was stored; upstream answered with a storable
+    /// response, which is stored behind the answer once its body has been
+    /// read to the end within `max_body_size` (a body that turns out larger,
+    /// fails or is dropped part way, or a write that fails, is counted in
+    /// [`CacheStats`](crate::handle::CacheStats), not here).
     Stored,
     /// Upstream answered and the response was not stored (status, headers,
     /// expiration, size, or a storage failure).

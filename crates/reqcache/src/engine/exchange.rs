@@ -9,12 +9,13 @@ use std::time::SystemTime;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
 use http_body::Body;
-use http_body_util::BodyExt;
+use http_body_util::{BodyExt, Limited};
 use tower_service::Service;
 
+use super::storage_calls::{self, WritePlan, store_behind};
 use crate::body::CacheBody;
 use crate::bounds::{CacheableRequestBody, CacheableResponseBody, CacheableService};
-use crate::flight::{self, Flight, Leader};
+use crate::flight::{Flight, Leader, Published};
 use crate::handle::CacheHandle;
 use crate::key::{CacheKey, variant_key};
 use crate::policy::cache_control::CacheControl;
@@ -28,6 +29,7 @@ use crate::settings::CacheSettings;
 use crate::stats::{Counter, Counters};
 use crate::status::{CacheOutcome, CacheStatus};
 use crate::storage::{BoxError, CachedResponse};
+use crate::tape::Tape;
 
 /// Answers one request.
 pub(crate) async fn respond<S, ReqBody, ResBody>(
@@ -80,18 +82,35 @@ where
     // live across awaits are part of the future, so there are few of them,
     // and none twice.)
     let (head, request_body) = request.into_parts();
-    let (request_body, body) = if request_body.is_end_stream()
-        || request_body.size_hint().exact() == Some(0)
-    {
+    let hint = request_body.size_hint();
+    let (request_body, body) = if request_body.is_end_stream() || hint.exact() == Some(0) {
         (request_body, Bytes::new())
-    } else {
-        match Box::pin(read_body(request_body)).await {
+    } else if hint
+        .upper()
+        .is_some_and(|upper| upper <= settings.max_request_body_size as u64)
+    {
+        match Box::pin(read_body(request_body, settings.max_request_body_size)).await {
             Ok(read) => read,
             Err(error) => {
                 tracing::warn!(%error, "reqcache: request body could not be read; answering 400");
                 return Ok(bad_request(&error));
             }
         }
+    } else {
+        // Larger than the limit, or of unknown length: not read, not cached.
+        tracing::debug!(
+            reason = "request body larger than max_request_body_size or of unknown length",
+            "reqcache: skipped"
+        );
+        let request = Request::from_parts(head, request_body);
+        return Box::pin(async move {
+            let response = inner.call(request).await?;
+            Ok(with_status(
+                response.map(CacheBody::upstream),
+                CacheStatus::bypassed(),
+            ))
+        })
+        .await;
     };
     // `only_if_cached` wins over refreshing: a fresh entry is served, and no
     // request is made (requests-cache 1.x).
@@ -151,13 +170,14 @@ where
     Box::pin(exchange.go_upstream(inner, head, request_body, body, stored, coalesce)).await
 }
 
-/// Reads a request body whole: a body to send on, and its bytes for the key.
-async fn read_body<B>(body: B) -> Result<(B, Bytes), BoxError>
+/// Reads a request body whole, up to `limit` bytes (a body whose size hint
+/// promised no more): a body to send on, and its bytes for the key.
+async fn read_body<B>(body: B, limit: usize) -> Result<(B, Bytes), BoxError>
 where
     B: Body + From<Bytes>,
     B::Error: Into<BoxError>,
 {
-    let bytes = body.collect().await.map_err(Into::into)?.to_bytes();
+    let bytes = Limited::new(body, limit).collect().await?.to_bytes();
     Ok((B::from(bytes.clone()), bytes))
 }
 
@@ -267,7 +287,11 @@ impl<'a> Exchange<'a> {
         if let Some(target) = found.entry.alias_for.clone() {
             let target = CacheKey::custom(target);
             let Some(entry) = self.read(&target).await else {
-                self.delete(&found.key).await;
+                let plan = WritePlan {
+                    deletes: vec![found.key],
+                    puts: Vec::new(),
+                };
+                store_behind(self.cache, plan, None);
                 return None;
             };
             found = Found { key: target, entry };
@@ -294,14 +318,7 @@ impl<'a> Exchange<'a> {
     }
 
     async fn read(&self, key: &CacheKey) -> Option<Arc<CachedResponse>> {
-        match self.cache.shared.storage.get(key, self.now).await {
-            Ok(entry) => entry,
-            Err(error) => {
-                self.counters().record(Counter::StorageReadError);
-                tracing::warn!(%key, %error, "reqcache: storage read failed; treating as a miss");
-                None
-            }
-        }
+        storage_calls::read(&self.cache.shared, key, self.now).await
     }
 
     // ---- the policy's word on what was found ----------------------------
@@ -333,6 +350,19 @@ impl<'a> Exchange<'a> {
         found: &Found,
         request: &http::request::Parts,
         outcome: CacheOutcome,
+    ) -> Response<CacheBody<B>> {
+        self.answer_with(found, request, outcome, || {
+            CacheBody::cached(found.entry.body.clone())
+        })
+    }
+
+    /// [`answer`](Self::answer), with the body (when one is sent) from `body`.
+    fn answer_with<B: Body>(
+        &self,
+        found: &Found,
+        request: &http::request::Parts,
+        outcome: CacheOutcome,
+        body: impl FnOnce() -> CacheBody<B>,
     ) -> Response<CacheBody<B>> {
         let entry = &found.entry;
         let counter = match outcome {
@@ -368,11 +398,11 @@ impl<'a> Exchange<'a> {
             return with_status(response, status);
         }
         let body = if request.method == Method::HEAD {
-            Bytes::new()
+            CacheBody::cached(Bytes::new())
         } else {
-            entry.body.clone()
+            body()
         };
-        let mut response = Response::new(CacheBody::cached(body));
+        let mut response = Response::new(body);
         *response.status_mut() = entry.status;
         *response.version_mut() = entry.version;
         *response.headers_mut() = entry.headers.clone();
@@ -429,36 +459,35 @@ impl<'a> Exchange<'a> {
 
     // ---- upstream -----------------------------------------------------
 
-    /// A request the cache could not answer: waits for a concurrent fetch of
-    /// the same key (single flight) and answers from it when it is fresh,
-    /// else fetches.
+    /// A request the cache could not answer: follows a concurrent fetch of
+    /// the same key (single flight) and answers from its response when that
+    /// is storable and fresh for this request, else fetches.
     pub(super) async fn go_upstream<S, ReqBody, ResBody>(
         mut self,
         inner: S,
         head: http::request::Parts,
         request_body: ReqBody,
         body: Bytes,
-        mut stored: Option<Found>,
+        stored: Option<Found>,
         coalesce: bool,
     ) -> CachedResult<ResBody, S::Error>
     where
         S: Service<Request<ReqBody>, Response = Response<ResBody>>,
         ReqBody: From<Bytes>,
-        ResBody: Body,
+        ResBody: CacheableResponseBody,
     {
         let cache = self.cache;
-        let _leader = if coalesce {
+        let leader = if coalesce {
             match cache.shared.flights.join(self.key.clone()) {
                 Flight::Leader(leader) => Some(leader),
                 Flight::Follower(follower) => {
-                    flight::wait(follower).await;
-                    self.now = cache.shared.clock.now();
-                    stored = self.lookup(&head, &body).await;
-                    if let Some(found) = &stored
-                        && self.verdict(found) == Verdict::Fresh
-                    {
-                        return Ok(self.answer(found, &head, CacheOutcome::Hit));
+                    if let Some(published) = follower.published().await {
+                        self.now = cache.shared.clock.now();
+                        if let Some(response) = self.follow(&published, &head).await {
+                            return Ok(response);
+                        }
                     }
+                    // The leader's response is not one for this request.
                     None
                 }
             }
@@ -466,22 +495,58 @@ impl<'a> Exchange<'a> {
             None
         };
         let request = Request::from_parts(head, request_body);
-        Box::pin(self.fetch(inner, request, body, stored)).await
+        Box::pin(self.fetch(inner, request, body, stored, leader)).await
+    }
+
+    /// The answer from a leader's published response, when it is fresh for
+    /// this request and its `Vary` headers match: the body read from the
+    /// leader's tape as it arrives. `None` (not storable for this request,
+    /// past the size limit, failed, or an event stream, which is never
+    /// shared) sends the request upstream itself.
+    async fn follow<B: Body>(
+        &self,
+        published: &Published,
+        head: &http::request::Parts,
+    ) -> Option<Response<CacheBody<B>>> {
+        let found = Found {
+            key: published.key.clone(),
+            entry: Arc::clone(&published.entry),
+        };
+        if self.verdict(&found) != Verdict::Fresh || !self.vary_matches(&found.entry, &head.headers)
+        {
+            return None;
+        }
+        let Some(tape) = &published.tape else {
+            return Some(self.answer(&found, head, CacheOutcome::Hit));
+        };
+        if !published.streams_to_followers {
+            return None;
+        }
+        // `None` once the body is past the limit or has failed.
+        let reader = tape.reader()?;
+        tracing::debug!(key = %self.key, "reqcache: answered from a concurrent request's response");
+        Some(self.answer_with(&found, head, CacheOutcome::Hit, || {
+            CacheBody::shared(reader, published.length)
+        }))
     }
 
     /// Calls upstream (conditionally when a stale entry has validators) and
-    /// stores what may be stored.
+    /// answers with its response at once; a storable one is recorded as it
+    /// streams and stored behind the response when its body completes.
+    /// `leader`, when this request leads a flight, publishes the storable
+    /// response to its followers and lives until the entry is written.
     async fn fetch<S, ReqBody, ResBody>(
         &self,
         mut inner: S,
         mut request: Request<ReqBody>,
         request_body: Bytes,
         stored: Option<Found>,
+        leader: Option<Leader>,
     ) -> CachedResult<ResBody, S::Error>
     where
         S: Service<Request<ReqBody>, Response = Response<ResBody>>,
         ReqBody: From<Bytes>,
-        ResBody: Body,
+        ResBody: CacheableResponseBody,
     {
         let settings = self.settings();
         let rules = &settings.rules;
@@ -520,22 +585,36 @@ impl<'a> Exchange<'a> {
         let response_time = self.cache.shared.clock.now();
         let status = response.status();
         let mut response = response;
+        let mut plan = WritePlan::default();
         if let Some(found) = &stored {
             if status == StatusCode::NOT_MODIFIED && added_validators {
                 if validation::not_modified_matches(&found.entry.headers, response.headers()) {
                     let not_modified = response.into_parts().0.headers;
-                    return Ok(self
-                        .revalidated(found, &head, &not_modified, request_time, response_time)
-                        .await);
+                    return Ok(self.revalidated(
+                        found,
+                        &head,
+                        &not_modified,
+                        request_time,
+                        response_time,
+                        leader,
+                    ));
                 }
                 // The 304 describes some other representation: ask again,
-                // unconditionally.
+                // unconditionally (and drop the stored one, before storing
+                // what comes).
                 tracing::debug!(key = %self.key, "reqcache: 304 for another representation; fetching again");
-                self.delete(&found.key).await;
+                plan.deletes.push(found.key.clone());
                 let (parts, body) = retry.unwrap_or_else(|| (copy_of(&head), Bytes::new()));
-                response = inner
+                response = match inner
                     .call(Request::from_parts(parts, ReqBody::from(body)))
-                    .await?;
+                    .await
+                {
+                    Ok(response) => response,
+                    Err(error) => {
+                        store_behind(self.cache, plan, None);
+                        return Err(error);
+                    }
+                };
             } else if status == StatusCode::NOT_MODIFIED
                 && !self.conditional
                 && validation::not_modified_matches(&found.entry.headers, response.headers())
@@ -544,9 +623,14 @@ impl<'a> Exchange<'a> {
                 // has no validator): the stored response, refreshed, answers
                 // it; the client did not ask for a `304`.
                 let not_modified = response.into_parts().0.headers;
-                return Ok(self
-                    .revalidated(found, &head, &not_modified, request_time, response_time)
-                    .await);
+                return Ok(self.revalidated(
+                    found,
+                    &head,
+                    &not_modified,
+                    request_time,
+                    response_time,
+                    leader,
+                ));
             } else if (status.is_client_error() || status.is_server_error())
                 // An error status the layer stores is an answer, not a failure.
                 && !rules.allowable_codes.contains(&status)
@@ -562,26 +646,28 @@ impl<'a> Exchange<'a> {
             &parts,
             request_time,
             response_time,
-        );
+        )
+        .map_err(|not_stored| not_stored.reason())
+        .and_then(|decided| {
+            if settings.read_only {
+                Err("read-only cache")
+            } else if body.size_hint().lower() > settings.max_body_size as u64 {
+                Err("body larger than max_body_size")
+            } else {
+                Ok(decided)
+            }
+        });
         let (times, vary) = match decided {
             Ok(decided) => decided,
-            Err(not_stored) => {
+            Err(reason) => {
+                store_behind(self.cache, plan, None);
                 return Ok(self.not_stored(
                     Response::from_parts(parts, CacheBody::upstream(body)),
-                    not_stored.reason(),
+                    reason,
                 ));
             }
         };
 
-        let response_body = match CacheBody::buffer(body, settings.max_body_size).await {
-            Ok(bytes) => bytes,
-            Err(streaming) => {
-                return Ok(self.not_stored(
-                    Response::from_parts(parts, streaming),
-                    "body larger than max_body_size, or with trailers or an error",
-                ));
-            }
-        };
         // The age the response arrived with is folded into `created_at`; its
         // `Age` field is kept as a slot that every answer overwrites, so an
         // answer never has to grow the cloned header map.
@@ -591,7 +677,7 @@ impl<'a> Exchange<'a> {
             status: parts.status,
             version: parts.version,
             headers: stored_headers,
-            body: response_body.clone(),
+            body: Bytes::new(),
             request: settings.key.normalize.stored_request(
                 &head.method,
                 &head.uri,
@@ -606,38 +692,101 @@ impl<'a> Exchange<'a> {
         // The inner service followed redirects: store under the final URL's
         // key, and an alias under this request's.
         let final_uri = redirected_to(&parts.extensions).filter(|uri| **uri != head.uri);
-        let mut stored_ok = true;
+        let mut alias = None;
         let primary = match final_uri {
             Some(final_uri) => {
                 let target =
                     settings
                         .key
                         .key(&head.method, final_uri, &head.headers, &request_body);
-                let alias = CachedResponse::alias(&target, entry.request.clone(), &entry);
+                alias = Some(CachedResponse::alias(
+                    &target,
+                    entry.request.clone(),
+                    &entry,
+                ));
                 entry.request.url = settings.key.normalize.normalized_url(final_uri);
-                stored_ok &= self.store(&self.key, alias).await;
                 target
             }
             None => self.key.clone(),
         };
         // A Vary'ing response: under its variant's key, and as the latest
         // variant under the primary key (which tells lookups how it varies).
-        if !vary.is_empty() {
-            match variant_key(&settings.key.normalize, &primary, &vary, &head.headers) {
-                Some(variant) => stored_ok &= self.store(&variant, entry.clone()).await,
-                None => stored_ok = false,
-            }
-        }
-        if stored_ok {
-            stored_ok &= self.store(&primary, entry).await;
-        }
-        let outcome = if stored_ok {
-            CacheOutcome::Stored
+        let variant = if vary.is_empty() {
+            None
         } else {
-            CacheOutcome::NotStored
+            match variant_key(&settings.key.normalize, &primary, &vary, &head.headers) {
+                Some(variant) => Some(variant),
+                None => {
+                    store_behind(self.cache, plan, None);
+                    return Ok(self.not_stored(
+                        Response::from_parts(parts, CacheBody::upstream(body)),
+                        "Vary headers that cannot be keyed",
+                    ));
+                }
+            }
         };
+        let length = body.size_hint().exact();
+        let streams_to_followers = !is_event_stream(&parts.headers);
+        let cache = self.cache.clone();
+        let key = self.key.clone();
+        let stored_key = variant.clone().unwrap_or_else(|| primary.clone());
+        let head_entry = leader.as_ref().map(|_| Arc::new(entry.clone()));
+        // The tape is shared with the leader's followers: the leader guard
+        // goes into the store, once the body is complete.
+        let (leader_for_store, leader_slot) = match leader {
+            Some(leader) => {
+                let leader = Arc::new(std::sync::Mutex::new(Some(leader)));
+                (Some(Arc::clone(&leader)), Some(leader))
+            }
+            None => (None, None),
+        };
+        // The body completes after the request's future: its write goes in
+        // the request's span all the same.
+        let span = tracing::Span::current();
+        let published_key = stored_key.clone();
+        let on_complete = Box::new(move |bytes: Bytes| {
+            let _span = span.enter();
+            entry.body = bytes;
+            let entry = Arc::new(entry);
+            let leader = leader_for_store
+                .and_then(|slot| slot.lock().unwrap_or_else(|e| e.into_inner()).take());
+            if let Some(leader) = &leader {
+                // Later followers answer from the whole entry.
+                leader.publish(Published {
+                    key: published_key,
+                    entry: Arc::clone(&entry),
+                    tape: None,
+                    length: Some(entry.body.len() as u64),
+                    streams_to_followers: true,
+                });
+            }
+            if let Some(alias) = alias {
+                plan.puts.push((key, Arc::new(alias)));
+            }
+            if let Some(variant) = variant {
+                plan.puts.push((variant, Arc::clone(&entry)));
+            }
+            plan.puts.push((primary, entry));
+            store_behind(&cache, plan, leader);
+        });
+        let tape = Tape::new(body, settings.max_body_size, on_complete);
+        // The caller's reader, before any follower can read (and pull) the body.
+        let reader = tape.first_reader();
+        // Unless the body was already complete (the store took the leader
+        // and published the whole entry), followers read the tape.
+        if let (Some(slot), Some(head_entry)) = (&leader_slot, head_entry)
+            && let Some(leader) = slot.lock().unwrap_or_else(|e| e.into_inner()).as_ref()
+        {
+            leader.publish(Published {
+                key: stored_key,
+                entry: head_entry,
+                tape: Some(Arc::clone(&tape)),
+                length,
+                streams_to_followers,
+            });
+        }
         Ok(with_status(
-            Response::from_parts(parts, CacheBody::cached(response_body)),
+            Response::from_parts(parts, CacheBody::shared(reader, length)),
             CacheStatus {
                 from_cache: false,
                 is_expired: false,
@@ -645,7 +794,7 @@ impl<'a> Exchange<'a> {
                 expires: times.expires,
                 key: Some(self.key.clone()),
                 revalidated: false,
-                outcome,
+                outcome: CacheOutcome::Stored,
             },
         ))
     }
@@ -660,18 +809,21 @@ impl<'a> Exchange<'a> {
     }
 
     /// Upstream answered `304` for the stored response: refresh it (RFC 9111
-    /// section 4.3.4) and answer from it.
-    async fn revalidated<B: Body>(
+    /// section 4.3.4), store it behind the answer, and answer from it (and
+    /// the followers of `leader` too).
+    fn revalidated<B: Body>(
         &self,
         found: &Found,
         head: &http::request::Parts,
         not_modified: &HeaderMap,
         request_time: SystemTime,
         response_time: SystemTime,
+        leader: Option<Leader>,
     ) -> Response<CacheBody<B>> {
         let mut refreshed = CachedResponse::clone(&found.entry);
         refreshed.headers = validation::merge_not_modified(&found.entry.headers, not_modified);
-        match storable::times(
+        let mut plan = WritePlan::default();
+        let refreshed = match storable::times(
             &self.settings().rules,
             self.asked(head),
             refreshed.status,
@@ -683,18 +835,31 @@ impl<'a> Exchange<'a> {
                 refreshed.created_at = times.created_at;
                 refreshed.expires = times.expires;
                 refreshed.retain_until = times.retain_until;
-                self.store(&found.key, refreshed.clone()).await;
+                let refreshed = Arc::new(refreshed);
+                plan.puts.push((found.key.clone(), Arc::clone(&refreshed)));
+                refreshed
             }
             Err(DoNotStore) => {
                 refreshed.created_at = response_time;
                 refreshed.expires = Some(response_time);
-                self.delete(&found.key).await;
+                plan.deletes.push(found.key.clone());
+                Arc::new(refreshed)
             }
-        }
+        };
         let found = Found {
             key: found.key.clone(),
-            entry: Arc::new(refreshed),
+            entry: refreshed,
         };
+        if let Some(leader) = &leader {
+            leader.publish(Published {
+                key: found.key.clone(),
+                entry: Arc::clone(&found.entry),
+                tape: None,
+                length: Some(found.entry.body.len() as u64),
+                streams_to_followers: true,
+            });
+        }
+        store_behind(self.cache, plan, leader);
         let at_response = Exchange {
             cache: self.cache,
             key: self.key.clone(),
@@ -705,38 +870,16 @@ impl<'a> Exchange<'a> {
         };
         at_response.answer(&found, head, CacheOutcome::Revalidated)
     }
+}
 
-    // ---- storage writes -----------------------------------------------
-
-    /// Stores an entry (unless read-only); a failure is logged and skipped.
-    async fn store(&self, key: &CacheKey, entry: CachedResponse) -> bool {
-        if self.settings().read_only {
-            return false;
-        }
-        match self.cache.shared.storage.put(key, Arc::new(entry)).await {
-            Ok(()) => {
-                self.counters().record(Counter::Stored);
-                tracing::debug!(%key, "reqcache: stored");
-                true
-            }
-            Err(error) => {
-                self.counters().record(Counter::StorageWriteError);
-                tracing::warn!(%key, %error, "reqcache: storage write failed; response not cached");
-                false
-            }
-        }
-    }
-
-    /// Deletes an entry (unless read-only); a failure is logged and skipped.
-    async fn delete(&self, key: &CacheKey) {
-        if self.settings().read_only {
-            return;
-        }
-        if let Err(error) = self.cache.shared.storage.delete(key).await {
-            self.counters().record(Counter::StorageWriteError);
-            tracing::warn!(%key, %error, "reqcache: storage delete failed");
-        }
-    }
+/// Whether a response is an event stream (`text/event-stream`): one that
+/// may never end, so followers do not read it as it streams.
+fn is_event_stream(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .is_some_and(|media| media.trim().eq_ignore_ascii_case("text/event-stream"))
 }
 
 /// Refreshes a stale entry while its stale answer has already gone out
@@ -752,9 +895,8 @@ pub(super) async fn refresh_in_background<S, ReqBody, ResBody>(
 ) where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
     ReqBody: From<Bytes>,
-    ResBody: Body,
+    ResBody: CacheableResponseBody,
 {
-    let _leader = leader;
     let exchange = Exchange {
         cache: &cache,
         key,
@@ -763,8 +905,11 @@ pub(super) async fn refresh_in_background<S, ReqBody, ResBody>(
         conditional: false,
         now: cache.shared.clock.now(),
     };
-    match exchange.fetch(inner, request, body, Some(found)).await {
-        // Read the body through so that whatever was stored is complete.
+    match exchange
+        .fetch(inner, request, body, Some(found), Some(leader))
+        .await
+    {
+        // Read the body through so that it is recorded and stored.
         Ok(response) => drop(response.into_body().collect().await),
         Err(_) => {
             tracing::debug!(key = %exchange.key, "reqcache: background refresh failed; upstream error")

@@ -4,8 +4,8 @@
 
 use http::{HeaderMap, StatusCode, Uri, header};
 
+use super::storage_calls;
 use crate::handle::CacheHandle;
-use crate::stats::Counter;
 
 /// After a successful unsafe request, deletes what is stored for its URL and
 /// for its `Location` and `Content-Location` on the same origin.
@@ -28,13 +28,11 @@ pub(super) async fn invalidate(
     }
     for target in targets {
         let url = cache.shared.settings.key.normalize.normalized_url(&target);
-        match cache.shared.storage.delete_url(&url).await {
-            Ok(deleted) if deleted > 0 => tracing::debug!(url, deleted, "reqcache: invalidated"),
-            Ok(_) => {}
-            Err(error) => {
-                cache.shared.counters.record(Counter::StorageWriteError);
-                tracing::warn!(url, %error, "reqcache: invalidation failed");
-            }
+        // Bounded like every storage call; a failure is logged and counted.
+        if let Some(deleted) = storage_calls::delete_url(&cache.shared, &url).await
+            && deleted > 0
+        {
+            tracing::debug!(url, deleted, "reqcache: invalidated");
         }
     }
 }

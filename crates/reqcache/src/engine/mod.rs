@@ -6,10 +6,12 @@
 //! from the cache or go upstream (single flight) and store what the policy
 //! allows. Every storage failure on this path is logged and becomes a miss or
 //! a skipped write; only the inner service's own errors reach the caller.
-//! Everything of one request lives in `exchange.rs`; `invalidate.rs` deletes
-//! what unsafe methods invalidate.
+//! Everything of one request lives in `exchange.rs`; `storage_calls.rs`
+//! bounds every storage call (timeouts, the breaker) and runs writes behind
+//! the response; `invalidate.rs` deletes what unsafe methods invalidate.
 
 mod exchange;
 mod invalidate;
+mod storage_calls;
 
 pub(crate) use exchange::{respond, with_status};

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use reqcache::storage::{CachedResponse, EntryInfo, Storage, StorageErrorKind};
@@ -108,12 +108,16 @@ impl Storage for BrokenStorage {
 #[tokio::test]
 async fn a_failing_storage_never_fails_a_request() {
     let storage = Arc::new(BrokenStorage::default());
-    let mut h = Harness::with_storage(Arc::clone(&storage), Upstream::ok("fine", &[]), |b| b);
+    // The breaker off: every call reaches the storage.
+    let mut h = Harness::with_storage(Arc::clone(&storage), Upstream::ok("fine", &[]), |b| {
+        b.storage_breaker(0, Duration::from_secs(1))
+    });
     for _ in 0..3 {
         let r = h.get("http://e.com/").await;
         assert_eq!(r.status, 200);
         assert_eq!(r.body, "fine");
-        assert_eq!(r.cache.outcome(), CacheOutcome::NotStored);
+        // Storable: the write, behind the response, is what fails.
+        assert_eq!(r.cache.outcome(), CacheOutcome::Stored);
     }
     assert_eq!(h.calls(), 3);
     // One read and one write attempt per request, each logged and counted.
@@ -143,6 +147,9 @@ async fn an_oversized_entry_for_memory_storage_is_answered_uncached() {
         |b| b,
     );
     let r = h.get("http://e.com/").await;
-    assert_eq!(r.cache.outcome(), CacheOutcome::NotStored);
     assert!(r.body.starts_with(b"a body"));
+    h.cache().flush().await;
+    assert_eq!(h.cache().len().await.unwrap(), 0);
+    assert_eq!(h.cache().stats().stored, 0);
+    assert!(!h.get("http://e.com/").await.cache.from_cache());
 }

@@ -11,6 +11,7 @@ mod handle;
 mod hit_path;
 mod keys;
 mod maintenance;
+mod miss_path;
 mod options;
 mod parity;
 mod parity_keys;

@@ -71,7 +71,11 @@ async fn a_body_that_fails_midway_is_not_cached_and_the_error_reaches_the_client
             None => panic!("the body error was swallowed"),
         }
     };
-    assert_eq!(error, UpstreamError("reset"));
+    assert_eq!(
+        error.downcast_ref::<UpstreamError>(),
+        Some(&UpstreamError("reset")),
+        "the upstream error, boxed"
+    );
     assert_eq!(received, chunks(2, 10).concat());
     assert!(body.is_end_stream());
     assert_eq!(h.cache().len().await.unwrap(), 0);

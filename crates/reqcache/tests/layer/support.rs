@@ -201,7 +201,7 @@ pub(crate) struct Reply {
 pub(crate) async fn reply<B>(response: Response<CacheBody<B>>) -> Reply
 where
     B: Body,
-    B::Error: std::fmt::Debug,
+    B::Error: Into<reqcache::storage::BoxError>,
 {
     let (parts, body) = response.into_parts();
     let cache = parts

@@ -1,0 +1,504 @@
+//! The miss path, against the bare inner service in the same run:
+//!
+//! 1. `miss`: a 1 KiB miss (a new URL each time) on memory and SQLite: the
+//!    time to the response head, and the process CPU per miss with the
+//!    writes behind the responses included (flushed before the clock stops).
+//! 2. `stream`: an origin that sends its head at once and its body 50 ms
+//!    later: the time to the response head through the layer.
+//! 3. `fanout`: 200 concurrent requests for one cold URL on a 200 ms origin:
+//!    upstream calls, and each caller's time to its first body byte.
+//! 4. `hung`: a real redis-server, started here and stopped by PID, frozen
+//!    with SIGSTOP for 10 s while 64 tasks send requests (a 1 ms origin):
+//!    failed requests and p50/p99 latency against the bare origin. Needs
+//!    `redis-server` (or `REQCACHE_REDIS_SERVER`); skipped without it.
+//!
+//! Run: `cargo bench --bench miss_path` (`-- miss`, `-- stream`, `-- fanout`
+//! or `-- hung` for one part). Build with `RUSTFLAGS="--cfg reqcache_before"` against a
+//! tree from before the streaming miss path (no `flush`) to compare.
+
+#![allow(missing_docs)]
+
+use std::convert::Infallible;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body::{Body, Frame};
+use http_body_util::{BodyExt, Full};
+use reqcache::storage::Storage;
+use reqcache::{CacheHandle, CacheLayer, MemoryStorage};
+use reqcache_sqlite::SqliteStorage;
+use tower::{Layer, Service, ServiceExt};
+
+const MISSES: usize = 20_000;
+const ROUNDS: usize = 5;
+
+fn body_1k() -> Bytes {
+    Bytes::from(vec![b'x'; 1024])
+}
+
+fn origin() -> impl Service<
+    Request<Full<Bytes>>,
+    Response = Response<Full<Bytes>>,
+    Error = Infallible,
+    Future = impl Send,
+> + Clone
++ Send
++ 'static {
+    let body = body_1k();
+    tower::service_fn(move |_req: Request<Full<Bytes>>| {
+        let body = body.clone();
+        async move {
+            Ok(Response::builder()
+                .header("cache-control", "max-age=3600")
+                .body(Full::new(body))
+                .unwrap())
+        }
+    })
+}
+
+/// Process CPU time (user + system), from /proc (Linux).
+fn cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    // Fields 14 and 15 (utime, stime), counted from after the name; 100 Hz.
+    Duration::from_millis((ticks(11) + ticks(12)) * 10)
+}
+
+async fn flush(cache: Option<&CacheHandle>) {
+    #[cfg(not(reqcache_before))]
+    if let Some(cache) = cache {
+        cache.flush().await;
+    }
+    #[cfg(reqcache_before)]
+    let _ = cache;
+}
+
+/// Sends `MISSES` requests for new URLs: (median time to head, CPU per miss).
+async fn misses<S, B>(service: S, cache: Option<CacheHandle>, round: usize) -> (Duration, Duration)
+where
+    S: Service<Request<Full<Bytes>>, Response = Response<B>> + Clone,
+    S::Error: std::fmt::Debug,
+    B: Body,
+    B::Error: std::fmt::Debug,
+{
+    let mut heads = Vec::with_capacity(MISSES);
+    let cpu = cpu_time();
+    for i in 0..MISSES {
+        let request = Request::get(format!("https://api.example.com/items/{round}/{i}"))
+            .body(Full::default())
+            .unwrap();
+        let start = Instant::now();
+        let response = service.clone().oneshot(request).await.unwrap();
+        heads.push(start.elapsed());
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(body.len(), 1024);
+    }
+    flush(cache.as_ref()).await;
+    let cpu = cpu_time().saturating_sub(cpu) / MISSES as u32;
+    heads.sort();
+    (heads[heads.len() / 2], cpu)
+}
+
+fn median(mut values: Vec<Duration>) -> Duration {
+    values.sort();
+    values[values.len() / 2]
+}
+
+fn run_misses(rt: &tokio::runtime::Runtime) {
+    println!("miss: {MISSES} misses of 1 KiB per round, {ROUNDS} rounds, medians");
+    let dir = tempfile::tempdir().unwrap();
+    let mut results: Vec<(&str, Vec<Duration>, Vec<Duration>)> = vec![
+        ("bare", vec![], vec![]),
+        ("memory", vec![], vec![]),
+        ("sqlite", vec![], vec![]),
+    ];
+    for round in 0..ROUNDS {
+        let (head, cpu) = rt.block_on(misses(origin(), None, round));
+        results[0].1.push(head);
+        results[0].2.push(cpu);
+
+        let layer = CacheLayer::new(MemoryStorage::new());
+        let (head, cpu) = rt.block_on(misses(
+            layer.layer(origin()),
+            Some(layer.cache().clone()),
+            round,
+        ));
+        results[1].1.push(head);
+        results[1].2.push(cpu);
+
+        let path = dir.path().join(format!("miss-{round}.sqlite"));
+        let storage = rt.block_on(SqliteStorage::open(&path)).unwrap();
+        let layer = CacheLayer::new(storage);
+        let (head, cpu) = rt.block_on(misses(
+            layer.layer(origin()),
+            Some(layer.cache().clone()),
+            round,
+        ));
+        assert_eq!(
+            rt.block_on(layer.cache().storage().len()).unwrap(),
+            MISSES as u64
+        );
+        results[2].1.push(head);
+        results[2].2.push(cpu);
+    }
+    let bare_head = median(results[0].1.clone());
+    let bare_cpu = median(results[0].2.clone());
+    println!("| service | time to head | added | CPU per miss | added |");
+    println!("|---|---|---|---|---|");
+    for (name, heads, cpus) in results {
+        let (head, cpu) = (median(heads), median(cpus));
+        println!(
+            "| {name} | {:.2} µs | +{:.2} µs | {:.2} µs | +{:.2} µs |",
+            micros(head),
+            micros(head.saturating_sub(bare_head)),
+            micros(cpu),
+            micros(cpu.saturating_sub(bare_cpu)),
+        );
+    }
+}
+
+fn micros(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
+
+/// A body that sends one 1 KiB chunk `delay` after it is first polled.
+struct Late {
+    delay: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+    done: bool,
+}
+
+impl Body for Late {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        if self.done {
+            return std::task::Poll::Ready(None);
+        }
+        if let Some(delay) = self.delay.as_mut() {
+            std::task::ready!(delay.as_mut().poll(cx));
+        }
+        self.done = true;
+        std::task::Poll::Ready(Some(Ok(Frame::data(body_1k()))))
+    }
+}
+
+fn streaming_origin()
+-> impl Service<Request<Full<Bytes>>, Response = Response<Late>, Error = Infallible, Future = impl Send>
++ Clone
++ Send
++ 'static {
+    tower::service_fn(|_req: Request<Full<Bytes>>| async {
+        Ok(Response::builder()
+            .header("cache-control", "max-age=3600")
+            .body(Late {
+                delay: Some(Box::pin(tokio::time::sleep(Duration::from_millis(50)))),
+                done: false,
+            })
+            .unwrap())
+    })
+}
+
+async fn time_to_head<S, B>(service: S, i: usize) -> Duration
+where
+    S: Service<Request<Full<Bytes>>, Response = Response<B>>,
+    S::Error: std::fmt::Debug,
+    B: Body,
+    B::Error: std::fmt::Debug,
+{
+    let request = Request::get(format!("https://api.example.com/stream/{i}"))
+        .body(Full::default())
+        .unwrap();
+    let start = Instant::now();
+    let response = service.oneshot(request).await.unwrap();
+    let head = start.elapsed();
+    let _ = response.into_body().collect().await.unwrap();
+    head
+}
+
+fn run_stream(rt: &tokio::runtime::Runtime) {
+    println!("stream: head at once, body 50 ms later; 20 requests each, medians");
+    let dir = tempfile::tempdir().unwrap();
+    let storage = rt
+        .block_on(SqliteStorage::open(dir.path().join("stream.sqlite")))
+        .unwrap();
+    let memory = CacheLayer::new(MemoryStorage::new());
+    let sqlite = CacheLayer::new(storage);
+    let mut rows = Vec::new();
+    for (name, layer) in [
+        ("bare", None),
+        ("memory", Some(&memory)),
+        ("sqlite", Some(&sqlite)),
+    ] {
+        let mut heads = Vec::new();
+        for i in 0..20 {
+            heads.push(rt.block_on(match layer {
+                None => Box::pin(time_to_head(streaming_origin(), i))
+                    as std::pin::Pin<Box<dyn Future<Output = Duration>>>,
+                Some(layer) => Box::pin(time_to_head(layer.layer(streaming_origin()), i)),
+            }));
+        }
+        rows.push((name, median(heads)));
+    }
+    println!("| service | time to head |");
+    println!("|---|---|");
+    for (name, head) in rows {
+        println!("| {name} | {:.1} µs |", micros(head));
+    }
+}
+
+/// A redis-server of our own on a free loopback port, stopped by PID.
+struct Redis {
+    child: Child,
+    port: u16,
+}
+
+impl Redis {
+    fn start() -> Option<Self> {
+        let program =
+            std::env::var("REQCACHE_REDIS_SERVER").unwrap_or_else(|_| "redis-server".to_owned());
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .ok()?
+            .local_addr()
+            .ok()?
+            .port();
+        let child = Command::new(program)
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .ok()?;
+        let redis = Self { child, port };
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Some(redis);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+
+    fn signal(&self, signal: &str) {
+        let _ = Command::new("kill")
+            .args([signal, &self.child.id().to_string()])
+            .status();
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        self.signal("-CONT");
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn slow_origin() -> impl Service<
+    Request<Full<Bytes>>,
+    Response = Response<Full<Bytes>>,
+    Error = Infallible,
+    Future = impl Send,
+> + Clone
++ Send
++ 'static {
+    tower::service_fn(|_req: Request<Full<Bytes>>| async {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        Ok(Response::builder()
+            .header("cache-control", "max-age=3600")
+            .body(Full::new(body_1k()))
+            .unwrap())
+    })
+}
+
+/// 64 tasks sending requests for 200 URLs for `length`: (failed, p50, p99).
+async fn load<S>(service: S, length: Duration) -> (usize, Duration, Duration, usize)
+where
+    S: Service<Request<Full<Bytes>>, Response = Response<reqcache::CacheBody<Full<Bytes>>>>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send,
+    S::Error: Send,
+{
+    let failed = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::new(AtomicU64::new(0));
+    let deadline = Instant::now() + length;
+    let tasks: Vec<_> = (0..64)
+        .map(|_| {
+            let service = service.clone();
+            let failed = Arc::clone(&failed);
+            let counter = Arc::clone(&counter);
+            tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                while Instant::now() < deadline {
+                    let n = counter.fetch_add(1, Ordering::Relaxed);
+                    let request = Request::get(format!("https://api.example.com/hung/{}", n % 200))
+                        .body(Full::default())
+                        .unwrap();
+                    let start = Instant::now();
+                    match service.clone().oneshot(request).await {
+                        Ok(response) => {
+                            if response.into_body().collect().await.is_err() {
+                                failed.fetch_add(1, Ordering::Relaxed);
+                            }
+                        }
+                        Err(_) => {
+                            failed.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                    latencies.push(start.elapsed());
+                }
+                latencies
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for task in tasks {
+        all.extend(task.await.unwrap());
+    }
+    all.sort();
+    let at = |q: f64| all[((all.len() as f64 * q) as usize).min(all.len() - 1)];
+    (failed.load(Ordering::Relaxed), at(0.5), at(0.99), all.len())
+}
+
+fn run_hung(rt: &tokio::runtime::Runtime) {
+    let Some(redis) = Redis::start() else {
+        println!("hung: skipped (no redis-server; set REQCACHE_REDIS_SERVER)");
+        return;
+    };
+    let url = format!("redis://127.0.0.1:{}", redis.port);
+    let storage = rt
+        .block_on(
+            reqcache_redis::RedisStorage::builder(&url)
+                .namespace("hung-bench")
+                .open(),
+        )
+        .unwrap();
+    let layer = CacheLayer::new(storage);
+    let service = layer.layer(slow_origin());
+    println!("hung: 64 tasks, 200 URLs, 1 ms origin; redis-server frozen (SIGSTOP) for 10 s");
+    let bare = tower::ServiceBuilder::new()
+        .map_response(|r: Response<Full<Bytes>>| r.map(reqcache::CacheBody::upstream))
+        .service(slow_origin());
+    let (failed, p50, p99, n) = rt.block_on(load(bare, Duration::from_secs(3)));
+    println!("| phase | requests | failed | p50 | p99 |");
+    println!("|---|---|---|---|---|");
+    println!(
+        "| bare origin | {n} | {failed} | {:.2} ms | {:.2} ms |",
+        p50.as_secs_f64() * 1e3,
+        p99.as_secs_f64() * 1e3
+    );
+    redis.signal("-STOP");
+    let (failed, p50, p99, n) = rt.block_on(load(service, Duration::from_secs(10)));
+    redis.signal("-CONT");
+    println!(
+        "| layer, Redis hung | {n} | {failed} | {:.2} ms | {:.2} ms |",
+        p50.as_secs_f64() * 1e3,
+        p99.as_secs_f64() * 1e3
+    );
+    #[cfg(not(reqcache_before))]
+    println!("stats: {:?}", layer.cache().stats());
+    drop(redis);
+}
+
+/// 200 concurrent requests for one cold URL, a 200 ms origin: upstream
+/// calls and each caller's time to its first body byte.
+fn run_fanout(rt: &tokio::runtime::Runtime) {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let origin = {
+        let calls = Arc::clone(&calls);
+        tower::service_fn(move |_req: Request<Full<Bytes>>| {
+            calls.fetch_add(1, Ordering::SeqCst);
+            async {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                Ok::<_, Infallible>(
+                    Response::builder()
+                        .header("cache-control", "max-age=3600")
+                        .body(Full::new(body_1k()))
+                        .unwrap(),
+                )
+            }
+        })
+    };
+    let layer = CacheLayer::new(MemoryStorage::new());
+    let service = layer.layer(origin);
+    let firsts = rt.block_on(async {
+        let start = Instant::now();
+        let tasks: Vec<_> = (0..200)
+            .map(|_| {
+                let service = service.clone();
+                tokio::spawn(async move {
+                    let request = Request::get("https://api.example.com/cold")
+                        .body(Full::default())
+                        .unwrap();
+                    let response = service.oneshot(request).await.unwrap();
+                    let mut body = response.into_body();
+                    let _first = body.frame().await;
+                    let first = start.elapsed();
+                    while body.frame().await.is_some() {}
+                    first
+                })
+            })
+            .collect();
+        let mut firsts = Vec::new();
+        for task in tasks {
+            firsts.push(task.await.unwrap());
+        }
+        firsts.sort();
+        firsts
+    });
+    println!(
+        "fanout: 200 concurrent requests, one cold URL, 200 ms origin: {} upstream call(s); first byte p50 {:.1} ms, max {:.1} ms",
+        calls.load(Ordering::SeqCst),
+        firsts[firsts.len() / 2].as_secs_f64() * 1e3,
+        firsts[firsts.len() - 1].as_secs_f64() * 1e3,
+    );
+}
+
+fn runtime(threads: usize) -> tokio::runtime::Runtime {
+    if threads == 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut builder = tokio::runtime::Builder::new_multi_thread();
+        builder.worker_threads(threads);
+        builder
+    }
+    .enable_all()
+    .build()
+    .unwrap()
+}
+
+fn main() {
+    let part = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+    let wants = |name: &str| part.as_deref().is_none_or(|p| p == name);
+    if wants("miss") {
+        run_misses(&runtime(1));
+    }
+    if wants("stream") {
+        run_stream(&runtime(1));
+    }
+    if wants("fanout") {
+        run_fanout(&runtime(2));
+    }
+    if wants("hung") {
+        run_hung(&runtime(2));
+    }
+}

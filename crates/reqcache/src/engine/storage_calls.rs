@@ -1,0 +1,191 @@
+//! Every storage call the engine makes, each bounded: by the layer's read or
+//! write timeout, and by the circuit breaker, which skips the storage
+//! altogether while it is open. A failure, a timeout or a skipped call is
+//! logged and counted and becomes a miss or a write not made; nothing here
+//! returns an error.
+//!
+//! Writes run behind the response ([`store_behind`]): an ordered plan of
+//! deletes and puts handed to the cache's [`WriteBehind`](crate::write_behind::WriteBehind).
+
+use std::future::Future;
+use std::pin::pin;
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::{Duration, SystemTime};
+
+use tracing::Instrument;
+
+use crate::breaker::Tripped;
+use crate::flight::Leader;
+use crate::handle::{CacheHandle, Shared};
+use crate::key::CacheKey;
+use crate::stats::Counter;
+use crate::storage::{CachedResponse, StorageError};
+
+/// A storage call that did not end within its bound.
+struct TimedOut;
+
+/// Awaits `call`, for at most `limit` once it has had to wait. A call that
+/// is ready at once (memory) never starts a timer; outside a Tokio runtime
+/// no bound applies.
+async fn bounded<F: Future>(limit: Option<Duration>, call: F) -> Result<F::Output, TimedOut> {
+    let mut call = pin!(call);
+    let mut timer: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
+    let mut unbounded = limit.is_none();
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(output) = call.as_mut().poll(cx) {
+            return Poll::Ready(Ok(output));
+        }
+        if unbounded {
+            return Poll::Pending;
+        }
+        let timer = match &mut timer {
+            Some(timer) => timer,
+            None => {
+                let (Some(limit), Ok(_)) = (limit, tokio::runtime::Handle::try_current()) else {
+                    unbounded = true;
+                    return Poll::Pending;
+                };
+                timer.insert(Box::pin(tokio::time::sleep(limit)))
+            }
+        };
+        match timer.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(TimedOut)),
+            Poll::Pending => Poll::Pending,
+        }
+    })
+    .await
+}
+
+/// What a bounded call came to, for the breaker and the counters.
+fn settle<T>(
+    shared: &Shared,
+    outcome: Result<Result<T, StorageError>, TimedOut>,
+    failure: Counter,
+    what: &str,
+    key: &dyn std::fmt::Display,
+) -> Option<T> {
+    let error = match outcome {
+        Ok(Ok(value)) => {
+            if shared.breaker.succeeded() {
+                shared.counters.breaker_state(false);
+                tracing::info!("reqcache: storage answered again; breaker closed");
+            }
+            return Some(value);
+        }
+        Ok(Err(error)) => error.to_string(),
+        Err(TimedOut) => {
+            shared.counters.record(Counter::StorageTimeout);
+            "timed out".to_owned()
+        }
+    };
+    shared.counters.record(failure);
+    tracing::warn!(%key, %error, "reqcache: storage {what} failed");
+    if shared.breaker.failed(shared.clock.now()) == Tripped::Opened {
+        shared.counters.record(Counter::BreakerTrip);
+        shared.counters.breaker_state(true);
+        tracing::warn!(
+            cool_down = ?shared.settings.breaker.cool_down,
+            "reqcache: storage failing; breaker open, the cache is skipped until a probe succeeds"
+        );
+    }
+    None
+}
+
+/// The entry under `key`; a failure, a timeout or an open breaker is a miss.
+pub(super) async fn read(
+    shared: &Shared,
+    key: &CacheKey,
+    now: SystemTime,
+) -> Option<Arc<CachedResponse>> {
+    if !shared.breaker.allows(now) {
+        shared.counters.record(Counter::ReadSkipped);
+        return None;
+    }
+    let outcome = bounded(shared.settings.read_timeout, shared.storage.get(key, now)).await;
+    settle(shared, outcome, Counter::StorageReadError, "read", key).flatten()
+}
+
+/// Stores `entry` under `key`; `false` when it was not stored.
+async fn put(shared: &Shared, key: &CacheKey, entry: Arc<CachedResponse>) -> bool {
+    if !shared.breaker.allows(shared.clock.now()) {
+        shared.counters.record(Counter::WriteDropped);
+        return false;
+    }
+    let outcome = bounded(
+        shared.settings.write_timeout,
+        shared.storage.put(key, entry),
+    )
+    .await;
+    let stored = settle(shared, outcome, Counter::StorageWriteError, "write", key).is_some();
+    if stored {
+        shared.counters.record(Counter::Stored);
+        tracing::debug!(%key, "reqcache: stored");
+    }
+    stored
+}
+
+/// Deletes the entry under `key`.
+async fn delete(shared: &Shared, key: &CacheKey) {
+    if !shared.breaker.allows(shared.clock.now()) {
+        shared.counters.record(Counter::WriteDropped);
+        return;
+    }
+    let outcome = bounded(shared.settings.write_timeout, shared.storage.delete(key)).await;
+    settle(shared, outcome, Counter::StorageWriteError, "delete", key);
+}
+
+/// Deletes every entry stored for `url`; how many, if that is known.
+pub(super) async fn delete_url(shared: &Shared, url: &str) -> Option<u64> {
+    if !shared.breaker.allows(shared.clock.now()) {
+        shared.counters.record(Counter::WriteDropped);
+        return None;
+    }
+    let outcome = bounded(
+        shared.settings.write_timeout,
+        shared.storage.delete_url(url),
+    )
+    .await;
+    settle(
+        shared,
+        outcome,
+        Counter::StorageWriteError,
+        "invalidation",
+        &url,
+    )
+}
+
+/// Storage writes to make behind a response, in order: the deletes, then
+/// the puts, which stop at the first that fails (an alias is written before
+/// its target, a variant before the primary record that points lookups to
+/// it).
+#[derive(Default)]
+pub(super) struct WritePlan {
+    pub(super) deletes: Vec<CacheKey>,
+    pub(super) puts: Vec<(CacheKey, Arc<CachedResponse>)>,
+}
+
+/// Runs `plan` behind the response (nothing in a read-only cache), in the
+/// current span, and ends
+/// `leader`'s flight when it is done, so that requests which miss storage
+/// meanwhile follow the flight instead of going upstream.
+pub(super) fn store_behind(cache: &CacheHandle, plan: WritePlan, leader: Option<Leader>) {
+    if cache.shared.settings.read_only || (plan.deletes.is_empty() && plan.puts.is_empty()) {
+        return;
+    }
+    let shared = Arc::clone(&cache.shared);
+    let write = async move {
+        for key in &plan.deletes {
+            delete(&shared, key).await;
+        }
+        for (key, entry) in plan.puts {
+            if !put(&shared, &key, entry).await {
+                break;
+            }
+        }
+        drop(leader);
+    };
+    // In the request's span, wherever the write ends up running.
+    let write = write.instrument(tracing::Span::current());
+    cache.shared.writes.submit(&cache.shared.counters, write);
+}

@@ -1,0 +1,559 @@
+//! [`Tape`]: an upstream body shared by the requests that read it, and the
+//! copy of it that becomes the stored entry's body.
+//!
+//! A miss's response body goes onto a tape. Its caller reads the tape; so do
+//! the requests that follow the same key's flight ([`flight`](crate::flight)),
+//! from the first byte, as the body arrives. Whichever reader needs the next
+//! chunk polls the upstream body itself, so a reader never waits on another
+//! one to make progress (no reader can stall the others by not reading), and
+//! no task is spawned. The upstream body is polled with a waker that wakes
+//! every waiting reader.
+//!
+//! While the body is within the size limit every chunk is kept: when the
+//! body ends, they are joined into the entry's body and handed to
+//! [`OnComplete`] (which stores it). Past the limit (or with trailers) the
+//! body is no longer storable: chunks are kept only until every reader has
+//! read them, and a reader that falls more than the limit behind is cut off
+//! with a [`SharedBodyError`]. Chunks are shared `Bytes`: keeping them costs
+//! a reference count, not a copy, until the join.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Wake, Waker};
+
+use bytes::{Buf, Bytes};
+use http::HeaderMap;
+use http_body::{Body, Frame};
+
+use crate::storage::BoxError;
+
+/// The error a reader gets when the body it shares failed upstream (the
+/// reader that polled the failure gets the upstream error itself), or when
+/// it fell too far behind the others.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SharedBodyError;
+
+impl fmt::Display for SharedBodyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(
+            "reqcache: the response body this request shared with concurrent ones failed, \
+             or this request fell too far behind them",
+        )
+    }
+}
+
+impl std::error::Error for SharedBodyError {}
+
+/// What is done with a complete, storable body: build and store the entry.
+pub(crate) type OnComplete = Box<dyn FnOnce(Bytes) + Send + Sync>;
+
+/// An upstream body, type-erased: every tape of a layer is one type.
+type Source = Pin<Box<dyn Body<Data = Bytes, Error = BoxError> + Send>>;
+
+/// A piece of the body.
+#[derive(Clone)]
+enum Piece {
+    Data(Bytes),
+    Trailers(HeaderMap),
+}
+
+/// How the body ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    Finished,
+    Failed,
+}
+
+/// A shared upstream body.
+pub(crate) struct Tape {
+    state: Mutex<State>,
+    wakers: Arc<Readers>,
+}
+
+struct State {
+    /// The upstream body, while it has more; taken out while one reader
+    /// polls it.
+    source: Option<Source>,
+    /// Pieces from absolute index `base` on.
+    pieces: VecDeque<Piece>,
+    base: usize,
+    /// Bytes of data kept in `pieces`, and received in all.
+    kept: usize,
+    received: usize,
+    limit: usize,
+    /// Set while the body may still be stored: every piece is kept.
+    on_complete: Option<OnComplete>,
+    /// Whether the body is (or may still turn out) storable.
+    storable: bool,
+    end: Option<End>,
+    /// Each reader's next absolute index (`None`: a free slot).
+    positions: Vec<Option<usize>>,
+}
+
+/// The waker the upstream body is polled with: wakes every waiting reader.
+#[derive(Default)]
+struct Readers(Mutex<Vec<Waker>>);
+
+impl Wake for Readers {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        let wakers = std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()));
+        wakers.into_iter().for_each(Waker::wake);
+    }
+}
+
+impl Readers {
+    fn register(&self, waker: &Waker) {
+        let mut wakers = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if !wakers.iter().any(|w| w.will_wake(waker)) {
+            wakers.push(waker.clone());
+        }
+    }
+}
+
+impl Tape {
+    /// A tape of `body`, storable up to `limit` bytes; `on_complete` gets
+    /// the whole body if it ends within the limit with no trailers.
+    pub(crate) fn new<B>(body: B, limit: usize, on_complete: OnComplete) -> Arc<Self>
+    where
+        B: Body + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        let ended = body.is_end_stream();
+        let source: Source = Box::pin(http_body_util::BodyExt::map_err(
+            http_body_util::BodyExt::map_frame(body, |frame| {
+                frame.map_data(|mut data| data.copy_to_bytes(data.remaining()))
+            }),
+            Into::into,
+        ));
+        let tape = Arc::new(Self {
+            state: Mutex::new(State {
+                source: Some(source),
+                pieces: VecDeque::new(),
+                base: 0,
+                kept: 0,
+                received: 0,
+                limit,
+                on_complete: Some(on_complete),
+                storable: true,
+                end: None,
+                positions: Vec::new(),
+            }),
+            wakers: Arc::default(),
+        });
+        if ended {
+            let complete = tape.finish(&mut tape.lock(), End::Finished);
+            complete.run();
+        }
+        tape
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A reader from the first byte; `None` once that is no longer
+    /// possible (the body failed, or is past the limit and parts of it are
+    /// gone).
+    pub(crate) fn reader(self: &Arc<Self>) -> Option<TapeReader> {
+        let state = self.lock();
+        if !state.storable || state.base > 0 {
+            return None;
+        }
+        Some(self.add_reader(state))
+    }
+
+    /// The reader of the request that made the tape: made first, it reads
+    /// from the first byte whatever the body turns out to be.
+    pub(crate) fn first_reader(self: &Arc<Self>) -> TapeReader {
+        self.add_reader(self.lock())
+    }
+
+    fn add_reader(self: &Arc<Self>, mut state: MutexGuard<'_, State>) -> TapeReader {
+        let slot = match state.positions.iter().position(Option::is_none) {
+            Some(slot) => {
+                state.positions[slot] = Some(0);
+                slot
+            }
+            None => {
+                state.positions.push(Some(0));
+                state.positions.len() - 1
+            }
+        };
+        TapeReader {
+            tape: Arc::clone(self),
+            slot,
+        }
+    }
+
+    /// Ends the body; what to run once the lock is released.
+    fn finish(&self, state: &mut State, end: End) -> AfterLock {
+        if state.end.is_some() {
+            return AfterLock::Nothing;
+        }
+        state.end = Some(end);
+        state.source = None;
+        let on_complete = state.on_complete.take();
+        let wake = AfterLock::Wake(Arc::clone(&self.wakers));
+        if end == End::Failed || on_complete.is_none() {
+            state.storable = false;
+        }
+        match (end, on_complete) {
+            (End::Finished, Some(on_complete)) => {
+                let body = joined(&state.pieces, state.kept);
+                AfterLock::Store(on_complete, body, Arc::clone(&self.wakers))
+            }
+            (End::Failed, _) => {
+                state.pieces.clear();
+                wake
+            }
+            _ => wake,
+        }
+    }
+
+    /// Appends what `source` gave; past the limit the body stops being
+    /// storable and pieces are kept only for readers behind.
+    fn append(&self, state: &mut State, piece: Piece) -> AfterLock {
+        match &piece {
+            Piece::Data(data) => {
+                state.received += data.len();
+                state.kept += data.len();
+                if state.on_complete.is_some() && state.received > state.limit {
+                    tracing::debug!(
+                        limit = state.limit,
+                        "reqcache: body larger than max_body_size; not stored"
+                    );
+                    state.on_complete = None;
+                    state.storable = false;
+                }
+            }
+            Piece::Trailers(_) => {
+                // Storing would drop them.
+                state.on_complete = None;
+                state.storable = false;
+            }
+        }
+        state.pieces.push_back(piece);
+        if state.on_complete.is_none() {
+            release(state);
+        }
+        AfterLock::Wake(Arc::clone(&self.wakers))
+    }
+}
+
+/// Drops the pieces every reader has read; cuts off readers that fell more
+/// than the limit behind the fastest one.
+fn release(state: &mut State) {
+    let newest = state.base + state.pieces.len();
+    drop_until(state, next_min(state, newest));
+    while state.kept > state.limit {
+        let live = || {
+            state
+                .positions
+                .iter()
+                .flatten()
+                .copied()
+                .filter(|n| *n != usize::MAX)
+        };
+        let (Some(slowest), Some(fastest)) = (live().min(), live().max()) else {
+            break;
+        };
+        let behind: usize = state
+            .pieces
+            .range(slowest.saturating_sub(state.base)..fastest.saturating_sub(state.base))
+            .map(|piece| match piece {
+                Piece::Data(data) => data.len(),
+                Piece::Trailers(_) => 0,
+            })
+            .sum();
+        if behind <= state.limit {
+            break;
+        }
+        for next in state.positions.iter_mut().flatten() {
+            if *next == slowest {
+                *next = usize::MAX;
+            }
+        }
+        drop_until(state, next_min(state, newest));
+    }
+}
+
+fn next_min(state: &State, newest: usize) -> usize {
+    state
+        .positions
+        .iter()
+        .flatten()
+        .map(|next| (*next).min(newest))
+        .min()
+        .unwrap_or(newest)
+}
+
+fn drop_until(state: &mut State, index: usize) {
+    while state.base < index {
+        if let Some(Piece::Data(data)) = state.pieces.pop_front() {
+            state.kept -= data.len();
+        }
+        state.base += 1;
+    }
+}
+
+fn joined(pieces: &VecDeque<Piece>, len: usize) -> Bytes {
+    let mut data = pieces.iter().filter_map(|piece| match piece {
+        Piece::Data(data) => Some(data),
+        Piece::Trailers(_) => None,
+    });
+    match (data.next(), data.next()) {
+        (None, _) => Bytes::new(),
+        (Some(one), None) => one.clone(),
+        (Some(first), Some(second)) => {
+            let mut out = Vec::with_capacity(len);
+            out.extend_from_slice(first);
+            out.extend_from_slice(second);
+            data.for_each(|chunk| out.extend_from_slice(chunk));
+            Bytes::from(out)
+        }
+    }
+}
+
+/// What to do once the tape's lock is released.
+#[must_use]
+enum AfterLock {
+    Nothing,
+    Wake(Arc<Readers>),
+    Store(OnComplete, Bytes, Arc<Readers>),
+}
+
+impl AfterLock {
+    fn run(self) {
+        match self {
+            AfterLock::Nothing => {}
+            AfterLock::Wake(readers) => readers.wake_by_ref(),
+            AfterLock::Store(on_complete, body, readers) => {
+                readers.wake_by_ref();
+                on_complete(body);
+            }
+        }
+    }
+}
+
+impl fmt::Debug for Tape {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = self.lock();
+        f.debug_struct("Tape")
+            .field("received", &state.received)
+            .field("storable", &state.on_complete.is_some())
+            .field("end", &state.end)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One request's reading end of a [`Tape`].
+pub(crate) struct TapeReader {
+    tape: Arc<Tape>,
+    slot: usize,
+}
+
+/// What a reader's poll found.
+enum Next {
+    Piece(Piece),
+    Error(BoxError),
+    End,
+    /// Nothing new: poll the source.
+    Poll(Source),
+    /// Nothing new, and another reader is polling the source.
+    Wait,
+}
+
+impl TapeReader {
+    /// The next frame of the body.
+    pub(crate) fn poll_frame(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        loop {
+            let next = {
+                let mut state = self.tape.lock();
+                self.next(&mut state, cx)
+            };
+            let mut source = match next {
+                Next::Piece(Piece::Data(data)) => return Poll::Ready(Some(Ok(Frame::data(data)))),
+                Next::Piece(Piece::Trailers(trailers)) => {
+                    return Poll::Ready(Some(Ok(Frame::trailers(trailers))));
+                }
+                Next::Error(error) => return Poll::Ready(Some(Err(error))),
+                Next::End => return Poll::Ready(None),
+                Next::Wait => return Poll::Pending,
+                Next::Poll(source) => source,
+            };
+            // Polled without the lock, with the waker of every reader.
+            let waker = Waker::from(Arc::clone(&self.tape.wakers));
+            let polled = source.as_mut().poll_frame(&mut Context::from_waker(&waker));
+            let mut state = self.tape.lock();
+            let after = match polled {
+                Poll::Pending => {
+                    state.source = Some(source);
+                    return Poll::Pending;
+                }
+                Poll::Ready(Some(Ok(frame))) => {
+                    let ended = source.is_end_stream();
+                    state.source = Some(source);
+                    let piece = match frame.into_data() {
+                        Ok(data) => Piece::Data(data),
+                        Err(frame) => match frame.into_trailers() {
+                            Ok(trailers) => Piece::Trailers(trailers),
+                            // A frame of another kind: skipped.
+                            Err(_) => continue,
+                        },
+                    };
+                    let appended = self.tape.append(&mut state, piece);
+                    if ended {
+                        // Callers (hyper) stop polling at the end of the
+                        // stream: the body is complete now (this wakes the
+                        // readers too).
+                        self.tape.finish(&mut state, End::Finished)
+                    } else {
+                        appended
+                    }
+                }
+                Poll::Ready(Some(Err(error))) => {
+                    // This reader gets the upstream error; the others a
+                    // `SharedBodyError`.
+                    let after = self.tape.finish(&mut state, End::Failed);
+                    if let Some(next) = state.positions[self.slot].as_mut() {
+                        *next = usize::MAX;
+                    }
+                    drop(state);
+                    after.run();
+                    return Poll::Ready(Some(Err(error)));
+                }
+                Poll::Ready(None) => self.tape.finish(&mut state, End::Finished),
+            };
+            drop(state);
+            after.run();
+        }
+    }
+
+    fn next(&self, state: &mut State, cx: &Context<'_>) -> Next {
+        let Some(next) = state.positions[self.slot] else {
+            return Next::End;
+        };
+        if next == usize::MAX {
+            // Cut off, or past an error.
+            return Next::Error(Box::new(SharedBodyError));
+        }
+        if state.end == Some(End::Failed) {
+            state.positions[self.slot] = Some(usize::MAX);
+            return Next::Error(Box::new(SharedBodyError));
+        }
+        if let Some(piece) = next
+            .checked_sub(state.base)
+            .and_then(|at| state.pieces.get(at))
+        {
+            let piece = piece.clone();
+            state.positions[self.slot] = Some(next + 1);
+            if state.on_complete.is_none() {
+                release(state);
+            }
+            return Next::Piece(piece);
+        }
+        if next < state.base {
+            // Cut off (fell behind).
+            state.positions[self.slot] = Some(usize::MAX);
+            return Next::Error(Box::new(SharedBodyError));
+        }
+        if state.end == Some(End::Finished) {
+            return Next::End;
+        }
+        self.tape.wakers.register(cx.waker());
+        match state.source.take() {
+            Some(source) => Next::Poll(source),
+            None => Next::Wait,
+        }
+    }
+
+    /// Whether nothing is left to read.
+    pub(crate) fn is_end_stream(&self) -> bool {
+        let state = self.tape.lock();
+        state.end == Some(End::Finished)
+            && state.positions[self.slot]
+                .is_some_and(|next| next == usize::MAX || next >= state.base + state.pieces.len())
+    }
+
+    /// Bytes left to read, when the body has ended; `None` before.
+    pub(crate) fn remaining(&self) -> Option<u64> {
+        let state = self.tape.lock();
+        let next = state.positions[self.slot]?;
+        (state.end == Some(End::Finished)).then(|| {
+            let from = next.saturating_sub(state.base).min(state.pieces.len());
+            state
+                .pieces
+                .range(from..)
+                .map(|piece| match piece {
+                    Piece::Data(data) => data.len() as u64,
+                    Piece::Trailers(_) => 0,
+                })
+                .sum()
+        })
+    }
+}
+
+impl Drop for TapeReader {
+    fn drop(&mut self) {
+        let mut state = self.tape.lock();
+        state.positions[self.slot] = None;
+        if state.end.is_some() || state.positions.iter().any(Option::is_some) {
+            if state.on_complete.is_none() {
+                release(&mut state);
+            }
+            return;
+        }
+        // The last reader is gone with the body unfinished: what has already
+        // arrived is read now, without waiting (a body in memory, or wholly
+        // received, is stored); otherwise nothing is stored and the upstream
+        // body is dropped.
+        let after = drain_ready(&self.tape, &mut state);
+        drop(state);
+        after.run();
+    }
+}
+
+/// Reads the frames of the source that are ready without waiting; ends the
+/// tape either way.
+fn drain_ready(tape: &Tape, state: &mut State) -> AfterLock {
+    let mut cx = Context::from_waker(Waker::noop());
+    while state.on_complete.is_some() {
+        let Some(source) = state.source.as_mut() else {
+            break;
+        };
+        if source.is_end_stream() {
+            return tape.finish(state, End::Finished);
+        }
+        match source.as_mut().poll_frame(&mut cx) {
+            Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
+                Ok(data) => {
+                    let _ = tape.append(state, Piece::Data(data));
+                }
+                Err(_) => {
+                    state.on_complete = None;
+                    state.storable = false;
+                }
+            },
+            Poll::Ready(None) => return tape.finish(state, End::Finished),
+            Poll::Ready(Some(Err(_))) | Poll::Pending => break,
+        }
+    }
+    tape.finish(state, End::Failed)
+}
+
+impl fmt::Debug for TapeReader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TapeReader")
+            .field("tape", &self.tape)
+            .finish_non_exhaustive()
+    }
+}
