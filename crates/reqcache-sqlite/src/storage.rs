@@ -2,7 +2,8 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
@@ -15,6 +16,13 @@ use crate::path::resolve_cache_path;
 
 /// The default table name.
 const DEFAULT_TABLE: &str = "responses";
+
+/// Entries waiting for the writer thread; past this a write fails at once
+/// (the layer counts it as dropped) instead of queueing.
+const WRITE_QUEUE: usize = 1024;
+
+/// The most entries the writer commits in one transaction.
+const MAX_BATCH: usize = 256;
 
 /// A [`Storage`](reqcache::storage::Storage) in an SQLite database file: a
 /// [`ByteStore`], so entries are encoded by reqcache's adapter (plain
@@ -51,6 +59,14 @@ struct Shared {
     /// Idle read-only connections, used inline for point reads.
     readers: Mutex<Vec<Connection>>,
     max_idle_readers: usize,
+    /// Entries for the writer thread, which commits them in batches.
+    puts: SyncSender<Put>,
+}
+
+/// One entry for the writer thread, and where its result goes.
+struct Put {
+    record: Record,
+    done: tokio::sync::oneshot::Sender<Result<(), String>>,
 }
 
 impl fmt::Debug for SqliteStorage {
@@ -139,6 +155,13 @@ impl Shared {
     }
 }
 
+fn writer_stopped() -> StorageError {
+    StorageError::new(
+        StorageErrorKind::Backend,
+        "the SQLite writer thread stopped",
+    )
+}
+
 /// A poisoned lock only means a panic elsewhere; the connection is still fine.
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
@@ -156,9 +179,13 @@ pub struct SqliteStorageBuilder {
 
 impl SqliteStorageBuilder {
     /// How long a write waits for another writer's lock (requests-cache's
-    /// `timeout`). Default: 5 seconds. Reads never wait: in WAL mode they do
-    /// not conflict with writers, and a read that finds the database busy
-    /// anyway is a miss.
+    /// `timeout`). Default: 5 seconds. Entries are written by one writer
+    /// thread that commits what is waiting in one transaction (up to 256
+    /// entries: group commit); while it waits for a lock, new writes queue,
+    /// and once 1024 are waiting a write fails at once, so a locked database
+    /// never holds up a caller. Reads never wait: in WAL mode they do not
+    /// conflict with writers, and a read that finds the database busy anyway
+    /// is a miss.
     pub fn busy_timeout(mut self, timeout: Duration) -> Self {
         self.busy_timeout = timeout;
         self
@@ -208,16 +235,79 @@ impl SqliteStorageBuilder {
         .map_err(|e| {
             StorageError::with_source(StorageErrorKind::Backend, "SQLite task failed", e)
         })??;
-        Ok(SqliteStorage {
-            shared: Arc::new(Shared {
-                path,
-                queries,
-                writer: Mutex::new(writer),
-                readers: Mutex::new(Vec::new()),
-                max_idle_readers: self.max_idle_readers,
-            }),
-        })
+        let (puts, queue) = std::sync::mpsc::sync_channel(WRITE_QUEUE);
+        let shared = Arc::new(Shared {
+            path,
+            queries,
+            writer: Mutex::new(writer),
+            readers: Mutex::new(Vec::new()),
+            max_idle_readers: self.max_idle_readers,
+            puts,
+        });
+        // The thread holds the storage weakly: it ends when the last clone
+        // of the storage is dropped (the queue's sender with it).
+        let weak = Arc::downgrade(&shared);
+        std::thread::Builder::new()
+            .name("reqcache-sqlite-writer".to_owned())
+            .spawn(move || write_batches(&weak, &queue))
+            .map_err(|e| {
+                StorageError::with_source(
+                    StorageErrorKind::Backend,
+                    "cannot start the SQLite writer",
+                    e,
+                )
+            })?;
+        Ok(SqliteStorage { shared })
     }
+}
+
+/// The writer thread: takes the entries waiting, up to [`MAX_BATCH`], and
+/// commits them in one transaction (group commit), which waits at most the
+/// busy timeout for another process's lock; then reports to each.
+fn write_batches(shared: &Weak<Shared>, queue: &Receiver<Put>) {
+    while let Ok(first) = queue.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match queue.try_recv() {
+                Ok(put) => batch.push(put),
+                Err(_) => break,
+            }
+        }
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        let result = write_batch(&shared, &batch).map_err(|error| error.to_string());
+        if let Err(error) = &result {
+            tracing::warn!(%error, entries = batch.len(), "reqcache-sqlite: batch of writes failed");
+        }
+        for put in batch {
+            let _ = put.done.send(result.clone());
+        }
+    }
+}
+
+fn write_batch(shared: &Shared, batch: &[Put]) -> rusqlite::Result<()> {
+    let connection = shared.writer();
+    let transaction = connection.unchecked_transaction()?;
+    {
+        let mut statement = transaction.prepare_cached(&shared.queries.put)?;
+        for put in batch {
+            let record = &put.record;
+            let info = &record.info;
+            statement.execute(params![
+                info.key,
+                info.method.as_str(),
+                info.url,
+                i64::from(info.status.as_u16()),
+                i64::try_from(info.size).unwrap_or(i64::MAX),
+                to_unix_nanos(info.created_at),
+                info.expires.map(to_unix_nanos),
+                info.retain_until.map(to_unix_nanos),
+                record.value,
+            ])?;
+        }
+    }
+    transaction.commit()
 }
 
 fn open_writer(
@@ -350,24 +440,28 @@ impl ByteStore for SqliteStorage {
     }
 
     async fn write(&self, record: Record) -> Result<(), StorageError> {
-        let shared = Arc::clone(&self.shared);
-        self.with_connection(move |connection| {
-            let info = &record.info;
-            let mut statement = connection.prepare_cached(&shared.queries.put)?;
-            statement.execute(params![
-                info.key,
-                info.method.as_str(),
-                info.url,
-                i64::from(info.status.as_u16()),
-                i64::try_from(info.size).unwrap_or(i64::MAX),
-                to_unix_nanos(info.created_at),
-                info.expires.map(to_unix_nanos),
-                info.retain_until.map(to_unix_nanos),
-                record.value,
-            ])?;
-            Ok(())
-        })
-        .await
+        // Queued for the writer thread, never waited for when the queue is
+        // full: a stalled database (another process's lock) costs a failed
+        // write, not a request held up.
+        let (done, result) = tokio::sync::oneshot::channel();
+        match self.shared.puts.try_send(Put { record, done }) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => {
+                return Err(StorageError::new(
+                    StorageErrorKind::Backend,
+                    "the SQLite write queue is full; write dropped",
+                ));
+            }
+            Err(TrySendError::Disconnected(_)) => return Err(writer_stopped()),
+        }
+        match result.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(error)) => Err(StorageError::new(
+                StorageErrorKind::Backend,
+                format!("write failed: {error}"),
+            )),
+            Err(_) => Err(writer_stopped()),
+        }
     }
 
     async fn remove(&self, key: &str) -> Result<bool, StorageError> {

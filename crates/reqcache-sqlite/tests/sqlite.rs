@@ -180,3 +180,78 @@ async fn the_handle_deletes_undecodable_entries() {
         .collect();
     assert_eq!(left, ["good"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_foreign_exclusive_lock_never_holds_up_a_request_and_writes_resume_after_it() {
+    use std::convert::Infallible;
+
+    use bytes::Bytes;
+    use reqcache::{CacheLayer, CacheOutcome, CacheStatus};
+    use tower::{Layer, ServiceExt};
+
+    let dir = tempfile::tempdir().unwrap();
+    let storage = SqliteStorage::builder(dir.path().join("locked"))
+        .busy_timeout(Duration::from_millis(200))
+        .open()
+        .await
+        .unwrap();
+    let path = storage.path().to_owned();
+    // The breaker off: every write reaches the locked database.
+    let layer = CacheLayer::builder(storage)
+        .storage_breaker(0, Duration::from_secs(1))
+        .build();
+    let service = layer.layer(tower::service_fn(
+        |request: http::Request<http_body_util::Full<Bytes>>| async move {
+            Ok::<_, Infallible>(
+                http::Response::builder()
+                    .header("cache-control", "max-age=3600")
+                    .body(http_body_util::Full::new(Bytes::from(
+                        request.uri().path().to_owned(),
+                    )))
+                    .unwrap(),
+            )
+        },
+    ));
+    let get = |path: &'static str| {
+        let service = service.clone();
+        async move {
+            let request = http::Request::get(format!("http://e.com{path}"))
+                .body(http_body_util::Full::default())
+                .unwrap();
+            let response = service.oneshot(request).await.unwrap();
+            let outcome = response
+                .extensions()
+                .get::<CacheStatus>()
+                .unwrap()
+                .outcome();
+            let body = http_body_util::BodyExt::collect(response.into_body())
+                .await
+                .unwrap()
+                .to_bytes();
+            (outcome, body)
+        }
+    };
+    get("/before").await;
+    layer.cache().flush().await;
+
+    // Another process holds the database's write lock.
+    let foreign = rusqlite::Connection::open(&path).unwrap();
+    foreign.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    assert_eq!(
+        get("/before").await.0,
+        CacheOutcome::Hit,
+        "reads go on in WAL mode"
+    );
+    for path in ["/during/1", "/during/2", "/during/3"] {
+        // Answered at once: the write waits behind the response.
+        assert_eq!(get(path).await, (CacheOutcome::Stored, Bytes::from(path)));
+    }
+    layer.cache().flush().await;
+    let stats = layer.cache().stats();
+    assert!(stats.storage_write_errors >= 1, "{stats:?}");
+
+    foreign.execute_batch("COMMIT").unwrap();
+    get("/after").await;
+    layer.cache().flush().await;
+    assert_eq!(get("/after").await.0, CacheOutcome::Hit, "writes resume");
+}
