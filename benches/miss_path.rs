@@ -12,8 +12,11 @@
 //!    failed requests and p50/p99 latency against the bare origin. Needs
 //!    `redis-server` (or `REQCACHE_REDIS_SERVER`); skipped without it.
 //!
-//! Run: `cargo bench --bench miss_path` (`-- miss`, `-- stream`, `-- fanout`
-//! or `-- hung` for one part). Build with `RUSTFLAGS="--cfg reqcache_before"` against a
+//! 5. `lock`: another process holds an EXCLUSIVE lock on the SQLite file for
+//!    20 s under 64 tasks: miss and hit latency against the bare origin.
+//!
+//! Run: `cargo bench --bench miss_path` (`-- miss`, `-- stream`, `-- fanout`,
+//! `-- lock` or `-- hung` for one part). Build with `RUSTFLAGS="--cfg reqcache_before"` against a
 //! tree from before the streaming miss path (no `flush`) to compare.
 
 #![allow(missing_docs)]
@@ -331,8 +334,13 @@ fn slow_origin() -> impl Service<
     })
 }
 
-/// 64 tasks sending requests for 200 URLs for `length`: (failed, p50, p99).
-async fn load<S>(service: S, length: Duration) -> (usize, Duration, Duration, usize)
+/// 64 tasks sending requests for 200 URLs under `prefix` for `length`:
+/// (failed, p50, p99, requests).
+async fn load<S>(
+    service: S,
+    length: Duration,
+    prefix: &'static str,
+) -> (usize, Duration, Duration, usize)
 where
     S: Service<Request<Full<Bytes>>, Response = Response<reqcache::CacheBody<Full<Bytes>>>>
         + Clone
@@ -353,9 +361,10 @@ where
                 let mut latencies = Vec::new();
                 while Instant::now() < deadline {
                     let n = counter.fetch_add(1, Ordering::Relaxed);
-                    let request = Request::get(format!("https://api.example.com/hung/{}", n % 200))
-                        .body(Full::default())
-                        .unwrap();
+                    let request =
+                        Request::get(format!("https://api.example.com/{prefix}/{}", n % 200))
+                            .body(Full::default())
+                            .unwrap();
                     let start = Instant::now();
                     match service.clone().oneshot(request).await {
                         Ok(response) => {
@@ -368,6 +377,9 @@ where
                         }
                     }
                     latencies.push(start.elapsed());
+                    // A client waits on its network between requests; here
+                    // it also lets the runtime drive its timers.
+                    tokio::task::yield_now().await;
                 }
                 latencies
             })
@@ -401,7 +413,7 @@ fn run_hung(rt: &tokio::runtime::Runtime) {
     let bare = tower::ServiceBuilder::new()
         .map_response(|r: Response<Full<Bytes>>| r.map(reqcache::CacheBody::upstream))
         .service(slow_origin());
-    let (failed, p50, p99, n) = rt.block_on(load(bare, Duration::from_secs(3)));
+    let (failed, p50, p99, n) = rt.block_on(load(bare, Duration::from_secs(3), "hung"));
     println!("| phase | requests | failed | p50 | p99 |");
     println!("|---|---|---|---|---|");
     println!(
@@ -410,7 +422,7 @@ fn run_hung(rt: &tokio::runtime::Runtime) {
         p99.as_secs_f64() * 1e3
     );
     redis.signal("-STOP");
-    let (failed, p50, p99, n) = rt.block_on(load(service, Duration::from_secs(10)));
+    let (failed, p50, p99, n) = rt.block_on(load(service, Duration::from_secs(10), "hung"));
     redis.signal("-CONT");
     println!(
         "| layer, Redis hung | {n} | {failed} | {:.2} ms | {:.2} ms |",
@@ -476,6 +488,83 @@ fn run_fanout(rt: &tokio::runtime::Runtime) {
     );
 }
 
+/// Another process holds an EXCLUSIVE lock on the SQLite file for 20 s while
+/// 64 tasks send requests (a 1 ms origin): misses, and hits of an entry
+/// stored before the lock.
+fn run_lock(rt: &tokio::runtime::Runtime) {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = rt
+        .block_on(SqliteStorage::open(dir.path().join("locked.sqlite")))
+        .unwrap();
+    let path = storage.path().to_owned();
+    let layer = CacheLayer::new(storage);
+    let service = layer.layer(slow_origin());
+    println!("lock: 64 tasks, 1 ms origin; a foreign EXCLUSIVE lock on the SQLite file for 20 s");
+    let bare = tower::ServiceBuilder::new()
+        .map_response(|r: Response<Full<Bytes>>| r.map(reqcache::CacheBody::upstream))
+        .service(slow_origin());
+    let (failed, p50, p99, n) = rt.block_on(load(bare, Duration::from_secs(3), "lock"));
+    println!("| phase | requests | failed | p50 | p99 |");
+    println!("|---|---|---|---|---|");
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    println!(
+        "| bare origin | {n} | {failed} | {:.2} ms | {:.2} ms |",
+        ms(p50),
+        ms(p99)
+    );
+    // An entry stored before the lock, for the hits.
+    let hot = || {
+        Request::get("https://api.example.com/hot")
+            .body(Full::default())
+            .unwrap()
+    };
+    rt.block_on(async {
+        let _ = service
+            .clone()
+            .oneshot(hot())
+            .await
+            .unwrap()
+            .into_body()
+            .collect()
+            .await;
+        flush(Some(layer.cache())).await;
+    });
+    let foreign = rusqlite::Connection::open(&path).unwrap();
+    foreign.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let hits = rt.spawn({
+        let service = service.clone();
+        async move {
+            let mut latencies = Vec::new();
+            let deadline = Instant::now() + Duration::from_secs(19);
+            while Instant::now() < deadline {
+                let start = Instant::now();
+                let response = service.clone().oneshot(hot()).await.unwrap();
+                let _ = response.into_body().collect().await;
+                latencies.push(start.elapsed());
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            latencies.sort();
+            latencies
+        }
+    });
+    let (failed, p50, p99, n) = rt.block_on(load(service, Duration::from_secs(20), "lock"));
+    let hits = rt.block_on(hits).unwrap();
+    foreign.execute_batch("COMMIT").unwrap();
+    println!(
+        "| layer, misses under the lock | {n} | {failed} | {:.2} ms | {:.2} ms |",
+        ms(p50),
+        ms(p99)
+    );
+    println!(
+        "| layer, hits under the lock (one task) | {} | 0 | {:.3} ms | {:.3} ms |",
+        hits.len(),
+        ms(hits[hits.len() / 2]),
+        ms(hits[(hits.len() * 99 / 100).min(hits.len() - 1)]),
+    );
+    #[cfg(not(reqcache_before))]
+    println!("stats: {:?}", layer.cache().stats());
+}
+
 fn runtime(threads: usize) -> tokio::runtime::Runtime {
     if threads == 1 {
         tokio::runtime::Builder::new_current_thread()
@@ -500,6 +589,9 @@ fn main() {
     }
     if wants("fanout") {
         run_fanout(&runtime(2));
+    }
+    if wants("lock") {
+        run_lock(&runtime(2));
     }
     if wants("hung") {
         run_hung(&runtime(2));

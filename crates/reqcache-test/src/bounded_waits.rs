@@ -51,8 +51,13 @@ fn rig<S: Storage>(storage: S) -> Rig<S> {
 }
 
 impl<S: Storage> Rig<S> {
-    /// One request for `/bounded` through the layer: its outcome and body.
+    /// One request for the item through the layer: its outcome and body.
     async fn get(&self) -> (CacheOutcome, Bytes) {
+        self.get_path("/item").await
+    }
+
+    /// One request for `path` through the layer: its outcome and body.
+    async fn get_path(&self, path: &str) -> (CacheOutcome, Bytes) {
         let calls = Arc::clone(&self.calls);
         let upstream = tower::service_fn(move |_: Request<Full<Bytes>>| {
             let n = calls.fetch_add(1, Ordering::SeqCst);
@@ -65,7 +70,7 @@ impl<S: Storage> Rig<S> {
                 )
             }
         });
-        let request = Request::get("https://bounded.example/item")
+        let request = Request::get(format!("https://bounded.example{path}"))
             .body(Full::default())
             .unwrap();
         let response = self.layer.layer(upstream).oneshot(request).await.unwrap();
@@ -81,10 +86,11 @@ impl<S: Storage> Rig<S> {
     }
 }
 
-/// A hung storage costs each request at most the read timeout, then, with
-/// the breaker open, nothing: requests go upstream without a storage call.
-/// When the storage answers again, a probe after the cool-down closes the
-/// breaker and hits resume.
+/// A storage whose reads hang costs each request at most the read timeout,
+/// then, with the reads' breaker open, nothing: requests go upstream without
+/// a read. When it answers again, a probe after the cool-down closes the
+/// breaker and hits resume. A storage whose writes hang answers every miss
+/// at once, opens the writes' breaker, and goes on serving hits.
 pub async fn hung_storage_never_holds_a_request<S: Storage>(storage: S) {
     let rig = rig(storage);
     rig.get().await;
@@ -95,43 +101,56 @@ pub async fn hung_storage_never_holds_a_request<S: Storage>(storage: S) {
         "a working storage serves hits"
     );
 
-    rig.storage.hang();
+    rig.storage.hold_reads();
     for _ in 0..3 {
-        // From upstream, or from the response of the request before, whose
-        // write is still held: never from the hung storage.
+        // From upstream, or from the response of the request before while
+        // its write is under way: never from the hung storage.
         let (_, body) = rig.get().await;
         assert!(
             body.starts_with(b"upstream #") && body != "upstream #0",
             "{body:?}"
         );
     }
-    // The held writes time out.
     rig.layer.cache().flush().await;
     let stats = rig.layer.cache().stats();
-    assert!(stats.breaker_open, "{stats:?}");
+    assert!(stats.read_breaker_open, "{stats:?}");
     assert!(stats.storage_timeouts >= 3, "{stats:?}");
 
-    // Open: no storage call at all, and each request goes upstream.
-    let (reads, writes) = (rig.storage.reads(), rig.storage.writes());
-    let calls = rig.calls.load(Ordering::SeqCst);
+    // Open: no read at all.
+    let reads = rig.storage.reads();
     for _ in 0..10 {
         let (_, body) = rig.get().await;
         assert!(body.starts_with(b"upstream #"));
     }
     rig.layer.cache().flush().await;
-    assert_eq!((rig.storage.reads(), rig.storage.writes()), (reads, writes));
+    assert_eq!(rig.storage.reads(), reads);
     assert!(rig.layer.cache().stats().reads_skipped >= 10);
-    assert_eq!(rig.calls.load(Ordering::SeqCst), calls + 10);
 
     // Recovered: the probe after the cool-down closes the breaker.
-    rig.storage.recover();
+    rig.storage.release_reads();
     rig.clock.advance(COOL_DOWN);
     assert_eq!(
         rig.get().await.0,
         CacheOutcome::Hit,
         "the probe reads the stored entry"
     );
-    assert!(!rig.layer.cache().stats().breaker_open);
+    assert!(!rig.layer.cache().stats().read_breaker_open);
+
+    // Writes hang: misses are answered at once, and hits go on.
+    rig.storage.hold_writes();
+    for path in ["/new/1", "/new/2", "/new/3"] {
+        let (outcome, body) = rig.get_path(path).await;
+        assert_eq!(outcome, CacheOutcome::Stored);
+        assert!(body.starts_with(b"upstream #"));
+    }
+    rig.layer.cache().flush().await;
+    let stats = rig.layer.cache().stats();
+    assert!(
+        stats.write_breaker_open && !stats.read_breaker_open,
+        "{stats:?}"
+    );
+    assert_eq!(rig.get().await.0, CacheOutcome::Hit, "reads still serve");
+    rig.storage.release_writes();
 }
 
 /// A storage slower than usual but within the timeout still serves hits,

@@ -13,6 +13,7 @@
 //! uncacheable response never serializes requests behind each other.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::watch;
@@ -24,6 +25,9 @@ use crate::tape::Tape;
 #[derive(Debug, Default)]
 pub(crate) struct SingleFlight {
     inflight: Mutex<HashMap<CacheKey, watch::Receiver<Stage>>>,
+    /// Flights ended so far: a request whose storage read missed while one
+    /// ended (its entry just written) reads again before leading its own.
+    ended: AtomicU64,
 }
 
 /// Where a flight is.
@@ -83,6 +87,12 @@ impl SingleFlight {
         })
     }
 
+    /// How many flights have ended; compare two readings to tell whether one
+    /// ended in between.
+    pub(crate) fn ended(&self) -> u64 {
+        self.ended.load(Ordering::Acquire)
+    }
+
     /// Leads a flight for `key` if none is under way; `None` otherwise.
     pub(crate) fn try_lead(self: &Arc<Self>, key: CacheKey) -> Option<Leader> {
         match self.join(key) {
@@ -108,6 +118,7 @@ impl Drop for Leader {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(&self.key);
+        self.flights.ended.fetch_add(1, Ordering::AcqRel);
         // `stage` drops after this, which releases every follower.
     }
 }

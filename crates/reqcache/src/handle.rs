@@ -28,7 +28,10 @@ pub(crate) struct Shared {
     pub(crate) flights: Arc<SingleFlight>,
     pub(crate) counters: Counters,
     pub(crate) writes: Arc<WriteBehind>,
-    pub(crate) breaker: Breaker,
+    /// One breaker for reads, one for writes: a storage that refuses
+    /// writes (a locked SQLite file) still serves hits.
+    pub(crate) read_breaker: Breaker,
+    pub(crate) write_breaker: Breaker,
 }
 
 /// What [`CacheHandle::rekey`] did.
@@ -88,7 +91,8 @@ impl CacheHandle {
     /// writes, revalidations, stale answers and storage failures.
     pub fn stats(&self) -> CacheStats {
         let mut stats = self.shared.counters.snapshot();
-        stats.breaker_open = self.shared.breaker.is_open();
+        stats.read_breaker_open = self.shared.read_breaker.is_open();
+        stats.write_breaker_open = self.shared.write_breaker.is_open();
         stats.pending_writes = self.shared.writes.pending() as u64;
         stats
     }

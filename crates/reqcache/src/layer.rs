@@ -415,11 +415,13 @@ impl CacheLayerBuilder {
         self
     }
 
-    /// The storage circuit breaker: after `failures` consecutive storage
-    /// failures or timeouts, the layer stops calling the storage for
-    /// `cool_down` (reads are misses and go upstream with no storage wait,
-    /// writes are dropped and counted), then lets one call through as a
-    /// probe; its success closes the breaker. `failures == 0` turns it off.
+    /// The storage circuit breakers, one for reads and one for writes: after
+    /// `failures` consecutive failed or timed-out reads (or writes), the
+    /// layer stops making them for `cool_down` (reads are misses and go
+    /// upstream with no storage wait; writes are dropped and counted), then
+    /// lets one through as a probe; its success closes the breaker. Apart,
+    /// a storage that refuses writes (a locked SQLite file) still serves
+    /// hits. `failures == 0` turns them off.
     /// The cool-down is measured on the layer's [`clock`](Self::clock).
     /// [`CacheStats`](crate::handle::CacheStats) shows its state and counts.
     /// Default: 5 failures, 5 s.
@@ -515,7 +517,8 @@ impl CacheLayerBuilder {
                     flights: Arc::new(SingleFlight::default()),
                     counters: Counters::new(&self.name),
                     writes: Arc::new(WriteBehind::new(max_pending_writes)),
-                    breaker: Breaker::new(breaker),
+                    read_breaker: Breaker::new(breaker),
+                    write_breaker: Breaker::new(breaker),
                 }),
             },
         }

@@ -75,7 +75,8 @@
 //! read on the request path is bounded by a timeout (a slow read is a miss);
 //! writes run behind the responses, a bounded number at a time (past the
 //! bound one is dropped and counted); after a few consecutive failures a
-//! circuit breaker skips the storage for a cool-down
+//! circuit breaker (one for reads, one for writes) skips those calls for a
+//! cool-down
 //! ([`storage_timeouts`](CacheLayerBuilder::storage_timeouts),
 //! [`storage_breaker`](CacheLayerBuilder::storage_breaker)). A storage read that fails is a miss; a
 //! write that fails is skipped; both are logged with `tracing` at `warn`.

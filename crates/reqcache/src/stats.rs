@@ -39,10 +39,12 @@ pub struct CacheStats {
     pub writes_dropped: u64,
     /// Storage reads skipped because the breaker was open (each a miss).
     pub reads_skipped: u64,
-    /// Times the storage breaker opened.
+    /// Times a storage breaker (reads' or writes') opened.
     pub breaker_trips: u64,
-    /// Whether the storage breaker is open now.
-    pub breaker_open: bool,
+    /// Whether the reads' breaker is open now (reads are skipped).
+    pub read_breaker_open: bool,
+    /// Whether the writes' breaker is open now (writes are dropped).
+    pub write_breaker_open: bool,
     /// Writes in flight now.
     pub pending_writes: u64,
 }
@@ -146,17 +148,14 @@ impl Counters {
         metrics::counter!(counter.metric_name(), "cache" => self.name.clone()).increment(1);
     }
 
-    /// Exports whether the storage breaker is open, with the `metrics`
-    /// feature (`reqcache_breaker_open`, 0 or 1).
-    pub(crate) fn breaker_state(&self, open: bool) {
+    /// Exports whether a storage breaker (`op`: `read` or `write`) is open,
+    /// with the `metrics` feature (`reqcache_breaker_open`, 0 or 1).
+    pub(crate) fn breaker_state(&self, op: &'static str, open: bool) {
         #[cfg(feature = "metrics")]
-        metrics::gauge!("reqcache_breaker_open", "cache" => self.name.clone()).set(if open {
-            1.0
-        } else {
-            0.0
-        });
+        metrics::gauge!("reqcache_breaker_open", "cache" => self.name.clone(), "op" => op)
+            .set(if open { 1.0 } else { 0.0 });
         #[cfg(not(feature = "metrics"))]
-        let _ = open;
+        let _ = (op, open);
     }
 
     /// The counters; the breaker's state and the pending writes are filled
@@ -175,7 +174,8 @@ impl Counters {
             writes_dropped: read(&self.writes_dropped),
             reads_skipped: read(&self.reads_skipped),
             breaker_trips: read(&self.breaker_trips),
-            breaker_open: false,
+            read_breaker_open: false,
+            write_breaker_open: false,
             pending_writes: 0,
         }
     }

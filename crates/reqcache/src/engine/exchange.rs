@@ -222,6 +222,8 @@ pub(super) struct Exchange<'a> {
     conditional: bool,
     /// The time of the lookup; the fetch path reads the clock afresh.
     now: SystemTime,
+    /// Flights ended before the lookup (see [`SingleFlight::ended`](crate::flight::SingleFlight::ended)).
+    flights_ended: u64,
 }
 
 impl<'a> Exchange<'a> {
@@ -244,6 +246,7 @@ impl<'a> Exchange<'a> {
             directives: classified.directives,
             conditional: classified.conditional,
             now: cache.shared.clock.now(),
+            flights_ended: cache.shared.flights.ended(),
         }
     }
 
@@ -477,9 +480,23 @@ impl<'a> Exchange<'a> {
         ResBody: CacheableResponseBody,
     {
         let cache = self.cache;
+        let mut stored = stored;
         let leader = if coalesce {
             match cache.shared.flights.join(self.key.clone()) {
-                Flight::Leader(leader) => Some(leader),
+                Flight::Leader(leader) => {
+                    // A flight ended while this request read the storage:
+                    // its entry may have been written just after the read.
+                    if cache.shared.flights.ended() != self.flights_ended {
+                        self.now = cache.shared.clock.now();
+                        stored = self.lookup(&head, &body).await;
+                        if let Some(found) = &stored
+                            && self.verdict(found) == Verdict::Fresh
+                        {
+                            return Ok(self.answer(found, &head, CacheOutcome::Hit));
+                        }
+                    }
+                    Some(leader)
+                }
                 Flight::Follower(follower) => {
                     if let Some(published) = follower.published().await {
                         self.now = cache.shared.clock.now();
@@ -867,6 +884,7 @@ impl<'a> Exchange<'a> {
             directives: self.directives,
             conditional: self.conditional,
             now: response_time,
+            flights_ended: self.flights_ended,
         };
         at_response.answer(&found, head, CacheOutcome::Revalidated)
     }
@@ -904,6 +922,7 @@ pub(super) async fn refresh_in_background<S, ReqBody, ResBody>(
         directives: CacheControl::default(),
         conditional: false,
         now: cache.shared.clock.now(),
+        flights_ended: cache.shared.flights.ended(),
     };
     match exchange
         .fetch(inner, request, body, Some(found), Some(leader))

@@ -15,7 +15,7 @@ use std::time::{Duration, SystemTime};
 
 use tracing::Instrument;
 
-use crate::breaker::Tripped;
+use crate::breaker::{Breaker, Tripped};
 use crate::flight::Leader;
 use crate::handle::{CacheHandle, Shared};
 use crate::key::CacheKey;
@@ -57,19 +57,53 @@ async fn bounded<F: Future>(limit: Option<Duration>, call: F) -> Result<F::Outpu
     .await
 }
 
+/// Reads or writes: each has its breaker.
+#[derive(Clone, Copy)]
+enum Op {
+    Read,
+    Write,
+}
+
+impl Op {
+    fn breaker(self, shared: &Shared) -> &Breaker {
+        match self {
+            Op::Read => &shared.read_breaker,
+            Op::Write => &shared.write_breaker,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Op::Read => "read",
+            Op::Write => "write",
+        }
+    }
+
+    fn failure(self) -> Counter {
+        match self {
+            Op::Read => Counter::StorageReadError,
+            Op::Write => Counter::StorageWriteError,
+        }
+    }
+}
+
 /// What a bounded call came to, for the breaker and the counters.
 fn settle<T>(
     shared: &Shared,
     outcome: Result<Result<T, StorageError>, TimedOut>,
-    failure: Counter,
+    op: Op,
     what: &str,
     key: &dyn std::fmt::Display,
 ) -> Option<T> {
+    let breaker = op.breaker(shared);
     let error = match outcome {
         Ok(Ok(value)) => {
-            if shared.breaker.succeeded() {
-                shared.counters.breaker_state(false);
-                tracing::info!("reqcache: storage answered again; breaker closed");
+            if breaker.succeeded() {
+                shared.counters.breaker_state(op.name(), false);
+                tracing::info!(
+                    op = op.name(),
+                    "reqcache: storage answered again; breaker closed"
+                );
             }
             return Some(value);
         }
@@ -79,14 +113,15 @@ fn settle<T>(
             "timed out".to_owned()
         }
     };
-    shared.counters.record(failure);
+    shared.counters.record(op.failure());
     tracing::warn!(%key, %error, "reqcache: storage {what} failed");
-    if shared.breaker.failed(shared.clock.now()) == Tripped::Opened {
+    if breaker.failed(shared.clock.now()) == Tripped::Opened {
         shared.counters.record(Counter::BreakerTrip);
-        shared.counters.breaker_state(true);
+        shared.counters.breaker_state(op.name(), true);
         tracing::warn!(
+            op = op.name(),
             cool_down = ?shared.settings.breaker.cool_down,
-            "reqcache: storage failing; breaker open, the cache is skipped until a probe succeeds"
+            "reqcache: storage failing; breaker open, these calls are skipped until a probe succeeds"
         );
     }
     None
@@ -98,17 +133,17 @@ pub(super) async fn read(
     key: &CacheKey,
     now: SystemTime,
 ) -> Option<Arc<CachedResponse>> {
-    if !shared.breaker.allows(now) {
+    if !shared.read_breaker.allows(now) {
         shared.counters.record(Counter::ReadSkipped);
         return None;
     }
     let outcome = bounded(shared.settings.read_timeout, shared.storage.get(key, now)).await;
-    settle(shared, outcome, Counter::StorageReadError, "read", key).flatten()
+    settle(shared, outcome, Op::Read, "read", key).flatten()
 }
 
 /// Stores `entry` under `key`; `false` when it was not stored.
 async fn put(shared: &Shared, key: &CacheKey, entry: Arc<CachedResponse>) -> bool {
-    if !shared.breaker.allows(shared.clock.now()) {
+    if !shared.write_breaker.allows(shared.clock.now()) {
         shared.counters.record(Counter::WriteDropped);
         return false;
     }
@@ -117,7 +152,7 @@ async fn put(shared: &Shared, key: &CacheKey, entry: Arc<CachedResponse>) -> boo
         shared.storage.put(key, entry),
     )
     .await;
-    let stored = settle(shared, outcome, Counter::StorageWriteError, "write", key).is_some();
+    let stored = settle(shared, outcome, Op::Write, "write", key).is_some();
     if stored {
         shared.counters.record(Counter::Stored);
         tracing::debug!(%key, "reqcache: stored");
@@ -127,17 +162,17 @@ async fn put(shared: &Shared, key: &CacheKey, entry: Arc<CachedResponse>) -> boo
 
 /// Deletes the entry under `key`.
 async fn delete(shared: &Shared, key: &CacheKey) {
-    if !shared.breaker.allows(shared.clock.now()) {
+    if !shared.write_breaker.allows(shared.clock.now()) {
         shared.counters.record(Counter::WriteDropped);
         return;
     }
     let outcome = bounded(shared.settings.write_timeout, shared.storage.delete(key)).await;
-    settle(shared, outcome, Counter::StorageWriteError, "delete", key);
+    settle(shared, outcome, Op::Write, "delete", key);
 }
 
 /// Deletes every entry stored for `url`; how many, if that is known.
 pub(super) async fn delete_url(shared: &Shared, url: &str) -> Option<u64> {
-    if !shared.breaker.allows(shared.clock.now()) {
+    if !shared.write_breaker.allows(shared.clock.now()) {
         shared.counters.record(Counter::WriteDropped);
         return None;
     }
@@ -146,13 +181,7 @@ pub(super) async fn delete_url(shared: &Shared, url: &str) -> Option<u64> {
         shared.storage.delete_url(url),
     )
     .await;
-    settle(
-        shared,
-        outcome,
-        Counter::StorageWriteError,
-        "invalidation",
-        &url,
-    )
+    settle(shared, outcome, Op::Write, "invalidation", &url)
 }
 
 /// Storage writes to make behind a response, in order: the deletes, then
