@@ -12,6 +12,7 @@
 //!    failed requests and p50/p99 latency against the bare origin. Needs
 //!    `redis-server` (or `REQCACHE_REDIS_SERVER`); skipped without it.
 //!
+//! 6. `memory`: one 200 MiB miss on SQLite: the peak resident memory it adds.
 //! 5. `lock`: another process holds an EXCLUSIVE lock on the SQLite file for
 //!    20 s under 64 tasks: miss and hit latency against the bare origin.
 //!
@@ -565,6 +566,82 @@ fn run_lock(rt: &tokio::runtime::Runtime) {
     println!("stats: {:?}", layer.cache().stats());
 }
 
+/// The process's peak resident memory so far (VmHWM), in MiB.
+fn peak_rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|rest| {
+            rest.trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse::<f64>()
+                .ok()
+        })
+        .map_or(0.0, |kib| kib / 1024.0)
+}
+
+/// One 200 MiB miss on SQLite (max_body_size 300 MiB), in 64 KiB chunks:
+/// the peak resident memory it adds, against the body's size.
+fn run_memory(rt: &tokio::runtime::Runtime) {
+    const SIZE: usize = 200 * 1024 * 1024;
+    const CHUNK: usize = 64 * 1024;
+    struct Chunks(usize);
+    impl Body for Chunks {
+        type Data = Bytes;
+        type Error = Infallible;
+        fn poll_frame(
+            mut self: std::pin::Pin<&mut Self>,
+            _cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+            if self.0 == 0 {
+                return std::task::Poll::Ready(None);
+            }
+            self.0 -= 1;
+            std::task::Poll::Ready(Some(Ok(Frame::data(Bytes::from(vec![b'x'; CHUNK])))))
+        }
+        fn size_hint(&self) -> http_body::SizeHint {
+            http_body::SizeHint::with_exact((self.0 * CHUNK) as u64)
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let storage = rt
+        .block_on(SqliteStorage::open(dir.path().join("big.sqlite")))
+        .unwrap();
+    let layer = CacheLayer::builder(storage)
+        .max_body_size(300 * 1024 * 1024)
+        .build();
+    let service = layer.layer(tower::service_fn(|_req: Request<Full<Bytes>>| async {
+        Ok::<_, Infallible>(
+            Response::builder()
+                .header("cache-control", "max-age=3600")
+                .body(Chunks(SIZE / CHUNK))
+                .unwrap(),
+        )
+    }));
+    let before = peak_rss_mib();
+    rt.block_on(async {
+        let request = Request::get("https://api.example.com/big")
+            .body(Full::default())
+            .unwrap();
+        let response = service.clone().oneshot(request).await.unwrap();
+        let mut body = response.into_body();
+        let mut received = 0;
+        while let Some(frame) = body.frame().await {
+            received += frame.unwrap().into_data().map_or(0, |d| d.len());
+        }
+        assert_eq!(received, SIZE);
+        flush(Some(layer.cache())).await;
+    });
+    let stored = rt.block_on(layer.cache().storage().len()).unwrap();
+    let added = peak_rss_mib() - before;
+    println!(
+        "memory: one 200 MiB miss on SQLite: peak RSS +{added:.0} MiB ({:.2}x the body), {stored} entry stored",
+        added / 200.0
+    );
+}
+
 fn runtime(threads: usize) -> tokio::runtime::Runtime {
     if threads == 1 {
         tokio::runtime::Builder::new_current_thread()
@@ -589,6 +666,9 @@ fn main() {
     }
     if wants("fanout") {
         run_fanout(&runtime(2));
+    }
+    if wants("memory") {
+        run_memory(&runtime(1));
     }
     if wants("lock") {
         run_lock(&runtime(2));

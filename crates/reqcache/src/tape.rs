@@ -206,6 +206,16 @@ impl Tape {
         match (end, on_complete) {
             (End::Finished, Some(on_complete)) => {
                 let body = joined(&state.pieces, state.kept);
+                // Readers still to read the pieces read them out of the
+                // joined body: the chunks go, and the body is held once.
+                let mut at = 0;
+                for piece in &mut state.pieces {
+                    if let Piece::Data(data) = piece {
+                        let len = data.len();
+                        *data = body.slice(at..at + len);
+                        at += len;
+                    }
+                }
                 AfterLock::Store(on_complete, body, Arc::clone(&self.wakers))
             }
             (End::Failed, _) => {
