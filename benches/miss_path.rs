@@ -335,13 +335,42 @@ fn slow_origin() -> impl Service<
     })
 }
 
-/// 64 tasks sending requests for 200 URLs under `prefix` for `length`:
-/// (failed, p50, p99, requests).
-async fn load<S>(
-    service: S,
-    length: Duration,
-    prefix: &'static str,
-) -> (usize, Duration, Duration, usize)
+/// What a load run came to.
+struct Load {
+    requests: usize,
+    failed: usize,
+    p50: Duration,
+    p99: Duration,
+}
+
+impl Load {
+    /// Its row of the table [`table_with_bare_origin`] starts.
+    fn row(&self, phase: &str) {
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        println!(
+            "| {phase} | {} | {} | {:.2} ms | {:.2} ms |",
+            self.requests,
+            self.failed,
+            ms(self.p50),
+            ms(self.p99)
+        );
+    }
+}
+
+/// Prints the table's head and the bare origin's row: the same load (3 s)
+/// on the origin alone.
+fn table_with_bare_origin(rt: &tokio::runtime::Runtime, prefix: &'static str) {
+    let bare = tower::ServiceBuilder::new()
+        .map_response(|r: Response<Full<Bytes>>| r.map(reqcache::CacheBody::upstream))
+        .service(slow_origin());
+    let bare = rt.block_on(load(bare, Duration::from_secs(3), prefix));
+    println!("| phase | requests | failed | p50 | p99 |");
+    println!("|---|---|---|---|---|");
+    bare.row("bare origin");
+}
+
+/// 64 tasks sending requests for 200 URLs under `prefix` for `length`.
+async fn load<S>(service: S, length: Duration, prefix: &'static str) -> Load
 where
     S: Service<Request<Full<Bytes>>, Response = Response<reqcache::CacheBody<Full<Bytes>>>>
         + Clone
@@ -392,7 +421,12 @@ where
     }
     all.sort();
     let at = |q: f64| all[((all.len() as f64 * q) as usize).min(all.len() - 1)];
-    (failed.load(Ordering::Relaxed), at(0.5), at(0.99), all.len())
+    Load {
+        requests: all.len(),
+        failed: failed.load(Ordering::Relaxed),
+        p50: at(0.5),
+        p99: at(0.99),
+    }
 }
 
 fn run_hung(rt: &tokio::runtime::Runtime) {
@@ -411,25 +445,11 @@ fn run_hung(rt: &tokio::runtime::Runtime) {
     let layer = CacheLayer::new(storage);
     let service = layer.layer(slow_origin());
     println!("hung: 64 tasks, 200 URLs, 1 ms origin; redis-server frozen (SIGSTOP) for 10 s");
-    let bare = tower::ServiceBuilder::new()
-        .map_response(|r: Response<Full<Bytes>>| r.map(reqcache::CacheBody::upstream))
-        .service(slow_origin());
-    let (failed, p50, p99, n) = rt.block_on(load(bare, Duration::from_secs(3), "hung"));
-    println!("| phase | requests | failed | p50 | p99 |");
-    println!("|---|---|---|---|---|");
-    println!(
-        "| bare origin | {n} | {failed} | {:.2} ms | {:.2} ms |",
-        p50.as_secs_f64() * 1e3,
-        p99.as_secs_f64() * 1e3
-    );
+    table_with_bare_origin(rt, "hung");
     redis.signal("-STOP");
-    let (failed, p50, p99, n) = rt.block_on(load(service, Duration::from_secs(10), "hung"));
+    let hung = rt.block_on(load(service, Duration::from_secs(10), "hung"));
     redis.signal("-CONT");
-    println!(
-        "| layer, Redis hung | {n} | {failed} | {:.2} ms | {:.2} ms |",
-        p50.as_secs_f64() * 1e3,
-        p99.as_secs_f64() * 1e3
-    );
+    hung.row("layer, Redis hung");
     #[cfg(not(reqcache_before))]
     println!("stats: {:?}", layer.cache().stats());
     drop(redis);
@@ -501,18 +521,7 @@ fn run_lock(rt: &tokio::runtime::Runtime) {
     let layer = CacheLayer::new(storage);
     let service = layer.layer(slow_origin());
     println!("lock: 64 tasks, 1 ms origin; a foreign EXCLUSIVE lock on the SQLite file for 20 s");
-    let bare = tower::ServiceBuilder::new()
-        .map_response(|r: Response<Full<Bytes>>| r.map(reqcache::CacheBody::upstream))
-        .service(slow_origin());
-    let (failed, p50, p99, n) = rt.block_on(load(bare, Duration::from_secs(3), "lock"));
-    println!("| phase | requests | failed | p50 | p99 |");
-    println!("|---|---|---|---|---|");
-    let ms = |d: Duration| d.as_secs_f64() * 1e3;
-    println!(
-        "| bare origin | {n} | {failed} | {:.2} ms | {:.2} ms |",
-        ms(p50),
-        ms(p99)
-    );
+    table_with_bare_origin(rt, "lock");
     // An entry stored before the lock, for the hits.
     let hot = || {
         Request::get("https://api.example.com/hot")
@@ -548,14 +557,11 @@ fn run_lock(rt: &tokio::runtime::Runtime) {
             latencies
         }
     });
-    let (failed, p50, p99, n) = rt.block_on(load(service, Duration::from_secs(20), "lock"));
+    let misses = rt.block_on(load(service, Duration::from_secs(20), "lock"));
     let hits = rt.block_on(hits).unwrap();
     foreign.execute_batch("COMMIT").unwrap();
-    println!(
-        "| layer, misses under the lock | {n} | {failed} | {:.2} ms | {:.2} ms |",
-        ms(p50),
-        ms(p99)
-    );
+    misses.row("layer, misses under the lock");
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
     println!(
         "| layer, hits under the lock (one task) | {} | 0 | {:.3} ms | {:.3} ms |",
         hits.len(),

@@ -120,15 +120,18 @@ fn setup(
     }
 }
 
+/// A request for the streaming upstream's URL.
+fn stream_request() -> Request<Full<Bytes>> {
+    Request::get("http://e.com/stream")
+        .body(Full::default())
+        .unwrap()
+}
+
 impl Setup {
     async fn call(&self) -> Response<CacheBody<ChannelBody>> {
         self.service
             .clone()
-            .oneshot(
-                Request::get("http://e.com/stream")
-                    .body(Full::default())
-                    .unwrap(),
-            )
+            .oneshot(stream_request())
             .await
             .unwrap()
     }
@@ -137,16 +140,7 @@ impl Setup {
     async fn spawn_leader(&self) -> tokio::task::JoinHandle<Response<CacheBody<ChannelBody>>> {
         let service = self.service.clone();
         let calls = self.calls.load(Ordering::SeqCst);
-        let leader = tokio::spawn(async move {
-            service
-                .oneshot(
-                    Request::get("http://e.com/stream")
-                        .body(Full::default())
-                        .unwrap(),
-                )
-                .await
-                .unwrap()
-        });
+        let leader = tokio::spawn(async move { service.oneshot(stream_request()).await.unwrap() });
         while self.calls.load(Ordering::SeqCst) == calls {
             tokio::task::yield_now().await;
         }
@@ -293,14 +287,7 @@ fn followers(
         .map(|_| {
             let service = s.service.clone();
             tokio::spawn(async move {
-                let response = service
-                    .oneshot(
-                        Request::get("http://e.com/stream")
-                            .body(Full::default())
-                            .unwrap(),
-                    )
-                    .await
-                    .unwrap();
+                let response = service.oneshot(stream_request()).await.unwrap();
                 let status = status(&response);
                 let body = response.into_body().collect().await.map(|c| c.to_bytes());
                 (status, body)
