@@ -52,7 +52,8 @@ pub struct RekeyReport {
 /// Get it from [`CacheLayer::cache`](crate::CacheLayer::cache) or
 /// [`CacheService::cache`](crate::CacheService::cache); clones are cheap and
 /// share everything. Unlike requests on the layer, these calls return storage
-/// errors to the caller.
+/// errors to the caller, and each first waits for the writes pending behind
+/// responses ([`flush`](Self::flush)), so it sees what the layer has answered.
 ///
 /// # Example
 /// ```
@@ -120,6 +121,14 @@ impl CacheHandle {
         self.shared.writes.flush().await;
     }
 
+    /// The storage, once the writes behind responses are done: every call
+    /// of this handle sees (and clears, deletes, lists) what the layer has
+    /// answered so far, never a write that lands after it.
+    async fn settled(&self) -> &Arc<dyn Storage> {
+        self.flush().await;
+        &self.shared.storage
+    }
+
     /// The current time by the layer's clock.
     pub fn now(&self) -> SystemTime {
         self.shared.clock.now()
@@ -147,26 +156,26 @@ impl CacheHandle {
 
     /// Deletes every entry.
     pub async fn clear(&self) -> Result<(), StorageError> {
-        self.shared.storage.clear().await
+        self.settled().await.clear().await
     }
 
     /// Deletes the entry under `key`; `true` if there was one.
     pub async fn delete(&self, key: &str) -> Result<bool, StorageError> {
-        self.shared.storage.delete(key).await
+        self.settled().await.delete(key).await
     }
 
     /// Deletes the entries for `url` (normalized first), whatever their
     /// method or matched headers; returns how many.
     pub async fn delete_url(&self, url: &str) -> Result<u64, StorageError> {
-        self.shared
-            .storage
+        self.settled()
+            .await
             .delete_url(&self.normalize_url(url))
             .await
     }
 
     /// `true` when an entry (fresh or expired) is stored under `key`.
     pub async fn contains(&self, key: &str) -> Result<bool, StorageError> {
-        self.shared.storage.contains(key, self.now()).await
+        self.settled().await.contains(key, self.now()).await
     }
 
     /// The key of a plain `GET` of `url` (no body, no headers): what
@@ -223,28 +232,28 @@ impl CacheHandle {
 
     /// The entry under `key`, if any.
     pub async fn get(&self, key: &str) -> Result<Option<Arc<CachedResponse>>, StorageError> {
-        self.shared.storage.get(key, self.now()).await
+        self.settled().await.get(key, self.now()).await
     }
 
     /// How many entries are stored, expired ones included.
     pub async fn len(&self) -> Result<u64, StorageError> {
-        self.shared.storage.len().await
+        self.settled().await.len().await
     }
 
     /// `true` when nothing is stored.
     pub async fn is_empty(&self) -> Result<bool, StorageError> {
-        self.shared.storage.is_empty().await
+        self.settled().await.is_empty().await
     }
 
     /// The metadata of every entry: key, method, URL, status, size, created
     /// and expiry times.
     pub async fn entries(&self) -> Result<Vec<EntryInfo>, StorageError> {
-        self.shared.storage.entries().await
+        self.settled().await.entries().await
     }
 
     /// Deletes the expired entries; returns how many.
     pub async fn remove_expired(&self) -> Result<u64, StorageError> {
-        self.shared.storage.remove_expired(self.now()).await
+        self.settled().await.remove_expired(self.now()).await
     }
 
     /// requests-cache's `remove_expired_responses(expire_after=..)`: gives
@@ -256,12 +265,12 @@ impl CacheHandle {
         expire_after: impl Into<Expiration>,
     ) -> Result<u64, StorageError> {
         self.reset_expiration(expire_after).await?;
-        self.shared.storage.remove_expired(self.now()).await
+        self.settled().await.remove_expired(self.now()).await
     }
 
     /// Deletes every entry `filter` selects; returns how many.
     pub async fn delete_where(&self, filter: &EntryFilter) -> Result<u64, StorageError> {
-        let storage = &self.shared.storage;
+        let storage = self.settled().await;
         let mut deleted = 0;
         for info in self.select(filter).await? {
             if storage.delete(&info.key).await? {
@@ -282,7 +291,7 @@ impl CacheHandle {
         let mut selected = self.select(filter).await?;
         if filter.undecodable {
             let now = self.now();
-            for info in self.shared.storage.entries().await? {
+            for info in self.settled().await.entries().await? {
                 if !selected.iter().any(|s| s.key == info.key)
                     && self.shared.storage.get(&info.key, now).await?.is_none()
                 {
@@ -308,7 +317,7 @@ impl CacheHandle {
 
     /// Reads every entry; the storage deletes those that do not decode.
     async fn remove_undecodable(&self) -> Result<u64, StorageError> {
-        let storage = &self.shared.storage;
+        let storage = self.settled().await;
         let now = self.now();
         let mut removed = 0;
         for info in storage.entries().await? {
@@ -339,7 +348,7 @@ impl CacheHandle {
         let expire_after = expire_after.into();
         let now = self.now();
         let expires = expire_after.expires_at(now).unwrap_or(Some(now));
-        let storage = &self.shared.storage;
+        let storage = self.settled().await;
         let mut updated = 0;
         for info in storage.entries().await? {
             let Some(entry) = storage.get(&info.key, now).await? else {
@@ -357,7 +366,7 @@ impl CacheHandle {
     /// Copies every entry into `destination` (another storage: migrating
     /// between backends), under the same keys. Returns how many.
     pub async fn copy_to(&self, destination: &dyn Storage) -> Result<u64, StorageError> {
-        let source = &self.shared.storage;
+        let source = self.settled().await;
         let now = self.now();
         let mut copied = 0;
         for info in source.entries().await? {
@@ -378,7 +387,7 @@ impl CacheHandle {
     /// them): they are left as they are and counted as skipped. Aliases move
     /// with their targets.
     pub async fn rekey(&self) -> Result<RekeyReport, StorageError> {
-        let storage = &self.shared.storage;
+        let storage = self.settled().await;
         let now = self.now();
         let mut report = RekeyReport::default();
         let mut moves: Vec<(String, String, Arc<CachedResponse>)> = Vec::new();
