@@ -112,7 +112,7 @@ fn hit_path(c: &mut Criterion) {
     let layer = CacheLayer::new(sqlite.clone());
     bench_service(c, &rt, "sqlite", layer.layer(upstream()));
     assert_eq!(
-        rt.block_on(sqlite.len()).unwrap(),
+        rt.block_on(layer.cache().len()).unwrap(),
         1,
         "the SQLite bench must measure hits"
     );

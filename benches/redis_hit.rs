@@ -131,7 +131,7 @@ fn redis_hit(c: &mut Criterion) {
     let layer = CacheLayer::new(storage.clone());
     bench(c, &rt, "redis", layer.layer(upstream()));
     assert_eq!(
-        rt.block_on(storage.len()).unwrap(),
+        rt.block_on(layer.cache().len()).unwrap(),
         1,
         "the bench must measure hits"
     );
