@@ -17,7 +17,6 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use http::{Request, Response};
 use http_body::Body;
 use http_body_util::{BodyExt, Full};
-use reqcache::storage::Storage;
 use reqcache::{CacheLayer, MemoryStorage};
 use reqcache_sqlite::SqliteStorage;
 use tower::{Layer, Service, ServiceExt};
