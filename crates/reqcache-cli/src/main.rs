@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::time::SystemTime;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use reqcache::{CacheLayer, CacheMode, Heuristic};
+use reqcache::CacheMode;
 use reqcache_cli::{proxy, storage};
 use tower::BoxError;
 
@@ -36,9 +36,10 @@ enum Command {
         /// Serve stale responses when the upstream fails.
         #[arg(long)]
         stale_if_error: bool,
-        /// Heuristic freshness (10% of the time since Last-Modified, at most a day).
-        #[arg(long)]
-        heuristic: bool,
+        /// The targeted cache-control field obeyed in shared mode (RFC 9213),
+        /// or `none`.
+        #[arg(long, default_value = "cdn-cache-control")]
+        targeted_cache_control: String,
     },
     /// List the stored entries.
     List {
@@ -91,20 +92,22 @@ async fn run(command: Command) -> Result<(), BoxError> {
             storage,
             mode,
             stale_if_error,
-            heuristic,
+            targeted_cache_control,
         } => {
             let storage = storage::open(&storage).await?;
-            let mut builder = CacheLayer::builder(storage)
-                .mode(match mode {
+            let targeted = Some(targeted_cache_control.as_str()).filter(|name| *name != "none");
+            let layer = proxy::layer_builder(
+                storage,
+                match mode {
                     Mode::Shared => CacheMode::Shared,
                     Mode::Private => CacheMode::Private,
-                })
-                .stale_if_error(stale_if_error);
-            if heuristic {
-                builder = builder.heuristic_freshness(Heuristic::default());
-            }
+                },
+            )
+            .targeted_cache_control(targeted)
+            .stale_if_error(stale_if_error)
+            .build();
             let listener = tokio::net::TcpListener::bind(listen).await?;
-            let proxy = proxy::serve(listener, upstream.parse()?, builder.build())?;
+            let proxy = proxy::serve(listener, upstream.parse()?, layer)?;
             eprintln!(
                 "reqcache proxy on http://{} -> {upstream}",
                 proxy.local_addr()

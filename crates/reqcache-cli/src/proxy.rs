@@ -13,7 +13,8 @@ use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use reqcache::{CacheHandle, CacheLayer, CacheService, CacheStatus};
+use reqcache::storage::Storage;
+use reqcache::{CacheHandle, CacheLayer, CacheLayerBuilder, CacheMode, CacheService, CacheStatus};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -21,9 +22,35 @@ use tower::{BoxError, Layer, ServiceExt};
 
 type Upstream = CacheService<Client<HttpConnector, Full<Bytes>>>;
 
-/// The header the proxy adds to every response: what the cache did
-/// (`Hit`, `Stored`, `Revalidated`, ...).
+/// A header the proxy adds to the responses the cache answered: what it did
+/// in one word (`Hit`, `Stored`, `Revalidated`, `StaleWhileRevalidate`, ...),
+/// for logs and scripts; the standard `Cache-Status` says more.
 pub const CACHE_HEADER: &str = "x-reqcache";
+
+/// The cache name in the `Cache-Status` member (RFC 9211) the proxy adds to
+/// every response, those it makes itself (`502`, `400`) included.
+pub const CACHE_STATUS_NAME: &str = "reqcache";
+
+/// The proxy's default layer settings over `storage`: an HTTP cache of
+/// `mode` ([`CacheLayerBuilder::http_cache`]), `CDN-Cache-Control` obeyed in
+/// shared mode, and a `Cache-Status` member on every response. Further
+/// settings can be chained before `build`.
+///
+/// # Example
+/// ```
+/// use reqcache::{CacheMode, MemoryStorage};
+///
+/// let layer = reqcache_cli::proxy::layer_builder(MemoryStorage::new(), CacheMode::Shared)
+///     .stale_if_error(true)
+///     .build();
+/// # let _ = layer;
+/// ```
+pub fn layer_builder(storage: impl Storage, mode: CacheMode) -> CacheLayerBuilder {
+    CacheLayer::builder(storage)
+        .http_cache(mode)
+        .targeted_cache_control(Some("cdn-cache-control"))
+        .cache_status_header(Some(CACHE_STATUS_NAME))
+}
 
 /// A running proxy. Dropping it leaves it running; call
 /// [`shutdown`](Self::shutdown) to stop it.
@@ -66,8 +93,8 @@ impl Proxy {
 /// Serves the proxy on `listener`, forwarding to `upstream` (an `http://`
 /// base URL; its path is prefixed to every request's) through `layer`.
 ///
-/// Use [`CacheMode::Shared`](reqcache::CacheMode::Shared) in the layer: a proxy
-/// serves many users.
+/// Build the layer with [`layer_builder`] (an HTTP cache; shared mode for a
+/// proxy serving many users).
 ///
 /// # Errors
 /// An `upstream` that is not an absolute `http://` URL.
@@ -198,12 +225,24 @@ fn remove_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
+/// A response the proxy makes itself, with its `Cache-Status` member: the
+/// cache did not answer it (`detail` says why).
 fn plain(status: StatusCode, message: String) -> Response<BoxBody<Bytes, BoxError>> {
+    let detail = if status == StatusCode::BAD_GATEWAY {
+        "upstream-error"
+    } else {
+        "bad-request"
+    };
     let mut response = Response::new(
         Full::new(Bytes::from(message))
             .map_err(|never| match never {})
             .boxed(),
     );
     *response.status_mut() = status;
+    if let Ok(value) = HeaderValue::from_str(&format!("{CACHE_STATUS_NAME}; detail={detail}")) {
+        response
+            .headers_mut()
+            .insert(HeaderName::from_static("cache-status"), value);
+    }
     response
 }

@@ -15,7 +15,8 @@ use reqcache::{CacheLayer, CacheMode, MemoryStorage};
 use reqcache_cli::proxy::{self, CACHE_HEADER};
 use tokio::net::TcpListener;
 
-/// An upstream that counts requests; `/private` is `Cache-Control: private`.
+/// An upstream that counts requests; `/private` is `Cache-Control: private`,
+/// `/silent` says nothing of freshness.
 async fn upstream(hits: Arc<AtomicUsize>) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -25,8 +26,12 @@ async fn upstream(hits: Arc<AtomicUsize>) -> SocketAddr {
             tokio::spawn(async move {
                 let service = hyper::service::service_fn(move |request: Request<Incoming>| {
                     hits.fetch_add(1, Ordering::SeqCst);
-                    let cache_control = if request.uri().path().ends_with("/private") {
+                    let path = request.uri().path();
+                    let cache_control = if path.ends_with("/private") {
                         "private, max-age=60"
+                    } else if path.ends_with("/silent") {
+                        // Neither freshness nor a validator.
+                        "x-nothing"
                     } else {
                         "max-age=60"
                     };
@@ -67,9 +72,7 @@ async fn get(proxy: SocketAddr, path: &str) -> (Response<()>, Bytes) {
 async fn the_proxy_serves_repeated_requests_from_its_shared_cache() {
     let hits = Arc::new(AtomicUsize::new(0));
     let upstream = upstream(Arc::clone(&hits)).await;
-    let layer = CacheLayer::builder(MemoryStorage::new())
-        .mode(CacheMode::Shared)
-        .build();
+    let layer = proxy::layer_builder(MemoryStorage::new(), CacheMode::Shared).build();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let proxy = proxy::serve(
         listener,
@@ -85,9 +88,17 @@ async fn the_proxy_serves_repeated_requests_from_its_shared_cache() {
         "forwarded under the upstream's base path"
     );
     assert_eq!(first.headers()[CACHE_HEADER], "Stored");
+    let status = first.headers()["cache-status"].to_str().unwrap();
+    // The ttl counts from the upstream's whole-second Date.
+    assert!(
+        status.starts_with("reqcache; fwd=uri-miss; stored; ttl="),
+        "{status}"
+    );
     let (second, again) = get(addr, "/items?page=1").await;
     assert_eq!(again, body);
     assert_eq!(second.headers()[CACHE_HEADER], "Hit");
+    let status = second.headers()["cache-status"].to_str().unwrap();
+    assert!(status.starts_with("reqcache; hit; ttl="), "{status}");
     assert!(second.headers().contains_key("age"));
     assert!(
         !second.headers().contains_key("connection"),
@@ -101,6 +112,13 @@ async fn the_proxy_serves_repeated_requests_from_its_shared_cache() {
     assert_eq!(private.headers()[CACHE_HEADER], "NotStored");
     assert_eq!(hits.load(Ordering::SeqCst), 3);
     assert_eq!(proxy.cache().len().await.unwrap(), 1);
+
+    // Neither freshness nor a validator: never reused (requests-cache's
+    // default would keep it forever).
+    get(addr, "/silent").await;
+    let (silent, _) = get(addr, "/silent").await;
+    assert_eq!(silent.headers()[CACHE_HEADER], "NotStored");
+    assert_eq!(hits.load(Ordering::SeqCst), 5);
     proxy.shutdown().await;
 }
 
@@ -121,6 +139,11 @@ async fn an_unreachable_upstream_is_a_502() {
     .unwrap();
     let (response, _) = get(proxy.local_addr(), "/x").await;
     assert_eq!(response.status(), 502);
+    assert_eq!(
+        response.headers()["cache-status"],
+        "reqcache; detail=upstream-error",
+        "responses the proxy makes carry a Cache-Status too"
+    );
     proxy.shutdown().await;
 }
 

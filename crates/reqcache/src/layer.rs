@@ -14,6 +14,7 @@ use crate::key::{KeyParts, MatchHeaders, Names};
 use crate::policy::expiration::{Expiration, StaleWindow, UrlExpiration};
 use crate::policy::filter::ResponseFilter;
 use crate::policy::mode::{CacheMode, Heuristic};
+use crate::policy::status_codes;
 use crate::service::CacheService;
 use crate::settings::CacheSettings;
 use crate::stats::Counters;
@@ -369,6 +370,30 @@ impl CacheLayerBuilder {
         self
     }
 
+    /// How stale a stored response may be answered when upstream cannot be
+    /// reached at all (the inner service returned an error: refused, reset,
+    /// timed out), as RFC 9111 section 4.2.4 allows a disconnected cache;
+    /// never one that must be revalidated (`must-revalidate`, `no-cache`,
+    /// and in shared mode `proxy-revalidate`, `s-maxage`). Unlike
+    /// [`stale_if_error`](Self::stale_if_error) it does not apply to error
+    /// statuses: an origin that answers `503` is not disconnected.
+    /// Default: off; one week in [`http_cache`](Self::http_cache), as Squid
+    /// (`max_stale`) and Traffic Server (`max_stale_age`) do.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use reqcache::{CacheLayer, MemoryStorage};
+    ///
+    /// let layer = CacheLayer::builder(MemoryStorage::new())
+    ///     .stale_if_disconnected(Duration::from_secs(3600))
+    ///     .build();
+    /// # let _ = layer;
+    /// ```
+    pub fn stale_if_disconnected(mut self, window: impl Into<StaleWindow>) -> Self {
+        self.settings.rules.stale_if_disconnected = window.into();
+        self
+    }
+
     /// The largest response body recorded for caching. The body always
     /// streams to the caller as it arrives; a copy is kept up to this size
     /// and stored when the body completes. A larger body goes on streaming,
@@ -477,6 +502,107 @@ impl CacheLayerBuilder {
     /// `expire_after`).
     pub fn heuristic_freshness(mut self, heuristic: Heuristic) -> Self {
         self.settings.rules.heuristic = Some(heuristic);
+        self
+    }
+
+    /// The settings of a standard HTTP cache (RFC 9111) of `mode`, in place
+    /// of requests-cache's defaults: what an HTTP proxy, gateway or CDN
+    /// (`CacheMode::Shared`) or a browser-like client cache
+    /// (`CacheMode::Private`) does. `reqcache proxy` uses it.
+    ///
+    /// - Freshness comes only from the response: `s-maxage` (shared),
+    ///   `max-age`, `Expires`, and the targeted field when one is set
+    ///   ([`targeted_cache_control`](Self::targeted_cache_control)); else
+    ///   heuristic freshness ([`Heuristic::default`]: 10% of the time since
+    ///   `Last-Modified`, at most a day) for the statuses that allow it.
+    /// - A response with neither freshness nor a validator is not stored;
+    ///   one with a validator only is stored stale, and revalidated before
+    ///   each use ([`Expiration::Immediately`] as the fallback).
+    /// - Every final status 200-599 may be stored, but one that is not
+    ///   heuristically cacheable (RFC 9110 section 15.1) only with explicit
+    ///   freshness, `public`, or (private mode) `private`.
+    /// - When upstream cannot be reached, a stale response up to a week old
+    ///   answers, unless it must be revalidated
+    ///   ([`stale_if_disconnected`](Self::stale_if_disconnected)).
+    ///
+    /// Call it first: later setters change single settings of the preset.
+    ///
+    /// Which to pick: the library's default (requests-cache's: `expire_after`
+    /// decides when the response says nothing, only 200 is stored) suits a
+    /// client calling APIs it knows; this preset suits a cache in front of
+    /// servers it does not control, and passes the HTTP caching test suite.
+    ///
+    /// # Example
+    /// ```
+    /// use reqcache::{CacheLayer, CacheMode, MemoryStorage};
+    ///
+    /// let proxy = CacheLayer::builder(MemoryStorage::new())
+    ///     .http_cache(CacheMode::Shared)
+    ///     .targeted_cache_control(Some("cdn-cache-control"))
+    ///     .build();
+    /// # let _ = proxy;
+    /// ```
+    pub fn http_cache(mut self, mode: CacheMode) -> Self {
+        let rules = &mut self.settings.rules;
+        rules.mode = mode;
+        rules.cache_control = true;
+        rules.expire_after = Expiration::Immediately;
+        rules.allowable_codes = status_codes::http_storable();
+        rules.heuristic = Some(Heuristic::default());
+        rules.explicit_cacheability = true;
+        rules.stale_if_disconnected = StaleWindow::Within(Duration::from_secs(7 * 86_400));
+        self
+    }
+
+    /// The targeted cache-control field (RFC 9213) this cache obeys in
+    /// shared mode, such as `"cdn-cache-control"`: when a response carries
+    /// it as a valid dictionary with at least one directive, its directives
+    /// replace those of `Cache-Control`, and `Expires` is ignored. An
+    /// invalid field is ignored whole. `None` (the default) obeys none. A
+    /// name that is not a valid header name is ignored with a warning.
+    ///
+    /// ```
+    /// use reqcache::{CacheLayer, CacheMode, MemoryStorage};
+    ///
+    /// let edge = CacheLayer::builder(MemoryStorage::new())
+    ///     .mode(CacheMode::Shared)
+    ///     .targeted_cache_control(Some("acme-cdn-cache-control"))
+    ///     .build();
+    /// # let _ = edge;
+    /// ```
+    pub fn targeted_cache_control(mut self, field: Option<&str>) -> Self {
+        self.settings.rules.targeted_cache_control =
+            field.and_then(|name| match http::HeaderName::from_bytes(name.as_bytes()) {
+                Ok(name) => Some(name),
+                Err(_) => {
+                    tracing::warn!(
+                        name,
+                        "reqcache: targeted_cache_control: not a header name; ignored"
+                    );
+                    None
+                }
+            });
+        self
+    }
+
+    /// Adds an RFC 9211 `Cache-Status` member for this cache, named `name`
+    /// (such as `"reqcache"`), to every response the layer answers, after
+    /// any members upstream caches put there: what the
+    /// [`CacheStatus`](crate::CacheStatus) extension says, as
+    /// [`CacheStatus::cache_status`](crate::CacheStatus::cache_status)
+    /// writes it. For a server or gateway whose clients want to see what
+    /// the cache did. `None` (the default): no header.
+    ///
+    /// ```
+    /// use reqcache::{CacheLayer, MemoryStorage};
+    ///
+    /// let layer = CacheLayer::builder(MemoryStorage::new())
+    ///     .cache_status_header(Some("api-gateway"))
+    ///     .build();
+    /// # let _ = layer;
+    /// ```
+    pub fn cache_status_header(mut self, name: Option<&str>) -> Self {
+        self.settings.cache_status_header = name.map(str::to_owned);
         self
     }
 

@@ -219,6 +219,6 @@ pub use policy::mode::{CacheMode, Heuristic};
 pub use request_options::RequestOptions;
 pub use scope::{is_cache_disabled, with_cache_disabled, with_cache_enabled};
 pub use service::CacheService;
-pub use status::{CacheOutcome, CacheStatus};
+pub use status::{CacheOutcome, CacheStatus, Forward};
 pub use storage::{MemoryStorage, StorageError};
 pub use tape::SharedBodyError;

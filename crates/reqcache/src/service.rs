@@ -2,7 +2,7 @@
 
 use std::task::{Context, Poll};
 
-use http::{Request, Response};
+use http::{HeaderName, HeaderValue, Request, Response};
 use tower_service::Service;
 use tracing::Instrument;
 
@@ -147,6 +147,21 @@ where
         return pass_through(inner, request);
     };
     let span = request_span(&cache, &request);
+    if cache.shared.settings.cache_status_header.is_some() {
+        let clock = cache.shared.clock.clone();
+        let name = cache.shared.settings.cache_status_header.clone();
+        let respond = engine::respond(cache, inner, request, disabled);
+        return ResponseFuture::new(
+            async move {
+                let response = respond.await?;
+                Ok(match name {
+                    Some(name) => add_cache_status(response, &name, clock.now()),
+                    None => response,
+                })
+            }
+            .instrument(span),
+        );
+    }
     let respond = engine::respond(cache, inner, request, disabled);
     // Entering a disabled span on every poll still costs; skip the wrapper
     // when no subscriber wants the span (measured in BENCHMARKS.md).
@@ -155,6 +170,36 @@ where
     } else {
         ResponseFuture::new(respond.instrument(span))
     }
+}
+
+/// Appends this cache's `Cache-Status` member (RFC 9211) to `response`'s:
+/// one field line, the upstream's members first.
+pub(crate) fn add_cache_status<B>(
+    mut response: Response<B>,
+    name: &str,
+    now: std::time::SystemTime,
+) -> Response<B> {
+    let Some(status) = response.extensions().get::<CacheStatus>() else {
+        return response;
+    };
+    let ours = status.cache_status(name, now);
+    let name = HeaderName::from_static("cache-status");
+    let upstream: Vec<&[u8]> = response
+        .headers()
+        .get_all(&name)
+        .iter()
+        .map(HeaderValue::as_bytes)
+        .collect();
+    let value = if upstream.is_empty() {
+        ours
+    } else {
+        let mut joined = upstream.join(&b", "[..]);
+        joined.extend_from_slice(b", ");
+        joined.extend_from_slice(ours.as_bytes());
+        HeaderValue::from_bytes(&joined).unwrap_or(ours)
+    };
+    response.headers_mut().insert(name, value);
+    response
 }
 
 /// Passes one request through with no cache (an installed-cache service when

@@ -36,6 +36,9 @@ pub(crate) struct CacheSettings {
     pub(crate) write_timeout: Option<Duration>,
     pub(crate) breaker: BreakerSettings,
     pub(crate) max_pending_writes: usize,
+    /// The cache name of the `Cache-Status` member added to every response;
+    /// `None`: no header.
+    pub(crate) cache_status_header: Option<String>,
 }
 
 impl Default for CacheSettings {
@@ -51,6 +54,7 @@ impl Default for CacheSettings {
             write_timeout: Some(DEFAULT_WRITE_TIMEOUT),
             breaker: BreakerSettings::default(),
             max_pending_writes: DEFAULT_MAX_PENDING_WRITES,
+            cache_status_header: None,
         }
     }
 }

@@ -1,6 +1,9 @@
 //! [`CacheStatus`]: the response extension that says what the cache did.
 
+use std::fmt::Write as _;
 use std::time::SystemTime;
+
+use http::HeaderValue;
 
 use crate::key::CacheKey;
 
@@ -28,6 +31,36 @@ pub struct CacheStatus {
     pub(crate) key: Option<CacheKey>,
     pub(crate) revalidated: bool,
     pub(crate) outcome: CacheOutcome,
+    pub(crate) forwarded: Option<Forward>,
+}
+
+/// Why a request went upstream: RFC 9211's `fwd` parameter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Forward {
+    /// The cache was not used for it (`fwd=bypass`): a method, rule or
+    /// setting kept it out, or the request said `no-store`.
+    Bypass,
+    /// Nothing was stored for its URL and variant (`fwd=uri-miss`).
+    UriMiss,
+    /// The request asked for a fresh response: `no-cache`, `max-age=0`, a
+    /// refresh option (`fwd=request`).
+    Request,
+    /// A stored response was stale (`fwd=stale`): revalidated, replaced, or
+    /// served because upstream failed.
+    Stale,
+}
+
+impl Forward {
+    /// Its name in a `Cache-Status` field.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Bypass => "bypass",
+            Self::UriMiss => "uri-miss",
+            Self::Request => "request",
+            Self::Stale => "stale",
+        }
+    }
 }
 
 /// What happened to a request, in one word.
@@ -63,7 +96,10 @@ pub enum CacheOutcome {
 
 impl CacheStatus {
     pub(crate) fn bypassed() -> Self {
-        Self::default()
+        Self {
+            forwarded: Some(Forward::Bypass),
+            ..Self::default()
+        }
     }
 
     /// `true` when the body came from storage (a hit, a revalidated entry, or
@@ -103,5 +139,95 @@ impl CacheStatus {
     /// What happened, in one word.
     pub fn outcome(&self) -> CacheOutcome {
         self.outcome
+    }
+
+    /// Why the request went upstream; `None` when it did not (a hit, an
+    /// `only-if-cached` miss).
+    pub fn forwarded(&self) -> Option<Forward> {
+        self.forwarded
+    }
+
+    /// This status as one member of an RFC 9211 `Cache-Status` field, for a
+    /// cache called `cache` (a token, such as `reqcache`; anything else is
+    /// sent as a quoted string) at `now`: `hit` and `ttl` (seconds of
+    /// freshness left, negative when stale) for answers from the cache;
+    /// `fwd` (with `fwd-status=304` for a revalidation) and `stored` for
+    /// requests that went upstream; `detail` for stale answers and
+    /// `only-if-cached` misses.
+    ///
+    /// # Example
+    /// ```
+    /// use std::time::SystemTime;
+    /// use reqcache::CacheStatus;
+    ///
+    /// let bypassed = CacheStatus::default();
+    /// assert_eq!(bypassed.cache_status("reqcache", SystemTime::now()), "reqcache; fwd=bypass");
+    /// ```
+    pub fn cache_status(&self, cache: &str, now: SystemTime) -> HeaderValue {
+        let mut text = String::with_capacity(48);
+        let token = !cache.is_empty()
+            && cache.bytes().enumerate().all(|(i, b)| {
+                b.is_ascii_alphabetic()
+                    || b == b'*'
+                    || (i > 0 && (b.is_ascii_digit() || b"!#$%&'*+-.^_`|~:/".contains(&b)))
+            });
+        if token {
+            text.push_str(cache);
+        } else {
+            text.push('"');
+            for c in cache.chars().filter(|c| (' '..='~').contains(c)) {
+                if c == '"' || c == '\\' {
+                    text.push('\\');
+                }
+                text.push(c);
+            }
+            text.push('"');
+        }
+        let outcome = self.outcome;
+        if matches!(
+            outcome,
+            CacheOutcome::Hit | CacheOutcome::StaleWhileRevalidate
+        ) {
+            text.push_str("; hit");
+        }
+        let forwarded = match outcome {
+            CacheOutcome::Bypassed => Some(Forward::Bypass),
+            CacheOutcome::Revalidated | CacheOutcome::StaleOnError => Some(Forward::Stale),
+            CacheOutcome::Stored | CacheOutcome::NotStored => {
+                Some(self.forwarded.unwrap_or(Forward::UriMiss))
+            }
+            _ => None,
+        };
+        if let Some(forwarded) = forwarded {
+            let _ = write!(text, "; fwd={}", forwarded.as_str());
+        }
+        if outcome == CacheOutcome::Revalidated {
+            text.push_str("; fwd-status=304");
+        }
+        if outcome == CacheOutcome::Stored {
+            text.push_str("; stored");
+        }
+        if self.created_at.is_some()
+            && outcome != CacheOutcome::NotStored
+            && let Some(expires) = self.expires
+        {
+            // Rounded: ages count from whole-second dates.
+            let ttl = match expires.duration_since(now) {
+                Ok(left) => left.as_secs_f64().round() as i64,
+                Err(past) => -(past.duration().as_secs_f64().round() as i64),
+            };
+            let _ = write!(text, "; ttl={ttl}");
+        }
+        let detail = match outcome {
+            CacheOutcome::StaleOnError => Some("stale-if-error"),
+            CacheOutcome::StaleWhileRevalidate => Some("stale-while-revalidate"),
+            CacheOutcome::OnlyIfCachedMiss => Some("only-if-cached"),
+            _ => None,
+        };
+        if let Some(detail) = detail {
+            let _ = write!(text, "; detail={detail}");
+        }
+        // Only visible ASCII was written.
+        HeaderValue::try_from(text).unwrap_or_else(|_| HeaderValue::from_static("reqcache"))
     }
 }

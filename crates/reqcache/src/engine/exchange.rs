@@ -27,7 +27,7 @@ use crate::policy::{validation, vary};
 use crate::request_options::RequestOptions;
 use crate::settings::CacheSettings;
 use crate::stats::{Counter, Counters};
-use crate::status::{CacheOutcome, CacheStatus};
+use crate::status::{CacheOutcome, CacheStatus, Forward};
 use crate::storage::{BoxError, CachedResponse};
 use crate::tape::Tape;
 
@@ -118,7 +118,7 @@ where
         options.refresh = false;
         options.force_refresh = false;
     }
-    let exchange = Exchange::new(&cache, &head, &body, options, &classified);
+    let mut exchange = Exchange::new(&cache, &head, &body, options, &classified);
     let stored = if options.force_refresh {
         None
     } else {
@@ -150,6 +150,9 @@ where
                 }
             }
             Verdict::Stale => {}
+        }
+        if exchange.forward == Forward::UriMiss {
+            exchange.forward = Forward::Stale;
         }
     }
     if options.only_if_cached || classified.directives.only_if_cached {
@@ -224,6 +227,8 @@ pub(super) struct Exchange<'a> {
     now: SystemTime,
     /// Flights ended before the lookup (see [`SingleFlight::ended`](crate::flight::SingleFlight::ended)).
     flights_ended: u64,
+    /// Why it goes upstream, if it does.
+    forward: Forward,
 }
 
 impl<'a> Exchange<'a> {
@@ -247,6 +252,15 @@ impl<'a> Exchange<'a> {
             conditional: classified.conditional,
             now: cache.shared.clock.now(),
             flights_ended: cache.shared.flights.ended(),
+            forward: if options.refresh
+                || options.force_refresh
+                || classified.directives.no_cache
+                || classified.directives.max_age == Some(0)
+            {
+                Forward::Request
+            } else {
+                Forward::UriMiss
+            },
         }
     }
 
@@ -343,6 +357,11 @@ impl<'a> Exchange<'a> {
         freshness::serves_stale_on_error(&self.settings().rules, &found.stored(), self.now)
     }
 
+    /// Whether `found` may be answered when upstream cannot be reached.
+    fn serves_stale_disconnected(&self, found: &Found) -> bool {
+        freshness::serves_stale_disconnected(&self.settings().rules, &found.stored(), self.now)
+    }
+
     // ---- answers ------------------------------------------------------
 
     /// The answer from a stored response: the response itself with its
@@ -387,8 +406,12 @@ impl<'a> Exchange<'a> {
             && !status.is_expired()
             && self.settings().rules.cache_control;
         if conditional
-            && validation::client_conditional_matches(&request.headers, &entry.headers)
-                == Some(true)
+            && validation::client_conditional_matches(
+                &request.headers,
+                &entry.headers,
+                entry.created_at,
+                self.now,
+            ) == Some(true)
         {
             let mut response = Response::new(CacheBody::cached(Bytes::new()));
             *response.status_mut() = StatusCode::NOT_MODIFIED;
@@ -422,6 +445,11 @@ impl<'a> Exchange<'a> {
             key: Some(self.key.clone()),
             revalidated: outcome == CacheOutcome::Revalidated,
             outcome,
+            forwarded: matches!(
+                outcome,
+                CacheOutcome::Revalidated | CacheOutcome::StaleOnError
+            )
+            .then_some(Forward::Stale),
         }
     }
 
@@ -437,6 +465,7 @@ impl<'a> Exchange<'a> {
             CacheStatus {
                 key: Some(self.key.clone()),
                 outcome: CacheOutcome::NotStored,
+                forwarded: Some(self.forward),
                 ..CacheStatus::default()
             },
         )
@@ -455,6 +484,7 @@ impl<'a> Exchange<'a> {
             CacheStatus {
                 key: Some(self.key.clone()),
                 outcome,
+                forwarded: (outcome != CacheOutcome::OnlyIfCachedMiss).then_some(self.forward),
                 ..CacheStatus::default()
             },
         )
@@ -588,7 +618,7 @@ impl<'a> Exchange<'a> {
             Ok(response) => response,
             Err(error) => {
                 return match &stored {
-                    Some(found) if self.serves_stale_on_error(found) => {
+                    Some(found) if self.serves_stale_disconnected(found) => {
                         Ok(self.answer(found, &head, CacheOutcome::StaleOnError))
                     }
                     // must-revalidate: a failed revalidation is a 504.
@@ -648,10 +678,7 @@ impl<'a> Exchange<'a> {
                     response_time,
                     leader,
                 ));
-            } else if (status.is_client_error() || status.is_server_error())
-                // An error status the layer stores is an answer, not a failure.
-                && !rules.allowable_codes.contains(&status)
-                && self.serves_stale_on_error(found)
+            } else if freshness::is_error_status(rules, status) && self.serves_stale_on_error(found)
             {
                 return Ok(self.answer(found, &head, CacheOutcome::StaleOnError));
             }
@@ -812,6 +839,7 @@ impl<'a> Exchange<'a> {
                 key: Some(self.key.clone()),
                 revalidated: false,
                 outcome: CacheOutcome::Stored,
+                forwarded: Some(self.forward),
             },
         ))
     }
@@ -885,6 +913,7 @@ impl<'a> Exchange<'a> {
             conditional: self.conditional,
             now: response_time,
             flights_ended: self.flights_ended,
+            forward: self.forward,
         };
         at_response.answer(&found, head, CacheOutcome::Revalidated)
     }
@@ -923,6 +952,7 @@ pub(super) async fn refresh_in_background<S, ReqBody, ResBody>(
         conditional: false,
         now: cache.shared.clock.now(),
         flights_ended: cache.shared.flights.ended(),
+        forward: Forward::Stale,
     };
     match exchange
         .fetch(inner, request, body, Some(found), Some(leader))

@@ -4,7 +4,9 @@
 //! malformed numbers are handled without error: what is not understood is
 //! ignored, and conflicting duplicates resolve to the most conservative value.
 
-use http::{HeaderMap, header};
+use http::{HeaderMap, HeaderName, header};
+
+use super::targeted;
 
 /// Delta-seconds above this are treated as this (RFC 9111 section 1.2.2).
 pub(crate) const MAX_DELTA_SECONDS: u64 = 2_147_483_648;
@@ -27,6 +29,12 @@ pub(crate) struct CacheControl {
     pub(crate) public: bool,
     pub(crate) immutable: bool,
     pub(crate) only_if_cached: bool,
+    /// `must-understand` (RFC 9111 section 5.2.2.3): store only a status
+    /// code the cache understands, and then ignore `no-store`.
+    pub(crate) must_understand: bool,
+    /// Read from a targeted field (RFC 9213, `CDN-Cache-Control`), not from
+    /// `Cache-Control`: the response's `Expires` is then ignored too.
+    pub(crate) targeted: bool,
 }
 
 impl CacheControl {
@@ -51,6 +59,34 @@ impl CacheControl {
             });
         }
         cc
+    }
+
+    /// The directives a response gives this cache: those of the `targeted`
+    /// field (RFC 9213 section 2.2) when the response carries it with at
+    /// least one directive and as a valid dictionary, else those of its
+    /// `Cache-Control`.
+    pub(crate) fn for_response(headers: &HeaderMap, targeted: Option<&HeaderName>) -> Self {
+        if let Some(name) = targeted {
+            let mut cc = Self::default();
+            // Field lines combine into one dictionary (RFC 8941 section 3.2).
+            let mut lines = headers.get_all(name).iter().peekable();
+            if lines.peek().is_some() {
+                let combined = lines
+                    .map(|value| value.to_str().ok())
+                    .collect::<Option<Vec<_>>>()
+                    .map(|lines| lines.join(", "));
+                if let Some(members) = combined.as_deref().and_then(targeted::directives)
+                    && !members.is_empty()
+                {
+                    cc.targeted = true;
+                    for (name, argument) in members {
+                        cc.apply(name, argument);
+                    }
+                    return cc;
+                }
+            }
+        }
+        Self::parse(headers)
     }
 
     fn apply(&mut self, name: &str, argument: Option<&str>) {
@@ -85,6 +121,7 @@ impl CacheControl {
             "public" => self.public = true,
             "immutable" => self.immutable = true,
             "only-if-cached" => self.only_if_cached = true,
+            "must-understand" => self.must_understand = true,
             _ => {}
         }
     }

@@ -8,22 +8,22 @@ use http::{HeaderMap, StatusCode, header};
 
 use super::cache_control::{CacheControl, parse_delta_seconds};
 use super::expiration::StaleWindow;
+use super::http_date;
 use super::mode::{CacheMode, Heuristic};
 use super::rules::Rules;
+use super::status_codes::heuristically_cacheable;
 use super::validation;
 
-/// Statuses whose responses may be given heuristic freshness (RFC 9110
-/// section 15.1).
-fn heuristically_cacheable(status: StatusCode) -> bool {
-    matches!(
-        status.as_u16(),
-        200 | 203 | 204 | 206 | 300 | 301 | 308 | 404 | 405 | 410 | 414 | 501
-    )
-}
-
-fn http_date(headers: &HeaderMap, name: header::HeaderName) -> Option<SystemTime> {
-    let text = headers.get(name)?.to_str().ok()?;
-    httpdate::parse_http_date(text.trim()).ok()
+/// The `Age` a response arrived with (RFC 9111 section 5.1): the first
+/// member of its first field line (a list, or several lines, keep only that);
+/// `None` when that is not a non-negative integer, so the field is ignored.
+fn age_value(headers: &HeaderMap) -> Option<u64> {
+    let first = headers.get(header::AGE)?.to_str().ok()?;
+    let member = first.split(',').next()?.trim();
+    if member.is_empty() || !member.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    parse_delta_seconds(member)
 }
 
 /// The response's age when it was received (RFC 9111 section 4.2.3:
@@ -34,13 +34,9 @@ pub(crate) fn initial_age(
     request_time: SystemTime,
     response_time: SystemTime,
 ) -> Duration {
-    let date = http_date(headers, header::DATE).unwrap_or(response_time);
+    let date = http_date::field(headers, &header::DATE, response_time).unwrap_or(response_time);
     let apparent_age = response_time.duration_since(date).unwrap_or_default();
-    let age_value = headers
-        .get(header::AGE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| parse_delta_seconds(v.trim()))
-        .map_or(Duration::ZERO, Duration::from_secs);
+    let age_value = age_value(headers).map_or(Duration::ZERO, Duration::from_secs);
     let response_delay = response_time
         .duration_since(request_time)
         .unwrap_or_default();
@@ -66,19 +62,22 @@ pub(crate) fn lifetime(
     if let Some(max_age) = cc.max_age {
         return Some(Duration::from_secs(max_age));
     }
-    let date = http_date(headers, header::DATE).unwrap_or(response_time);
-    if headers.contains_key(header::EXPIRES) {
+    let date = http_date::field(headers, &header::DATE, response_time).unwrap_or(response_time);
+    if !cc.targeted && headers.contains_key(header::EXPIRES) {
         // An invalid Expires (such as "0") means "already expired".
-        return Some(match http_date(headers, header::EXPIRES) {
-            Some(expires) => expires.duration_since(date).unwrap_or_default(),
-            None => Duration::ZERO,
-        });
+        return Some(
+            match http_date::field(headers, &header::EXPIRES, response_time) {
+                Some(expires) => expires.duration_since(date).unwrap_or_default(),
+                None => Duration::ZERO,
+            },
+        );
     }
     let heuristic = heuristic?;
-    if !heuristically_cacheable(status) {
+    // `public` makes any status heuristically cacheable (section 4.2.2).
+    if !heuristically_cacheable(status) && !cc.public {
         return None;
     }
-    let last_modified = http_date(headers, header::LAST_MODIFIED)?;
+    let last_modified = http_date::field(headers, &header::LAST_MODIFIED, response_time)?;
     let since = date.duration_since(last_modified).ok()?;
     Some(
         since
@@ -114,7 +113,7 @@ impl Stored<'_> {
     /// Its own directives (none when `cache_control` is off).
     fn directives(&self, rules: &Rules) -> CacheControl {
         if rules.cache_control {
-            CacheControl::parse(self.headers)
+            rules.response_directives(self.headers)
         } else {
             CacheControl::default()
         }
@@ -205,6 +204,32 @@ pub(crate) fn serves_stale_on_error(rules: &Rules, stored: &Stored<'_>, now: Sys
             || cc
                 .stale_if_error
                 .is_some_and(|window| stored.staleness(now) <= window))
+}
+
+/// Whether `stored` may be answered when upstream cannot be reached at all
+/// (the inner service failed, no response): as on an error, or within the
+/// layer's `stale_if_disconnected` window (RFC 9111 section 4.2.4 allows a
+/// disconnected cache to serve stale responses); never a response that must
+/// be revalidated.
+pub(crate) fn serves_stale_disconnected(
+    rules: &Rules,
+    stored: &Stored<'_>,
+    now: SystemTime,
+) -> bool {
+    serves_stale_on_error(rules, stored, now)
+        || (!must_revalidate(rules, &stored.directives(rules))
+            && rules
+                .stale_if_disconnected
+                .allows(Duration::from_secs(stored.staleness(now))))
+}
+
+/// Whether an upstream status is a failure that a stale response may stand
+/// in for (`stale_if_error`): `500`, `502`, `503` and `504` always (RFC 5861
+/// section 4), and any other 4xx or 5xx the layer does not store.
+pub(crate) fn is_error_status(rules: &Rules, status: StatusCode) -> bool {
+    matches!(status.as_u16(), 500 | 502 | 503 | 504)
+        || ((status.is_client_error() || status.is_server_error())
+            && !rules.allowable_codes.contains(&status))
 }
 
 /// Whether `stored` must be revalidated before use once stale (so a failed

@@ -7,8 +7,10 @@
 //! | `freshness` | a response's initial age and lifetime, and the read-time verdict on a stored one |
 //! | `storable` | whether a response is stored, and its created / expires / retain-until times |
 //! | `validation` | conditional requests, `304` matching and merging |
+//! | `status_codes` | which statuses are understood, heuristically cacheable, storable |
+//! | `http_date` | the three HTTP date formats |
 //! | `vary` | `Vary` names and matching |
-//! | `cache_control` | `Cache-Control` parsing |
+//! | `cache_control`, `targeted` | `Cache-Control` and `CDN-Cache-Control` (RFC 9213) parsing |
 //! | `rules` | the settings every decision reads |
 //! | `mode`, `filter` | the cache's kind, heuristics, and the user's store filter |
 //! | `expiration` | requests-cache's expiration values and URL patterns |
@@ -19,10 +21,13 @@ pub(crate) mod cache_control;
 pub(crate) mod expiration;
 pub(crate) mod filter;
 pub(crate) mod freshness;
+pub(crate) mod http_date;
 pub(crate) mod mode;
 pub(crate) mod request;
 mod rules;
+pub(crate) mod status_codes;
 pub(crate) mod storable;
+mod targeted;
 pub(crate) mod validation;
 pub(crate) mod vary;
 

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use http::{Method, StatusCode};
 
+use super::cache_control::CacheControl;
 use super::expiration::{Expiration, StaleWindow, UrlExpiration};
 use super::filter::ResponseFilter;
 use super::mode::{CacheMode, Heuristic};
@@ -19,11 +20,35 @@ pub(crate) struct Rules {
     pub(crate) cache_control: bool,
     pub(crate) stale_if_error: StaleWindow,
     pub(crate) stale_while_revalidate: StaleWindow,
+    /// How stale a response may be answered when upstream cannot be reached.
+    pub(crate) stale_if_disconnected: StaleWindow,
     pub(crate) always_revalidate: bool,
     pub(crate) mode: CacheMode,
     pub(crate) heuristic: Option<Heuristic>,
     pub(crate) filter: Option<ResponseFilter>,
     pub(crate) stale_retention: Option<Duration>,
+    /// RFC 9111 section 3's last condition: a response is stored only when
+    /// it has explicit freshness (`max-age`, `s-maxage` in shared mode,
+    /// `Expires`), `public`, `private` (private mode), or a heuristically
+    /// cacheable status. Off, the layer's `expire_after` may store any
+    /// allowed status (requests-cache's behaviour).
+    pub(crate) explicit_cacheability: bool,
+    /// The targeted `Cache-Control` field (RFC 9213) this cache obeys in
+    /// shared mode, lower-cased (`cdn-cache-control`); `None`: none.
+    pub(crate) targeted_cache_control: Option<http::HeaderName>,
+}
+
+impl Rules {
+    /// The directives a response gives this cache: its targeted field's
+    /// (RFC 9213) in shared mode when one is set and present, else its
+    /// `Cache-Control`.
+    pub(crate) fn response_directives(&self, headers: &http::HeaderMap) -> CacheControl {
+        let targeted = self
+            .targeted_cache_control
+            .as_ref()
+            .filter(|_| self.mode == CacheMode::Shared);
+        CacheControl::for_response(headers, targeted)
+    }
 }
 
 impl Default for Rules {
@@ -36,11 +61,14 @@ impl Default for Rules {
             cache_control: true,
             stale_if_error: StaleWindow::Off,
             stale_while_revalidate: StaleWindow::Off,
+            stale_if_disconnected: StaleWindow::Off,
             always_revalidate: false,
             mode: CacheMode::Private,
             heuristic: None,
             filter: None,
             stale_retention: None,
+            explicit_cacheability: false,
+            targeted_cache_control: None,
         }
     }
 }

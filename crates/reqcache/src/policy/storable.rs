@@ -8,14 +8,14 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use http::{HeaderMap, HeaderName, StatusCode, request, response};
+use http::{HeaderMap, HeaderName, StatusCode, header, request, response};
 
-use super::cache_control::CacheControl;
 use super::expiration::{DoNotStore, Expiration, far_future};
 use super::freshness;
 use super::mode::CacheMode;
 use super::request::{expiration, has_authorization};
 use super::rules::Rules;
+use super::status_codes;
 use super::validation::has_validators;
 use super::vary::vary_names;
 
@@ -128,9 +128,23 @@ fn lifetime(
     let mut keep_stale = has_validators(headers);
     let mut expires = None;
     if rules.cache_control {
-        let cc = CacheControl::parse(headers);
+        let cc = rules.response_directives(headers);
         let shared = rules.mode == CacheMode::Shared;
-        if cc.no_store
+        // `must-understand` replaces `no-store` for a status the cache
+        // understands, and forbids storing any other (section 5.2.2.3).
+        let forbidden = if cc.must_understand {
+            !status_codes::understood(status)
+        } else {
+            cc.no_store
+        };
+        let explicitly_cacheable = cc.max_age.is_some()
+            || (shared && cc.s_maxage.is_some())
+            || (!cc.targeted && headers.contains_key(header::EXPIRES))
+            || cc.public
+            || (!shared && cc.private)
+            || status_codes::heuristically_cacheable(status);
+        if forbidden
+            || (rules.explicit_cacheability && !explicitly_cacheable)
             || (shared && cc.private)
             || (shared
                 && has_authorization(&asked.head.headers)

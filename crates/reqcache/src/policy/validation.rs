@@ -5,7 +5,11 @@
 //! Everything here is lenient: malformed values and dates are ignored,
 //! never an error.
 
+use std::time::SystemTime;
+
 use http::{HeaderMap, HeaderName, HeaderValue, header};
+
+use super::http_date;
 
 /// `true` when response headers carry a validator for conditional requests.
 pub(crate) fn has_validators(headers: &HeaderMap) -> bool {
@@ -84,8 +88,15 @@ pub(crate) fn not_modified_matches(stored: &HeaderMap, not_modified: &HeaderMap)
 /// Whether a client's own conditional request is satisfied by a stored
 /// response, so the cache may answer `304 Not Modified` (RFC 9110 section
 /// 13.2.2): `If-None-Match` by weak comparison (`*` matches anything), else
-/// `If-Modified-Since` against `Last-Modified`. `None`: no conditional.
-pub(crate) fn client_conditional_matches(request: &HeaderMap, stored: &HeaderMap) -> Option<bool> {
+/// `If-Modified-Since` against `Last-Modified` or, without one, the stored
+/// `Date` or else `generated`, when it was made (RFC 9111 section 4.3.2).
+/// `None`: no conditional. `now` places two-digit years in dates.
+pub(crate) fn client_conditional_matches(
+    request: &HeaderMap,
+    stored: &HeaderMap,
+    generated: SystemTime,
+    now: SystemTime,
+) -> Option<bool> {
     let inm: Vec<&str> = request
         .get_all(header::IF_NONE_MATCH)
         .iter()
@@ -97,12 +108,12 @@ pub(crate) fn client_conditional_matches(request: &HeaderMap, stored: &HeaderMap
             candidate.trim() == "*" || etag.is_some_and(|etag| etag_weak_eq(candidate, etag))
         }));
     }
-    let since = request.get(header::IF_MODIFIED_SINCE)?.to_str().ok()?;
-    let since = httpdate::parse_http_date(since.trim()).ok()?;
-    let modified = stored
-        .get(header::LAST_MODIFIED)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| httpdate::parse_http_date(v.trim()).ok());
+    let since = http_date::field(request, &header::IF_MODIFIED_SINCE, now)?;
+    let modified = if stored.contains_key(header::LAST_MODIFIED) {
+        http_date::field(stored, &header::LAST_MODIFIED, now)
+    } else {
+        Some(http_date::field(stored, &header::DATE, now).unwrap_or(generated))
+    };
     Some(modified.is_some_and(|modified| modified <= since))
 }
 
@@ -205,25 +216,51 @@ mod tests {
             ("etag", "\"v1\""),
             ("last-modified", "Mon, 13 Nov 2023 00:00:00 GMT"),
         ]);
+        let t = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
         let inm = |v| headers(&[("if-none-match", v)]);
         assert_eq!(
-            client_conditional_matches(&inm("\"x\", W/\"v1\""), &stored),
+            client_conditional_matches(&inm("\"x\", W/\"v1\""), &stored, t, t),
             Some(true)
         );
         assert_eq!(
-            client_conditional_matches(&inm("\"x\""), &stored),
+            client_conditional_matches(&inm("\"x\""), &stored, t, t),
             Some(false)
         );
-        assert_eq!(client_conditional_matches(&inm("*"), &stored), Some(true));
+        assert_eq!(
+            client_conditional_matches(&inm("*"), &stored, t, t),
+            Some(true)
+        );
         let ims = |v| headers(&[("if-modified-since", v)]);
         assert_eq!(
-            client_conditional_matches(&ims("Tue, 14 Nov 2023 00:00:00 GMT"), &stored),
+            client_conditional_matches(&ims("Tue, 14 Nov 2023 00:00:00 GMT"), &stored, t, t),
             Some(true)
         );
         assert_eq!(
-            client_conditional_matches(&ims("Sun, 12 Nov 2023 00:00:00 GMT"), &stored),
+            client_conditional_matches(&ims("Sun, 12 Nov 2023 00:00:00 GMT"), &stored, t, t),
             Some(false)
         );
-        assert_eq!(client_conditional_matches(&HeaderMap::new(), &stored), None);
+        assert_eq!(
+            client_conditional_matches(&HeaderMap::new(), &stored, t, t),
+            None
+        );
+        // Without Last-Modified: the stored Date, else when it was made.
+        let dated = headers(&[("date", "Mon, 13 Nov 2023 00:00:00 GMT")]);
+        let after = ims("Tue, 14 Nov 2023 00:00:00 GMT");
+        let before = ims("Sun, 12 Nov 2023 00:00:00 GMT");
+        assert_eq!(client_conditional_matches(&after, &dated, t, t), Some(true));
+        assert_eq!(
+            client_conditional_matches(&before, &dated, t, t),
+            Some(false)
+        );
+        let made = httpdate::parse_http_date("Mon, 13 Nov 2023 00:00:00 GMT").unwrap();
+        let bare = HeaderMap::new();
+        assert_eq!(
+            client_conditional_matches(&after, &bare, made, t),
+            Some(true)
+        );
+        assert_eq!(
+            client_conditional_matches(&before, &bare, made, t),
+            Some(false)
+        );
     }
 }

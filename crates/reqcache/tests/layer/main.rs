@@ -9,6 +9,7 @@ mod expiration;
 mod failures;
 mod handle;
 mod hit_path;
+mod http_cache;
 mod keys;
 mod maintenance;
 mod miss_path;
