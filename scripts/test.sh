@@ -12,6 +12,10 @@
 # REQCACHE_REDIS_CLUSTER_URLS, REQCACHE_DYNAMODB_URL, REQCACHE_MONGODB_URL),
 # and stops them by PID on exit. SQLite, memory and files need nothing.
 #
+# Last, the HTTP caching test suite (npm http-cache-tests, with node from apt
+# when missing) runs against `reqcache proxy` in shared and private mode and
+# fails the run below its floors (scripts/conformance.sh).
+#
 # Usage: scripts/test.sh [extra cargo test arguments]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -63,6 +67,14 @@ for source in examples/*.rs; do
 done
 echo "examples: $examples_run run, $example_failures failed"
 
+echo "== the HTTP caching test suite against reqcache proxy (scripts/conformance.sh)"
+# `cargo test` has built the binary (the CLI's integration tests need it).
+conformance_failed=0
+if ! bash scripts/conformance.sh target/debug/reqcache 2>&1 | tee -a "$LOG"; then
+    echo "the HTTP caching test suite scored below its floor (details in $LOG)"
+    conformance_failed=1
+fi
+
 # One closing line over every test binary above.
 awk '/^test result:/ {
         for (i = 1; i <= NF; i++) {
@@ -72,4 +84,4 @@ awk '/^test result:/ {
         }
      }
      END { printf "tests: %d passed, %d failed, %d skipped\n", passed, failed, ignored }' "$LOG"
-[ "$example_failures" -eq 0 ]
+[ "$example_failures" -eq 0 ] && [ "$conformance_failed" -eq 0 ]
