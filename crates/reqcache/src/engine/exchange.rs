@@ -23,13 +23,15 @@ use crate::policy::expiration::DoNotStore;
 use crate::policy::freshness::{self, Stored, Verdict};
 use crate::policy::request::{self, Classified};
 use crate::policy::storable::{self, Asked};
-use crate::policy::{validation, vary};
+use crate::policy::{range, validation, vary};
 use crate::request_options::RequestOptions;
 use crate::settings::CacheSettings;
 use crate::stats::{Counter, Counters};
 use crate::status::{CacheOutcome, CacheStatus, Forward};
 use crate::storage::{BoxError, CachedResponse};
 use crate::tape::Tape;
+
+use super::partial;
 
 /// Answers one request.
 pub(crate) async fn respond<S, ReqBody, ResBody>(
@@ -129,7 +131,9 @@ where
             Verdict::Fresh | Verdict::AcceptedStale => {
                 return Ok(exchange.answer(found, &head, CacheOutcome::Hit));
             }
-            Verdict::StaleWhileRevalidate => {
+            // A range is answered only from a fresh response: a refresh
+            // would send the Range upstream.
+            Verdict::StaleWhileRevalidate if !classified.range => {
                 // Without a runtime to refresh on, revalidate in line instead.
                 if let Ok(runtime) = tokio::runtime::Handle::try_current() {
                     let response =
@@ -149,7 +153,7 @@ where
                     return Ok(response);
                 }
             }
-            Verdict::Stale => {}
+            Verdict::StaleWhileRevalidate | Verdict::Stale => {}
         }
         if exchange.forward == Forward::UriMiss {
             exchange.forward = Forward::Stale;
@@ -162,6 +166,17 @@ where
             }
             _ => exchange.gateway_timeout(),
         });
+    }
+
+    if classified.range {
+        // Partial content is not stored, nor shared with other requests.
+        tracing::debug!(key = %exchange.key, "reqcache: range request; going upstream as it is");
+        let status = exchange.passed_upstream();
+        return Box::pin(async move {
+            let response = inner.call(Request::from_parts(head, request_body)).await?;
+            Ok(with_status(response.map(CacheBody::upstream), status))
+        })
+        .await;
     }
 
     let coalesce = settings.single_flight
@@ -373,9 +388,23 @@ impl<'a> Exchange<'a> {
         request: &http::request::Parts,
         outcome: CacheOutcome,
     ) -> Response<CacheBody<B>> {
-        self.answer_with(found, request, outcome, || {
+        let response = self.answer_with(found, request, outcome, || {
             CacheBody::cached(found.entry.body.clone())
-        })
+        });
+        if request.method == Method::GET
+            && response.status() == StatusCode::OK
+            && request.headers.contains_key(header::RANGE)
+        {
+            let body = &found.entry.body;
+            let selected = range::select(
+                &request.headers,
+                &found.entry.headers,
+                body.len() as u64,
+                self.now,
+            );
+            return partial::answer(response, selected, body);
+        }
+        response
     }
 
     /// [`answer`](Self::answer), with the body (when one is sent) from `body`.
@@ -450,6 +479,17 @@ impl<'a> Exchange<'a> {
                 CacheOutcome::Revalidated | CacheOutcome::StaleOnError
             )
             .then_some(Forward::Stale),
+        }
+    }
+
+    /// The status of a request sent upstream untouched, its response not
+    /// stored.
+    fn passed_upstream(&self) -> CacheStatus {
+        CacheStatus {
+            key: Some(self.key.clone()),
+            outcome: CacheOutcome::NotStored,
+            forwarded: Some(self.forward),
+            ..CacheStatus::default()
         }
     }
 

@@ -8,10 +8,12 @@
 //! a skipped write; only the inner service's own errors reach the caller.
 //! Everything of one request lives in `exchange.rs`; `storage_calls.rs`
 //! bounds every storage call (timeouts, the breaker) and runs writes behind
-//! the response; `invalidate.rs` deletes what unsafe methods invalidate.
+//! the response; `invalidate.rs` deletes what unsafe methods invalidate;
+//! `partial.rs` makes a `206` or `416` of an answer to a `Range` request.
 
 mod exchange;
 mod invalidate;
+mod partial;
 mod storage_calls;
 
 pub(crate) use exchange::{respond, with_status};

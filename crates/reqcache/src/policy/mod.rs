@@ -6,6 +6,7 @@
 //! | `request` | whether a request uses the cache at all (skip reasons, method overrides, credentials) |
 //! | `freshness` | a response's initial age and lifetime, and the read-time verdict on a stored one |
 //! | `storable` | whether a response is stored, and its created / expires / retain-until times |
+//! | `range` | the bytes a `Range` selects of a stored response |
 //! | `validation` | conditional requests, `304` matching and merging |
 //! | `status_codes` | which statuses are understood, heuristically cacheable, storable |
 //! | `http_date` | the three HTTP date formats |
@@ -23,6 +24,7 @@ pub(crate) mod filter;
 pub(crate) mod freshness;
 pub(crate) mod http_date;
 pub(crate) mod mode;
+pub(crate) mod range;
 pub(crate) mod request;
 mod rules;
 pub(crate) mod status_codes;

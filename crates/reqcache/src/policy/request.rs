@@ -18,7 +18,8 @@ pub(crate) enum Skip {
     NoStore,
     /// The method is not in `allowable_methods`.
     MethodNotAllowed,
-    /// A `Range` request: partial content is never stored or answered.
+    /// A `Range` request of another method than `GET`: partial content is
+    /// never stored, and only a `GET`'s range is answered from the cache.
     Range,
     /// Its expiration (per request, URL pattern or layer) is
     /// [`DoNotCache`](crate::Expiration::DoNotCache).
@@ -51,6 +52,9 @@ pub(crate) struct Classified {
     /// Whether, once upstream succeeds, what is stored for the URL is
     /// invalidated (an unsafe method that is not cached, RFC 9111 section 4.4).
     pub(crate) invalidates: bool,
+    /// A `GET` with `Range`: answered from a fresh stored complete response
+    /// (a `206`), else sent upstream as it is, and nothing stored.
+    pub(crate) range: bool,
 }
 
 /// Classifies a request: `disabled` is the task scope's switch, `bypass` and
@@ -79,7 +83,7 @@ pub(crate) fn classify(
         Some(Skip::NoStore)
     } else if !method_allowed {
         Some(Skip::MethodNotAllowed)
-    } else if flags.range {
+    } else if flags.range && method != Method::GET && method != Method::HEAD {
         Some(Skip::Range)
     } else if expiration(rules, uri, headers, expire_after).is_do_not_cache() {
         Some(Skip::DoNotCache)
@@ -95,6 +99,7 @@ pub(crate) fn classify(
             && !method_allowed
             && rules.cache_control
             && !method.is_safe(),
+        range: flags.range && method == Method::GET,
     }
 }
 
@@ -238,7 +243,7 @@ mod tests {
     fn skip_reasons_in_order_of_precedence() {
         let rules = Rules::default();
         let get = Method::GET;
-        let cases: [(&Method, HeaderMap, bool, bool, Option<Skip>); 7] = [
+        let cases: [(&Method, HeaderMap, bool, bool, Option<Skip>); 8] = [
             (&get, headers(&[]), false, false, None),
             (&get, headers(&[]), true, true, Some(Skip::Disabled)),
             (
@@ -269,9 +274,11 @@ mod tests {
                 false,
                 None,
             ),
+            // A GET's range may be answered from the cache; another method's not.
+            (&get, headers(&[("range", "bytes=0-1")]), false, false, None),
             (
-                &get,
-                headers(&[("range", "bytes=0-1")]),
+                &Method::POST,
+                headers(&[("x-http-method-override", "GET"), ("range", "bytes=0-1")]),
                 false,
                 false,
                 Some(Skip::Range),

@@ -385,3 +385,93 @@ async fn cache_status_says_what_happened() {
             .contains_key("cache-status")
     );
 }
+
+fn ranged(range: &str) -> http::Request<http_body_util::Full<bytes::Bytes>> {
+    request(Method::GET, "http://e.com/", &[("range", range)], b"")
+}
+
+#[tokio::test]
+async fn a_range_is_answered_from_a_stored_complete_response() {
+    let upstream = Upstream::ok(
+        "0123456789",
+        &[
+            ("cache-control", "max-age=60"),
+            ("content-type", "text/plain"),
+        ],
+    );
+    let mut h = Harness::new(upstream, shared);
+    h.get("http://e.com/").await;
+    for (range, body, content_range) in [
+        ("bytes=0-1", "01", "bytes 0-1/10"),
+        ("bytes=8-", "89", "bytes 8-9/10"),
+        ("bytes=-3", "789", "bytes 7-9/10"),
+    ] {
+        let r = h.send(ranged(range)).await;
+        assert_eq!(r.status, 206, "{range}");
+        assert!(r.cache.from_cache());
+        assert_eq!(&r.body[..], body.as_bytes());
+        assert_eq!(r.headers["content-range"], content_range);
+        assert_eq!(r.headers["content-length"], body.len().to_string().as_str());
+    }
+    let unsatisfiable = h.send(ranged("bytes=10-")).await;
+    assert_eq!(unsatisfiable.status, 416);
+    assert_eq!(unsatisfiable.headers["content-range"], "bytes */10");
+    // Several ranges: multipart/byteranges.
+    let multi = h.send(ranged("bytes=0-0, 5-6")).await;
+    assert_eq!(multi.status, 206);
+    let content_type = multi.headers["content-type"].to_str().unwrap().to_owned();
+    let boundary = content_type
+        .strip_prefix("multipart/byteranges; boundary=")
+        .unwrap();
+    let text = String::from_utf8(multi.body.to_vec()).unwrap();
+    assert_eq!(
+        text,
+        format!(
+            "\r\n--{boundary}\r\nContent-Type: text/plain\r\nContent-Range: bytes 0-0/10\r\n\r\n0\
+             \r\n--{boundary}\r\nContent-Type: text/plain\r\nContent-Range: bytes 5-6/10\r\n\r\n56\
+             \r\n--{boundary}--\r\n"
+        )
+    );
+    // A malformed range, or another unit: the whole response.
+    let whole = h.send(ranged("lines=1-2")).await;
+    assert_eq!(
+        (whole.status.as_u16(), &whole.body[..]),
+        (200, &b"0123456789"[..])
+    );
+    assert_eq!(h.calls(), 1, "every answer came from the cache");
+}
+
+#[tokio::test]
+async fn a_range_not_answerable_from_the_cache_goes_upstream_and_nothing_is_stored() {
+    let upstream = Upstream::new(|seen, _| {
+        Ok(if seen.headers.contains_key("range") {
+            response(
+                206,
+                &[
+                    ("content-range", "bytes 0-1/10"),
+                    ("cache-control", "max-age=60"),
+                ],
+                "01",
+            )
+        } else {
+            response(200, &[("cache-control", "max-age=60")], "0123456789")
+        })
+    });
+    let mut h = Harness::new(upstream, shared);
+    let first = h.send(ranged("bytes=0-1")).await;
+    assert_eq!((first.status.as_u16(), &first.body[..]), (206, &b"01"[..]));
+    assert_eq!(first.cache.outcome(), CacheOutcome::NotStored);
+    assert_eq!(
+        h.cache().len().await.unwrap(),
+        0,
+        "partial content is not stored"
+    );
+    // Stale: the range goes upstream as it is, the stored response stays.
+    h.get("http://e.com/").await;
+    h.advance(120);
+    let stale = h.send(ranged("bytes=0-1")).await;
+    assert_eq!(stale.status, 206);
+    assert_eq!(stale.cache.forwarded(), Some(Forward::Stale));
+    assert_eq!(h.cache().len().await.unwrap(), 1);
+    assert_eq!(h.calls(), 3);
+}
