@@ -231,3 +231,52 @@ impl CacheStatus {
         HeaderValue::try_from(text).unwrap_or_else(|_| HeaderValue::from_static("reqcache"))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn cache_status_members_for_each_outcome() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000);
+        let status = |outcome, expires: Option<u64>, forwarded| CacheStatus {
+            from_cache: matches!(outcome, CacheOutcome::Hit),
+            created_at: Some(SystemTime::UNIX_EPOCH),
+            expires: expires.map(|s| SystemTime::UNIX_EPOCH + Duration::from_secs(s)),
+            outcome,
+            forwarded,
+            ..CacheStatus::default()
+        };
+        let text =
+            |s: CacheStatus, name: &str| s.cache_status(name, now).to_str().unwrap().to_owned();
+        assert_eq!(
+            text(status(CacheOutcome::Hit, Some(1_060), None), "c"),
+            "c; hit; ttl=60"
+        );
+        assert_eq!(
+            text(
+                status(CacheOutcome::StaleOnError, Some(990), Some(Forward::Stale)),
+                "c"
+            ),
+            "c; fwd=stale; ttl=-10; detail=stale-if-error"
+        );
+        assert_eq!(
+            text(
+                status(CacheOutcome::Stored, None, Some(Forward::Request)),
+                "c"
+            ),
+            "c; fwd=request; stored"
+        );
+        assert_eq!(
+            text(status(CacheOutcome::OnlyIfCachedMiss, None, None), "c"),
+            "c; detail=only-if-cached"
+        );
+        // A name that is not a token is sent as a quoted string.
+        assert_eq!(
+            text(CacheStatus::bypassed(), "my \"edge\" cache"),
+            "\"my \\\"edge\\\" cache\"; fwd=bypass"
+        );
+    }
+}
