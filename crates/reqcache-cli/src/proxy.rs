@@ -9,12 +9,14 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Request, Response, StatusCode, Uri};
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
+use hyper::body::{Body as _, Incoming};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use reqcache::storage::Storage;
-use reqcache::{CacheHandle, CacheLayer, CacheLayerBuilder, CacheMode, CacheService, CacheStatus};
+use reqcache::{
+    CacheHandle, CacheLayer, CacheLayerBuilder, CacheMode, CacheOutcome, CacheService, CacheStatus,
+};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -144,22 +146,20 @@ async fn forward(
     request: Request<Incoming>,
 ) -> Result<Response<BoxBody<Bytes, BoxError>>, Infallible> {
     let (mut parts, body) = request.into_parts();
-    let body = match body.collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(error) => {
-            return Ok(plain(
-                StatusCode::BAD_REQUEST,
-                format!("request body: {error}"),
-            ));
+    let body = if body.is_end_stream() {
+        Bytes::new()
+    } else {
+        match body.collect().await {
+            Ok(collected) => collected.to_bytes(),
+            Err(error) => {
+                return Ok(plain(
+                    StatusCode::BAD_REQUEST,
+                    format!("request body: {error}"),
+                ));
+            }
         }
     };
-    let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-    let base = upstream.path().trim_end_matches('/');
-    let target = format!(
-        "http://{}{base}{path}",
-        upstream.authority().map_or("", |a| a.as_str())
-    );
-    parts.uri = match target.parse() {
+    parts.uri = match upstream_uri(&upstream, &parts.uri) {
         Ok(uri) => uri,
         Err(error) => {
             return Ok(plain(
@@ -177,10 +177,10 @@ async fn forward(
             let outcome = response
                 .extensions()
                 .get::<CacheStatus>()
-                .map(|status| format!("{:?}", status.outcome()));
+                .map(|status| outcome_word(status.outcome()));
             let (mut parts, body) = response.into_parts();
             remove_hop_by_hop(&mut parts.headers);
-            if let Some(outcome) = outcome.and_then(|o| HeaderValue::from_str(&o).ok()) {
+            if let Some(outcome) = outcome {
                 parts
                     .headers
                     .insert(HeaderName::from_static(CACHE_HEADER), outcome);
@@ -197,9 +197,59 @@ async fn forward(
     }
 }
 
+/// The upstream's URI for a request to `uri`: the upstream's scheme and
+/// authority, its base path, then the request's path and query.
+fn upstream_uri(upstream: &Uri, uri: &Uri) -> Result<Uri, http::Error> {
+    let base = upstream.path().trim_end_matches('/');
+    let mut builder = Uri::builder().scheme("http");
+    if let Some(authority) = upstream.authority() {
+        builder = builder.authority(authority.clone());
+    }
+    match uri.path_and_query() {
+        Some(path) if base.is_empty() => builder.path_and_query(path.clone()),
+        path => builder.path_and_query(format!("{base}{}", path.map_or("/", |p| p.as_str()))),
+    }
+    .build()
+}
+
+/// The `x-reqcache` word for an outcome.
+fn outcome_word(outcome: CacheOutcome) -> HeaderValue {
+    HeaderValue::from_static(match outcome {
+        CacheOutcome::Bypassed => "Bypassed",
+        CacheOutcome::Hit => "Hit",
+        CacheOutcome::Stored => "Stored",
+        CacheOutcome::NotStored => "NotStored",
+        CacheOutcome::Revalidated => "Revalidated",
+        CacheOutcome::StaleOnError => "StaleOnError",
+        CacheOutcome::StaleWhileRevalidate => "StaleWhileRevalidate",
+        CacheOutcome::OnlyIfCachedMiss => "OnlyIfCachedMiss",
+        _ => "Other",
+    })
+}
+
+/// The hop-by-hop headers (RFC 9110 section 7.6.1) always removed.
+const HOP_BY_HOP: [&str; 9] = [
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
 /// Removes the hop-by-hop headers (RFC 9110 section 7.6.1), including those
 /// the `Connection` header names.
 fn remove_hop_by_hop(headers: &mut HeaderMap) {
+    // One pass over the (few) names finds most messages have none.
+    if !headers
+        .keys()
+        .any(|name| HOP_BY_HOP.contains(&name.as_str()))
+    {
+        return;
+    }
     let named: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
         .iter()
@@ -210,17 +260,7 @@ fn remove_hop_by_hop(headers: &mut HeaderMap) {
     for name in named {
         headers.remove(name);
     }
-    for name in [
-        "connection",
-        "keep-alive",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "proxy-connection",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-    ] {
+    for name in HOP_BY_HOP {
         headers.remove(name);
     }
 }
