@@ -13,5 +13,6 @@
 //! The proxy is also a library function, [`proxy::serve`], for tests and for
 //! embedding.
 
+mod forwarding;
 pub mod proxy;
 pub mod storage;

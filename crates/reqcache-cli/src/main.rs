@@ -2,7 +2,7 @@
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use clap::{Parser, Subcommand, ValueEnum};
 use reqcache::CacheMode;
@@ -40,6 +40,17 @@ enum Command {
         /// or `none`.
         #[arg(long, default_value = "cdn-cache-control")]
         targeted_cache_control: String,
+        /// A peer whose Forwarded / X-Forwarded-* headers are kept (a load
+        /// balancer in front); repeat for several. From others they are removed.
+        #[arg(long = "trusted-proxy", value_name = "IP")]
+        trusted_proxies: Vec<std::net::IpAddr>,
+        /// Seconds a client may take to send a request head (and an idle
+        /// keep-alive connection may stay open).
+        #[arg(long, default_value_t = 20)]
+        header_read_timeout: u64,
+        /// Seconds the upstream may take to send a response head.
+        #[arg(long, default_value_t = 60)]
+        upstream_timeout: u64,
     },
     /// List the stored entries.
     List {
@@ -84,6 +95,22 @@ async fn main() -> ExitCode {
     }
 }
 
+/// SIGINT (Ctrl-C) or, on Unix, SIGTERM.
+async fn stop_signal() -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            stopped = tokio::signal::ctrl_c() => stopped,
+            _ = term.recv() => Ok(()),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await
+    }
+}
+
 async fn run(command: Command) -> Result<(), BoxError> {
     match command {
         Command::Proxy {
@@ -93,6 +120,9 @@ async fn run(command: Command) -> Result<(), BoxError> {
             mode,
             stale_if_error,
             targeted_cache_control,
+            trusted_proxies,
+            header_read_timeout,
+            upstream_timeout,
         } => {
             let storage = storage::open(&storage).await?;
             let targeted = Some(targeted_cache_control.as_str()).filter(|name| *name != "none");
@@ -106,13 +136,18 @@ async fn run(command: Command) -> Result<(), BoxError> {
             .targeted_cache_control(targeted)
             .stale_if_error(stale_if_error)
             .build();
+            let mut options = proxy::ProxyOptions::default();
+            options.trusted_proxies = trusted_proxies;
+            options.header_read_timeout = Duration::from_secs(header_read_timeout);
+            options.upstream_head_timeout = Duration::from_secs(upstream_timeout);
             let listener = tokio::net::TcpListener::bind(listen).await?;
-            let proxy = proxy::serve(listener, upstream.parse()?, layer)?;
+            let proxy = proxy::serve_with(listener, upstream.parse()?, layer, options)?;
             eprintln!(
                 "reqcache proxy on http://{} -> {upstream}",
                 proxy.local_addr()
             );
-            tokio::signal::ctrl_c().await?;
+            stop_signal().await?;
+            eprintln!("reqcache proxy: stopping (finishing requests in flight)");
             proxy.shutdown().await;
         }
         Command::List { storage } => {

@@ -2,7 +2,10 @@
 //! through a [`CacheLayer`], and answered from the cache where HTTP allows.
 
 use std::convert::Infallible;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
@@ -12,17 +15,74 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::{Body as _, Incoming};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use reqcache::storage::Storage;
 use reqcache::{
     CacheHandle, CacheLayer, CacheLayerBuilder, CacheMode, CacheOutcome, CacheService, CacheStatus,
 };
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
+use tokio::sync::{Notify, oneshot, watch};
 use tokio::task::JoinHandle;
+use tower::timeout::Timeout;
 use tower::{BoxError, Layer, ServiceExt};
 
-type Upstream = CacheService<Client<HttpConnector, Full<Bytes>>>;
+use crate::forwarding;
+
+type Upstream = CacheService<Timeout<Client<HttpConnector, Full<Bytes>>>>;
+
+/// How the proxy treats its clients and its upstream: timeouts, limits and
+/// whom it trusts. [`Default`] is what `reqcache proxy` uses.
+///
+/// # Example
+/// ```
+/// use std::time::Duration;
+/// use reqcache_cli::proxy::ProxyOptions;
+///
+/// let mut options = ProxyOptions::default();
+/// options.header_read_timeout = Duration::from_secs(5);
+/// options.trusted_proxies = vec!["10.0.0.1".parse().unwrap()];
+/// # let _ = options;
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ProxyOptions {
+    /// How long a client may take to send a request head; an idle
+    /// keep-alive connection is closed after it too (a slowloris client is
+    /// cut off). Default: 20 s.
+    pub header_read_timeout: Duration,
+    /// The most header fields in a request head; more is a `431`.
+    /// Default: 100.
+    pub max_headers: usize,
+    /// The largest request head, in bytes; larger is a `431`.
+    /// Default: 32 KiB.
+    pub max_header_size: usize,
+    /// How long connecting to the upstream may take. Default: 5 s.
+    pub upstream_connect_timeout: Duration,
+    /// How long the upstream may take to send a response head (a stale
+    /// response answers when the cache allows, else a `504`). Default: 60 s.
+    pub upstream_head_timeout: Duration,
+    /// Peers whose forwarding headers (`Forwarded`, `X-Forwarded-*`, ...)
+    /// are kept and extended, such as a load balancer in front of the
+    /// proxy; from any other peer they are removed. Default: none.
+    pub trusted_proxies: Vec<IpAddr>,
+    /// How long [`Proxy::shutdown`] lets requests in flight finish before
+    /// it closes their connections. Default: 10 s.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for ProxyOptions {
+    fn default() -> Self {
+        Self {
+            header_read_timeout: Duration::from_secs(20),
+            max_headers: 100,
+            max_header_size: 32 * 1024,
+            upstream_connect_timeout: Duration::from_secs(5),
+            upstream_head_timeout: Duration::from_secs(60),
+            trusted_proxies: Vec::new(),
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
 
 /// A header the proxy adds to the responses the cache answered: what it did
 /// in one word (`Hit`, `Stored`, `Revalidated`, `StaleWhileRevalidate`, ...),
@@ -64,6 +124,14 @@ pub struct Proxy {
     task: JoinHandle<()>,
 }
 
+/// The connections being served, and the signal that asks them to finish.
+#[derive(Debug)]
+struct Connections {
+    draining: watch::Sender<bool>,
+    open: AtomicUsize,
+    closed: Notify,
+}
+
 impl Proxy {
     /// The address it listens on.
     pub fn local_addr(&self) -> SocketAddr {
@@ -75,7 +143,9 @@ impl Proxy {
         &self.cache
     }
 
-    /// Stops accepting connections, waits for the accept loop to end, then
+    /// Stops accepting connections, lets the requests in flight finish
+    /// (each connection closes after its current response; at most
+    /// [`ProxyOptions::shutdown_grace`], then the rest are closed), then waits
     /// for the cache writes still pending behind responses (each bounded by
     /// the layer's write timeout).
     pub async fn shutdown(mut self) {
@@ -101,34 +171,102 @@ impl Proxy {
 /// # Errors
 /// An `upstream` that is not an absolute `http://` URL.
 pub fn serve(listener: TcpListener, upstream: Uri, layer: CacheLayer) -> Result<Proxy, BoxError> {
+    serve_with(listener, upstream, layer, ProxyOptions::default())
+}
+
+/// [`serve`] with these [`ProxyOptions`].
+///
+/// # Errors
+/// An `upstream` that is not an absolute `http://` URL.
+pub fn serve_with(
+    listener: TcpListener,
+    upstream: Uri,
+    layer: CacheLayer,
+    options: ProxyOptions,
+) -> Result<Proxy, BoxError> {
     if upstream.scheme_str() != Some("http") || upstream.authority().is_none() {
         return Err(format!("upstream must be an absolute http:// URL, not {upstream}").into());
     }
     let addr = listener.local_addr()?;
-    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
-    let service: Upstream = layer.layer(client);
+    let mut connector = HttpConnector::new();
+    connector.set_connect_timeout(Some(options.upstream_connect_timeout));
+    let client = Client::builder(TokioExecutor::new()).build::<_, Full<Bytes>>(connector);
+    let service: Upstream = layer.layer(Timeout::new(client, options.upstream_head_timeout));
     let cache = layer.cache().clone();
+    let mut http1 = hyper::server::conn::http1::Builder::new();
+    http1
+        .timer(TokioTimer::new())
+        .header_read_timeout(options.header_read_timeout)
+        .max_headers(options.max_headers)
+        .max_buf_size(options.max_header_size.max(8192));
+    let options = Arc::new(options);
+    let connections = Arc::new(Connections {
+        draining: watch::channel(false).0,
+        open: AtomicUsize::new(0),
+        closed: Notify::new(),
+    });
     let (stop, mut stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         loop {
             let accepted = tokio::select! {
                 accepted = listener.accept() => accepted,
-                _ = &mut stopped => return,
+                _ = &mut stopped => break,
             };
-            let Ok((stream, _)) = accepted else { continue };
+            let Ok((stream, peer)) = accepted else {
+                continue;
+            };
             let service = service.clone();
             let upstream = upstream.clone();
+            let trusted = options.trusted_proxies.contains(&peer.ip());
+            let connection = http1.serve_connection(
+                TokioIo::new(stream),
+                hyper::service::service_fn(move |request| {
+                    forward(service.clone(), upstream.clone(), peer, trusted, request)
+                }),
+            );
+            let connections = Arc::clone(&connections);
+            let mut draining = connections.draining.subscribe();
+            connections.open.fetch_add(1, Ordering::SeqCst);
             tokio::spawn(async move {
-                let handler = hyper::service::service_fn(move |request| {
-                    forward(service.clone(), upstream.clone(), request)
-                });
-                if let Err(error) = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), handler)
-                    .await
-                {
+                tokio::pin!(connection);
+                let ended = tokio::select! {
+                    ended = connection.as_mut() => ended,
+                    // (`watch::Ref` is not `Send`: drop it before awaiting.)
+                    _ = async { draining.wait_for(|draining| *draining).await.map(|_| ()) } => {
+                        // Finish the response in flight, then close.
+                        connection.as_mut().graceful_shutdown();
+                        connection.await
+                    }
+                };
+                if let Err(error) = ended {
                     tracing::debug!(%error, "reqcache proxy: connection ended with an error");
                 }
+                if connections.open.fetch_sub(1, Ordering::SeqCst) == 1 {
+                    connections.closed.notify_waiters();
+                }
             });
+        }
+        // Stopped: refuse new connections, ask every open one to finish,
+        // and wait for them (bounded).
+        drop(listener);
+        let _ = connections.draining.send(true);
+        let all_closed = async {
+            loop {
+                let closed = connections.closed.notified();
+                if connections.open.load(Ordering::SeqCst) == 0 {
+                    return;
+                }
+                closed.await;
+            }
+        };
+        if tokio::time::timeout(options.shutdown_grace, all_closed)
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                open = connections.open.load(Ordering::SeqCst),
+                "reqcache proxy: connections still open after the shutdown grace; closing them"
+            );
         }
     });
     Ok(Proxy {
@@ -143,6 +281,8 @@ pub fn serve(listener: TcpListener, upstream: Uri, layer: CacheLayer) -> Result<
 async fn forward(
     service: Upstream,
     upstream: Uri,
+    peer: SocketAddr,
+    trusted: bool,
     request: Request<Incoming>,
 ) -> Result<Response<BoxBody<Bytes, BoxError>>, Infallible> {
     let (mut parts, body) = request.into_parts();
@@ -169,8 +309,10 @@ async fn forward(
         }
     };
     remove_hop_by_hop(&mut parts.headers);
-    // The client sets Host from the upstream URI.
-    parts.headers.remove(header::HOST);
+    // The client sets Host from the upstream URI; the asked-for host goes on
+    // in X-Forwarded-Host and Forwarded.
+    let host = parts.headers.remove(header::HOST);
+    forwarding::rewrite(&mut parts.headers, peer.ip(), trusted, host.as_ref());
     let request = Request::from_parts(parts, Full::new(body));
     match service.oneshot(request).await {
         Ok(response) => {
@@ -180,6 +322,7 @@ async fn forward(
                 .map(|status| outcome_word(status.outcome()));
             let (mut parts, body) = response.into_parts();
             remove_hop_by_hop(&mut parts.headers);
+            forwarding::add_via(&mut parts.headers);
             if let Some(outcome) = outcome {
                 parts
                     .headers
@@ -188,6 +331,13 @@ async fn forward(
             Ok(Response::from_parts(
                 parts,
                 body.map_err(BoxError::from).boxed(),
+            ))
+        }
+        Err(error) if error.is::<tower::timeout::error::Elapsed>() => {
+            tracing::warn!("reqcache proxy: the upstream sent no response head in time");
+            Ok(plain(
+                StatusCode::GATEWAY_TIMEOUT,
+                "upstream: no response in time".to_owned(),
             ))
         }
         Err(error) => {
@@ -268,10 +418,10 @@ fn remove_hop_by_hop(headers: &mut HeaderMap) {
 /// A response the proxy makes itself, with its `Cache-Status` member: the
 /// cache did not answer it (`detail` says why).
 fn plain(status: StatusCode, message: String) -> Response<BoxBody<Bytes, BoxError>> {
-    let detail = if status == StatusCode::BAD_GATEWAY {
-        "upstream-error"
-    } else {
-        "bad-request"
+    let detail = match status {
+        StatusCode::BAD_GATEWAY => "upstream-error",
+        StatusCode::GATEWAY_TIMEOUT => "upstream-timeout",
+        _ => "bad-request",
     };
     let mut response = Response::new(
         Full::new(Bytes::from(message))

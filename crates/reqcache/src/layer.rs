@@ -606,6 +606,16 @@ impl CacheLayerBuilder {
         self
     }
 
+    /// What a shared cache does with responses that set a cookie: not
+    /// stored (the default), or stored without their `Set-Cookie` fields
+    /// (see [`SetCookie`](crate::SetCookie)). Either way, in shared mode no
+    /// answer from the cache ever carries a `Set-Cookie`, and a `304` that
+    /// sets one passes it to its own client only. No effect in private mode.
+    pub fn shared_set_cookie(mut self, policy: crate::SetCookie) -> Self {
+        self.settings.rules.shared_set_cookie = policy;
+        self
+    }
+
     /// The clock for every freshness decision. Default: [`SystemClock`].
     pub fn clock(mut self, clock: impl Clock) -> Self {
         self.clock = Arc::new(clock);

@@ -215,7 +215,7 @@ pub use expiration::{Expiration, UrlExpiration};
 pub use future::ResponseFuture;
 pub use handle::CacheHandle;
 pub use layer::{CacheLayer, CacheLayerBuilder};
-pub use policy::mode::{CacheMode, Heuristic};
+pub use policy::mode::{CacheMode, Heuristic, SetCookie};
 pub use request_options::RequestOptions;
 pub use scope::{is_cache_disabled, with_cache_disabled, with_cache_enabled};
 pub use service::CacheService;

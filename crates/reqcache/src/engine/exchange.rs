@@ -462,6 +462,11 @@ impl<'a> Exchange<'a> {
         *response.version_mut() = entry.version;
         *response.headers_mut() = entry.headers.clone();
         response.headers_mut().insert(header::AGE, age);
+        if self.settings().rules.strips_set_cookie() {
+            // Whatever was stored (before this rule, or by a private cache
+            // on the same storage), a shared cache replays no cookie.
+            response.headers_mut().remove(header::SET_COOKIE);
+        }
         with_status(response, status)
     }
 
@@ -757,6 +762,10 @@ impl<'a> Exchange<'a> {
         // answer never has to grow the cloned header map.
         let mut stored_headers = parts.headers.clone();
         stored_headers.insert(header::AGE, HeaderValue::from_static("0"));
+        if rules.strips_set_cookie() {
+            // Only the client that asked gets its cookie.
+            stored_headers.remove(header::SET_COOKIE);
+        }
         let mut entry = CachedResponse {
             status: parts.status,
             version: parts.version,
@@ -906,7 +915,20 @@ impl<'a> Exchange<'a> {
         leader: Option<Leader>,
     ) -> Response<CacheBody<B>> {
         let mut refreshed = CachedResponse::clone(&found.entry);
-        refreshed.headers = validation::merge_not_modified(&found.entry.headers, not_modified);
+        // A shared cache keeps a 304's cookie for its own client only.
+        let (not_modified, cookies) = if self.settings().rules.strips_set_cookie()
+            && not_modified.contains_key(header::SET_COOKIE)
+        {
+            let mut without = not_modified.clone();
+            let cookies: Vec<HeaderValue> = match without.entry(header::SET_COOKIE) {
+                http::header::Entry::Occupied(entry) => entry.remove_entry_mult().1.collect(),
+                http::header::Entry::Vacant(_) => Vec::new(),
+            };
+            (std::borrow::Cow::Owned(without), cookies)
+        } else {
+            (std::borrow::Cow::Borrowed(not_modified), Vec::new())
+        };
+        refreshed.headers = validation::merge_not_modified(&found.entry.headers, &not_modified);
         let mut plan = WritePlan::default();
         let refreshed = match storable::times(
             &self.settings().rules,
@@ -955,7 +977,11 @@ impl<'a> Exchange<'a> {
             flights_ended: self.flights_ended,
             forward: self.forward,
         };
-        at_response.answer(&found, head, CacheOutcome::Revalidated)
+        let mut response = at_response.answer(&found, head, CacheOutcome::Revalidated);
+        for cookie in cookies {
+            response.headers_mut().append(header::SET_COOKIE, cookie);
+        }
+        response
     }
 }
 

@@ -29,6 +29,33 @@ pub enum CacheMode {
     Shared,
 }
 
+/// What a shared cache ([`CacheMode::Shared`]) does with a response that
+/// sets a cookie: one user's `Set-Cookie` must never be replayed to another.
+/// A private cache stores such responses as they are.
+///
+/// # Example
+/// ```
+/// use reqcache::{CacheLayer, CacheMode, MemoryStorage, SetCookie};
+///
+/// let cdn = CacheLayer::builder(MemoryStorage::new())
+///     .http_cache(CacheMode::Shared)
+///     .shared_set_cookie(SetCookie::StoredWithout)
+///     .build();
+/// # let _ = cdn;
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum SetCookie {
+    /// Not stored (the default): the response goes to the one client that
+    /// asked, and requests waiting on the same fetch go upstream themselves.
+    #[default]
+    NotStored,
+    /// Stored without its `Set-Cookie` fields: the client that asked gets
+    /// its cookie, every later answer from the cache has none. For origins
+    /// that set tracking or load-balancer cookies on public pages.
+    StoredWithout,
+}
+
 /// Heuristic freshness for responses without explicit freshness (RFC 9111
 /// section 4.2.2): a fraction of the time since `Last-Modified`, capped.
 ///

@@ -7,7 +7,7 @@ use http::{Method, StatusCode};
 use super::cache_control::CacheControl;
 use super::expiration::{Expiration, StaleWindow, UrlExpiration};
 use super::filter::ResponseFilter;
-use super::mode::{CacheMode, Heuristic};
+use super::mode::{CacheMode, Heuristic, SetCookie};
 
 /// The settings every decision reads, fixed when the layer is built; see
 /// [`CacheLayerBuilder`](crate::CacheLayerBuilder) for what each means.
@@ -36,9 +36,17 @@ pub(crate) struct Rules {
     /// The targeted `Cache-Control` field (RFC 9213) this cache obeys in
     /// shared mode, lower-cased (`cdn-cache-control`); `None`: none.
     pub(crate) targeted_cache_control: Option<http::HeaderName>,
+    /// What shared mode does with `Set-Cookie` responses.
+    pub(crate) shared_set_cookie: SetCookie,
 }
 
 impl Rules {
+    /// Whether answers from the cache, and what is stored, must carry no
+    /// `Set-Cookie`: a shared cache never replays one user's cookie.
+    pub(crate) fn strips_set_cookie(&self) -> bool {
+        self.mode == CacheMode::Shared
+    }
+
     /// The directives a response gives this cache: its targeted field's
     /// (RFC 9213) in shared mode when one is set and present, else its
     /// `Cache-Control`.
@@ -69,6 +77,7 @@ impl Default for Rules {
             stale_retention: None,
             explicit_cacheability: false,
             targeted_cache_control: None,
+            shared_set_cookie: SetCookie::NotStored,
         }
     }
 }

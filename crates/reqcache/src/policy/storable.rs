@@ -12,7 +12,7 @@ use http::{HeaderMap, HeaderName, StatusCode, header, request, response};
 
 use super::expiration::{DoNotStore, Expiration, far_future};
 use super::freshness;
-use super::mode::CacheMode;
+use super::mode::{CacheMode, SetCookie};
 use super::request::{expiration, has_authorization};
 use super::rules::Rules;
 use super::status_codes;
@@ -39,6 +39,8 @@ pub(crate) enum NotStored {
     Filtered,
     /// `Vary: *`: it could never be answered again.
     VaryStar,
+    /// A shared cache and `Set-Cookie` (`SetCookie::NotStored`).
+    SetCookie,
 }
 
 impl NotStored {
@@ -48,6 +50,7 @@ impl NotStored {
             Self::Forbidden => "status, Cache-Control or expiration forbids storing",
             Self::Filtered => "the filter declined it",
             Self::VaryStar => "Vary: *",
+            Self::SetCookie => "Set-Cookie in a shared cache",
         }
     }
 }
@@ -86,6 +89,12 @@ pub(crate) fn decide(
         && !(filter.0)(asked.head, response)
     {
         return Err(NotStored::Filtered);
+    }
+    if rules.mode == CacheMode::Shared
+        && rules.shared_set_cookie == SetCookie::NotStored
+        && response.headers.contains_key(header::SET_COOKIE)
+    {
+        return Err(NotStored::SetCookie);
     }
     let vary = vary_names(&response.headers).ok_or(NotStored::VaryStar)?;
     Ok((times, vary))

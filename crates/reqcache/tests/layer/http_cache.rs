@@ -475,3 +475,68 @@ async fn a_range_not_answerable_from_the_cache_goes_upstream_and_nothing_is_stor
     assert_eq!(h.cache().len().await.unwrap(), 1);
     assert_eq!(h.calls(), 3);
 }
+
+#[tokio::test]
+async fn a_shared_cache_never_replays_one_clients_cookie() {
+    let cookie_upstream = || {
+        Upstream::new(|_, n| {
+            let mut r = response(200, &[("cache-control", "max-age=60")], "page");
+            let cookie = format!("sid={n}");
+            r.headers_mut()
+                .insert("set-cookie", cookie.parse().unwrap());
+            Ok(r)
+        })
+    };
+    // Default: not stored; each client gets its own cookie from upstream.
+    let mut h = Harness::new(cookie_upstream(), shared);
+    for n in 0..3 {
+        let r = h.get("http://e.com/").await;
+        assert_eq!(r.cache.outcome(), CacheOutcome::NotStored);
+        assert_eq!(r.headers["set-cookie"], format!("sid={n}").as_str());
+    }
+    // StoredWithout: the first client gets its cookie, the hits none.
+    let mut h = Harness::new(cookie_upstream(), |b| {
+        shared(b).shared_set_cookie(reqcache::SetCookie::StoredWithout)
+    });
+    assert_eq!(h.get("http://e.com/").await.headers["set-cookie"], "sid=0");
+    for _ in 0..2 {
+        let hit = h.get("http://e.com/").await;
+        assert!(hit.cache.from_cache());
+        assert!(!hit.headers.contains_key("set-cookie"));
+    }
+    // A private cache is one user's: it keeps the cookie.
+    let mut h = Harness::new(cookie_upstream(), |b| b.http_cache(CacheMode::Private));
+    h.get("http://e.com/").await;
+    assert_eq!(h.get("http://e.com/").await.headers["set-cookie"], "sid=0");
+}
+
+#[tokio::test]
+async fn a_304s_cookie_goes_to_its_own_client_only() {
+    let upstream = Upstream::new(|seen, n| {
+        Ok(if seen.headers.contains_key("if-none-match") {
+            let mut r = response(
+                304,
+                &[("etag", "\"v\""), ("cache-control", "max-age=60")],
+                "",
+            );
+            r.headers_mut()
+                .insert("set-cookie", format!("sid={n}").parse().unwrap());
+            r
+        } else {
+            response(
+                200,
+                &[("etag", "\"v\""), ("cache-control", "max-age=60")],
+                "page",
+            )
+        })
+    });
+    let mut h = Harness::new(upstream, shared);
+    h.get("http://e.com/").await;
+    h.advance(120);
+    let revalidated = h.get("http://e.com/").await;
+    assert_eq!(revalidated.cache.outcome(), CacheOutcome::Revalidated);
+    assert_eq!(revalidated.headers["set-cookie"], "sid=1");
+    let hit = h.get("http://e.com/").await;
+    assert_eq!(hit.cache.outcome(), CacheOutcome::Hit);
+    assert!(!hit.headers.contains_key("set-cookie"));
+}
