@@ -5,8 +5,9 @@
 //! makes the upstream answer differently (`X-Original-URL: /admin`,
 //! `X-Forwarded-Host: evil.example`) would let one client poison what every
 //! other client is served. By default the proxy removes every such header a
-//! client sends and sets its own; from a peer listed as a trusted proxy
-//! (a load balancer in front of it) it keeps the chain and appends to it.
+//! client sends, before the cache, and sets its own on the requests that go
+//! upstream; from a peer listed as a trusted proxy (a load balancer in front
+//! of it) it keeps the chain and appends to it.
 
 use std::net::IpAddr;
 
@@ -37,24 +38,67 @@ fn is_override(name: &HeaderName) -> bool {
     name.starts_with("x-forwarded-") || OVERRIDES.contains(&name)
 }
 
-/// Rewrites a request's forwarding headers before it goes upstream: from an
-/// untrusted `peer`, every override header is removed first; then the
-/// proxy's own `X-Forwarded-For` (appended to a trusted chain),
-/// `X-Forwarded-Host` and `X-Forwarded-Proto` (kept from a trusted peer),
-/// `Forwarded` (appended) and `Via` are set. `host` is the `Host` the client
-/// asked for.
-pub(crate) fn rewrite(
-    headers: &mut HeaderMap,
-    peer: IpAddr,
-    trusted: bool,
-    host: Option<&HeaderValue>,
-) {
-    if !trusted {
-        let names: Vec<HeaderName> = headers.keys().filter(|n| is_override(n)).cloned().collect();
-        for name in names {
-            headers.remove(name);
-        }
+/// Removes every override header a client sent (before the cache sees the
+/// request, so that none is compared for `Vary` or stored either).
+pub(crate) fn strip_overrides(headers: &mut HeaderMap) {
+    // One pass over the (few) names finds most requests have none.
+    if !headers.keys().any(is_override) {
+        return;
     }
+    let names: Vec<HeaderName> = headers.keys().filter(|n| is_override(n)).cloned().collect();
+    for name in names {
+        headers.remove(name);
+    }
+}
+
+/// Who sent a request, as the proxy saw it: a request extension that
+/// [`AddForwarding`] turns into forwarding headers when the request goes
+/// upstream.
+#[derive(Debug, Clone)]
+pub(crate) struct Client {
+    pub(crate) peer: IpAddr,
+    /// The `Host` the client asked for.
+    pub(crate) host: Option<HeaderValue>,
+}
+
+/// The service under the cache, above the upstream client: adds the
+/// proxy's forwarding headers to each request that does go upstream (a hit
+/// never pays for them).
+#[derive(Debug, Clone)]
+pub(crate) struct AddForwarding<S>(pub(crate) S);
+
+impl<S, B> tower::Service<http::Request<B>> for AddForwarding<S>
+where
+    S: tower::Service<http::Request<B>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
+        match request.extensions_mut().remove::<Client>() {
+            Some(client) => set_own(request.headers_mut(), client.peer, client.host.as_ref()),
+            // A request the cache made up (a retry without the client's
+            // extensions): say who forwarded it at least.
+            None => add_via(request.headers_mut()),
+        }
+        self.0.call(request)
+    }
+}
+
+/// Sets the proxy's own forwarding headers on a request going upstream:
+/// `X-Forwarded-For` (appended to a trusted chain), `X-Forwarded-Host` and
+/// `X-Forwarded-Proto` (kept when a trusted peer set them), `Forwarded`
+/// (appended) and `Via`. From an untrusted peer, [`strip_overrides`] has
+/// removed the client's already.
+pub(crate) fn set_own(headers: &mut HeaderMap, peer: IpAddr, host: Option<&HeaderValue>) {
     let peer_text = peer.to_string();
     let xff = HeaderName::from_static("x-forwarded-for");
     let chain = headers
@@ -104,11 +148,15 @@ pub(crate) fn rewrite(
 /// Appends the proxy to `Via` (RFC 9110 section 7.6.3), on requests and
 /// responses alike.
 pub(crate) fn add_via(headers: &mut HeaderMap) {
-    let via = match headers.get(header::VIA).and_then(|v| v.to_str().ok()) {
-        Some(chain) => format!("{chain}, 1.1 reqcache"),
-        None => "1.1 reqcache".to_owned(),
-    };
-    insert(headers, header::VIA, &via);
+    match headers.get(header::VIA).and_then(|v| v.to_str().ok()) {
+        Some(chain) => {
+            let via = format!("{chain}, 1.1 reqcache");
+            insert(headers, header::VIA, &via);
+        }
+        None => {
+            headers.insert(header::VIA, HeaderValue::from_static("1.1 reqcache"));
+        }
+    }
 }
 
 fn insert(headers: &mut HeaderMap, name: HeaderName, value: &str) {
@@ -147,7 +195,8 @@ mod tests {
             ("accept", "text/html"),
         ]);
         let host = HeaderValue::from_static("shop.example");
-        rewrite(&mut h, "10.0.0.7".parse().unwrap(), false, Some(&host));
+        strip_overrides(&mut h);
+        set_own(&mut h, "10.0.0.7".parse().unwrap(), Some(&host));
         assert_eq!(h["x-forwarded-for"], "10.0.0.7");
         assert_eq!(h["x-forwarded-host"], "shop.example");
         assert_eq!(h["x-forwarded-proto"], "http");
@@ -172,7 +221,7 @@ mod tests {
             ("forwarded", "for=203.0.113.9;proto=https"),
             ("via", "1.1 lb"),
         ]);
-        rewrite(&mut h, "::1".parse().unwrap(), true, None);
+        set_own(&mut h, "::1".parse().unwrap(), None);
         assert_eq!(h["x-forwarded-for"], "203.0.113.9, ::1");
         assert_eq!(h["x-forwarded-proto"], "https");
         assert_eq!(

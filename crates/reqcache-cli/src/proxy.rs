@@ -26,9 +26,9 @@ use tokio::task::JoinHandle;
 use tower::timeout::Timeout;
 use tower::{BoxError, Layer, ServiceExt};
 
-use crate::forwarding;
+use crate::forwarding::{self, AddForwarding};
 
-type Upstream = CacheService<Timeout<Client<HttpConnector, Full<Bytes>>>>;
+type Upstream = CacheService<AddForwarding<Timeout<Client<HttpConnector, Full<Bytes>>>>>;
 
 /// How the proxy treats its clients and its upstream: timeouts, limits and
 /// whom it trusts. [`Default`] is what `reqcache proxy` uses.
@@ -191,7 +191,10 @@ pub fn serve_with(
     let mut connector = HttpConnector::new();
     connector.set_connect_timeout(Some(options.upstream_connect_timeout));
     let client = Client::builder(TokioExecutor::new()).build::<_, Full<Bytes>>(connector);
-    let service: Upstream = layer.layer(Timeout::new(client, options.upstream_head_timeout));
+    let service: Upstream = layer.layer(AddForwarding(Timeout::new(
+        client,
+        options.upstream_head_timeout,
+    )));
     let cache = layer.cache().clone();
     let mut http1 = hyper::server::conn::http1::Builder::new();
     http1
@@ -312,7 +315,13 @@ async fn forward(
     // The client sets Host from the upstream URI; the asked-for host goes on
     // in X-Forwarded-Host and Forwarded.
     let host = parts.headers.remove(header::HOST);
-    forwarding::rewrite(&mut parts.headers, peer.ip(), trusted, host.as_ref());
+    if !trusted {
+        forwarding::strip_overrides(&mut parts.headers);
+    }
+    parts.extensions.insert(forwarding::Client {
+        peer: peer.ip(),
+        host,
+    });
     let request = Request::from_parts(parts, Full::new(body));
     match service.oneshot(request).await {
         Ok(response) => {
