@@ -15,4 +15,5 @@
 
 mod forwarding;
 pub mod proxy;
+mod request_body;
 pub mod storage;

@@ -51,6 +51,10 @@ enum Command {
         /// Seconds the upstream may take to send a response head.
         #[arg(long, default_value_t = 60)]
         upstream_timeout: u64,
+        /// The largest request body in bytes (streamed, never held whole);
+        /// larger is a 413.
+        #[arg(long, default_value_t = 100 * 1024 * 1024)]
+        max_request_body: usize,
     },
     /// List the stored entries.
     List {
@@ -123,6 +127,7 @@ async fn run(command: Command) -> Result<(), BoxError> {
             trusted_proxies,
             header_read_timeout,
             upstream_timeout,
+            max_request_body,
         } => {
             let storage = storage::open(&storage).await?;
             let targeted = Some(targeted_cache_control.as_str()).filter(|name| *name != "none");
@@ -140,6 +145,7 @@ async fn run(command: Command) -> Result<(), BoxError> {
             options.trusted_proxies = trusted_proxies;
             options.header_read_timeout = Duration::from_secs(header_read_timeout);
             options.upstream_head_timeout = Duration::from_secs(upstream_timeout);
+            options.max_request_body_size = max_request_body;
             let listener = tokio::net::TcpListener::bind(listen).await?;
             let proxy = proxy::serve_with(listener, upstream.parse()?, layer, options)?;
             eprintln!(

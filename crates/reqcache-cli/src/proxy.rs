@@ -27,8 +27,9 @@ use tower::timeout::Timeout;
 use tower::{BoxError, Layer, ServiceExt};
 
 use crate::forwarding::{self, AddForwarding};
+use crate::request_body::{self, RequestBody};
 
-type Upstream = CacheService<AddForwarding<Timeout<Client<HttpConnector, Full<Bytes>>>>>;
+type Upstream = CacheService<AddForwarding<Timeout<Client<HttpConnector, RequestBody>>>>;
 
 /// How the proxy treats its clients and its upstream: timeouts, limits and
 /// whom it trusts. [`Default`] is what `reqcache proxy` uses.
@@ -56,6 +57,11 @@ pub struct ProxyOptions {
     /// The largest request head, in bytes; larger is a `431`.
     /// Default: 32 KiB.
     pub max_header_size: usize,
+    /// The largest request body, in bytes: a larger declared length is a
+    /// `413` at once; a chunked body is streamed upstream and cut off with
+    /// a `413` when it gets past it. Bodies are never collected whole.
+    /// Default: 100 MiB.
+    pub max_request_body_size: usize,
     /// How long connecting to the upstream may take. Default: 5 s.
     pub upstream_connect_timeout: Duration,
     /// How long the upstream may take to send a response head (a stale
@@ -76,6 +82,7 @@ impl Default for ProxyOptions {
             header_read_timeout: Duration::from_secs(20),
             max_headers: 100,
             max_header_size: 32 * 1024,
+            max_request_body_size: 100 * 1024 * 1024,
             upstream_connect_timeout: Duration::from_secs(5),
             upstream_head_timeout: Duration::from_secs(60),
             trusted_proxies: Vec::new(),
@@ -190,7 +197,7 @@ pub fn serve_with(
     let addr = listener.local_addr()?;
     let mut connector = HttpConnector::new();
     connector.set_connect_timeout(Some(options.upstream_connect_timeout));
-    let client = Client::builder(TokioExecutor::new()).build::<_, Full<Bytes>>(connector);
+    let client = Client::builder(TokioExecutor::new()).build::<_, RequestBody>(connector);
     let service: Upstream = layer.layer(AddForwarding(Timeout::new(
         client,
         options.upstream_head_timeout,
@@ -221,10 +228,18 @@ pub fn serve_with(
             let service = service.clone();
             let upstream = upstream.clone();
             let trusted = options.trusted_proxies.contains(&peer.ip());
+            let max_request_body = options.max_request_body_size;
             let connection = http1.serve_connection(
                 TokioIo::new(stream),
                 hyper::service::service_fn(move |request| {
-                    forward(service.clone(), upstream.clone(), peer, trusted, request)
+                    forward(
+                        service.clone(),
+                        upstream.clone(),
+                        peer,
+                        trusted,
+                        max_request_body,
+                        request,
+                    )
                 }),
             );
             let connections = Arc::clone(&connections);
@@ -286,21 +301,26 @@ async fn forward(
     upstream: Uri,
     peer: SocketAddr,
     trusted: bool,
+    max_request_body: usize,
     request: Request<Incoming>,
 ) -> Result<Response<BoxBody<Bytes, BoxError>>, Infallible> {
     let (mut parts, body) = request.into_parts();
+    // Streamed upstream as it arrives, never collected: a declared length
+    // past the limit is refused at once, a chunked body when it gets there.
+    if body
+        .size_hint()
+        .exact()
+        .is_some_and(|length| length > max_request_body as u64)
+    {
+        return Ok(plain(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("request body larger than {max_request_body} bytes"),
+        ));
+    }
     let body = if body.is_end_stream() {
-        Bytes::new()
+        RequestBody::from(Bytes::new())
     } else {
-        match body.collect().await {
-            Ok(collected) => collected.to_bytes(),
-            Err(error) => {
-                return Ok(plain(
-                    StatusCode::BAD_REQUEST,
-                    format!("request body: {error}"),
-                ));
-            }
-        }
+        RequestBody::streamed(body, max_request_body)
     };
     parts.uri = match upstream_uri(&upstream, &parts.uri) {
         Ok(uri) => uri,
@@ -322,7 +342,7 @@ async fn forward(
         peer: peer.ip(),
         host,
     });
-    let request = Request::from_parts(parts, Full::new(body));
+    let request = Request::from_parts(parts, body);
     match service.oneshot(request).await {
         Ok(response) => {
             let outcome = response
@@ -342,6 +362,10 @@ async fn forward(
                 body.map_err(BoxError::from).boxed(),
             ))
         }
+        Err(error) if request_body::is_too_large(error.as_ref()) => Ok(plain(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("request body larger than {max_request_body} bytes"),
+        )),
         Err(error) if error.is::<tower::timeout::error::Elapsed>() => {
             tracing::warn!("reqcache proxy: the upstream sent no response head in time");
             Ok(plain(
@@ -430,6 +454,7 @@ fn plain(status: StatusCode, message: String) -> Response<BoxBody<Bytes, BoxErro
     let detail = match status {
         StatusCode::BAD_GATEWAY => "upstream-error",
         StatusCode::GATEWAY_TIMEOUT => "upstream-timeout",
+        StatusCode::PAYLOAD_TOO_LARGE => "request-too-large",
         _ => "bad-request",
     };
     let mut response = Response::new(

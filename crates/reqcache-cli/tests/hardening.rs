@@ -282,3 +282,110 @@ async fn shutdown_finishes_the_requests_in_flight_and_accepts_no_more() {
         .expect("shutdown ends once the request is answered")
         .unwrap();
 }
+
+/// An upstream that answers with the first chunk of the request body as
+/// soon as it has it, without waiting for the rest; on `/whole`, with the
+/// length of the whole body.
+async fn first_chunk_upstream(reached: Arc<Mutex<usize>>) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let reached = Arc::clone(&reached);
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+                    *reached.lock().unwrap() += 1;
+                    let whole = request.uri().path() == "/whole";
+                    async move {
+                        let mut body = request.into_body();
+                        if whole {
+                            let length = match body.collect().await {
+                                Ok(all) => all.to_bytes().len().to_string(),
+                                Err(_) => "broken".to_owned(),
+                            };
+                            return Ok(Response::new(Full::new(Bytes::from(length))));
+                        }
+                        let first = match body.frame().await {
+                            Some(Ok(frame)) => frame.into_data().unwrap_or_default(),
+                            _ => Bytes::new(),
+                        };
+                        // Keep reading in the background: the answer does not wait.
+                        tokio::spawn(async move { while body.frame().await.is_some() {} });
+                        Ok::<_, Infallible>(Response::new(Full::new(first)))
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_bodies_stream_to_the_upstream_and_are_limited() {
+    let reached = Arc::new(Mutex::new(0));
+    let mut options = ProxyOptions::default();
+    options.max_request_body_size = 1024;
+    let proxy = start(first_chunk_upstream(Arc::clone(&reached)).await, options).await;
+    let addr = proxy.local_addr();
+
+    // Streaming: the upstream answers from the first chunk while the client
+    // still holds the rest; a proxy that collected the body would wait forever.
+    let (sender, receiver) =
+        tokio::sync::mpsc::channel::<Result<http_body::Frame<Bytes>, Infallible>>(4);
+    sender
+        .send(Ok(http_body::Frame::data(Bytes::from_static(b"first"))))
+        .await
+        .unwrap();
+    let body = http_body_util::StreamBody::new(tokio_stream_from(receiver));
+    let client =
+        Client::builder(TokioExecutor::new()).build_http::<http_body_util::StreamBody<_>>();
+    let request = Request::post(format!("http://{addr}/upload"))
+        .body(body)
+        .unwrap();
+    let response = tokio::time::timeout(Duration::from_secs(10), client.request(request))
+        .await
+        .expect("the upstream got the first chunk before the body ended")
+        .unwrap();
+    assert_eq!(
+        response.into_body().collect().await.unwrap().to_bytes(),
+        "first"
+    );
+    drop(sender);
+
+    // A declared length past the limit: 413 at once, nothing sent upstream.
+    let before = *reached.lock().unwrap();
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(b"POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 4096\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let answer = read_to_close(&mut stream).await;
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains("detail=request-too-large"), "{answer}");
+    assert_eq!(*reached.lock().unwrap(), before);
+
+    // Chunked: within the limit it arrives whole; past it, a 413.
+    for (size, expected) in [(1000, "HTTP/1.1 200"), (0x800, "HTTP/1.1 413")] {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        let head = "POST /whole HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n";
+        let body = format!("{size:x}\r\n{}\r\n0\r\n\r\n", "a".repeat(size));
+        let _ = stream.write_all(head.as_bytes()).await;
+        let _ = stream.write_all(body.as_bytes()).await;
+        let answer = read_to_close(&mut stream).await;
+        assert!(answer.starts_with(expected), "{size}: {answer}");
+        if size == 1000 {
+            assert!(answer.ends_with("1000"), "{answer}");
+        }
+    }
+    proxy.shutdown().await;
+}
+
+/// A `Stream` of the receiver's items.
+fn tokio_stream_from<T: Send + 'static>(
+    mut receiver: tokio::sync::mpsc::Receiver<T>,
+) -> impl futures_util::Stream<Item = T> {
+    futures_util::stream::poll_fn(move |cx| receiver.poll_recv(cx))
+}
