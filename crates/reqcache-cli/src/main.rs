@@ -129,7 +129,8 @@ async fn run(command: Command) -> Result<(), BoxError> {
             upstream_timeout,
             max_request_body,
         } => {
-            let storage = storage::open(&storage).await?;
+            // The proxy starts while a network storage is down.
+            let storage = storage::open_lazily(&storage).await?;
             let targeted = Some(targeted_cache_control.as_str()).filter(|name| *name != "none");
             let layer = proxy::layer_builder(
                 storage,

@@ -29,6 +29,30 @@ use reqcache_sqlite::SqliteStorage;
 /// # Ok(()) }
 /// ```
 pub async fn open(spec: &str) -> Result<Arc<dyn Storage>, StorageError> {
+    open_with(spec, false).await
+}
+
+/// [`open`] for a server: a network storage (Redis) connects on first use,
+/// so the proxy starts while it is down and goes upstream until it is back
+/// (the layer's storage breaker skips it meanwhile). A bad URL is still an
+/// error at once.
+///
+/// # Errors
+/// As [`open`], but never because a Redis server is unreachable.
+///
+/// # Example
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), reqcache::StorageError> {
+/// // Nothing listens on port 1: the storage opens all the same.
+/// let storage = reqcache_cli::storage::open_lazily("redis://127.0.0.1:1").await?;
+/// assert!(storage.len().await.is_err());
+/// # Ok(()) }
+/// ```
+pub async fn open_lazily(spec: &str) -> Result<Arc<dyn Storage>, StorageError> {
+    open_with(spec, true).await
+}
+
+async fn open_with(spec: &str, lazy: bool) -> Result<Arc<dyn Storage>, StorageError> {
     if spec == "memory" {
         return Ok(Arc::new(MemoryStorage::new()));
     }
@@ -40,6 +64,7 @@ pub async fn open(spec: &str) -> Result<Arc<dyn Storage>, StorageError> {
         return Ok(Arc::new(
             RedisStorage::builder(url)
                 .namespace(namespace)
+                .lazy(lazy)
                 .open()
                 .await?,
         ));

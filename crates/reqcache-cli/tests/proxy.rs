@@ -162,3 +162,37 @@ fn the_upstream_must_be_an_http_url() {
         );
     });
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_proxy_starts_and_serves_while_its_redis_is_down() {
+    let hits = Arc::new(AtomicUsize::new(0));
+    let upstream = upstream(Arc::clone(&hits)).await;
+    // A port nothing listens on.
+    let closed = TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let storage = reqcache_cli::storage::open_lazily(&format!("redis://{closed}"))
+        .await
+        .expect("a storage that is down still opens");
+    let layer = proxy::layer_builder(storage, CacheMode::Shared).build();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let proxy = proxy::serve(
+        listener,
+        format!("http://{upstream}").parse().unwrap(),
+        layer,
+    )
+    .unwrap();
+    for _ in 0..3 {
+        let (response, body) = get(proxy.local_addr(), "/items").await;
+        assert_eq!(response.status(), 200);
+        assert_eq!(body, "GET /items");
+    }
+    // Nothing comes from Redis (a request may still be answered from a
+    // response another one fetched just before, while its write fails).
+    assert!(hits.load(Ordering::SeqCst) >= 1);
+    let stats = proxy.cache().stats();
+    assert!(stats.storage_read_errors > 0, "{stats:?}");
+    proxy.shutdown().await;
+}
