@@ -6,6 +6,7 @@
 # usage: benches/proxy_vs_nginx.sh [SECONDS] [CONNECTIONS]   (default 10 s, 16)
 #   BASELINE_BIN=path/to/other/reqcache  also measures that build of the proxy
 #                                        in the same run (before/after figures)
+#   NO_BUILD=1                           measure target/release/reqcache as it is
 #
 # nginx and wrk come from apt when missing. Everything listens on 127.0.0.1
 # ports picked here; every process started is stopped by PID on exit. The
@@ -24,7 +25,7 @@ apt_install() {
 command -v wrk >/dev/null || apt_install wrk
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || apt_install nginx-light
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
-cargo build --release -q -p reqcache-cli --bin reqcache
+[ -n "${NO_BUILD:-}" ] || cargo build --release -q -p reqcache-cli --bin reqcache
 
 free_port() {
     python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
