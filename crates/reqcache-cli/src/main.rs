@@ -20,42 +20,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Serve a caching reverse proxy in front of one upstream.
-    Proxy {
-        /// Where to listen.
-        #[arg(long, default_value = "127.0.0.1:8080")]
-        listen: SocketAddr,
-        /// The upstream's base URL (`http://host[:port][/path]`).
-        #[arg(long)]
-        upstream: String,
-        /// `memory`, `sqlite:PATH` or `redis://HOST[:PORT][#NAMESPACE]`.
-        #[arg(long, default_value = "memory")]
-        storage: String,
-        /// Shared (a proxy serving many users) or private.
-        #[arg(long, value_enum, default_value_t = Mode::Shared)]
-        mode: Mode,
-        /// Serve stale responses when the upstream fails.
-        #[arg(long)]
-        stale_if_error: bool,
-        /// The targeted cache-control field obeyed in shared mode (RFC 9213),
-        /// or `none`.
-        #[arg(long, default_value = "cdn-cache-control")]
-        targeted_cache_control: String,
-        /// A peer whose Forwarded / X-Forwarded-* headers are kept (a load
-        /// balancer in front); repeat for several. From others they are removed.
-        #[arg(long = "trusted-proxy", value_name = "IP")]
-        trusted_proxies: Vec<std::net::IpAddr>,
-        /// Seconds a client may take to send a request head (and an idle
-        /// keep-alive connection may stay open).
-        #[arg(long, default_value_t = 20)]
-        header_read_timeout: u64,
-        /// Seconds the upstream may take to send a response head.
-        #[arg(long, default_value_t = 60)]
-        upstream_timeout: u64,
-        /// The largest request body in bytes (streamed, never held whole);
-        /// larger is a 413.
-        #[arg(long, default_value_t = 100 * 1024 * 1024)]
-        max_request_body: usize,
-    },
+    Proxy(Box<ProxyArgs>),
     /// List the stored entries.
     List {
         /// `memory`, `sqlite:PATH` or `redis://HOST[:PORT][#NAMESPACE]`.
@@ -74,6 +39,64 @@ enum Command {
         #[arg(long)]
         storage: String,
     },
+}
+
+/// `reqcache proxy`'s flags.
+#[derive(Debug, clap::Args)]
+struct ProxyArgs {
+    /// Where to listen.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// The upstream's base URL (`http://host[:port][/path]`).
+    #[arg(long)]
+    upstream: String,
+    /// `memory`, `sqlite:PATH` or `redis://HOST[:PORT][#NAMESPACE]`.
+    #[arg(long, default_value = "memory")]
+    storage: String,
+    /// Shared (a proxy serving many users) or private.
+    #[arg(long, value_enum, default_value_t = Mode::Shared)]
+    mode: Mode,
+    /// Serve stale responses when the upstream fails.
+    #[arg(long)]
+    stale_if_error: bool,
+    /// The targeted cache-control field obeyed in shared mode (RFC 9213),
+    /// or `none`.
+    #[arg(long, default_value = "cdn-cache-control")]
+    targeted_cache_control: String,
+    /// A peer whose Forwarded / X-Forwarded-* headers are kept (a load
+    /// balancer in front); repeat for several. From others they are removed.
+    #[arg(long = "trusted-proxy", value_name = "IP")]
+    trusted_proxies: Vec<std::net::IpAddr>,
+    /// Seconds a client may take to send a request head (and an idle
+    /// keep-alive connection may stay open).
+    #[arg(long, default_value_t = 20)]
+    header_read_timeout: u64,
+    /// Seconds the upstream may take to send a response head.
+    #[arg(long, default_value_t = 60)]
+    upstream_timeout: u64,
+    /// The largest request body in bytes (streamed, never held whole);
+    /// larger is a 413.
+    #[arg(long, default_value_t = 100 * 1024 * 1024)]
+    max_request_body: usize,
+    /// The largest response body stored, in bytes (larger ones stream
+    /// through uncached).
+    #[arg(long, default_value_t = reqcache::CacheLayerBuilder::DEFAULT_MAX_BODY_SIZE)]
+    max_body_size: usize,
+    /// Seconds of freshness for responses that state none (default: none;
+    /// such a response is reused only after revalidation). Negative: forever.
+    #[arg(long, allow_negative_numbers = true)]
+    expire_after: Option<i64>,
+    /// Answer a stale response at once and refresh it in the background,
+    /// when at most this many seconds stale.
+    #[arg(long)]
+    stale_while_revalidate: Option<u64>,
+    /// The methods cached, comma-separated (default: GET,HEAD).
+    #[arg(long, value_delimiter = ',')]
+    allowable_methods: Option<Vec<String>>,
+    /// The status codes stored, comma-separated (default: every code
+    /// RFC 9111 allows, 200-599).
+    #[arg(long, value_delimiter = ',')]
+    allowable_codes: Option<Vec<u16>>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -117,18 +140,24 @@ async fn stop_signal() -> std::io::Result<()> {
 
 async fn run(command: Command) -> Result<(), BoxError> {
     match command {
-        Command::Proxy {
-            listen,
-            upstream,
-            storage,
-            mode,
-            stale_if_error,
-            targeted_cache_control,
-            trusted_proxies,
-            header_read_timeout,
-            upstream_timeout,
-            max_request_body,
-        } => {
+        Command::Proxy(args) => {
+            let ProxyArgs {
+                listen,
+                upstream,
+                storage,
+                mode,
+                stale_if_error,
+                targeted_cache_control,
+                trusted_proxies,
+                header_read_timeout,
+                upstream_timeout,
+                max_request_body,
+                max_body_size,
+                expire_after,
+                stale_while_revalidate,
+                allowable_methods,
+                allowable_codes,
+            } = *args;
             // The proxy starts while a network storage is down.
             let storage = storage::open_lazily(&storage).await?;
             let targeted = Some(targeted_cache_control.as_str()).filter(|name| *name != "none");
@@ -141,7 +170,29 @@ async fn run(command: Command) -> Result<(), BoxError> {
             )
             .targeted_cache_control(targeted)
             .stale_if_error(stale_if_error)
-            .build();
+            .max_body_size(max_body_size);
+            let mut layer = layer;
+            if let Some(secs) = expire_after {
+                layer = layer.expire_after(secs);
+            }
+            if let Some(secs) = stale_while_revalidate {
+                layer = layer.stale_while_revalidate(Duration::from_secs(secs));
+            }
+            if let Some(methods) = allowable_methods {
+                let methods = methods
+                    .iter()
+                    .map(|m| http::Method::from_bytes(m.trim().to_ascii_uppercase().as_bytes()))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|error| format!("--allowable-methods: {error}"))?;
+                layer = layer.allowable_methods(methods);
+            }
+            if let Some(codes) = allowable_codes {
+                if let Some(bad) = codes.iter().find(|c| !(100..=999).contains(*c)) {
+                    return Err(format!("--allowable-codes: {bad} is not a status code").into());
+                }
+                layer = layer.allowable_codes(codes);
+            }
+            let layer = layer.build();
             let mut options = proxy::ProxyOptions::default();
             options.trusted_proxies = trusted_proxies;
             options.header_read_timeout = Duration::from_secs(header_read_timeout);
