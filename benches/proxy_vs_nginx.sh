@@ -7,6 +7,7 @@
 #   BASELINE_BIN=path/to/other/reqcache  also measures that build of the proxy
 #                                        in the same run (before/after figures)
 #   NO_BUILD=1                           measure target/release/reqcache as it is
+#   KEEP=1                               print the servers' logs on exit
 #
 # nginx and wrk come from apt when missing. Everything listens on 127.0.0.1
 # ports picked here; every process started is stopped by PID on exit. The
@@ -16,20 +17,14 @@ cd "$(dirname "$0")/.."
 SECONDS_PER_RUN=${1:-10}
 CONNECTIONS=${2:-16}
 
-apt_install() {
-    local sudo=""
-    [ "$(id -u)" -eq 0 ] || sudo="sudo"
-    $sudo apt-get update -qq >/dev/null
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@" >/dev/null
-}
+# apt_install and free_port, shared with the test command's server script.
+# shellcheck source=scripts/test-services.sh
+source scripts/test-services.sh
 command -v wrk >/dev/null || apt_install wrk
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || apt_install nginx-light
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 [ -n "${NO_BUILD:-}" ] || cargo build --release -q -p reqcache-cli --bin reqcache
 
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
 work=$(mktemp -d "${TMPDIR:-/tmp}/proxy-bench.XXXXXX")
 PIDS=()
 cleanup() {

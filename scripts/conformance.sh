@@ -25,15 +25,10 @@ SUITE_VERSION=0.4.5
 BIN=${1:-target/debug/reqcache}
 WORK=$PWD/target/conformance
 HERE=$PWD/scripts/conformance
+# apt_install and free_port, shared with the backend servers' script.
+# shellcheck source=scripts/test-services.sh
+source scripts/test-services.sh
 log() { echo "conformance: $*" >&2; }
-
-apt_install() {
-    local sudo=""
-    [ "$(id -u)" -eq 0 ] || sudo="sudo"
-    log "installing $* (apt)"
-    $sudo apt-get update -qq >/dev/null
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@" >/dev/null
-}
 
 node_major() { node -e 'console.log(process.versions.node.split(".")[0])' 2>/dev/null || echo 0; }
 if ! command -v npm >/dev/null || [ "$(node_major)" -lt 20 ]; then
@@ -49,10 +44,6 @@ if [ "$(node -p "require('$SUITE/package.json').version" 2>/dev/null)" != "$SUIT
     npm install --prefix "$WORK" --omit=dev --no-audit --no-fund --loglevel=error \
         "http-cache-tests@$SUITE_VERSION" >&2
 fi
-
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
 
 PIDS=()
 stop_all() {
