@@ -11,6 +11,10 @@
 #                   wire-protocol server (REQCACHE_MONGODB_URL); its Python
 #                   is exported too (REQCACHE_SECANTUS_PYTHON) for the test
 #                   that stops and restarts a server of its own.
+#   postgres        Debian package postgresql: an unprivileged cluster in a
+#                   temp dir (initdb, then the postgres server itself, so its
+#                   PID is ours to stop), trust auth on loopback only
+#                   (REQCACHE_POSTGRES_URL).
 #
 # Every server keeps its files under $SERVICES_DIR and writes its log there.
 
@@ -184,6 +188,47 @@ start_secantus() {
     log "SecantusDB (MongoDB wire protocol) on $REQCACHE_MONGODB_URL"
 }
 
+# The folder of PostgreSQL's server programs (initdb, postgres): Debian keeps
+# them under /usr/lib/postgresql/VERSION/bin, off the PATH.
+postgres_bin_dir() {
+    local dir
+    for dir in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V -r); do
+        [ -x "$dir/initdb" ] && [ -x "$dir/postgres" ] && { echo "$dir"; return 0; }
+    done
+    command -v initdb >/dev/null 2>&1 && dirname "$(readlink -f "$(command -v initdb)")"
+}
+
+start_postgres() {
+    local bin
+    bin=$(postgres_bin_dir || true)
+    if [ -z "$bin" ]; then
+        apt_install postgresql
+        bin=$(postgres_bin_dir)
+    fi
+    # initdb and postgres refuse to run as root: as root, the cluster belongs
+    # to the Debian package's postgres user (created if missing).
+    local run_as=()
+    POSTGRES_DIR=$(mktemp -d /tmp/reqcache-postgres.XXXXXX)
+    if [ "$(id -u)" -eq 0 ]; then
+        id postgres >/dev/null 2>&1 || useradd --system --no-create-home postgres
+        chown postgres: "$POSTGRES_DIR"
+        run_as=(setpriv --reuid=postgres --regid="$(id -g postgres)" --clear-groups --)
+    fi
+    "${run_as[@]}" "$bin/initdb" -D "$POSTGRES_DIR/data" -U reqcache --auth=trust \
+        --encoding=UTF8 --no-sync >"$SERVICES_DIR/initdb.log" 2>&1 || {
+        log "initdb failed; its log:"; cat "$SERVICES_DIR/initdb.log" >&2; return 1; }
+    local port
+    port=$(free_port)
+    # Started directly (not by pg_ctl) so that $! is the server's own PID.
+    "${run_as[@]}" "$bin/postgres" -D "$POSTGRES_DIR/data" -p "$port" \
+        -c listen_addresses=127.0.0.1 -c unix_socket_directories="$POSTGRES_DIR" \
+        -c fsync=off -c max_connections=200 >"$SERVICES_DIR/postgres.log" 2>&1 &
+    SERVICE_PIDS+=("$!")
+    wait_for_port "$port" "$SERVICES_DIR/postgres.log"
+    export REQCACHE_POSTGRES_URL="postgres://reqcache@127.0.0.1:$port/postgres"
+    log "PostgreSQL ($("$bin/postgres" --version)) on $REQCACHE_POSTGRES_URL"
+}
+
 stop_services() {
     for pid in "${SERVICE_PIDS[@]:-}"; do
         [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
@@ -192,6 +237,10 @@ stop_services() {
         [ -n "$pid" ] && wait "$pid" 2>/dev/null || true
     done
     SERVICE_PIDS=()
+    if [ -n "${POSTGRES_DIR:-}" ]; then
+        rm -rf "$POSTGRES_DIR"
+        POSTGRES_DIR=""
+    fi
 }
 
 start_services() {
@@ -200,4 +249,5 @@ start_services() {
     start_redis
     start_moto
     start_secantus
+    start_postgres
 }

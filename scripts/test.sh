@@ -7,9 +7,10 @@
 #
 # It installs and starts the servers the tests need (scripts/test-services.sh:
 # redis-server from Debian, standalone and a 3-node cluster; moto (DynamoDB)
-# and SecantusDB (MongoDB) from PyPI in the venv .venv/), each on a free
-# loopback port with its URL exported (REQCACHE_REDIS_URL,
-# REQCACHE_REDIS_CLUSTER_URLS, REQCACHE_DYNAMODB_URL, REQCACHE_MONGODB_URL),
+# and SecantusDB (MongoDB) from PyPI in the venv .venv/; a PostgreSQL
+# cluster of its own from Debian's postgresql), each on a free loopback port
+# with its URL exported (REQCACHE_REDIS_URL, REQCACHE_REDIS_CLUSTER_URLS,
+# REQCACHE_DYNAMODB_URL, REQCACHE_MONGODB_URL, REQCACHE_POSTGRES_URL),
 # and stops them by PID on exit. SQLite, memory and files need nothing.
 #
 # Last, the HTTP caching test suite (npm http-cache-tests, with node from apt
@@ -45,7 +46,7 @@ LOG="$LOG_DIR/test.log"
 : > "$LOG"
 
 echo "== benchmarks, each run once as a smoke test"
-cargo test --bench hit_path --bench redis_hit --bench serializers --bench reqwest_hit 2>&1 | tee -a "$LOG"
+cargo test --bench hit_path --bench server_hit --bench serializers --bench reqwest_hit 2>&1 | tee -a "$LOG"
 
 echo "== every unit, integration and doc test"
 cargo test --workspace "$@" 2>&1 | tee -a "$LOG"

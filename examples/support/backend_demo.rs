@@ -95,6 +95,30 @@ impl Drop for Server {
 pub(crate) type Launch = fn(u16) -> (String, Vec<String>);
 
 impl Server {
+    /// The server `var` names, else one on the docker-compose port; no
+    /// throwaway server (for servers that need more than one command to
+    /// start, such as PostgreSQL's initdb and postgres).
+    pub(crate) async fn find_running(
+        var: &str,
+        scheme: &str,
+        compose_port: u16,
+    ) -> Result<Self, Error> {
+        if let Ok(url) = std::env::var(var) {
+            return Ok(Self { url, child: None });
+        }
+        if listening(compose_port).await {
+            return Ok(Self {
+                url: format!("{scheme}127.0.0.1:{compose_port}"),
+                child: None,
+            });
+        }
+        Err(format!(
+            "nothing on 127.0.0.1:{compose_port}: run `docker compose up -d`, \
+             or point {var} at a server (scripts/test.sh starts one and sets it)"
+        )
+        .into())
+    }
+
     pub(crate) async fn find(
         var: &str,
         scheme: &str,

@@ -1,9 +1,11 @@
-//! Hit throughput through the layer on RedisStorage, one task and many
-//! concurrent tasks, against the bare service in the same run.
+//! Hit throughput through the layer on the server storages, RedisStorage
+//! and PostgresStorage, one task and many concurrent tasks, against the bare
+//! service in the same run.
 //!
-//! Needs a Redis server: `REQCACHE_REDIS_URL=redis://127.0.0.1:6379 cargo
-//! bench --bench redis_hit` (scripts/test.sh sets it when it runs the benches
-//! once as a smoke test). Without it the benchmarks are skipped.
+//! Needs the servers: `REQCACHE_REDIS_URL=redis://127.0.0.1:6379
+//! REQCACHE_POSTGRES_URL=postgres://user@127.0.0.1:5432/db cargo bench
+//! --bench server_hit` (scripts/test.sh sets both when it runs the benches
+//! once as a smoke test). A storage whose variable is unset is skipped.
 
 #![allow(missing_docs)] // criterion_group! generates undocumented items
 
@@ -18,6 +20,7 @@ use http_body::Body;
 use http_body_util::{BodyExt, Full};
 use reqcache::CacheLayer;
 use reqcache::storage::Storage;
+use reqcache_postgres::PostgresStorage;
 use reqcache_redis::RedisStorage;
 use tower::{Layer, Service, ServiceExt};
 
@@ -70,7 +73,7 @@ where
     B::Error: std::fmt::Debug,
 {
     rt.block_on(round_trip(service.clone()));
-    let mut group = c.benchmark_group("redis_hit");
+    let mut group = c.benchmark_group("server_hit");
     group.throughput(Throughput::Elements(1));
     group.bench_function(format!("{name}/1_task"), |b| {
         b.to_async(rt).iter_custom(|iters| {
@@ -113,23 +116,17 @@ where
     group.finish();
 }
 
-fn redis_hit(c: &mut Criterion) {
-    let Ok(url) = std::env::var("REQCACHE_REDIS_URL") else {
-        eprintln!("redis_hit: REQCACHE_REDIS_URL is not set; skipped");
-        return;
-    };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    bench(c, &rt, "bare", upstream());
-    let storage = rt
-        .block_on(RedisStorage::builder(&url).namespace("bench").open())
-        .unwrap();
+/// Benchmarks hits on `storage` (emptied before and after).
+fn bench_storage<S: Storage + Clone>(
+    c: &mut Criterion,
+    rt: &tokio::runtime::Runtime,
+    name: &str,
+    storage: S,
+) {
     rt.block_on(storage.clear()).unwrap();
     let layer = CacheLayer::new(storage.clone());
-    bench(c, &rt, "redis", layer.layer(upstream()));
+    bench(c, rt, name, layer.layer(upstream()));
+    rt.block_on(layer.cache().flush());
     assert_eq!(
         rt.block_on(layer.cache().len()).unwrap(),
         1,
@@ -139,11 +136,47 @@ fn redis_hit(c: &mut Criterion) {
     rt.block_on(storage.clear()).unwrap();
 }
 
+fn server_hit(c: &mut Criterion) {
+    let redis = std::env::var("REQCACHE_REDIS_URL").ok();
+    let postgres = std::env::var("REQCACHE_POSTGRES_URL").ok();
+    if redis.is_none() && postgres.is_none() {
+        eprintln!(
+            "server_hit: neither REQCACHE_REDIS_URL nor REQCACHE_POSTGRES_URL is set; skipped"
+        );
+        return;
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    bench(c, &rt, "bare", upstream());
+    if let Some(url) = redis {
+        let storage = rt
+            .block_on(RedisStorage::builder(&url).namespace("bench").open())
+            .unwrap();
+        bench_storage(c, &rt, "redis", storage);
+    }
+    if let Some(url) = postgres {
+        // As many connections as the tasks, so the pool is not what is
+        // measured.
+        let storage = rt
+            .block_on(
+                PostgresStorage::builder(&url)
+                    .table("bench")
+                    .max_connections(TASKS as u32)
+                    .open(),
+            )
+            .unwrap();
+        bench_storage(c, &rt, "postgres", storage);
+    }
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default()
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(5));
-    targets = redis_hit
+    targets = server_hit
 }
 criterion_main!(benches);

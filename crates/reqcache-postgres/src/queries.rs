@@ -1,0 +1,165 @@
+//! The SQL of one cache table, with its (checked, quoted) name filled in once.
+
+use reqcache::storage::{StorageError, StorageErrorKind};
+
+/// The columns every query reads back, in order; `probe` checks that an
+/// existing table has them.
+const COLUMNS: &str =
+    "key, method, url, status, size, created_at, expires, retain_until, deadline, value";
+
+/// The metadata columns, in the order [`entry_info`](crate::storage) reads.
+const INFO_COLUMNS: &str = "key, method, url, status, size, created_at, expires, retain_until";
+
+/// How many rows one sweep statement deletes, so that a sweep of a large
+/// backlog never holds many row locks in one transaction.
+pub(crate) const SWEEP_BATCH: i64 = 10_000;
+
+/// PostgreSQL's longest identifier is 63 bytes; the indexes add a suffix.
+const MAX_TABLE_NAME: usize = 50;
+
+#[derive(Debug)]
+pub(crate) struct Queries {
+    pub(crate) table: String,
+    pub(crate) read: String,
+    pub(crate) write: String,
+    pub(crate) remove: String,
+    pub(crate) remove_url: String,
+    pub(crate) remove_all: String,
+    pub(crate) count: String,
+    pub(crate) total_size: String,
+    pub(crate) list: String,
+    pub(crate) purge_expired: String,
+    pub(crate) sweep: String,
+    pub(crate) probe: String,
+}
+
+impl Queries {
+    /// The queries for `table`, or a [`StorageErrorKind::Config`] error for
+    /// a name that is not letters, digits and `_` (not starting with a
+    /// digit, at most 50 bytes).
+    pub(crate) fn new(table: String) -> Result<Self, StorageError> {
+        let valid = !table.is_empty()
+            && table.len() <= MAX_TABLE_NAME
+            && table
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+            && !table.as_bytes()[0].is_ascii_digit();
+        if !valid {
+            return Err(StorageError::new(
+                StorageErrorKind::Config,
+                format!(
+                    "invalid table name {table:?}: use letters, digits and _ (at most {MAX_TABLE_NAME}), not starting with a digit"
+                ),
+            ));
+        }
+        // Quoted, so that the name is taken as written (case included).
+        let t = format!("\"{table}\"");
+        Ok(Self {
+            read: format!(
+                "SELECT value FROM {t} WHERE key = $1 AND (deadline IS NULL OR deadline > $2)"
+            ),
+            write: format!(
+                "INSERT INTO {t} ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+                 ON CONFLICT (key) DO UPDATE SET method = EXCLUDED.method, url = EXCLUDED.url, \
+                 status = EXCLUDED.status, size = EXCLUDED.size, created_at = EXCLUDED.created_at, \
+                 expires = EXCLUDED.expires, retain_until = EXCLUDED.retain_until, \
+                 deadline = EXCLUDED.deadline, value = EXCLUDED.value"
+            ),
+            remove: format!("DELETE FROM {t} WHERE key = $1"),
+            remove_url: format!("DELETE FROM {t} WHERE url = $1"),
+            remove_all: format!("DELETE FROM {t}"),
+            count: format!("SELECT COUNT(*) FROM {t}"),
+            total_size: format!("SELECT COALESCE(SUM(size), 0)::BIGINT FROM {t}"),
+            list: format!("SELECT {INFO_COLUMNS} FROM {t}"),
+            purge_expired: format!("DELETE FROM {t} WHERE expires <= $1 OR deadline <= $1"),
+            sweep: format!(
+                "DELETE FROM {t} WHERE key IN \
+                 (SELECT key FROM {t} WHERE deadline <= $1 LIMIT {SWEEP_BATCH})"
+            ),
+            probe: format!("SELECT {COLUMNS} FROM {t} LIMIT 0"),
+            table,
+        })
+    }
+
+    /// The table and its indexes, created when missing, in one transaction
+    /// that holds an advisory lock of this table's name first, so that two
+    /// processes creating it at once wait for each other instead of
+    /// failing. `unlogged`: an UNLOGGED table (no write-ahead log: faster
+    /// writes, emptied after a crash, not replicated).
+    pub(crate) fn create(&self, unlogged: bool) -> String {
+        let name = &self.table;
+        let t = format!("\"{name}\"");
+        let kind = if unlogged { "UNLOGGED TABLE" } else { "TABLE" };
+        let lock = advisory_lock_key(name);
+        format!(
+            "BEGIN;
+            SELECT pg_advisory_xact_lock({lock});
+            CREATE {kind} IF NOT EXISTS {t} (
+                key TEXT PRIMARY KEY,
+                method TEXT NOT NULL,
+                url TEXT NOT NULL,
+                status SMALLINT NOT NULL,
+                size BIGINT NOT NULL,
+                created_at BIGINT NOT NULL,
+                expires BIGINT,
+                retain_until BIGINT,
+                deadline BIGINT,
+                value BYTEA NOT NULL
+            );
+            CREATE INDEX IF NOT EXISTS \"{name}_url\" ON {t} (url);
+            CREATE INDEX IF NOT EXISTS \"{name}_expires\" ON {t} (expires) WHERE expires IS NOT NULL;
+            CREATE INDEX IF NOT EXISTS \"{name}_deadline\" ON {t} (deadline) WHERE deadline IS NOT NULL;
+            COMMIT;"
+        )
+    }
+}
+
+/// The advisory lock of a table's creation: FNV-1a of its name, tagged, so
+/// that it never meets the locks of other applications by chance.
+fn advisory_lock_key(table: &str) -> i64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in b"reqcache-postgres:".iter().chain(table.as_bytes()) {
+        hash ^= u64::from(*byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    i64::from_ne_bytes(hash.to_ne_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_names() {
+        for good in ["http_cache", "Cache2", "_x", &"a".repeat(50)] {
+            assert!(Queries::new(good.to_owned()).is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            "2cache",
+            "a-b",
+            "a b",
+            "x\"; DROP TABLE y; --",
+            "caché",
+            &"a".repeat(51),
+        ] {
+            let error = Queries::new(bad.to_owned()).unwrap_err();
+            assert_eq!(error.kind(), StorageErrorKind::Config, "{bad}");
+        }
+    }
+
+    #[test]
+    fn names_are_quoted_everywhere() {
+        let queries = Queries::new("Mixed_Case".to_owned()).unwrap();
+        assert!(queries.read.contains("FROM \"Mixed_Case\" WHERE"));
+        let create = queries.create(true);
+        assert!(create.contains("CREATE UNLOGGED TABLE IF NOT EXISTS \"Mixed_Case\""));
+        assert!(create.contains("\"Mixed_Case_url\" ON \"Mixed_Case\" (url)"));
+        assert!(!queries.create(false).contains("UNLOGGED"));
+        assert_ne!(advisory_lock_key("a"), advisory_lock_key("b"));
+        assert!(create.contains(&format!(
+            "pg_advisory_xact_lock({})",
+            advisory_lock_key("Mixed_Case")
+        )));
+    }
+}

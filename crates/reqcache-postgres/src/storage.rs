@@ -1,0 +1,319 @@
+//! [`PostgresStorage`]: a [`ByteStore`] in one PostgreSQL table.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use async_trait::async_trait;
+use reqcache::storage::unix_time::{from_unix_nanos, to_unix_nanos};
+use reqcache::storage::{ByteStore, EntryInfo, Record, StorageError, StorageErrorKind};
+use sqlx::postgres::{PgPool, PgRow};
+use sqlx::{Executor, Row};
+use tokio::sync::OnceCell;
+
+use crate::builder::PostgresStorageBuilder;
+use crate::queries::Queries;
+
+/// A [`Storage`](reqcache::storage::Storage) in a PostgreSQL table, on a
+/// sqlx connection pool: a [`ByteStore`], so entries are encoded by
+/// reqcache's adapter (plain MessagePack, or any codec through
+/// [`Encoded`](reqcache::storage::Encoded)).
+///
+/// Cloning is cheap: clones share the pool.
+///
+/// # Example
+/// ```no_run
+/// use std::time::Duration;
+/// use reqcache::CacheLayer;
+/// use reqcache_postgres::PostgresStorage;
+///
+/// # #[tokio::main] async fn main() -> Result<(), reqcache::StorageError> {
+/// let storage = PostgresStorage::builder("postgres://cache@db.internal/app")
+///     .table("api_cache") // requests-cache's cache_name
+///     .unlogged(true)     // a cache can lose its rows in a crash
+///     .max_connections(16)
+///     .open()
+///     .await?;
+/// let layer = CacheLayer::builder(storage)
+///     .stale_retention(Duration::from_secs(86_400))
+///     .build();
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct PostgresStorage {
+    pub(crate) shared: Arc<Shared>,
+}
+
+pub(crate) struct Shared {
+    pub(crate) pool: PgPool,
+    pub(crate) queries: Queries,
+    pub(crate) unlogged: bool,
+    /// Where the pool connects, without its password, for messages.
+    pub(crate) target: String,
+    /// Set once the table is known to exist with the expected columns.
+    pub(crate) schema_ready: OnceCell<()>,
+}
+
+impl fmt::Debug for PostgresStorage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PostgresStorage")
+            .field("target", &self.shared.target)
+            .field("table", &self.shared.queries.table)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PostgresStorage {
+    /// A builder for a storage on the database at `url`
+    /// (`postgres://user:password@host:port/database?sslmode=…`, every
+    /// parameter libpq takes in a URL).
+    pub fn builder(url: impl Into<String>) -> PostgresStorageBuilder {
+        PostgresStorageBuilder::new(url.into())
+    }
+
+    /// A builder for a storage on a pool of your own (its settings are
+    /// yours; the builder's pool settings do not apply).
+    pub fn from_pool(pool: PgPool) -> PostgresStorageBuilder {
+        PostgresStorageBuilder::with_pool(pool)
+    }
+
+    /// Opens the storage on `url` with the default settings: the table
+    /// `http_cache`, created when missing.
+    ///
+    /// # Errors
+    /// As [`PostgresStorageBuilder::open`].
+    pub async fn open(url: impl Into<String>) -> Result<Self, StorageError> {
+        Self::builder(url).open().await
+    }
+
+    /// The connection pool, for maintenance of your own and for tests.
+    pub fn pool(&self) -> &PgPool {
+        &self.shared.pool
+    }
+
+    /// The table's name.
+    pub fn table(&self) -> &str {
+        &self.shared.queries.table
+    }
+
+    /// Makes sure the table exists with the expected columns: at most once
+    /// successfully per storage; after a failure (the server down) the next
+    /// call tries again.
+    ///
+    /// # Errors
+    /// [`StorageErrorKind::Backend`] when the server cannot be reached,
+    /// [`StorageErrorKind::Config`] when the table exists with other
+    /// columns.
+    pub async fn ensure_schema(&self) -> Result<(), StorageError> {
+        self.shared
+            .schema_ready
+            .get_or_try_init(|| self.shared.create_schema())
+            .await
+            .map(|_| ())
+    }
+
+    /// The shared state, ready for queries.
+    async fn ready(&self) -> Result<&Shared, StorageError> {
+        if self.shared.schema_ready.initialized() {
+            return Ok(&self.shared);
+        }
+        self.ensure_schema().await?;
+        Ok(&self.shared)
+    }
+}
+
+impl Shared {
+    /// Checks the table, and creates it and its indexes when it is missing:
+    /// in one transaction under an advisory lock, so that processes
+    /// starting together do not race on `CREATE TABLE`.
+    async fn create_schema(&self) -> Result<(), StorageError> {
+        match self.pool.execute(self.queries.probe.as_str()).await {
+            Ok(_) => return Ok(()),
+            Err(error) if sql_state(&error).as_deref() == Some("42P01") => {} // undefined_table
+            Err(error) => return Err(self.probe_failed(error)),
+        }
+        let create = self.queries.create(self.unlogged);
+        if let Err(error) = sqlx::raw_sql(&create).execute(&self.pool).await {
+            return Err(self.failed("creating the table")(error));
+        }
+        tracing::info!(target = %self.target, table = %self.queries.table, unlogged = self.unlogged,
+            "reqcache-postgres: cache table created");
+        match self.pool.execute(self.queries.probe.as_str()).await {
+            Ok(_) => Ok(()),
+            Err(error) => Err(self.probe_failed(error)),
+        }
+    }
+
+    fn probe_failed(&self, error: sqlx::Error) -> StorageError {
+        let table = &self.queries.table;
+        match sql_state(&error).as_deref() {
+            // undefined_column, datatype_mismatch, wrong_object_type
+            Some("42703" | "42804" | "42809") => StorageError::with_source(
+                StorageErrorKind::Config,
+                format!(
+                    "table {table:?} in {} exists with other columns: not a reqcache-postgres table, or another version's; choose another table name",
+                    self.target
+                ),
+                error,
+            ),
+            _ => self.failed("checking the table")(error),
+        }
+    }
+
+    /// Maps a driver error to a backend error naming what was being done.
+    pub(crate) fn failed<'a>(
+        &'a self,
+        doing: &'a str,
+    ) -> impl FnOnce(sqlx::Error) -> StorageError + 'a {
+        move |error| {
+            StorageError::with_source(
+                StorageErrorKind::Backend,
+                format!(
+                    "PostgreSQL {} (table {:?}): {doing} failed",
+                    self.target, self.queries.table
+                ),
+                error,
+            )
+        }
+    }
+}
+
+/// The SQLSTATE of a database error (only asked on error paths).
+fn sql_state(error: &sqlx::Error) -> Option<String> {
+    Some(error.as_database_error()?.code()?.into_owned())
+}
+
+/// A row's metadata; `None` for a row whose columns do not make one (a
+/// status out of range, a method that is not a token).
+fn entry_info(row: &PgRow) -> Option<EntryInfo> {
+    let method: String = row.try_get(1).ok()?;
+    let status: i16 = row.try_get(3).ok()?;
+    Some(EntryInfo {
+        key: row.try_get(0).ok()?,
+        method: http::Method::from_bytes(method.as_bytes()).ok()?,
+        url: row.try_get(2).ok()?,
+        status: http::StatusCode::from_u16(u16::try_from(status).ok()?).ok()?,
+        size: u64::try_from(row.try_get::<i64, _>(4).ok()?).unwrap_or(0),
+        created_at: from_unix_nanos(row.try_get(5).ok()?),
+        expires: row.try_get::<Option<i64>, _>(6).ok()?.map(from_unix_nanos),
+        retain_until: row.try_get::<Option<i64>, _>(7).ok()?.map(from_unix_nanos),
+    })
+}
+
+/// Every operation is one statement on a pooled connection; reads and
+/// removals filter with the table's indexes, and nothing but
+/// [`read`](ByteStore::read) loads a value.
+#[async_trait]
+impl ByteStore for PostgresStorage {
+    async fn read(&self, key: &str, now: SystemTime) -> Result<Option<Vec<u8>>, StorageError> {
+        let shared = self.ready().await?;
+        sqlx::query_scalar::<_, Vec<u8>>(&shared.queries.read)
+            .bind(key)
+            .bind(to_unix_nanos(now))
+            .fetch_optional(&shared.pool)
+            .await
+            .map_err(shared.failed("read"))
+    }
+
+    async fn write(&self, record: Record) -> Result<(), StorageError> {
+        let shared = self.ready().await?;
+        let info = record.info;
+        // Statuses are 100-999 (http::StatusCode): they fit a SMALLINT.
+        let status = i16::try_from(info.status.as_u16()).unwrap_or(i16::MAX);
+        sqlx::query(&shared.queries.write)
+            .bind(info.key)
+            .bind(info.method.as_str())
+            .bind(info.url)
+            .bind(status)
+            .bind(i64::try_from(info.size).unwrap_or(i64::MAX))
+            .bind(to_unix_nanos(info.created_at))
+            .bind(info.expires.map(to_unix_nanos))
+            .bind(info.retain_until.map(to_unix_nanos))
+            .bind(record.deadline.map(to_unix_nanos))
+            .bind(record.value)
+            .execute(&shared.pool)
+            .await
+            .map(drop)
+            .map_err(shared.failed("write"))
+    }
+
+    async fn remove(&self, key: &str) -> Result<bool, StorageError> {
+        let shared = self.ready().await?;
+        let done = sqlx::query(&shared.queries.remove)
+            .bind(key)
+            .execute(&shared.pool)
+            .await
+            .map_err(shared.failed("delete"))?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn remove_url(&self, url: &str) -> Result<u64, StorageError> {
+        let shared = self.ready().await?;
+        let done = sqlx::query(&shared.queries.remove_url)
+            .bind(url)
+            .execute(&shared.pool)
+            .await
+            .map_err(shared.failed("delete by URL"))?;
+        Ok(done.rows_affected())
+    }
+
+    async fn remove_all(&self) -> Result<(), StorageError> {
+        let shared = self.ready().await?;
+        sqlx::query(&shared.queries.remove_all)
+            .execute(&shared.pool)
+            .await
+            .map(drop)
+            .map_err(shared.failed("clear"))
+    }
+
+    async fn count(&self) -> Result<u64, StorageError> {
+        let shared = self.ready().await?;
+        let count: i64 = sqlx::query_scalar(&shared.queries.count)
+            .fetch_one(&shared.pool)
+            .await
+            .map_err(shared.failed("count"))?;
+        Ok(u64::try_from(count).unwrap_or(0))
+    }
+
+    async fn list(&self) -> Result<Vec<EntryInfo>, StorageError> {
+        let shared = self.ready().await?;
+        let rows = sqlx::query(&shared.queries.list)
+            .fetch_all(&shared.pool)
+            .await
+            .map_err(shared.failed("list"))?;
+        let mut entries = Vec::with_capacity(rows.len());
+        for row in &rows {
+            match entry_info(row) {
+                Some(info) => entries.push(info),
+                None => tracing::warn!(table = %shared.queries.table,
+                    "reqcache-postgres: row with invalid metadata skipped"),
+            }
+        }
+        Ok(entries)
+    }
+
+    async fn total_size(&self) -> Result<u64, StorageError> {
+        let shared = self.ready().await?;
+        let size: i64 = sqlx::query_scalar(&shared.queries.total_size)
+            .fetch_one(&shared.pool)
+            .await
+            .map_err(shared.failed("size"))?;
+        Ok(u64::try_from(size).unwrap_or(0))
+    }
+
+    async fn purge_expired(&self, now: SystemTime) -> Result<u64, StorageError> {
+        let shared = self.ready().await?;
+        let done = sqlx::query(&shared.queries.purge_expired)
+            .bind(to_unix_nanos(now))
+            .execute(&shared.pool)
+            .await
+            .map_err(shared.failed("remove expired"))?;
+        Ok(done.rows_affected())
+    }
+
+    /// Every record gets a deadline (its retention, or an hour past its
+    /// expiry): reads leave out rows past it, and the sweeper deletes them.
+    fn expires_natively(&self) -> bool {
+        true
+    }
+}
