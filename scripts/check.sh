@@ -2,7 +2,8 @@
 # The style gates, run by scripts/test.sh before the tests (and on their own
 # by hand): formatting, clippy with warnings as errors, rustdoc with warnings
 # as errors (broken intra-doc links included), the core built with no
-# optional feature and with each one alone, and the core's one-way layers.
+# optional feature and with each one alone, the CLI with no storage
+# feature, and the core's one-way layers.
 #
 # Usage: scripts/check.sh
 set -euo pipefail
@@ -29,6 +30,10 @@ for feature in $features; do
     step "reqcache with only '$feature'"
     cargo clippy -p reqcache --no-default-features --features "$feature" --quiet -- -D warnings
 done
+
+# The binary's storages are features, all on by default: check it with none.
+step "reqcache-cli with no storage feature"
+cargo clippy -p reqcache-cli --no-default-features --quiet -- -D warnings
 
 step "core layers"
 python3 scripts/check-core-layers.py

@@ -7,8 +7,11 @@
 //! reqcache proxy --listen 127.0.0.1:8080 --upstream http://127.0.0.1:9000 --storage sqlite:cache.sqlite
 //! reqcache list --storage sqlite:cache.sqlite
 //! reqcache remove-expired --storage redis://127.0.0.1:6379
-//! reqcache clear --storage sqlite:cache.sqlite
+//! reqcache clear --storage postgres://cache@db.internal/app#api_cache
 //! ```
+//!
+//! Every storage is named by a URL ([`storage_url::StorageUrl`]); each
+//! backend crate is a cargo feature, all on by default.
 //!
 //! The proxy is also a library function, [`proxy::serve`], for tests and for
 //! embedding.
@@ -17,3 +20,4 @@ mod forwarding;
 pub mod proxy;
 mod request_body;
 pub mod storage;
+pub mod storage_url;

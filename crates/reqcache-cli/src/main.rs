@@ -6,6 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use clap::{Parser, Subcommand, ValueEnum};
 use reqcache::CacheMode;
+use reqcache_cli::storage_url::StorageUrl;
 use reqcache_cli::{proxy, storage};
 use tower::BoxError;
 
@@ -23,19 +24,26 @@ enum Command {
     Proxy(Box<ProxyArgs>),
     /// List the stored entries.
     List {
-        /// `memory`, `sqlite:PATH` or `redis://HOST[:PORT][#NAMESPACE]`.
+        /// A storage URL: memory, sqlite:PATH, fs:DIR, redis://HOST[#NAMESPACE],
+        /// redis+cluster://HOST:PORT,…, mongodb://…[#DATABASE], gridfs:mongodb://…,
+        /// dynamodb://TABLE[?endpoint=URL&region=R], postgres://…[#TABLE].
+        /// (Parsed after clap, whose messages would repeat a password.)
         #[arg(long)]
         storage: String,
     },
     /// Delete every stored entry.
     Clear {
-        /// `sqlite:PATH` or `redis://HOST[:PORT][#NAMESPACE]`.
+        /// A storage URL: memory, sqlite:PATH, fs:DIR, redis://HOST[#NAMESPACE],
+        /// redis+cluster://HOST:PORT,…, mongodb://…[#DATABASE], gridfs:mongodb://…,
+        /// dynamodb://TABLE[?endpoint=URL&region=R], postgres://…[#TABLE].
         #[arg(long)]
         storage: String,
     },
     /// Delete the expired entries.
     RemoveExpired {
-        /// `sqlite:PATH` or `redis://HOST[:PORT][#NAMESPACE]`.
+        /// A storage URL: memory, sqlite:PATH, fs:DIR, redis://HOST[#NAMESPACE],
+        /// redis+cluster://HOST:PORT,…, mongodb://…[#DATABASE], gridfs:mongodb://…,
+        /// dynamodb://TABLE[?endpoint=URL&region=R], postgres://…[#TABLE].
         #[arg(long)]
         storage: String,
     },
@@ -50,7 +58,8 @@ struct ProxyArgs {
     /// The upstream's base URL (`http://host[:port][/path]`).
     #[arg(long)]
     upstream: String,
-    /// `memory`, `sqlite:PATH` or `redis://HOST[:PORT][#NAMESPACE]`.
+    /// A storage URL (as for `reqcache list`); Redis and PostgreSQL
+    /// connect on first use, so the proxy starts while they are down.
     #[arg(long, default_value = "memory")]
     storage: String,
     /// Shared (a proxy serving many users) or private.
@@ -159,7 +168,9 @@ async fn run(command: Command) -> Result<(), BoxError> {
                 allowable_codes,
             } = *args;
             // The proxy starts while a network storage is down.
-            let storage = storage::open_lazily(&storage).await?;
+            let storage: StorageUrl = storage.parse()?;
+            let storage_shown = storage.to_string();
+            let storage = storage::open_url(&storage, true).await?;
             let targeted = Some(targeted_cache_control.as_str()).filter(|name| *name != "none");
             let layer = proxy::layer_builder(
                 storage,
@@ -201,7 +212,7 @@ async fn run(command: Command) -> Result<(), BoxError> {
             let listener = tokio::net::TcpListener::bind(listen).await?;
             let proxy = proxy::serve_with(listener, upstream.parse()?, layer, options)?;
             eprintln!(
-                "reqcache proxy on http://{} -> {upstream}",
+                "reqcache proxy on http://{} -> {upstream} (storage {storage_shown})",
                 proxy.local_addr()
             );
             stop_signal().await?;

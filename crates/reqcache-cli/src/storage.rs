@@ -1,24 +1,18 @@
-//! Choosing a storage from a command-line string.
+//! Opening the storage a command-line string names ([`StorageUrl`]).
 
 use std::sync::Arc;
 
 use reqcache::storage::{Storage, StorageErrorKind};
 use reqcache::{MemoryStorage, StorageError};
-use reqcache_redis::RedisStorage;
-use reqcache_sqlite::SqliteStorage;
 
-/// Opens the storage a string names:
-///
-/// | string | storage |
-/// |---|---|
-/// | `memory` | [`MemoryStorage`] with its default bounds |
-/// | `sqlite:PATH` | [`SqliteStorage`] at `PATH` (`~`, relative, `.sqlite` added) |
-/// | `redis://…`, `rediss://…` | [`RedisStorage`], namespace `reqcache` |
-/// | `redis://…#NAMESPACE` | [`RedisStorage`] under `NAMESPACE` |
+use crate::storage_url::StorageUrl;
+
+/// Opens the storage a string names (every form: [`StorageUrl`]).
 ///
 /// # Errors
-/// [`StorageErrorKind::Config`] for an unknown form; the storage's own errors
-/// when it cannot be opened.
+/// [`StorageErrorKind::Config`] for an unknown form or one whose cargo
+/// feature this binary was built without; the storage's own errors when it
+/// cannot be opened (a server down, a folder that cannot be created).
 ///
 /// # Example
 /// ```
@@ -29,16 +23,19 @@ use reqcache_sqlite::SqliteStorage;
 /// # Ok(()) }
 /// ```
 pub async fn open(spec: &str) -> Result<Arc<dyn Storage>, StorageError> {
-    open_with(spec, false).await
+    open_url(&spec.parse()?, false).await
 }
 
-/// [`open`] for a server: a network storage (Redis) connects on first use,
-/// so the proxy starts while it is down and goes upstream until it is back
-/// (the layer's storage breaker skips it meanwhile). A bad URL is still an
-/// error at once.
+/// [`open`] for a server: the network storages that can (Redis, PostgreSQL)
+/// connect on first use, so the proxy starts while they are down and goes
+/// upstream until they are back (the layer's storage breaker skips them
+/// meanwhile). A bad URL is still an error at once. MongoDB and DynamoDB
+/// are reached when opened (indexes, the table's description): down at
+/// start, they fail it.
 ///
 /// # Errors
-/// As [`open`], but never because a Redis server is unreachable.
+/// As [`open`], but never because a Redis or PostgreSQL server is
+/// unreachable.
 ///
 /// # Example
 /// ```
@@ -49,30 +46,158 @@ pub async fn open(spec: &str) -> Result<Arc<dyn Storage>, StorageError> {
 /// # Ok(()) }
 /// ```
 pub async fn open_lazily(spec: &str) -> Result<Arc<dyn Storage>, StorageError> {
-    open_with(spec, true).await
+    open_url(&spec.parse()?, true).await
 }
 
-async fn open_with(spec: &str, lazy: bool) -> Result<Arc<dyn Storage>, StorageError> {
-    if spec == "memory" {
-        return Ok(Arc::new(MemoryStorage::new()));
+/// Opens `url`'s storage; `lazy`: without connecting, where the storage
+/// can.
+///
+/// # Errors
+/// As [`open`].
+pub async fn open_url(url: &StorageUrl, lazy: bool) -> Result<Arc<dyn Storage>, StorageError> {
+    let _ = lazy; // unused when no network storage is compiled in
+    match url {
+        StorageUrl::Memory => Ok(Arc::new(MemoryStorage::new())),
+        StorageUrl::Sqlite(path) => sqlite(path).await,
+        StorageUrl::Files(dir) => files(dir).await,
+        StorageUrl::Redis { url, namespace } => {
+            redis(RedisTarget::Server(url), namespace, lazy).await
+        }
+        StorageUrl::RedisCluster { nodes, namespace } => {
+            redis(RedisTarget::Cluster(nodes), namespace, lazy).await
+        }
+        StorageUrl::Mongo {
+            uri,
+            database,
+            gridfs,
+        } => mongo(uri, database, *gridfs).await,
+        StorageUrl::DynamoDb {
+            table,
+            endpoint,
+            region,
+            create_table,
+        } => dynamodb(table, endpoint.as_deref(), region.as_deref(), *create_table).await,
+        StorageUrl::Postgres { url, table } => postgres(url, table, lazy).await,
     }
-    if let Some(path) = spec.strip_prefix("sqlite:") {
-        return Ok(Arc::new(SqliteStorage::open(path).await?));
-    }
-    if spec.starts_with("redis://") || spec.starts_with("rediss://") {
-        let (url, namespace) = spec.split_once('#').unwrap_or((spec, "reqcache"));
-        return Ok(Arc::new(
-            RedisStorage::builder(url)
-                .namespace(namespace)
-                .lazy(lazy)
-                .open()
-                .await?,
-        ));
-    }
-    Err(StorageError::new(
+}
+
+#[allow(dead_code)] // every storage compiled in: none is missing
+fn missing(feature: &str) -> StorageError {
+    StorageError::new(
         StorageErrorKind::Config,
         format!(
-            "unknown storage {spec:?}: use memory, sqlite:PATH or redis://HOST[:PORT][#NAMESPACE]"
+            "this reqcache was built without the `{feature}` feature: \
+             cargo install reqcache-cli --features {feature}"
         ),
+    )
+}
+
+#[cfg(feature = "sqlite")]
+async fn sqlite(path: &std::path::Path) -> Result<Arc<dyn Storage>, StorageError> {
+    Ok(Arc::new(reqcache_sqlite::SqliteStorage::open(path).await?))
+}
+
+#[cfg(not(feature = "sqlite"))]
+async fn sqlite(_: &std::path::Path) -> Result<Arc<dyn Storage>, StorageError> {
+    Err(missing("sqlite"))
+}
+
+#[cfg(feature = "fs")]
+async fn files(dir: &std::path::Path) -> Result<Arc<dyn Storage>, StorageError> {
+    Ok(Arc::new(reqcache_fs::FileStorage::open(dir).await?))
+}
+
+#[cfg(not(feature = "fs"))]
+async fn files(_: &std::path::Path) -> Result<Arc<dyn Storage>, StorageError> {
+    Err(missing("fs"))
+}
+
+#[cfg_attr(not(feature = "redis"), allow(dead_code))]
+enum RedisTarget<'a> {
+    Server(&'a str),
+    Cluster(&'a [String]),
+}
+
+#[cfg(feature = "redis")]
+async fn redis(
+    target: RedisTarget<'_>,
+    namespace: &str,
+    lazy: bool,
+) -> Result<Arc<dyn Storage>, StorageError> {
+    use reqcache_redis::RedisStorage;
+    let builder = match target {
+        RedisTarget::Server(url) => RedisStorage::builder(url),
+        RedisTarget::Cluster(nodes) => RedisStorage::cluster(nodes.iter().map(String::as_str)),
+    };
+    Ok(Arc::new(
+        builder.namespace(namespace).lazy(lazy).open().await?,
     ))
+}
+
+#[cfg(not(feature = "redis"))]
+async fn redis(_: RedisTarget<'_>, _: &str, _: bool) -> Result<Arc<dyn Storage>, StorageError> {
+    Err(missing("redis"))
+}
+
+#[cfg(feature = "mongodb")]
+async fn mongo(uri: &str, database: &str, gridfs: bool) -> Result<Arc<dyn Storage>, StorageError> {
+    let builder = reqcache_mongodb::MongoStorage::builder(uri, database);
+    Ok(if gridfs {
+        Arc::new(builder.open_gridfs().await?)
+    } else {
+        Arc::new(builder.open().await?)
+    })
+}
+
+#[cfg(not(feature = "mongodb"))]
+async fn mongo(_: &str, _: &str, _: bool) -> Result<Arc<dyn Storage>, StorageError> {
+    Err(missing("mongodb"))
+}
+
+#[cfg(feature = "dynamodb")]
+async fn dynamodb(
+    table: &str,
+    endpoint: Option<&str>,
+    region: Option<&str>,
+    create_table: bool,
+) -> Result<Arc<dyn Storage>, StorageError> {
+    use reqcache_dynamodb::DynamoDbStorage;
+    let builder = match endpoint {
+        // A server of your own: static credentials unless the environment
+        // has some.
+        Some(endpoint) => DynamoDbStorage::endpoint(endpoint, region.unwrap_or("us-east-1"), table),
+        None => {
+            let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+            if let Some(region) = region {
+                loader = loader.region(aws_config::Region::new(region.to_owned()));
+            }
+            DynamoDbStorage::builder(&loader.load().await, table)
+        }
+    };
+    Ok(Arc::new(builder.create_table(create_table).open().await?))
+}
+
+#[cfg(not(feature = "dynamodb"))]
+async fn dynamodb(
+    _: &str,
+    _: Option<&str>,
+    _: Option<&str>,
+    _: bool,
+) -> Result<Arc<dyn Storage>, StorageError> {
+    Err(missing("dynamodb"))
+}
+
+#[cfg(feature = "postgres")]
+async fn postgres(url: &str, table: &str, lazy: bool) -> Result<Arc<dyn Storage>, StorageError> {
+    let builder = reqcache_postgres::PostgresStorage::builder(url).table(table);
+    Ok(Arc::new(if lazy {
+        builder.open_lazily().await?
+    } else {
+        builder.open().await?
+    }))
+}
+
+#[cfg(not(feature = "postgres"))]
+async fn postgres(_: &str, _: &str, _: bool) -> Result<Arc<dyn Storage>, StorageError> {
+    Err(missing("postgres"))
 }

@@ -1,0 +1,483 @@
+//! [`StorageUrl`]: which storage a command-line string names, parsed before
+//! anything is opened.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use reqcache::StorageError;
+use reqcache::storage::StorageErrorKind;
+
+/// The Redis namespace when the URL names none.
+pub const DEFAULT_REDIS_NAMESPACE: &str = "reqcache";
+
+/// The MongoDB database and the PostgreSQL table when the URL names none:
+/// requests-cache's default `cache_name`.
+pub const DEFAULT_CACHE_NAME: &str = "http_cache";
+
+/// A storage named on the command line:
+///
+/// | string | storage | cargo feature |
+/// |---|---|---|
+/// | `memory` | `MemoryStorage`, default bounds | — |
+/// | `sqlite:PATH` | `SqliteStorage` at `PATH` (`~`, relative, `.sqlite` added) | `sqlite` |
+/// | `fs:DIR` | `FileStorage` in `DIR` | `fs` |
+/// | `redis://HOST[:PORT][/DB][#NAMESPACE]`, `rediss://…` | `RedisStorage` (namespace `reqcache`) | `redis` |
+/// | `redis+cluster://HOST:PORT,HOST:PORT[#NAMESPACE]`, `rediss+cluster://…` | `RedisStorage` on a cluster | `redis` |
+/// | `mongodb://…[#DATABASE]`, `mongodb+srv://…` | `MongoStorage` (database `http_cache`) | `mongodb` |
+/// | `gridfs:mongodb://…[#DATABASE]` | `GridFsStorage` | `mongodb` |
+/// | `dynamodb://TABLE[?endpoint=URL&region=REGION&create=true]` | `DynamoDbStorage`; AWS settings from the environment without `endpoint` | `dynamodb` |
+/// | `postgres://…[#TABLE]`, `postgresql://…` | `PostgresStorage` (table `http_cache`) | `postgres` |
+///
+/// Credentials stay in the URL they came in; [`Display`](fmt::Display)
+/// writes the URL without its password, for logs and `--print-config`.
+///
+/// # Example
+/// ```
+/// use reqcache_cli::storage_url::StorageUrl;
+///
+/// let url: StorageUrl = "redis+cluster://:s3cret@10.0.0.1:7000,10.0.0.2:7000#api".parse()?;
+/// assert_eq!(url.to_string(), "redis+cluster://:***@10.0.0.1:7000,10.0.0.2:7000#api");
+/// assert!("floppy:a".parse::<StorageUrl>().is_err());
+/// # Ok::<(), reqcache::StorageError>(())
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StorageUrl {
+    /// `memory`.
+    Memory,
+    /// `sqlite:PATH`.
+    Sqlite(PathBuf),
+    /// `fs:DIR`.
+    Files(PathBuf),
+    /// `redis://…`: one server.
+    Redis {
+        /// The server's URL, fragment removed.
+        url: String,
+        /// The key namespace.
+        namespace: String,
+    },
+    /// `redis+cluster://…`: a cluster's seed nodes.
+    RedisCluster {
+        /// One `redis://` (or `rediss://`) URL per seed node.
+        nodes: Vec<String>,
+        /// The key namespace.
+        namespace: String,
+    },
+    /// `mongodb://…`, or `gridfs:mongodb://…`.
+    Mongo {
+        /// The connection string, fragment removed.
+        uri: String,
+        /// The database (requests-cache's `cache_name`).
+        database: String,
+        /// Values in GridFS.
+        gridfs: bool,
+    },
+    /// `dynamodb://TABLE?…`.
+    DynamoDb {
+        /// The table.
+        table: String,
+        /// A server of your own (DynamoDB Local, moto); `None`: AWS, as the
+        /// environment configures it.
+        endpoint: Option<String>,
+        /// The region; `None`: from the environment (or `us-east-1` with an
+        /// endpoint).
+        region: Option<String>,
+        /// Create the table when missing.
+        create_table: bool,
+    },
+    /// `postgres://…`.
+    Postgres {
+        /// The server's URL, fragment removed.
+        url: String,
+        /// The table.
+        table: String,
+    },
+}
+
+impl fmt::Debug for StorageUrl {
+    /// As [`Display`](fmt::Display): never with a password.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "StorageUrl({self})")
+    }
+}
+
+fn config(message: impl Into<String>) -> StorageError {
+    StorageError::new(StorageErrorKind::Config, message)
+}
+
+/// Splits `rest` at its last `#`: the URL, and the name after it (or
+/// `default` when there is none or it is empty).
+fn name_after_hash<'a>(rest: &'a str, default: &str) -> (&'a str, String) {
+    match rest.rsplit_once('#') {
+        Some((url, name)) if !name.is_empty() => (url, name.to_owned()),
+        Some((url, _)) => (url, default.to_owned()),
+        None => (rest, default.to_owned()),
+    }
+}
+
+impl FromStr for StorageUrl {
+    type Err = StorageError;
+
+    /// Parses a storage string; an unknown one is a
+    /// [`Config`](StorageErrorKind::Config) error that lists the forms (and
+    /// never repeats the string, which may hold a password).
+    fn from_str(spec: &str) -> Result<Self, StorageError> {
+        let spec = spec.trim();
+        if spec == "memory" {
+            return Ok(Self::Memory);
+        }
+        if let Some(path) = spec.strip_prefix("sqlite:") {
+            return non_empty(path, "sqlite:PATH").map(|p| Self::Sqlite(p.into()));
+        }
+        if let Some(dir) = spec
+            .strip_prefix("fs:")
+            .or_else(|| spec.strip_prefix("filesystem:"))
+        {
+            return non_empty(dir, "fs:DIR").map(|d| Self::Files(d.into()));
+        }
+        for (scheme, tls) in [("redis+cluster://", false), ("rediss+cluster://", true)] {
+            if let Some(rest) = spec.strip_prefix(scheme) {
+                return redis_cluster(rest, tls);
+            }
+        }
+        if spec.starts_with("redis://") || spec.starts_with("rediss://") {
+            let (url, namespace) = name_after_hash(spec, DEFAULT_REDIS_NAMESPACE);
+            return Ok(Self::Redis {
+                url: url.to_owned(),
+                namespace,
+            });
+        }
+        let (mongo, gridfs) = match spec.strip_prefix("gridfs:") {
+            Some(rest) => (rest, true),
+            None => (spec, false),
+        };
+        if mongo.starts_with("mongodb://") || mongo.starts_with("mongodb+srv://") {
+            let (uri, database) = name_after_hash(mongo, DEFAULT_CACHE_NAME);
+            return Ok(Self::Mongo {
+                uri: uri.to_owned(),
+                database,
+                gridfs,
+            });
+        }
+        if let Some(rest) = spec.strip_prefix("dynamodb://") {
+            return dynamodb(rest);
+        }
+        if spec.starts_with("postgres://") || spec.starts_with("postgresql://") {
+            let (url, table) = name_after_hash(spec, DEFAULT_CACHE_NAME);
+            return Ok(Self::Postgres {
+                url: url.to_owned(),
+                table,
+            });
+        }
+        // Only the scheme is repeated: the rest may be a password.
+        let scheme = spec
+            .split_once("://")
+            .map(|(scheme, _)| scheme)
+            .or_else(|| spec.split_once(':').map(|(scheme, _)| scheme))
+            .unwrap_or(spec);
+        Err(config(format!(
+            "unknown storage {scheme:?}: use memory, sqlite:PATH, fs:DIR, redis://HOST[:PORT][#NAMESPACE], \
+             redis+cluster://HOST:PORT,HOST:PORT[#NAMESPACE], mongodb://HOST[#DATABASE], \
+             gridfs:mongodb://HOST[#DATABASE], dynamodb://TABLE[?endpoint=URL&region=REGION&create=true] \
+             or postgres://USER@HOST/DB[#TABLE]"
+        )))
+    }
+}
+
+fn non_empty<'a>(value: &'a str, form: &str) -> Result<&'a str, StorageError> {
+    if value.is_empty() {
+        Err(config(format!("{form}: the path is empty")))
+    } else {
+        Ok(value)
+    }
+}
+
+fn redis_cluster(rest: &str, tls: bool) -> Result<StorageUrl, StorageError> {
+    let (hosts, namespace) = name_after_hash(rest, DEFAULT_REDIS_NAMESPACE);
+    let hosts = hosts.trim_end_matches('/');
+    // Credentials, if any, come once before the host list and apply to
+    // every node.
+    let (userinfo, hosts) = match hosts.rsplit_once('@') {
+        Some((userinfo, hosts)) => (format!("{userinfo}@"), hosts),
+        None => (String::new(), hosts),
+    };
+    let scheme = if tls { "rediss" } else { "redis" };
+    let nodes: Vec<String> = hosts
+        .split(',')
+        .map(str::trim)
+        .filter(|host| !host.is_empty())
+        .map(|host| format!("{scheme}://{userinfo}{host}"))
+        .collect();
+    if nodes.is_empty() {
+        return Err(config(
+            "redis+cluster:// names no node: redis+cluster://HOST:PORT,HOST:PORT[#NAMESPACE]",
+        ));
+    }
+    Ok(StorageUrl::RedisCluster { nodes, namespace })
+}
+
+fn dynamodb(rest: &str) -> Result<StorageUrl, StorageError> {
+    let (table, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let table = table.trim_end_matches('/');
+    if table.is_empty() {
+        return Err(config(
+            "dynamodb:// names no table: dynamodb://TABLE[?endpoint=URL&region=REGION&create=true]",
+        ));
+    }
+    let (mut endpoint, mut region, mut create_table) = (None, None, false);
+    for (name, value) in form_urlencoded::parse(query.as_bytes()) {
+        match &*name {
+            "endpoint" => endpoint = Some(value.into_owned()),
+            "region" => region = Some(value.into_owned()),
+            "create" | "create_table" => {
+                create_table = match &*value {
+                    "true" | "1" | "yes" => true,
+                    "false" | "0" | "no" => false,
+                    _ => return Err(config("dynamodb://…?create= takes true or false")),
+                }
+            }
+            other => {
+                return Err(config(format!(
+                    "dynamodb://: unknown parameter {other:?} (endpoint, region, create)"
+                )));
+            }
+        }
+    }
+    Ok(StorageUrl::DynamoDb {
+        table: table.to_owned(),
+        endpoint,
+        region,
+        create_table,
+    })
+}
+
+/// `url` with the password of its userinfo (between `:` and `@` after the
+/// scheme) replaced by `***`.
+fn without_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, hosts)) => match userinfo.split_once(':') {
+            Some((user, _password)) => format!("{scheme}://{user}:***@{hosts}{tail}"),
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
+}
+
+impl fmt::Display for StorageUrl {
+    /// The storage string, password replaced by `***`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Memory => f.write_str("memory"),
+            Self::Sqlite(path) => write!(f, "sqlite:{}", path.display()),
+            Self::Files(dir) => write!(f, "fs:{}", dir.display()),
+            Self::Redis { url, namespace } => {
+                write!(f, "{}#{namespace}", without_password(url))
+            }
+            Self::RedisCluster { nodes, namespace } => {
+                let tls = nodes.first().is_some_and(|n| n.starts_with("rediss://"));
+                let mut userinfo = "";
+                let hosts: Vec<&str> = nodes
+                    .iter()
+                    .map(|node| {
+                        let rest = node.split_once("://").map_or(node.as_str(), |(_, r)| r);
+                        match rest.rsplit_once('@') {
+                            Some((info, host)) => {
+                                userinfo = info;
+                                host
+                            }
+                            None => rest,
+                        }
+                    })
+                    .collect();
+                let scheme = if tls {
+                    "rediss+cluster"
+                } else {
+                    "redis+cluster"
+                };
+                let credentials = match userinfo.split_once(':') {
+                    Some((user, _)) => format!("{user}:***@"),
+                    None if userinfo.is_empty() => String::new(),
+                    None => format!("{userinfo}@"),
+                };
+                write!(f, "{scheme}://{credentials}{}#{namespace}", hosts.join(","))
+            }
+            Self::Mongo {
+                uri,
+                database,
+                gridfs,
+            } => {
+                let prefix = if *gridfs { "gridfs:" } else { "" };
+                write!(f, "{prefix}{}#{database}", without_password(uri))
+            }
+            Self::DynamoDb {
+                table,
+                endpoint,
+                region,
+                create_table,
+            } => {
+                write!(f, "dynamodb://{table}")?;
+                let mut query = form_urlencoded::Serializer::new(String::new());
+                if let Some(endpoint) = endpoint {
+                    query.append_pair("endpoint", endpoint);
+                }
+                if let Some(region) = region {
+                    query.append_pair("region", region);
+                }
+                if *create_table {
+                    query.append_pair("create", "true");
+                }
+                let query = query.finish();
+                if query.is_empty() {
+                    Ok(())
+                } else {
+                    write!(f, "?{query}")
+                }
+            }
+            Self::Postgres { url, table } => write!(f, "{}#{table}", without_password(url)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(spec: &str) -> StorageUrl {
+        spec.parse().unwrap_or_else(|e| panic!("{spec}: {e}"))
+    }
+
+    #[test]
+    fn every_form() {
+        let cases: &[(&str, StorageUrl, &str)] = &[
+            ("memory", StorageUrl::Memory, "memory"),
+            ("sqlite:~/c", StorageUrl::Sqlite("~/c".into()), "sqlite:~/c"),
+            ("fs:/tmp/c", StorageUrl::Files("/tmp/c".into()), "fs:/tmp/c"),
+            ("filesystem:c", StorageUrl::Files("c".into()), "fs:c"),
+            (
+                "redis://:pw@127.0.0.1:6379/2#api",
+                StorageUrl::Redis {
+                    url: "redis://:pw@127.0.0.1:6379/2".into(),
+                    namespace: "api".into(),
+                },
+                "redis://:***@127.0.0.1:6379/2#api",
+            ),
+            (
+                "rediss://h",
+                StorageUrl::Redis {
+                    url: "rediss://h".into(),
+                    namespace: "reqcache".into(),
+                },
+                "rediss://h#reqcache",
+            ),
+            (
+                "redis+cluster://a:1, b:2/",
+                StorageUrl::RedisCluster {
+                    nodes: vec!["redis://a:1".into(), "redis://b:2".into()],
+                    namespace: "reqcache".into(),
+                },
+                "redis+cluster://a:1,b:2#reqcache",
+            ),
+            (
+                "rediss+cluster://u:pw@a:1,b:2#n",
+                StorageUrl::RedisCluster {
+                    nodes: vec!["rediss://u:pw@a:1".into(), "rediss://u:pw@b:2".into()],
+                    namespace: "n".into(),
+                },
+                "rediss+cluster://u:***@a:1,b:2#n",
+            ),
+            (
+                "mongodb://u:pw@h:27017/?retryWrites=false#db",
+                StorageUrl::Mongo {
+                    uri: "mongodb://u:pw@h:27017/?retryWrites=false".into(),
+                    database: "db".into(),
+                    gridfs: false,
+                },
+                "mongodb://u:***@h:27017/?retryWrites=false#db",
+            ),
+            (
+                "gridfs:mongodb+srv://h",
+                StorageUrl::Mongo {
+                    uri: "mongodb+srv://h".into(),
+                    database: "http_cache".into(),
+                    gridfs: true,
+                },
+                "gridfs:mongodb+srv://h#http_cache",
+            ),
+            (
+                "dynamodb://t?endpoint=http%3A%2F%2F127.0.0.1%3A8000&region=eu-west-1&create=true",
+                StorageUrl::DynamoDb {
+                    table: "t".into(),
+                    endpoint: Some("http://127.0.0.1:8000".into()),
+                    region: Some("eu-west-1".into()),
+                    create_table: true,
+                },
+                "dynamodb://t?endpoint=http%3A%2F%2F127.0.0.1%3A8000&region=eu-west-1&create=true",
+            ),
+            (
+                "dynamodb://t",
+                StorageUrl::DynamoDb {
+                    table: "t".into(),
+                    endpoint: None,
+                    region: None,
+                    create_table: false,
+                },
+                "dynamodb://t",
+            ),
+            (
+                "postgres://cache:pw@db/app#api_cache",
+                StorageUrl::Postgres {
+                    url: "postgres://cache:pw@db/app".into(),
+                    table: "api_cache".into(),
+                },
+                "postgres://cache:***@db/app#api_cache",
+            ),
+            (
+                "postgresql://db/app",
+                StorageUrl::Postgres {
+                    url: "postgresql://db/app".into(),
+                    table: "http_cache".into(),
+                },
+                "postgresql://db/app#http_cache",
+            ),
+        ];
+        for (spec, expected, shown) in cases {
+            let url = parse(spec);
+            assert_eq!(&url, expected, "{spec}");
+            assert_eq!(url.to_string(), *shown, "{spec}");
+            // What Display writes parses back (passwords aside).
+            if !spec.contains("pw") {
+                assert_eq!(&parse(shown), expected, "{shown}");
+            }
+        }
+    }
+
+    #[test]
+    fn bad_forms_are_config_errors_that_never_repeat_a_password() {
+        for spec in [
+            "",
+            "floppy:a",
+            "postgress://u:hunter2@db/app",
+            "sqlite:",
+            "fs:",
+            "redis+cluster://",
+            "redis+cluster://u:hunter2@",
+            "dynamodb://",
+            "dynamodb://t?create=maybe",
+            "dynamodb://t?secret=hunter2",
+        ] {
+            let error = spec.parse::<StorageUrl>().unwrap_err();
+            assert_eq!(error.kind(), StorageErrorKind::Config, "{spec}");
+            assert!(!error.to_string().contains("hunter2"), "{spec}: {error}");
+        }
+        let error = "postgress://u:hunter2@db"
+            .parse::<StorageUrl>()
+            .unwrap_err();
+        assert!(error.to_string().contains("\"postgress\""), "{error}");
+    }
+}
