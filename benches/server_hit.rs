@@ -1,5 +1,6 @@
 //! Hit throughput through the layer on the server storages, RedisStorage
-//! and PostgresStorage, one task and many concurrent tasks, against the bare
+//! and PostgresStorage, each alone and behind an L1 (TieredStorage with the
+//! server's bus), one task and many concurrent tasks, against the bare
 //! service in the same run.
 //!
 //! Needs the servers: `REQCACHE_REDIS_URL=redis://127.0.0.1:6379
@@ -20,7 +21,8 @@ use http_body::Body;
 use http_body_util::{BodyExt, Full};
 use reqcache::CacheLayer;
 use reqcache::storage::Storage;
-use reqcache_postgres::PostgresStorage;
+use reqcache::storage::TieredStorage;
+use reqcache_postgres::{PostgresBus, PostgresStorage};
 use reqcache_redis::RedisStorage;
 use tower::{Layer, Service, ServiceExt};
 
@@ -155,7 +157,16 @@ fn server_hit(c: &mut Criterion) {
         let storage = rt
             .block_on(RedisStorage::builder(&url).namespace("bench").open())
             .unwrap();
-        bench_storage(c, &rt, "redis", storage);
+        bench_storage(c, &rt, "redis", storage.clone());
+        // The same behind an L1, its bus on the same server.
+        let bus = rt.block_on(async {
+            reqcache_redis::RedisBus::new(&url)
+                .unwrap()
+                .channel("reqcache:invalidate:bench")
+        });
+        let _guard = rt.enter();
+        let tiered = TieredStorage::builder(storage).bus(bus).build();
+        bench_storage(c, &rt, "redis_l1", tiered);
     }
     if let Some(url) = postgres {
         // As many connections as the tasks, so the pool is not what is
@@ -168,7 +179,11 @@ fn server_hit(c: &mut Criterion) {
                     .open(),
             )
             .unwrap();
-        bench_storage(c, &rt, "postgres", storage);
+        bench_storage(c, &rt, "postgres", storage.clone());
+        let bus = PostgresBus::new(storage.pool().clone()).channel("bench_invalidate");
+        let _guard = rt.enter();
+        let tiered = TieredStorage::builder(storage).bus(bus).build();
+        bench_storage(c, &rt, "postgres_l1", tiered);
     }
 }
 

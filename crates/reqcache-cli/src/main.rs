@@ -62,6 +62,14 @@ struct ProxyArgs {
     /// connect on first use, so the proxy starts while they are down.
     #[arg(long, default_value = "memory")]
     storage: String,
+    /// Bytes of an in-process L1 cache in front of the storage (0: none).
+    /// Proxies sharing a Redis or PostgreSQL storage drop each other's L1
+    /// copies through it (pub/sub, NOTIFY); other storages' copies last 1 s.
+    #[arg(long, default_value_t = 0)]
+    l1_size: u64,
+    /// Seconds an L1 copy is used at most while the bus is connected.
+    #[arg(long, default_value_t = 60)]
+    l1_ttl: u64,
     /// Shared (a proxy serving many users) or private.
     #[arg(long, value_enum, default_value_t = Mode::Shared)]
     mode: Mode,
@@ -154,6 +162,8 @@ async fn run(command: Command) -> Result<(), BoxError> {
                 listen,
                 upstream,
                 storage,
+                l1_size,
+                l1_ttl,
                 mode,
                 stale_if_error,
                 targeted_cache_control,
@@ -170,7 +180,12 @@ async fn run(command: Command) -> Result<(), BoxError> {
             // The proxy starts while a network storage is down.
             let storage: StorageUrl = storage.parse()?;
             let storage_shown = storage.to_string();
-            let storage = storage::open_url(&storage, true).await?;
+            let storage = if l1_size > 0 {
+                let l1 = storage::L1::new(l1_size, Duration::from_secs(l1_ttl));
+                storage::open_tiered(&storage, true, l1).await?
+            } else {
+                storage::open_url(&storage, true).await?
+            };
             let targeted = Some(targeted_cache_control.as_str()).filter(|name| *name != "none");
             let layer = proxy::layer_builder(
                 storage,

@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
-use reqcache::storage::{Storage, StorageErrorKind};
+use std::time::Duration;
+
+use reqcache::storage::{InvalidationBus, Storage, StorageErrorKind, TieredStorage};
 use reqcache::{MemoryStorage, StorageError};
 
 use crate::storage_url::StorageUrl;
@@ -47,6 +49,103 @@ pub async fn open(spec: &str) -> Result<Arc<dyn Storage>, StorageError> {
 /// ```
 pub async fn open_lazily(spec: &str) -> Result<Arc<dyn Storage>, StorageError> {
     open_url(&spec.parse()?, true).await
+}
+
+/// An in-process L1 in front of the storage: [`TieredStorage`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct L1 {
+    /// Its bound, in bytes.
+    pub max_bytes: u64,
+    /// How long a copy is used at most while the bus is connected.
+    pub ttl: Duration,
+}
+
+impl L1 {
+    /// An L1 of `max_bytes`, copies used for at most `ttl`.
+    pub fn new(max_bytes: u64, ttl: Duration) -> Self {
+        Self { max_bytes, ttl }
+    }
+}
+
+/// Opens `url`'s storage with an [`L1`] in front: a [`TieredStorage`] whose
+/// bus is the storage's own server for Redis (pub/sub, channel
+/// `reqcache:invalidate:NAMESPACE`) and PostgreSQL (`NOTIFY`, channel
+/// `TABLE_invalidate`); other storages have no bus, so their L1 copies last
+/// one second. `lazy` as for [`open_lazily`].
+///
+/// # Errors
+/// As [`open`].
+///
+/// # Example
+/// ```
+/// use std::time::Duration;
+/// use reqcache_cli::storage::{L1, open_tiered};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), reqcache::StorageError> {
+/// let dir = tempfile::tempdir().unwrap();
+/// let url = format!("sqlite:{}", dir.path().join("c").display()).parse()?;
+/// let storage = open_tiered(&url, false, L1::new(64 << 20, Duration::from_secs(60))).await?;
+/// assert_eq!(storage.len().await?, 0);
+/// # Ok(()) }
+/// ```
+pub async fn open_tiered(
+    url: &StorageUrl,
+    lazy: bool,
+    l1: L1,
+) -> Result<Arc<dyn Storage>, StorageError> {
+    let (l2, bus) = open_with_bus(url, lazy).await?;
+    let mut builder = TieredStorage::builder(l2)
+        .l1(MemoryStorage::builder().max_bytes(l1.max_bytes).build())
+        .l1_ttl(Some(l1.ttl));
+    match bus {
+        Some(bus) => builder = builder.bus(bus),
+        None => tracing::warn!(storage = %url,
+            "reqcache: no invalidation bus for this storage; L1 copies last one second"),
+    }
+    Ok(Arc::new(builder.build()))
+}
+
+/// The storage, and the bus on its server when it has one.
+async fn open_with_bus(
+    url: &StorageUrl,
+    lazy: bool,
+) -> Result<(Arc<dyn Storage>, Option<Arc<dyn InvalidationBus>>), StorageError> {
+    let _ = lazy; // unused when no network storage is compiled in
+    match url {
+        #[cfg(feature = "redis")]
+        StorageUrl::Redis {
+            url: server,
+            namespace,
+        } => {
+            let storage = redis(RedisTarget::Server(server), namespace, lazy).await?;
+            let bus = reqcache_redis::RedisBus::new(server)?
+                .channel(format!("reqcache:invalidate:{namespace}"));
+            Ok((storage, Some(Arc::new(bus))))
+        }
+        #[cfg(feature = "redis")]
+        StorageUrl::RedisCluster { nodes, namespace } => {
+            let storage = redis(RedisTarget::Cluster(nodes), namespace, lazy).await?;
+            // Pub/sub messages reach every node of a cluster.
+            let first = nodes.first().map_or("", String::as_str);
+            let bus = reqcache_redis::RedisBus::new(first)?
+                .channel(format!("reqcache:invalidate:{namespace}"));
+            Ok((storage, Some(Arc::new(bus))))
+        }
+        #[cfg(feature = "postgres")]
+        StorageUrl::Postgres { url: server, table } => {
+            let builder = reqcache_postgres::PostgresStorage::builder(server).table(table);
+            let storage = if lazy {
+                builder.open_lazily().await?
+            } else {
+                builder.open().await?
+            };
+            let bus = reqcache_postgres::PostgresBus::new(storage.pool().clone())
+                .channel(format!("{table}_invalidate"));
+            Ok((Arc::new(storage), Some(Arc::new(bus))))
+        }
+        other => Ok((open_url(other, lazy).await?, None)),
+    }
 }
 
 /// Opens `url`'s storage; `lazy`: without connecting, where the storage

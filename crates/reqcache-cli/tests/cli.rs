@@ -2,9 +2,8 @@
 //! refused with a message. The binary itself runs, on loopback.
 
 use std::convert::Infallible;
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -16,7 +15,9 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpListener;
 
-const BIN: &str = env!("CARGO_BIN_EXE_reqcache");
+mod support;
+
+use support::{BIN, exchange, start_proxy, versioned_upstream};
 
 /// An upstream whose responses say nothing of freshness; counts requests.
 async fn silent_upstream(hits: Arc<AtomicUsize>) -> SocketAddr {
@@ -39,28 +40,6 @@ async fn silent_upstream(hits: Arc<AtomicUsize>) -> SocketAddr {
         }
     });
     addr
-}
-
-/// Starts `reqcache proxy` with `flags`; its address, from the line it prints.
-fn start_proxy(upstream: SocketAddr, flags: &[&str]) -> (std::process::Child, String) {
-    let mut child = Command::new(BIN)
-        .args(["proxy", "--listen", "127.0.0.1:0", "--upstream"])
-        .arg(format!("http://{upstream}"))
-        .args(flags)
-        .env("RUST_LOG", "warn")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stderr.as_mut().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .split_whitespace()
-        .find_map(|word| word.strip_prefix("http://127.0.0.1"))
-        .map(|port| format!("127.0.0.1{port}"))
-        .unwrap_or_else(|| panic!("no address in {line:?}"));
-    (child, addr)
 }
 
 async fn outcome(proxy: &str) -> String {
@@ -131,5 +110,89 @@ fn bad_flag_values_are_refused_with_a_message() {
         assert!(!output.status.success(), "{flag} {value}");
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(stderr.contains(message), "{flag}: {stderr}");
+    }
+}
+
+/// Two `reqcache proxy` processes with an L1 each over one real Redis: what
+/// one stores the other serves, and what one invalidates the other drops
+/// from its L1 within the bound, though its L1 copies may live an hour.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_proxy_processes_with_l1_over_one_redis_stay_coherent() {
+    let Some(redis) = reqcache_test::server_url("REQCACHE_REDIS_URL") else {
+        return;
+    };
+    let namespace = format!("cli-tiered-{}", std::process::id());
+    let storage = format!("{redis}#{namespace}");
+    let version = Arc::new(AtomicUsize::new(1));
+    let upstream = versioned_upstream(Arc::clone(&version)).await;
+    let flags = [
+        "--storage",
+        &storage,
+        "--l1-size",
+        "1000000",
+        "--l1-ttl",
+        "3600",
+    ];
+    let (mut first, a) = start_proxy(upstream, &flags);
+    let (mut second, b) = start_proxy(upstream, &flags);
+    // Both subscribed to the bus (until then L1 copies last a second, and
+    // the test would not be about the bus).
+    let channel = format!("reqcache:invalidate:{namespace}");
+    let client = redis::Client::open(redis.as_str()).unwrap();
+    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+    let mut subscribed = 0;
+    for _ in 0..200 {
+        let counts: Vec<(String, i64)> = redis::cmd("PUBSUB")
+            .arg("NUMSUB")
+            .arg(&channel)
+            .query_async(&mut connection)
+            .await
+            .unwrap();
+        subscribed = counts[0].1;
+        if subscribed == 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(subscribed, 2, "both proxies subscribe to {channel}");
+
+    assert_eq!(
+        exchange(&a, http::Method::GET).await,
+        ("Stored".into(), "v1".into())
+    );
+    // B: a hit once A's write behind the response has landed in Redis
+    // (bounded polling: a real-world event), then from its own L1.
+    let mut seen = exchange(&b, http::Method::GET).await;
+    for _ in 0..100 {
+        if seen.0 == "Hit" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        seen = exchange(&b, http::Method::GET).await;
+    }
+    assert_eq!(seen.1, "v1");
+    assert_eq!(
+        exchange(&b, http::Method::GET).await,
+        ("Hit".into(), "v1".into())
+    );
+
+    // A POST through A invalidates /x; B's L1 copy goes within the bound.
+    version.store(2, Ordering::SeqCst);
+    exchange(&a, http::Method::POST).await;
+    let started = std::time::Instant::now();
+    let mut body = exchange(&b, http::Method::GET).await.1;
+    while body != "v2" && started.elapsed() < std::time::Duration::from_secs(1) {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        body = exchange(&b, http::Method::GET).await.1;
+    }
+    assert_eq!(body, "v2", "B still served its L1 copy after the bound");
+    eprintln!(
+        "B served the new version {:?} after A's POST",
+        started.elapsed()
+    );
+
+    for child in [&mut first, &mut second] {
+        child.kill().unwrap();
+        child.wait().unwrap();
     }
 }

@@ -66,11 +66,13 @@
 //! never with its password.
 
 mod builder;
+mod bus;
 mod queries;
 mod storage;
 mod sweep;
 
 pub use builder::{DEFAULT_TABLE, PostgresStorageBuilder};
+pub use bus::{DEFAULT_CHANNEL, PostgresBus};
 pub use storage::PostgresStorage;
 
 /// Re-exported so users can name [`StorageError`] without depending on

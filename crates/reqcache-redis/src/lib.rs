@@ -62,10 +62,12 @@
 //! the layer answers from upstream. A value that does not decode is deleted
 //! and read as a miss.
 
+mod bus;
 mod connection;
 mod layout;
 mod storage;
 
+pub use bus::{DEFAULT_CHANNEL, RedisBus};
 pub use storage::{RedisStorage, RedisStorageBuilder};
 
 /// Re-exported so users can name [`StorageError`] without depending on

@@ -118,6 +118,8 @@
 //! | `FileStorage` | `reqcache-fs` | cache directory |
 //! | `DynamoDbStorage` | `reqcache-dynamodb` | table name |
 //! | `MongoStorage`, `GridFsStorage` | `reqcache-mongodb` | database name |
+//! | `PostgresStorage` | `reqcache-postgres` | table name |
+//! | [`TieredStorage`]: a memory L1 in front of any of them, coherent across instances through an [`InvalidationBus`](storage::InvalidationBus) (`RedisBus`, `PostgresBus`) | `reqcache` | — |
 //!
 //! # Architecture
 //! The core's files depend one way (`scripts/check-core-layers.py` checks it):
@@ -128,7 +130,7 @@
 //! | `engine/` | the I/O of one request: `exchange.rs` (`respond`, the path, and one `Exchange` type: lookup, answer, follow, fetch), `storage_calls.rs` (every storage call bounded; writes behind the response), `invalidate.rs` | `policy`, `key`, `storage` |
 //! | `policy/` | every decision, pure (no async, no storage, no clock: time is an argument) | nothing outside `policy` |
 //! | `key/` | keying and redaction | `policy::vary`, `storage` records |
-//! | `storage/` | [`Storage`](storage::Storage), [`ByteStore`](storage::ByteStore) and its one adapter, records, codecs, [`MemoryStorage`] | nothing above it |
+//! | `storage/` | [`Storage`](storage::Storage), [`ByteStore`](storage::ByteStore) and its one adapter, records, codecs, [`MemoryStorage`], [`TieredStorage`] and its bus | nothing above it |
 //! | `handle`, `global`, `scope`, `flight`, `tape`, `write_behind`, `breaker`, `stats`, `clock` | the cache handle, the installed cache, single flight, the shared body of a miss, the writes behind responses, the storage breaker, counters, time | `storage`, `policy` |
 //!
 //! A fresh hit, top to bottom, in eight files:
@@ -220,5 +222,5 @@ pub use request_options::RequestOptions;
 pub use scope::{is_cache_disabled, with_cache_disabled, with_cache_enabled};
 pub use service::CacheService;
 pub use status::{CacheOutcome, CacheStatus, Forward};
-pub use storage::{MemoryStorage, StorageError};
+pub use storage::{MemoryStorage, StorageError, TieredStorage};
 pub use tape::SharedBodyError;

@@ -47,6 +47,15 @@ struct State {
 struct Stored {
     entry: Arc<CachedResponse>,
     size: u64,
+    /// When this copy stops being returned, besides the entry's own
+    /// retention: set by [`TieredStorage`](super::TieredStorage) for its L1.
+    until: Option<SystemTime>,
+}
+
+impl Stored {
+    fn is_gone(&self, now: SystemTime) -> bool {
+        self.entry.is_past_retention(now) || self.until.is_some_and(|until| until <= now)
+    }
 }
 
 impl MemoryStorage {
@@ -71,6 +80,57 @@ impl MemoryStorage {
     /// The size bound in bytes, if any.
     pub fn max_bytes(&self) -> Option<u64> {
         self.max_bytes
+    }
+
+    /// [`put`](Storage::put), the copy returned only until `until` (the
+    /// entry's own retention still applies).
+    pub(crate) fn put_until(
+        &self,
+        key: &str,
+        entry: Arc<CachedResponse>,
+        until: Option<SystemTime>,
+    ) -> Result<(), StorageError> {
+        let size = entry.size();
+        if self.max_bytes.is_some_and(|max| size > max) || self.max_entries == Some(0) {
+            return Err(StorageError::new(
+                StorageErrorKind::TooLarge,
+                format!("entry of {size} bytes exceeds the memory storage bound"),
+            ));
+        }
+        let mut state = self.state();
+        state.remove(key);
+        state
+            .entries
+            .put(key.to_owned(), Stored { entry, size, until });
+        state.bytes += size;
+        while self
+            .max_entries
+            .is_some_and(|max| state.entries.len() > max)
+            || self.max_bytes.is_some_and(|max| state.bytes > max)
+        {
+            match state.entries.pop_lru() {
+                Some((_, evicted)) => state.bytes -= evicted.size,
+                None => break,
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes `key` without awaiting (for bus messages).
+    pub(crate) fn remove_now(&self, key: &str) -> bool {
+        self.state().remove(key)
+    }
+
+    /// Removes every entry of `url` without awaiting.
+    pub(crate) fn remove_url_now(&self, url: &str) -> u64 {
+        self.state().remove_where(|entry| entry.request.url == url)
+    }
+
+    /// Removes everything without awaiting.
+    pub(crate) fn clear_now(&self) {
+        let mut state = self.state();
+        state.entries.clear();
+        state.bytes = 0;
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -178,54 +238,30 @@ impl Storage for MemoryStorage {
         now: SystemTime,
     ) -> Result<Option<Arc<CachedResponse>>, StorageError> {
         let mut state = self.state();
-        let entry = match state.entries.get(key) {
-            Some(stored) => Arc::clone(&stored.entry),
-            None => return Ok(None),
-        };
-        if entry.is_past_retention(now) {
-            state.remove(key);
-            return Ok(None);
+        match state.entries.get(key) {
+            None => Ok(None),
+            Some(stored) if !stored.is_gone(now) => Ok(Some(Arc::clone(&stored.entry))),
+            Some(_) => {
+                state.remove(key);
+                Ok(None)
+            }
         }
-        Ok(Some(entry))
     }
 
     async fn put(&self, key: &str, entry: Arc<CachedResponse>) -> Result<(), StorageError> {
-        let size = entry.size();
-        if self.max_bytes.is_some_and(|max| size > max) || self.max_entries == Some(0) {
-            return Err(StorageError::new(
-                StorageErrorKind::TooLarge,
-                format!("entry of {size} bytes exceeds the memory storage bound"),
-            ));
-        }
-        let mut state = self.state();
-        state.remove(key);
-        state.entries.put(key.to_owned(), Stored { entry, size });
-        state.bytes += size;
-        while self
-            .max_entries
-            .is_some_and(|max| state.entries.len() > max)
-            || self.max_bytes.is_some_and(|max| state.bytes > max)
-        {
-            match state.entries.pop_lru() {
-                Some((_, evicted)) => state.bytes -= evicted.size,
-                None => break,
-            }
-        }
-        Ok(())
+        self.put_until(key, entry, None)
     }
 
     async fn delete(&self, key: &str) -> Result<bool, StorageError> {
-        Ok(self.state().remove(key))
+        Ok(self.remove_now(key))
     }
 
     async fn delete_url(&self, url: &str) -> Result<u64, StorageError> {
-        Ok(self.state().remove_where(|entry| entry.request.url == url))
+        Ok(self.remove_url_now(url))
     }
 
     async fn clear(&self) -> Result<(), StorageError> {
-        let mut state = self.state();
-        state.entries.clear();
-        state.bytes = 0;
+        self.clear_now();
         Ok(())
     }
 
@@ -257,7 +293,7 @@ impl Storage for MemoryStorage {
             .state()
             .entries
             .peek(key)
-            .is_some_and(|stored| !stored.entry.is_past_retention(now)))
+            .is_some_and(|stored| !stored.is_gone(now)))
     }
 }
 

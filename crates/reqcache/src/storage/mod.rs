@@ -1,10 +1,13 @@
 //! Storage: the [`Storage`] trait every backend implements, what it stores
 //! ([`CachedResponse`] and its listing form [`EntryInfo`]), its errors, the
-//! [`Codec`] byte-oriented backends encode with, and [`MemoryStorage`].
+//! [`Codec`] byte-oriented backends encode with, [`MemoryStorage`], and
+//! [`TieredStorage`] (a memory L1 in front of a shared L2, kept coherent by
+//! an [`InvalidationBus`]).
 //!
 //! Backend authors import from here; users of the layer need only the
 //! names the crate root re-exports.
 
+mod bus;
 mod byte_store;
 mod codec;
 mod contract;
@@ -14,8 +17,10 @@ mod error;
 mod memory;
 mod metadata;
 mod serializer;
+mod tiered;
 pub mod unix_time;
 
+pub use bus::{BusSubscriber, InvalidationBus};
 pub use byte_store::{ByteStore, Record};
 pub use codec::{Codec, Compression, MAX_DECOMPRESSED_SIZE};
 pub use contract::Storage;
@@ -25,3 +30,7 @@ pub use error::{BoxError, StorageError, StorageErrorKind};
 pub use memory::{DEFAULT_MAX_BYTES, DEFAULT_MAX_ENTRIES, MemoryStorage, MemoryStorageBuilder};
 pub use metadata::EntryMetadata;
 pub use serializer::{FORMAT_VERSION, Serializer};
+pub use tiered::{
+    BusStatus, DEFAULT_L1_TTL, DEFAULT_L1_TTL_WITHOUT_BUS, TieredStats, TieredStorage,
+    TieredStorageBuilder,
+};

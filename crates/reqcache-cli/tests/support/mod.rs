@@ -1,0 +1,96 @@
+//! Helpers of the binary's tests: the `reqcache` binary started as a proxy,
+//! and loopback upstreams.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::convert::Infallible;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::net::TcpListener;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_reqcache");
+
+/// Starts `reqcache proxy` with `flags`; its address, from the line it prints.
+pub fn start_proxy(upstream: SocketAddr, flags: &[&str]) -> (std::process::Child, String) {
+    let mut child = Command::new(BIN)
+        .args(["proxy", "--listen", "127.0.0.1:0", "--upstream"])
+        .arg(format!("http://{upstream}"))
+        .args(flags)
+        .env("RUST_LOG", "warn")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stderr.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .split_whitespace()
+        .find_map(|word| word.strip_prefix("http://127.0.0.1"))
+        .map(|port| format!("127.0.0.1{port}"))
+        .unwrap_or_else(|| panic!("no address in {line:?}"));
+    (child, addr)
+}
+
+/// An upstream answering "v<version>", fresh for an hour.
+pub async fn versioned_upstream(version: Arc<AtomicUsize>) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let version = Arc::clone(&version);
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |_: Request<Incoming>| {
+                    let body = format!("v{}", version.load(Ordering::SeqCst));
+                    async move {
+                        Ok::<_, Infallible>(
+                            Response::builder()
+                                .header("cache-control", "max-age=3600")
+                                .body(Full::new(Bytes::from(body)))
+                                .unwrap(),
+                        )
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+/// `METHOD http://proxy/x`: the x-reqcache word and the body.
+pub async fn exchange(proxy: &str, method: http::Method) -> (String, Bytes) {
+    exchange_path(proxy, method, "/x").await
+}
+
+/// `METHOD http://proxy{path}`: the x-reqcache word and the body.
+pub async fn exchange_path(proxy: &str, method: http::Method, path: &str) -> (String, Bytes) {
+    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let request = Request::builder()
+        .method(method)
+        .uri(format!("http://{proxy}{path}"))
+        .body(Full::default())
+        .unwrap();
+    let response = client.request(request).await.unwrap();
+    let word = response
+        .headers()
+        .get("x-reqcache")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    (
+        word,
+        response.into_body().collect().await.unwrap().to_bytes(),
+    )
+}

@@ -1,0 +1,224 @@
+//! [`RedisBus`]: Redis pub/sub as the invalidation bus of tiered storages.
+
+use std::fmt;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures_util::StreamExt;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use reqcache::storage::{BusSubscriber, InvalidationBus, StorageError, StorageErrorKind};
+
+/// The first wait before subscribing again.
+const MIN_BACKOFF: Duration = Duration::from_millis(100);
+/// The longest wait between attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(2);
+
+/// The channel when none is given: `reqcache:invalidate`.
+pub const DEFAULT_CHANNEL: &str = "reqcache:invalidate";
+
+/// Redis pub/sub as an [`InvalidationBus`]: every
+/// [`TieredStorage`](reqcache::storage::TieredStorage) built on it publishes
+/// its writes and deletes on one channel and drops its L1 copies on the
+/// others' messages.
+///
+/// One subscription connection per storage, kept open; it sends `PING`
+/// every [`heartbeat`](Self::heartbeat) (1 s by default) and counts the
+/// bus down when a ping gets no answer within the heartbeat or the
+/// connection closes, then reconnects with backoff (100 ms doubling to
+/// 2 s). Publishing uses a reconnecting connection of its own, each command
+/// bounded by 500 ms. On a cluster, connect it to any node: Redis
+/// broadcasts pub/sub messages across the cluster.
+///
+/// # Example
+/// ```no_run
+/// use reqcache::storage::TieredStorage;
+/// use reqcache_redis::{RedisBus, RedisStorage};
+///
+/// # #[tokio::main] async fn main() -> Result<(), reqcache::StorageError> {
+/// let url = "redis://10.0.0.5:6379";
+/// let shared = RedisStorage::builder(url).namespace("api").open().await?;
+/// let storage = TieredStorage::builder(shared)
+///     .bus(RedisBus::new(url)?.channel("reqcache:invalidate:api"))
+///     .build();
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct RedisBus {
+    client: redis::Client,
+    publisher: ConnectionManager,
+    channel: String,
+    heartbeat: Duration,
+}
+
+impl fmt::Debug for RedisBus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let info = self.client.get_connection_info();
+        f.debug_struct("RedisBus")
+            .field("server", &info.addr())
+            .field("channel", &self.channel)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisBus {
+    /// A bus on the server at `url`, channel [`DEFAULT_CHANNEL`]; connects
+    /// on first use. Call it inside a Tokio runtime.
+    ///
+    /// # Errors
+    /// [`StorageErrorKind::Config`] for a URL that is not a Redis URL.
+    pub fn new(url: &str) -> Result<Self, StorageError> {
+        let client = redis::Client::open(url).map_err(|error| {
+            StorageError::with_source(
+                StorageErrorKind::Config,
+                "invalid Redis URL for the bus",
+                error,
+            )
+        })?;
+        let config = ConnectionManagerConfig::new()
+            .set_response_timeout(Some(Duration::from_millis(500)))
+            .set_connection_timeout(Some(Duration::from_millis(500)))
+            .set_number_of_retries(1);
+        let publisher =
+            ConnectionManager::new_lazy_with_config(client.clone(), config).map_err(|error| {
+                StorageError::with_source(StorageErrorKind::Backend, "Redis bus", error)
+            })?;
+        Ok(Self {
+            client,
+            publisher,
+            channel: DEFAULT_CHANNEL.to_owned(),
+            heartbeat: Duration::from_secs(1),
+        })
+    }
+
+    /// The channel: instances that share an L2 share a channel; caches that
+    /// do not, use channels of their own (say, one per namespace).
+    #[must_use]
+    pub fn channel(mut self, channel: impl Into<String>) -> Self {
+        self.channel = channel.into();
+        self
+    }
+
+    /// How often the subscription is checked with a `PING`, and how long
+    /// the answer may take. Default: 1 second. It bounds how long a hung
+    /// server goes unnoticed (the tiered storage keeps the longer L1 TTL
+    /// meanwhile).
+    #[must_use]
+    pub fn heartbeat(mut self, every: Duration) -> Self {
+        self.heartbeat = every.max(Duration::from_millis(10));
+        self
+    }
+
+    /// Subscribes, then delivers until the connection fails or the storage
+    /// is gone.
+    async fn deliver(&self, subscriber: &BusSubscriber) -> Ended {
+        let connect = tokio::time::timeout(self.heartbeat.max(Duration::from_secs(1)), async {
+            let mut pubsub = self.client.get_async_pubsub().await?;
+            pubsub.subscribe(&self.channel).await?;
+            Ok::<_, redis::RedisError>(pubsub)
+        });
+        let pubsub = match connect.await {
+            Ok(Ok(pubsub)) => pubsub,
+            Ok(Err(error)) => return Ended::NotConnected(error),
+            Err(_) => return Ended::NotConnected(timed_out()),
+        };
+        if !subscriber.connected() {
+            return Ended::StorageGone;
+        }
+        let (mut sink, mut messages) = pubsub.split();
+        let mut heartbeat = tokio::time::interval(self.heartbeat);
+        heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                message = messages.next() => {
+                    let Some(message) = message else {
+                        return Ended::Lost(closed());
+                    };
+                    let Ok(payload) = message.get_payload::<String>() else {
+                        continue;
+                    };
+                    if !subscriber.receive(&payload) {
+                        return Ended::StorageGone;
+                    }
+                }
+                _ = heartbeat.tick() => {
+                    if !subscriber.is_alive() {
+                        return Ended::StorageGone;
+                    }
+                    match tokio::time::timeout(self.heartbeat, sink.ping::<redis::Value>()).await {
+                        Ok(Ok(_)) => {}
+                        Ok(Err(error)) => return Ended::Lost(error),
+                        Err(_) => return Ended::Lost(timed_out()),
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// How one subscription ended.
+enum Ended {
+    StorageGone,
+    /// Subscribed, then lost.
+    Lost(redis::RedisError),
+    /// Could not subscribe.
+    NotConnected(redis::RedisError),
+}
+
+fn timed_out() -> redis::RedisError {
+    redis::RedisError::from((redis::ErrorKind::Io, "no answer within the heartbeat"))
+}
+
+fn closed() -> redis::RedisError {
+    redis::RedisError::from((redis::ErrorKind::Io, "subscription connection closed"))
+}
+
+#[async_trait]
+impl InvalidationBus for RedisBus {
+    async fn publish(&self, message: String) -> Result<(), StorageError> {
+        let mut connection = self.publisher.clone();
+        redis::cmd("PUBLISH")
+            .arg(&self.channel)
+            .arg(message)
+            .query_async::<i64>(&mut connection)
+            .await
+            .map(drop)
+            .map_err(|error| {
+                StorageError::with_source(StorageErrorKind::Backend, "Redis PUBLISH failed", error)
+            })
+    }
+
+    /// Spawns the subscription task on the current Tokio runtime; outside
+    /// one there is none (a warning says so) and the storage stays on its
+    /// short TTL.
+    fn subscribe(&self, subscriber: BusSubscriber) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            tracing::warn!("reqcache-redis: no Tokio runtime; the bus is not subscribed");
+            return;
+        };
+        let bus = self.clone();
+        runtime.spawn(async move {
+            let mut backoff = MIN_BACKOFF;
+            loop {
+                match bus.deliver(&subscriber).await {
+                    Ended::StorageGone => return,
+                    Ended::Lost(error) => {
+                        tracing::debug!(%error, channel = %bus.channel, "reqcache-redis: bus subscription lost");
+                        if !subscriber.disconnected() {
+                            return;
+                        }
+                        backoff = MIN_BACKOFF;
+                    }
+                    Ended::NotConnected(error) => {
+                        tracing::debug!(%error, channel = %bus.channel, "reqcache-redis: bus not reachable");
+                        if !subscriber.is_alive() {
+                            return;
+                        }
+                    }
+                }
+                // Waiting to reconnect: a real-world backoff.
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+        });
+    }
+}
