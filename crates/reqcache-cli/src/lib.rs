@@ -16,7 +16,10 @@
 //! The proxy is also a library function, [`proxy::serve`], for tests and for
 //! embedding.
 
+pub mod access_log;
+pub mod config;
 mod forwarding;
+pub mod metrics_endpoint;
 pub mod proxy;
 mod request_body;
 pub mod storage;

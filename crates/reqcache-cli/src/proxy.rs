@@ -26,6 +26,7 @@ use tokio::task::JoinHandle;
 use tower::timeout::Timeout;
 use tower::{BoxError, Layer, ServiceExt};
 
+use crate::access_log::{AccessEntry, AccessLog};
 use crate::forwarding::{self, AddForwarding};
 use crate::request_body::{self, RequestBody};
 
@@ -74,6 +75,14 @@ pub struct ProxyOptions {
     /// How long [`Proxy::shutdown`] lets requests in flight finish before
     /// it closes their connections. Default: 10 s.
     pub shutdown_grace: Duration,
+    /// Where each request is logged, one line each (JSON or logfmt, URLs
+    /// redacted); `None`: no access log. Default: none.
+    pub access_log: Option<AccessLog>,
+    /// Record `reqcache_proxy_requests_total` and
+    /// `reqcache_proxy_response_seconds` through the `metrics` facade (a
+    /// recorder must be installed to see them: `--metrics-listen`).
+    /// Default: off.
+    pub request_metrics: bool,
 }
 
 impl Default for ProxyOptions {
@@ -87,6 +96,8 @@ impl Default for ProxyOptions {
             upstream_head_timeout: Duration::from_secs(60),
             trusted_proxies: Vec::new(),
             shutdown_grace: Duration::from_secs(10),
+            access_log: None,
+            request_metrics: false,
         }
     }
 }
@@ -209,6 +220,13 @@ pub fn serve_with(
         .header_read_timeout(options.header_read_timeout)
         .max_headers(options.max_headers)
         .max_buf_size(options.max_header_size.max(8192));
+    let context = Arc::new(Context {
+        upstream,
+        max_request_body: options.max_request_body_size,
+        access_log: options.access_log.clone(),
+        request_metrics: options.request_metrics,
+        cache: cache.clone(),
+    });
     let options = Arc::new(options);
     let connections = Arc::new(Connections {
         draining: watch::channel(false).0,
@@ -226,18 +244,16 @@ pub fn serve_with(
                 continue;
             };
             let service = service.clone();
-            let upstream = upstream.clone();
+            let context = Arc::clone(&context);
             let trusted = options.trusted_proxies.contains(&peer.ip());
-            let max_request_body = options.max_request_body_size;
             let connection = http1.serve_connection(
                 TokioIo::new(stream),
                 hyper::service::service_fn(move |request| {
-                    forward(
+                    observed(
                         service.clone(),
-                        upstream.clone(),
+                        Arc::clone(&context),
                         peer,
                         trusted,
-                        max_request_body,
                         request,
                     )
                 }),
@@ -295,15 +311,73 @@ pub fn serve_with(
     })
 }
 
+/// What every request of one proxy shares.
+struct Context {
+    upstream: Uri,
+    max_request_body: usize,
+    access_log: Option<AccessLog>,
+    request_metrics: bool,
+    cache: CacheHandle,
+}
+
+/// The status classes, as metric labels.
+const STATUS_CLASSES: [&str; 6] = ["other", "1xx", "2xx", "3xx", "4xx", "5xx"];
+
+/// [`forward`], timed to the response head, logged and counted as the
+/// options ask.
+async fn observed(
+    service: Upstream,
+    context: Arc<Context>,
+    peer: SocketAddr,
+    trusted: bool,
+    request: Request<Incoming>,
+) -> Result<Response<BoxBody<Bytes, BoxError>>, Infallible> {
+    if context.access_log.is_none() && !context.request_metrics {
+        return forward(service, &context, peer, trusted, request).await;
+    }
+    let started = std::time::Instant::now();
+    let arrived = std::time::SystemTime::now();
+    let method = request.method().clone();
+    let uri = request.uri().clone();
+    let response = forward(service, &context, peer, trusted, request).await?;
+    let elapsed = started.elapsed();
+    let cache = response
+        .extensions()
+        .get::<CacheStatus>()
+        .map_or("-", |status| outcome_str(status.outcome()));
+    let status = response.status().as_u16();
+    if context.request_metrics {
+        let class = STATUS_CLASSES[usize::from(status / 100).min(5)];
+        metrics::counter!("reqcache_proxy_requests_total", "cache" => cache, "status" => class)
+            .increment(1);
+        metrics::histogram!("reqcache_proxy_response_seconds", "cache" => cache)
+            .record(elapsed.as_secs_f64());
+    }
+    if let Some(log) = &context.access_log {
+        // The stored form of the URL: redacted parameters never logged.
+        let url = context.cache.normalize_url(&uri.to_string());
+        log.log(&AccessEntry::new(
+            arrived,
+            peer.ip(),
+            method.as_str(),
+            &url,
+            status,
+            cache,
+            elapsed,
+        ));
+    }
+    Ok(response)
+}
+
 /// Forwards one request; never fails (upstream failures are a `502`).
 async fn forward(
     service: Upstream,
-    upstream: Uri,
+    context: &Context,
     peer: SocketAddr,
     trusted: bool,
-    max_request_body: usize,
     request: Request<Incoming>,
 ) -> Result<Response<BoxBody<Bytes, BoxError>>, Infallible> {
+    let max_request_body = context.max_request_body;
     let (mut parts, body) = request.into_parts();
     // Streamed upstream as it arrives, never collected: a declared length
     // past the limit is refused at once, a chunked body when it gets there.
@@ -322,7 +396,7 @@ async fn forward(
     } else {
         RequestBody::streamed(body, max_request_body)
     };
-    parts.uri = match upstream_uri(&upstream, &parts.uri) {
+    parts.uri = match upstream_uri(&context.upstream, &parts.uri) {
         Ok(uri) => uri,
         Err(error) => {
             return Ok(plain(
@@ -397,7 +471,12 @@ fn upstream_uri(upstream: &Uri, uri: &Uri) -> Result<Uri, http::Error> {
 
 /// The `x-reqcache` word for an outcome.
 fn outcome_word(outcome: CacheOutcome) -> HeaderValue {
-    HeaderValue::from_static(match outcome {
+    HeaderValue::from_static(outcome_str(outcome))
+}
+
+/// The word of an outcome.
+fn outcome_str(outcome: CacheOutcome) -> &'static str {
+    match outcome {
         CacheOutcome::Bypassed => "Bypassed",
         CacheOutcome::Hit => "Hit",
         CacheOutcome::Stored => "Stored",
@@ -407,7 +486,7 @@ fn outcome_word(outcome: CacheOutcome) -> HeaderValue {
         CacheOutcome::StaleWhileRevalidate => "StaleWhileRevalidate",
         CacheOutcome::OnlyIfCachedMiss => "OnlyIfCachedMiss",
         _ => "Other",
-    })
+    }
 }
 
 /// The hop-by-hop headers (RFC 9110 section 7.6.1) always removed.

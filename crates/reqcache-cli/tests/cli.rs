@@ -91,9 +91,11 @@ fn bad_flag_values_are_refused_with_a_message() {
         (
             "--allowable-codes",
             "42",
-            "--allowable-codes: 42 is not a status code",
+            "allowable_codes: 42 is not a status code",
         ),
-        ("--allowable-methods", "G E T", "--allowable-methods"),
+        ("--allowable-methods", "G E T", "allowable_methods"),
+        ("--urls-expire-after", "no-equals", "use PATTERN=SECS"),
+        ("--access-log", "xml", "use json or logfmt"),
     ] {
         let output = Command::new(BIN)
             .args([
@@ -195,4 +197,170 @@ async fn two_proxy_processes_with_l1_over_one_redis_stay_coherent() {
         child.kill().unwrap();
         child.wait().unwrap();
     }
+}
+
+#[test]
+fn print_config_merges_the_file_and_the_flags_without_the_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("proxy.toml");
+    std::fs::write(
+        &file,
+        "upstream = \"http://127.0.0.1:9000\"\n\
+         storage = \"redis://:hunter2@127.0.0.1:6379#api\"\n\
+         l1_size = 1024\n\
+         expire_after = 30\n\
+         [[urls_expire_after]]\n\
+         pattern = \"*/static/*\"\n\
+         expire_after = 86400\n",
+    )
+    .unwrap();
+    let output = Command::new(BIN)
+        .args(["proxy", "--config"])
+        .arg(&file)
+        .args([
+            "--expire-after",
+            "60",
+            "--mode",
+            "private",
+            "--print-config",
+        ])
+        .args(["--urls-expire-after", "*/img/*=600"])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let shown = String::from_utf8(output.stdout).unwrap();
+    let config = reqcache_cli::config::ProxyConfig::from_toml(&shown).unwrap();
+    assert_eq!(
+        config.upstream.as_deref(),
+        Some("http://127.0.0.1:9000"),
+        "from the file"
+    );
+    assert_eq!(config.l1_size, 1024, "from the file");
+    assert_eq!(config.expire_after, Some(60), "the flag wins");
+    assert_eq!(config.mode, reqcache_cli::config::Mode::Private);
+    assert_eq!(
+        config.urls_expire_after.len(),
+        1,
+        "the flags' rules replace the file's"
+    );
+    assert_eq!(config.urls_expire_after[0].pattern, "*/img/*");
+    assert_eq!(config.header_read_timeout, 20, "a default");
+    assert!(!shown.contains("hunter2"), "{shown}");
+    assert!(shown.contains("redis://:***@127.0.0.1:6379#api"), "{shown}");
+
+    // A bad file: the path and the key in the message, exit non-zero.
+    std::fs::write(&file, "max_body_size = \"big\"\n").unwrap();
+    let output = Command::new(BIN)
+        .args(["proxy", "--print-config", "--config"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("proxy.toml") && stderr.contains("max_body_size"),
+        "{stderr}"
+    );
+}
+
+/// A free loopback port.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn get(url: &str) -> (http::StatusCode, String) {
+    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let response = client
+        .request(Request::get(url).body(Full::default()).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_listen_serves_the_counters_and_the_latency_histogram() {
+    let upstream = versioned_upstream(Arc::new(AtomicUsize::new(1))).await;
+    let metrics = format!("127.0.0.1:{}", free_port());
+    let (mut child, proxy) = start_proxy(upstream, &["--metrics-listen", &metrics]);
+    assert_eq!(exchange(&proxy, http::Method::GET).await.0, "Stored");
+    let mut seen = exchange(&proxy, http::Method::GET).await.0;
+    for _ in 0..50 {
+        if seen == "Hit" {
+            break;
+        }
+        tokio::task::yield_now().await;
+        seen = exchange(&proxy, http::Method::GET).await.0;
+    }
+    assert_eq!(seen, "Hit");
+    let (status, text) = get(&format!("http://{metrics}/metrics")).await;
+    assert_eq!(status, 200);
+    for needle in [
+        "reqcache_hits_total{cache=\"proxy\"} 1",
+        "reqcache_stored_total{cache=\"proxy\"} 1",
+        "reqcache_proxy_requests_total{cache=\"Hit\",status=\"2xx\"} 1",
+        "reqcache_proxy_response_seconds_bucket{cache=\"Stored\",le=\"5\"} 1",
+        "reqcache_proxy_response_seconds_count{cache=\"Hit\"} 1",
+    ] {
+        assert!(text.contains(needle), "{needle} missing from:\n{text}");
+    }
+    assert_eq!(get(&format!("http://{metrics}/other")).await.0, 404);
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_access_log_has_one_json_line_per_request_without_secrets() {
+    use std::io::{BufRead, BufReader};
+    let upstream = versioned_upstream(Arc::new(AtomicUsize::new(1))).await;
+    let mut child = Command::new(BIN)
+        .args([
+            "proxy",
+            "--listen",
+            "127.0.0.1:0",
+            "--access-log",
+            "json",
+            "--upstream",
+        ])
+        .arg(format!("http://{upstream}"))
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stderr.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let proxy = line
+        .split_whitespace()
+        .find_map(|word| word.strip_prefix("http://"))
+        .unwrap()
+        .to_owned();
+    let (status, _) = get(&format!("http://{proxy}/x?api_key=hunter2&page=2")).await;
+    assert_eq!(status, 200);
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let logged = lines.next().unwrap().unwrap();
+    let entry: serde_json::Value = serde_json::from_str(&logged).unwrap();
+    assert_eq!(entry["method"], "GET");
+    assert_eq!(entry["status"], 200);
+    assert_eq!(entry["cache"], "Stored");
+    assert_eq!(entry["client"], "127.0.0.1");
+    assert!(
+        entry["url"].as_str().unwrap().ends_with("/x?page=2"),
+        "{logged}"
+    );
+    assert!(entry["duration_ms"].as_f64().unwrap() >= 0.0);
+    assert!(!logged.contains("hunter2"), "{logged}");
+    child.kill().unwrap();
+    child.wait().unwrap();
 }
