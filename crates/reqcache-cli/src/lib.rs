@@ -17,6 +17,7 @@
 //! embedding.
 
 pub mod access_log;
+pub mod admin;
 pub mod config;
 mod forwarding;
 pub mod metrics_endpoint;

@@ -1,4 +1,6 @@
-//! The `reqcache` command: `reqcache proxy`, `list`, `clear`, `remove-expired`.
+//! The `reqcache` command: `reqcache proxy`, and the admin commands
+//! `stats`, `list`, `show`, `delete`, `clear`, `remove-expired`, `copy`,
+//! `export`, `import`.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -21,31 +23,98 @@ struct Cli {
 enum Command {
     /// Serve a caching reverse proxy in front of one upstream.
     Proxy(Box<ProxyArgs>),
-    /// List the stored entries.
+    /// Count the stored entries: expired, bytes, by status and method.
+    Stats(Target),
+    /// List the stored entries (key, method, status, URL, size, state).
     List {
-        /// A storage URL: memory, sqlite:PATH, fs:DIR, redis://HOST[#NAMESPACE],
-        /// redis+cluster://HOST:PORT,…, mongodb://…[#DATABASE], gridfs:mongodb://…,
-        /// dynamodb://TABLE[?endpoint=URL&region=R], postgres://…[#TABLE].
-        /// (Parsed after clap, whose messages would repeat a password.)
+        #[command(flatten)]
+        target: Target,
+        /// Only URLs matching this glob (`*` matches `/` too).
+        #[arg(long, value_name = "GLOB")]
+        url: Option<String>,
+        /// Only this status code.
         #[arg(long)]
-        storage: String,
+        status: Option<u16>,
+        /// Only expired entries.
+        #[arg(long, conflicts_with = "fresh")]
+        expired: bool,
+        /// Only fresh entries.
+        #[arg(long)]
+        fresh: bool,
+    },
+    /// Show the entries of a key or a URL: metadata and response head.
+    Show {
+        #[command(flatten)]
+        target: Target,
+        /// A cache key, or a URL (normalized as stored).
+        key_or_url: String,
+        /// The body too (text; binary as base64 with --json, raw otherwise).
+        #[arg(long)]
+        body: bool,
+    },
+    /// Delete the entry of a key, or every entry of a URL.
+    Delete {
+        #[command(flatten)]
+        target: Target,
+        /// A cache key, or a URL (normalized as stored).
+        key_or_url: String,
     },
     /// Delete every stored entry.
-    Clear {
-        /// A storage URL: memory, sqlite:PATH, fs:DIR, redis://HOST[#NAMESPACE],
-        /// redis+cluster://HOST:PORT,…, mongodb://…[#DATABASE], gridfs:mongodb://…,
-        /// dynamodb://TABLE[?endpoint=URL&region=R], postgres://…[#TABLE].
-        #[arg(long)]
-        storage: String,
-    },
-    /// Delete the expired entries.
+    Clear(Target),
+    /// Delete the expired entries; with --expire-after, first give every
+    /// entry that many seconds from now (requests-cache's
+    /// remove_expired_responses(expire_after)).
     RemoveExpired {
-        /// A storage URL: memory, sqlite:PATH, fs:DIR, redis://HOST[#NAMESPACE],
-        /// redis+cluster://HOST:PORT,…, mongodb://…[#DATABASE], gridfs:mongodb://…,
-        /// dynamodb://TABLE[?endpoint=URL&region=R], postgres://…[#TABLE].
+        #[command(flatten)]
+        target: Target,
+        /// Seconds from now every entry expires in, before the removal.
+        #[arg(long, allow_negative_numbers = true)]
+        expire_after: Option<i64>,
+    },
+    /// Copy every entry from one storage to another (same keys).
+    Copy {
+        /// The storage URL to copy from.
+        source: String,
+        /// The storage URL to copy into (created if it is a new file or table).
+        destination: String,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write every entry as JSON lines (reqcache's versioned record format).
+    Export {
+        #[command(flatten)]
+        target: Target,
+        /// The file to write; default: standard output.
+        #[arg(long, short)]
+        output: Option<std::path::PathBuf>,
+    },
+    /// Read entries from JSON lines written by `export`.
+    Import {
+        /// The storage URL to import into (created if new).
         #[arg(long)]
         storage: String,
+        /// The file to read; default: standard input.
+        #[arg(long, short)]
+        input: Option<std::path::PathBuf>,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
     },
+}
+
+/// The storage an admin command works on, and how it prints.
+#[derive(Debug, clap::Args)]
+struct Target {
+    /// A storage URL: memory, sqlite:PATH, fs:DIR, redis://HOST[#NAMESPACE],
+    /// redis+cluster://HOST:PORT,…, mongodb://…[#DATABASE], gridfs:mongodb://…,
+    /// dynamodb://TABLE[?endpoint=URL&region=R], postgres://…[#TABLE].
+    /// (Parsed after clap, whose messages would repeat a password.)
+    #[arg(long)]
+    storage: String,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
 }
 
 /// `reqcache proxy`'s flags. Each one given overrides the `--config`
@@ -299,34 +368,207 @@ async fn run(command: Command) -> Result<(), BoxError> {
             eprintln!("reqcache proxy: stopping (finishing requests in flight)");
             proxy.shutdown().await;
         }
-        Command::List { storage } => {
-            let storage = storage::open(&storage).await?;
-            let now = SystemTime::now();
-            for entry in storage.entries().await? {
-                let state = if entry.is_expired(now) {
-                    "expired"
-                } else {
-                    "fresh"
-                };
-                println!(
-                    "{}  {:<6} {} {}  {} bytes  {state}",
-                    entry.key,
-                    entry.method,
-                    entry.status.as_u16(),
-                    entry.url,
-                    entry.size
-                );
+        command => admin(command).await?,
+    }
+    Ok(())
+}
+
+/// The admin commands. Storages they read must exist already (a path with a
+/// typo is an error, not a new empty cache); `copy` and `import` create
+/// their destination.
+async fn admin(command: Command) -> Result<(), BoxError> {
+    use reqcache_cli::admin;
+    let now = SystemTime::now();
+    let print_json = |value: serde_json::Value| println!("{value}");
+    match command {
+        Command::Proxy(_) => unreachable!("handled by run"),
+        Command::Stats(target) => {
+            let storage = storage::open_existing(&target.storage).await?;
+            let stats = admin::stats(&*storage, now).await?;
+            if target.json {
+                print_json(stats.to_json());
+            } else {
+                println!("entries: {} ({} expired)", stats.entries, stats.expired);
+                println!("bytes:   {}", stats.bytes);
+                for (status, count) in &stats.by_status {
+                    println!("status {status}: {count}");
+                }
+                for (method, count) in &stats.by_method {
+                    println!("method {method}: {count}");
+                }
             }
         }
-        Command::Clear { storage } => {
-            storage::open(&storage).await?.clear().await?;
+        Command::List {
+            target,
+            url,
+            status,
+            expired,
+            fresh,
+        } => {
+            let storage = storage::open_existing(&target.storage).await?;
+            let mut filter = admin::ListFilter::default()
+                .status(status)
+                .expired(if expired {
+                    Some(true)
+                } else if fresh {
+                    Some(false)
+                } else {
+                    None
+                });
+            if let Some(glob) = &url {
+                filter = filter.url_glob(glob)?;
+            }
+            for info in admin::list(&*storage, &filter, now).await? {
+                if target.json {
+                    print_json(admin::info_json(&info, now));
+                } else {
+                    println!("{}", admin::info_line(&info, now));
+                }
+            }
         }
-        Command::RemoveExpired { storage } => {
-            let removed = storage::open(&storage)
-                .await?
-                .remove_expired(SystemTime::now())
-                .await?;
-            println!("removed {removed} expired entries");
+        Command::Show {
+            target,
+            key_or_url,
+            body,
+        } => {
+            let handle = admin::handle(storage::open_existing(&target.storage).await?);
+            let found = admin::find(&handle, &key_or_url).await?;
+            if found.is_empty() {
+                return Err(format!("no entry for {key_or_url:?}").into());
+            }
+            for (info, entry) in found {
+                let Some(entry) = entry else {
+                    eprintln!(
+                        "{}: listed but unreadable (expired past retention, or undecodable)",
+                        info.key
+                    );
+                    continue;
+                };
+                if target.json {
+                    print_json(admin::entry_json(&info, &entry, body, now));
+                    continue;
+                }
+                println!("{}", admin::info_line(&info, now));
+                println!("{:?} {}", entry.version, entry.status);
+                for (name, value) in &entry.headers {
+                    println!("{name}: {}", String::from_utf8_lossy(value.as_bytes()));
+                }
+                if body {
+                    println!();
+                    use std::io::Write as _;
+                    std::io::stdout().write_all(&entry.body)?;
+                    println!();
+                }
+            }
+        }
+        Command::Delete { target, key_or_url } => {
+            let handle = admin::handle(storage::open_existing(&target.storage).await?);
+            let deleted = admin::delete(&handle, &key_or_url).await?;
+            if target.json {
+                print_json(serde_json::json!({ "deleted": deleted }));
+            } else {
+                println!("deleted {deleted} entries");
+            }
+        }
+        Command::Clear(target) => {
+            let storage = storage::open_existing(&target.storage).await?;
+            let before = storage.len().await?;
+            storage.clear().await?;
+            if target.json {
+                print_json(serde_json::json!({ "deleted": before }));
+            } else {
+                println!("deleted {before} entries");
+            }
+        }
+        Command::RemoveExpired {
+            target,
+            expire_after,
+        } => {
+            let handle = admin::handle(storage::open_existing(&target.storage).await?);
+            let removed = match expire_after {
+                Some(secs) => handle.remove_expired_with(secs).await?,
+                None => handle.remove_expired().await?,
+            };
+            if target.json {
+                print_json(serde_json::json!({ "removed": removed }));
+            } else {
+                println!("removed {removed} expired entries");
+            }
+        }
+        Command::Copy {
+            source,
+            destination,
+            json,
+        } => {
+            let from = storage::open_existing(&source).await?;
+            let to = storage::open(&destination).await?;
+            let copied = admin::copy(&*from, &*to, now).await?;
+            if json {
+                print_json(serde_json::json!({ "copied": copied }));
+            } else {
+                println!("copied {copied} entries");
+            }
+        }
+        Command::Export { target, output } => {
+            let storage = storage::open_existing(&target.storage).await?;
+            let written = match &output {
+                Some(path) => {
+                    let file = std::fs::File::create(path)
+                        .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+                    let mut out = std::io::BufWriter::new(file);
+                    let written = admin::export(&*storage, &mut out, now).await?;
+                    use std::io::Write as _;
+                    out.flush()?;
+                    written
+                }
+                None => {
+                    let stdout = std::io::stdout();
+                    let mut out = stdout.lock();
+                    admin::export(&*storage, &mut out, now).await?
+                }
+            };
+            if target.json {
+                eprintln!("{}", serde_json::json!({ "exported": written }));
+            } else {
+                eprintln!("exported {written} entries");
+            }
+        }
+        Command::Import {
+            storage,
+            input,
+            json,
+        } => {
+            let storage = storage::open(&storage).await?;
+            let report = match &input {
+                Some(path) => {
+                    let file = std::fs::File::open(path)
+                        .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+                    admin::import(&*storage, &mut std::io::BufReader::new(file)).await?
+                }
+                None => admin::import(&*storage, &mut std::io::stdin().lock()).await?,
+            };
+            for (line, why) in &report.skipped {
+                eprintln!("line {line} skipped: {why}");
+            }
+            if json {
+                print_json(serde_json::json!({
+                    "imported": report.imported,
+                    "skipped": report.skipped.len(),
+                }));
+            } else {
+                println!(
+                    "imported {} entries, skipped {} lines",
+                    report.imported,
+                    report.skipped.len()
+                );
+            }
+            if !report.skipped.is_empty() {
+                return Err(format!(
+                    "{} lines were not entries (see above)",
+                    report.skipped.len()
+                )
+                .into());
+            }
         }
     }
     Ok(())

@@ -28,6 +28,49 @@ pub async fn open(spec: &str) -> Result<Arc<dyn Storage>, StorageError> {
     open_url(&spec.parse()?, false).await
 }
 
+/// [`open`] for the admin commands: a storage that is a file or a folder
+/// must exist already, so that a path with a typo is an error
+/// ("cannot open sqlite:/x/y: /x/y.sqlite does not exist") rather than a
+/// new, empty cache; every error names the storage (without password).
+///
+/// # Errors
+/// As [`open`], and [`StorageErrorKind::Config`] for a missing file or
+/// folder.
+///
+/// # Example
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let error = reqcache_cli::storage::open_existing("sqlite:/nonexistent/cache").await.unwrap_err();
+/// assert_eq!(error.to_string(),
+///     "storage configuration error: cannot open sqlite:/nonexistent/cache: /nonexistent/cache.sqlite does not exist");
+/// # }
+/// ```
+pub async fn open_existing(spec: &str) -> Result<Arc<dyn Storage>, StorageError> {
+    let url: StorageUrl = spec.parse()?;
+    let missing = |path: &std::path::Path| {
+        StorageError::new(
+            StorageErrorKind::Config,
+            format!("cannot open {url}: {} does not exist", path.display()),
+        )
+    };
+    match &url {
+        #[cfg(feature = "sqlite")]
+        StorageUrl::Sqlite(path) => {
+            let file = reqcache_sqlite::resolve_cache_path(path);
+            if !file.exists() {
+                return Err(missing(&file));
+            }
+        }
+        StorageUrl::Files(dir) if !dir.starts_with("~") && !dir.exists() => {
+            return Err(missing(dir));
+        }
+        _ => {}
+    }
+    open_url(&url, false).await.map_err(|error| {
+        StorageError::with_source(error.kind(), format!("cannot open {url}: {error}"), error)
+    })
+}
+
 /// [`open`] for a server: the network storages that can (Redis, PostgreSQL)
 /// connect on first use, so the proxy starts while they are down and goes
 /// upstream until they are back (the layer's storage breaker skips them

@@ -56,6 +56,68 @@ async fn admin_round_trip(spec: &str) {
     );
     assert_eq!(listed.lines().count(), 2, "{spec}: {listed}");
 
+    // stats, filtered lists and show, as JSON.
+    let stats: serde_json::Value =
+        serde_json::from_str(&reqcache(&["stats", "--storage", spec, "--json"])).unwrap();
+    assert_eq!(
+        (stats["entries"].as_u64(), stats["expired"].as_u64()),
+        (Some(2), Some(1)),
+        "{spec}"
+    );
+    let expired = reqcache(&["list", "--storage", spec, "--expired", "--json"]);
+    let expired: serde_json::Value = serde_json::from_str(expired.trim()).unwrap();
+    assert_eq!(expired["key"], "k-expired", "{spec}");
+    let globbed = reqcache(&["list", "--storage", spec, "--url", "*/fresh"]);
+    assert_eq!(globbed.lines().count(), 1, "{spec}: {globbed}");
+    let shown: serde_json::Value = serde_json::from_str(&reqcache(&[
+        "show",
+        "--storage",
+        spec,
+        "k-fresh",
+        "--body",
+        "--json",
+    ]))
+    .unwrap();
+    assert_eq!(shown["body"], "1", "{spec}");
+    assert_eq!(shown["status"], 200, "{spec}");
+
+    // export, clear, import: the same entries back; copy into SQLite.
+    let dir = tempfile::tempdir().unwrap();
+    let export = dir.path().join("export.jsonl");
+    let export = export.to_str().unwrap();
+    reqcache(&["export", "--storage", spec, "--output", export]);
+    assert_eq!(std::fs::read_to_string(export).unwrap().lines().count(), 2);
+    reqcache(&["clear", "--storage", spec]);
+    assert_eq!(storage.len().await.unwrap(), 0, "{spec}");
+    let imported = reqcache(&["import", "--storage", spec, "--input", export]);
+    assert_eq!(
+        imported.trim(),
+        "imported 2 entries, skipped 0 lines",
+        "{spec}"
+    );
+    assert_eq!(
+        reqcache(&["list", "--storage", spec]).lines().count(),
+        2,
+        "{spec}"
+    );
+    let copy = format!("sqlite:{}", dir.path().join("copy").display());
+    assert_eq!(
+        reqcache(&["copy", spec, &copy]).trim(),
+        "copied 2 entries",
+        "{spec}"
+    );
+    assert_eq!(
+        reqcache(&["list", "--storage", &copy]).lines().count(),
+        2,
+        "{spec}"
+    );
+    assert_eq!(
+        reqcache(&["delete", "--storage", spec, "https://example.com/expired"]).trim(),
+        "deleted 1 entries",
+        "{spec}"
+    );
+    reqcache(&["import", "--storage", spec, "--input", export]);
+
     let removed = reqcache(&["remove-expired", "--storage", spec]);
     assert_eq!(removed.trim(), "removed 1 expired entries", "{spec}");
     let listed = reqcache(&["list", "--storage", spec]);
@@ -138,4 +200,45 @@ fn a_bad_storage_url_is_refused_before_anything_opens_and_without_its_password()
     assert!(stderr.contains("unknown storage \"postgress\""), "{stderr}");
     assert!(stderr.contains("postgres://"), "lists the forms: {stderr}");
     assert!(!stderr.contains("hunter2"), "{stderr}");
+}
+
+#[test]
+fn admin_commands_refuse_a_missing_file_and_report_bad_import_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = format!("sqlite:{}", dir.path().join("typo").display());
+    for args in [
+        vec!["list", "--storage", &missing],
+        vec!["stats", "--storage", &missing],
+        vec!["show", "--storage", &missing, "k"],
+    ] {
+        let output = Command::new(BIN).args(&args).output().unwrap();
+        assert_eq!(output.status.code(), Some(1), "{args:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains("typo.sqlite does not exist"),
+            "{args:?}: {stderr}"
+        );
+    }
+    assert!(
+        !dir.path().join("typo.sqlite").exists(),
+        "no empty cache was created"
+    );
+
+    let storage = format!("sqlite:{}", dir.path().join("cache").display());
+    let input = dir.path().join("bad.jsonl");
+    std::fs::write(&input, "not json\n").unwrap();
+    let output = Command::new(BIN)
+        .args(["import", "--storage", &storage, "--input"])
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("line 1 skipped: not JSON"), "{stderr}");
+    let output = Command::new(BIN)
+        .args(["show", "--storage", &storage, "no-such-key"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no entry for \"no-such-key\""));
 }
