@@ -66,7 +66,7 @@ pub struct UrlRule {
 pub struct ProxyConfig {
     /// Where to listen. Default: `127.0.0.1:8080`.
     pub listen: SocketAddr,
-    /// The upstream's base URL (`http://host[:port][/path]`); required.
+    /// The upstream's base URL (`http[s]://host[:port][/path]`); required.
     pub upstream: Option<String>,
     /// The storage URL ([`StorageUrl`]). Default: `memory`.
     pub storage: String,
@@ -89,6 +89,9 @@ pub struct ProxyConfig {
     pub header_read_timeout: u64,
     /// Seconds the upstream may take to send a response head. Default: 60.
     pub upstream_timeout: u64,
+    /// A PEM file of certificate authorities trusted for an `https://`
+    /// upstream besides the webpki roots.
+    pub upstream_ca: Option<std::path::PathBuf>,
     /// The largest request body, in bytes. Default: 100 MiB.
     pub max_request_body: usize,
     /// The largest response body stored, in bytes.
@@ -126,6 +129,7 @@ impl Default for ProxyConfig {
             trusted_proxies: Vec::new(),
             header_read_timeout: defaults.header_read_timeout.as_secs(),
             upstream_timeout: defaults.upstream_head_timeout.as_secs(),
+            upstream_ca: None,
             max_request_body: defaults.max_request_body_size,
             max_body_size: reqcache::CacheLayerBuilder::DEFAULT_MAX_BODY_SIZE,
             expire_after: None,
@@ -231,6 +235,7 @@ impl ProxyConfig {
             upstream_head_timeout: Duration::from_secs(self.upstream_timeout),
             max_request_body_size: self.max_request_body,
             request_metrics: self.metrics_listen.is_some(),
+            upstream_ca_file: self.upstream_ca.clone(),
             ..ProxyOptions::default()
         };
         if let Some(format) = &self.access_log {
@@ -260,6 +265,7 @@ mod tests {
             trusted_proxies = ["10.0.0.1"]
             header_read_timeout = 5
             upstream_timeout = 7
+            upstream_ca = "/etc/reqcache/ca.pem"
             max_request_body = 1000
             max_body_size = 2000
             expire_after = -1

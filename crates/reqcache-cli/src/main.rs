@@ -133,7 +133,7 @@ struct ProxyArgs {
     /// Where to listen [default: 127.0.0.1:8080].
     #[arg(long)]
     listen: Option<SocketAddr>,
-    /// The upstream's base URL (`http://host[:port][/path]`).
+    /// The upstream's base URL (`http[s]://host[:port][/path]`).
     #[arg(long)]
     upstream: Option<String>,
     /// A storage URL (as for `reqcache list`) [default: memory]; Redis and
@@ -171,6 +171,10 @@ struct ProxyArgs {
     /// Seconds the upstream may take to send a response head [default: 60].
     #[arg(long)]
     upstream_timeout: Option<u64>,
+    /// A PEM file of certificate authorities to trust for an https://
+    /// upstream, besides the webpki (Mozilla) roots.
+    #[arg(long, value_name = "FILE")]
+    upstream_ca: Option<std::path::PathBuf>,
     /// The largest request body in bytes (streamed, never held whole);
     /// larger is a 413 [default: 100 MiB].
     #[arg(long)]
@@ -251,6 +255,7 @@ impl ProxyArgs {
         }
         over_option!(
             upstream,
+            upstream_ca,
             expire_after,
             stale_while_revalidate,
             allowable_methods,

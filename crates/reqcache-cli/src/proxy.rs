@@ -30,7 +30,8 @@ use crate::access_log::{AccessEntry, AccessLog};
 use crate::forwarding::{self, AddForwarding};
 use crate::request_body::{self, RequestBody};
 
-type Upstream = CacheService<AddForwarding<Timeout<Client<HttpConnector, RequestBody>>>>;
+type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
+type Upstream = CacheService<AddForwarding<Timeout<Client<Connector, RequestBody>>>>;
 
 /// How the proxy treats its clients and its upstream: timeouts, limits and
 /// whom it trusts. [`Default`] is what `reqcache proxy` uses.
@@ -78,6 +79,10 @@ pub struct ProxyOptions {
     /// Where each request is logged, one line each (JSON or logfmt, URLs
     /// redacted); `None`: no access log. Default: none.
     pub access_log: Option<AccessLog>,
+    /// PEM certificates of authorities trusted for an `https://` upstream,
+    /// besides the webpki roots (Mozilla's): for an upstream with a
+    /// certificate from a private CA. Default: none.
+    pub upstream_ca_file: Option<std::path::PathBuf>,
     /// Record `reqcache_proxy_requests_total` and
     /// `reqcache_proxy_response_seconds` through the `metrics` facade (a
     /// recorder must be installed to see them: `--metrics-listen`).
@@ -97,6 +102,7 @@ impl Default for ProxyOptions {
             trusted_proxies: Vec::new(),
             shutdown_grace: Duration::from_secs(10),
             access_log: None,
+            upstream_ca_file: None,
             request_metrics: false,
         }
     }
@@ -202,12 +208,21 @@ pub fn serve_with(
     layer: CacheLayer,
     options: ProxyOptions,
 ) -> Result<Proxy, BoxError> {
-    if upstream.scheme_str() != Some("http") || upstream.authority().is_none() {
-        return Err(format!("upstream must be an absolute http:// URL, not {upstream}").into());
+    if !matches!(upstream.scheme_str(), Some("http" | "https")) || upstream.authority().is_none() {
+        return Err(format!(
+            "upstream must be an absolute http:// or https:// URL, not {upstream}"
+        )
+        .into());
     }
     let addr = listener.local_addr()?;
-    let mut connector = HttpConnector::new();
-    connector.set_connect_timeout(Some(options.upstream_connect_timeout));
+    let mut http = HttpConnector::new();
+    http.set_connect_timeout(Some(options.upstream_connect_timeout));
+    http.enforce_http(false);
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(upstream_tls(options.upstream_ca_file.as_deref())?)
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(http);
     let client = Client::builder(TokioExecutor::new()).build::<_, RequestBody>(connector);
     let service: Upstream = layer.layer(AddForwarding(Timeout::new(
         client,
@@ -309,6 +324,40 @@ pub fn serve_with(
         stop: Some(stop),
         task,
     })
+}
+
+/// The TLS settings for `https://` upstreams: the webpki roots, and the
+/// certificates of `ca_file` when given.
+fn upstream_tls(ca_file: Option<&std::path::Path>) -> Result<rustls::ClientConfig, BoxError> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    if let Some(path) = ca_file {
+        let certificates = CertificateDer::pem_file_iter(path)
+            .map_err(|e| format!("--upstream-ca {}: {e}", path.display()))?;
+        let mut added = 0;
+        for certificate in certificates {
+            let certificate =
+                certificate.map_err(|e| format!("--upstream-ca {}: {e}", path.display()))?;
+            roots
+                .add(certificate)
+                .map_err(|e| format!("--upstream-ca {}: {e}", path.display()))?;
+            added += 1;
+        }
+        if added == 0 {
+            return Err(format!(
+                "--upstream-ca {}: no certificate in the file",
+                path.display()
+            )
+            .into());
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
 }
 
 /// What every request of one proxy shares.
@@ -458,7 +507,7 @@ async fn forward(
 /// authority, its base path, then the request's path and query.
 fn upstream_uri(upstream: &Uri, uri: &Uri) -> Result<Uri, http::Error> {
     let base = upstream.path().trim_end_matches('/');
-    let mut builder = Uri::builder().scheme("http");
+    let mut builder = Uri::builder().scheme(upstream.scheme_str().unwrap_or("http"));
     if let Some(authority) = upstream.authority() {
         builder = builder.authority(authority.clone());
     }

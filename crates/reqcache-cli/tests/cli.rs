@@ -364,3 +364,87 @@ async fn the_access_log_has_one_json_line_per_request_without_secrets() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+#[path = "../../../examples/support/tls.rs"]
+#[allow(dead_code)] // the client side is the examples'
+mod tls;
+
+/// An HTTPS upstream on loopback with `examples/tls/localhost.crt`.
+async fn https_upstream() -> SocketAddr {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/tls");
+    let acceptor = tls::server_tls(&dir).unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(stream) = acceptor.accept(stream).await else {
+                    return;
+                };
+                let service = hyper::service::service_fn(|_: Request<Incoming>| async {
+                    Ok::<_, Infallible>(
+                        Response::builder()
+                            .header("cache-control", "max-age=60")
+                            .body(Full::new(Bytes::from_static(b"over tls")))
+                            .unwrap(),
+                    )
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+/// Starts the proxy in front of `upstream_url` (any scheme).
+fn start_proxy_for(upstream_url: &str, flags: &[&str]) -> (std::process::Child, String) {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(BIN)
+        .args([
+            "proxy",
+            "--listen",
+            "127.0.0.1:0",
+            "--upstream",
+            upstream_url,
+        ])
+        .args(flags)
+        .env("RUST_LOG", "warn")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stderr.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .split_whitespace()
+        .find_map(|word| word.strip_prefix("http://"))
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .to_owned();
+    (child, addr)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_https_upstream_is_verified_against_the_given_ca() {
+    let upstream = https_upstream().await;
+    let ca = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/tls/ca.crt");
+    let url = format!("https://127.0.0.1:{}", upstream.port());
+
+    let (mut trusted, proxy) = start_proxy_for(&url, &["--upstream-ca", ca]);
+    assert_eq!(
+        exchange(&proxy, http::Method::GET).await,
+        ("Stored".into(), "over tls".into())
+    );
+    trusted.kill().unwrap();
+    trusted.wait().unwrap();
+
+    // Without the CA, the upstream's certificate is not trusted: a 502.
+    let (mut untrusted, proxy) = start_proxy_for(&url, &[]);
+    let (status, body) = get(&format!("http://{proxy}/x")).await;
+    assert_eq!(status, 502, "{body}");
+    untrusted.kill().unwrap();
+    untrusted.wait().unwrap();
+}
