@@ -227,7 +227,7 @@ impl AccessLog {
     }
 
     /// Queues `entry`'s line; dropped (and counted) when the writer is
-    /// behind by [`QUEUE`] lines.
+    /// behind by 4,096 lines.
     pub fn log(&self, entry: &AccessEntry) {
         match self.lines.try_send(entry.line(self.format)) {
             Ok(()) => {}

@@ -9,6 +9,7 @@ use reqcache::{CacheLayer, CacheMode, Expiration, UrlExpiration};
 use serde::{Deserialize, Serialize};
 
 use crate::access_log::{AccessLog, AccessLogFormat};
+use crate::connection::ServerTls;
 use crate::proxy::{self, ProxyOptions};
 use crate::storage_url::StorageUrl;
 
@@ -107,6 +108,12 @@ pub struct ProxyConfig {
     pub allowable_methods: Option<Vec<String>>,
     /// The status codes stored. Default: every code RFC 9111 allows.
     pub allowable_codes: Option<Vec<u16>>,
+    /// A PEM certificate chain: serve clients over TLS (HTTP/2 and
+    /// HTTP/1.1 by ALPN) with it and `tls_key`. Default: plain TCP
+    /// (HTTP/1, and HTTP/2 with prior knowledge).
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// The PEM private key of `tls_cert`.
+    pub tls_key: Option<std::path::PathBuf>,
     /// Where to serve `GET /metrics` (Prometheus text). Default: nowhere.
     pub metrics_listen: Option<SocketAddr>,
     /// `json` or `logfmt`: one line per request on standard output.
@@ -137,6 +144,8 @@ impl Default for ProxyConfig {
             stale_while_revalidate: None,
             allowable_methods: None,
             allowable_codes: None,
+            tls_cert: None,
+            tls_key: None,
             metrics_listen: None,
             access_log: None,
         }
@@ -227,7 +236,8 @@ impl ProxyConfig {
     ///
     /// # Errors
     /// A message for an access log format that is not `json` or `logfmt`,
-    /// or when its writer cannot start.
+    /// or when its writer cannot start; for TLS files that cannot be read,
+    /// or a certificate without its key.
     pub fn proxy_options(&self) -> Result<ProxyOptions, String> {
         let mut options = ProxyOptions {
             trusted_proxies: self.trusted_proxies.clone(),
@@ -237,6 +247,11 @@ impl ProxyConfig {
             request_metrics: self.metrics_listen.is_some(),
             upstream_ca_file: self.upstream_ca.clone(),
             ..ProxyOptions::default()
+        };
+        options.tls = match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => Some(ServerTls::from_pem_files(cert, key)?),
+            (None, None) => None,
+            _ => return Err("tls_cert and tls_key go together: give both, or neither".to_owned()),
         };
         if let Some(format) = &self.access_log {
             let format: AccessLogFormat = format.parse()?;

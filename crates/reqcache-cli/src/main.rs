@@ -202,6 +202,13 @@ struct ProxyArgs {
     /// RFC 9111 allows, 200-599).
     #[arg(long, value_delimiter = ',')]
     allowable_codes: Option<Vec<u16>>,
+    /// A PEM certificate chain: serve clients over TLS (HTTP/2 and HTTP/1.1
+    /// by ALPN), with --tls-key. Without: plain TCP, HTTP/1 and h2c.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<std::path::PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<std::path::PathBuf>,
     /// Serve the metrics (Prometheus text) at `GET /metrics` on this address.
     #[arg(long, value_name = "ADDR")]
     metrics_listen: Option<SocketAddr>,
@@ -261,7 +268,9 @@ impl ProxyArgs {
             allowable_methods,
             allowable_codes,
             metrics_listen,
-            access_log
+            access_log,
+            tls_cert,
+            tls_key
         );
         if let Some(mode) = self.mode {
             config.mode = match mode {

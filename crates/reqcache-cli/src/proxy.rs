@@ -15,7 +15,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::{Body as _, Incoming};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::TokioExecutor;
 use reqcache::storage::Storage;
 use reqcache::{
     CacheHandle, CacheLayer, CacheLayerBuilder, CacheMode, CacheOutcome, CacheService, CacheStatus,
@@ -27,6 +27,7 @@ use tower::timeout::Timeout;
 use tower::{BoxError, Layer, ServiceExt};
 
 use crate::access_log::{AccessEntry, AccessLog};
+use crate::connection::{self, Protocols, ServerTls};
 use crate::forwarding::{self, AddForwarding};
 use crate::request_body::{self, RequestBody};
 
@@ -79,6 +80,10 @@ pub struct ProxyOptions {
     /// Where each request is logged, one line each (JSON or logfmt, URLs
     /// redacted); `None`: no access log. Default: none.
     pub access_log: Option<AccessLog>,
+    /// TLS for clients (a certificate and key), offering HTTP/2 and
+    /// HTTP/1.1 by ALPN; `None`: plain TCP, where HTTP/2 with prior
+    /// knowledge (h2c) is served beside HTTP/1. Default: none.
+    pub tls: Option<ServerTls>,
     /// PEM certificates of authorities trusted for an `https://` upstream,
     /// besides the webpki roots (Mozilla's): for an upstream with a
     /// certificate from a private CA. Default: none.
@@ -102,6 +107,7 @@ impl Default for ProxyOptions {
             trusted_proxies: Vec::new(),
             shutdown_grace: Duration::from_secs(10),
             access_log: None,
+            tls: None,
             upstream_ca_file: None,
             request_metrics: false,
         }
@@ -229,12 +235,12 @@ pub fn serve_with(
         options.upstream_head_timeout,
     )));
     let cache = layer.cache().clone();
-    let mut http1 = hyper::server::conn::http1::Builder::new();
-    http1
-        .timer(TokioTimer::new())
-        .header_read_timeout(options.header_read_timeout)
-        .max_headers(options.max_headers)
-        .max_buf_size(options.max_header_size.max(8192));
+    let protocols = Arc::new(Protocols::new(
+        options.header_read_timeout,
+        options.max_headers,
+        options.max_header_size,
+        options.tls.clone(),
+    ));
     let context = Arc::new(Context {
         upstream,
         max_request_body: options.max_request_body_size,
@@ -261,35 +267,21 @@ pub fn serve_with(
             let service = service.clone();
             let context = Arc::clone(&context);
             let trusted = options.trusted_proxies.contains(&peer.ip());
-            let connection = http1.serve_connection(
-                TokioIo::new(stream),
-                hyper::service::service_fn(move |request| {
-                    observed(
-                        service.clone(),
-                        Arc::clone(&context),
-                        peer,
-                        trusted,
-                        request,
-                    )
-                }),
-            );
+            let handler = hyper::service::service_fn(move |request| {
+                observed(
+                    service.clone(),
+                    Arc::clone(&context),
+                    peer,
+                    trusted,
+                    request,
+                )
+            });
             let connections = Arc::clone(&connections);
-            let mut draining = connections.draining.subscribe();
+            let draining = connections.draining.subscribe();
             connections.open.fetch_add(1, Ordering::SeqCst);
+            let protocols = Arc::clone(&protocols);
             tokio::spawn(async move {
-                tokio::pin!(connection);
-                let ended = tokio::select! {
-                    ended = connection.as_mut() => ended,
-                    // (`watch::Ref` is not `Send`: drop it before awaiting.)
-                    _ = async { draining.wait_for(|draining| *draining).await.map(|_| ()) } => {
-                        // Finish the response in flight, then close.
-                        connection.as_mut().graceful_shutdown();
-                        connection.await
-                    }
-                };
-                if let Err(error) = ended {
-                    tracing::debug!(%error, "reqcache proxy: connection ended with an error");
-                }
+                connection::serve(protocols, stream, handler, draining).await;
                 if connections.open.fetch_sub(1, Ordering::SeqCst) == 1 {
                     connections.closed.notify_waiters();
                 }
@@ -457,7 +449,15 @@ async fn forward(
     remove_hop_by_hop(&mut parts.headers);
     // The client sets Host from the upstream URI; the asked-for host goes on
     // in X-Forwarded-Host and Forwarded.
-    let host = parts.headers.remove(header::HOST);
+    let host = parts.headers.remove(header::HOST).or_else(|| {
+        // HTTP/2 carries the host in `:authority`.
+        parts
+            .uri
+            .authority()
+            .and_then(|authority| HeaderValue::from_str(authority.as_str()).ok())
+    });
+    // The upstream is spoken to in HTTP/1.1, whatever the client spoke.
+    parts.version = http::Version::HTTP_11;
     if !trusted {
         forwarding::strip_overrides(&mut parts.headers);
     }

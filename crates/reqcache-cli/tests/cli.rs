@@ -366,7 +366,7 @@ async fn the_access_log_has_one_json_line_per_request_without_secrets() {
 }
 
 #[path = "../../../examples/support/tls.rs"]
-#[allow(dead_code)] // the client side is the examples'
+#[allow(dead_code)] // what these tests do not use
 mod tls;
 
 /// An HTTPS upstream on loopback with `examples/tls/localhost.crt`.
@@ -447,4 +447,91 @@ async fn an_https_upstream_is_verified_against_the_given_ca() {
     assert_eq!(status, 502, "{body}");
     untrusted.kill().unwrap();
     untrusted.wait().unwrap();
+}
+
+/// GET `url` with `client`: the version, the x-reqcache word and the body.
+async fn get_with<C>(client: &Client<C, Full<Bytes>>, url: &str) -> (http::Version, String, Bytes)
+where
+    C: hyper_util::client::legacy::connect::Connect + Clone + Send + Sync + 'static,
+{
+    let response = client
+        .request(Request::get(url).body(Full::default()).unwrap())
+        .await
+        .unwrap();
+    let version = response.version();
+    let word = response
+        .headers()
+        .get("x-reqcache")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    (
+        version,
+        word,
+        response.into_body().collect().await.unwrap().to_bytes(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_speak_http2_with_prior_knowledge_on_plain_tcp() {
+    let upstream = versioned_upstream(Arc::new(AtomicUsize::new(1))).await;
+    let (mut child, proxy) = start_proxy(upstream, &[]);
+    let h2c = Client::builder(TokioExecutor::new())
+        .http2_only(true)
+        .build_http::<Full<Bytes>>();
+    let url = format!("http://{proxy}/x");
+    let (version, word, body) = get_with(&h2c, &url).await;
+    assert_eq!(
+        (version, word.as_str(), &body[..]),
+        (http::Version::HTTP_2, "Stored", &b"v1"[..])
+    );
+    // HTTP/1.1 on the same port still works, and sees the entry.
+    let http1 = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let mut seen = get_with(&http1, &url).await;
+    for _ in 0..50 {
+        if seen.1 == "Hit" {
+            break;
+        }
+        tokio::task::yield_now().await;
+        seen = get_with(&http1, &url).await;
+    }
+    assert_eq!((seen.0, seen.1.as_str()), (http::Version::HTTP_11, "Hit"));
+    assert_eq!(get_with(&h2c, &url).await.1, "Hit");
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_tls_clients_get_http2_or_http1_by_alpn() {
+    let upstream = versioned_upstream(Arc::new(AtomicUsize::new(1))).await;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/tls");
+    let (cert, key) = (dir.join("localhost.crt"), dir.join("localhost.key"));
+    let (mut child, proxy) = start_proxy(
+        upstream,
+        &[
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ],
+    );
+    let port = proxy.rsplit(':').next().unwrap();
+    let url = format!("https://localhost:{port}/x");
+    for (h2, version) in [
+        (true, http::Version::HTTP_2),
+        (false, http::Version::HTTP_11),
+    ] {
+        let builder = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls::client_tls(&dir).unwrap())
+            .https_only();
+        let connector = if h2 {
+            builder.enable_http1().enable_http2().build()
+        } else {
+            builder.enable_http1().build()
+        };
+        let client = Client::builder(TokioExecutor::new()).build::<_, Full<Bytes>>(connector);
+        let (got, _, body) = get_with(&client, &url).await;
+        assert_eq!((got, &body[..]), (version, &b"v1"[..]), "h2 offered: {h2}");
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
 }

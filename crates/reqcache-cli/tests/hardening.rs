@@ -195,6 +195,24 @@ async fn a_slow_request_head_is_cut_off() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stalls_before_choosing_a_version_is_cut_off() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let mut options = ProxyOptions::default();
+    options.header_read_timeout = Duration::from_millis(200);
+    let proxy = start(upstream(Arc::clone(&seen), None, routed).await, options).await;
+    // Nothing at all, and half the HTTP/2 preface: both closed by the
+    // proxy (an outer bound keeps the test from hanging if not).
+    for sent in [&b""[..], &b"PRI * HTTP/2.0\r\n"[..]] {
+        let mut stream = TcpStream::connect(proxy.local_addr()).await.unwrap();
+        stream.write_all(sent).await.unwrap();
+        let closed =
+            tokio::time::timeout(Duration::from_secs(10), read_to_close(&mut stream)).await;
+        assert!(closed.is_ok(), "still open after {sent:?}");
+    }
+    proxy.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn too_many_or_too_large_headers_are_refused() {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let proxy = start(
