@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
-# Server CPU per 1 KiB cache hit: `reqcache proxy` (memory storage, default
-# settings) beside nginx's proxy_cache, both in front of one origin, both
-# driven by wrk in the same run; the ratio is what BENCHMARKS.md reports.
+# Server CPU per cache hit: `reqcache proxy` (default settings; memory and
+# SQLite storage) beside nginx's proxy_cache, all in front of one origin,
+# driven by wrk in the same run, for each body size; the ratios are what
+# BENCHMARKS.md reports.
 #
 # usage: benches/proxy_vs_nginx.sh [SECONDS] [CONNECTIONS]   (default 10 s, 16)
+#   SIZES="1024 102400"                  body sizes in bytes (default 1024)
+#   STORAGES="memory sqlite"             reqcache storages (default memory)
+#   ROUNDS=2                             rounds of every measurement
 #   BASELINE_BIN=path/to/other/reqcache  also measures that build of the proxy
 #                                        in the same run (before/after figures)
 #   NO_BUILD=1                           measure target/release/reqcache as it is
@@ -40,30 +44,46 @@ origin_port=$(free_port)
 reqcache_port=$(free_port)
 nginx_port=$(free_port)
 
-# The origin: 1 KiB, max-age=3600 (only the first request of each cache reaches it).
+SIZES=${SIZES:-1024}
+STORAGES=${STORAGES:-memory}
+
+# The origin: /hit-N is N bytes (/hit: 1 KiB), max-age=3600 (only the first
+# request of each cache reaches it).
 python3 - "$origin_port" >"$work/origin.log" 2>&1 <<'PY' &
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-BODY = b"x" * 1024
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     def do_GET(self):
+        size = int(self.path.split("-", 1)[1]) if self.path.startswith("/hit-") else 1024
+        body = b"x" * size
         self.send_response(200)
         self.send_header("Cache-Control", "max-age=3600")
         self.send_header("Content-Type", "text/plain")
-        self.send_header("Content-Length", str(len(BODY)))
+        self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(BODY)
+        self.wfile.write(body)
     def log_message(self, *args):
         pass
 ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Handler).serve_forever()
 PY
 PIDS+=($!)
 
-target/release/reqcache proxy --listen "127.0.0.1:$reqcache_port" \
-    --upstream "http://127.0.0.1:$origin_port" --storage memory >"$work/reqcache.log" 2>&1 &
-reqcache_pid=$!
-PIDS+=($reqcache_pid)
+# One reqcache per storage: REQCACHE_PORT[storage], REQCACHE_PID[storage].
+declare -A REQCACHE_PORT REQCACHE_PID
+for storage in $STORAGES; do
+    case $storage in
+        memory) spec=memory ;;
+        sqlite) spec="sqlite:$work/cache" ;;
+        *) echo "unknown storage $storage (memory, sqlite)" >&2; exit 2 ;;
+    esac
+    port=$(free_port)
+    target/release/reqcache proxy --listen "127.0.0.1:$port" \
+        --upstream "http://127.0.0.1:$origin_port" --storage "$spec" >"$work/reqcache-$storage.log" 2>&1 &
+    REQCACHE_PORT[$storage]=$port
+    REQCACHE_PID[$storage]=$!
+    PIDS+=($!)
+done
 baseline_port=
 if [ -n "${BASELINE_BIN:-}" ]; then
     baseline_port=$(free_port)
@@ -115,24 +135,25 @@ wait_for() {
     return 1
 }
 wait_for "http://127.0.0.1:$origin_port/hit"
-wait_for "http://127.0.0.1:$reqcache_port/hit"
+for storage in $STORAGES; do wait_for "http://127.0.0.1:${REQCACHE_PORT[$storage]}/hit"; done
 wait_for "http://127.0.0.1:$nginx_port/hit"
 [ -z "$baseline_port" ] || wait_for "http://127.0.0.1:$baseline_port/hit"
-sleep 0.2
-# both caches hold /hit now; check that the next request is a hit in each
-# (the write behind the first answer may take a moment: ask a few times)
-python3 - "$reqcache_port" "$nginx_port" "${baseline_port:-}" <<'PY'
+# Every cache holds every size once asked; check that the next request is
+# a hit in each (the write behind the first answer may take a moment: ask
+# a few times).
+python3 - "$SIZES" "$nginx_port" "${baseline_port:-}" "${REQCACHE_PORT[@]}" <<'PY'
 import sys, time, urllib.request
-def hit(port, header, value):
+def hit(port, path, header, value):
     for _ in range(50):
-        if urllib.request.urlopen(f"http://127.0.0.1:{port}/hit").headers[header] == value:
+        if urllib.request.urlopen(f"http://127.0.0.1:{port}{path}").headers[header] == value:
             return
         time.sleep(0.1)
-    sys.exit(f"no {header}: {value} from 127.0.0.1:{port}")
-hit(sys.argv[1], "x-reqcache", "Hit")
-hit(sys.argv[2], "x-cache-status", "HIT")
-if sys.argv[3]:
-    hit(sys.argv[3], "x-reqcache", "Hit")
+    sys.exit(f"no {header}: {value} from 127.0.0.1:{port}{path}")
+for size in sys.argv[1].split():
+    path = f"/hit-{size}"
+    hit(sys.argv[2], path, "x-cache-status", "HIT")
+    for port in sys.argv[4:] + ([sys.argv[3]] if sys.argv[3] else []):
+        hit(port, path, "x-reqcache", "Hit")
 PY
 
 # CPU seconds (user + system) of the given PIDs so far.
@@ -147,27 +168,33 @@ cpu_of() {
 nginx_pids() { pgrep -P "$(cat "$work/nginx.pid")" | tr '\n' ' '; cat "$work/nginx.pid"; }
 hz=$(getconf CLK_TCK)
 
-# wrk on one core's worth (1 thread), CONNECTIONS keep-alive connections.
+# wrk on one core's worth (1 thread), CONNECTIONS keep-alive connections,
+# on /hit-$SIZE.
 measure() {
     local name=$1 port=$2; shift 2
     local before after requests
     before=$(cpu_of "$@")
-    requests=$(wrk -t1 -c"$CONNECTIONS" -d"${SECONDS_PER_RUN}s" "http://127.0.0.1:$port/hit" |
+    requests=$(wrk -t1 -c"$CONNECTIONS" -d"${SECONDS_PER_RUN}s" "http://127.0.0.1:$port/hit-$SIZE" |
         awk '/requests in/ {print $1}')
     after=$(cpu_of "$@")
     awk -v n="$name" -v r="$requests" -v t=$((after - before)) -v hz="$hz" -v s="$SECONDS_PER_RUN" \
-        'BEGIN { printf "%-9s %9d requests  %8.0f req/s  server CPU %6.2f s  %6.2f us per hit\n", n, r, r / s, t / hz, t / hz / r * 1e6 }'
+        'BEGIN { printf "%-16s %9d requests  %8.0f req/s  server CPU %6.2f s  %6.2f us per hit\n", n, r, r / s, t / hz, t / hz / r * 1e6 }'
 }
-echo "1 KiB hits, wrk -t1 -c$CONNECTIONS -d${SECONDS_PER_RUN}s, $(nproc) cores, $(uname -m)"
-for round in $(seq 1 "${ROUNDS:-2}"); do
-    r=$(measure reqcache "$reqcache_port" "$reqcache_pid")
-    # shellcheck disable=SC2046
-    n=$(measure nginx "$nginx_port" $(nginx_pids))
-    echo "$r"
-    echo "$n"
-    if [ -n "$baseline_port" ]; then
-        measure baseline "$baseline_port" "$baseline_pid"
-    fi
-    awk -v a="$(echo "$r" | awk '{print $(NF-3)}')" -v b="$(echo "$n" | awk '{print $(NF-3)}')" -v round="$round" \
-        'BEGIN { printf "round %d: reqcache / nginx server CPU per hit = %.2f\n", round, a / b }'
+for SIZE in $SIZES; do
+    echo "$SIZE-byte hits, wrk -t1 -c$CONNECTIONS -d${SECONDS_PER_RUN}s, $(nproc) cores, $(uname -m)"
+    for round in $(seq 1 "${ROUNDS:-2}"); do
+        # shellcheck disable=SC2046
+        n=$(measure nginx "$nginx_port" $(nginx_pids))
+        echo "$n"
+        for storage in $STORAGES; do
+            r=$(measure "reqcache/$storage" "${REQCACHE_PORT[$storage]}" "${REQCACHE_PID[$storage]}")
+            echo "$r"
+            awk -v a="$(echo "$r" | awk '{print $(NF-3)}')" -v b="$(echo "$n" | awk '{print $(NF-3)}')" \
+                -v round="$round" -v storage="$storage" -v size="$SIZE" \
+                'BEGIN { printf "round %d, %d bytes: reqcache/%s / nginx server CPU per hit = %.2f\n", round, size, storage, a / b }'
+        done
+        if [ -n "$baseline_port" ]; then
+            measure baseline "$baseline_port" "$baseline_pid"
+        fi
+    done
 done
