@@ -4,8 +4,9 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
+use reqcache::expiration::StaleWindow;
 use reqcache::storage::Storage;
-use reqcache::{CacheLayer, CacheMode, Expiration, UrlExpiration};
+use reqcache::{CacheLayer, CacheMode, Expiration, Heuristic, UrlExpiration};
 use serde::{Deserialize, Serialize};
 
 use crate::access_log::{AccessLog, AccessLogFormat};
@@ -81,6 +82,19 @@ pub struct ProxyConfig {
     /// Serve stale responses when the upstream answers with an error too
     /// (not only when it cannot be reached). Default: false.
     pub stale_if_error: bool,
+    /// With `stale_if_error`: at most this many seconds stale. Default:
+    /// however stale.
+    pub stale_if_error_max: Option<u64>,
+    /// Seconds stale a stored response may answer when the upstream cannot
+    /// be reached at all (never one that must be revalidated); 0: never.
+    /// Default: one week.
+    pub stale_if_disconnected: u64,
+    /// The fraction of the time since `Last-Modified` a response without
+    /// explicit freshness is fresh for (heuristic freshness, RFC 9111
+    /// section 4.2.2); 0: none. Default: 0.1.
+    pub heuristic_fraction: f64,
+    /// The longest heuristic lifetime, in seconds. Default: one day.
+    pub heuristic_max: u64,
     /// The targeted cache-control field obeyed in shared mode, or `none`.
     /// Default: `cdn-cache-control`.
     pub targeted_cache_control: String,
@@ -132,6 +146,10 @@ impl Default for ProxyConfig {
             l1_ttl: 60,
             mode: Mode::Shared,
             stale_if_error: false,
+            stale_if_error_max: None,
+            stale_if_disconnected: 7 * 24 * 3600,
+            heuristic_fraction: 0.1,
+            heuristic_max: 86_400,
             targeted_cache_control: "cdn-cache-control".to_owned(),
             trusted_proxies: Vec::new(),
             header_read_timeout: defaults.header_read_timeout.as_secs(),
@@ -197,9 +215,27 @@ impl ProxyConfig {
         let targeted = Some(self.targeted_cache_control.as_str()).filter(|name| *name != "none");
         let mut layer = proxy::layer_builder(storage, self.cache_mode())
             .targeted_cache_control(targeted)
-            .stale_if_error(self.stale_if_error)
+            .stale_if_error(match (self.stale_if_error, self.stale_if_error_max) {
+                (false, _) => StaleWindow::Off,
+                (true, None) => StaleWindow::Unlimited,
+                (true, Some(secs)) => StaleWindow::Within(Duration::from_secs(secs)),
+            })
+            .stale_if_disconnected(match self.stale_if_disconnected {
+                0 => StaleWindow::Off,
+                secs => StaleWindow::Within(Duration::from_secs(secs)),
+            })
             .max_body_size(self.max_body_size)
             .name("proxy");
+        if !(0.0..=1.0).contains(&self.heuristic_fraction) {
+            return Err(format!(
+                "heuristic_fraction: {} is not between 0 and 1",
+                self.heuristic_fraction
+            ));
+        }
+        layer = layer.heuristic_freshness(Heuristic {
+            fraction: self.heuristic_fraction,
+            max: Duration::from_secs(self.heuristic_max),
+        });
         if let Some(secs) = self.expire_after {
             layer = layer.expire_after(secs);
         }
@@ -276,6 +312,10 @@ mod tests {
             l1_ttl = 30
             mode = "private"
             stale_if_error = true
+            stale_if_error_max = 300
+            stale_if_disconnected = 0
+            heuristic_fraction = 0.05
+            heuristic_max = 3600
             targeted_cache_control = "none"
             trusted_proxies = ["10.0.0.1"]
             header_read_timeout = 5

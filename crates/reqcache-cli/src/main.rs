@@ -156,6 +156,20 @@ struct ProxyArgs {
     /// Serve stale responses when the upstream answers with an error too.
     #[arg(long, num_args = 0..=1, default_missing_value = "true")]
     stale_if_error: Option<bool>,
+    /// With --stale-if-error: at most this many seconds stale.
+    #[arg(long, value_name = "SECS")]
+    stale_if_error_max: Option<u64>,
+    /// Seconds stale a response may answer when the upstream cannot be
+    /// reached (0: never) [default: 604800, a week].
+    #[arg(long, value_name = "SECS")]
+    stale_if_disconnected: Option<u64>,
+    /// Heuristic freshness: this fraction of the time since Last-Modified
+    /// (0: none) [default: 0.1].
+    #[arg(long)]
+    heuristic_fraction: Option<f64>,
+    /// The longest heuristic lifetime in seconds [default: 86400].
+    #[arg(long, value_name = "SECS")]
+    heuristic_max: Option<u64>,
     /// The targeted cache-control field obeyed in shared mode (RFC 9213),
     /// or `none` [default: cdn-cache-control].
     #[arg(long)]
@@ -247,6 +261,9 @@ impl ProxyArgs {
             l1_size,
             l1_ttl,
             stale_if_error,
+            stale_if_disconnected,
+            heuristic_fraction,
+            heuristic_max,
             targeted_cache_control,
             header_read_timeout,
             upstream_timeout,
@@ -262,6 +279,7 @@ impl ProxyArgs {
         }
         over_option!(
             upstream,
+            stale_if_error_max,
             upstream_ca,
             expire_after,
             stale_while_revalidate,

@@ -535,3 +535,72 @@ async fn over_tls_clients_get_http2_or_http1_by_alpn() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+/// An upstream whose responses have only a `Last-Modified` ten days old.
+async fn last_modified_upstream() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let modified = httpdate::fmt_http_date(
+        std::time::SystemTime::now() - std::time::Duration::from_secs(10 * 86_400),
+    );
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let modified = modified.clone();
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |_: Request<Incoming>| {
+                    let modified = modified.clone();
+                    async move {
+                        Ok::<_, Infallible>(
+                            Response::builder()
+                                .header("last-modified", modified)
+                                .body(Full::new(Bytes::from_static(b"old")))
+                                .unwrap(),
+                        )
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heuristic_freshness_is_a_setting() {
+    let upstream = last_modified_upstream().await;
+    for (flags, fresh) in [(&[][..], true), (&["--heuristic-fraction", "0"][..], false)] {
+        let (mut child, proxy) = start_proxy(upstream, flags);
+        exchange(&proxy, http::Method::GET).await;
+        // The write behind the first answer may land a moment later.
+        let mut word = exchange(&proxy, http::Method::GET).await.0;
+        for _ in 0..50 {
+            if word != "NotStored" && word != "Stored" {
+                break;
+            }
+            tokio::task::yield_now().await;
+            word = exchange(&proxy, http::Method::GET).await.0;
+        }
+        // A day of heuristic freshness (10% of ten days): a hit. None: the
+        // stored response is revalidated first.
+        assert_eq!(word == "Hit", fresh, "{flags:?}: {word}");
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+    let output = Command::new(BIN)
+        .args([
+            "proxy",
+            "--upstream",
+            "http://127.0.0.1:9",
+            "--heuristic-fraction",
+            "2",
+        ])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(
+        String::from_utf8_lossy(&output.stderr)
+            .contains("heuristic_fraction: 2 is not between 0 and 1")
+    );
+}
