@@ -46,7 +46,7 @@ LOG="$LOG_DIR/test.log"
 : > "$LOG"
 
 echo "== benchmarks, each run once as a smoke test"
-cargo test --bench hit_path --bench server_hit --bench serializers --bench reqwest_hit 2>&1 | tee -a "$LOG"
+cargo test --bench hit_path --bench server_hit --bench hit_scaling --bench serializers --bench reqwest_hit 2>&1 | tee -a "$LOG"
 
 echo "== every unit, integration and doc test"
 cargo test --workspace "$@" 2>&1 | tee -a "$LOG"

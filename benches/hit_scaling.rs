@@ -1,0 +1,198 @@
+//! Process CPU per cache hit, one task against two tasks on two worker
+//! threads, on one key and on random keys of 100,000, for the bare service,
+//! MemoryStorage and SqliteStorage (issue 18's scaling figures).
+//!
+//! Every hit is verified (1 KiB body). CPU is the process's user + system
+//! time (`/proc/self/stat`, clock ticks) over the run, divided by the hits;
+//! with two tasks on two cores, "2 tasks / 1 task" above 1 is what the hits
+//! pay for sharing (locks, cache lines). The 100k-key rows fill the storage
+//! first and pick keys from a fixed pseudo-random sequence.
+//!
+//! Run: `cargo bench --bench hit_scaling` (about a minute). Under `cargo
+//! test --bench hit_scaling` it runs a few hundred hits of each case, as a
+//! smoke test.
+
+#![allow(missing_docs)]
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body_util::{BodyExt, Full};
+use reqcache::{CacheLayer, MemoryStorage};
+use reqcache_sqlite::SqliteStorage;
+use tower::{Layer, Service, ServiceExt};
+
+const KEYS: usize = 100_000;
+
+fn upstream() -> impl Service<
+    Request<Full<Bytes>>,
+    Response = Response<Full<Bytes>>,
+    Error = Infallible,
+    Future = impl Send,
+> + Clone
++ Send
++ 'static {
+    let body = Bytes::from(vec![b'x'; 1024]);
+    tower::service_fn(move |_req: Request<Full<Bytes>>| {
+        let body = body.clone();
+        async move {
+            Ok(Response::builder()
+                .header("cache-control", "max-age=3600")
+                .body(Full::new(body))
+                .unwrap())
+        }
+    })
+}
+
+async fn hit<S>(service: &S, key: usize)
+where
+    S: Service<Request<Full<Bytes>>, Response = Response<reqcache::CacheBody<Full<Bytes>>>>
+        + Clone,
+    S::Error: std::fmt::Debug,
+{
+    let request = Request::get(format!("https://api.example.com/v1/items/{key}"))
+        .body(Full::default())
+        .unwrap();
+    let response = service.clone().oneshot(request).await.unwrap();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(body.len(), 1024);
+}
+
+async fn bare_hit<S>(service: &S, key: usize)
+where
+    S: Service<Request<Full<Bytes>>, Response = Response<Full<Bytes>>> + Clone,
+    S::Error: std::fmt::Debug,
+{
+    let request = Request::get(format!("https://api.example.com/v1/items/{key}"))
+        .body(Full::default())
+        .unwrap();
+    let response = service.clone().oneshot(request).await.unwrap();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(body.len(), 1024);
+}
+
+/// The process's CPU time so far.
+fn cpu() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which may hold spaces) start at ')'.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    let ticks: u64 = fields.get(11..13).map_or(0, |f| {
+        f.iter().filter_map(|v| v.parse::<u64>().ok()).sum()
+    });
+    Duration::from_secs_f64(ticks as f64 / 100.0) // CLK_TCK is 100 on Linux
+}
+
+/// The key of hit `i` of task `task`: always 0, or a pseudo-random one.
+fn key(random: bool, task: u64, i: u64) -> usize {
+    if !random {
+        return 0;
+    }
+    let mut x = (task << 32 | i).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    x ^= x >> 29;
+    (x % KEYS as u64) as usize
+}
+
+/// CPU per hit over `hits` hits split among `tasks` tasks.
+fn measure<F, Fut>(rt: &tokio::runtime::Runtime, tasks: u64, hits: u64, random: bool, one: F) -> Duration
+where
+    F: Fn(usize) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let per_task = hits / tasks;
+    let before = cpu();
+    let started = Instant::now();
+    rt.block_on(async {
+        let handles: Vec<_> = (0..tasks)
+            .map(|task| {
+                let one = one.clone();
+                tokio::spawn(async move {
+                    for i in 0..per_task {
+                        one(key(random, task, i)).await;
+                    }
+                })
+            })
+            .collect();
+        for handle in handles {
+            handle.await.unwrap();
+        }
+    });
+    let _wall = started.elapsed();
+    (cpu() - before) / u32::try_from(per_task * tasks).unwrap_or(u32::MAX)
+}
+
+fn main() {
+    let full = std::env::args().any(|arg| arg == "--bench");
+    let hits: u64 = if full { 2_000_000 } else { 400 };
+    let sqlite_hits: u64 = if full { 400_000 } else { 200 };
+    let keys = if full { KEYS } else { 1_000 };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let memory = CacheLayer::new(MemoryStorage::builder().max_entries(KEYS * 2).build());
+    let sqlite_storage = rt
+        .block_on(SqliteStorage::open(dir.path().join("scaling")))
+        .unwrap();
+    let sqlite = CacheLayer::new(sqlite_storage);
+    let memory_service = memory.layer(upstream());
+    let sqlite_service = sqlite.layer(upstream());
+    // Fill: every key stored once (then every bench request is a hit).
+    rt.block_on(async {
+        for key in 0..keys {
+            hit(&memory_service, key).await;
+            hit(&sqlite_service, key).await;
+        }
+        memory.cache().flush().await;
+        sqlite.cache().flush().await;
+    });
+    assert_eq!(rt.block_on(sqlite.cache().len()).unwrap(), keys as u64);
+    let key_space = keys;
+
+    println!("CPU per hit (process user+system), 2 worker threads, {hits} hits (SQLite {sqlite_hits})");
+    println!("{:<8} {:<10} {:>12} {:>12} {:>8}", "storage", "keys", "1 task", "2 tasks", "2 / 1");
+    for (label, random) in [("one", false), ("random", true)] {
+        let row = |name: &str, one: Duration, two: Duration| {
+            println!(
+                "{name:<8} {:<10} {:>9} ns {:>9} ns {:>8.2}",
+                if random { format!("{key_space}") } else { label.to_owned() },
+                one.as_nanos(),
+                two.as_nanos(),
+                two.as_secs_f64() / one.as_secs_f64().max(1e-12)
+            );
+        };
+        let bare = upstream();
+        let run_bare = move |key: usize| {
+            let bare = bare.clone();
+            async move { bare_hit(&bare, key % key_space).await }
+        };
+        row("bare", measure(&rt, 1, hits, random, run_bare.clone()), measure(&rt, 2, hits, random, run_bare));
+        let service = Arc::new(memory_service.clone());
+        let run = move |key: usize| {
+            let service = Arc::clone(&service);
+            async move { hit(&*service, key % key_space).await }
+        };
+        row("memory", measure(&rt, 1, hits, random, run.clone()), measure(&rt, 2, hits, random, run));
+        let service = Arc::new(sqlite_service.clone());
+        let run = move |key: usize| {
+            let service = Arc::clone(&service);
+            async move { hit(&*service, key % key_space).await }
+        };
+        row(
+            "sqlite",
+            measure(&rt, 1, sqlite_hits, random, run.clone()),
+            measure(&rt, 2, sqlite_hits, random, run),
+        );
+    }
+    let stats = memory.cache().stats();
+    assert!(stats.hits > 0 && stats.misses == keys as u64, "{stats:?}");
+}
