@@ -49,8 +49,7 @@ fn upstream() -> impl Service<
 
 async fn hit<S>(service: &S, key: usize)
 where
-    S: Service<Request<Full<Bytes>>, Response = Response<reqcache::CacheBody<Full<Bytes>>>>
-        + Clone,
+    S: Service<Request<Full<Bytes>>, Response = Response<reqcache::CacheBody<Full<Bytes>>>> + Clone,
     S::Error: std::fmt::Debug,
 {
     let request = Request::get(format!("https://api.example.com/v1/items/{key}"))
@@ -83,9 +82,9 @@ fn cpu() -> Duration {
         .map_or("", |(_, rest)| rest)
         .split_whitespace()
         .collect();
-    let ticks: u64 = fields.get(11..13).map_or(0, |f| {
-        f.iter().filter_map(|v| v.parse::<u64>().ok()).sum()
-    });
+    let ticks: u64 = fields
+        .get(11..13)
+        .map_or(0, |f| f.iter().filter_map(|v| v.parse::<u64>().ok()).sum());
     Duration::from_secs_f64(ticks as f64 / 100.0) // CLK_TCK is 100 on Linux
 }
 
@@ -100,7 +99,13 @@ fn key(random: bool, task: u64, i: u64) -> usize {
 }
 
 /// CPU per hit over `hits` hits split among `tasks` tasks.
-fn measure<F, Fut>(rt: &tokio::runtime::Runtime, tasks: u64, hits: u64, random: bool, one: F) -> Duration
+fn measure<F, Fut>(
+    rt: &tokio::runtime::Runtime,
+    tasks: u64,
+    hits: u64,
+    random: bool,
+    one: F,
+) -> Duration
 where
     F: Fn(usize) -> Fut + Clone + Send + 'static,
     Fut: std::future::Future<Output = ()> + Send,
@@ -158,13 +163,22 @@ fn main() {
     assert_eq!(rt.block_on(sqlite.cache().len()).unwrap(), keys as u64);
     let key_space = keys;
 
-    println!("CPU per hit (process user+system), 2 worker threads, {hits} hits (SQLite {sqlite_hits})");
-    println!("{:<8} {:<10} {:>12} {:>12} {:>8}", "storage", "keys", "1 task", "2 tasks", "2 / 1");
+    println!(
+        "CPU per hit (process user+system), 2 worker threads, {hits} hits (SQLite {sqlite_hits})"
+    );
+    println!(
+        "{:<8} {:<10} {:>12} {:>12} {:>8}",
+        "storage", "keys", "1 task", "2 tasks", "2 / 1"
+    );
     for (label, random) in [("one", false), ("random", true)] {
         let row = |name: &str, one: Duration, two: Duration| {
             println!(
                 "{name:<8} {:<10} {:>9} ns {:>9} ns {:>8.2}",
-                if random { format!("{key_space}") } else { label.to_owned() },
+                if random {
+                    format!("{key_space}")
+                } else {
+                    label.to_owned()
+                },
                 one.as_nanos(),
                 two.as_nanos(),
                 two.as_secs_f64() / one.as_secs_f64().max(1e-12)
@@ -175,13 +189,21 @@ fn main() {
             let bare = bare.clone();
             async move { bare_hit(&bare, key % key_space).await }
         };
-        row("bare", measure(&rt, 1, hits, random, run_bare.clone()), measure(&rt, 2, hits, random, run_bare));
+        row(
+            "bare",
+            measure(&rt, 1, hits, random, run_bare.clone()),
+            measure(&rt, 2, hits, random, run_bare),
+        );
         let service = Arc::new(memory_service.clone());
         let run = move |key: usize| {
             let service = Arc::clone(&service);
             async move { hit(&*service, key % key_space).await }
         };
-        row("memory", measure(&rt, 1, hits, random, run.clone()), measure(&rt, 2, hits, random, run));
+        row(
+            "memory",
+            measure(&rt, 1, hits, random, run.clone()),
+            measure(&rt, 2, hits, random, run),
+        );
         let service = Arc::new(sqlite_service.clone());
         let run = move |key: usize| {
             let service = Arc::clone(&service);
