@@ -653,8 +653,14 @@ impl<'a> Exchange<'a> {
             Some(found) => validation::add_validators(request.headers_mut(), &found.entry.headers),
             None => false,
         };
-        // Kept to send again, unconditionally, if a 304 does not match.
-        let retry = added_validators.then(|| (copy_of(&head), request_body.clone()));
+        // Kept to send again, unconditionally, if a 304 does not match,
+        // with the request's extensions (what services under the cache
+        // read from them, a proxy's client address say, goes again too).
+        let retry = added_validators.then(|| {
+            let mut parts = copy_of(&head);
+            parts.extensions = request.extensions().clone();
+            (parts, request_body.clone())
+        });
 
         self.counters().record(Counter::Miss);
         tracing::debug!(key = %self.key, conditional = added_validators, "reqcache: miss; going upstream");

@@ -413,14 +413,28 @@ async fn a_304_for_another_representation_is_not_applied() {
     let mut h = Harness::new(upstream, |b| b);
     h.get("http://e.com/").await;
     h.advance(2);
-    let r = h.get("http://e.com/").await;
+    // The request's extensions (a proxy's client address, say) reach the
+    // upstream on the conditional request and on the unconditional retry.
+    let mut request = get("http://e.com/");
+    request.extensions_mut().insert(Caller("client-7"));
+    let r = h.send(request).await;
     assert_eq!(r.body, "second");
+    let seen = h.upstream.seen();
     assert!(
-        !h.upstream.last().headers.contains_key("if-none-match"),
+        !seen[2].headers.contains_key("if-none-match"),
         "asked again, unconditionally"
     );
+    for attempt in &seen[1..] {
+        assert_eq!(
+            attempt.extensions.get::<Caller>(),
+            Some(&Caller("client-7"))
+        );
+    }
     assert_eq!(h.calls(), 3);
 }
+
+#[derive(Debug, Clone, PartialEq)]
+struct Caller(&'static str);
 
 #[tokio::test]
 async fn a_clients_conditional_request_is_answered_304_from_the_cache() {

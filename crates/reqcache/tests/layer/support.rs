@@ -38,6 +38,7 @@ pub(crate) struct Seen {
     pub(crate) uri: http::Uri,
     pub(crate) headers: HeaderMap,
     pub(crate) body: Bytes,
+    pub(crate) extensions: http::Extensions,
 }
 
 /// A response body of several chunks, optionally ending in an error.
@@ -181,6 +182,7 @@ impl Service<Request<Full<Bytes>>> for Upstream {
                 uri: parts.uri,
                 headers: parts.headers,
                 body,
+                extensions: parts.extensions,
             };
             let before = this.calls.fetch_add(1, Ordering::SeqCst);
             this.seen.lock().unwrap().push(seen.clone());
