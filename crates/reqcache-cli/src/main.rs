@@ -374,8 +374,15 @@ async fn run(command: Command) -> Result<(), BoxError> {
             } else {
                 storage::open_url(&storage_url, true).await?
             };
+            // Both listeners are bound before the start line is printed, so
+            // whoever reads it can connect to either at once.
             let metrics = match config.metrics_listen {
-                Some(addr) => Some((metrics_endpoint::install()?, addr)),
+                Some(addr) => {
+                    let listener = tokio::net::TcpListener::bind(addr)
+                        .await
+                        .map_err(|e| format!("--metrics-listen {addr}: {e}"))?;
+                    Some((metrics_endpoint::install()?, listener))
+                }
                 None => None,
             };
             let layer = config.layer(storage)?;
@@ -386,10 +393,7 @@ async fn run(command: Command) -> Result<(), BoxError> {
                 "reqcache proxy on http://{} -> {upstream} (storage {storage_url})",
                 proxy.local_addr()
             );
-            if let Some((handle, addr)) = metrics {
-                let listener = tokio::net::TcpListener::bind(addr)
-                    .await
-                    .map_err(|e| format!("--metrics-listen {addr}: {e}"))?;
+            if let Some((handle, listener)) = metrics {
                 eprintln!(
                     "reqcache metrics on http://{}/metrics",
                     listener.local_addr()?
