@@ -162,27 +162,18 @@ async fn open_with_bus(
             namespace,
         } => {
             let storage = redis(RedisTarget::Server(server), namespace, lazy).await?;
-            let bus = reqcache_redis::RedisBus::new(server)?
-                .channel(format!("reqcache:invalidate:{namespace}"));
-            Ok((storage, Some(Arc::new(bus))))
+            Ok((storage, Some(redis_bus(server, namespace)?)))
         }
         #[cfg(feature = "redis")]
         StorageUrl::RedisCluster { nodes, namespace } => {
             let storage = redis(RedisTarget::Cluster(nodes), namespace, lazy).await?;
             // Pub/sub messages reach every node of a cluster.
             let first = nodes.first().map_or("", String::as_str);
-            let bus = reqcache_redis::RedisBus::new(first)?
-                .channel(format!("reqcache:invalidate:{namespace}"));
-            Ok((storage, Some(Arc::new(bus))))
+            Ok((storage, Some(redis_bus(first, namespace)?)))
         }
         #[cfg(feature = "postgres")]
         StorageUrl::Postgres { url: server, table } => {
-            let builder = reqcache_postgres::PostgresStorage::builder(server).table(table);
-            let storage = if lazy {
-                builder.open_lazily().await?
-            } else {
-                builder.open().await?
-            };
+            let storage = open_postgres(server, table, lazy).await?;
             let bus = reqcache_postgres::PostgresBus::new(storage.pool().clone())
                 .channel(format!("{table}_invalidate"));
             Ok((Arc::new(storage), Some(Arc::new(bus))))
@@ -276,6 +267,15 @@ async fn redis(
     ))
 }
 
+/// The bus of a Redis storage: pub/sub on its server, one channel per
+/// namespace.
+#[cfg(feature = "redis")]
+fn redis_bus(server: &str, namespace: &str) -> Result<Arc<dyn InvalidationBus>, StorageError> {
+    let bus =
+        reqcache_redis::RedisBus::new(server)?.channel(format!("reqcache:invalidate:{namespace}"));
+    Ok(Arc::new(bus))
+}
+
 #[cfg(not(feature = "redis"))]
 async fn redis(_: RedisTarget<'_>, _: &str, _: bool) -> Result<Arc<dyn Storage>, StorageError> {
     Err(missing("redis"))
@@ -331,12 +331,21 @@ async fn dynamodb(
 
 #[cfg(feature = "postgres")]
 async fn postgres(url: &str, table: &str, lazy: bool) -> Result<Arc<dyn Storage>, StorageError> {
+    Ok(Arc::new(open_postgres(url, table, lazy).await?))
+}
+
+#[cfg(feature = "postgres")]
+async fn open_postgres(
+    url: &str,
+    table: &str,
+    lazy: bool,
+) -> Result<reqcache_postgres::PostgresStorage, StorageError> {
     let builder = reqcache_postgres::PostgresStorage::builder(url).table(table);
-    Ok(Arc::new(if lazy {
-        builder.open_lazily().await?
+    if lazy {
+        builder.open_lazily().await
     } else {
-        builder.open().await?
-    }))
+        builder.open().await
+    }
 }
 
 #[cfg(not(feature = "postgres"))]

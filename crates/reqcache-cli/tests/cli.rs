@@ -17,7 +17,7 @@ use tokio::net::TcpListener;
 
 mod support;
 
-use support::{BIN, exchange, start_proxy, versioned_upstream};
+use support::{BIN, exchange, start_proxy, start_proxy_for, versioned_upstream};
 
 /// An upstream whose responses say nothing of freshness; counts requests.
 async fn silent_upstream(hits: Arc<AtomicUsize>) -> SocketAddr {
@@ -397,34 +397,6 @@ async fn https_upstream() -> SocketAddr {
         }
     });
     addr
-}
-
-/// Starts the proxy in front of `upstream_url` (any scheme).
-fn start_proxy_for(upstream_url: &str, flags: &[&str]) -> (std::process::Child, String) {
-    use std::io::{BufRead, BufReader};
-    let mut child = Command::new(BIN)
-        .args([
-            "proxy",
-            "--listen",
-            "127.0.0.1:0",
-            "--upstream",
-            upstream_url,
-        ])
-        .args(flags)
-        .env("RUST_LOG", "warn")
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stderr.as_mut().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .split_whitespace()
-        .find_map(|word| word.strip_prefix("http://"))
-        .unwrap_or_else(|| panic!("no address in {line:?}"))
-        .to_owned();
-    (child, addr)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

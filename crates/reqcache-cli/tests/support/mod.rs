@@ -22,9 +22,20 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_reqcache");
 
 /// Starts `reqcache proxy` with `flags`; its address, from the line it prints.
 pub fn start_proxy(upstream: SocketAddr, flags: &[&str]) -> (std::process::Child, String) {
+    start_proxy_for(&format!("http://{upstream}"), flags)
+}
+
+/// Starts `reqcache proxy` in front of `upstream_url` (any scheme) with
+/// `flags`; its address, from the line it prints first.
+pub fn start_proxy_for(upstream_url: &str, flags: &[&str]) -> (std::process::Child, String) {
     let mut child = Command::new(BIN)
-        .args(["proxy", "--listen", "127.0.0.1:0", "--upstream"])
-        .arg(format!("http://{upstream}"))
+        .args([
+            "proxy",
+            "--listen",
+            "127.0.0.1:0",
+            "--upstream",
+            upstream_url,
+        ])
         .args(flags)
         .env("RUST_LOG", "warn")
         .stderr(Stdio::piped())
