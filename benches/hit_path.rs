@@ -3,6 +3,8 @@
 //! Each iteration builds a request, calls the service (a fresh hit with a
 //! 1 KiB body and `Cache-Control: max-age=3600`), and collects the body.
 //! `bare` is the inner service alone; the difference is what the layer adds.
+//! The `*_vary` rows hit a response that varies on `Accept`, stored for two
+//! values: the one asked for first, then another (`text/html`).
 //!
 //! Run: `cargo bench --bench hit_path`
 
@@ -30,8 +32,11 @@ fn body_1k() -> Bytes {
     Bytes::from(body)
 }
 
-/// The upstream: answers at once with a 1 KiB JSON body.
-fn upstream() -> impl Service<
+/// The upstream: answers at once with a 1 KiB JSON body, with `vary` when
+/// given.
+fn upstream(
+    vary: Option<&'static str>,
+) -> impl Service<
     Request<Full<Bytes>>,
     Response = Response<Full<Bytes>>,
     Error = Infallible,
@@ -43,12 +48,14 @@ fn upstream() -> impl Service<
     tower::service_fn(move |_req: Request<Full<Bytes>>| {
         let body = body.clone();
         async move {
-            Ok(Response::builder()
+            let mut response = Response::builder()
                 .header("content-type", "application/json")
                 .header("cache-control", "max-age=3600")
-                .header("etag", "\"v1\"")
-                .body(Full::new(body))
-                .unwrap())
+                .header("etag", "\"v1\"");
+            if let Some(vary) = vary {
+                response = response.header("vary", vary);
+            }
+            Ok(response.body(Full::new(body)).unwrap())
         }
     })
 }
@@ -60,8 +67,18 @@ where
     B: Body,
     B::Error: std::fmt::Debug,
 {
+    round_trip_accepting(service, "application/json").await;
+}
+
+async fn round_trip_accepting<S, B>(service: &mut S, accept: &'static str)
+where
+    S: Service<Request<Full<Bytes>>, Response = Response<B>>,
+    S::Error: std::fmt::Debug,
+    B: Body,
+    B::Error: std::fmt::Debug,
+{
     let request = Request::get(URL)
-        .header("accept", "application/json")
+        .header("accept", accept)
         .header("user-agent", "bench/1.0")
         .body(Full::default())
         .unwrap();
@@ -99,9 +116,9 @@ fn hit_path(c: &mut Criterion) {
         .enable_all()
         .build()
         .unwrap();
-    bench_service(c, &rt, "bare", upstream());
+    bench_service(c, &rt, "bare", upstream(None));
 
-    let memory = CacheLayer::new(MemoryStorage::new()).layer(upstream());
+    let memory = CacheLayer::new(MemoryStorage::new()).layer(upstream(None));
     bench_service(c, &rt, "memory", memory);
 
     let dir = tempfile::tempdir().unwrap();
@@ -109,12 +126,38 @@ fn hit_path(c: &mut Criterion) {
         .block_on(SqliteStorage::open(dir.path().join("bench")))
         .unwrap();
     let layer = CacheLayer::new(sqlite.clone());
-    bench_service(c, &rt, "sqlite", layer.layer(upstream()));
+    bench_service(c, &rt, "sqlite", layer.layer(upstream(None)));
     assert_eq!(
         rt.block_on(layer.cache().len()).unwrap(),
         1,
         "the SQLite bench must measure hits"
     );
+
+    let layer = CacheLayer::new(MemoryStorage::new());
+    let memory = layer.layer(upstream(Some("accept")));
+    rt.block_on(two_variants(&mut memory.clone(), layer.cache()));
+    bench_service(c, &rt, "memory_vary", memory);
+    let sqlite = rt
+        .block_on(SqliteStorage::open(dir.path().join("bench-vary")))
+        .unwrap();
+    let layer = CacheLayer::new(sqlite);
+    let service = layer.layer(upstream(Some("accept")));
+    rt.block_on(two_variants(&mut service.clone(), layer.cache()));
+    bench_service(c, &rt, "sqlite_vary", service);
+}
+
+/// Stores the JSON variant, then the HTML one; the benches ask for JSON.
+async fn two_variants<S, B>(service: &mut S, cache: &reqcache::CacheHandle)
+where
+    S: Service<Request<Full<Bytes>>, Response = Response<B>>,
+    S::Error: std::fmt::Debug,
+    B: Body,
+    B::Error: std::fmt::Debug,
+{
+    for accept in ["application/json", "text/html"] {
+        round_trip_accepting(service, accept).await;
+        cache.flush().await;
+    }
 }
 
 criterion_group! {

@@ -11,7 +11,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use globset::GlobMatcher;
 use indicatif::{ProgressBar, ProgressStyle};
-use reqcache::storage::{CachedResponse, Codec, EntryInfo, Serializer, Storage};
+use reqcache::storage::{CachedResponse, Codec, EntryInfo, Serializer, Storage, StoredRecord};
 use reqcache::{CacheHandle, CacheLayer, StorageError};
 use serde_json::{Value, json};
 
@@ -19,8 +19,11 @@ use serde_json::{Value, json};
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub struct Stats {
-    /// Entries stored.
+    /// Responses stored.
     pub entries: u64,
+    /// Aliases and vary indexes, which lead to responses (not counted in
+    /// `entries`, `expired` or the breakdowns; their bytes are in `bytes`).
+    pub bookkeeping: u64,
     /// Of which expired (kept for revalidation).
     pub expired: u64,
     /// Their total estimated size, in bytes.
@@ -36,6 +39,7 @@ impl Stats {
     pub fn to_json(&self) -> Value {
         json!({
             "entries": self.entries,
+            "bookkeeping": self.bookkeeping,
             "expired": self.expired,
             "bytes": self.bytes,
             "by_status": self.by_status.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
@@ -51,9 +55,13 @@ impl Stats {
 pub async fn stats(storage: &dyn Storage, now: SystemTime) -> Result<Stats, StorageError> {
     let mut stats = Stats::default();
     for info in storage.entries().await? {
+        stats.bytes += info.size;
+        if !info.kind.is_response() {
+            stats.bookkeeping += 1;
+            continue;
+        }
         stats.entries += 1;
         stats.expired += u64::from(info.is_expired(now));
-        stats.bytes += info.size;
         *stats.by_status.entry(info.status.as_u16()).or_default() += 1;
         *stats.by_method.entry(info.method.to_string()).or_default() += 1;
     }
@@ -140,6 +148,7 @@ fn unix(time: SystemTime) -> f64 {
 pub fn info_json(info: &EntryInfo, now: SystemTime) -> Value {
     json!({
         "key": info.key,
+        "kind": info.kind.to_string(),
         "method": info.method.as_str(),
         "url": info.url,
         "status": info.status.as_u16(),
@@ -151,21 +160,52 @@ pub fn info_json(info: &EntryInfo, now: SystemTime) -> Value {
     })
 }
 
-/// An entry's metadata as one line of text.
+/// A record's metadata as one line of text; aliases and vary indexes end
+/// with their kind.
 pub fn info_line(info: &EntryInfo, now: SystemTime) -> String {
     let state = if info.is_expired(now) {
         "expired"
     } else {
         "fresh"
     };
+    let kind = if info.kind.is_response() {
+        String::new()
+    } else {
+        format!("  {}", info.kind)
+    };
     format!(
-        "{}  {:<6} {} {}  {} bytes  {state}",
+        "{}  {:<6} {} {}  {} bytes  {state}{kind}",
         info.key,
         info.method,
         info.status.as_u16(),
         info.url,
         info.size
     )
+}
+
+/// What an alias or a vary index says, in one line: where it leads.
+pub fn leads_to(record: &StoredRecord) -> Option<String> {
+    let names = |vary: &[http::HeaderName]| {
+        vary.iter()
+            .map(http::HeaderName::as_str)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match record {
+        StoredRecord::Alias(alias) if alias.vary.is_empty() => {
+            Some(format!("alias of {}", alias.target))
+        }
+        StoredRecord::Alias(alias) => Some(format!(
+            "alias of {}, which varies on {}",
+            alias.target,
+            names(&alias.vary)
+        )),
+        StoredRecord::VaryIndex(index) => Some(format!(
+            "vary index: the variants are keyed on {}",
+            names(&index.vary)
+        )),
+        _ => None,
+    }
 }
 
 /// A handle with the default key settings over `storage`: what the admin
@@ -179,7 +219,7 @@ fn is_url(target: &str) -> bool {
     target.contains("://") || target.starts_with('/')
 }
 
-/// The entries `target` names: a key, or every entry of a URL (normalized
+/// The records `target` names: a key, or every record of a URL (normalized
 /// as stored: lower-case host, sorted query, redacted parameters removed).
 ///
 /// # Errors
@@ -187,7 +227,7 @@ fn is_url(target: &str) -> bool {
 pub async fn find(
     handle: &CacheHandle,
     target: &str,
-) -> Result<Vec<(EntryInfo, Option<Arc<CachedResponse>>)>, StorageError> {
+) -> Result<Vec<(EntryInfo, Option<StoredRecord>)>, StorageError> {
     let storage = handle.storage();
     let now = handle.now();
     let infos: Vec<EntryInfo> = if is_url(target) {
@@ -208,13 +248,41 @@ pub async fn find(
     };
     let mut found = Vec::with_capacity(infos.len());
     for info in infos {
-        let entry = storage.get(&info.key, now).await?;
-        found.push((info, entry));
+        let record = storage.get_record(&info.key, now).await?;
+        found.push((info, record));
     }
     Ok(found)
 }
 
-/// An entry as JSON: its metadata, response head, and the body when asked
+/// A record as JSON: its metadata and, for a response, its head and the
+/// body when asked; for an alias, its target; for either bookkeeping kind,
+/// the `Vary` names it leads with.
+pub fn record_json(info: &EntryInfo, record: &StoredRecord, body: bool, now: SystemTime) -> Value {
+    let names = |vary: &[http::HeaderName]| {
+        json!(
+            vary.iter()
+                .map(http::HeaderName::as_str)
+                .collect::<Vec<_>>()
+        )
+    };
+    match record {
+        StoredRecord::Response(entry) => entry_json(info, entry, body, now),
+        StoredRecord::Alias(alias) => {
+            let mut value = info_json(info, now);
+            value["target"] = json!(alias.target);
+            value["vary"] = names(&alias.vary);
+            value
+        }
+        StoredRecord::VaryIndex(index) => {
+            let mut value = info_json(info, now);
+            value["vary"] = names(&index.vary);
+            value
+        }
+        _ => info_json(info, now),
+    }
+}
+
+/// A response as JSON: its metadata, response head, and the body when asked
 /// (as UTF-8 text when it is, else base64 under `body_base64`).
 pub fn entry_json(info: &EntryInfo, entry: &CachedResponse, body: bool, now: SystemTime) -> Value {
     let headers: Vec<Value> = entry
@@ -268,9 +336,9 @@ pub fn progress(total: u64, what: &str) -> ProgressBar {
     bar
 }
 
-/// Copies every entry of `source` into `destination` under the same keys;
-/// returns how many. Entries that vanish or do not decode on the way are
-/// skipped.
+/// Copies every record of `source` into `destination` under the same keys;
+/// returns how many responses (aliases and vary indexes are copied too).
+/// Records that vanish or do not decode on the way are skipped.
 ///
 /// # Errors
 /// The storages'.
@@ -283,9 +351,9 @@ pub async fn copy(
     let bar = progress(infos.len() as u64, "copying");
     let mut copied = 0;
     for info in infos {
-        if let Some(entry) = source.get(&info.key, now).await? {
-            destination.put(&info.key, entry).await?;
-            copied += 1;
+        if let Some(record) = source.get_record(&info.key, now).await? {
+            copied += u64::from(record.kind().is_response());
+            destination.put_record(&info.key, record).await?;
         }
         bar.inc(1);
     }
@@ -298,9 +366,9 @@ fn export_codec() -> Codec {
     Codec::new(Serializer::Json)
 }
 
-/// Writes every entry of `storage` to `out`, one JSON object per line
-/// (`{"key": …, "entry": {…}}`, the entry in reqcache's versioned JSON
-/// record format); returns how many.
+/// Writes every record of `storage` to `out`, one JSON object per line
+/// (`{"key": …, "entry": {…}}`, the record in reqcache's versioned JSON
+/// format: a response, an alias or a vary index); returns how many.
 ///
 /// # Errors
 /// The storage's, or the writer's as [`Io`](reqcache::storage::StorageErrorKind::Io).
@@ -315,12 +383,13 @@ pub async fn export(
     let mut written = 0;
     for info in infos {
         bar.inc(1);
-        let Some(entry) = storage.get(&info.key, now).await? else {
+        let Some(record) = storage.get_record(&info.key, now).await? else {
             continue;
         };
-        let record: Value = serde_json::from_slice(&codec.encode(&entry)?).map_err(|e| {
-            StorageError::with_source(reqcache::storage::StorageErrorKind::Encode, "export", e)
-        })?;
+        let record: Value =
+            serde_json::from_slice(&codec.encode_record(&record)?).map_err(|e| {
+                StorageError::with_source(reqcache::storage::StorageErrorKind::Encode, "export", e)
+            })?;
         let line = json!({ "key": info.key, "entry": record });
         writeln!(out, "{line}").map_err(|e| {
             StorageError::with_source(
@@ -339,7 +408,7 @@ pub async fn export(
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ImportReport {
-    /// Entries stored.
+    /// Records stored.
     pub imported: u64,
     /// Lines that were not an exported entry: (line number, why).
     pub skipped: Vec<(u64, String)>,
@@ -370,7 +439,7 @@ pub async fn import(
         if line.trim().is_empty() {
             continue;
         }
-        let parsed: Result<(String, CachedResponse), String> = (|| {
+        let parsed: Result<(String, StoredRecord), String> = (|| {
             let value: Value = serde_json::from_str(&line).map_err(|e| format!("not JSON: {e}"))?;
             let key = value["key"]
                 .as_str()
@@ -378,14 +447,14 @@ pub async fn import(
                 .ok_or("no \"key\"")?
                 .to_owned();
             let record = serde_json::to_vec(&value["entry"]).map_err(|e| e.to_string())?;
-            let entry = codec
-                .decode(&record)
+            let record = codec
+                .decode_record(&record)
                 .map_err(|e| format!("\"entry\": {e}"))?;
-            Ok((key, entry))
+            Ok((key, record))
         })();
         match parsed {
-            Ok((key, entry)) => {
-                storage.put(&key, Arc::new(entry)).await?;
+            Ok((key, record)) => {
+                storage.put_record(&key, record).await?;
                 report.imported += 1;
             }
             Err(why) => report.skipped.push((number, why)),
@@ -506,11 +575,11 @@ mod tests {
         let found = find(&handle, "HTTP://A.COM/x").await.unwrap();
         assert_eq!(found.len(), 1, "the URL is normalized as stored");
         let (info, entry) = &found[0];
-        let value = entry_json(info, entry.as_ref().unwrap(), true, handle.now());
+        let value = record_json(info, entry.as_ref().unwrap(), true, handle.now());
         assert_eq!(value["body"], "one");
         assert_eq!(value["headers"][0][0], "content-type");
         let binary = find(&handle, "k3").await.unwrap();
-        let value = entry_json(
+        let value = record_json(
             &binary[0].0,
             binary[0].1.as_ref().unwrap(),
             true,

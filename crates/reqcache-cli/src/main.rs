@@ -425,6 +425,7 @@ async fn admin(command: Command) -> Result<(), BoxError> {
                 print_json(stats.to_json());
             } else {
                 println!("entries: {} ({} expired)", stats.entries, stats.expired);
+                println!("aliases and vary indexes: {}", stats.bookkeeping);
                 println!("bytes:   {}", stats.bytes);
                 for (status, count) in &stats.by_status {
                     println!("status {status}: {count}");
@@ -472,8 +473,8 @@ async fn admin(command: Command) -> Result<(), BoxError> {
             if found.is_empty() {
                 return Err(format!("no entry for {key_or_url:?}").into());
             }
-            for (info, entry) in found {
-                let Some(entry) = entry else {
+            for (info, record) in found {
+                let Some(record) = record else {
                     eprintln!(
                         "{}: listed but unreadable (expired past retention, or undecodable)",
                         info.key
@@ -481,10 +482,14 @@ async fn admin(command: Command) -> Result<(), BoxError> {
                     continue;
                 };
                 if target.json {
-                    print_json(admin::entry_json(&info, &entry, body, now));
+                    print_json(admin::record_json(&info, &record, body, now));
                     continue;
                 }
                 println!("{}", admin::info_line(&info, now));
+                let Some(entry) = record.as_response() else {
+                    println!("{}", admin::leads_to(&record).unwrap_or_default());
+                    continue;
+                };
                 println!("{:?} {}", entry.version, entry.status);
                 for (name, value) in &entry.headers {
                     println!("{name}: {}", String::from_utf8_lossy(value.as_bytes()));

@@ -6,7 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
 pub(crate) use reqcache::storage::unix_time::{from_unix_nanos, to_unix_nanos};
-use reqcache::storage::{EntryInfo, Record};
+use reqcache::storage::{EntryInfo, Record, RecordKind};
 
 pub(crate) const KEY: &str = "key";
 pub(crate) const VALUE: &str = "value";
@@ -18,9 +18,12 @@ pub(crate) const CREATED: &str = "created_ns";
 pub(crate) const EXPIRES: &str = "expires_ns";
 pub(crate) const RETAIN: &str = "retain_ns";
 pub(crate) const TTL: &str = "ttl";
+/// The [`RecordKind`] code of an alias or a vary index; absent on a response
+/// (and on every item written before records had kinds).
+pub(crate) const KIND: &str = "kind";
 
 /// The attributes listings read: everything but the value.
-pub(crate) const METADATA: &str = "#k, #m, #u, #s, #z, #c, #e, #r";
+pub(crate) const METADATA: &str = "#k, #m, #u, #s, #z, #c, #e, #r, #q";
 
 /// The names behind [`METADATA`]'s placeholders (some are reserved words).
 pub(crate) fn metadata_names() -> HashMap<String, String> {
@@ -33,6 +36,7 @@ pub(crate) fn metadata_names() -> HashMap<String, String> {
         ("#c", CREATED),
         ("#e", EXPIRES),
         ("#r", RETAIN),
+        ("#q", KIND),
     ]
     .into_iter()
     .map(|(placeholder, name)| (placeholder.to_owned(), name.to_owned()))
@@ -68,6 +72,9 @@ pub(crate) fn to_item(record: Record) -> HashMap<String, AttributeValue> {
     }
     if let Some(retain) = info.retain_until {
         item.insert(RETAIN.to_owned(), number(to_unix_nanos(retain)));
+    }
+    if !info.kind.is_response() {
+        item.insert(KIND.to_owned(), number(info.kind.code()));
     }
     if let Some(ttl) = deadline {
         let secs = ttl.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
@@ -112,8 +119,13 @@ pub(crate) fn past_retention(item: &HashMap<String, AttributeValue>, now: System
 }
 
 pub(crate) fn info_of(item: &HashMap<String, AttributeValue>) -> Option<EntryInfo> {
+    let kind = match int(item, KIND) {
+        None => RecordKind::Response,
+        Some(code) => RecordKind::from_code(u8::try_from(code).ok()?)?,
+    };
     Some(EntryInfo {
         key: key_of(item)?,
+        kind,
         method: http::Method::from_bytes(string(item, METHOD)?.as_bytes()).ok()?,
         url: string(item, URL)?.to_owned(),
         status: http::StatusCode::from_u16(u16::try_from(int(item, STATUS)?).ok()?).ok()?,

@@ -22,7 +22,8 @@
 //! One item per entry, keyed by the cache key (`key`, a string). Beside the
 //! encoded entry (`value`, binary) each item holds its metadata — `method`,
 //! `url`, `status`, `size`, and times in nanoseconds (`created_ns`,
-//! `expires_ns`, `retain_ns`) — so listing, counting and `remove_expired`
+//! `expires_ns`, `retain_ns`), and `kind` on an alias or a vary index
+//! (1 or 2; `len` counts the items without it) — so listing, counting and `remove_expired`
 //! scan metadata only (paginated, projected: never the values), and a `ttl`
 //! attribute in epoch seconds for DynamoDB's TTL: the
 //! entry's retention limit

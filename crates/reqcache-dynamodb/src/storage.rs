@@ -608,6 +608,9 @@ impl ByteStore for DynamoDbStorage {
                 .scan()
                 .table_name(&*self.table)
                 .select(Select::Count)
+                // Responses: aliases and vary indexes carry a kind.
+                .filter_expression("attribute_not_exists(#q)")
+                .expression_attribute_names("#q", item::KIND)
                 .set_exclusive_start_key(start.take())
                 .send()
                 .await

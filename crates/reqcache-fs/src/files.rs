@@ -9,6 +9,9 @@ use serde::{Deserialize, Serialize};
 
 /// The extension of metadata sidecars.
 pub(crate) const META_EXTENSION: &str = "meta";
+/// The extension of the marker beside an alias's or a vary index's sidecar
+/// (it holds the kind's name): `len` counts sidecars less markers.
+pub(crate) const KIND_EXTENSION: &str = "kind";
 /// The prefix of temporary files.
 pub(crate) const TEMP_PREFIX: &str = ".tmp-";
 

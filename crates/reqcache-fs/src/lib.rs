@@ -26,8 +26,11 @@
 //! digits of a BLAKE3 hash of `k` (safe as a file name on every platform,
 //! whatever the key) and `ext` the serializer's (`msgpack`, `json`, `yaml`,
 //! `bson`). Beside it, `<h>.meta` holds the entry's metadata (key, method, URL,
-//! status, size, times) in MessagePack, so listing, `len` and
-//! `remove_expired` read only those small files, never bodies.
+//! status, size, times, kind) in MessagePack, so listing and
+//! `remove_expired` read only those small files, never bodies. An alias or a
+//! vary index (records that lead to a response, not responses) also has a
+//! `<h>.kind` marker naming its kind: `len` counts `.meta` files less
+//! `.kind` files, from the directory listing alone.
 //!
 //! `delete_url`, which the layer calls to invalidate a URL after a successful
 //! `POST`, `PUT`, `PATCH` or `DELETE`, reads the URL index instead: an empty

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 use reqcache::storage::{ByteStore, EntryInfo, Record, Serializer, StorageError, StorageErrorKind};
 
-use crate::files::{self, META_EXTENSION, Meta};
+use crate::files::{self, KIND_EXTENSION, META_EXTENSION, Meta};
 use crate::url_index::UrlIndex;
 
 /// How old a temporary file must be before it counts as left by a crash.
@@ -97,6 +97,10 @@ impl FileStorage {
         self.shared.dir.join(format!("{stem}.{META_EXTENSION}"))
     }
 
+    fn kind_path(&self, stem: &str) -> PathBuf {
+        self.shared.dir.join(format!("{stem}.{KIND_EXTENSION}"))
+    }
+
     /// Runs blocking file work on tokio's blocking pool.
     async fn blocking<T, F>(&self, work: F) -> Result<T, StorageError>
     where
@@ -136,6 +140,7 @@ impl FileStorage {
     /// Deletes an entry's files; `true` if there was any.
     fn remove_stem(&self, stem: &str) -> Result<bool, StorageError> {
         let mut removed = files::remove(&self.meta_path(stem))?;
+        files::remove(&self.kind_path(stem))?;
         for serializer in Serializer::all() {
             removed |= files::remove(&self.entry_path(stem, serializer.extension()))?;
         }
@@ -292,6 +297,13 @@ impl ByteStore for FileStorage {
                     files::remove(&this.entry_path(&stem, serializer.extension()))?;
                 }
             }
+            // The kind marker before the sidecar: a listing never counts an
+            // alias or a vary index as a response.
+            if info.kind.is_response() {
+                files::remove(&this.kind_path(&stem))?;
+            } else {
+                files::write_atomically(&this.kind_path(&stem), info.kind.to_string().as_bytes())?;
+            }
             files::write_atomically(&this.meta_path(&stem), &Meta::of(info, extension).encode())
         })
         .await
@@ -313,6 +325,7 @@ impl ByteStore for FileStorage {
             for (path, stem, extension) in files::list(&this.shared.dir)? {
                 let ours = stem.starts_with(files::TEMP_PREFIX)
                     || extension == META_EXTENSION
+                    || extension == KIND_EXTENSION
                     || (files::is_entry_extension(&extension)
                         && stem.len() == 32
                         && stem.bytes().all(|b| b.is_ascii_hexdigit()));
@@ -325,14 +338,18 @@ impl ByteStore for FileStorage {
         .await
     }
 
+    /// Sidecars less kind markers: responses, from the listing alone.
     async fn count(&self) -> Result<u64, StorageError> {
         self.blocking(|this| {
-            Ok(files::list(&this.shared.dir)?
-                .into_iter()
-                .filter(|(_, stem, extension)| {
-                    extension == META_EXTENSION && !stem.starts_with(files::TEMP_PREFIX)
-                })
-                .count() as u64)
+            let (mut sidecars, mut markers) = (0u64, 0u64);
+            for (_, stem, extension) in files::list(&this.shared.dir)? {
+                if stem.starts_with(files::TEMP_PREFIX) {
+                    continue;
+                }
+                sidecars += u64::from(extension == META_EXTENSION);
+                markers += u64::from(extension == KIND_EXTENSION);
+            }
+            Ok(sidecars.saturating_sub(markers))
         })
         .await
     }

@@ -4,10 +4,13 @@ use std::time::SystemTime;
 
 use mongodb::bson::{Bson, DateTime, Document, doc};
 use reqcache::storage::unix_time::{from_unix_nanos, to_unix_nanos};
-use reqcache::storage::{EntryInfo, StorageError, StorageErrorKind};
+use reqcache::storage::{EntryInfo, RecordKind, StorageError, StorageErrorKind};
 
 pub(crate) const VALUE: &str = "value";
 pub(crate) const FILE: &str = "file_id";
+/// The [`RecordKind`] code of an alias or a vary index; absent on a response
+/// (and on every document written before records had kinds).
+pub(crate) const KIND: &str = "kind";
 
 /// The metadata document of an entry (no value).
 pub(crate) fn metadata(info: &EntryInfo, deadline: Option<SystemTime>) -> Document {
@@ -28,7 +31,15 @@ pub(crate) fn metadata(info: &EntryInfo, deadline: Option<SystemTime>) -> Docume
     if let Some(deadline) = deadline {
         document.insert("expires_at", DateTime::from_system_time(deadline));
     }
+    if !info.kind.is_response() {
+        document.insert(KIND, i32::from(info.kind.code()));
+    }
     document
+}
+
+/// The filter of responses: aliases and vary indexes carry a `kind`.
+pub(crate) fn responses_filter() -> Document {
+    doc! { KIND: { "$exists": false } }
 }
 
 /// The projection that leaves values out.
@@ -54,8 +65,13 @@ pub(crate) fn info(document: &Document) -> Option<EntryInfo> {
         Bson::String(key) => key.clone(),
         _ => return None,
     };
+    let kind = match document.get_i32(KIND) {
+        Err(_) => RecordKind::Response,
+        Ok(code) => RecordKind::from_code(u8::try_from(code).ok()?)?,
+    };
     Some(EntryInfo {
         key,
+        kind,
         method: http::Method::from_bytes(document.get_str("method").ok()?.as_bytes()).ok()?,
         url: document.get_str("url").ok()?.to_owned(),
         status: http::StatusCode::from_u16(u16::try_from(document.get_i32("status").ok()?).ok()?)

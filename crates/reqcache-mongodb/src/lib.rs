@@ -21,7 +21,8 @@
 //! # Documents
 //! One document per entry: the cache key as `_id`; the metadata as fields
 //! (`url`, `method`, `status`, `size`, and times in nanoseconds: `created_ns`,
-//! `expires_ns`, `retain_ns`); `expires_at`, a BSON date for the TTL index
+//! `expires_ns`, `retain_ns`; `kind`, 1 or 2, on an alias or a vary index,
+//! which `len` does not count); `expires_at`, a BSON date for the TTL index
 //! (the entry's retention limit, else its expiry plus
 //! [`DEFAULT_NATIVE_RETENTION`](reqcache::storage::DEFAULT_NATIVE_RETENTION),
 //! one hour; absent for entries that never expire); and the encoded entry as

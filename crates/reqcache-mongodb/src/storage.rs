@@ -277,7 +277,7 @@ impl ByteStore for MongoStorage {
 
     async fn count(&self) -> Result<u64, StorageError> {
         self.collection
-            .count_documents(doc! {})
+            .count_documents(document::responses_filter())
             .await
             .map_err(backend("count failed"))
     }

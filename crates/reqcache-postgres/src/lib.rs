@@ -29,7 +29,8 @@
 //! | `key` | `TEXT PRIMARY KEY` | the cache key |
 //! | `method`, `url`, `status`, `size` | `TEXT`, `TEXT`, `SMALLINT`, `BIGINT` | metadata for listings and URL invalidation |
 //! | `created_at`, `expires`, `retain_until`, `deadline` | `BIGINT` | Unix times in nanoseconds; `NULL`: never |
-//! | `value` | `BYTEA` | the encoded entry |
+//! | `value` | `BYTEA` | the encoded record |
+//! | `kind` | `SMALLINT` | 0 a response, 1 an alias, 2 a vary index ([`RecordKind`](reqcache::storage::RecordKind)); `len` counts 0 |
 //!
 //! Indexes: `url` (`delete_url`, and so the invalidation unsafe requests
 //! cause), `expires` and `deadline` (partial, for expiry). A point read is

@@ -5,10 +5,11 @@ use reqcache::storage::{StorageError, StorageErrorKind};
 /// The columns every query reads back, in order; `probe` checks that an
 /// existing table has them.
 const COLUMNS: &str =
-    "key, method, url, status, size, created_at, expires, retain_until, deadline, value";
+    "key, method, url, status, size, created_at, expires, retain_until, deadline, value, kind";
 
 /// The metadata columns, in the order [`entry_info`](crate::storage) reads.
-const INFO_COLUMNS: &str = "key, method, url, status, size, created_at, expires, retain_until";
+const INFO_COLUMNS: &str =
+    "key, method, url, status, size, created_at, expires, retain_until, kind";
 
 /// How many rows one sweep statement deletes, so that a sweep of a large
 /// backlog never holds many row locks in one transaction.
@@ -59,16 +60,16 @@ impl Queries {
                 "SELECT value FROM {t} WHERE key = $1 AND (deadline IS NULL OR deadline > $2)"
             ),
             write: format!(
-                "INSERT INTO {t} ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+                "INSERT INTO {t} ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
                  ON CONFLICT (key) DO UPDATE SET method = EXCLUDED.method, url = EXCLUDED.url, \
                  status = EXCLUDED.status, size = EXCLUDED.size, created_at = EXCLUDED.created_at, \
                  expires = EXCLUDED.expires, retain_until = EXCLUDED.retain_until, \
-                 deadline = EXCLUDED.deadline, value = EXCLUDED.value"
+                 deadline = EXCLUDED.deadline, value = EXCLUDED.value, kind = EXCLUDED.kind"
             ),
             remove: format!("DELETE FROM {t} WHERE key = $1"),
             remove_url: format!("DELETE FROM {t} WHERE url = $1"),
             remove_all: format!("DELETE FROM {t}"),
-            count: format!("SELECT COUNT(*) FROM {t}"),
+            count: format!("SELECT COUNT(*) FROM {t} WHERE kind = 0"),
             total_size: format!("SELECT COALESCE(SUM(size), 0)::BIGINT FROM {t}"),
             list: format!("SELECT {INFO_COLUMNS} FROM {t}"),
             purge_expired: format!("DELETE FROM {t} WHERE expires <= $1 OR deadline <= $1"),
@@ -104,8 +105,10 @@ impl Queries {
                 expires BIGINT,
                 retain_until BIGINT,
                 deadline BIGINT,
-                value BYTEA NOT NULL
+                value BYTEA NOT NULL,
+                kind SMALLINT NOT NULL DEFAULT 0
             );
+            ALTER TABLE {t} ADD COLUMN IF NOT EXISTS kind SMALLINT NOT NULL DEFAULT 0;
             CREATE INDEX IF NOT EXISTS \"{name}_url\" ON {t} (url);
             CREATE INDEX IF NOT EXISTS \"{name}_expires\" ON {t} (expires) WHERE expires IS NOT NULL;
             CREATE INDEX IF NOT EXISTS \"{name}_deadline\" ON {t} (deadline) WHERE deadline IS NOT NULL;

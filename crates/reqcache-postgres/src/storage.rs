@@ -6,7 +6,7 @@ use std::time::SystemTime;
 
 use async_trait::async_trait;
 use reqcache::storage::unix_time::{from_unix_nanos, to_unix_nanos};
-use reqcache::storage::{ByteStore, EntryInfo, Record, StorageError, StorageErrorKind};
+use reqcache::storage::{ByteStore, EntryInfo, Record, RecordKind, StorageError, StorageErrorKind};
 use sqlx::postgres::{PgPool, PgRow};
 use sqlx::{Executor, Row};
 use tokio::sync::OnceCell;
@@ -188,8 +188,10 @@ fn sql_state(error: &sqlx::Error) -> Option<String> {
 fn entry_info(row: &PgRow) -> Option<EntryInfo> {
     let method: String = row.try_get(1).ok()?;
     let status: i16 = row.try_get(3).ok()?;
+    let kind: i16 = row.try_get(8).ok()?;
     Some(EntryInfo {
         key: row.try_get(0).ok()?,
+        kind: RecordKind::from_code(u8::try_from(kind).ok()?)?,
         method: http::Method::from_bytes(method.as_bytes()).ok()?,
         url: row.try_get(2).ok()?,
         status: http::StatusCode::from_u16(u16::try_from(status).ok()?).ok()?,
@@ -231,6 +233,7 @@ impl ByteStore for PostgresStorage {
             .bind(info.retain_until.map(to_unix_nanos))
             .bind(record.deadline.map(to_unix_nanos))
             .bind(record.value)
+            .bind(i16::from(info.kind.code()))
             .execute(&shared.pool)
             .await
             .map(drop)

@@ -64,6 +64,12 @@ impl Layout {
         format!("{}:u:{hash:016x}", self.tag(bucket))
     }
 
+    /// The set of the bucket's keys that hold an alias or a vary index, not
+    /// a response: `len` subtracts its size from the metadata's.
+    pub(crate) fn bookkeeping(&self, bucket: u8) -> String {
+        format!("{}:k", self.tag(bucket))
+    }
+
     /// The set of the bucket's URL index names, for `clear`.
     pub(crate) fn url_indexes(&self, bucket: u8) -> String {
         format!("{}:ui", self.tag(bucket))

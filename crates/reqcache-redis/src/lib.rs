@@ -29,10 +29,11 @@
 //! | key | type | holds |
 //! |---|---|---|
 //! | `{ns:b}:v:<key>` | string | the encoded entry, with a Redis TTL |
-//! | `{ns:b}:m` | hash | key → metadata (method, URL, status, size, times) |
+//! | `{ns:b}:m` | hash | key → metadata (kind, method, URL, status, size, times) |
 //! | `{ns:b}:x` | sorted set | key, scored by expiry (ms; `+inf` for never) |
 //! | `{ns:b}:u:<url hash>` | set | keys stored for a URL, for `delete_url` and invalidation |
 //! | `{ns:b}:ui` | set | the bucket's URL sets, for `clear` |
+//! | `{ns:b}:k` | set | the bucket's keys of aliases and vary indexes (not counted by `len`) |
 //!
 //! A write updates the three in one `MULTI`/`EXEC`. Because a bucket's keys
 //! hash to one slot, that transaction works on a cluster too, and a bucket's

@@ -169,6 +169,10 @@ impl RedisStorage {
         }
         del.ignore();
         pipe.cmd("HDEL").arg(self.layout.meta(bucket)).arg(keys);
+        pipe.cmd("SREM")
+            .arg(self.layout.bookkeeping(bucket))
+            .arg(keys)
+            .ignore();
         pipe.cmd("ZREM")
             .arg(self.layout.expiry(bucket))
             .arg(keys)
@@ -381,6 +385,14 @@ impl ByteStore for RedisStorage {
             .arg(key)
             .arg(Meta::of(&info, deadline).encode())
             .ignore();
+        pipe.cmd(if info.kind.is_response() {
+            "SREM"
+        } else {
+            "SADD"
+        })
+        .arg(self.layout.bookkeeping(bucket))
+        .arg(key)
+        .ignore();
         let url_index = self.layout.url_index(bucket, &info.url);
         pipe.cmd("SADD").arg(&url_index).arg(key).ignore();
         pipe.cmd("SADD")
@@ -451,6 +463,7 @@ impl ByteStore for RedisStorage {
             let mut del = redis::cmd("DEL");
             del.arg(self.layout.meta(bucket))
                 .arg(self.layout.expiry(bucket))
+                .arg(self.layout.bookkeeping(bucket))
                 .arg(self.layout.url_indexes(bucket))
                 .arg(&indexes);
             self.query::<()>(&del).await?;
@@ -458,12 +471,16 @@ impl ByteStore for RedisStorage {
         Ok(())
     }
 
+    /// The metadata's size less the aliases' and vary indexes', bucket by
+    /// bucket in one round trip each.
     async fn count(&self) -> Result<u64, StorageError> {
         let mut len = 0;
         for bucket in 0..BUCKETS {
-            len += self
-                .query::<u64>(redis::cmd("HLEN").arg(self.layout.meta(bucket)))
-                .await?;
+            let mut pipe = redis::pipe();
+            pipe.cmd("HLEN").arg(self.layout.meta(bucket));
+            pipe.cmd("SCARD").arg(self.layout.bookkeeping(bucket));
+            let (records, bookkeeping): (u64, u64) = self.pipeline(&pipe).await?;
+            len += records.saturating_sub(bookkeeping);
         }
         Ok(len)
     }

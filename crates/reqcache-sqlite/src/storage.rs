@@ -8,7 +8,9 @@ use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use reqcache::storage::unix_time::{from_unix_nanos, to_unix_nanos};
-use reqcache::storage::{ByteStore, EntryInfo, Record, StorageError, StorageErrorKind};
+use reqcache::storage::{
+    ByteStore, ChainedRead, EntryInfo, Record, RecordKind, StorageError, StorageErrorKind,
+};
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
@@ -129,6 +131,26 @@ impl SqliteStorage {
             .map_err(backend("SQLite operation failed"))
     }
 
+    /// The value under `key` unless past its retention, read on `connection`.
+    fn read_on(
+        &self,
+        connection: &Connection,
+        key: &str,
+        now: SystemTime,
+    ) -> rusqlite::Result<Option<Vec<u8>>> {
+        let mut statement = connection.prepare_cached(&self.shared.queries.get)?;
+        statement
+            .query_row(params![key, to_unix_nanos(now)], |row| {
+                // Whatever is there goes to the decoder: a value that is
+                // not a blob (text, NULL) does not decode and is deleted.
+                Ok(match row.get_ref(0)? {
+                    ValueRef::Blob(bytes) | ValueRef::Text(bytes) => bytes.to_vec(),
+                    _ => Vec::new(),
+                })
+            })
+            .optional()
+    }
+
     /// Runs a read on an idle read-only connection, inline.
     fn read_inline<T>(
         &self,
@@ -228,8 +250,9 @@ impl SqliteStorageBuilder {
         let busy_timeout = self.busy_timeout;
         let queries = Queries::new(table);
         let schema = queries.schema();
+        let table = queries.table.clone();
         let (path, writer) = tokio::task::spawn_blocking(move || {
-            open_writer(&path, busy_timeout, &schema).map(|writer| (path, writer))
+            open_writer(&path, busy_timeout, &schema, &table).map(|writer| (path, writer))
         })
         .await
         .map_err(|e| {
@@ -304,6 +327,7 @@ fn write_batch(shared: &Shared, batch: &[Put]) -> rusqlite::Result<()> {
                 info.expires.map(to_unix_nanos),
                 info.retain_until.map(to_unix_nanos),
                 record.value,
+                info.kind.code(),
             ])?;
         }
     }
@@ -314,6 +338,7 @@ fn open_writer(
     path: &Path,
     busy_timeout: Duration,
     schema: &str,
+    table: &str,
 ) -> Result<Connection, StorageError> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(|e| {
@@ -338,7 +363,27 @@ fn open_writer(
     connection
         .execute_batch(schema)
         .map_err(backend("cannot create the schema"))?;
+    add_kind_column(&connection, table).map_err(backend("cannot add the kind column"))?;
     Ok(connection)
+}
+
+/// Gives a table written before records had kinds its `kind` column: every
+/// row it has is a response (kind 0). Two processes may race to add it.
+fn add_kind_column(connection: &Connection, table: &str) -> rusqlite::Result<()> {
+    let has_kind = connection
+        .prepare(&format!(
+            "SELECT 1 FROM pragma_table_info('{table}') WHERE name = 'kind'"
+        ))?
+        .exists([])?;
+    if has_kind {
+        return Ok(());
+    }
+    match connection.execute_batch(&format!(
+        "ALTER TABLE {table} ADD COLUMN kind INTEGER NOT NULL DEFAULT 0"
+    )) {
+        Err(error) if error.to_string().contains("duplicate column") => Ok(()),
+        other => other,
+    }
 }
 
 fn open_reader(path: &Path) -> Result<Connection, StorageError> {
@@ -377,16 +422,16 @@ impl Queries {
             ),
             put: format!(
                 "INSERT OR REPLACE INTO {t} \
-                 (key, method, url, status, size, created_at, expires, retain_until, value) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+                 (key, method, url, status, size, created_at, expires, retain_until, value, kind) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
             ),
             delete: format!("DELETE FROM {t} WHERE key = ?1"),
             delete_url: format!("DELETE FROM {t} WHERE url = ?1"),
             clear: format!("DELETE FROM {t}"),
-            len: format!("SELECT COUNT(*) FROM {t}"),
+            len: format!("SELECT COUNT(*) FROM {t} WHERE kind = 0"),
             size: format!("SELECT COALESCE(SUM(size), 0) FROM {t}"),
             entries: format!(
-                "SELECT key, method, url, status, size, created_at, expires, retain_until FROM {t}"
+                "SELECT key, method, url, status, size, created_at, expires, retain_until, kind FROM {t}"
             ),
             remove_expired: format!("DELETE FROM {t} WHERE expires <= ?1 OR retain_until <= ?1"),
             table,
@@ -405,7 +450,8 @@ impl Queries {
                 created_at INTEGER NOT NULL,
                 expires INTEGER,
                 retain_until INTEGER,
-                value BLOB NOT NULL
+                value BLOB NOT NULL,
+                kind INTEGER NOT NULL DEFAULT 0
             );
             CREATE INDEX IF NOT EXISTS {t}_expires ON {t} (expires) WHERE expires IS NOT NULL;
             CREATE INDEX IF NOT EXISTS {t}_retain_until ON {t} (retain_until) WHERE retain_until IS NOT NULL;
@@ -424,18 +470,28 @@ fn backend(message: &str) -> impl FnOnce(rusqlite::Error) -> StorageError + '_ {
 #[async_trait]
 impl ByteStore for SqliteStorage {
     async fn read(&self, key: &str, now: SystemTime) -> Result<Option<Vec<u8>>, StorageError> {
+        self.read_inline(|connection| self.read_on(connection, key, now))
+    }
+
+    /// Both values on one read connection, in one inline call.
+    async fn read_then(
+        &self,
+        key: &str,
+        now: SystemTime,
+        then: &(dyn for<'v> Fn(&'v [u8]) -> Option<String> + Send + Sync),
+    ) -> Result<Option<ChainedRead>, StorageError> {
         self.read_inline(|connection| {
-            let mut statement = connection.prepare_cached(&self.shared.queries.get)?;
-            statement
-                .query_row(params![key, to_unix_nanos(now)], |row| {
-                    // Whatever is there goes to the decoder: a value that is
-                    // not a blob (text, NULL) does not decode and is deleted.
-                    Ok(match row.get_ref(0)? {
-                        ValueRef::Blob(bytes) | ValueRef::Text(bytes) => bytes.to_vec(),
-                        _ => Vec::new(),
-                    })
-                })
-                .optional()
+            let Some(value) = self.read_on(connection, key, now)? else {
+                return Ok(None);
+            };
+            let next = match then(&value) {
+                Some(next) => {
+                    let found = self.read_on(connection, &next, now)?;
+                    Some((next, found))
+                }
+                None => None,
+            };
+            Ok(Some(ChainedRead::new(value, next)))
         })
     }
 
@@ -537,8 +593,10 @@ impl ByteStore for SqliteStorage {
 fn entry_info(row: &rusqlite::Row<'_>) -> Option<EntryInfo> {
     let method: String = row.get(1).ok()?;
     let status: i64 = row.get(3).ok()?;
+    let kind: i64 = row.get(8).ok()?;
     Some(EntryInfo {
         key: row.get(0).ok()?,
+        kind: RecordKind::from_code(u8::try_from(kind).ok()?)?,
         method: http::Method::from_bytes(method.as_bytes()).ok()?,
         url: row.get(2).ok()?,
         status: http::StatusCode::from_u16(u16::try_from(status).ok()?).ok()?,

@@ -255,3 +255,51 @@ async fn a_foreign_exclusive_lock_never_holds_up_a_request_and_writes_resume_aft
     layer.cache().flush().await;
     assert_eq!(get("/after").await.0, CacheOutcome::Hit, "writes resume");
 }
+
+/// A database written before records had kinds (no `kind` column) opens:
+/// the column is added, its rows are responses, and new records of other
+/// kinds are not counted as responses.
+#[tokio::test]
+async fn a_table_without_the_kind_column_gets_it_and_keeps_its_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.sqlite");
+    let entry = sample_entry("https://example.com/old", &b"kept"[..]);
+    let value = reqcache::storage::Codec::new(Serializer::MessagePack)
+        .encode(&entry)
+        .unwrap();
+    {
+        let old = rusqlite::Connection::open(&path).unwrap();
+        old.execute_batch(
+            "CREATE TABLE responses (
+                key TEXT PRIMARY KEY NOT NULL, method TEXT NOT NULL, url TEXT NOT NULL,
+                status INTEGER NOT NULL, size INTEGER NOT NULL, created_at INTEGER NOT NULL,
+                expires INTEGER, retain_until INTEGER, value BLOB NOT NULL)",
+        )
+        .unwrap();
+        old.execute(
+            "INSERT INTO responses VALUES ('k', 'GET', 'https://example.com/old', 200, 10, 0, NULL, NULL, ?1)",
+            [value],
+        )
+        .unwrap();
+    }
+    let storage = SqliteStorage::open(&path).await.unwrap();
+    assert_eq!(storage.len().await.unwrap(), 1);
+    let back = storage.get("k", t0()).await.unwrap().unwrap();
+    assert_eq!(back.body, "kept");
+    let index = reqcache::storage::VaryIndex::new(vec![http::header::ACCEPT], &entry);
+    storage.put_record("i", index.into()).await.unwrap();
+    assert_eq!(storage.len().await.unwrap(), 1);
+    let kinds: Vec<_> = storage
+        .entries()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|info| (info.key, info.kind))
+        .collect();
+    assert!(kinds.contains(&("k".to_owned(), reqcache::storage::RecordKind::Response)));
+    assert!(kinds.contains(&("i".to_owned(), reqcache::storage::RecordKind::VaryIndex)));
+    drop(storage);
+    // Opening again finds the column there.
+    let storage = SqliteStorage::open(&path).await.unwrap();
+    assert_eq!(storage.len().await.unwrap(), 1);
+}

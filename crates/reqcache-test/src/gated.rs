@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use reqcache::StorageError;
-use reqcache::storage::{CachedResponse, EntryInfo, Storage};
+use reqcache::storage::{EntryInfo, Storage, StoredRecord};
 use tokio::sync::watch;
 
 /// A storage whose hot-path calls (get, put, delete) can be held or delayed.
@@ -138,17 +138,17 @@ impl<S: Storage> Gated<S> {
 
 #[async_trait]
 impl<S: Storage> Storage for Gated<S> {
-    async fn get(
+    async fn get_record(
         &self,
         key: &str,
         now: SystemTime,
-    ) -> Result<Option<Arc<CachedResponse>>, StorageError> {
+    ) -> Result<Option<StoredRecord>, StorageError> {
         self.reads.pass().await;
-        self.inner.get(key, now).await
+        self.inner.get_record(key, now).await
     }
-    async fn put(&self, key: &str, entry: Arc<CachedResponse>) -> Result<(), StorageError> {
+    async fn put_record(&self, key: &str, record: StoredRecord) -> Result<(), StorageError> {
         self.writes.pass().await;
-        self.inner.put(key, entry).await
+        self.inner.put_record(key, record).await
     }
     async fn delete(&self, key: &str) -> Result<bool, StorageError> {
         self.writes.pass().await;

@@ -30,7 +30,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, StatusCode, Version};
 use reqcache::storage::{
-    ByteStore, CachedRequest, CachedResponse, Codec, Compression, Encoded, Serializer, Storage,
+    Alias, ByteStore, CachedRequest, CachedResponse, Codec, Compression, Encoded, RecordKind,
+    Serializer, Storage, StoredRecord, VaryIndex,
 };
 
 /// What a backend's `make` function returns: a pair of a storage and
@@ -117,7 +118,6 @@ pub fn sample_entry(url: &str, body: impl Into<Bytes>) -> CachedResponse {
         created_at: t0() + Duration::new(0, 123_456_789),
         expires: Some(t0() + Duration::from_secs(3600)),
         retain_until: None,
-        alias_for: None,
     }
 }
 
@@ -436,8 +436,11 @@ where
     }
 }
 
-/// Alias records (a redirect's first URL pointing at the final one) and
-/// `Vary`ing responses with their request headers survive a round trip.
+/// Records of every kind round trip: a `Vary`ing response with its request
+/// headers, the vary index under its primary key, and an alias (a
+/// redirect's first URL pointing at the final one). `get` returns responses
+/// only, `len` counts them only, `entries` lists every record with its kind,
+/// and invalidating the final URL removes the response and its index.
 pub async fn alias_and_vary_records(storage: &dyn Storage) {
     let mut varying = sample_entry("https://example.com/final", &b"body"[..]);
     varying
@@ -447,30 +450,112 @@ pub async fn alias_and_vary_records(storage: &dyn Storage) {
         .request
         .headers
         .append("accept-language", HeaderValue::from_static("de"));
-    let alias = CachedResponse::alias(
-        "target-key",
+    let index = VaryIndex::new(vec![http::header::ACCEPT_LANGUAGE], &varying);
+    let alias = Alias::new(
+        "primary-key",
         CachedRequest::new(Method::GET, "https://example.com/first"),
+        vec![http::header::ACCEPT_LANGUAGE],
         &varying,
     );
-    storage
-        .put("target-key", Arc::new(varying.clone()))
-        .await
-        .unwrap();
-    storage
-        .put("alias-key", Arc::new(alias.clone()))
-        .await
-        .unwrap();
-    let back = get(storage, "target-key", t0())
+    let records = [
+        ("variant-key", StoredRecord::from(varying.clone())),
+        ("primary-key", StoredRecord::from(index)),
+        ("alias-key", StoredRecord::from(alias)),
+    ];
+    for (key, record) in &records {
+        storage.put_record(key, record.clone()).await.unwrap();
+    }
+    for (key, record) in &records {
+        let back = storage.get_record(key, t0()).await.unwrap();
+        assert_eq!(back.as_ref(), Some(record), "{key}");
+    }
+    let back = get(storage, "variant-key", t0())
         .await
         .expect("variant missing");
     assert_eq!(back.headers.get("vary").unwrap(), "Accept-Language");
     assert_eq!(back.request.headers.get("accept-language").unwrap(), "de");
-    let back = get(storage, "alias-key", t0())
+    assert!(get(storage, "primary-key", t0()).await.is_none());
+    assert!(get(storage, "alias-key", t0()).await.is_none());
+    assert_eq!(storage.len().await.unwrap(), 1, "len counts responses only");
+    let mut kinds: Vec<(String, RecordKind)> = storage
+        .entries()
         .await
+        .unwrap()
+        .into_iter()
+        .map(|info| (info.key, info.kind))
+        .collect();
+    kinds.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        kinds,
+        [
+            ("alias-key".to_owned(), RecordKind::Alias),
+            ("primary-key".to_owned(), RecordKind::VaryIndex),
+            ("variant-key".to_owned(), RecordKind::Response),
+        ]
+    );
+    // A lookup through the index in one call: the index, then the variant
+    // it names; a named key that holds nothing comes back empty.
+    let chain = storage
+        .get_chain("primary-key", t0(), &|record| match record {
+            StoredRecord::VaryIndex(index) if index.vary == [http::header::ACCEPT_LANGUAGE] => {
+                Some("variant-key".to_owned())
+            }
+            _ => None,
+        })
+        .await
+        .unwrap()
+        .expect("index missing");
+    assert_eq!(chain.record, records[1].1);
+    assert_eq!(
+        chain.next,
+        Some(("variant-key".to_owned(), Some(records[0].1.clone())))
+    );
+    let chain = storage
+        .get_chain("alias-key", t0(), &|_| Some("nothing-here".to_owned()))
+        .await
+        .unwrap()
         .expect("alias missing");
-    assert_eq!(back.alias_for.as_deref(), Some("target-key"));
-    assert_eq!(back.request.url, "https://example.com/first");
-    assert!(back.body.is_empty());
+    assert_eq!(chain.next, Some(("nothing-here".to_owned(), None)));
+    let chain = storage
+        .get_chain("variant-key", t0(), &|_| None)
+        .await
+        .unwrap()
+        .expect("variant missing");
+    assert_eq!((chain.record, chain.next), (records[0].1.clone(), None));
+    assert!(
+        storage
+            .get_chain("nothing-here", t0(), &|_| unreachable!(
+                "nothing to lead from"
+            ))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // A key that changes kind is counted as what it holds now.
+    storage
+        .put(
+            "alias-key",
+            Arc::new(sample_entry("https://example.com/first", "x")),
+        )
+        .await
+        .unwrap();
+    assert_eq!(storage.len().await.unwrap(), 2);
+    storage
+        .put_record("alias-key", records[2].1.clone())
+        .await
+        .unwrap();
+    assert_eq!(storage.len().await.unwrap(), 1);
+    assert_eq!(
+        storage
+            .delete_url("https://example.com/final")
+            .await
+            .unwrap(),
+        2,
+        "the variant and its index"
+    );
+    assert_eq!(storage.len().await.unwrap(), 0);
+    assert!(storage.delete("alias-key").await.unwrap());
+    assert!(storage.entries().await.unwrap().is_empty());
 }
 
 /// A codec that compresses (from 64 bytes) and signs: what the encoded

@@ -11,13 +11,15 @@ use crate::breaker::Breaker;
 use crate::clock::Clock;
 pub use crate::entry_filter::EntryFilter;
 use crate::flight::SingleFlight;
-use crate::key::CacheKey;
+use crate::key::{CacheKey, variant_key};
 use crate::policy::expiration::Expiration;
-use crate::policy::storable;
+use crate::policy::{storable, vary};
 use crate::settings::CacheSettings;
 pub use crate::stats::CacheStats;
 use crate::stats::Counters;
-use crate::storage::{CachedResponse, EntryInfo, Storage, StorageError};
+use crate::storage::{
+    Alias, CachedResponse, EntryInfo, Storage, StorageError, StoredRecord, VaryIndex,
+};
 use crate::write_behind::WriteBehind;
 
 /// What every service of one layer shares.
@@ -173,7 +175,8 @@ impl CacheHandle {
             .await
     }
 
-    /// `true` when an entry (fresh or expired) is stored under `key`.
+    /// `true` when a record (fresh or expired) is stored under `key`: a
+    /// response, or an alias or a vary index that leads to one.
     pub async fn contains(&self, key: &str) -> Result<bool, StorageError> {
         self.settled().await.contains(key, self.now()).await
     }
@@ -230,12 +233,14 @@ impl CacheHandle {
         Ok(self.entries().await?.iter().any(|entry| entry.url == url))
     }
 
-    /// The entry under `key`, if any.
+    /// The response under `key`, if any (`None` for an alias or a vary
+    /// index).
     pub async fn get(&self, key: &str) -> Result<Option<Arc<CachedResponse>>, StorageError> {
         self.settled().await.get(key, self.now()).await
     }
 
-    /// How many entries are stored, expired ones included.
+    /// How many responses are stored, expired ones included (aliases and
+    /// vary indexes are not counted).
     pub async fn len(&self) -> Result<u64, StorageError> {
         self.settled().await.len().await
     }
@@ -245,8 +250,8 @@ impl CacheHandle {
         self.settled().await.is_empty().await
     }
 
-    /// The metadata of every entry: key, method, URL, status, size, created
-    /// and expiry times.
+    /// The metadata of every record: key, kind (a response, an alias or a
+    /// vary index), method, URL, status, size, created and expiry times.
     pub async fn entries(&self) -> Result<Vec<EntryInfo>, StorageError> {
         self.settled().await.entries().await
     }
@@ -293,7 +298,12 @@ impl CacheHandle {
             let now = self.now();
             for info in self.settled().await.entries().await? {
                 if !selected.iter().any(|s| s.key == info.key)
-                    && self.shared.storage.get(&info.key, now).await?.is_none()
+                    && self
+                        .shared
+                        .storage
+                        .get_record(&info.key, now)
+                        .await?
+                        .is_none()
                 {
                     selected.push(info);
                 }
@@ -315,13 +325,13 @@ impl CacheHandle {
             .collect())
     }
 
-    /// Reads every entry; the storage deletes those that do not decode.
+    /// Reads every record; the storage deletes those that do not decode.
     async fn remove_undecodable(&self) -> Result<u64, StorageError> {
         let storage = self.settled().await;
         let now = self.now();
         let mut removed = 0;
         for info in storage.entries().await? {
-            if storage.get(&info.key, now).await?.is_none() {
+            if storage.get_record(&info.key, now).await?.is_none() {
                 storage.delete(&info.key).await?;
                 removed += 1;
             }
@@ -338,9 +348,9 @@ impl CacheHandle {
         self.contains(&self.key_for(request)).await
     }
 
-    /// Gives every stored entry a new expiry: `expire_after` from now
+    /// Gives every stored record a new expiry: `expire_after` from now
     /// ([`Expiration::Immediately`] or a past time: expired now). Returns how
-    /// many entries were updated.
+    /// many responses were updated (their aliases and vary indexes are too).
     pub async fn reset_expiration(
         &self,
         expire_after: impl Into<Expiration>,
@@ -350,29 +360,30 @@ impl CacheHandle {
         let expires = expire_after.expires_at(now).unwrap_or(Some(now));
         let storage = self.settled().await;
         let mut updated = 0;
+        let retain_until = storable::retain_until(&self.shared.settings.rules, expires);
         for info in storage.entries().await? {
-            let Some(entry) = storage.get(&info.key, now).await? else {
+            let Some(record) = storage.get_record(&info.key, now).await? else {
                 continue;
             };
-            let mut entry = CachedResponse::clone(&entry);
-            entry.expires = expires;
-            entry.retain_until = storable::retain_until(&self.shared.settings.rules, expires);
-            storage.put(&info.key, Arc::new(entry)).await?;
-            updated += 1;
+            updated += u64::from(record.kind().is_response());
+            storage
+                .put_record(&info.key, record.with_expiry(expires, retain_until))
+                .await?;
         }
         Ok(updated)
     }
 
-    /// Copies every entry into `destination` (another storage: migrating
-    /// between backends), under the same keys. Returns how many.
+    /// Copies every record into `destination` (another storage: migrating
+    /// between backends), under the same keys. Returns how many responses
+    /// (their aliases and vary indexes are copied too).
     pub async fn copy_to(&self, destination: &dyn Storage) -> Result<u64, StorageError> {
         let source = self.settled().await;
         let now = self.now();
         let mut copied = 0;
         for info in source.entries().await? {
-            if let Some(entry) = source.get(&info.key, now).await? {
-                destination.put(&info.key, entry).await?;
-                copied += 1;
+            if let Some(record) = source.get_record(&info.key, now).await? {
+                copied += u64::from(record.kind().is_response());
+                destination.put_record(&info.key, record).await?;
             }
         }
         Ok(copied)
@@ -385,17 +396,27 @@ impl CacheHandle {
     /// Entries whose requests had credentials or redacted parameters removed
     /// cannot have their keys recomputed (the removed values were part of
     /// them): they are left as they are and counted as skipped. Aliases move
-    /// with their targets.
+    /// with their targets; vary indexes are rebuilt from the variants they
+    /// lead to.
     pub async fn rekey(&self) -> Result<RekeyReport, StorageError> {
         let storage = self.settled().await;
         let now = self.now();
+        let settings = &self.shared.settings.key;
         let mut report = RekeyReport::default();
-        let mut moves: Vec<(String, String, Arc<CachedResponse>)> = Vec::new();
+        // (old key, new key, record) for responses and aliases; vary indexes
+        // are rebuilt from the variants they lead to.
+        let mut moves: Vec<(String, String, StoredRecord)> = Vec::new();
+        let mut indexes: Vec<(String, VaryIndex)> = Vec::new();
+        let mut old_indexes: Vec<String> = Vec::new();
         for info in storage.entries().await? {
-            let Some(entry) = storage.get(&info.key, now).await? else {
+            let Some(record) = storage.get_record(&info.key, now).await? else {
                 continue;
             };
-            let request = &entry.request;
+            if let StoredRecord::VaryIndex(_) = record {
+                old_indexes.push(info.key);
+                continue;
+            }
+            let request = record.request();
             let uri = match request.url.parse::<Uri>() {
                 Ok(uri) if !request.redacted => uri,
                 _ => {
@@ -403,34 +424,66 @@ impl CacheHandle {
                     continue;
                 }
             };
-            let key = self.shared.settings.key.key(
-                &request.method,
-                &uri,
-                &request.headers,
-                &request.body,
-            );
+            let primary = settings.key(&request.method, &uri, &request.headers, &request.body);
+            let names = match &record {
+                StoredRecord::Response(entry) => vary::vary_names(&entry.headers),
+                _ => None,
+            };
+            let key = match (names, &record) {
+                (Some(names), StoredRecord::Response(entry)) if !names.is_empty() => {
+                    let Some(variant) =
+                        variant_key(&settings.normalize, &primary, &names, &request.headers)
+                    else {
+                        report.skipped += 1;
+                        continue;
+                    };
+                    indexes.push((primary.to_string(), VaryIndex::new(names, entry)));
+                    variant
+                }
+                _ => primary,
+            };
             if key.as_str() == info.key {
                 report.unchanged += 1;
             } else {
-                moves.push((info.key, key.to_string(), entry));
+                moves.push((info.key, key.to_string(), record));
             }
         }
+        // The index of the latest variant of each URL is written last.
+        indexes.sort_by_key(|(_, index)| index.created_at);
         let renamed: std::collections::HashMap<&str, &str> = moves
             .iter()
             .map(|(old, new, _)| (old.as_str(), new.as_str()))
             .collect();
-        for (old, new, entry) in &moves {
-            let mut entry = CachedResponse::clone(entry);
-            if let Some(target) = &entry.alias_for
-                && let Some(new_target) = renamed.get(target.as_str())
-            {
-                entry.alias_for = Some((*new_target).to_owned());
-            }
-            storage.put(new, Arc::new(entry)).await?;
-            if !renamed.values().any(|n| n == old) {
+        let written: std::collections::HashSet<&str> = moves
+            .iter()
+            .map(|(_, new, _)| new.as_str())
+            .chain(indexes.iter().map(|(key, _)| key.as_str()))
+            .collect();
+        for (old, new, record) in &moves {
+            let record = match record {
+                StoredRecord::Alias(alias) => match renamed.get(alias.target.as_str()) {
+                    Some(target) => {
+                        let mut alias = Alias::clone(alias);
+                        alias.target = (*target).to_owned();
+                        alias.into()
+                    }
+                    None => record.clone(),
+                },
+                other => other.clone(),
+            };
+            storage.put_record(new, record).await?;
+            if !written.contains(old.as_str()) {
                 storage.delete(old).await?;
             }
             report.rekeyed += 1;
+        }
+        for (key, index) in &indexes {
+            storage.put_record(key, index.clone().into()).await?;
+        }
+        for old in old_indexes {
+            if !written.contains(old.as_str()) {
+                storage.delete(&old).await?;
+            }
         }
         Ok(report)
     }

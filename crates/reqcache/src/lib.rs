@@ -139,8 +139,10 @@
 //! 2. `engine/exchange.rs`: `respond` asks `policy/request.rs` to classify the
 //!    request (skip reasons, directives, method overrides).
 //! 3. `key/keyer.rs` and `key/normalize.rs` make its key.
-//! 4. `engine/exchange.rs`: `Exchange::lookup` reads the storage
-//!    (`storage/memory.rs`).
+//! 4. `engine/exchange.rs`: `Exchange::lookup` reads the storage in one
+//!    call (`storage/memory.rs`): the record under the key and, for a vary
+//!    index or an alias ([`StoredRecord`](storage::StoredRecord)), the
+//!    variant or target it leads to.
 //! 5. `policy/freshness.rs`: the verdict on what was found is `Fresh`.
 //! 6. `engine/exchange.rs`: `Exchange::answer` builds the response (status,
 //!    headers, `Age`, the [`CacheStatus`]) over `body.rs`'s stored bytes; the
@@ -163,8 +165,9 @@
 //!    and the followers read it as it arrives (whoever needs the next chunk
 //!    polls upstream), and it keeps the copy up to `max_body_size`. The
 //!    response goes to the caller now, with its [`CacheStatus`].
-//! 7. When the body ends within the limit, the entry (and its alias or
-//!    variant) is handed to `write_behind.rs`, which writes it through
+//! 7. When the body ends within the limit, the entry (under its variant's
+//!    key when it varies, with a vary index under the primary key, and an
+//!    alias when redirects were followed) is handed to `write_behind.rs`, which writes it through
 //!    [`Storage`](storage::Storage) (a byte store encodes it in
 //!    `storage/encoded.rs`) behind the response, bounded by the write
 //!    timeout; a failure is logged and counted, never returned.

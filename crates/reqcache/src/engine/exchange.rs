@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode, header};
 use http_body::Body;
 use http_body_util::{BodyExt, Limited};
 use tower_service::Service;
@@ -28,7 +28,7 @@ use crate::request_options::RequestOptions;
 use crate::settings::CacheSettings;
 use crate::stats::{Counter, Counters};
 use crate::status::{CacheOutcome, CacheStatus, Forward};
-use crate::storage::{BoxError, CachedResponse};
+use crate::storage::{Alias, BoxError, CachedResponse, RecordChain, StoredRecord, VaryIndex};
 use crate::tape::Tape;
 
 use super::partial;
@@ -216,6 +216,9 @@ pub(crate) type CachedResult<B, E> = Result<Response<CacheBody<B>>, E>;
 pub(super) struct Found {
     pub(super) key: CacheKey,
     pub(super) entry: Arc<CachedResponse>,
+    /// The key of the vary index (or the alias's target) the variant was
+    /// found through.
+    pub(super) index: Option<CacheKey>,
 }
 
 impl Found {
@@ -311,34 +314,88 @@ impl<'a> Exchange<'a> {
         None
     }
 
+    /// The response under `key` for a request with `headers`, in one
+    /// storage call of at most two reads: the record under `key`, then the
+    /// one it leads to (the variant a vary index or an alias's `Vary` names
+    /// select, an alias's target, or the variant a primary-key copy written
+    /// by an earlier version does not match).
     async fn lookup_key(&self, key: CacheKey, headers: &HeaderMap) -> Option<Found> {
-        let mut found = Found {
-            entry: self.read(&key).await?,
-            key,
+        let normalize = &self.settings().key.normalize;
+        let variant = |primary: &CacheKey, names: &[HeaderName]| {
+            variant_key(normalize, primary, names, headers).map(|key| key.as_str().to_owned())
         };
-        if let Some(target) = found.entry.alias_for.clone() {
-            let target = CacheKey::custom(target);
-            let Some(entry) = self.read(&target).await else {
-                let plan = WritePlan {
-                    deletes: vec![found.key],
-                    puts: Vec::new(),
-                };
-                store_behind(self.cache, plan, None);
-                return None;
-            };
-            found = Found { key: target, entry };
+        let next = |record: &StoredRecord| match record {
+            StoredRecord::Response(entry) => {
+                let names = vary::vary_names(&entry.headers)?;
+                if names.is_empty() || self.vary_matches(entry, headers) {
+                    None
+                } else {
+                    variant(&key, &names)
+                }
+            }
+            StoredRecord::VaryIndex(index) => variant(&key, &index.vary),
+            StoredRecord::Alias(alias) if alias.vary.is_empty() => Some(alias.target.clone()),
+            StoredRecord::Alias(alias) => {
+                variant(&CacheKey::custom(alias.target.as_str()), &alias.vary)
+            }
+        };
+        let chain = self.read_chain(&key, &next).await?;
+        match chain.record {
+            StoredRecord::Response(entry) => {
+                // `Vary: *` (or an unreadable Vary) never matches.
+                let names = vary::vary_names(&entry.headers)?;
+                if names.is_empty() || self.vary_matches(&entry, headers) {
+                    return Some(Found {
+                        key,
+                        entry,
+                        index: None,
+                    });
+                }
+                self.variant_found(chain.next, headers, key)
+            }
+            StoredRecord::VaryIndex(_) => self.variant_found(chain.next, headers, key),
+            StoredRecord::Alias(alias) => match chain.next {
+                Some((target, Some(StoredRecord::Response(entry)))) => {
+                    let names = vary::vary_names(&entry.headers)?;
+                    let index =
+                        (!alias.vary.is_empty()).then(|| CacheKey::custom(alias.target.as_str()));
+                    (names.is_empty() || self.vary_matches(&entry, headers)).then(|| Found {
+                        key: CacheKey::custom(target),
+                        entry,
+                        index,
+                    })
+                }
+                // The target is gone: the alias goes too.
+                Some((_, None)) if alias.vary.is_empty() => {
+                    let plan = WritePlan {
+                        deletes: vec![key],
+                        puts: Vec::new(),
+                    };
+                    store_behind(self.cache, plan, None);
+                    None
+                }
+                // No variant for these headers yet, or a target that varies
+                // since the alias was written (the next store of the redirect
+                // rewrites it): a miss.
+                _ => None,
+            },
         }
-        // `Vary: *` (or an unreadable Vary) never matches.
-        let names = vary::vary_names(&found.entry.headers)?;
-        if names.is_empty() || self.vary_matches(&found.entry, headers) {
-            return Some(found);
-        }
-        // Another variant: under the key its Vary headers select.
-        let variant = variant_key(&self.settings().key.normalize, &found.key, &names, headers)?;
-        let entry = self.read(&variant).await?;
-        self.vary_matches(&entry, headers).then_some(Found {
-            key: variant,
+    }
+
+    /// The variant `next` read, when its own `Vary` headers match the
+    /// request's; found through the record under `index`.
+    fn variant_found(
+        &self,
+        next: Option<(String, Option<StoredRecord>)>,
+        headers: &HeaderMap,
+        index: CacheKey,
+    ) -> Option<Found> {
+        let (variant, record) = next?;
+        let entry = record?.into_response()?;
+        self.vary_matches(&entry, headers).then(|| Found {
+            key: CacheKey::custom(variant),
             entry,
+            index: Some(index),
         })
     }
 
@@ -349,8 +406,12 @@ impl<'a> Exchange<'a> {
         })
     }
 
-    async fn read(&self, key: &CacheKey) -> Option<Arc<CachedResponse>> {
-        storage_calls::read(&self.cache.shared, key, self.now).await
+    async fn read_chain(
+        &self,
+        key: &CacheKey,
+        next: &(dyn for<'r> Fn(&'r StoredRecord) -> Option<String> + Send + Sync),
+    ) -> Option<RecordChain> {
+        storage_calls::read_chain(&self.cache.shared, key, self.now, next).await
     }
 
     // ---- the policy's word on what was found ----------------------------
@@ -603,6 +664,7 @@ impl<'a> Exchange<'a> {
         let found = Found {
             key: published.key.clone(),
             entry: Arc::clone(&published.entry),
+            index: None,
         };
         if self.verdict(&found) != Verdict::Fresh || !self.vary_matches(&found.entry, &head.headers)
         {
@@ -786,7 +848,6 @@ impl<'a> Exchange<'a> {
             created_at: times.created_at,
             expires: times.expires,
             retain_until: times.retain_until,
-            alias_for: None,
         };
         // The inner service followed redirects: store under the final URL's
         // key, and an alias under this request's.
@@ -798,9 +859,10 @@ impl<'a> Exchange<'a> {
                     settings
                         .key
                         .key(&head.method, final_uri, &head.headers, &request_body);
-                alias = Some(CachedResponse::alias(
-                    &target,
+                alias = Some(Alias::new(
+                    target.as_str(),
                     entry.request.clone(),
+                    vary.clone(),
                     &entry,
                 ));
                 entry.request.url = settings.key.normalize.normalized_url(final_uri);
@@ -808,8 +870,8 @@ impl<'a> Exchange<'a> {
             }
             None => self.key.clone(),
         };
-        // A Vary'ing response: under its variant's key, and as the latest
-        // variant under the primary key (which tells lookups how it varies).
+        // A Vary'ing response: under its variant's key, and a vary index
+        // under the primary key (which tells lookups how it varies).
         let variant = if vary.is_empty() {
             None
         } else {
@@ -859,13 +921,17 @@ impl<'a> Exchange<'a> {
                     streams_to_followers: true,
                 });
             }
+            match variant {
+                Some(variant) => {
+                    let index = VaryIndex::new(vary, &entry);
+                    plan.puts.push((variant, StoredRecord::Response(entry)));
+                    plan.puts.push((primary, index.into()));
+                }
+                None => plan.puts.push((primary, StoredRecord::Response(entry))),
+            }
             if let Some(alias) = alias {
-                plan.puts.push((key, Arc::new(alias)));
+                plan.puts.push((key, alias.into()));
             }
-            if let Some(variant) = variant {
-                plan.puts.push((variant, Arc::clone(&entry)));
-            }
-            plan.puts.push((primary, entry));
             store_behind(&cache, plan, leader);
         });
         let tape = Tape::new(body, settings.max_body_size, on_complete);
@@ -949,7 +1015,18 @@ impl<'a> Exchange<'a> {
                 refreshed.expires = times.expires;
                 refreshed.retain_until = times.retain_until;
                 let refreshed = Arc::new(refreshed);
-                plan.puts.push((found.key.clone(), Arc::clone(&refreshed)));
+                plan.puts.push((
+                    found.key.clone(),
+                    StoredRecord::Response(Arc::clone(&refreshed)),
+                ));
+                // The index lives as long as the variant last stored.
+                if let Some(index) = &found.index
+                    && let Some(names) = vary::vary_names(&refreshed.headers)
+                    && !names.is_empty()
+                {
+                    plan.puts
+                        .push((index.clone(), VaryIndex::new(names, &refreshed).into()));
+                }
                 refreshed
             }
             Err(DoNotStore) => {
@@ -962,6 +1039,7 @@ impl<'a> Exchange<'a> {
         let found = Found {
             key: found.key.clone(),
             entry: refreshed,
+            index: found.index.clone(),
         };
         if let Some(leader) = &leader {
             leader.publish(Published {

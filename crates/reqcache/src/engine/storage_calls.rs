@@ -20,7 +20,7 @@ use crate::flight::Leader;
 use crate::handle::{CacheHandle, Shared};
 use crate::key::CacheKey;
 use crate::stats::Counter;
-use crate::storage::{CachedResponse, StorageError};
+use crate::storage::{RecordChain, StorageError, StoredRecord};
 
 /// A storage call that did not end within its bound.
 struct TimedOut;
@@ -127,35 +127,45 @@ fn settle<T>(
     None
 }
 
-/// The entry under `key`; a failure, a timeout or an open breaker is a miss.
-pub(super) async fn read(
+/// The record under `key` and the one `next` names from it, in one bounded
+/// call; a failure, a timeout or an open breaker is a miss.
+pub(super) async fn read_chain(
     shared: &Shared,
     key: &CacheKey,
     now: SystemTime,
-) -> Option<Arc<CachedResponse>> {
+    next: &(dyn for<'r> Fn(&'r StoredRecord) -> Option<String> + Send + Sync),
+) -> Option<RecordChain> {
     if !shared.read_breaker.allows(now) {
         shared.counters.record(Counter::ReadSkipped);
         return None;
     }
-    let outcome = bounded(shared.settings.read_timeout, shared.storage.get(key, now)).await;
+    let outcome = bounded(
+        shared.settings.read_timeout,
+        shared.storage.get_chain(key, now, next),
+    )
+    .await;
     settle(shared, outcome, Op::Read, "read", key).flatten()
 }
 
-/// Stores `entry` under `key`; `false` when it was not stored.
-async fn put(shared: &Shared, key: &CacheKey, entry: Arc<CachedResponse>) -> bool {
+/// Stores `record` under `key`; `false` when it was not stored. Only
+/// responses count as stored.
+async fn put(shared: &Shared, key: &CacheKey, record: StoredRecord) -> bool {
+    let kind = record.kind();
     if !shared.write_breaker.allows(shared.clock.now()) {
         shared.counters.record(Counter::WriteDropped);
         return false;
     }
     let outcome = bounded(
         shared.settings.write_timeout,
-        shared.storage.put(key, entry),
+        shared.storage.put_record(key, record),
     )
     .await;
     let stored = settle(shared, outcome, Op::Write, "write", key).is_some();
-    if stored {
+    if stored && kind.is_response() {
         shared.counters.record(Counter::Stored);
-        tracing::debug!(%key, "reqcache: stored");
+    }
+    if stored {
+        tracing::debug!(%key, %kind, "reqcache: stored");
     }
     stored
 }
@@ -185,13 +195,12 @@ pub(super) async fn delete_url(shared: &Shared, url: &str) -> Option<u64> {
 }
 
 /// Storage writes to make behind a response, in order: the deletes, then
-/// the puts, which stop at the first that fails (an alias is written before
-/// its target, a variant before the primary record that points lookups to
-/// it).
+/// the puts, which stop at the first that fails (a record is written before
+/// the aliases and vary indexes that lead to it).
 #[derive(Default)]
 pub(super) struct WritePlan {
     pub(super) deletes: Vec<CacheKey>,
-    pub(super) puts: Vec<(CacheKey, Arc<CachedResponse>)>,
+    pub(super) puts: Vec<(CacheKey, StoredRecord)>,
 }
 
 /// Runs `plan` behind the response (nothing in a read-only cache), in the

@@ -23,8 +23,9 @@ use super::serializer::Serializer;
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Record {
-    /// The entry's metadata (key, method, URL, status, size, times), for
-    /// listings, URL invalidation and expiry that never decode a value.
+    /// The record's metadata (key, kind, method, URL, status, size, times),
+    /// for listings, counting, URL invalidation and expiry that never decode
+    /// a value.
     pub info: EntryInfo,
     /// The encoded value.
     pub value: Vec<u8>,
@@ -33,6 +34,24 @@ pub struct Record {
     pub deadline: Option<SystemTime>,
     /// The serializer of the value (for stores that name files by format).
     pub serializer: Serializer,
+}
+
+/// What [`ByteStore::read_then`] read: a value, and the value under the key
+/// `then` named from it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ChainedRead {
+    /// The value under the key asked for.
+    pub value: Vec<u8>,
+    /// The key `then` named, and the value under it.
+    pub next: Option<(String, Option<Vec<u8>>)>,
+}
+
+impl ChainedRead {
+    /// `value`, and what `then` named.
+    pub fn new(value: Vec<u8>, next: Option<(String, Option<Vec<u8>>)>) -> Self {
+        Self { value, next }
+    }
 }
 
 /// A store of encoded entries and their metadata.
@@ -48,7 +67,9 @@ pub struct Record {
 ///   `None`; it may leave out entries past their retention at `now` when the
 ///   store can tell cheaply (the adapter checks anyway).
 /// - [`list`](Self::list), [`count`](Self::count) and the removals work on
-///   metadata, never on values.
+///   metadata, never on values. The metadata keeps each record's
+///   [`kind`](EntryInfo::kind): `list` returns it, `count` counts responses
+///   only.
 /// - Errors are returned, never panicked.
 ///
 /// The conformance suite in the `reqcache-test` crate checks all of this
@@ -82,7 +103,7 @@ pub struct Record {
 ///         Ok(())
 ///     }
 ///     async fn count(&self) -> Result<u64, StorageError> {
-///         Ok(self.0.lock().unwrap().len() as u64)
+///         Ok(self.0.lock().unwrap().values().filter(|r| r.info.kind.is_response()).count() as u64)
 ///     }
 ///     async fn list(&self) -> Result<Vec<EntryInfo>, StorageError> {
 ///         Ok(self.0.lock().unwrap().values().map(|r| r.info.clone()).collect())
@@ -105,14 +126,41 @@ pub trait ByteStore: Debug + Send + Sync + 'static {
     /// The value written under `key`, if any.
     async fn read(&self, key: &str, now: SystemTime) -> Result<Option<Vec<u8>>, StorageError>;
 
+    /// The value under `key` and, when `then` names another key from it,
+    /// the value under that key (the adapter's
+    /// [`get_chain`](super::Storage::get_chain)). `then` must be called
+    /// once, with the first value, whenever there is one.
+    ///
+    /// The default makes two [`read`](Self::read)s; a store that can read
+    /// both at once (one connection, one round trip, one snapshot)
+    /// overrides it.
+    async fn read_then(
+        &self,
+        key: &str,
+        now: SystemTime,
+        then: &(dyn for<'v> Fn(&'v [u8]) -> Option<String> + Send + Sync),
+    ) -> Result<Option<ChainedRead>, StorageError> {
+        let Some(value) = self.read(key, now).await? else {
+            return Ok(None);
+        };
+        let next = match then(&value) {
+            Some(next) => {
+                let found = self.read(&next, now).await?;
+                Some((next, found))
+            }
+            None => None,
+        };
+        Ok(Some(ChainedRead::new(value, next)))
+    }
+
     /// Writes `record`, replacing what was under its key.
     async fn write(&self, record: Record) -> Result<(), StorageError>;
 
-    /// Removes the entry under `key`; `true` if there was one.
+    /// Removes the record under `key`; `true` if there was one.
     async fn remove(&self, key: &str) -> Result<bool, StorageError>;
 
-    /// Removes every entry whose (normalized) URL is `url`; returns how
-    /// many. The default lists every entry: override it with an index.
+    /// Removes every record whose (normalized) URL is `url`; returns how
+    /// many. The default lists every record: override it with an index.
     async fn remove_url(&self, url: &str) -> Result<u64, StorageError> {
         let mut removed = 0;
         for info in self.list().await? {
@@ -123,13 +171,14 @@ pub trait ByteStore: Debug + Send + Sync + 'static {
         Ok(removed)
     }
 
-    /// Removes every entry.
+    /// Removes every record.
     async fn remove_all(&self) -> Result<(), StorageError>;
 
-    /// How many entries are stored, expired ones included.
+    /// How many responses are stored, expired ones included: records of
+    /// other [kinds](EntryInfo::kind) are not counted.
     async fn count(&self) -> Result<u64, StorageError>;
 
-    /// The metadata of every entry.
+    /// The metadata of every record, of every kind.
     async fn list(&self) -> Result<Vec<EntryInfo>, StorageError>;
 
     /// The total stored size, in bytes (the sum of the metadata's sizes).
@@ -137,7 +186,7 @@ pub trait ByteStore: Debug + Send + Sync + 'static {
         Ok(self.list().await?.iter().map(|e| e.size).sum())
     }
 
-    /// Removes the entries expired or past their retention at `now`;
+    /// Removes the records expired or past their retention at `now`;
     /// returns how many.
     async fn purge_expired(&self, now: SystemTime) -> Result<u64, StorageError>;
 

@@ -19,6 +19,7 @@ use std::fmt;
 
 use super::entry::CachedResponse;
 use super::error::{StorageError, StorageErrorKind};
+use super::record::StoredRecord;
 use super::serializer::{FORMAT_VERSION, Serializer};
 
 #[cfg(feature = "signing")]
@@ -112,13 +113,25 @@ impl Codec {
         self
     }
 
-    /// Encodes an entry.
+    /// Encodes a response.
     ///
     /// # Errors
     /// [`StorageErrorKind::Encode`] if the serializer or the compressor fails.
     pub fn encode(&self, entry: &CachedResponse) -> Result<Vec<u8>, StorageError> {
-        #[allow(unused_mut)]
-        let mut bytes = self.serializer.encode(entry)?;
+        self.framed(self.serializer.encode(entry)?)
+    }
+
+    /// Encodes a record of any kind.
+    ///
+    /// # Errors
+    /// As [`encode`](Self::encode).
+    pub fn encode_record(&self, record: &StoredRecord) -> Result<Vec<u8>, StorageError> {
+        self.framed(self.serializer.encode_record(record)?)
+    }
+
+    /// The serialized `bytes`, compressed and signed as configured.
+    #[allow(unused_mut)]
+    fn framed(&self, mut bytes: Vec<u8>) -> Result<Vec<u8>, StorageError> {
         #[cfg(feature = "compression")]
         if let Some(compression) = self.compression
             && bytes.len() >= compression.min_size
@@ -154,14 +167,31 @@ impl Codec {
     /// (without keys), or a value that decompresses past
     /// [`MAX_DECOMPRESSED_SIZE`]. Never panics.
     pub fn decode(&self, bytes: &[u8]) -> Result<CachedResponse, StorageError> {
+        self.unframed(bytes, Serializer::decode)
+    }
+
+    /// Decodes a record of any kind, as [`decode`](Self::decode) does.
+    ///
+    /// # Errors
+    /// As [`decode`](Self::decode), except that aliases and vary indexes
+    /// decode.
+    pub fn decode_record(&self, bytes: &[u8]) -> Result<StoredRecord, StorageError> {
+        self.unframed(bytes, Serializer::decode_record)
+    }
+
+    fn unframed<T>(
+        &self,
+        bytes: &[u8],
+        decode: impl FnOnce(&[u8]) -> Result<T, StorageError>,
+    ) -> Result<T, StorageError> {
         let bytes = self.verified(bytes)?;
         if let Some(rest) = bytes.strip_prefix(COMPRESSED_MAGIC) {
             let [FORMAT_VERSION, frame @ ..] = rest else {
                 return Err(decode_error("compressed value of another format version"));
             };
-            return Serializer::decode(&decompress(frame)?);
+            return decode(&decompress(frame)?);
         }
-        Serializer::decode(bytes)
+        decode(bytes)
     }
 
     #[cfg(feature = "signing")]

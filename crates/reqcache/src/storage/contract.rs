@@ -8,22 +8,28 @@ use async_trait::async_trait;
 
 use super::entry::{CachedResponse, EntryInfo};
 use super::error::StorageError;
+use super::record::{RecordChain, StoredRecord};
 
 /// An async, object-safe key-value store for cached responses.
 ///
 /// `Arc<dyn Storage>` works, so a backend can be chosen at run time. Keys are
 /// the strings the layer computes ([`CacheKey`](crate::key::CacheKey)); values are
-/// whole [`CachedResponse`]s, shared through an [`Arc`] so in-memory backends
-/// keep them decoded.
+/// [`StoredRecord`]s: whole [`CachedResponse`]s, shared through an [`Arc`] so
+/// in-memory backends keep them decoded, and the small aliases and vary
+/// indexes that lead lookups to them. [`get`](Self::get) and
+/// [`put`](Self::put) are the response-only view of
+/// [`get_record`](Self::get_record) and [`put_record`](Self::put_record).
 ///
 /// # Contract
-/// - [`get`](Self::get) returns expired entries (the layer revalidates them or
-///   serves them on error) but not entries past their
-///   [`retain_until`](CachedResponse::retain_until).
+/// - [`get_record`](Self::get_record) returns expired records (the layer
+///   revalidates them or serves them on error) but not records past their
+///   [`retain_until`](StoredRecord::retain_until).
 /// - A stored value that does not decode (garbage, a record of another format
 ///   version) is a miss: `get` deletes it, logs it, and returns `Ok(None)`.
 /// - Listing, counting and removal work on metadata and never decode bodies
-///   where the backend can avoid it.
+///   where the backend can avoid it. [`len`](Self::len) counts responses;
+///   [`entries`](Self::entries) lists records of every kind, each with its
+///   [`kind`](EntryInfo::kind).
 /// - Errors are returned, never panicked; the layer turns every error into a
 ///   miss or a skipped write, so a broken backend never fails a request.
 ///
@@ -42,22 +48,68 @@ use super::error::StorageError;
 /// ```
 #[async_trait]
 pub trait Storage: Debug + Send + Sync + 'static {
-    /// The entry under `key`, unless it is absent, undecodable, or past its
+    /// The record under `key`, unless it is absent, undecodable, or past its
     /// retention at `now`.
+    async fn get_record(
+        &self,
+        key: &str,
+        now: SystemTime,
+    ) -> Result<Option<StoredRecord>, StorageError>;
+
+    /// Stores `record` under `key`, replacing what was there.
+    async fn put_record(&self, key: &str, record: StoredRecord) -> Result<(), StorageError>;
+
+    /// The record under `key` and, when `next` names a key from it, the
+    /// record under that key: a lookup through a vary index or an alias in
+    /// one call. `next` is called once, with the first record.
+    ///
+    /// The default makes two [`get_record`](Self::get_record) calls; a store
+    /// that can read both at once overrides it (`MemoryStorage` reads both
+    /// under one lock, byte stores through
+    /// [`ByteStore::read_then`](super::ByteStore::read_then), which SQLite
+    /// answers on one connection in one read transaction).
+    async fn get_chain(
+        &self,
+        key: &str,
+        now: SystemTime,
+        next: &(dyn for<'r> Fn(&'r StoredRecord) -> Option<String> + Send + Sync),
+    ) -> Result<Option<RecordChain>, StorageError> {
+        let Some(record) = self.get_record(key, now).await? else {
+            return Ok(None);
+        };
+        let next = match next(&record) {
+            Some(key) => {
+                let found = self.get_record(&key, now).await?;
+                Some((key, found))
+            }
+            None => None,
+        };
+        Ok(Some(RecordChain::new(record, next)))
+    }
+
+    /// The response under `key`: as [`get_record`](Self::get_record), `None`
+    /// for a record of another kind.
     async fn get(
         &self,
         key: &str,
         now: SystemTime,
-    ) -> Result<Option<Arc<CachedResponse>>, StorageError>;
+    ) -> Result<Option<Arc<CachedResponse>>, StorageError> {
+        Ok(self
+            .get_record(key, now)
+            .await?
+            .and_then(StoredRecord::into_response))
+    }
 
-    /// Stores `entry` under `key`, replacing what was there.
-    async fn put(&self, key: &str, entry: Arc<CachedResponse>) -> Result<(), StorageError>;
+    /// Stores the response `entry` under `key`, replacing what was there.
+    async fn put(&self, key: &str, entry: Arc<CachedResponse>) -> Result<(), StorageError> {
+        self.put_record(key, StoredRecord::Response(entry)).await
+    }
 
-    /// Deletes the entry under `key`; `true` if there was one.
+    /// Deletes the record under `key`; `true` if there was one.
     async fn delete(&self, key: &str) -> Result<bool, StorageError>;
 
-    /// Deletes every entry whose stored (normalized) URL is `url`, whatever its
-    /// method; returns how many.
+    /// Deletes every record whose stored (normalized) URL is `url`, whatever
+    /// its method or kind; returns how many.
     async fn delete_url(&self, url: &str) -> Result<u64, StorageError> {
         let mut deleted = 0;
         for info in self.entries().await? {
@@ -68,10 +120,11 @@ pub trait Storage: Debug + Send + Sync + 'static {
         Ok(deleted)
     }
 
-    /// Deletes every entry.
+    /// Deletes every record.
     async fn clear(&self) -> Result<(), StorageError>;
 
-    /// How many entries are stored, expired ones included.
+    /// How many responses are stored, expired ones included; aliases and
+    /// vary indexes are not counted.
     async fn len(&self) -> Result<u64, StorageError>;
 
     /// `true` when nothing is stored.
@@ -79,26 +132,46 @@ pub trait Storage: Debug + Send + Sync + 'static {
         Ok(self.len().await? == 0)
     }
 
-    /// The metadata of every entry, bodies left out.
+    /// The metadata of every record, responses and the aliases and vary
+    /// indexes that lead to them, bodies left out.
     async fn entries(&self) -> Result<Vec<EntryInfo>, StorageError>;
 
-    /// The estimated total size of all entries, in bytes.
+    /// The estimated total size of all records, in bytes.
     async fn size(&self) -> Result<u64, StorageError> {
         Ok(self.entries().await?.iter().map(|e| e.size).sum())
     }
 
-    /// Deletes the entries expired or past their retention at `now`; returns
+    /// Deletes the records expired or past their retention at `now`; returns
     /// how many.
     async fn remove_expired(&self, now: SystemTime) -> Result<u64, StorageError>;
 
-    /// `true` when `get(key, now)` would return an entry.
+    /// `true` when `get_record(key, now)` would return a record (of any
+    /// kind: a vary index under a varying response's primary key counts).
     async fn contains(&self, key: &str, now: SystemTime) -> Result<bool, StorageError> {
-        Ok(self.get(key, now).await?.is_some())
+        Ok(self.get_record(key, now).await?.is_some())
     }
 }
 
 #[async_trait]
 impl<T: Storage + ?Sized> Storage for Arc<T> {
+    async fn get_record(
+        &self,
+        key: &str,
+        now: SystemTime,
+    ) -> Result<Option<StoredRecord>, StorageError> {
+        (**self).get_record(key, now).await
+    }
+    async fn put_record(&self, key: &str, record: StoredRecord) -> Result<(), StorageError> {
+        (**self).put_record(key, record).await
+    }
+    async fn get_chain(
+        &self,
+        key: &str,
+        now: SystemTime,
+        next: &(dyn for<'r> Fn(&'r StoredRecord) -> Option<String> + Send + Sync),
+    ) -> Result<Option<RecordChain>, StorageError> {
+        (**self).get_chain(key, now, next).await
+    }
     async fn get(
         &self,
         key: &str,

@@ -4,16 +4,17 @@
 //! native deadline — and [`Encoded`], a byte store with a codec of your
 //! choice.
 
-use std::sync::Arc;
+use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 
-use super::byte_store::{ByteStore, Record};
+use super::byte_store::{ByteStore, ChainedRead, Record};
 use super::codec::Codec;
 use super::contract::Storage;
-use super::entry::{CachedResponse, EntryInfo};
+use super::entry::EntryInfo;
 use super::error::StorageError;
+use super::record::{RecordChain, StoredRecord};
 
 /// How long past its expiry a store with native expiry keeps an entry when
 /// the layer sets no [`stale_retention`](crate::CacheLayerBuilder::stale_retention):
@@ -77,6 +78,14 @@ impl<B: ByteStore> ByteStore for Encoded<B> {
     async fn read(&self, key: &str, now: SystemTime) -> Result<Option<Vec<u8>>, StorageError> {
         self.store.read(key, now).await
     }
+    async fn read_then(
+        &self,
+        key: &str,
+        now: SystemTime,
+        then: &(dyn for<'v> Fn(&'v [u8]) -> Option<String> + Send + Sync),
+    ) -> Result<Option<ChainedRead>, StorageError> {
+        self.store.read_then(key, now, then).await
+    }
     async fn write(&self, record: Record) -> Result<(), StorageError> {
         self.store.write(record).await
     }
@@ -109,41 +118,93 @@ impl<B: ByteStore> ByteStore for Encoded<B> {
     }
 }
 
+/// The record `decoded` from the value under `key`: `None` when it is past
+/// its retention at `now`, or when it did not decode (then deleted, with a
+/// warning: the one copy of "decode or delete").
+async fn usable<B: ByteStore + ?Sized>(
+    store: &B,
+    key: &str,
+    decoded: Result<StoredRecord, StorageError>,
+    now: SystemTime,
+) -> Result<Option<StoredRecord>, StorageError> {
+    match decoded {
+        Ok(record) if record.is_past_retention(now) => Ok(None),
+        Ok(record) => Ok(Some(record)),
+        Err(error) => {
+            tracing::warn!(key, store = ?store, %error, "reqcache: undecodable stored entry deleted");
+            store.remove(key).await?;
+            Ok(None)
+        }
+    }
+}
+
 /// Every byte store is a [`Storage`]: values encoded with its
 /// [`codec`](ByteStore::codec), metadata beside them.
 #[async_trait]
 impl<B: ByteStore> Storage for B {
-    /// The entry under `key`: decoded; or a miss, deleted with a warning,
+    /// The record under `key`: decoded; or a miss, deleted with a warning,
     /// when it does not decode; or a miss when past its retention.
-    async fn get(
+    async fn get_record(
         &self,
         key: &str,
         now: SystemTime,
-    ) -> Result<Option<Arc<CachedResponse>>, StorageError> {
+    ) -> Result<Option<StoredRecord>, StorageError> {
         let Some(bytes) = self.read(key, now).await? else {
             return Ok(None);
         };
-        match self.codec().decode(&bytes) {
-            Ok(entry) if entry.is_past_retention(now) => Ok(None),
-            Ok(entry) => Ok(Some(Arc::new(entry))),
-            Err(error) => {
-                tracing::warn!(key, store = ?self, %error, "reqcache: undecodable stored entry deleted");
-                self.remove(key).await?;
-                Ok(None)
-            }
-        }
+        usable(self, key, self.codec().decode_record(&bytes), now).await
     }
 
-    /// Encodes `entry` and writes it with its metadata and its deadline:
+    /// Both records through [`read_then`](ByteStore::read_then): the first
+    /// decoded once (for `next`, then kept), each decoded or deleted as
+    /// [`get_record`](Storage::get_record) does.
+    async fn get_chain(
+        &self,
+        key: &str,
+        now: SystemTime,
+        next: &(dyn for<'r> Fn(&'r StoredRecord) -> Option<String> + Send + Sync),
+    ) -> Result<Option<RecordChain>, StorageError> {
+        let codec = self.codec();
+        let first: Mutex<Option<Result<StoredRecord, StorageError>>> = Mutex::new(None);
+        let then = |bytes: &[u8]| {
+            let decoded = codec.decode_record(bytes);
+            let named = match &decoded {
+                Ok(record) if !record.is_past_retention(now) => next(record),
+                _ => None,
+            };
+            *first.lock().unwrap_or_else(|e| e.into_inner()) = Some(decoded);
+            named
+        };
+        let Some(read) = self.read_then(key, now, &then).await? else {
+            return Ok(None);
+        };
+        let decoded = first
+            .into_inner()
+            .unwrap_or_else(|e| e.into_inner())
+            .unwrap_or_else(|| codec.decode_record(&read.value));
+        let Some(record) = usable(self, key, decoded, now).await? else {
+            return Ok(None);
+        };
+        let next = match read.next {
+            Some((next, Some(bytes))) => {
+                let found = usable(self, &next, codec.decode_record(&bytes), now).await?;
+                Some((next, found))
+            }
+            other => other.map(|(next, _)| (next, None)),
+        };
+        Ok(Some(RecordChain::new(record, next)))
+    }
+
+    /// Encodes `record` and writes it with its metadata and its deadline:
     /// its retention, or for stores with native expiry and no retention,
     /// [`DEFAULT_NATIVE_RETENTION`] past its expiry.
-    async fn put(&self, key: &str, entry: Arc<CachedResponse>) -> Result<(), StorageError> {
+    async fn put_record(&self, key: &str, record: StoredRecord) -> Result<(), StorageError> {
         let offset = self.expires_natively().then_some(DEFAULT_NATIVE_RETENTION);
         let codec = self.codec();
         self.write(Record {
-            info: entry.info(key),
-            value: codec.encode(&entry)?,
-            deadline: entry.native_expiry(offset),
+            info: record.info(key),
+            value: codec.encode_record(&record)?,
+            deadline: record.native_expiry(offset),
             serializer: codec.serializer(),
         })
         .await

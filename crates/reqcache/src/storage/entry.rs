@@ -1,9 +1,12 @@
-//! What the cache stores: [`CachedResponse`] and its listing form [`EntryInfo`].
+//! What the cache answers from: [`CachedResponse`], and the listing form of
+//! every record, [`EntryInfo`].
 
 use std::time::SystemTime;
 
 use bytes::Bytes;
 use http::{HeaderMap, Method, StatusCode, Version, header};
+
+use super::kind::RecordKind;
 
 /// A response as stored, with the (redacted) request that produced it.
 ///
@@ -49,10 +52,6 @@ pub struct CachedResponse {
     /// an explicit removal. Expired entries are kept until then, for
     /// revalidation and `stale_if_error`.
     pub retain_until: Option<SystemTime>,
-    /// Set on an alias: the entry of a request that the inner service
-    /// redirected, pointing to the key of the final URL's entry. An alias has
-    /// no status, headers or body of its own; it goes when its target does.
-    pub alias_for: Option<String>,
 }
 
 impl CachedResponse {
@@ -73,22 +72,6 @@ impl CachedResponse {
             created_at,
             expires: None,
             retain_until: None,
-            alias_for: None,
-        }
-    }
-
-    /// An alias of the entry under `target`, for `request`, expiring with it.
-    pub fn alias(target: &str, request: CachedRequest, of: &CachedResponse) -> Self {
-        Self {
-            status: of.status,
-            version: of.version,
-            headers: HeaderMap::new(),
-            body: Bytes::new(),
-            request,
-            created_at: of.created_at,
-            expires: of.expires,
-            retain_until: of.retain_until,
-            alias_for: Some(target.to_owned()),
         }
     }
 
@@ -173,6 +156,7 @@ impl CachedResponse {
     pub fn info(&self, key: &str) -> EntryInfo {
         EntryInfo {
             key: key.to_owned(),
+            kind: RecordKind::Response,
             method: self.request.method.clone(),
             url: self.request.url.clone(),
             status: self.status,
@@ -220,7 +204,9 @@ impl CachedRequest {
     }
 }
 
-/// An entry's metadata, without its body: what listings return.
+/// A record's metadata, without its body: what listings return, for
+/// responses and for the [aliases and vary indexes](super::StoredRecord) that
+/// lead to them.
 ///
 /// # Example
 /// ```
@@ -237,6 +223,8 @@ impl CachedRequest {
 pub struct EntryInfo {
     /// The cache key.
     pub key: String,
+    /// What the record is: a response, an alias or a vary index.
+    pub kind: RecordKind,
     /// The request method.
     pub method: Method,
     /// The normalized, redacted URL.

@@ -1,15 +1,16 @@
 //! [`MemoryStorage`]: a bounded, in-process, least-recently-used store.
 
 use std::fmt;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
 use std::time::SystemTime;
 
 use async_trait::async_trait;
 use lru::LruCache;
 
 use super::contract::Storage;
-use super::entry::{CachedResponse, EntryInfo};
+use super::entry::EntryInfo;
 use super::error::{StorageError, StorageErrorKind};
+use super::record::{RecordChain, StoredRecord};
 
 /// The default bound on the number of entries.
 pub const DEFAULT_MAX_ENTRIES: usize = 10_000;
@@ -19,7 +20,7 @@ pub const DEFAULT_MAX_BYTES: u64 = 256 * 1024 * 1024;
 /// An in-process cache store, bounded by entry count and by total size,
 /// evicting the least recently used entry first.
 ///
-/// Entries are kept decoded: a hit clones an [`Arc`], no serialization.
+/// Entries are kept decoded: a hit clones an [`Arc`](std::sync::Arc), no serialization.
 /// A single entry larger than the size bound is refused with
 /// [`StorageErrorKind::TooLarge`] (the layer then answers uncached).
 ///
@@ -42,10 +43,12 @@ pub struct MemoryStorage {
 struct State {
     entries: LruCache<String, Stored>,
     bytes: u64,
+    /// How many of `entries` are responses (what `len` counts).
+    responses: u64,
 }
 
 struct Stored {
-    entry: Arc<CachedResponse>,
+    record: StoredRecord,
     size: u64,
     /// When this copy stops being returned, besides the entry's own
     /// retention: set by [`TieredStorage`](super::TieredStorage) for its L1.
@@ -54,7 +57,7 @@ struct Stored {
 
 impl Stored {
     fn is_gone(&self, now: SystemTime) -> bool {
-        self.entry.is_past_retention(now) || self.until.is_some_and(|until| until <= now)
+        self.record.is_past_retention(now) || self.until.is_some_and(|until| until <= now)
     }
 }
 
@@ -87,10 +90,10 @@ impl MemoryStorage {
     pub(crate) fn put_until(
         &self,
         key: &str,
-        entry: Arc<CachedResponse>,
+        record: StoredRecord,
         until: Option<SystemTime>,
     ) -> Result<(), StorageError> {
-        let size = entry.size();
+        let size = record.size();
         if self.max_bytes.is_some_and(|max| size > max) || self.max_entries == Some(0) {
             return Err(StorageError::new(
                 StorageErrorKind::TooLarge,
@@ -99,9 +102,15 @@ impl MemoryStorage {
         }
         let mut state = self.state();
         state.remove(key);
-        state
-            .entries
-            .put(key.to_owned(), Stored { entry, size, until });
+        state.responses += u64::from(record.kind().is_response());
+        state.entries.put(
+            key.to_owned(),
+            Stored {
+                record,
+                size,
+                until,
+            },
+        );
         state.bytes += size;
         while self
             .max_entries
@@ -109,7 +118,7 @@ impl MemoryStorage {
             || self.max_bytes.is_some_and(|max| state.bytes > max)
         {
             match state.entries.pop_lru() {
-                Some((_, evicted)) => state.bytes -= evicted.size,
+                Some((_, evicted)) => state.forget(&evicted),
                 None => break,
             }
         }
@@ -123,7 +132,8 @@ impl MemoryStorage {
 
     /// Removes every entry of `url` without awaiting.
     pub(crate) fn remove_url_now(&self, url: &str) -> u64 {
-        self.state().remove_where(|entry| entry.request.url == url)
+        self.state()
+            .remove_where(|record| record.request().url == url)
     }
 
     /// Removes everything without awaiting.
@@ -131,6 +141,7 @@ impl MemoryStorage {
         let mut state = self.state();
         state.entries.clear();
         state.bytes = 0;
+        state.responses = 0;
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -150,7 +161,8 @@ impl fmt::Debug for MemoryStorage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = self.state();
         f.debug_struct("MemoryStorage")
-            .field("len", &state.entries.len())
+            .field("records", &state.entries.len())
+            .field("responses", &state.responses)
             .field("bytes", &state.bytes)
             .field("max_entries", &self.max_entries)
             .field("max_bytes", &self.max_bytes)
@@ -173,7 +185,7 @@ impl MemoryStorageBuilder {
         self
     }
 
-    /// At most this many bytes in all, by [`CachedResponse::size`]
+    /// At most this many bytes in all, by [`StoredRecord::size`]
     /// (default [`DEFAULT_MAX_BYTES`]).
     pub fn max_bytes(mut self, max: u64) -> Self {
         self.max_bytes = Some(max);
@@ -198,6 +210,7 @@ impl MemoryStorageBuilder {
             state: Mutex::new(State {
                 entries: LruCache::unbounded(),
                 bytes: 0,
+                responses: 0,
             }),
             max_entries: self.max_entries,
             max_bytes: self.max_bytes,
@@ -209,18 +222,37 @@ impl State {
     fn remove(&mut self, key: &str) -> bool {
         match self.entries.pop(key) {
             Some(old) => {
-                self.bytes -= old.size;
+                self.forget(&old);
                 true
             }
             None => false,
         }
     }
 
-    fn remove_where(&mut self, mut doomed: impl FnMut(&CachedResponse) -> bool) -> u64 {
+    /// The record under `key`, touched as recently used; one past its
+    /// retention (or its L1 copy's end) at `now` is removed instead.
+    fn live(&mut self, key: &str, now: SystemTime) -> Option<StoredRecord> {
+        match self.entries.get(key) {
+            None => None,
+            Some(stored) if !stored.is_gone(now) => Some(stored.record.clone()),
+            Some(_) => {
+                self.remove(key);
+                None
+            }
+        }
+    }
+
+    /// Takes a record that left `entries` out of the totals.
+    fn forget(&mut self, old: &Stored) {
+        self.bytes -= old.size;
+        self.responses -= u64::from(old.record.kind().is_response());
+    }
+
+    fn remove_where(&mut self, mut doomed: impl FnMut(&StoredRecord) -> bool) -> u64 {
         let keys: Vec<String> = self
             .entries
             .iter()
-            .filter(|(_, stored)| doomed(&stored.entry))
+            .filter(|(_, stored)| doomed(&stored.record))
             .map(|(key, _)| key.clone())
             .collect();
         for key in &keys {
@@ -232,24 +264,34 @@ impl State {
 
 #[async_trait]
 impl Storage for MemoryStorage {
-    async fn get(
+    async fn get_record(
         &self,
         key: &str,
         now: SystemTime,
-    ) -> Result<Option<Arc<CachedResponse>>, StorageError> {
-        let mut state = self.state();
-        match state.entries.get(key) {
-            None => Ok(None),
-            Some(stored) if !stored.is_gone(now) => Ok(Some(Arc::clone(&stored.entry))),
-            Some(_) => {
-                state.remove(key);
-                Ok(None)
-            }
-        }
+    ) -> Result<Option<StoredRecord>, StorageError> {
+        Ok(self.state().live(key, now))
     }
 
-    async fn put(&self, key: &str, entry: Arc<CachedResponse>) -> Result<(), StorageError> {
-        self.put_until(key, entry, None)
+    /// Both records under one lock: one call, and a consistent pair.
+    async fn get_chain(
+        &self,
+        key: &str,
+        now: SystemTime,
+        next: &(dyn for<'r> Fn(&'r StoredRecord) -> Option<String> + Send + Sync),
+    ) -> Result<Option<RecordChain>, StorageError> {
+        let mut state = self.state();
+        let Some(record) = state.live(key, now) else {
+            return Ok(None);
+        };
+        let next = next(&record).map(|next| {
+            let found = state.live(&next, now);
+            (next, found)
+        });
+        Ok(Some(RecordChain::new(record, next)))
+    }
+
+    async fn put_record(&self, key: &str, record: StoredRecord) -> Result<(), StorageError> {
+        self.put_until(key, record, None)
     }
 
     async fn delete(&self, key: &str) -> Result<bool, StorageError> {
@@ -266,7 +308,7 @@ impl Storage for MemoryStorage {
     }
 
     async fn len(&self) -> Result<u64, StorageError> {
-        Ok(self.state().entries.len() as u64)
+        Ok(self.state().responses)
     }
 
     async fn entries(&self) -> Result<Vec<EntryInfo>, StorageError> {
@@ -274,7 +316,7 @@ impl Storage for MemoryStorage {
             .state()
             .entries
             .iter()
-            .map(|(key, stored)| stored.entry.info(key))
+            .map(|(key, stored)| stored.record.info(key))
             .collect())
     }
 
@@ -285,7 +327,7 @@ impl Storage for MemoryStorage {
     async fn remove_expired(&self, now: SystemTime) -> Result<u64, StorageError> {
         Ok(self
             .state()
-            .remove_where(|entry| entry.is_expired(now) || entry.is_past_retention(now)))
+            .remove_where(|record| record.is_expired(now) || record.is_past_retention(now)))
     }
 
     async fn contains(&self, key: &str, now: SystemTime) -> Result<bool, StorageError> {
@@ -300,8 +342,9 @@ impl Storage for MemoryStorage {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::storage::CachedRequest;
+    use crate::storage::{CachedRequest, CachedResponse};
     use bytes::Bytes;
+    use std::sync::Arc;
     use std::time::UNIX_EPOCH;
 
     fn entry(body: usize) -> Arc<CachedResponse> {

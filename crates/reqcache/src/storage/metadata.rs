@@ -4,9 +4,10 @@
 use serde::{Deserialize, Serialize};
 
 use super::entry::{CachedResponse, EntryInfo};
+use super::kind::RecordKind;
 use super::unix_time::{from_unix_nanos, to_unix_nanos};
 
-/// What listings need of an entry, in plain serializable fields (times as
+/// What listings need of a record (a response, an alias or a vary index), in plain serializable fields (times as
 /// nanoseconds since the Unix epoch). Storages that keep metadata apart from
 /// values (Redis hashes, file sidecars) store this, so listing never decodes
 /// a value.
@@ -31,6 +32,10 @@ pub struct EntryMetadata {
     created_ns: i64,
     expires_ns: Option<i64>,
     retain_ns: Option<i64>,
+    /// The [`RecordKind`] code; absent (a response) in metadata written
+    /// before records had kinds.
+    #[serde(default)]
+    kind: u8,
 }
 
 impl EntryMetadata {
@@ -58,7 +63,13 @@ impl EntryMetadata {
             created_ns: to_unix_nanos(info.created_at),
             expires_ns: info.expires.map(to_unix_nanos),
             retain_ns: info.retain_until.map(to_unix_nanos),
+            kind: info.kind.code(),
         }
+    }
+
+    /// What the record is.
+    pub fn kind(&self) -> Option<RecordKind> {
+        RecordKind::from_code(self.kind)
     }
 
     /// The stored (normalized) URL.
@@ -71,6 +82,7 @@ impl EntryMetadata {
     pub fn info(&self, key: String) -> Option<EntryInfo> {
         Some(EntryInfo {
             key,
+            kind: self.kind()?,
             method: http::Method::from_bytes(self.method.as_bytes()).ok()?,
             url: self.url.clone(),
             status: http::StatusCode::from_u16(self.status).ok()?,

@@ -14,21 +14,25 @@ mod contract;
 mod encoded;
 mod entry;
 mod error;
+mod kind;
 mod memory;
 mod metadata;
+mod record;
 mod serializer;
 mod tiered;
 pub mod unix_time;
 
 pub use bus::{BusSubscriber, InvalidationBus};
-pub use byte_store::{ByteStore, Record};
+pub use byte_store::{ByteStore, ChainedRead, Record};
 pub use codec::{Codec, Compression, MAX_DECOMPRESSED_SIZE};
 pub use contract::Storage;
 pub use encoded::{DEFAULT_NATIVE_RETENTION, Encoded};
 pub use entry::{CachedRequest, CachedResponse, EntryInfo};
 pub use error::{BoxError, StorageError, StorageErrorKind};
+pub use kind::RecordKind;
 pub use memory::{DEFAULT_MAX_BYTES, DEFAULT_MAX_ENTRIES, MemoryStorage, MemoryStorageBuilder};
 pub use metadata::EntryMetadata;
+pub use record::{Alias, RecordChain, StoredRecord, VaryIndex};
 pub use serializer::{FORMAT_VERSION, Serializer};
 pub use tiered::{
     BusStatus, DEFAULT_L1_TTL, DEFAULT_L1_TTL_WITHOUT_BUS, TieredStats, TieredStorage,

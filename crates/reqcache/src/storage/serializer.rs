@@ -1,6 +1,7 @@
 //! Encoding of stored values for byte-oriented backends: MessagePack (the
 //! default) and JSON, both carrying a format version.
 
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
@@ -11,6 +12,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use super::entry::{CachedRequest, CachedResponse};
 use super::error::{StorageError, StorageErrorKind};
+use super::record::{Alias, StoredRecord, VaryIndex};
 
 /// The version of the stored record layout. A record of any other version is
 /// a miss: it is never decoded by guesswork.
@@ -105,44 +107,80 @@ impl Serializer {
         ]
     }
 
-    /// Encodes an entry.
+    /// Encodes a response.
     ///
     /// # Errors
     /// [`StorageErrorKind::Encode`] if the encoder fails (it does not for
     /// well-formed entries).
     pub fn encode(&self, entry: &CachedResponse) -> Result<Vec<u8>, StorageError> {
-        let record = Record::from_entry(entry);
+        self.encode_wire(&Wire::from_response(entry), entry.body.len())
+    }
+
+    /// Encodes a record of any kind.
+    ///
+    /// # Errors
+    /// As [`encode`](Self::encode).
+    pub fn encode_record(&self, record: &StoredRecord) -> Result<Vec<u8>, StorageError> {
+        match record {
+            StoredRecord::Response(entry) => self.encode(entry),
+            other => self.encode_wire(&Wire::from_record(other), 0),
+        }
+    }
+
+    fn encode_wire(&self, record: &Wire, body_len: usize) -> Result<Vec<u8>, StorageError> {
         match self {
             Self::MessagePack => {
-                let mut out = Vec::with_capacity(entry.body.len() + 256);
+                let mut out = Vec::with_capacity(body_len + 256);
                 out.extend_from_slice(MSGPACK_MAGIC);
                 out.push(FORMAT_VERSION);
                 out.push(MSGPACK_CODEC);
-                rmp_serde::encode::write(&mut out, &record).map_err(encode_error)?;
+                rmp_serde::encode::write(&mut out, record).map_err(encode_error)?;
                 Ok(out)
             }
-            Self::Json => serde_json::to_vec_pretty(&record).map_err(encode_error),
+            Self::Json => serde_json::to_vec_pretty(record).map_err(encode_error),
             #[cfg(feature = "yaml")]
-            Self::Yaml => serde_yaml_ng::to_string(&record)
+            Self::Yaml => serde_yaml_ng::to_string(record)
                 .map(String::into_bytes)
                 .map_err(encode_error),
             #[cfg(feature = "bson")]
             Self::Bson => {
                 let mut out = BSON_MAGIC.to_vec();
                 out.push(FORMAT_VERSION);
-                out.extend(bson::serialize_to_vec(&record).map_err(encode_error)?);
+                out.extend(bson::serialize_to_vec(record).map_err(encode_error)?);
                 Ok(out)
             }
         }
     }
 
-    /// Decodes bytes written by any serializer of this format version.
+    /// Decodes a response written by any serializer of this format version.
+    ///
+    /// # Errors
+    /// As [`decode_record`](Self::decode_record), and
+    /// [`StorageErrorKind::Decode`] for a record that is not a response.
+    pub fn decode(bytes: &[u8]) -> Result<CachedResponse, StorageError> {
+        match Self::decode_wire(bytes)?.into_record()? {
+            StoredRecord::Response(entry) => {
+                Ok(Arc::try_unwrap(entry).unwrap_or_else(|shared| (*shared).clone()))
+            }
+            other => Err(StorageError::new(
+                StorageErrorKind::Decode,
+                format!("a record of kind {}, not a response", other.kind()),
+            )),
+        }
+    }
+
+    /// Decodes a record of any kind written by any serializer of this
+    /// format version.
     ///
     /// # Errors
     /// [`StorageErrorKind::Decode`] for garbage, foreign bytes, or another
     /// format version. Never panics.
-    pub fn decode(bytes: &[u8]) -> Result<CachedResponse, StorageError> {
-        let record: Record = if let Some(rest) = bytes.strip_prefix(MSGPACK_MAGIC) {
+    pub fn decode_record(bytes: &[u8]) -> Result<StoredRecord, StorageError> {
+        Self::decode_wire(bytes)?.into_record()
+    }
+
+    fn decode_wire(bytes: &[u8]) -> Result<Wire, StorageError> {
+        let record: Wire = if let Some(rest) = bytes.strip_prefix(MSGPACK_MAGIC) {
             match rest {
                 [FORMAT_VERSION, MSGPACK_CODEC, payload @ ..] => {
                     rmp_serde::from_slice(payload).map_err(decode_error)?
@@ -170,14 +208,14 @@ impl Serializer {
                 "not a reqcache record",
             ));
         };
-        record.into_entry()
+        Ok(record)
     }
 }
 
 impl Serializer {
     /// Records of the formats behind cargo features, when `bytes` is one.
     #[allow(unused_variables)]
-    fn decode_optional_formats(bytes: &[u8]) -> Option<Result<Record, StorageError>> {
+    fn decode_optional_formats(bytes: &[u8]) -> Option<Result<Wire, StorageError>> {
         #[cfg(feature = "bson")]
         if let Some(rest) = bytes.strip_prefix(BSON_MAGIC) {
             return Some(match rest {
@@ -198,7 +236,7 @@ impl Serializer {
     }
 }
 
-fn check_version(record: Record) -> Result<Record, StorageError> {
+fn check_version(record: Wire) -> Result<Wire, StorageError> {
     if record.reqcache_format == FORMAT_VERSION {
         Ok(record)
     } else {
@@ -239,9 +277,11 @@ fn decode_error(e: impl std::error::Error + Send + Sync + 'static) -> StorageErr
     StorageError::with_source(StorageErrorKind::Decode, "could not decode entry", e)
 }
 
-/// The serialized layout. Field order matters for MessagePack (arrays).
+/// The serialized layout of every record kind. Field order matters for
+/// MessagePack (arrays): fields are only ever added at the end, with a
+/// default, so records written before them still decode.
 #[derive(Serialize, Deserialize)]
-struct Record {
+struct Wire {
     reqcache_format: u8,
     status: u16,
     version: String,
@@ -251,7 +291,11 @@ struct Record {
     created_at: SystemTime,
     expires: Option<SystemTime>,
     retain_until: Option<SystemTime>,
+    /// An alias's target key.
     alias_for: Option<String>,
+    /// A vary index's names (or an alias's target's); `None` on a response.
+    #[serde(default)]
+    vary: Option<Vec<String>>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -263,51 +307,112 @@ struct RecordRequest {
     redacted: bool,
 }
 
-impl Record {
-    fn from_entry(entry: &CachedResponse) -> Self {
+impl Wire {
+    fn from_response(entry: &CachedResponse) -> Self {
         Self {
             reqcache_format: FORMAT_VERSION,
             status: entry.status.as_u16(),
             version: format!("{:?}", entry.version),
             headers: headers_to_record(&entry.headers),
             body: Blob(entry.body.clone()),
-            request: RecordRequest {
-                method: entry.request.method.as_str().to_owned(),
-                url: entry.request.url.clone(),
-                headers: headers_to_record(&entry.request.headers),
-                body: Blob(entry.request.body.clone()),
-                redacted: entry.request.redacted,
-            },
+            request: RecordRequest::of(&entry.request),
             // Serde writes no time before the Unix epoch: such times (a
             // clock set back, dates from 1969) are clamped to it, so that
             // every record encodes.
             created_at: entry.created_at.max(UNIX_EPOCH),
             expires: entry.expires.map(|t| t.max(UNIX_EPOCH)),
             retain_until: entry.retain_until.map(|t| t.max(UNIX_EPOCH)),
-            alias_for: entry.alias_for.clone(),
+            alias_for: None,
+            vary: None,
         }
     }
 
-    fn into_entry(self) -> Result<CachedResponse, StorageError> {
+    /// An alias or a vary index: no headers, no body.
+    fn from_record(record: &StoredRecord) -> Self {
+        let names = |vary: &[HeaderName]| vary.iter().map(|n| n.as_str().to_owned()).collect();
+        let (alias_for, vary) = match record {
+            StoredRecord::Alias(alias) => (Some(alias.target.clone()), Some(names(&alias.vary))),
+            StoredRecord::VaryIndex(index) => (None, Some(names(&index.vary))),
+            StoredRecord::Response(entry) => return Self::from_response(entry),
+        };
+        let info = record.info("");
+        Self {
+            reqcache_format: FORMAT_VERSION,
+            status: info.status.as_u16(),
+            version: "HTTP/1.1".to_owned(),
+            headers: Vec::new(),
+            body: Blob(Bytes::new()),
+            request: RecordRequest::of(record.request()),
+            created_at: info.created_at.max(UNIX_EPOCH),
+            expires: info.expires.map(|t| t.max(UNIX_EPOCH)),
+            retain_until: info.retain_until.map(|t| t.max(UNIX_EPOCH)),
+            alias_for,
+            vary,
+        }
+    }
+
+    fn into_record(self) -> Result<StoredRecord, StorageError> {
         let invalid = |what: &str| StorageError::new(StorageErrorKind::Decode, what.to_owned());
-        Ok(CachedResponse {
-            status: StatusCode::from_u16(self.status).map_err(|_| invalid("invalid status"))?,
-            version: parse_version(&self.version).ok_or_else(|| invalid("invalid version"))?,
-            headers: headers_from_record(self.headers)?,
-            body: self.body.0,
-            request: CachedRequest {
-                method: Method::from_bytes(self.request.method.as_bytes())
-                    .map_err(|_| invalid("invalid method"))?,
-                url: self.request.url,
-                headers: headers_from_record(self.request.headers)?,
-                body: self.request.body.0,
-                redacted: self.request.redacted,
-            },
-            created_at: self.created_at,
-            expires: self.expires,
-            retain_until: self.retain_until,
-            alias_for: self.alias_for,
+        let status = StatusCode::from_u16(self.status).map_err(|_| invalid("invalid status"))?;
+        let request = CachedRequest {
+            method: Method::from_bytes(self.request.method.as_bytes())
+                .map_err(|_| invalid("invalid method"))?,
+            url: self.request.url,
+            headers: headers_from_record(self.request.headers)?,
+            body: self.request.body.0,
+            redacted: self.request.redacted,
+        };
+        let vary = self
+            .vary
+            .map(|names| {
+                names
+                    .iter()
+                    .map(|name| HeaderName::from_bytes(name.as_bytes()))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|_| invalid("invalid vary name"))
+            })
+            .transpose()?;
+        Ok(match (self.alias_for, vary) {
+            (Some(target), vary) => StoredRecord::Alias(Arc::new(Alias {
+                request,
+                target,
+                vary: vary.unwrap_or_default(),
+                status,
+                created_at: self.created_at,
+                expires: self.expires,
+                retain_until: self.retain_until,
+            })),
+            (None, Some(vary)) => StoredRecord::VaryIndex(Arc::new(VaryIndex {
+                request,
+                vary,
+                status,
+                created_at: self.created_at,
+                expires: self.expires,
+                retain_until: self.retain_until,
+            })),
+            (None, None) => StoredRecord::Response(Arc::new(CachedResponse {
+                status,
+                version: parse_version(&self.version).ok_or_else(|| invalid("invalid version"))?,
+                headers: headers_from_record(self.headers)?,
+                body: self.body.0,
+                request,
+                created_at: self.created_at,
+                expires: self.expires,
+                retain_until: self.retain_until,
+            })),
         })
+    }
+}
+
+impl RecordRequest {
+    fn of(request: &CachedRequest) -> Self {
+        Self {
+            method: request.method.as_str().to_owned(),
+            url: request.url.clone(),
+            headers: headers_to_record(&request.headers),
+            body: Blob(request.body.clone()),
+            redacted: request.redacted,
+        }
     }
 }
 
@@ -437,7 +542,6 @@ mod tests {
             created_at: UNIX_EPOCH + Duration::new(1_700_000_000, 123_456_789),
             expires: Some(UNIX_EPOCH + Duration::from_secs(1_800_000_000)),
             retain_until: None,
-            alias_for: Some("target".into()),
         }
     }
 
@@ -488,6 +592,82 @@ mod tests {
         ] {
             let err = Serializer::decode(&bytes).unwrap_err();
             assert_eq!(err.kind(), StorageErrorKind::Decode, "{bytes:?}");
+        }
+    }
+
+    #[test]
+    fn aliases_and_vary_indexes_round_trip_in_every_format_and_are_not_responses() {
+        let of = sample();
+        let records = [
+            StoredRecord::from(Alias::new(
+                "target",
+                CachedRequest::new(Method::GET, "https://example.com/old"),
+                vec![http::header::ACCEPT_ENCODING],
+                &of,
+            )),
+            StoredRecord::from(VaryIndex::new(
+                vec![http::header::ACCEPT_LANGUAGE, http::header::ACCEPT],
+                &of,
+            )),
+            StoredRecord::from(of.clone()),
+        ];
+        for &serializer in Serializer::all() {
+            for record in &records {
+                let bytes = serializer.encode_record(record).unwrap();
+                assert_eq!(
+                    &Serializer::decode_record(&bytes).unwrap(),
+                    record,
+                    "{serializer:?}"
+                );
+                let as_response = Serializer::decode(&bytes);
+                assert_eq!(as_response.is_ok(), record.kind().is_response());
+            }
+        }
+    }
+
+    /// A record written before records had kinds (no `vary` field at the
+    /// end of the MessagePack array) still decodes, as what it was.
+    #[test]
+    fn records_written_before_kinds_still_decode() {
+        #[derive(Serialize)]
+        struct Before {
+            reqcache_format: u8,
+            status: u16,
+            version: String,
+            headers: Vec<(String, Blob)>,
+            body: Blob,
+            request: RecordRequest,
+            created_at: SystemTime,
+            expires: Option<SystemTime>,
+            retain_until: Option<SystemTime>,
+            alias_for: Option<String>,
+        }
+        let of = sample();
+        for alias_for in [None, Some("target".to_owned())] {
+            let mut bytes = MSGPACK_MAGIC.to_vec();
+            bytes.extend([FORMAT_VERSION, MSGPACK_CODEC]);
+            let before = Before {
+                reqcache_format: FORMAT_VERSION,
+                status: 200,
+                version: "HTTP/1.1".into(),
+                headers: Vec::new(),
+                body: Blob(of.body.clone()),
+                request: RecordRequest::of(&of.request),
+                created_at: of.created_at,
+                expires: of.expires,
+                retain_until: None,
+                alias_for: alias_for.clone(),
+            };
+            rmp_serde::encode::write(&mut bytes, &before).unwrap();
+            let record = Serializer::decode_record(&bytes).unwrap();
+            match (record, alias_for) {
+                (StoredRecord::Alias(alias), Some(target)) => {
+                    assert_eq!(alias.target, target);
+                    assert!(alias.vary.is_empty());
+                }
+                (StoredRecord::Response(response), None) => assert_eq!(response.body, of.body),
+                (other, _) => panic!("decoded as {:?}", other.kind()),
+            }
         }
     }
 

@@ -13,9 +13,10 @@ use async_trait::async_trait;
 use super::bus::{BusSubscriber, Invalidation, InvalidationBus, Listener};
 use super::contract::Storage;
 use super::encoded::DEFAULT_NATIVE_RETENTION;
-use super::entry::{CachedResponse, EntryInfo};
+use super::entry::EntryInfo;
 use super::error::StorageError;
 use super::memory::MemoryStorage;
+use super::record::StoredRecord;
 
 /// How long an L1 copy is used while the bus is connected, at most:
 /// one minute (a bound on what a lost message can cost).
@@ -194,7 +195,7 @@ impl Tier {
     }
 
     /// Until when an L1 copy of `entry`, filled at `now`, may be used.
-    fn l1_until(&self, entry: &CachedResponse, now: SystemTime) -> Option<SystemTime> {
+    fn l1_until(&self, entry: &StoredRecord, now: SystemTime) -> Option<SystemTime> {
         let ttl = if self.connected.load(Ordering::Acquire) {
             self.ttl
         } else {
@@ -210,7 +211,7 @@ impl Tier {
 
     /// Keeps `entry` in L1 unless a message for its key (or for more)
     /// arrived since `stamp`.
-    fn fill(&self, key: &str, entry: &Arc<CachedResponse>, now: SystemTime, stamp: Stamp) {
+    fn fill(&self, key: &str, entry: &StoredRecord, now: SystemTime, stamp: Stamp) {
         let until = self.l1_until(entry, now);
         let _guard = self.lock();
         if self.generations.stamp(key) != stamp {
@@ -218,7 +219,7 @@ impl Tier {
             return;
         }
         // Too large for L1: served from L2 each time.
-        let _ = self.l1.put_until(key, Arc::clone(entry), until);
+        let _ = self.l1.put_until(key, entry.clone(), until);
     }
 }
 
@@ -412,19 +413,19 @@ fn instance_id() -> u64 {
 
 #[async_trait]
 impl Storage for TieredStorage {
-    async fn get(
+    async fn get_record(
         &self,
         key: &str,
         now: SystemTime,
-    ) -> Result<Option<Arc<CachedResponse>>, StorageError> {
+    ) -> Result<Option<StoredRecord>, StorageError> {
         let tier = &self.tier;
-        if let Some(entry) = tier.l1.get(key, now).await? {
+        if let Some(entry) = tier.l1.get_record(key, now).await? {
             tier.counters.l1_hits.fetch_add(1, Ordering::Relaxed);
             return Ok(Some(entry));
         }
         let stamp = tier.generations.stamp(key);
         tier.counters.l2_reads.fetch_add(1, Ordering::Relaxed);
-        let entry = tier.l2.get(key, now).await?;
+        let entry = tier.l2.get_record(key, now).await?;
         if let Some(entry) = &entry {
             tier.fill(key, entry, now, stamp);
         }
@@ -433,14 +434,14 @@ impl Storage for TieredStorage {
 
     /// Writes L2, then L1 (its copy timed from the entry's `created_at`),
     /// then announces the key. When L2 fails, L1's copy is dropped too.
-    async fn put(&self, key: &str, entry: Arc<CachedResponse>) -> Result<(), StorageError> {
+    async fn put_record(&self, key: &str, entry: StoredRecord) -> Result<(), StorageError> {
         let tier = &self.tier;
         let stamp = tier.generations.stamp(key);
-        if let Err(error) = tier.l2.put(key, Arc::clone(&entry)).await {
+        if let Err(error) = tier.l2.put_record(key, entry.clone()).await {
             tier.l1.remove_now(key);
             return Err(error);
         }
-        tier.fill(key, &entry, entry.created_at, stamp);
+        tier.fill(key, &entry, entry.created_at(), stamp);
         self.publish(Invalidation::Key(key.to_owned())).await;
         Ok(())
     }
@@ -487,7 +488,7 @@ impl Storage for TieredStorage {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::storage::CachedRequest;
+    use crate::storage::{CachedRequest, CachedResponse};
     use bytes::Bytes;
     use std::time::UNIX_EPOCH;
 
@@ -648,7 +649,7 @@ mod tests {
         a.put("k", entry("v1", None)).await.unwrap();
         // B read L2, then a message for the key arrived before the fill.
         let generation = b.tier.generations.stamp("k");
-        let stale = b.tier.l2.get("k", at(0)).await.unwrap().unwrap();
+        let stale = b.tier.l2.get_record("k", at(0)).await.unwrap().unwrap();
         a.put("k", entry("v2", None)).await.unwrap();
         b.tier.fill("k", &stale, at(0), generation);
         assert_eq!(b.stats().fills_dropped, 1);
@@ -659,7 +660,7 @@ mod tests {
     async fn a_message_for_another_key_does_not_drop_a_fill() {
         let (a, b, _l2, _bus) = pair();
         a.put("k", entry("v1", None)).await.unwrap();
-        let read = b.tier.l2.get("k", at(0)).await.unwrap().unwrap();
+        let read = b.tier.l2.get_record("k", at(0)).await.unwrap().unwrap();
         let stamp = b.tier.generations.stamp("k");
         // A key in another of the 256 slots (one in the same slot drops
         // the fill too: safe, only slower).

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
-use reqcache::storage::{CachedResponse, EntryInfo, Storage, StorageErrorKind};
+use reqcache::storage::{EntryInfo, Storage, StorageErrorKind, StoredRecord};
 use reqcache::{CacheOutcome, StorageError};
 
 use crate::support::*;
@@ -78,14 +78,14 @@ impl BrokenStorage {
 
 #[async_trait]
 impl Storage for BrokenStorage {
-    async fn get(
+    async fn get_record(
         &self,
         _: &str,
         _: SystemTime,
-    ) -> Result<Option<Arc<CachedResponse>>, StorageError> {
+    ) -> Result<Option<StoredRecord>, StorageError> {
         self.fail()
     }
-    async fn put(&self, _: &str, _: Arc<CachedResponse>) -> Result<(), StorageError> {
+    async fn put_record(&self, _: &str, _: StoredRecord) -> Result<(), StorageError> {
         self.fail()
     }
     async fn delete(&self, _: &str) -> Result<bool, StorageError> {

@@ -17,6 +17,7 @@ mod options;
 mod parity;
 mod parity_keys;
 mod parity_settings;
+mod records;
 mod redirects;
 mod rfc9111;
 mod single_flight;
