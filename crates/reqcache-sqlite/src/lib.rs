@@ -18,10 +18,25 @@
 //!
 //! # Layout
 //! One table (`responses` by default): the key, the metadata (method, URL,
-//! status, size, created, expires, retain-until) in columns, and the encoded
-//! entry in a BLOB. Listing, counting, `remove_expired` and `delete_url` read
-//! only the metadata columns, with indexes on the expiry and URL columns.
-//! Entries past their retention are filtered out on read.
+//! status, size, created, expires, retain-until, and the record's kind: 0 a
+//! response, 1 an alias, 2 a vary index) in columns, and the encoded record
+//! in a BLOB, the last column. Listing, counting (responses: `kind = 0`),
+//! `remove_expired` and `delete_url` read only the metadata columns, with
+//! indexes on the expiry and URL columns. Entries past their retention are
+//! filtered out on read. A table from before the `kind` column gets it when
+//! opened (its rows are responses).
+//!
+//! # Large bodies
+//! A response body of [`LARGE_VALUE`](reqcache::storage::LARGE_VALUE) bytes
+//! or more (with the default codec, or a signing one) is written without a
+//! copy of the whole value: the row is inserted with a `zeroblob` of the
+//! value's length, which SQLite does not materialize, then the encoded head,
+//! the body and the tail are written into it with incremental blob I/O, page
+//! by page. A 200 MiB miss adds about 1.0× its size to the process's peak
+//! memory, where writing one value added 4× (BENCHMARKS.md). In a table
+//! that got its `kind` column added by `ALTER TABLE` the value is no longer
+//! the last column, and SQLite fills the zeroblob in memory (one more copy);
+//! a table created by this version does not.
 //!
 //! # Concurrency and the async executor
 //! The database runs in WAL mode, so readers never wait for the writer.

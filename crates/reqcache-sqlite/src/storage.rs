@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use reqcache::storage::unix_time::{from_unix_nanos, to_unix_nanos};
 use reqcache::storage::{
     ByteStore, ChainedRead, EntryInfo, Record, RecordKind, StorageError, StorageErrorKind,
+    ValueParts,
 };
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
@@ -68,6 +69,9 @@ struct Shared {
 /// One entry for the writer thread, and where its result goes.
 struct Put {
     record: Record,
+    /// The value in parts, written with incremental blob I/O (then
+    /// `record.value` is empty).
+    parts: Option<ValueParts>,
     done: tokio::sync::oneshot::Sender<Result<(), String>>,
 }
 
@@ -129,6 +133,36 @@ impl SqliteStorage {
                 StorageError::with_source(StorageErrorKind::Backend, "SQLite task failed", e)
             })?
             .map_err(backend("SQLite operation failed"))
+    }
+
+    /// Queues a write for the writer thread and waits for its batch.
+    async fn queue(&self, record: Record, parts: Option<ValueParts>) -> Result<(), StorageError> {
+        // Queued for the writer thread, never waited for when the queue is
+        // full: a stalled database (another process's lock) costs a failed
+        // write, not a request held up.
+        let (done, result) = tokio::sync::oneshot::channel();
+        match self.shared.puts.try_send(Put {
+            record,
+            parts,
+            done,
+        }) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => {
+                return Err(StorageError::new(
+                    StorageErrorKind::Backend,
+                    "the SQLite write queue is full; write dropped",
+                ));
+            }
+            Err(TrySendError::Disconnected(_)) => return Err(writer_stopped()),
+        }
+        match result.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(error)) => Err(StorageError::new(
+                StorageErrorKind::Backend,
+                format!("write failed: {error}"),
+            )),
+            Err(_) => Err(writer_stopped()),
+        }
     }
 
     /// The value under `key` unless past its retention, read on `connection`.
@@ -312,23 +346,45 @@ fn write_batches(shared: &Weak<Shared>, queue: &Receiver<Put>) {
 fn write_batch(shared: &Shared, batch: &[Put]) -> rusqlite::Result<()> {
     let connection = shared.writer();
     let transaction = connection.unchecked_transaction()?;
-    {
-        let mut statement = transaction.prepare_cached(&shared.queries.put)?;
-        for put in batch {
-            let record = &put.record;
-            let info = &record.info;
-            statement.execute(params![
-                info.key,
-                info.method.as_str(),
-                info.url,
-                i64::from(info.status.as_u16()),
-                i64::try_from(info.size).unwrap_or(i64::MAX),
-                to_unix_nanos(info.created_at),
-                info.expires.map(to_unix_nanos),
-                info.retain_until.map(to_unix_nanos),
-                record.value,
-                info.kind.code(),
-            ])?;
+    for put in batch {
+        let record = &put.record;
+        let info = &record.info;
+        let metadata = params![
+            info.key,
+            info.method.as_str(),
+            info.url,
+            i64::from(info.status.as_u16()),
+            i64::try_from(info.size).unwrap_or(i64::MAX),
+            to_unix_nanos(info.created_at),
+            info.expires.map(to_unix_nanos),
+            info.retain_until.map(to_unix_nanos),
+            info.kind.code(),
+        ];
+        let Some(parts) = &put.parts else {
+            let mut statement = transaction.prepare_cached(&shared.queries.put)?;
+            let mut values: Vec<&dyn rusqlite::ToSql> = metadata.to_vec();
+            values.push(&record.value);
+            statement.execute(values.as_slice())?;
+            continue;
+        };
+        let len = i64::try_from(parts.len()).map_err(|_| rusqlite::Error::BlobSizeError)?;
+        let mut values: Vec<&dyn rusqlite::ToSql> = metadata.to_vec();
+        values.push(&len);
+        transaction
+            .prepare_cached(&shared.queries.put_zeroblob)?
+            .execute(values.as_slice())?;
+        let row = transaction.last_insert_rowid();
+        let mut blob = transaction.blob_open(
+            rusqlite::MAIN_DB,
+            shared.queries.table.as_str(),
+            "value",
+            row,
+            false,
+        )?;
+        let mut at = 0;
+        for part in parts.parts() {
+            blob.write_at(part, at)?;
+            at += part.len();
         }
     }
     transaction.commit()
@@ -404,6 +460,7 @@ struct Queries {
     table: String,
     get: String,
     put: String,
+    put_zeroblob: String,
     delete: String,
     delete_url: String,
     clear: String,
@@ -422,8 +479,13 @@ impl Queries {
             ),
             put: format!(
                 "INSERT OR REPLACE INTO {t} \
-                 (key, method, url, status, size, created_at, expires, retain_until, value, kind) \
+                 (key, method, url, status, size, created_at, expires, retain_until, kind, value) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+            ),
+            put_zeroblob: format!(
+                "INSERT OR REPLACE INTO {t} \
+                 (key, method, url, status, size, created_at, expires, retain_until, kind, value) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, zeroblob(?10))"
             ),
             delete: format!("DELETE FROM {t} WHERE key = ?1"),
             delete_url: format!("DELETE FROM {t} WHERE url = ?1"),
@@ -450,8 +512,8 @@ impl Queries {
                 created_at INTEGER NOT NULL,
                 expires INTEGER,
                 retain_until INTEGER,
-                value BLOB NOT NULL,
-                kind INTEGER NOT NULL DEFAULT 0
+                kind INTEGER NOT NULL DEFAULT 0,
+                value BLOB NOT NULL
             );
             CREATE INDEX IF NOT EXISTS {t}_expires ON {t} (expires) WHERE expires IS NOT NULL;
             CREATE INDEX IF NOT EXISTS {t}_retain_until ON {t} (retain_until) WHERE retain_until IS NOT NULL;
@@ -496,28 +558,16 @@ impl ByteStore for SqliteStorage {
     }
 
     async fn write(&self, record: Record) -> Result<(), StorageError> {
-        // Queued for the writer thread, never waited for when the queue is
-        // full: a stalled database (another process's lock) costs a failed
-        // write, not a request held up.
-        let (done, result) = tokio::sync::oneshot::channel();
-        match self.shared.puts.try_send(Put { record, done }) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) => {
-                return Err(StorageError::new(
-                    StorageErrorKind::Backend,
-                    "the SQLite write queue is full; write dropped",
-                ));
-            }
-            Err(TrySendError::Disconnected(_)) => return Err(writer_stopped()),
-        }
-        match result.await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(error)) => Err(StorageError::new(
-                StorageErrorKind::Backend,
-                format!("write failed: {error}"),
-            )),
-            Err(_) => Err(writer_stopped()),
-        }
+        self.queue(record, None).await
+    }
+
+    /// A large body written where it goes: the row is inserted with a
+    /// zero-filled value of the right length (`zeroblob`, which SQLite does
+    /// not materialize), then the parts are written into it through
+    /// incremental blob I/O, page by page; nothing holds a copy of the whole
+    /// value.
+    async fn write_parts(&self, record: Record, parts: ValueParts) -> Result<(), StorageError> {
+        self.queue(record, Some(parts)).await
     }
 
     async fn remove(&self, key: &str) -> Result<bool, StorageError> {

@@ -9,13 +9,17 @@
 //! no task is spawned. The upstream body is polled with a waker that wakes
 //! every waiting reader.
 //!
-//! While the body is within the size limit every chunk is kept: when the
-//! body ends, they are joined into the entry's body and handed to
-//! [`OnComplete`] (which stores it). Past the limit (or with trailers) the
-//! body is no longer storable: chunks are kept only until every reader has
+//! While the body is within the size limit it is copied, chunk by chunk as
+//! it arrives, into one buffer (sized from the body's exact length when it
+//! has one): when the body ends, that buffer is the entry's body, handed to
+//! [`OnComplete`] (which stores it) without another copy. Chunks are shared
+//! `Bytes` and are dropped once every reader has read them, so a large body
+//! is held about once, not twice; a reader that joins late, or falls
+//! behind, reads copies out of the buffer. A body of one chunk is not
+//! copied at all. Past the limit (or with trailers) the body is no longer
+//! storable: the buffer goes, chunks are kept only until every reader has
 //! read them, and a reader that falls more than the limit behind is cut off
-//! with a [`SharedBodyError`]. Chunks are shared `Bytes`: keeping them costs
-//! a reference count, not a copy, until the join.
+//! with a [`SharedBodyError`].
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -23,7 +27,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Wake, Waker};
 
-use bytes::{Buf, Bytes};
+use bytes::{Buf, Bytes, BytesMut};
 use http::HeaderMap;
 use http_body::{Body, Frame};
 
@@ -83,8 +87,16 @@ struct State {
     kept: usize,
     received: usize,
     limit: usize,
-    /// Set while the body may still be stored: every piece is kept.
+    /// The body's exact length, when it has one within the limit: the
+    /// buffer's capacity.
+    exact: Option<usize>,
+    /// Set while the body may still be stored.
     on_complete: Option<OnComplete>,
+    /// While storable, from the second chunk on: every byte received so far
+    /// (the pieces of it are dropped once read).
+    copy: Option<BytesMut>,
+    /// While storable: where each piece ends in the body.
+    ends: Vec<usize>,
     /// Whether the body is (or may still turn out) storable.
     storable: bool,
     end: Option<End>,
@@ -125,6 +137,11 @@ impl Tape {
         B::Error: Into<BoxError>,
     {
         let ended = body.is_end_stream();
+        let exact = body
+            .size_hint()
+            .exact()
+            .and_then(|len| usize::try_from(len).ok())
+            .filter(|len| *len <= limit);
         let source: Source = Box::pin(http_body_util::BodyExt::map_err(
             http_body_util::BodyExt::map_frame(body, |frame| {
                 frame.map_data(|mut data| data.copy_to_bytes(data.remaining()))
@@ -139,7 +156,10 @@ impl Tape {
                 kept: 0,
                 received: 0,
                 limit,
+                exact,
                 on_complete: Some(on_complete),
+                copy: None,
+                ends: Vec::new(),
                 storable: true,
                 end: None,
                 positions: Vec::new(),
@@ -162,7 +182,7 @@ impl Tape {
     /// gone).
     pub(crate) fn reader(self: &Arc<Self>) -> Option<TapeReader> {
         let state = self.lock();
-        if !state.storable || state.base > 0 {
+        if !state.storable || (state.base > 0 && state.copy.is_none()) {
             return None;
         }
         Some(self.add_reader(state))
@@ -205,17 +225,16 @@ impl Tape {
         }
         match (end, on_complete) {
             (End::Finished, Some(on_complete)) => {
-                let body = joined(&state.pieces, state.kept);
-                // Readers still to read the pieces read them out of the
-                // joined body: the chunks go, and the body is held once.
-                let mut at = 0;
-                for piece in &mut state.pieces {
-                    if let Piece::Data(data) = piece {
-                        let len = data.len();
-                        *data = body.slice(at..at + len);
-                        at += len;
-                    }
-                }
+                let body = match state.copy.take() {
+                    Some(copy) => copy.freeze(),
+                    None => joined(&state.pieces),
+                };
+                // Readers still to read read slices of the body: the chunks
+                // go, and the body is held once.
+                let ends = std::mem::take(&mut state.ends);
+                state.pieces = slices(&body, &ends, 0);
+                state.kept = body.len();
+                state.base = 0;
                 AfterLock::Store(on_complete, body, Arc::clone(&self.wakers))
             }
             (End::Failed, _) => {
@@ -238,22 +257,91 @@ impl Tape {
                         limit = state.limit,
                         "reqcache: body larger than max_body_size; not stored"
                     );
-                    state.on_complete = None;
-                    state.storable = false;
+                    unstorable(state);
+                } else if state.on_complete.is_some() {
+                    keep_copy(state, data);
                 }
             }
             Piece::Trailers(_) => {
                 // Storing would drop them.
-                state.on_complete = None;
-                state.storable = false;
+                unstorable(state);
             }
         }
         state.pieces.push_back(piece);
-        if state.on_complete.is_none() {
+        if releases(state) {
             release(state);
         }
         AfterLock::Wake(Arc::clone(&self.wakers))
     }
+}
+
+/// Adds `data` (received, not yet a piece) to the body's copy, which starts
+/// at the second chunk with the first one.
+fn keep_copy(state: &mut State, data: &Bytes) {
+    state.ends.push(state.received);
+    match &mut state.copy {
+        Some(copy) => copy.extend_from_slice(data),
+        None if state.pieces.is_empty() => {}
+        None => {
+            let mut copy = BytesMut::with_capacity(state.exact.unwrap_or(0).max(state.received));
+            for piece in &state.pieces {
+                if let Piece::Data(earlier) = piece {
+                    copy.extend_from_slice(earlier);
+                }
+            }
+            copy.extend_from_slice(data);
+            state.copy = Some(copy);
+        }
+    }
+}
+
+/// The body stops being storable: readers behind the pieces kept get them
+/// back, as slices of the copy, before it goes.
+fn unstorable(state: &mut State) {
+    state.on_complete = None;
+    state.storable = false;
+    let ends = std::mem::take(&mut state.ends);
+    let Some(copy) = state.copy.take() else {
+        return;
+    };
+    let slowest = next_min(state, state.base);
+    if slowest < state.base {
+        let body = copy.freeze();
+        let mut behind = slices(&body, &ends[..state.base], slowest);
+        state.kept += behind
+            .iter()
+            .map(|piece| match piece {
+                Piece::Data(data) => data.len(),
+                Piece::Trailers(_) => 0,
+            })
+            .sum::<usize>();
+        behind.append(&mut state.pieces);
+        state.pieces = behind;
+        state.base = slowest;
+    }
+}
+
+/// Whether pieces go once read: when the body is not stored, or is being
+/// copied whole.
+fn releases(state: &State) -> bool {
+    state.on_complete.is_none() || state.copy.is_some()
+}
+
+/// The pieces of `body` from index `from` on, each ending at its `ends`.
+fn slices(body: &Bytes, ends: &[usize], from: usize) -> VecDeque<Piece> {
+    if ends.is_empty() {
+        return if body.is_empty() {
+            VecDeque::new()
+        } else {
+            VecDeque::from([Piece::Data(body.clone())])
+        };
+    }
+    (from..ends.len())
+        .map(|index| {
+            let start = index.checked_sub(1).map_or(0, |before| ends[before]);
+            Piece::Data(body.slice(start..ends[index]))
+        })
+        .collect()
 }
 
 /// Drops the pieces every reader has read; cuts off readers that fell more
@@ -312,22 +400,16 @@ fn drop_until(state: &mut State, index: usize) {
     }
 }
 
-fn joined(pieces: &VecDeque<Piece>, len: usize) -> Bytes {
-    let mut data = pieces.iter().filter_map(|piece| match piece {
-        Piece::Data(data) => Some(data),
-        Piece::Trailers(_) => None,
-    });
-    match (data.next(), data.next()) {
-        (None, _) => Bytes::new(),
-        (Some(one), None) => one.clone(),
-        (Some(first), Some(second)) => {
-            let mut out = Vec::with_capacity(len);
-            out.extend_from_slice(first);
-            out.extend_from_slice(second);
-            data.for_each(|chunk| out.extend_from_slice(chunk));
-            Bytes::from(out)
-        }
-    }
+/// The body of a tape that got at most one chunk (more are copied as they
+/// arrive).
+fn joined(pieces: &VecDeque<Piece>) -> Bytes {
+    pieces
+        .iter()
+        .find_map(|piece| match piece {
+            Piece::Data(data) => Some(data.clone()),
+            Piece::Trailers(_) => None,
+        })
+        .unwrap_or_default()
 }
 
 /// What to do once the tape's lock is released.
@@ -466,10 +548,19 @@ impl TapeReader {
         {
             let piece = piece.clone();
             state.positions[self.slot] = Some(next + 1);
-            if state.on_complete.is_none() {
+            if releases(state) {
                 release(state);
             }
             return Next::Piece(piece);
+        }
+        if next < state.base
+            && let Some(copy) = &state.copy
+        {
+            // Behind the pieces kept: a copy out of the body's copy.
+            let start = next.checked_sub(1).map_or(0, |before| state.ends[before]);
+            let data = Bytes::copy_from_slice(&copy[start..state.ends[next]]);
+            state.positions[self.slot] = Some(next + 1);
+            return Next::Piece(Piece::Data(data));
         }
         if next < state.base {
             // Cut off (fell behind).
@@ -517,7 +608,7 @@ impl Drop for TapeReader {
         let mut state = self.tape.lock();
         state.positions[self.slot] = None;
         if state.end.is_some() || state.positions.iter().any(Option::is_some) {
-            if state.on_complete.is_none() {
+            if releases(&state) {
                 release(&mut state);
             }
             return;
@@ -548,10 +639,7 @@ fn drain_ready(tape: &Tape, state: &mut State) -> AfterLock {
                 Ok(data) => {
                     let _ = tape.append(state, Piece::Data(data));
                 }
-                Err(_) => {
-                    state.on_complete = None;
-                    state.storable = false;
-                }
+                Err(_) => unstorable(state),
             },
             Poll::Ready(None) => return tape.finish(state, End::Finished),
             Poll::Ready(Some(Err(_))) | Poll::Pending => break,

@@ -17,7 +17,7 @@ use async_trait::async_trait;
 use super::codec::Codec;
 use super::entry::EntryInfo;
 use super::error::StorageError;
-use super::serializer::Serializer;
+use super::serializer::{Serializer, ValueParts};
 
 /// An encoded entry, and what a byte store keeps beside it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,6 +35,11 @@ pub struct Record {
     /// The serializer of the value (for stores that name files by format).
     pub serializer: Serializer,
 }
+
+/// The body size from which the adapter hands a response to
+/// [`ByteStore::write_parts`]: 256 KiB. Below it, one encoded value costs
+/// less than the parts.
+pub const LARGE_VALUE: usize = 256 * 1024;
 
 /// What [`ByteStore::read_then`] read: a value, and the value under the key
 /// `then` named from it.
@@ -155,6 +160,16 @@ pub trait ByteStore: Debug + Send + Sync + 'static {
 
     /// Writes `record`, replacing what was under its key.
     async fn write(&self, record: Record) -> Result<(), StorageError>;
+
+    /// Writes `record` whose value is `parts` (its [`value`](Record::value)
+    /// is left empty): what the adapter calls for a response body of
+    /// [`LARGE_VALUE`] bytes or more. The default joins the parts and
+    /// [`write`](Self::write)s; a store that can write the body where it
+    /// goes without that copy overrides it (SQLite: incremental blob I/O).
+    async fn write_parts(&self, mut record: Record, parts: ValueParts) -> Result<(), StorageError> {
+        record.value = parts.to_vec();
+        self.write(record).await
+    }
 
     /// Removes the record under `key`; `true` if there was one.
     async fn remove(&self, key: &str) -> Result<bool, StorageError>;

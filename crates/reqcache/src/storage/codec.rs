@@ -20,7 +20,7 @@ use std::fmt;
 use super::entry::CachedResponse;
 use super::error::{StorageError, StorageErrorKind};
 use super::record::StoredRecord;
-use super::serializer::{FORMAT_VERSION, Serializer};
+use super::serializer::{FORMAT_VERSION, Serializer, ValueParts};
 
 #[cfg(feature = "signing")]
 const SIGNED_MAGIC: &[u8; 3] = b"RQS";
@@ -119,6 +119,38 @@ impl Codec {
     /// [`StorageErrorKind::Encode`] if the serializer or the compressor fails.
     pub fn encode(&self, entry: &CachedResponse) -> Result<Vec<u8>, StorageError> {
         self.framed(self.serializer.encode(entry)?)
+    }
+
+    /// Encodes a response in parts (see [`ValueParts`]) whose concatenation
+    /// is what [`encode`](Self::encode) writes, signed when keys are
+    /// configured; `None` when the value must be made whole (a serializer
+    /// other than MessagePack, or compression that applies to it).
+    ///
+    /// # Errors
+    /// As [`encode`](Self::encode).
+    pub fn encode_parts(&self, entry: &CachedResponse) -> Result<Option<ValueParts>, StorageError> {
+        #[allow(unused_mut)]
+        let Some(mut parts) = self.serializer.encode_parts(entry)? else {
+            return Ok(None);
+        };
+        #[cfg(feature = "compression")]
+        if self
+            .compression
+            .is_some_and(|compression| parts.len() >= compression.min_size)
+        {
+            return Ok(None);
+        }
+        #[cfg(feature = "signing")]
+        if let Some(keys) = &self.keys {
+            let signature = sign_parts(&keys.current, parts.parts());
+            let mut head = Vec::with_capacity(parts.head.len() + 4 + SIGNATURE_LEN);
+            head.extend_from_slice(SIGNED_MAGIC);
+            head.push(FORMAT_VERSION);
+            head.extend_from_slice(&signature);
+            head.extend_from_slice(&parts.head);
+            parts.head = head;
+        }
+        Ok(Some(parts))
     }
 
     /// Encodes a record of any kind.
@@ -283,10 +315,16 @@ type HmacSha256 = hmac::Hmac<sha2::Sha256>;
 
 #[cfg(feature = "signing")]
 fn sign(key: &[u8], payload: &[u8]) -> [u8; SIGNATURE_LEN] {
+    sign_parts(key, [payload])
+}
+
+/// The signature of the concatenation of `parts`, without making it.
+#[cfg(feature = "signing")]
+fn sign_parts<const N: usize>(key: &[u8], parts: [&[u8]; N]) -> [u8; SIGNATURE_LEN] {
     use hmac::{KeyInit, Mac};
     // HMAC accepts keys of any length.
     let mut mac = HmacSha256::new_from_slice(key).expect("HMAC takes any key length");
-    mac.update(payload);
+    parts.into_iter().for_each(|part| mac.update(part));
     mac.finalize().into_bytes().into()
 }
 
@@ -370,6 +408,35 @@ mod tests {
     }
 
     #[cfg(feature = "signing")]
+    #[test]
+    fn parts_are_the_whole_encoding_signed_or_not_and_compression_makes_it_whole() {
+        let large = entry(vec![b'x'; 4096]);
+        let plain = Codec::new(Serializer::MessagePack);
+        let parts = plain.encode_parts(&large).unwrap().unwrap();
+        assert_eq!(parts.to_vec(), plain.encode(&large).unwrap());
+        #[cfg(feature = "signing")]
+        {
+            let signed = Codec::new(Serializer::MessagePack).signed(b"k".to_vec(), []);
+            let parts = signed.encode_parts(&large).unwrap().unwrap();
+            assert_eq!(parts.to_vec(), signed.encode(&large).unwrap());
+            assert_eq!(signed.decode(&parts.to_vec()).unwrap(), large);
+        }
+        #[cfg(feature = "compression")]
+        {
+            let compressed = Codec::new(Serializer::MessagePack).compressed(Compression {
+                level: 1,
+                min_size: 100,
+            });
+            assert!(compressed.encode_parts(&large).unwrap().is_none());
+        }
+        assert!(
+            Codec::new(Serializer::Json)
+                .encode_parts(&large)
+                .unwrap()
+                .is_none()
+        );
+    }
+
     #[test]
     fn tampered_unsigned_and_foreign_key_values_do_not_decode() {
         let codec = Codec::new(Serializer::Json).signed(b"k2".to_vec(), [b"k1".to_vec()]);

@@ -9,12 +9,13 @@ use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 
-use super::byte_store::{ByteStore, ChainedRead, Record};
+use super::byte_store::{ByteStore, ChainedRead, LARGE_VALUE, Record};
 use super::codec::Codec;
 use super::contract::Storage;
 use super::entry::EntryInfo;
 use super::error::StorageError;
 use super::record::{RecordChain, StoredRecord};
+use super::serializer::ValueParts;
 
 /// How long past its expiry a store with native expiry keeps an entry when
 /// the layer sets no [`stale_retention`](crate::CacheLayerBuilder::stale_retention):
@@ -88,6 +89,9 @@ impl<B: ByteStore> ByteStore for Encoded<B> {
     }
     async fn write(&self, record: Record) -> Result<(), StorageError> {
         self.store.write(record).await
+    }
+    async fn write_parts(&self, record: Record, parts: ValueParts) -> Result<(), StorageError> {
+        self.store.write_parts(record, parts).await
     }
     async fn remove(&self, key: &str) -> Result<bool, StorageError> {
         self.store.remove(key).await
@@ -198,16 +202,26 @@ impl<B: ByteStore> Storage for B {
     /// Encodes `record` and writes it with its metadata and its deadline:
     /// its retention, or for stores with native expiry and no retention,
     /// [`DEFAULT_NATIVE_RETENTION`] past its expiry.
+    /// A response body of [`LARGE_VALUE`] bytes or more goes to
+    /// [`write_parts`](ByteStore::write_parts) when the codec can leave it
+    /// apart (see [`Codec::encode_parts`]): never copied into one value.
     async fn put_record(&self, key: &str, record: StoredRecord) -> Result<(), StorageError> {
         let offset = self.expires_natively().then_some(DEFAULT_NATIVE_RETENTION);
         let codec = self.codec();
-        self.write(Record {
+        let mut write = Record {
             info: record.info(key),
-            value: codec.encode_record(&record)?,
+            value: Vec::new(),
             deadline: record.native_expiry(offset),
             serializer: codec.serializer(),
-        })
-        .await
+        };
+        if let StoredRecord::Response(entry) = &record
+            && entry.body.len() >= LARGE_VALUE
+            && let Some(parts) = codec.encode_parts(entry)?
+        {
+            return self.write_parts(write, parts).await;
+        }
+        write.value = codec.encode_record(&record)?;
+        self.write(write).await
     }
 
     async fn delete(&self, key: &str) -> Result<bool, StorageError> {

@@ -23,7 +23,7 @@ mod tiered;
 pub mod unix_time;
 
 pub use bus::{BusSubscriber, InvalidationBus};
-pub use byte_store::{ByteStore, ChainedRead, Record};
+pub use byte_store::{ByteStore, ChainedRead, LARGE_VALUE, Record};
 pub use codec::{Codec, Compression, MAX_DECOMPRESSED_SIZE};
 pub use contract::Storage;
 pub use encoded::{DEFAULT_NATIVE_RETENTION, Encoded};
@@ -33,7 +33,7 @@ pub use kind::RecordKind;
 pub use memory::{DEFAULT_MAX_BYTES, DEFAULT_MAX_ENTRIES, MemoryStorage, MemoryStorageBuilder};
 pub use metadata::EntryMetadata;
 pub use record::{Alias, RecordChain, StoredRecord, VaryIndex};
-pub use serializer::{FORMAT_VERSION, Serializer};
+pub use serializer::{FORMAT_VERSION, Serializer, ValueParts};
 pub use tiered::{
     BusStatus, DEFAULT_L1_TTL, DEFAULT_L1_TTL_WITHOUT_BUS, TieredStats, TieredStorage,
     TieredStorageBuilder,

@@ -116,6 +116,46 @@ impl Serializer {
         self.encode_wire(&Wire::from_response(entry), entry.body.len())
     }
 
+    /// Encodes a response in three parts whose concatenation is what
+    /// [`encode`](Self::encode) writes, the body left as it is: for a store
+    /// that writes a large body without first copying it into one value.
+    /// `None` for a serializer that cannot (every one but MessagePack).
+    ///
+    /// # Errors
+    /// As [`encode`](Self::encode).
+    pub fn encode_parts(&self, entry: &CachedResponse) -> Result<Option<ValueParts>, StorageError> {
+        if *self != Self::MessagePack {
+            return Ok(None);
+        }
+        let wire = Wire::from_response(entry);
+        let len = u32::try_from(entry.body.len())
+            .map_err(|_| StorageError::new(StorageErrorKind::Encode, "body over 4 GiB"))?;
+        let mut head = Vec::with_capacity(256);
+        head.extend_from_slice(MSGPACK_MAGIC);
+        head.push(FORMAT_VERSION);
+        head.push(MSGPACK_CODEC);
+        // The struct as rmp-serde writes it: an array of its fields, the
+        // body a `bin` in the middle.
+        rmp::encode::write_array_len(&mut head, WIRE_FIELDS).map_err(encode_error)?;
+        write_field(&mut head, &wire.reqcache_format)?;
+        write_field(&mut head, &wire.status)?;
+        write_field(&mut head, &wire.version)?;
+        write_field(&mut head, &wire.headers)?;
+        rmp::encode::write_bin_len(&mut head, len).map_err(encode_error)?;
+        let mut tail = Vec::with_capacity(256);
+        write_field(&mut tail, &wire.request)?;
+        write_field(&mut tail, &wire.created_at)?;
+        write_field(&mut tail, &wire.expires)?;
+        write_field(&mut tail, &wire.retain_until)?;
+        write_field(&mut tail, &wire.alias_for)?;
+        write_field(&mut tail, &wire.vary)?;
+        Ok(Some(ValueParts {
+            head,
+            body: entry.body.clone(),
+            tail,
+        }))
+    }
+
     /// Encodes a record of any kind.
     ///
     /// # Errors
@@ -275,6 +315,67 @@ fn encode_error(e: impl std::error::Error + Send + Sync + 'static) -> StorageErr
 
 fn decode_error(e: impl std::error::Error + Send + Sync + 'static) -> StorageError {
     StorageError::with_source(StorageErrorKind::Decode, "could not decode entry", e)
+}
+
+/// How many fields [`Wire`] has (what `encode_parts` writes by hand).
+const WIRE_FIELDS: u32 = 11;
+
+/// One field of [`Wire`], written as rmp-serde writes it inside the struct.
+fn write_field<T: Serialize>(out: &mut Vec<u8>, value: &T) -> Result<(), StorageError> {
+    rmp_serde::encode::write(out, value).map_err(encode_error)
+}
+
+/// An encoded value in three parts, `head`, `body` and `tail`: the value is
+/// their concatenation. [`Codec::encode_parts`](super::Codec::encode_parts)
+/// makes them, so that a store can write a large response body where it
+/// goes without a whole-value copy of it.
+///
+/// ```
+/// use reqcache::storage::{CachedRequest, CachedResponse, Codec, Serializer};
+///
+/// let entry = CachedResponse::new(
+///     http::StatusCode::OK, http::HeaderMap::new(), bytes::Bytes::from_static(b"body"),
+///     CachedRequest::new(http::Method::GET, "https://example.com/"), std::time::UNIX_EPOCH);
+/// let codec = Codec::new(Serializer::MessagePack);
+/// let parts = codec.encode_parts(&entry).unwrap().expect("MessagePack has parts");
+/// assert_eq!(parts.to_vec(), codec.encode(&entry).unwrap());
+/// assert_eq!(parts.len(), parts.to_vec().len());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ValueParts {
+    /// What comes before the body.
+    pub head: Vec<u8>,
+    /// The body, shared with the entry it came from.
+    pub body: Bytes,
+    /// What comes after the body.
+    pub tail: Vec<u8>,
+}
+
+impl ValueParts {
+    /// The value's length.
+    pub fn len(&self) -> usize {
+        self.head.len() + self.body.len() + self.tail.len()
+    }
+
+    /// `true` for an empty value (never, for an encoded record).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The parts in order.
+    pub fn parts(&self) -> [&[u8]; 3] {
+        [&self.head, &self.body, &self.tail]
+    }
+
+    /// The value in one piece (a copy of the body).
+    pub fn to_vec(&self) -> Vec<u8> {
+        let mut value = Vec::with_capacity(self.len());
+        self.parts()
+            .into_iter()
+            .for_each(|part| value.extend_from_slice(part));
+        value
+    }
 }
 
 /// The serialized layout of every record kind. Field order matters for
@@ -564,6 +665,26 @@ mod tests {
                 .collect();
             assert_eq!(order, expected);
         }
+    }
+
+    #[test]
+    fn parts_concatenate_to_the_whole_encoding() {
+        for entry in [sample(), {
+            let mut large = sample();
+            large.body = Bytes::from(vec![7u8; 70_000]);
+            large
+        }] {
+            let parts = Serializer::MessagePack
+                .encode_parts(&entry)
+                .unwrap()
+                .unwrap();
+            assert_eq!(
+                parts.to_vec(),
+                Serializer::MessagePack.encode(&entry).unwrap()
+            );
+            assert_eq!(parts.body, entry.body);
+        }
+        assert!(Serializer::Json.encode_parts(&sample()).unwrap().is_none());
     }
 
     #[test]

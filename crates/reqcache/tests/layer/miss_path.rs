@@ -762,3 +762,67 @@ fn without_a_runtime_memory_writes_complete_in_place_and_pending_ones_are_droppe
     storage.release_writes();
     assert_eq!(get("b"), CacheOutcome::Stored, "it was not stored");
 }
+
+/// The body is copied into one buffer as it arrives and its chunks go once
+/// read: a follower that comes after the leader has read (and released)
+/// the first chunks reads them out of that buffer, and the entry stored is
+/// the whole body.
+#[tokio::test]
+async fn a_follower_that_comes_late_reads_the_chunks_already_released() {
+    let mut s = setup(&[("cache-control", "max-age=60")], Some(15), |b| b);
+    let leader = s.call().await;
+    let body_in = s.next_body().await;
+    let mut leader_body = leader.into_body();
+    for piece in ["12345", "67890"] {
+        body_in.send(chunk(piece)).unwrap();
+        assert_eq!(next_data(&mut leader_body).await, piece);
+    }
+    let late = s.call().await;
+    assert_eq!(status(&late).outcome(), CacheOutcome::Hit);
+    body_in.send(chunk("abcde")).unwrap();
+    drop(body_in);
+    assert_eq!(leader_body.collect().await.unwrap().to_bytes(), "abcde");
+    assert_eq!(
+        late.into_body().collect().await.unwrap().to_bytes(),
+        "1234567890abcde"
+    );
+    s.layer.cache().flush().await;
+    let hit = s.call().await;
+    assert_eq!(status(&hit).outcome(), CacheOutcome::Hit);
+    assert_eq!(
+        hit.into_body().collect().await.unwrap().to_bytes(),
+        "1234567890abcde"
+    );
+    assert_eq!(s.calls.load(Ordering::SeqCst), 1);
+}
+
+/// When the body goes past the limit, a follower still reading out of the
+/// buffer gets the chunks it has not read back, and reads on intact.
+#[tokio::test]
+async fn a_late_follower_reads_on_intact_when_the_body_goes_past_the_limit() {
+    let mut s = setup(&[("cache-control", "max-age=60")], None, |b| {
+        b.max_body_size(12)
+    });
+    let leader = s.call().await;
+    let body_in = s.next_body().await;
+    let mut leader_body = leader.into_body();
+    for piece in ["12345", "67890"] {
+        body_in.send(chunk(piece)).unwrap();
+        assert_eq!(next_data(&mut leader_body).await, piece);
+    }
+    let late = s.call().await;
+    assert_eq!(status(&late).outcome(), CacheOutcome::Hit);
+    let mut late_body = late.into_body();
+    assert_eq!(next_data(&mut late_body).await, "12345");
+    body_in.send(chunk("abcde")).unwrap();
+    assert_eq!(next_data(&mut leader_body).await, "abcde");
+    drop(body_in);
+    assert!(leader_body.frame().await.is_none());
+    assert_eq!(late_body.collect().await.unwrap().to_bytes(), "67890abcde");
+    s.layer.cache().flush().await;
+    assert_eq!(
+        s.layer.cache().len().await.unwrap(),
+        0,
+        "past max_body_size"
+    );
+}
