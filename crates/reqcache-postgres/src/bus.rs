@@ -5,17 +5,15 @@ use std::fmt;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use reqcache::storage::{BusSubscriber, InvalidationBus, StorageError, StorageErrorKind};
+use reqcache::storage::{
+    BusSubscriber, InvalidationBus, SessionEnd, StorageError, StorageErrorKind,
+};
 use sqlx::postgres::{PgListener, PgPool};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 /// The channel when none is given.
 pub const DEFAULT_CHANNEL: &str = "reqcache_invalidate";
-
-/// The first wait before listening again, and the longest.
-const MIN_BACKOFF: Duration = Duration::from_millis(100);
-const MAX_BACKOFF: Duration = Duration::from_secs(2);
 
 /// PostgreSQL `LISTEN`/`NOTIFY` as an [`InvalidationBus`], for
 /// [`TieredStorage`](reqcache::storage::TieredStorage)s over a
@@ -95,7 +93,7 @@ impl PostgresBus {
 
     /// Listens, then delivers until the connection fails, falls silent, or
     /// the storage is gone.
-    async fn deliver(&self, subscriber: &BusSubscriber, heartbeat_channel: &str) -> Ended {
+    async fn deliver(&self, subscriber: &BusSubscriber, heartbeat_channel: &str) -> SessionEnd {
         let listen = tokio::time::timeout(self.heartbeat.max(Duration::from_secs(2)), async {
             let mut listener = PgListener::connect_with(&self.pool).await?;
             listener
@@ -105,11 +103,11 @@ impl PostgresBus {
         });
         let mut listener = match listen.await {
             Ok(Ok(listener)) => listener,
-            Ok(Err(error)) => return Ended::NotConnected(error.to_string()),
-            Err(_) => return Ended::NotConnected("no answer in time".to_owned()),
+            Ok(Err(error)) => return SessionEnd::NotConnected(error.to_string()),
+            Err(_) => return SessionEnd::NotConnected("no answer in time".to_owned()),
         };
         if !subscriber.connected() {
-            return Ended::StorageGone;
+            return SessionEnd::StorageGone;
         }
         // The listener in a task of its own, so that waiting for the next
         // notification is never cancelled halfway.
@@ -136,17 +134,17 @@ impl PostgresBus {
                     Some(Some((is_heartbeat, payload))) => {
                         last_heard = Instant::now();
                         if !is_heartbeat && !subscriber.receive(&payload) {
-                            break Ended::StorageGone;
+                            break SessionEnd::StorageGone;
                         }
                     }
-                    _ => break Ended::Lost("the listening connection failed".to_owned()),
+                    _ => break SessionEnd::Lost("the listening connection failed".to_owned()),
                 },
                 _ = tick.tick() => {
                     if !subscriber.is_alive() {
-                        break Ended::StorageGone;
+                        break SessionEnd::StorageGone;
                     }
                     if last_heard.elapsed() > self.heartbeat * 3 {
-                        break Ended::Lost("no heartbeat for three intervals".to_owned());
+                        break SessionEnd::Lost("no heartbeat for three intervals".to_owned());
                     }
                     let ping = self.notify(heartbeat_channel, "");
                     let _ = tokio::time::timeout(self.heartbeat, ping).await;
@@ -156,13 +154,6 @@ impl PostgresBus {
         reader.abort();
         ended
     }
-}
-
-/// How one listening session ended.
-enum Ended {
-    StorageGone,
-    Lost(String),
-    NotConnected(String),
 }
 
 /// A heartbeat channel no other storage uses (short: channel names are
@@ -190,30 +181,10 @@ impl InvalidationBus for PostgresBus {
             return;
         };
         let bus = self.clone();
-        runtime.spawn(async move {
-            let heartbeats = heartbeat_channel();
-            let mut backoff = MIN_BACKOFF;
-            loop {
-                match bus.deliver(&subscriber, &heartbeats).await {
-                    Ended::StorageGone => return,
-                    Ended::Lost(error) => {
-                        tracing::debug!(%error, channel = %bus.channel, "reqcache-postgres: bus lost");
-                        if !subscriber.disconnected() {
-                            return;
-                        }
-                        backoff = MIN_BACKOFF;
-                    }
-                    Ended::NotConnected(error) => {
-                        tracing::debug!(%error, channel = %bus.channel, "reqcache-postgres: bus not reachable");
-                        if !subscriber.is_alive() {
-                            return;
-                        }
-                    }
-                }
-                // Waiting to listen again: a real-world backoff.
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(MAX_BACKOFF);
-            }
-        });
+        let heartbeats = heartbeat_channel();
+        runtime.spawn(subscriber.run_sessions("postgres", move |subscriber| {
+            let (bus, heartbeats) = (bus.clone(), heartbeats.clone());
+            async move { bus.deliver(&subscriber, &heartbeats).await }
+        }));
     }
 }

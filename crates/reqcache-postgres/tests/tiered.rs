@@ -7,8 +7,9 @@ mod support;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use reqcache::storage::{BusStatus, Storage, TieredStorage};
+use reqcache::storage::{Storage, TieredStorage};
 use reqcache_postgres::{PostgresBus, PostgresStorage};
+use reqcache_test::wait_for_bus;
 use support::{Relay, unique_table};
 
 /// How soon another instance must have dropped its L1 copy after a write
@@ -33,18 +34,6 @@ async fn tiered(url: &str, table: &str, bus_url: &str) -> TieredStorage {
     TieredStorage::builder(l2).bus(bus).build()
 }
 
-async fn wait_for(
-    storage: &TieredStorage,
-    within: Duration,
-    ready: impl FnMut(&BusStatus) -> bool,
-) {
-    let mut status = storage.bus_status();
-    tokio::time::timeout(within, status.wait_for(ready))
-        .await
-        .expect("the bus status did not change in time")
-        .unwrap();
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_write_reaches_the_other_instance_within_the_bound() {
     let Some(url) = support::url() else { return };
@@ -54,7 +43,7 @@ async fn every_write_reaches_the_other_instance_within_the_bound() {
         tiered(&url, &table, &url).await,
     );
     for storage in [&a, &b] {
-        wait_for(storage, Duration::from_secs(10), |s| s.connected).await;
+        wait_for_bus(storage, Duration::from_secs(10), |s| s.connected).await;
     }
     let t0 = reqcache_test::t0();
     let mut slowest = Duration::ZERO;
@@ -64,7 +53,7 @@ async fn every_write_reaches_the_other_instance_within_the_bound() {
         let received = b.bus_status().borrow().received;
         a.put("k", Arc::new(entry)).await.unwrap();
         let started = Instant::now();
-        wait_for(&b, COHERENCE_BOUND, |s| s.received > received).await;
+        wait_for_bus(&b, COHERENCE_BOUND, |s| s.received > received).await;
         slowest = slowest.max(started.elapsed());
         assert_eq!(b.get("k", t0).await.unwrap().unwrap().body, body);
         // Now in B's L1.
@@ -87,20 +76,20 @@ async fn with_the_bus_cut_copies_fall_back_to_the_short_ttl_and_recover() {
         tiered(&url, &table, &bus_url).await,
     );
     for storage in [&a, &b] {
-        wait_for(storage, Duration::from_secs(10), |s| s.connected).await;
+        wait_for_bus(storage, Duration::from_secs(10), |s| s.connected).await;
     }
     let t0 = reqcache_test::t0();
     let secs = |n: u64| t0 + Duration::from_secs(n);
     let entry = |body: &'static str| Arc::new(reqcache_test::sample_entry("https://e.com/k", body));
 
     a.put("k", entry("v1")).await.unwrap();
-    wait_for(&b, COHERENCE_BOUND, |s| s.received >= 1).await;
+    wait_for_bus(&b, COHERENCE_BOUND, |s| s.received >= 1).await;
     b.get("k", secs(0)).await.unwrap().unwrap();
     b.get("k", secs(30)).await.unwrap().unwrap();
     assert_eq!((b.stats().l2_reads, b.stats().l1_hits), (1, 1));
 
     relay.cut();
-    wait_for(&b, Duration::from_secs(10), |s| !s.connected).await;
+    wait_for_bus(&b, Duration::from_secs(10), |s| !s.connected).await;
     assert_eq!(b.l1().len().await.unwrap(), 0);
     b.get("k", secs(31)).await.unwrap().unwrap();
     b.get("k", secs(31)).await.unwrap().unwrap();
@@ -112,10 +101,10 @@ async fn with_the_bus_cut_copies_fall_back_to_the_short_ttl_and_recover() {
 
     relay.restore();
     for storage in [&a, &b] {
-        wait_for(storage, Duration::from_secs(10), |s| s.connected).await;
+        wait_for_bus(storage, Duration::from_secs(10), |s| s.connected).await;
     }
     let received = b.bus_status().borrow().received;
     a.put("k", entry("v3")).await.unwrap();
-    wait_for(&b, COHERENCE_BOUND, |s| s.received > received).await;
+    wait_for_bus(&b, COHERENCE_BOUND, |s| s.received > received).await;
     assert_eq!(b.get("k", secs(36)).await.unwrap().unwrap().body, "v3");
 }

@@ -6,12 +6,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures_util::StreamExt;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use reqcache::storage::{BusSubscriber, InvalidationBus, StorageError, StorageErrorKind};
-
-/// The first wait before subscribing again.
-const MIN_BACKOFF: Duration = Duration::from_millis(100);
-/// The longest wait between attempts.
-const MAX_BACKOFF: Duration = Duration::from_secs(2);
+use reqcache::storage::{
+    BusSubscriber, InvalidationBus, SessionEnd, StorageError, StorageErrorKind,
+};
 
 /// The channel when none is given: `reqcache:invalidate`.
 pub const DEFAULT_CHANNEL: &str = "reqcache:invalidate";
@@ -110,7 +107,7 @@ impl RedisBus {
 
     /// Subscribes, then delivers until the connection fails or the storage
     /// is gone.
-    async fn deliver(&self, subscriber: &BusSubscriber) -> Ended {
+    async fn deliver(&self, subscriber: &BusSubscriber) -> SessionEnd {
         let connect = tokio::time::timeout(self.heartbeat.max(Duration::from_secs(1)), async {
             let mut pubsub = self.client.get_async_pubsub().await?;
             pubsub.subscribe(&self.channel).await?;
@@ -118,11 +115,11 @@ impl RedisBus {
         });
         let pubsub = match connect.await {
             Ok(Ok(pubsub)) => pubsub,
-            Ok(Err(error)) => return Ended::NotConnected(error),
-            Err(_) => return Ended::NotConnected(timed_out()),
+            Ok(Err(error)) => return SessionEnd::NotConnected(error.to_string()),
+            Err(_) => return SessionEnd::NotConnected(timed_out()),
         };
         if !subscriber.connected() {
-            return Ended::StorageGone;
+            return SessionEnd::StorageGone;
         }
         let (mut sink, mut messages) = pubsub.split();
         let mut heartbeat = tokio::time::interval(self.heartbeat);
@@ -131,23 +128,23 @@ impl RedisBus {
             tokio::select! {
                 message = messages.next() => {
                     let Some(message) = message else {
-                        return Ended::Lost(closed());
+                        return SessionEnd::Lost(closed());
                     };
                     let Ok(payload) = message.get_payload::<String>() else {
                         continue;
                     };
                     if !subscriber.receive(&payload) {
-                        return Ended::StorageGone;
+                        return SessionEnd::StorageGone;
                     }
                 }
                 _ = heartbeat.tick() => {
                     if !subscriber.is_alive() {
-                        return Ended::StorageGone;
+                        return SessionEnd::StorageGone;
                     }
                     match tokio::time::timeout(self.heartbeat, sink.ping::<redis::Value>()).await {
                         Ok(Ok(_)) => {}
-                        Ok(Err(error)) => return Ended::Lost(error),
-                        Err(_) => return Ended::Lost(timed_out()),
+                        Ok(Err(error)) => return SessionEnd::Lost(error.to_string()),
+                        Err(_) => return SessionEnd::Lost(timed_out()),
                     }
                 }
             }
@@ -155,21 +152,12 @@ impl RedisBus {
     }
 }
 
-/// How one subscription ended.
-enum Ended {
-    StorageGone,
-    /// Subscribed, then lost.
-    Lost(redis::RedisError),
-    /// Could not subscribe.
-    NotConnected(redis::RedisError),
+fn timed_out() -> String {
+    "no answer within the heartbeat".to_owned()
 }
 
-fn timed_out() -> redis::RedisError {
-    redis::RedisError::from((redis::ErrorKind::Io, "no answer within the heartbeat"))
-}
-
-fn closed() -> redis::RedisError {
-    redis::RedisError::from((redis::ErrorKind::Io, "subscription connection closed"))
+fn closed() -> String {
+    "subscription connection closed".to_owned()
 }
 
 #[async_trait]
@@ -196,29 +184,9 @@ impl InvalidationBus for RedisBus {
             return;
         };
         let bus = self.clone();
-        runtime.spawn(async move {
-            let mut backoff = MIN_BACKOFF;
-            loop {
-                match bus.deliver(&subscriber).await {
-                    Ended::StorageGone => return,
-                    Ended::Lost(error) => {
-                        tracing::debug!(%error, channel = %bus.channel, "reqcache-redis: bus subscription lost");
-                        if !subscriber.disconnected() {
-                            return;
-                        }
-                        backoff = MIN_BACKOFF;
-                    }
-                    Ended::NotConnected(error) => {
-                        tracing::debug!(%error, channel = %bus.channel, "reqcache-redis: bus not reachable");
-                        if !subscriber.is_alive() {
-                            return;
-                        }
-                    }
-                }
-                // Waiting to reconnect: a real-world backoff.
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(MAX_BACKOFF);
-            }
-        });
+        runtime.spawn(subscriber.run_sessions("redis", move |subscriber| {
+            let bus = bus.clone();
+            async move { bus.deliver(&subscriber).await }
+        }));
     }
 }

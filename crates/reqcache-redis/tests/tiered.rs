@@ -12,9 +12,10 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http::{Method, Request, Response};
 use http_body_util::{BodyExt, Full};
-use reqcache::storage::{BusStatus, Storage, TieredStorage};
+use reqcache::storage::{Storage, TieredStorage};
 use reqcache::{CacheLayer, CacheOutcome};
 use reqcache_redis::{RedisBus, RedisStorage};
+use reqcache_test::wait_for_bus;
 use support::{OwnServer, unique_namespace};
 use tower::{Layer, Service, ServiceExt};
 
@@ -37,21 +38,8 @@ async fn tiered(l2_url: &str, namespace: &str, bus_url: &str) -> TieredStorage {
     TieredStorage::builder(l2).bus(bus).build()
 }
 
-/// Waits (bounded by `within`) until the bus status satisfies `ready`.
-async fn wait_for(
-    storage: &TieredStorage,
-    within: Duration,
-    ready: impl FnMut(&BusStatus) -> bool,
-) {
-    let mut status = storage.bus_status();
-    tokio::time::timeout(within, status.wait_for(ready))
-        .await
-        .expect("the bus status did not change in time")
-        .unwrap();
-}
-
 async fn connected(storage: &TieredStorage) {
-    wait_for(storage, Duration::from_secs(10), |s| s.connected).await;
+    wait_for_bus(storage, Duration::from_secs(10), |s| s.connected).await;
 }
 
 /// An upstream whose body is "v<version>", cacheable for an hour.
@@ -123,7 +111,7 @@ async fn two_layers_over_one_redis_stay_coherent_within_the_bound() {
     );
     layer_a.cache().flush().await;
     // A's write was announced; once B has heard it, B's fills are its own.
-    wait_for(&b, COHERENCE_BOUND, |s| s.received >= 1).await;
+    wait_for_bus(&b, COHERENCE_BOUND, |s| s.received >= 1).await;
     // B: from L2 (Redis), then from its own L1.
     assert_eq!(
         send(&service_b, Method::GET, url_x).await,
@@ -141,7 +129,7 @@ async fn two_layers_over_one_redis_stay_coherent_within_the_bound() {
     let received = b.bus_status().borrow().received;
     let started = Instant::now();
     send(&service_a, Method::POST, url_x).await;
-    wait_for(&b, COHERENCE_BOUND, |s| s.received > received).await;
+    wait_for_bus(&b, COHERENCE_BOUND, |s| s.received > received).await;
     eprintln!(
         "invalidation reached the other instance in {:?}",
         started.elapsed()
@@ -172,7 +160,7 @@ async fn every_write_reaches_the_other_instance_within_the_bound() {
         let received = b.bus_status().borrow().received;
         a.put("k", Arc::new(entry)).await.unwrap();
         let started = Instant::now();
-        wait_for(&b, COHERENCE_BOUND, |s| s.received > received).await;
+        wait_for_bus(&b, COHERENCE_BOUND, |s| s.received > received).await;
         slowest = slowest.max(started.elapsed());
         // B's next read is the new version, never its old L1 copy.
         let read = b.get("k", t0).await.unwrap().unwrap();
@@ -204,13 +192,13 @@ async fn with_the_bus_down_l1_copies_fall_back_to_the_short_ttl() {
         |body: &'static str| Arc::new(reqcache_test::sample_entry("https://example.com/k", body));
 
     a.put("k", entry("v1")).await.unwrap();
-    wait_for(&b, COHERENCE_BOUND, |s| s.received >= 1).await;
+    wait_for_bus(&b, COHERENCE_BOUND, |s| s.received >= 1).await;
     assert_eq!(b.get("k", secs(0)).await.unwrap().unwrap().body, "v1");
     assert_eq!(b.get("k", secs(30)).await.unwrap().unwrap().body, "v1");
     assert_eq!((b.stats().l2_reads, b.stats().l1_hits), (1, 1));
 
     let port = bus_server.stop();
-    wait_for(&b, Duration::from_secs(10), |s| !s.connected).await;
+    wait_for_bus(&b, Duration::from_secs(10), |s| !s.connected).await;
     assert_eq!(
         b.l1().len().await.unwrap(),
         0,
@@ -229,11 +217,11 @@ async fn with_the_bus_down_l1_copies_fall_back_to_the_short_ttl() {
 
     // The bus comes back: L1 starts afresh and messages flow again.
     let _bus_server = OwnServer::start_on(port).expect("restart the bus server");
-    wait_for(&b, Duration::from_secs(10), |s| s.connected).await;
+    wait_for_bus(&b, Duration::from_secs(10), |s| s.connected).await;
     connected(&a).await;
     let received = b.bus_status().borrow().received;
     a.put("k", entry("v3")).await.unwrap();
-    wait_for(&b, COHERENCE_BOUND, |s| s.received > received).await;
+    wait_for_bus(&b, COHERENCE_BOUND, |s| s.received > received).await;
     assert_eq!(b.get("k", secs(36)).await.unwrap().unwrap().body, "v3");
 }
 

@@ -558,6 +558,24 @@ pub async fn alias_and_vary_records(storage: &dyn Storage) {
     assert!(storage.entries().await.unwrap().is_empty());
 }
 
+/// Waits, at most `within`, until the tiered storage's bus status
+/// satisfies `ready` (connected, or a number of messages received): what
+/// the tiered tests of every bus wait on, instead of sleeping.
+///
+/// # Panics
+/// When `within` passes first: the test fails.
+pub async fn wait_for_bus(
+    storage: &reqcache::storage::TieredStorage,
+    within: Duration,
+    ready: impl FnMut(&reqcache::storage::BusStatus) -> bool,
+) {
+    let mut status = storage.bus_status();
+    tokio::time::timeout(within, status.wait_for(ready))
+        .await
+        .expect("the bus status did not change in time")
+        .expect("the tiered storage is gone");
+}
+
 /// A codec that compresses (from 64 bytes) and signs: what the encoded
 /// variant of the suite runs with.
 pub fn compressed_signed_codec() -> Codec {

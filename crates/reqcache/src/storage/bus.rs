@@ -9,6 +9,7 @@
 
 use std::fmt::Debug;
 use std::sync::Weak;
+use std::time::Duration;
 
 use async_trait::async_trait;
 
@@ -139,6 +140,80 @@ impl BusSubscriber {
                 true
             }
             None => false,
+        }
+    }
+}
+
+/// How one session of a bus's subscription ended: what
+/// [`BusSubscriber::run_sessions`] decides on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SessionEnd {
+    /// The storage is gone: stop for good.
+    StorageGone,
+    /// Subscribed, then lost (why, for the log).
+    Lost(String),
+    /// Could not subscribe (why, for the log).
+    NotConnected(String),
+}
+
+/// The first wait before a bus subscribes again: 100 ms, doubling up to
+/// [`MAX_RESUBSCRIBE_BACKOFF`].
+pub const MIN_RESUBSCRIBE_BACKOFF: Duration = Duration::from_millis(100);
+/// The longest wait before a bus subscribes again: 2 s.
+pub const MAX_RESUBSCRIBE_BACKOFF: Duration = Duration::from_secs(2);
+
+impl BusSubscriber {
+    /// Runs `session` (subscribe, then deliver until the subscription ends)
+    /// again and again until the storage is gone: after a lost
+    /// subscription, the storage is told it is disconnected and the next
+    /// session starts after [`MIN_RESUBSCRIBE_BACKOFF`]; after a failed
+    /// one, the wait doubles up to [`MAX_RESUBSCRIBE_BACKOFF`]. The loop
+    /// every bus shares; `bus` names it in the debug logs.
+    ///
+    /// ```
+    /// use reqcache::storage::{BusSubscriber, SessionEnd};
+    ///
+    /// // A bus task: `deliver` subscribes and delivers messages.
+    /// async fn run(subscriber: BusSubscriber) {
+    ///     subscriber
+    ///         .run_sessions("my-bus", |subscriber| async move {
+    ///             if !subscriber.connected() {
+    ///                 return SessionEnd::StorageGone;
+    ///             }
+    ///             // ... deliver with subscriber.receive(..) until the
+    ///             // connection fails:
+    ///             SessionEnd::Lost("connection closed".into())
+    ///         })
+    ///         .await;
+    /// }
+    /// ```
+    pub async fn run_sessions<F, Fut>(self, bus: &str, mut session: F)
+    where
+        F: FnMut(BusSubscriber) -> Fut,
+        Fut: Future<Output = SessionEnd>,
+    {
+        let mut backoff = MIN_RESUBSCRIBE_BACKOFF;
+        loop {
+            match session(self.clone()).await {
+                SessionEnd::StorageGone => return,
+                SessionEnd::Lost(error) => {
+                    tracing::debug!(%error, bus, "reqcache: bus subscription lost");
+                    if !self.disconnected() {
+                        return;
+                    }
+                    backoff = MIN_RESUBSCRIBE_BACKOFF;
+                }
+                SessionEnd::NotConnected(error) => {
+                    tracing::debug!(%error, bus, "reqcache: bus not reachable");
+                    if !self.is_alive() {
+                        return;
+                    }
+                }
+            }
+            // Waiting to subscribe again: a real-world backoff.
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(MAX_RESUBSCRIBE_BACKOFF);
         }
     }
 }

@@ -22,7 +22,9 @@ mod serializer;
 mod tiered;
 pub mod unix_time;
 
-pub use bus::{BusSubscriber, InvalidationBus};
+pub use bus::{
+    BusSubscriber, InvalidationBus, MAX_RESUBSCRIBE_BACKOFF, MIN_RESUBSCRIBE_BACKOFF, SessionEnd,
+};
 pub use byte_store::{ByteStore, ChainedRead, LARGE_VALUE, Record};
 pub use codec::{Codec, Compression, MAX_DECOMPRESSED_SIZE};
 pub use contract::Storage;
