@@ -183,14 +183,14 @@ pub fn info_line(info: &EntryInfo, now: SystemTime) -> String {
     )
 }
 
+/// `Vary` names as text.
+fn vary_names(vary: &[http::HeaderName]) -> Vec<&str> {
+    vary.iter().map(http::HeaderName::as_str).collect()
+}
+
 /// What an alias or a vary index says, in one line: where it leads.
 pub fn leads_to(record: &StoredRecord) -> Option<String> {
-    let names = |vary: &[http::HeaderName]| {
-        vary.iter()
-            .map(http::HeaderName::as_str)
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
+    let names = |vary: &[http::HeaderName]| vary_names(vary).join(", ");
     match record {
         StoredRecord::Alias(alias) if alias.vary.is_empty() => {
             Some(format!("alias of {}", alias.target))
@@ -258,13 +258,7 @@ pub async fn find(
 /// body when asked; for an alias, its target; for either bookkeeping kind,
 /// the `Vary` names it leads with.
 pub fn record_json(info: &EntryInfo, record: &StoredRecord, body: bool, now: SystemTime) -> Value {
-    let names = |vary: &[http::HeaderName]| {
-        json!(
-            vary.iter()
-                .map(http::HeaderName::as_str)
-                .collect::<Vec<_>>()
-        )
-    };
+    let names = |vary: &[http::HeaderName]| json!(vary_names(vary));
     match record {
         StoredRecord::Response(entry) => entry_json(info, entry, body, now),
         StoredRecord::Alias(alias) => {

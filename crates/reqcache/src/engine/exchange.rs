@@ -324,14 +324,15 @@ impl<'a> Exchange<'a> {
         let variant = |primary: &CacheKey, names: &[HeaderName]| {
             variant_key(normalize, primary, names, headers).map(|key| key.as_str().to_owned())
         };
+        // Whether the response found matches the request's `Vary` headers,
+        // as `next` decided it (not decided again after the read).
+        let matched = std::sync::OnceLock::new();
         let next = |record: &StoredRecord| match record {
             StoredRecord::Response(entry) => {
                 let names = vary::vary_names(&entry.headers)?;
-                if names.is_empty() || self.vary_matches(entry, headers) {
-                    None
-                } else {
-                    variant(&key, &names)
-                }
+                let matches = names.is_empty() || self.vary_matches(entry, headers);
+                let _ = matched.set(matches);
+                if matches { None } else { variant(&key, &names) }
             }
             StoredRecord::VaryIndex(index) => variant(&key, &index.vary),
             StoredRecord::Alias(alias) if alias.vary.is_empty() => Some(alias.target.clone()),
@@ -342,9 +343,13 @@ impl<'a> Exchange<'a> {
         let chain = self.read_chain(&key, &next).await?;
         match chain.record {
             StoredRecord::Response(entry) => {
-                // `Vary: *` (or an unreadable Vary) never matches.
-                let names = vary::vary_names(&entry.headers)?;
-                if names.is_empty() || self.vary_matches(&entry, headers) {
+                let matches = match matched.get() {
+                    Some(matches) => *matches,
+                    // `next` not called (a storage that skips it), or
+                    // `Vary: *` / an unreadable Vary, which never matches.
+                    None => self.fits(&entry, headers),
+                };
+                if matches {
                     return Some(Found {
                         key,
                         entry,
@@ -356,10 +361,9 @@ impl<'a> Exchange<'a> {
             StoredRecord::VaryIndex(_) => self.variant_found(chain.next, headers, key),
             StoredRecord::Alias(alias) => match chain.next {
                 Some((target, Some(StoredRecord::Response(entry)))) => {
-                    let names = vary::vary_names(&entry.headers)?;
                     let index =
                         (!alias.vary.is_empty()).then(|| CacheKey::custom(alias.target.as_str()));
-                    (names.is_empty() || self.vary_matches(&entry, headers)).then(|| Found {
+                    self.fits(&entry, headers).then(|| Found {
                         key: CacheKey::custom(target),
                         entry,
                         index,
@@ -397,6 +401,13 @@ impl<'a> Exchange<'a> {
             entry,
             index: Some(index),
         })
+    }
+
+    /// Whether `entry` answers a request with `headers`: it does not vary,
+    /// or its `Vary` headers match (never for `Vary: *`).
+    fn fits(&self, entry: &CachedResponse, headers: &HeaderMap) -> bool {
+        vary::vary_names(&entry.headers)
+            .is_some_and(|names| names.is_empty() || self.vary_matches(entry, headers))
     }
 
     fn vary_matches(&self, entry: &CachedResponse, headers: &HeaderMap) -> bool {

@@ -763,6 +763,22 @@ fn without_a_runtime_memory_writes_complete_in_place_and_pending_ones_are_droppe
     assert_eq!(get("b"), CacheOutcome::Stored, "it was not stored");
 }
 
+/// A leader whose body has brought `pieces`, each read by the leader: the
+/// sender of the rest of the body, and the leader's body.
+async fn leader_having_read(
+    s: &mut Setup,
+    pieces: &[&'static str],
+) -> (Sender, CacheBody<ChannelBody>) {
+    let leader = s.call().await;
+    let body_in = s.next_body().await;
+    let mut leader_body = leader.into_body();
+    for piece in pieces {
+        body_in.send(chunk(piece)).unwrap();
+        assert_eq!(next_data(&mut leader_body).await, *piece);
+    }
+    (body_in, leader_body)
+}
+
 /// The body is copied into one buffer as it arrives and its chunks go once
 /// read: a follower that comes after the leader has read (and released)
 /// the first chunks reads them out of that buffer, and the entry stored is
@@ -770,13 +786,7 @@ fn without_a_runtime_memory_writes_complete_in_place_and_pending_ones_are_droppe
 #[tokio::test]
 async fn a_follower_that_comes_late_reads_the_chunks_already_released() {
     let mut s = setup(&[("cache-control", "max-age=60")], Some(15), |b| b);
-    let leader = s.call().await;
-    let body_in = s.next_body().await;
-    let mut leader_body = leader.into_body();
-    for piece in ["12345", "67890"] {
-        body_in.send(chunk(piece)).unwrap();
-        assert_eq!(next_data(&mut leader_body).await, piece);
-    }
+    let (body_in, mut leader_body) = leader_having_read(&mut s, &["12345", "67890"]).await;
     let late = s.call().await;
     assert_eq!(status(&late).outcome(), CacheOutcome::Hit);
     body_in.send(chunk("abcde")).unwrap();
@@ -803,13 +813,7 @@ async fn a_late_follower_reads_on_intact_when_the_body_goes_past_the_limit() {
     let mut s = setup(&[("cache-control", "max-age=60")], None, |b| {
         b.max_body_size(12)
     });
-    let leader = s.call().await;
-    let body_in = s.next_body().await;
-    let mut leader_body = leader.into_body();
-    for piece in ["12345", "67890"] {
-        body_in.send(chunk(piece)).unwrap();
-        assert_eq!(next_data(&mut leader_body).await, piece);
-    }
+    let (body_in, mut leader_body) = leader_having_read(&mut s, &["12345", "67890"]).await;
     let late = s.call().await;
     assert_eq!(status(&late).outcome(), CacheOutcome::Hit);
     let mut late_body = late.into_body();
