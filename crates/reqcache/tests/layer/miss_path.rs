@@ -786,7 +786,7 @@ async fn leader_having_read(
 #[tokio::test]
 async fn a_follower_that_comes_late_reads_the_chunks_already_released() {
     let mut s = setup(&[("cache-control", "max-age=60")], Some(15), |b| b);
-    let (body_in, mut leader_body) = leader_having_read(&mut s, &["12345", "67890"]).await;
+    let (body_in, leader_body) = leader_having_read(&mut s, &["12345", "67890"]).await;
     let late = s.call().await;
     assert_eq!(status(&late).outcome(), CacheOutcome::Hit);
     body_in.send(chunk("abcde")).unwrap();
