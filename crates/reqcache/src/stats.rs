@@ -92,13 +92,47 @@ impl Counter {
     }
 }
 
+/// A counter split over cache lines, one per group of threads: a thread
+/// adds to its own stripe, and a read sums them. Two cores counting hits
+/// then do not bounce one line between them on every request.
+#[derive(Debug, Default)]
+struct Striped([Stripe; STRIPES]);
+
+/// One stripe, alone on its cache line.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct Stripe(AtomicU64);
+
+const STRIPES: usize = 8;
+
+impl Striped {
+    /// The calling thread's stripe.
+    fn cell(&self) -> &AtomicU64 {
+        use std::sync::atomic::AtomicUsize;
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        thread_local! {
+            static STRIPE: usize = NEXT.fetch_add(1, Ordering::Relaxed) % STRIPES;
+        }
+        // A thread whose locals are being torn down counts on stripe 0.
+        &self.0[STRIPE.try_with(|stripe| *stripe).unwrap_or(0)].0
+    }
+
+    fn sum(&self) -> u64 {
+        self.0
+            .iter()
+            .map(|stripe| stripe.0.load(Ordering::Relaxed))
+            .fold(0, u64::wrapping_add)
+    }
+}
+
 /// The live counters, and the cache's name for the `metrics` label.
 #[derive(Debug)]
 pub(crate) struct Counters {
     #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
     name: std::sync::Arc<str>,
-    hits: AtomicU64,
-    misses: AtomicU64,
+    /// Counted on every request: striped, so that cores do not contend.
+    hits: Striped,
+    misses: Striped,
     stored: AtomicU64,
     revalidated: AtomicU64,
     stale_served: AtomicU64,
@@ -114,8 +148,8 @@ impl Counters {
     pub(crate) fn new(name: &str) -> Self {
         Self {
             name: name.into(),
-            hits: AtomicU64::new(0),
-            misses: AtomicU64::new(0),
+            hits: Striped::default(),
+            misses: Striped::default(),
             stored: AtomicU64::new(0),
             revalidated: AtomicU64::new(0),
             stale_served: AtomicU64::new(0),
@@ -131,8 +165,8 @@ impl Counters {
     /// Counts one event, and exports it with the `metrics` feature.
     pub(crate) fn record(&self, counter: Counter) {
         let cell = match counter {
-            Counter::Hit => &self.hits,
-            Counter::Miss => &self.misses,
+            Counter::Hit => self.hits.cell(),
+            Counter::Miss => self.misses.cell(),
             Counter::Stored => &self.stored,
             Counter::Revalidated => &self.revalidated,
             Counter::StaleServed => &self.stale_served,
@@ -163,8 +197,8 @@ impl Counters {
     pub(crate) fn snapshot(&self) -> CacheStats {
         let read = |c: &AtomicU64| c.load(Ordering::Relaxed);
         CacheStats {
-            hits: read(&self.hits),
-            misses: read(&self.misses),
+            hits: self.hits.sum(),
+            misses: self.misses.sum(),
             stored: read(&self.stored),
             revalidated: read(&self.revalidated),
             stale_served: read(&self.stale_served),

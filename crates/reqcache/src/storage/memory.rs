@@ -1,11 +1,27 @@
-//! [`MemoryStorage`]: a bounded, in-process, least-recently-used store.
+//! [`MemoryStorage`]: a bounded, in-process store whose reads scale with
+//! the cores that make them.
+//!
+//! The records live in 64 hash tables (`SHARDS`), each behind its own
+//! read-write lock: a hit takes one shard's read lock, so hits on different
+//! keys rarely meet, and hits on one key share a read lock instead of
+//! queueing for an exclusive one. Recency is a tick per record: a counter
+//! that every write advances, copied into the record by the first read
+//! after it moved (a read that finds it current writes nothing, so a hot
+//! record's cache line is not bounced between cores). Writes go through one
+//! `Ledger`: the totals and the eviction ring, a second-chance queue that
+//! evicts the first record not read since it was queued and queues again
+//! the ones that were: least recently used, to within the reads between two
+//! writes, with no list to reorder on every hit.
 
+use std::collections::VecDeque;
 use std::fmt;
-use std::sync::{Mutex, MutexGuard};
+use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::SystemTime;
 
 use async_trait::async_trait;
-use lru::LruCache;
+use hashbrown::{DefaultHashBuilder, HashTable};
 
 use super::contract::Storage;
 use super::entry::EntryInfo;
@@ -16,13 +32,23 @@ use super::record::{RecordChain, StoredRecord};
 pub const DEFAULT_MAX_ENTRIES: usize = 10_000;
 /// The default bound on the total estimated size: 256 MiB.
 pub const DEFAULT_MAX_BYTES: u64 = 256 * 1024 * 1024;
+/// How many independently locked tables the records are spread over (a
+/// power of two).
+const SHARDS: usize = 64;
 
 /// An in-process cache store, bounded by entry count and by total size,
-/// evicting the least recently used entry first.
+/// evicting records that have not been read recently first.
 ///
-/// Entries are kept decoded: a hit clones an [`Arc`](std::sync::Arc), no serialization.
-/// A single entry larger than the size bound is refused with
+/// Entries are kept decoded: a hit clones an [`Arc`](std::sync::Arc), no
+/// serialization. A single entry larger than the size bound is refused with
 /// [`StorageErrorKind::TooLarge`] (the layer then answers uncached).
+///
+/// Reads scale across cores: the records are spread over 64
+/// tables, each with its own read-write lock, and a read takes only a read
+/// lock. Eviction is least recently used, to within the reads between two
+/// writes: when a write goes over a bound, the records are visited in the
+/// order they were stored; one read since it was queued is queued again,
+/// the first one not read is evicted.
 ///
 /// # Example
 /// ```
@@ -35,29 +61,80 @@ pub const DEFAULT_MAX_BYTES: u64 = 256 * 1024 * 1024;
 /// assert_eq!(storage.max_entries(), Some(1_000));
 /// ```
 pub struct MemoryStorage {
-    state: Mutex<State>,
+    shards: Box<[Shard]>,
+    hasher: DefaultHashBuilder,
+    /// Advanced by every write: what a read stamps a record with.
+    tick: Tick,
+    ledger: Mutex<Ledger>,
     max_entries: Option<usize>,
     max_bytes: Option<u64>,
 }
 
-struct State {
-    entries: LruCache<String, Stored>,
-    bytes: u64,
-    /// How many of `entries` are responses (what `len` counts).
-    responses: u64,
-}
+/// One table and its lock, alone on its cache lines so that two cores
+/// reading two shards do not contend.
+#[repr(align(128))]
+struct Shard(RwLock<HashTable<Slot>>);
 
-struct Stored {
+/// The write counter, alone on its cache line: every hit reads it, only
+/// writes change it.
+#[repr(align(128))]
+struct Tick(AtomicU64);
+
+/// A record in a shard's table.
+struct Slot {
+    hash: u64,
+    key: Box<str>,
+    /// Which write stored it: the ring's handle on this very record.
+    id: u64,
     record: StoredRecord,
     size: u64,
     /// When this copy stops being returned, besides the entry's own
     /// retention: set by [`TieredStorage`](super::TieredStorage) for its L1.
     until: Option<SystemTime>,
+    /// The tick of its last read (or of its write).
+    used: AtomicU64,
 }
 
-impl Stored {
+impl Slot {
     fn is_gone(&self, now: SystemTime) -> bool {
         self.record.is_past_retention(now) || self.until.is_some_and(|until| until <= now)
+    }
+
+    /// Stamps the record read at `tick`, writing only when the stamp moved
+    /// (so a hot record does not bounce a cache line between cores).
+    fn touch(&self, tick: u64) {
+        if self.used.load(Ordering::Relaxed) != tick {
+            self.used.store(tick, Ordering::Relaxed);
+        }
+    }
+}
+
+/// The write side: every change to the tables goes through it, one at a
+/// time, so the totals are exact.
+struct Ledger {
+    /// The records in the order eviction visits them: hash, id, and the
+    /// tick they were queued at. A record deleted or replaced leaves its
+    /// place behind; eviction drops such places, and
+    /// `MemoryStorage::compact_if_sparse` when they pile up.
+    ring: VecDeque<(u64, u64, u64)>,
+    next_id: u64,
+    records: usize,
+    bytes: u64,
+    /// How many of the records are responses (what `len` counts).
+    responses: u64,
+}
+
+impl Ledger {
+    fn count(&mut self, slot: &Slot) {
+        self.records += 1;
+        self.bytes += slot.size;
+        self.responses += u64::from(slot.record.kind().is_response());
+    }
+
+    fn forget(&mut self, slot: &Slot) {
+        self.records -= 1;
+        self.bytes -= slot.size;
+        self.responses -= u64::from(slot.record.kind().is_response());
     }
 }
 
@@ -100,55 +177,172 @@ impl MemoryStorage {
                 format!("entry of {size} bytes exceeds the memory storage bound"),
             ));
         }
-        let mut state = self.state();
-        state.remove(key);
-        state.responses += u64::from(record.kind().is_response());
-        state.entries.put(
-            key.to_owned(),
-            Stored {
-                record,
-                size,
-                until,
-            },
-        );
-        state.bytes += size;
-        while self
-            .max_entries
-            .is_some_and(|max| state.entries.len() > max)
-            || self.max_bytes.is_some_and(|max| state.bytes > max)
+        let hash = self.hasher.hash_one(key);
+        let mut ledger = self.ledger();
+        let id = ledger.next_id;
+        ledger.next_id += 1;
+        let tick = self.tick.0.fetch_add(1, Ordering::Relaxed) + 1;
+        let slot = Slot {
+            hash,
+            key: key.into(),
+            id,
+            record,
+            size,
+            until,
+            used: AtomicU64::new(tick),
+        };
+        ledger.count(&slot);
         {
-            match state.entries.pop_lru() {
-                Some((_, evicted)) => state.forget(&evicted),
-                None => break,
+            let mut table = self.write(hash);
+            if let Ok(old) = table.find_entry(hash, |s| *s.key == *key) {
+                ledger.forget(&old.remove().0);
+            }
+            table.insert_unique(hash, slot, |s| s.hash);
+        }
+        ledger.ring.push_back((hash, id, tick));
+        self.evict_over_bounds(&mut ledger, tick, id);
+        self.compact_if_sparse(&mut ledger);
+        Ok(())
+    }
+
+    /// Evicts until the totals are within the bounds. A record read since
+    /// it was queued is queued again at `tick` (no read can stamp it later
+    /// than that while the ledger is held), so two passes at most. The
+    /// record just stored (`newest`) is spared: it is the most recently
+    /// used, and it fits the bounds alone.
+    fn evict_over_bounds(&self, ledger: &mut Ledger, tick: u64, newest: u64) {
+        let over = |ledger: &Ledger| {
+            self.max_entries.is_some_and(|max| ledger.records > max)
+                || self.max_bytes.is_some_and(|max| ledger.bytes > max)
+        };
+        while over(ledger) {
+            let Some((hash, id, queued)) = ledger.ring.pop_front() else {
+                break;
+            };
+            if id == newest {
+                let alone = ledger.ring.is_empty();
+                ledger.ring.push_back((hash, id, queued));
+                if alone {
+                    break;
+                }
+                continue;
+            }
+            let mut table = self.write(hash);
+            let Ok(found) = table.find_entry(hash, |s| s.id == id) else {
+                continue; // deleted or replaced since
+            };
+            if found.get().used.load(Ordering::Relaxed) > queued {
+                ledger.ring.push_back((hash, id, tick));
+            } else {
+                ledger.forget(&found.remove().0);
             }
         }
-        Ok(())
+    }
+
+    /// Drops the ring's places of deleted and replaced records once they
+    /// outnumber the live ones.
+    fn compact_if_sparse(&self, ledger: &mut Ledger) {
+        if ledger.ring.len() <= 2 * ledger.records + SHARDS {
+            return;
+        }
+        let ring = std::mem::take(&mut ledger.ring);
+        ledger.ring = ring
+            .into_iter()
+            .filter(|&(hash, id, _)| self.read(hash).find(hash, |s| s.id == id).is_some())
+            .collect();
+    }
+
+    /// The record under `key`, marked read; one past its retention (or its
+    /// L1 copy's end) at `now` is removed instead.
+    fn live(&self, key: &str, now: SystemTime) -> Option<StoredRecord> {
+        let hash = self.hasher.hash_one(key);
+        {
+            let table = self.read(hash);
+            let slot = table.find(hash, |s| *s.key == *key)?;
+            if !slot.is_gone(now) {
+                slot.touch(self.tick.0.load(Ordering::Relaxed));
+                return Some(slot.record.clone());
+            }
+        }
+        self.remove_if(key, |slot| slot.is_gone(now));
+        None
+    }
+
+    /// Removes `key` when `doomed` says so of its record.
+    fn remove_if(&self, key: &str, doomed: impl FnOnce(&Slot) -> bool) -> bool {
+        let hash = self.hasher.hash_one(key);
+        let mut ledger = self.ledger();
+        let mut table = self.write(hash);
+        match table.find_entry(hash, |s| *s.key == *key) {
+            Ok(found) if doomed(found.get()) => {
+                ledger.forget(&found.remove().0);
+                true
+            }
+            _ => false,
+        }
     }
 
     /// Removes `key` without awaiting (for bus messages).
     pub(crate) fn remove_now(&self, key: &str) -> bool {
-        self.state().remove(key)
+        self.remove_if(key, |_| true)
     }
 
     /// Removes every entry of `url` without awaiting.
     pub(crate) fn remove_url_now(&self, url: &str) -> u64 {
-        self.state()
-            .remove_where(|record| record.request().url == url)
+        self.remove_where(|record| record.request().url == url)
     }
 
     /// Removes everything without awaiting.
     pub(crate) fn clear_now(&self) {
-        let mut state = self.state();
-        state.entries.clear();
-        state.bytes = 0;
-        state.responses = 0;
+        let mut ledger = self.ledger();
+        for shard in &self.shards {
+            write_lock(shard).clear();
+        }
+        ledger.ring.clear();
+        ledger.records = 0;
+        ledger.bytes = 0;
+        ledger.responses = 0;
     }
 
-    fn state(&self) -> MutexGuard<'_, State> {
-        // A panic while holding the lock cannot leave the map inconsistent in a
-        // way that matters for a cache, so a poisoned lock is used as is.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    fn remove_where(&self, mut doomed: impl FnMut(&StoredRecord) -> bool) -> u64 {
+        let mut ledger = self.ledger();
+        let mut removed = 0;
+        for shard in &self.shards {
+            write_lock(shard).retain(|slot| {
+                let gone = doomed(&slot.record);
+                if gone {
+                    ledger.forget(slot);
+                    removed += 1;
+                }
+                !gone
+            });
+        }
+        self.compact_if_sparse(&mut ledger);
+        removed
     }
+
+    fn shard(&self, hash: u64) -> &Shard {
+        // The high bits: hashbrown uses the low ones within a table.
+        &self.shards[(hash >> (64 - SHARDS.trailing_zeros())) as usize]
+    }
+
+    fn read(&self, hash: u64) -> RwLockReadGuard<'_, HashTable<Slot>> {
+        // A panic while holding a lock cannot leave a table inconsistent in
+        // a way that matters for a cache, so a poisoned lock is used as is.
+        self.shard(hash).0.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self, hash: u64) -> RwLockWriteGuard<'_, HashTable<Slot>> {
+        write_lock(self.shard(hash))
+    }
+
+    fn ledger(&self) -> MutexGuard<'_, Ledger> {
+        self.ledger.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+fn write_lock(shard: &Shard) -> RwLockWriteGuard<'_, HashTable<Slot>> {
+    shard.0.write().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Default for MemoryStorage {
@@ -159,11 +353,11 @@ impl Default for MemoryStorage {
 
 impl fmt::Debug for MemoryStorage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let state = self.state();
+        let ledger = self.ledger();
         f.debug_struct("MemoryStorage")
-            .field("records", &state.entries.len())
-            .field("responses", &state.responses)
-            .field("bytes", &state.bytes)
+            .field("records", &ledger.records)
+            .field("responses", &ledger.responses)
+            .field("bytes", &ledger.bytes)
             .field("max_entries", &self.max_entries)
             .field("max_bytes", &self.max_bytes)
             .finish()
@@ -207,58 +401,21 @@ impl MemoryStorageBuilder {
     /// The storage.
     pub fn build(self) -> MemoryStorage {
         MemoryStorage {
-            state: Mutex::new(State {
-                entries: LruCache::unbounded(),
+            shards: (0..SHARDS)
+                .map(|_| Shard(RwLock::new(HashTable::new())))
+                .collect(),
+            hasher: DefaultHashBuilder::default(),
+            tick: Tick(AtomicU64::new(0)),
+            ledger: Mutex::new(Ledger {
+                ring: VecDeque::new(),
+                next_id: 0,
+                records: 0,
                 bytes: 0,
                 responses: 0,
             }),
             max_entries: self.max_entries,
             max_bytes: self.max_bytes,
         }
-    }
-}
-
-impl State {
-    fn remove(&mut self, key: &str) -> bool {
-        match self.entries.pop(key) {
-            Some(old) => {
-                self.forget(&old);
-                true
-            }
-            None => false,
-        }
-    }
-
-    /// The record under `key`, touched as recently used; one past its
-    /// retention (or its L1 copy's end) at `now` is removed instead.
-    fn live(&mut self, key: &str, now: SystemTime) -> Option<StoredRecord> {
-        match self.entries.get(key) {
-            None => None,
-            Some(stored) if !stored.is_gone(now) => Some(stored.record.clone()),
-            Some(_) => {
-                self.remove(key);
-                None
-            }
-        }
-    }
-
-    /// Takes a record that left `entries` out of the totals.
-    fn forget(&mut self, old: &Stored) {
-        self.bytes -= old.size;
-        self.responses -= u64::from(old.record.kind().is_response());
-    }
-
-    fn remove_where(&mut self, mut doomed: impl FnMut(&StoredRecord) -> bool) -> u64 {
-        let keys: Vec<String> = self
-            .entries
-            .iter()
-            .filter(|(_, stored)| doomed(&stored.record))
-            .map(|(key, _)| key.clone())
-            .collect();
-        for key in &keys {
-            self.remove(key);
-        }
-        keys.len() as u64
     }
 }
 
@@ -269,22 +426,24 @@ impl Storage for MemoryStorage {
         key: &str,
         now: SystemTime,
     ) -> Result<Option<StoredRecord>, StorageError> {
-        Ok(self.state().live(key, now))
+        Ok(self.live(key, now))
     }
 
-    /// Both records under one lock: one call, and a consistent pair.
+    /// Both records in one call. They may sit in two shards, read one after
+    /// the other: a write between the two reads can pair a vary index with
+    /// a variant newer or older than it, which the engine treats as it does
+    /// any other backend's (a variant that does not fit is a miss).
     async fn get_chain(
         &self,
         key: &str,
         now: SystemTime,
         next: &(dyn for<'r> Fn(&'r StoredRecord) -> Option<String> + Send + Sync),
     ) -> Result<Option<RecordChain>, StorageError> {
-        let mut state = self.state();
-        let Some(record) = state.live(key, now) else {
+        let Some(record) = self.live(key, now) else {
             return Ok(None);
         };
         let next = next(&record).map(|next| {
-            let found = state.live(&next, now);
+            let found = self.live(&next, now);
             (next, found)
         });
         Ok(Some(RecordChain::new(record, next)))
@@ -308,34 +467,32 @@ impl Storage for MemoryStorage {
     }
 
     async fn len(&self) -> Result<u64, StorageError> {
-        Ok(self.state().responses)
+        Ok(self.ledger().responses)
     }
 
     async fn entries(&self) -> Result<Vec<EntryInfo>, StorageError> {
-        Ok(self
-            .state()
-            .entries
-            .iter()
-            .map(|(key, stored)| stored.record.info(key))
-            .collect())
+        let mut entries = Vec::new();
+        for shard in &self.shards {
+            let table = shard.0.read().unwrap_or_else(|e| e.into_inner());
+            entries.extend(table.iter().map(|slot| slot.record.info(&slot.key)));
+        }
+        Ok(entries)
     }
 
     async fn size(&self) -> Result<u64, StorageError> {
-        Ok(self.state().bytes)
+        Ok(self.ledger().bytes)
     }
 
     async fn remove_expired(&self, now: SystemTime) -> Result<u64, StorageError> {
-        Ok(self
-            .state()
-            .remove_where(|record| record.is_expired(now) || record.is_past_retention(now)))
+        Ok(self.remove_where(|record| record.is_expired(now) || record.is_past_retention(now)))
     }
 
     async fn contains(&self, key: &str, now: SystemTime) -> Result<bool, StorageError> {
+        let hash = self.hasher.hash_one(key);
         Ok(self
-            .state()
-            .entries
-            .peek(key)
-            .is_some_and(|stored| !stored.is_gone(now)))
+            .read(hash)
+            .find(hash, |s| *s.key == *key)
+            .is_some_and(|slot| !slot.is_gone(now)))
     }
 }
 
@@ -369,6 +526,99 @@ mod tests {
         assert!(storage.get("a", UNIX_EPOCH).await.unwrap().is_some());
         assert!(storage.get("c", UNIX_EPOCH).await.unwrap().is_some());
         assert_eq!(storage.len().await.unwrap(), 2);
+    }
+
+    #[tokio::test]
+    async fn eviction_spares_the_entry_just_stored_and_then_the_ones_read() {
+        let one = entry(1000).size();
+        let storage = MemoryStorage::builder().max_bytes(3 * one).build();
+        // Two records, each read after a later write: both are queued again
+        // before the new one comes up, yet the new one stays.
+        storage.put("a", entry(1000)).await.unwrap();
+        storage.put("b", entry(1000)).await.unwrap();
+        storage.put("x", entry(1000)).await.unwrap();
+        storage.delete("x").await.unwrap();
+        assert!(storage.get("a", UNIX_EPOCH).await.unwrap().is_some());
+        assert!(storage.get("b", UNIX_EPOCH).await.unwrap().is_some());
+        let big = entry(1500);
+        assert!(big.size() > one && big.size() < 2 * one);
+        storage.put("c", big.clone()).await.unwrap();
+        assert!(storage.contains("c", UNIX_EPOCH).await.unwrap());
+        // "a" was read before "b": it goes, and only it.
+        assert!(!storage.contains("a", UNIX_EPOCH).await.unwrap());
+        assert!(storage.contains("b", UNIX_EPOCH).await.unwrap());
+        assert_eq!(storage.size().await.unwrap(), one + big.size());
+    }
+
+    #[tokio::test]
+    async fn a_read_record_outlives_ones_stored_after_it_but_never_read() {
+        let storage = MemoryStorage::builder().max_entries(3).build();
+        for key in ["hot", "b", "c"] {
+            storage.put(key, entry(1)).await.unwrap();
+        }
+        for key in ["d", "e", "f", "g"] {
+            assert!(storage.get("hot", UNIX_EPOCH).await.unwrap().is_some());
+            storage.put(key, entry(1)).await.unwrap();
+        }
+        assert!(storage.contains("hot", UNIX_EPOCH).await.unwrap());
+        assert!(storage.contains("g", UNIX_EPOCH).await.unwrap());
+        assert_eq!(storage.len().await.unwrap(), 3);
+    }
+
+    #[tokio::test]
+    async fn places_left_by_deletes_do_not_pile_up() {
+        let storage = MemoryStorage::builder().max_entries(4).build();
+        for i in 0..10_000 {
+            storage.put("same", entry(1)).await.unwrap();
+            storage.put(&format!("k{i}"), entry(1)).await.unwrap();
+            storage.delete(&format!("k{i}")).await.unwrap();
+        }
+        let ring = storage.ledger().ring.len();
+        assert!(ring <= 2 + SHARDS + 2, "ring of {ring} places for 1 record");
+        assert_eq!(storage.len().await.unwrap(), 1);
+    }
+
+    #[tokio::test]
+    async fn expired_records_are_removed_on_read_and_counted_out() {
+        let storage = MemoryStorage::new();
+        let later = UNIX_EPOCH + std::time::Duration::from_secs(60);
+        storage
+            .put_until("a", StoredRecord::Response(entry(1)), Some(later))
+            .unwrap();
+        assert!(storage.get("a", UNIX_EPOCH).await.unwrap().is_some());
+        assert!(storage.get("a", later).await.unwrap().is_none());
+        assert_eq!(storage.len().await.unwrap(), 0);
+        assert_eq!(storage.size().await.unwrap(), 0);
+    }
+
+    #[test]
+    fn hits_from_many_threads_keep_the_totals_exact() {
+        let storage = std::sync::Arc::new(MemoryStorage::builder().max_entries(64).build());
+        let threads: Vec<_> = (0..4)
+            .map(|t| {
+                let storage = std::sync::Arc::clone(&storage);
+                std::thread::spawn(move || {
+                    for i in 0..2_000 {
+                        let key = format!("k{}", (i * 7 + t) % 100);
+                        if i % 3 == 0 {
+                            storage
+                                .put_until(&key, StoredRecord::Response(entry(1)), None)
+                                .unwrap();
+                        } else {
+                            let _ = storage.live(&key, UNIX_EPOCH);
+                        }
+                    }
+                })
+            })
+            .collect();
+        for thread in threads {
+            thread.join().unwrap();
+        }
+        let ledger = storage.ledger();
+        let live: usize = storage.shards.iter().map(|s| write_lock(s).len()).sum();
+        assert_eq!(ledger.records, live);
+        assert!(live <= 64);
+        assert_eq!(ledger.bytes, live as u64 * entry(1).size());
     }
 
     #[tokio::test]
