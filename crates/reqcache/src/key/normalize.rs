@@ -14,6 +14,7 @@ use std::fmt;
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri, header};
+use smallvec::SmallVec;
 
 use super::cache_key::CacheKey;
 use super::redact::Names;
@@ -158,7 +159,9 @@ impl Normalizer {
     ///
     /// The key material is laid out in one buffer, each field length-prefixed,
     /// and hashed in one call: for inputs this small that is several times
-    /// faster than feeding an incremental hasher.
+    /// faster than feeding an incremental hasher. The buffer is the thread's
+    /// own, reused, and the query's pairs are on the stack: the usual key
+    /// allocates nothing.
     pub(crate) fn default_key(
         &self,
         method: &Method,
@@ -166,56 +169,57 @@ impl Normalizer {
         headers: &HeaderMap,
         body: &[u8],
     ) -> CacheKey {
-        let mut m = Vec::with_capacity(192 + body.len());
-        m.extend_from_slice(KEY_FORMAT);
-        field(&mut m, method.as_str().as_bytes());
-        let target = Target::of(uri, headers);
-        field_lower(&mut m, target.scheme.as_bytes());
-        field_lower(&mut m, target.host.as_bytes());
-        m.extend_from_slice(&target.port.to_le_bytes());
-        field(&mut m, target.path.as_bytes());
-        // An empty query (`/p?`), or one of only ignored parameters, is no
-        // query: one entry either way.
-        let pairs = uri
-            .query()
-            .map(|query| self.query_pairs(query, Use::Key, &mut false))
-            .filter(|pairs| !pairs.is_empty());
-        match pairs {
-            Some(pairs) => {
+        with_key_material(|m| {
+            m.extend_from_slice(KEY_FORMAT);
+            field(m, method.as_str().as_bytes());
+            let target = Target::of(uri, headers);
+            field_lower(m, target.scheme.as_bytes());
+            field_lower(m, target.host.as_bytes());
+            m.extend_from_slice(&target.port.to_le_bytes());
+            field(m, target.path.as_bytes());
+            // An empty query (`/p?`), or one of only ignored parameters, is no
+            // query: one entry either way.
+            // (Filled in place: the inline pairs are too big to move around.)
+            let mut pairs = QueryPairs::new();
+            if let Some(query) = uri.query() {
+                self.collect_pairs(query, Use::Key, &mut false, &mut pairs);
+            }
+            if pairs.is_empty() {
+                m.extend_from_slice(&u32::MAX.to_le_bytes());
+            } else {
                 m.extend_from_slice(&(pairs.len() as u32).to_le_bytes());
                 for (name, value) in &pairs {
-                    field(&mut m, name.as_bytes());
-                    field(&mut m, value.as_bytes());
+                    field(m, name.as_bytes());
+                    field(m, value.as_bytes());
                 }
             }
-            None => m.extend_from_slice(&u32::MAX.to_le_bytes()),
-        }
-        field(&mut m, &self.key_body(headers, body));
-        // Matched headers by value as lists: `gzip,  deflate` and
-        // `deflate, GZIP` are one value.
-        let matched = self.matched_headers(headers);
-        for (i, (name, _)) in matched.iter().enumerate() {
-            if i > 0 && matched[i - 1].0 == *name {
-                continue;
+            field(m, &self.key_body(headers, body));
+            // Matched headers by value as lists: `gzip,  deflate` and
+            // `deflate, GZIP` are one value.
+            let matched = self.matched_headers(headers);
+            for (i, (name, _)) in matched.iter().enumerate() {
+                if i > 0 && matched[i - 1].0 == *name {
+                    continue;
+                }
+                field(m, name.as_str().as_bytes());
+                field(m, &normalized_value(headers, name));
             }
-            field(&mut m, name.as_str().as_bytes());
-            field(&mut m, &normalized_value(headers, name));
-        }
-        m.push(0xff);
-        if self.credentials_in_key {
-            // One pass over the (few) headers beats hashing every redacted
-            // name; sorted by name so that header order does not matter.
-            let mut credentials: Vec<(&HeaderName, &HeaderValue)> = headers
-                .iter()
-                .filter(|(name, _)| self.is_redacted_header(name))
-                .collect();
-            credentials.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
-            for (name, value) in credentials {
-                field(&mut m, name.as_str().as_bytes());
-                field(&mut m, value.as_bytes());
+            m.push(0xff);
+            if self.credentials_in_key {
+                // One pass over the (few) headers beats hashing every redacted
+                // name; sorted by name so that header order does not matter.
+                let mut credentials: Vec<(&HeaderName, &HeaderValue)> = headers
+                    .iter()
+                    .filter(|(name, _)| self.is_redacted_header(name))
+                    .collect();
+                credentials.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
+                for (name, value) in credentials {
+                    field(m, name.as_str().as_bytes());
+                    field(m, value.as_bytes());
+                }
             }
-        }
-        CacheKey::from_hash(&blake3::hash(&m))
+            CacheKey::from_hash(&blake3::hash(m))
+        })
     }
 
     /// The headers `match_headers` names, in a stable order, without ignored
@@ -248,23 +252,29 @@ impl Normalizer {
     /// Query pairs, percent-decoded, kept for `purpose`, sorted by name and
     /// then value (requests-cache's order: `?p=b&p=a` is `?p=a&p=b`).
     /// Sets `removed` when a redacted pair was left out.
-    fn query_pairs<'q>(
+    fn query_pairs<'q>(&self, query: &'q str, purpose: Use, removed: &mut bool) -> QueryPairs<'q> {
+        let mut pairs = QueryPairs::new();
+        self.collect_pairs(query, purpose, removed, &mut pairs);
+        pairs
+    }
+
+    /// [`query_pairs`](Self::query_pairs), into `pairs`.
+    fn collect_pairs<'q>(
         &self,
         query: &'q str,
         purpose: Use,
         removed: &mut bool,
-    ) -> Vec<(Cow<'q, str>, Cow<'q, str>)> {
-        let mut pairs: Vec<_> = parse_pairs(query)
-            .filter(|(name, _)| {
-                let keep = self.keeps_parameter(name, purpose);
-                if !keep && self.redacted.has_parameter(name) {
-                    *removed = true;
-                }
-                keep
-            })
-            .collect();
-        pairs.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
-        pairs
+        pairs: &mut QueryPairs<'q>,
+    ) {
+        pairs.extend(parse_pairs(query).filter(|(name, _)| {
+            let keep = self.keeps_parameter(name, purpose);
+            if !keep && self.redacted.has_parameter(name) {
+                *removed = true;
+            }
+            keep
+        }));
+        // Equal pairs are equal bytes: an unstable sort gives the same key.
+        pairs.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
     }
 
     /// The body as the default key hashes it.
@@ -491,13 +501,37 @@ fn parse_pairs(query: &str) -> Pairs<'_> {
     if query.bytes().any(|b| b == b'%' || b == b'+') {
         Pairs::Encoded(form_urlencoded::parse(query.as_bytes()))
     } else {
-        Pairs::Plain(query.split('&'))
+        Pairs::Plain(query)
     }
+}
+
+/// A query's pairs, inline up to eight (no allocation for most queries).
+type QueryPairs<'q> = SmallVec<[(Cow<'q, str>, Cow<'q, str>); 8]>;
+
+/// The key's material, laid out before it is hashed.
+type KeyMaterial = Vec<u8>;
+
+/// Runs `f` on an empty key-material buffer: the calling thread's, kept
+/// between keys so that the usual key allocates nothing.
+fn with_key_material<R>(f: impl FnOnce(&mut KeyMaterial) -> R) -> R {
+    use std::cell::Cell;
+    thread_local! {
+        static BUFFER: Cell<KeyMaterial> = const { Cell::new(Vec::new()) };
+    }
+    let mut m = BUFFER.try_with(Cell::take).unwrap_or_default();
+    m.clear();
+    let out = f(&mut m);
+    // A buffer grown by a large body is not kept.
+    if m.capacity() <= 4096 {
+        let _ = BUFFER.try_with(|buffer| buffer.set(m));
+    }
+    out
 }
 
 enum Pairs<'q> {
     Encoded(form_urlencoded::Parse<'q>),
-    Plain(std::str::Split<'q, char>),
+    /// What is left of a query with nothing to decode.
+    Plain(&'q str),
 }
 
 impl<'q> Iterator for Pairs<'q> {
@@ -506,11 +540,24 @@ impl<'q> Iterator for Pairs<'q> {
     fn next(&mut self) -> Option<Self::Item> {
         match self {
             Self::Encoded(parse) => parse.next(),
-            Self::Plain(split) => {
-                let pair = split.find(|pair| !pair.is_empty())?;
-                let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-                Some((Cow::Borrowed(name), Cow::Borrowed(value)))
-            }
+            // A byte loop: for parts this short it beats the `char`
+            // searcher that `split` sets up per call.
+            Self::Plain(rest) => loop {
+                if rest.is_empty() {
+                    return None;
+                }
+                let end = rest.bytes().position(|b| b == b'&').unwrap_or(rest.len());
+                let pair = &rest[..end];
+                *rest = rest.get(end + 1..).unwrap_or("");
+                if pair.is_empty() {
+                    continue;
+                }
+                let (name, value) = match pair.bytes().position(|b| b == b'=') {
+                    Some(at) => (&pair[..at], &pair[at + 1..]),
+                    None => (pair, ""),
+                };
+                return Some((Cow::Borrowed(name), Cow::Borrowed(value)));
+            },
         }
     }
 }
@@ -518,13 +565,13 @@ impl<'q> Iterator for Pairs<'q> {
 /// Appends a length-prefixed field, so that field boundaries are unambiguous.
 /// Lengths are 32-bit: a field over 4 GiB cannot reach here (bodies are
 /// buffered in memory first), and a shorter prefix means fewer blocks to hash.
-fn field(m: &mut Vec<u8>, bytes: &[u8]) {
+fn field(m: &mut KeyMaterial, bytes: &[u8]) {
     m.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
     m.extend_from_slice(bytes);
 }
 
 /// Like [`field`], ASCII-lower-cased.
-fn field_lower(m: &mut Vec<u8>, bytes: &[u8]) {
+fn field_lower(m: &mut KeyMaterial, bytes: &[u8]) {
     m.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
     m.extend(bytes.iter().map(u8::to_ascii_lowercase));
 }
@@ -590,6 +637,60 @@ mod tests {
             );
         }
         s.default_key(&method, &uri.parse().unwrap(), &map, body)
+    }
+
+    /// Keys are stored: the same request must keep its key across releases
+    /// unless `KEY_FORMAT` changes. These were computed before the key's
+    /// buffers moved to the stack (e1c9801).
+    #[test]
+    fn keys_are_stable_across_releases() {
+        let s = Normalizer {
+            match_headers: MatchHeaders::only(["accept"]),
+            ..Normalizer::default()
+        };
+        // (uri, headers, body, key)
+        type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a [u8], &'a str);
+        let cases: [Case<'_>; 5] = [
+            (
+                "https://api.example.com/v1/items/42?fields=all&lang=en",
+                &[],
+                b"",
+                "5024efe465583423d80922bd7ab34efc",
+            ),
+            (
+                "http://Example.com:80/a?y=2&&x=1&x=0&z",
+                &[("accept", "text/html")],
+                b"",
+                "5876c62aeb690ddd482afc3e6b409d36",
+            ),
+            (
+                "http://example.com/p?q=%41+b&token=secret",
+                &[("authorization", "Bearer t")],
+                b"",
+                "b51e37f82c1c6408b20b44c6a886ca20",
+            ),
+            (
+                "http://example.com/",
+                &[("content-type", "application/json")],
+                br#"{"b":1,"a":2}"#,
+                "1a7a0bff4dda0263f372a30069a3db5e",
+            ),
+            (
+                "http://example.com/%7Euser/?",
+                &[],
+                b"",
+                "e6b973587cb8cdda607e117337ec0938",
+            ),
+        ];
+        for (uri, headers, body, expected) in cases {
+            let method = if body.is_empty() {
+                Method::GET
+            } else {
+                Method::POST
+            };
+            let got = key(&s, method, uri, headers, body);
+            assert_eq!(got.as_str(), expected, "{uri}");
+        }
     }
 
     #[test]
