@@ -65,7 +65,7 @@ mod path;
 mod storage;
 
 pub use path::resolve_cache_path;
-pub use storage::{SqliteStorage, SqliteStorageBuilder};
+pub use storage::{DEFAULT_MMAP_SIZE, SqliteStorage, SqliteStorageBuilder};
 
 /// Re-exported so users can name [`StorageError`] without depending on
 /// `reqcache` directly.

@@ -20,6 +20,10 @@ use crate::path::resolve_cache_path;
 /// The default table name.
 const DEFAULT_TABLE: &str = "responses";
 
+/// How much of the database file each reader maps into memory by default
+/// ([`SqliteStorageBuilder::mmap_size`]): nothing, SQLite's own default.
+pub const DEFAULT_MMAP_SIZE: u64 = 0;
+
 /// Entries waiting for the writer thread; past this a write fails at once
 /// (the layer counts it as dropped) instead of queueing.
 const WRITE_QUEUE: usize = 1024;
@@ -62,6 +66,8 @@ struct Shared {
     /// Idle read-only connections, used inline for point reads.
     readers: Mutex<Vec<Connection>>,
     max_idle_readers: usize,
+    /// SQLite's `mmap_size` for the readers.
+    mmap_size: u64,
     /// Entries for the writer thread, which commits them in batches.
     puts: SyncSender<Put>,
 }
@@ -102,6 +108,7 @@ impl SqliteStorage {
             path: resolve_cache_path(cache_name),
             busy_timeout: Duration::from_secs(5),
             max_idle_readers: 8,
+            mmap_size: DEFAULT_MMAP_SIZE,
             table: DEFAULT_TABLE.to_owned(),
         }
     }
@@ -194,7 +201,7 @@ impl SqliteStorage {
         let reader = lock(&shared.readers).pop();
         let reader = match reader {
             Some(reader) => reader,
-            None => open_reader(&shared.path)?,
+            None => open_reader(&shared.path, shared.mmap_size)?,
         };
         let result = f(&reader).map_err(backend("read failed"));
         let mut idle = lock(&shared.readers);
@@ -230,6 +237,7 @@ pub struct SqliteStorageBuilder {
     path: PathBuf,
     busy_timeout: Duration,
     max_idle_readers: usize,
+    mmap_size: u64,
     table: String,
 }
 
@@ -250,6 +258,32 @@ impl SqliteStorageBuilder {
     /// How many idle read connections are kept for reuse. Default: 8.
     pub fn max_idle_readers(mut self, max: usize) -> Self {
         self.max_idle_readers = max;
+        self
+    }
+
+    /// How much of the database file each reader may map into memory
+    /// (SQLite's `mmap_size`): a page not in the reader's own cache is then
+    /// read from the OS page cache by a memory access instead of a `pread`
+    /// call. Default: [`DEFAULT_MMAP_SIZE`] (off).
+    ///
+    /// Measured (`cargo bench --bench hit_scaling -- sqlite`, 100,000
+    /// entries, random keys): 256 MiB cut a hit's CPU by about 15%; on one
+    /// hot key, whose pages stay in the reader's cache, it changed nothing.
+    /// It is off by default because, with the file mapped, an I/O error
+    /// while reading a page (a failing disk, or the file cut short by a
+    /// program other than SQLite) stops the process with `SIGBUS` instead
+    /// of failing one read, which the storage would turn into a miss.
+    ///
+    /// ```no_run
+    /// # async fn open() -> Result<(), reqcache::StorageError> {
+    /// let storage = reqcache_sqlite::SqliteStorage::builder("http_cache")
+    ///     .mmap_size(256 * 1024 * 1024)
+    ///     .open()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn mmap_size(mut self, bytes: u64) -> Self {
+        self.mmap_size = bytes;
         self
     }
 
@@ -299,6 +333,7 @@ impl SqliteStorageBuilder {
             writer: Mutex::new(writer),
             readers: Mutex::new(Vec::new()),
             max_idle_readers: self.max_idle_readers,
+            mmap_size: self.mmap_size,
             puts,
         });
         // The thread holds the storage weakly: it ends when the last clone
@@ -442,7 +477,7 @@ fn add_kind_column(connection: &Connection, table: &str) -> rusqlite::Result<()>
     }
 }
 
-fn open_reader(path: &Path) -> Result<Connection, StorageError> {
+fn open_reader(path: &Path, mmap_size: u64) -> Result<Connection, StorageError> {
     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
         | OpenFlags::SQLITE_OPEN_NO_MUTEX
         | OpenFlags::SQLITE_OPEN_URI;
@@ -452,6 +487,15 @@ fn open_reader(path: &Path) -> Result<Connection, StorageError> {
     connection
         .busy_timeout(Duration::ZERO)
         .map_err(backend("cannot configure a reader"))?;
+    if mmap_size > 0 {
+        connection
+            .pragma_update(
+                None,
+                "mmap_size",
+                i64::try_from(mmap_size).unwrap_or(i64::MAX),
+            )
+            .map_err(backend("cannot configure a reader"))?;
+    }
     Ok(connection)
 }
 

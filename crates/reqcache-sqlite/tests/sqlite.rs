@@ -353,3 +353,32 @@ async fn a_large_body_is_written_in_parts_and_reads_back_whole() {
             .len()
     );
 }
+
+#[tokio::test]
+async fn readers_with_the_file_mapped_read_what_was_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = SqliteStorage::builder(dir.path().join("mapped"))
+        .mmap_size(1 << 20)
+        .open()
+        .await
+        .unwrap();
+    let entries: Vec<_> = (0..50)
+        .map(|i| {
+            Arc::new(sample_entry(
+                &format!("https://example.com/{i}"),
+                vec![i; 4096],
+            ))
+        })
+        .collect();
+    for (i, entry) in entries.iter().enumerate() {
+        storage
+            .put(&format!("k{i}"), Arc::clone(entry))
+            .await
+            .unwrap();
+    }
+    // 400 × 4 KiB: past the 1 MiB mapped, so pages are read both ways.
+    for (i, entry) in entries.iter().enumerate() {
+        let found = storage.get(&format!("k{i}"), t0()).await.unwrap();
+        assert_eq!(found.as_ref(), Some(entry), "k{i}");
+    }
+}
