@@ -17,7 +17,8 @@
 
 #![allow(missing_docs)]
 
-use std::convert::Infallible;
+mod support;
+use support::Upstream;
 
 use bytes::Bytes;
 use http::{Request, Response};
@@ -26,14 +27,7 @@ use reqcache::{CacheLayer, MemoryStorage};
 use reqcache_sqlite::SqliteStorage;
 use tower::{Layer, Service, ServiceExt};
 
-fn upstream() -> impl Service<
-    Request<Full<Bytes>>,
-    Response = Response<Full<Bytes>>,
-    Error = Infallible,
-    Future = impl Send,
-> + Clone
-+ Send
-+ 'static {
+fn upstream() -> impl Upstream {
     static BODY: [u8; 1024] = [b'x'; 1024];
     tower::service_fn(|_req: Request<Full<Bytes>>| async {
         Ok(Response::builder()

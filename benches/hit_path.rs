@@ -10,7 +10,9 @@
 
 #![allow(missing_docs)] // criterion_group! generates undocumented items
 
-use std::convert::Infallible;
+mod support;
+use support::Upstream;
+
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
@@ -34,16 +36,7 @@ fn body_1k() -> Bytes {
 
 /// The upstream: answers at once with a 1 KiB JSON body, with `vary` when
 /// given.
-fn upstream(
-    vary: Option<&'static str>,
-) -> impl Service<
-    Request<Full<Bytes>>,
-    Response = Response<Full<Bytes>>,
-    Error = Infallible,
-    Future = impl Send,
-> + Clone
-+ Send
-+ 'static {
+fn upstream(vary: Option<&'static str>) -> impl Upstream {
     let body = body_1k();
     tower::service_fn(move |_req: Request<Full<Bytes>>| {
         let body = body.clone();

@@ -25,8 +25,10 @@
 
 #![allow(missing_docs)]
 
+mod support;
+use support::Upstream;
+
 use std::collections::HashMap;
-use std::convert::Infallible;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -40,14 +42,7 @@ use tower::{Layer, Service, ServiceExt};
 const KEYS: usize = 100_000;
 const ROUNDS: usize = 5;
 
-fn upstream() -> impl Service<
-    Request<Full<Bytes>>,
-    Response = Response<Full<Bytes>>,
-    Error = Infallible,
-    Future = impl Send,
-> + Clone
-+ Send
-+ 'static {
+fn upstream() -> impl Upstream {
     static BODY: [u8; 1024] = [b'x'; 1024];
     tower::service_fn(move |_req: Request<Full<Bytes>>| {
         let body = Bytes::from_static(&BODY);
@@ -64,16 +59,7 @@ fn upstream() -> impl Service<
 /// body, filled from the upstream on a miss.
 type Floor = Arc<RwLock<HashMap<String, (HeaderMap, Bytes)>>>;
 
-fn floor(
-    map: Floor,
-) -> impl Service<
-    Request<Full<Bytes>>,
-    Response = Response<Full<Bytes>>,
-    Error = Infallible,
-    Future = impl Send,
-> + Clone
-+ Send
-+ 'static {
+fn floor(map: Floor) -> impl Upstream {
     tower::service_fn(move |req: Request<Full<Bytes>>| {
         let map = Arc::clone(&map);
         async move {

@@ -23,6 +23,9 @@
 
 #![allow(missing_docs)]
 
+mod support;
+use support::Upstream;
+
 use std::convert::Infallible;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -45,14 +48,7 @@ fn body_1k() -> Bytes {
     Bytes::from(vec![b'x'; 1024])
 }
 
-fn origin() -> impl Service<
-    Request<Full<Bytes>>,
-    Response = Response<Full<Bytes>>,
-    Error = Infallible,
-    Future = impl Send,
-> + Clone
-+ Send
-+ 'static {
+fn origin() -> impl Upstream {
     let body = body_1k();
     tower::service_fn(move |_req: Request<Full<Bytes>>| {
         let body = body.clone();
@@ -333,14 +329,7 @@ impl Drop for Redis {
     }
 }
 
-fn slow_origin() -> impl Service<
-    Request<Full<Bytes>>,
-    Response = Response<Full<Bytes>>,
-    Error = Infallible,
-    Future = impl Send,
-> + Clone
-+ Send
-+ 'static {
+fn slow_origin() -> impl Upstream {
     tower::service_fn(|_req: Request<Full<Bytes>>| async {
         tokio::time::sleep(Duration::from_millis(1)).await;
         Ok(Response::builder()

@@ -10,7 +10,9 @@
 
 #![allow(missing_docs)] // criterion_group! generates undocumented items
 
-use std::convert::Infallible;
+mod support;
+use support::Upstream;
+
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
@@ -29,14 +31,7 @@ use tower::{Layer, Service, ServiceExt};
 /// Concurrent tasks in the "many" case.
 const TASKS: u64 = 32;
 
-fn upstream() -> impl Service<
-    Request<Full<Bytes>>,
-    Response = Response<Full<Bytes>>,
-    Error = Infallible,
-    Future = impl Send,
-> + Clone
-+ Send
-+ 'static {
+fn upstream() -> impl Upstream {
     let body = Bytes::from(vec![b'x'; 1024]);
     tower::service_fn(move |_req: Request<Full<Bytes>>| {
         let body = body.clone();
