@@ -18,14 +18,14 @@
 #![allow(missing_docs)]
 
 mod support;
-use support::Upstream;
+use support::{Upstream, verified_hit};
 
 use bytes::Bytes;
 use http::{Request, Response};
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use reqcache::{CacheLayer, MemoryStorage};
 use reqcache_sqlite::SqliteStorage;
-use tower::{Layer, Service, ServiceExt};
+use tower::{Layer, Service};
 
 fn upstream() -> impl Upstream {
     static BODY: [u8; 1024] = [b'x'; 1024];
@@ -53,9 +53,7 @@ where
     .header("user-agent", "bench/1.0")
     .body(Full::default())
     .unwrap();
-    let response = service.clone().oneshot(request).await.unwrap();
-    let body = response.into_body().collect().await.unwrap().to_bytes();
-    assert_eq!(body.len(), 1024);
+    verified_hit(service, request).await;
 }
 
 fn env(name: &str, default: usize) -> usize {

@@ -26,7 +26,7 @@
 #![allow(missing_docs)]
 
 mod support;
-use support::Upstream;
+use support::{Upstream, verified_hit};
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -96,9 +96,7 @@ where
     let request = Request::get(format!("https://api.example.com/v1/items/{key}"))
         .body(Full::default())
         .unwrap();
-    let response = service.clone().oneshot(request).await.unwrap();
-    let body = response.into_body().collect().await.unwrap().to_bytes();
-    assert_eq!(body.len(), 1024);
+    verified_hit(service, request).await;
 }
 
 /// The process's CPU time so far.
