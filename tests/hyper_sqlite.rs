@@ -132,18 +132,21 @@ async fn garbage_in_the_database_is_a_miss_and_is_replaced() {
     let url = format!("http://{addr}/g");
     let (_, _, status) = fetch(&mut service, &url).await;
     let key = status.key().unwrap().to_string();
+    // Stored behind the response: wait for the write, or the UPDATE below
+    // may run first, change nothing, and the write land after it.
+    service.cache().unwrap().flush().await;
 
     let table = storage.table().to_owned();
-    storage
+    let changed = storage
         .with_connection(move |c| {
             c.execute(
                 &format!("UPDATE {table} SET value = X'DEADBEEF' WHERE key = ?1"),
                 [key],
             )
-            .map(drop)
         })
         .await
         .unwrap();
+    assert_eq!(changed, 1, "the stored row is overwritten with garbage");
     let (_, body, status) = fetch(&mut service, &url).await;
     assert_eq!(status.outcome(), CacheOutcome::Stored);
     assert_eq!(body, "/g #1");
