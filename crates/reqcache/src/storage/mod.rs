@@ -21,6 +21,8 @@ mod record;
 mod serializer;
 mod tiered;
 pub mod unix_time;
+mod wire;
+mod wire_reader;
 
 pub use bus::{
     BusSubscriber, InvalidationBus, MAX_RESUBSCRIBE_BACKOFF, MIN_RESUBSCRIBE_BACKOFF, SessionEnd,

@@ -2,21 +2,16 @@
 //! default) and JSON, both carrying a format version.
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as BASE64;
 use bytes::Bytes;
-use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Version};
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::Serialize;
 
-use super::entry::{CachedRequest, CachedResponse};
+use super::entry::CachedResponse;
 use super::error::{StorageError, StorageErrorKind};
-use super::record::{Alias, StoredRecord, VaryIndex};
-
-/// The version of the stored record layout. A record of any other version is
-/// a miss: it is never decoded by guesswork.
-pub const FORMAT_VERSION: u8 = 1;
+use super::record::StoredRecord;
+pub use super::wire::FORMAT_VERSION;
+use super::wire::{WIRE_FIELDS, Wire};
+use super::wire_reader::read_wire;
 
 /// The first bytes of every MessagePack record.
 const MSGPACK_MAGIC: &[u8; 3] = b"RQC";
@@ -167,7 +162,7 @@ impl Serializer {
         }
     }
 
-    fn encode_wire(&self, record: &Wire, body_len: usize) -> Result<Vec<u8>, StorageError> {
+    fn encode_wire(&self, record: &Wire<'_>, body_len: usize) -> Result<Vec<u8>, StorageError> {
         match self {
             Self::MessagePack => {
                 let mut out = Vec::with_capacity(body_len + 256);
@@ -198,7 +193,7 @@ impl Serializer {
     /// As [`decode_record`](Self::decode_record), and
     /// [`StorageErrorKind::Decode`] for a record that is not a response.
     pub fn decode(bytes: &[u8]) -> Result<CachedResponse, StorageError> {
-        match Self::decode_wire(bytes)?.into_record()? {
+        match Self::decode_record(bytes)? {
             StoredRecord::Response(entry) => {
                 Ok(Arc::try_unwrap(entry).unwrap_or_else(|shared| (*shared).clone()))
             }
@@ -212,33 +207,35 @@ impl Serializer {
     /// Decodes a record of any kind written by any serializer of this
     /// format version.
     ///
+    /// A MessagePack value is copied once and read in place, without serde
+    /// when it has the layout this release writes: its headers and body are
+    /// slices of that one copy.
+    ///
     /// # Errors
     /// [`StorageErrorKind::Decode`] for garbage, foreign bytes, or another
     /// format version. Never panics.
     pub fn decode_record(bytes: &[u8]) -> Result<StoredRecord, StorageError> {
-        Self::decode_wire(bytes)?.into_record()
-    }
-
-    fn decode_wire(bytes: &[u8]) -> Result<Wire, StorageError> {
-        let record: Wire = if let Some(rest) = bytes.strip_prefix(MSGPACK_MAGIC) {
-            match rest {
+        if let Some(rest) = bytes.strip_prefix(MSGPACK_MAGIC) {
+            return match rest {
                 [FORMAT_VERSION, MSGPACK_CODEC, payload @ ..] => {
-                    rmp_serde::from_slice(payload).map_err(decode_error)?
+                    let source = Bytes::copy_from_slice(payload);
+                    let record = match read_wire(&source) {
+                        Some(record) => record,
+                        None => rmp_serde::from_slice(&source).map_err(decode_error)?,
+                    };
+                    record.into_record(&source)
                 }
-                [version, ..] => {
-                    return Err(StorageError::new(
-                        StorageErrorKind::Decode,
-                        format!("record format version {version}, expected {FORMAT_VERSION}"),
-                    ));
-                }
-                [] => {
-                    return Err(StorageError::new(
-                        StorageErrorKind::Decode,
-                        "truncated record",
-                    ));
-                }
-            }
-        } else if bytes.trim_ascii_start().first() == Some(&b'{') {
+                [version, ..] => Err(StorageError::new(
+                    StorageErrorKind::Decode,
+                    format!("record format version {version}, expected {FORMAT_VERSION}"),
+                )),
+                [] => Err(StorageError::new(
+                    StorageErrorKind::Decode,
+                    "truncated record",
+                )),
+            };
+        }
+        let record: Wire<'_> = if bytes.trim_ascii_start().first() == Some(&b'{') {
             check_version(serde_json::from_slice(bytes).map_err(decode_error)?)?
         } else if let Some(record) = Self::decode_optional_formats(bytes) {
             check_version(record?)?
@@ -248,14 +245,15 @@ impl Serializer {
                 "not a reqcache record",
             ));
         };
-        Ok(record)
+        // Readable formats copy what they decode: nothing is inside a source.
+        record.into_record(&Bytes::new())
     }
 }
 
 impl Serializer {
     /// Records of the formats behind cargo features, when `bytes` is one.
     #[allow(unused_variables)]
-    fn decode_optional_formats(bytes: &[u8]) -> Option<Result<Wire, StorageError>> {
+    fn decode_optional_formats(bytes: &[u8]) -> Option<Result<Wire<'_>, StorageError>> {
         #[cfg(feature = "bson")]
         if let Some(rest) = bytes.strip_prefix(BSON_MAGIC) {
             return Some(match rest {
@@ -276,7 +274,7 @@ impl Serializer {
     }
 }
 
-fn check_version(record: Wire) -> Result<Wire, StorageError> {
+fn check_version(record: Wire<'_>) -> Result<Wire<'_>, StorageError> {
     if record.reqcache_format == FORMAT_VERSION {
         Ok(record)
     } else {
@@ -316,9 +314,6 @@ fn encode_error(e: impl std::error::Error + Send + Sync + 'static) -> StorageErr
 fn decode_error(e: impl std::error::Error + Send + Sync + 'static) -> StorageError {
     StorageError::with_source(StorageErrorKind::Decode, "could not decode entry", e)
 }
-
-/// How many fields [`Wire`] has (what `encode_parts` writes by hand).
-const WIRE_FIELDS: u32 = 11;
 
 /// One field of [`Wire`], written as rmp-serde writes it inside the struct.
 fn write_field<T: Serialize>(out: &mut Vec<u8>, value: &T) -> Result<(), StorageError> {
@@ -378,255 +373,16 @@ impl ValueParts {
     }
 }
 
-/// The serialized layout of every record kind. Field order matters for
-/// MessagePack (arrays): fields are only ever added at the end, with a
-/// default, so records written before them still decode.
-#[derive(Serialize, Deserialize)]
-struct Wire {
-    reqcache_format: u8,
-    status: u16,
-    version: String,
-    headers: Vec<(String, Blob)>,
-    body: Blob,
-    request: RecordRequest,
-    created_at: SystemTime,
-    expires: Option<SystemTime>,
-    retain_until: Option<SystemTime>,
-    /// An alias's target key.
-    alias_for: Option<String>,
-    /// A vary index's names (or an alias's target's); `None` on a response.
-    #[serde(default)]
-    vary: Option<Vec<String>>,
-}
-
-#[derive(Serialize, Deserialize)]
-struct RecordRequest {
-    method: String,
-    url: String,
-    headers: Vec<(String, Blob)>,
-    body: Blob,
-    redacted: bool,
-}
-
-impl Wire {
-    fn from_response(entry: &CachedResponse) -> Self {
-        Self {
-            reqcache_format: FORMAT_VERSION,
-            status: entry.status.as_u16(),
-            version: format!("{:?}", entry.version),
-            headers: headers_to_record(&entry.headers),
-            body: Blob(entry.body.clone()),
-            request: RecordRequest::of(&entry.request),
-            // Serde writes no time before the Unix epoch: such times (a
-            // clock set back, dates from 1969) are clamped to it, so that
-            // every record encodes.
-            created_at: entry.created_at.max(UNIX_EPOCH),
-            expires: entry.expires.map(|t| t.max(UNIX_EPOCH)),
-            retain_until: entry.retain_until.map(|t| t.max(UNIX_EPOCH)),
-            alias_for: None,
-            vary: None,
-        }
-    }
-
-    /// An alias or a vary index: no headers, no body.
-    fn from_record(record: &StoredRecord) -> Self {
-        let names = |vary: &[HeaderName]| vary.iter().map(|n| n.as_str().to_owned()).collect();
-        let (alias_for, vary) = match record {
-            StoredRecord::Alias(alias) => (Some(alias.target.clone()), Some(names(&alias.vary))),
-            StoredRecord::VaryIndex(index) => (None, Some(names(&index.vary))),
-            StoredRecord::Response(entry) => return Self::from_response(entry),
-        };
-        let info = record.info("");
-        Self {
-            reqcache_format: FORMAT_VERSION,
-            status: info.status.as_u16(),
-            version: "HTTP/1.1".to_owned(),
-            headers: Vec::new(),
-            body: Blob(Bytes::new()),
-            request: RecordRequest::of(record.request()),
-            created_at: info.created_at.max(UNIX_EPOCH),
-            expires: info.expires.map(|t| t.max(UNIX_EPOCH)),
-            retain_until: info.retain_until.map(|t| t.max(UNIX_EPOCH)),
-            alias_for,
-            vary,
-        }
-    }
-
-    fn into_record(self) -> Result<StoredRecord, StorageError> {
-        let invalid = |what: &str| StorageError::new(StorageErrorKind::Decode, what.to_owned());
-        let status = StatusCode::from_u16(self.status).map_err(|_| invalid("invalid status"))?;
-        let request = CachedRequest {
-            method: Method::from_bytes(self.request.method.as_bytes())
-                .map_err(|_| invalid("invalid method"))?,
-            url: self.request.url,
-            headers: headers_from_record(self.request.headers)?,
-            body: self.request.body.0,
-            redacted: self.request.redacted,
-        };
-        let vary = self
-            .vary
-            .map(|names| {
-                names
-                    .iter()
-                    .map(|name| HeaderName::from_bytes(name.as_bytes()))
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(|_| invalid("invalid vary name"))
-            })
-            .transpose()?;
-        Ok(match (self.alias_for, vary) {
-            (Some(target), vary) => StoredRecord::Alias(Arc::new(Alias {
-                request,
-                target,
-                vary: vary.unwrap_or_default(),
-                status,
-                created_at: self.created_at,
-                expires: self.expires,
-                retain_until: self.retain_until,
-            })),
-            (None, Some(vary)) => StoredRecord::VaryIndex(Arc::new(VaryIndex {
-                request,
-                vary,
-                status,
-                created_at: self.created_at,
-                expires: self.expires,
-                retain_until: self.retain_until,
-            })),
-            (None, None) => StoredRecord::Response(Arc::new(CachedResponse {
-                status,
-                version: parse_version(&self.version).ok_or_else(|| invalid("invalid version"))?,
-                headers: headers_from_record(self.headers)?,
-                body: self.body.0,
-                request,
-                created_at: self.created_at,
-                expires: self.expires,
-                retain_until: self.retain_until,
-            })),
-        })
-    }
-}
-
-impl RecordRequest {
-    fn of(request: &CachedRequest) -> Self {
-        Self {
-            method: request.method.as_str().to_owned(),
-            url: request.url.clone(),
-            headers: headers_to_record(&request.headers),
-            body: Blob(request.body.clone()),
-            redacted: request.redacted,
-        }
-    }
-}
-
-fn parse_version(s: &str) -> Option<Version> {
-    Some(match s {
-        "HTTP/0.9" => Version::HTTP_09,
-        "HTTP/1.0" => Version::HTTP_10,
-        "HTTP/1.1" => Version::HTTP_11,
-        "HTTP/2.0" => Version::HTTP_2,
-        "HTTP/3.0" => Version::HTTP_3,
-        _ => return None,
-    })
-}
-
-fn headers_to_record(headers: &HeaderMap) -> Vec<(String, Blob)> {
-    headers
-        .iter()
-        .map(|(name, value)| {
-            (
-                name.as_str().to_owned(),
-                Blob(Bytes::copy_from_slice(value.as_bytes())),
-            )
-        })
-        .collect()
-}
-
-fn headers_from_record(pairs: Vec<(String, Blob)>) -> Result<HeaderMap, StorageError> {
-    let mut headers = HeaderMap::with_capacity(pairs.len());
-    for (name, value) in pairs {
-        let name = HeaderName::from_bytes(name.as_bytes()).map_err(|e| {
-            StorageError::with_source(StorageErrorKind::Decode, "invalid header name", e)
-        })?;
-        let value = HeaderValue::from_maybe_shared(value.0).map_err(|e| {
-            StorageError::with_source(StorageErrorKind::Decode, "invalid header value", e)
-        })?;
-        headers.append(name, value);
-    }
-    Ok(headers)
-}
-
-/// Bytes that serialize as raw bytes in binary formats, and in readable ones
-/// as `{"text": ".."}` when they are UTF-8 or `{"base64": ".."}` otherwise.
-struct Blob(Bytes);
-
-#[derive(Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-enum ReadableBlob {
-    Text(String),
-    Base64(String),
-}
-
-impl Serialize for Blob {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        if serializer.is_human_readable() {
-            match std::str::from_utf8(&self.0) {
-                Ok(text) => ReadableBlob::Text(text.to_owned()),
-                Err(_) => ReadableBlob::Base64(BASE64.encode(&self.0)),
-            }
-            .serialize(serializer)
-        } else {
-            serializer.serialize_bytes(&self.0)
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for Blob {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        if deserializer.is_human_readable() {
-            match ReadableBlob::deserialize(deserializer)? {
-                ReadableBlob::Text(text) => Ok(Blob(Bytes::from(text))),
-                ReadableBlob::Base64(encoded) => BASE64
-                    .decode(encoded)
-                    .map(|bytes| Blob(Bytes::from(bytes)))
-                    .map_err(serde::de::Error::custom),
-            }
-        } else {
-            deserializer.deserialize_byte_buf(BlobVisitor)
-        }
-    }
-}
-
-struct BlobVisitor;
-
-impl<'de> serde::de::Visitor<'de> for BlobVisitor {
-    type Value = Blob;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("bytes")
-    }
-
-    fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Blob, E> {
-        Ok(Blob(Bytes::copy_from_slice(v)))
-    }
-
-    fn visit_byte_buf<E: serde::de::Error>(self, v: Vec<u8>) -> Result<Blob, E> {
-        Ok(Blob(Bytes::from(v)))
-    }
-
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Blob, A::Error> {
-        let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1 << 20));
-        while let Some(byte) = seq.next_element::<u8>()? {
-            out.push(byte);
-        }
-        Ok(Blob(Bytes::from(out)))
-    }
-}
-
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
-    use std::time::{Duration, UNIX_EPOCH};
+    use crate::storage::wire::{Blob, RecordRequest};
+    use crate::storage::{Alias, CachedRequest, VaryIndex};
+    use bytes::Bytes;
+    use http::{HeaderMap, HeaderValue, Method, StatusCode, Version};
+    use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-    fn sample() -> CachedResponse {
+    pub(in crate::storage) fn sample() -> CachedResponse {
         let mut headers = HeaderMap::new();
         headers.append("x-b", HeaderValue::from_static("1"));
         headers.append("set-cookie", HeaderValue::from_static("a=1"));
@@ -716,22 +472,26 @@ mod tests {
         }
     }
 
-    #[test]
-    fn aliases_and_vary_indexes_round_trip_in_every_format_and_are_not_responses() {
-        let of = sample();
-        let records = [
+    /// An alias to `of`, a vary index beside it, and `of` itself.
+    pub(in crate::storage) fn kinds_of(of: &CachedResponse) -> [StoredRecord; 3] {
+        [
             StoredRecord::from(Alias::new(
                 "target",
                 CachedRequest::new(Method::GET, "https://example.com/old"),
                 vec![http::header::ACCEPT_ENCODING],
-                &of,
+                of,
             )),
             StoredRecord::from(VaryIndex::new(
                 vec![http::header::ACCEPT_LANGUAGE, http::header::ACCEPT],
-                &of,
+                of,
             )),
             StoredRecord::from(of.clone()),
-        ];
+        ]
+    }
+
+    #[test]
+    fn aliases_and_vary_indexes_round_trip_in_every_format_and_are_not_responses() {
+        let records = kinds_of(&sample());
         for &serializer in Serializer::all() {
             for record in &records {
                 let bytes = serializer.encode_record(record).unwrap();
@@ -751,13 +511,13 @@ mod tests {
     #[test]
     fn records_written_before_kinds_still_decode() {
         #[derive(Serialize)]
-        struct Before {
+        struct Before<'a> {
             reqcache_format: u8,
             status: u16,
             version: String,
-            headers: Vec<(String, Blob)>,
-            body: Blob,
-            request: RecordRequest,
+            headers: Vec<(String, Blob<'static>)>,
+            body: Blob<'a>,
+            request: RecordRequest<'a>,
             created_at: SystemTime,
             expires: Option<SystemTime>,
             retain_until: Option<SystemTime>,
@@ -772,7 +532,7 @@ mod tests {
                 status: 200,
                 version: "HTTP/1.1".into(),
                 headers: Vec::new(),
-                body: Blob(of.body.clone()),
+                body: Blob::from(&of.body),
                 request: RecordRequest::of(&of.request),
                 created_at: of.created_at,
                 expires: of.expires,
@@ -790,6 +550,85 @@ mod tests {
                 (other, _) => panic!("decoded as {:?}", other.kind()),
             }
         }
+    }
+
+    /// What every serializer writes is pinned: records written by this
+    /// release and by earlier ones read each other (bytes from 2696f8f).
+    #[test]
+    fn encodings_are_stable_across_releases() {
+        let msgpack = [
+            "52514301019b01cd01a2a8485454502f322e309492a3782d62c4013192aa7365",
+            "742d636f6f6b6965c403613d3192aa7365742d636f6f6b6965c403623d3292a5",
+            "782d726177c404636166e9c405009f9296ff95a4504f5354b968747470733a2f",
+            "2f6578616d706c652e636f6d2f703f613d3190c4077b2271223a317dc292ce65",
+            "53f100ce075bcd1592ce6b49d20000c0c0c0",
+        ]
+        .concat();
+        let hex: String = Serializer::MessagePack
+            .encode(&sample())
+            .unwrap()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(hex, msgpack);
+        let json = Serializer::Json.encode(&sample()).unwrap();
+        assert_eq!(
+            String::from_utf8(json).unwrap(),
+            r#"{
+  "reqcache_format": 1,
+  "status": 418,
+  "version": "HTTP/2.0",
+  "headers": [
+    [
+      "x-b",
+      {
+        "text": "1"
+      }
+    ],
+    [
+      "set-cookie",
+      {
+        "text": "a=1"
+      }
+    ],
+    [
+      "set-cookie",
+      {
+        "text": "b=2"
+      }
+    ],
+    [
+      "x-raw",
+      {
+        "base64": "Y2Fm6Q=="
+      }
+    ]
+  ],
+  "body": {
+    "base64": "AJ+Slv8="
+  },
+  "request": {
+    "method": "POST",
+    "url": "https://example.com/p?a=1",
+    "headers": [],
+    "body": {
+      "text": "{\"q\":1}"
+    },
+    "redacted": false
+  },
+  "created_at": {
+    "secs_since_epoch": 1700000000,
+    "nanos_since_epoch": 123456789
+  },
+  "expires": {
+    "secs_since_epoch": 1800000000,
+    "nanos_since_epoch": 0
+  },
+  "retain_until": null,
+  "alias_for": null,
+  "vary": null
+}"#
+        );
     }
 
     #[test]
