@@ -34,7 +34,15 @@ const ALWAYS_REDACTED: [&str; 3] = ["authorization", "proxy-authorization", "coo
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Names {
     parameters: Vec<String>,
+    /// Bit `n` is set when a parameter name is `n` bytes long (63: longer):
+    /// most names a request carries are ruled out without a comparison.
+    lengths: u64,
     headers: Vec<HeaderName>,
+}
+
+/// The bit of [`Names::lengths`] for a name of `len` bytes.
+fn length_bit(len: usize) -> u64 {
+    1 << len.min(63)
 }
 
 impl Names {
@@ -45,13 +53,16 @@ impl Names {
             .filter_map(|name| HeaderName::from_bytes(name.to_ascii_lowercase().as_bytes()).ok())
             .collect();
         Self {
+            lengths: parameters
+                .iter()
+                .fold(0, |bits, p| bits | length_bit(p.len())),
             parameters,
             headers,
         }
     }
 
     pub(crate) fn has_parameter(&self, name: &str) -> bool {
-        self.parameters.iter().any(|p| p == name)
+        self.lengths & length_bit(name.len()) != 0 && self.parameters.iter().any(|p| p == name)
     }
 
     pub(crate) fn has_header(&self, name: &HeaderName) -> bool {
@@ -84,5 +95,24 @@ impl Names {
                 .map(str::to_owned)
                 .chain(extra.into_iter().map(|n| n.as_ref().to_owned())),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parameters_match_by_exact_name_whatever_their_length() {
+        let long = "p".repeat(70);
+        let names = Names::new(["token", "", long.as_str()]);
+        for present in ["token", "", long.as_str()] {
+            assert!(names.has_parameter(present), "{present:?}");
+        }
+        let other_long = "q".repeat(80);
+        for absent in ["tokens", "Token", "toke", "x", other_long.as_str()] {
+            assert!(!names.has_parameter(absent), "{absent:?}");
+        }
+        assert!(!Names::default().has_parameter("token"));
     }
 }
