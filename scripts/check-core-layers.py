@@ -41,8 +41,11 @@ def strip_comments(text):
 
 
 def test_free(text):
-    """The text before the first `#[cfg(test)]` module."""
-    return re.split(r"#\[cfg\([^\]]*\btest\b[^\]]*\)\]\s*mod tests", text)[0]
+    """The text before the first `#[cfg(test)]` module (private or not: a
+    test module shared with a sibling's tests is still test code)."""
+    return re.split(
+        r"#\[cfg\([^\]]*\btest\b[^\]]*\)\]\s*(?:pub(?:\([^)]*\))?\s+)?mod tests", text
+    )[0]
 
 
 def targets(path, text):
