@@ -1,7 +1,9 @@
 //! [`SqliteStorage`] and its builder.
 
+use std::cell::RefCell;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, SystemTime};
@@ -14,6 +16,7 @@ use reqcache::storage::{
 };
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use thread_local::ThreadLocal;
 
 use crate::path::resolve_cache_path;
 
@@ -63,7 +66,14 @@ struct Shared {
     queries: Queries,
     /// The one writing connection, used on the blocking pool.
     writer: Mutex<Connection>,
-    /// Idle read-only connections, used inline for point reads.
+    /// Read-only connections, used inline for point reads: one kept by
+    /// each thread that reads, up to `max_idle_readers` threads, so that a
+    /// read on a runtime worker takes no lock that the other workers take.
+    thread_readers: ThreadLocal<RefCell<Option<Connection>>>,
+    /// How many threads keep a connection in `thread_readers`.
+    thread_reader_count: AtomicUsize,
+    /// Idle read-only connections for threads beyond those (and for a read
+    /// inside a read on the same thread).
     readers: Mutex<Vec<Connection>>,
     max_idle_readers: usize,
     /// SQLite's `mmap_size` for the readers.
@@ -192,12 +202,28 @@ impl SqliteStorage {
             .optional()
     }
 
-    /// Runs a read on an idle read-only connection, inline.
+    /// Runs a read inline on a read-only connection: the calling thread's
+    /// own, or else an idle one from the pool.
     fn read_inline<T>(
         &self,
         f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
     ) -> Result<T, StorageError> {
         let shared = &self.shared;
+        let own = shared.thread_readers.get_or(RefCell::default);
+        if let Ok(mut own) = own.try_borrow_mut() {
+            if own.is_none() && shared.claim_thread_reader() {
+                match open_reader(&shared.path, shared.mmap_size) {
+                    Ok(reader) => *own = Some(reader),
+                    Err(error) => {
+                        shared.thread_reader_count.fetch_sub(1, Ordering::Relaxed);
+                        return Err(error);
+                    }
+                }
+            }
+            if let Some(reader) = own.as_ref() {
+                return f(reader).map_err(backend("read failed"));
+            }
+        }
         let reader = lock(&shared.readers).pop();
         let reader = match reader {
             Some(reader) => reader,
@@ -215,6 +241,16 @@ impl SqliteStorage {
 impl Shared {
     fn writer(&self) -> MutexGuard<'_, Connection> {
         lock(&self.writer)
+    }
+
+    /// Counts one more thread keeping its own reader, unless
+    /// `max_idle_readers` threads already do.
+    fn claim_thread_reader(&self) -> bool {
+        self.thread_reader_count
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                (n < self.max_idle_readers).then_some(n + 1)
+            })
+            .is_ok()
     }
 }
 
@@ -255,7 +291,12 @@ impl SqliteStorageBuilder {
         self
     }
 
-    /// How many idle read connections are kept for reuse. Default: 8.
+    /// How many read connections are kept for reuse. Default: 8.
+    ///
+    /// Each thread that reads keeps one of its own (so reads on different
+    /// runtime workers share no lock of reqcache's), up to this many
+    /// threads; threads beyond them share an idle pool of as many
+    /// connections. 0 opens a connection for every read.
     pub fn max_idle_readers(mut self, max: usize) -> Self {
         self.max_idle_readers = max;
         self
@@ -331,6 +372,8 @@ impl SqliteStorageBuilder {
             path,
             queries,
             writer: Mutex::new(writer),
+            thread_readers: ThreadLocal::new(),
+            thread_reader_count: AtomicUsize::new(0),
             readers: Mutex::new(Vec::new()),
             max_idle_readers: self.max_idle_readers,
             mmap_size: self.mmap_size,

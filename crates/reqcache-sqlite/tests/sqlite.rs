@@ -382,3 +382,39 @@ async fn readers_with_the_file_mapped_read_what_was_written() {
         assert_eq!(found.as_ref(), Some(entry), "k{i}");
     }
 }
+
+/// Reads on more threads than `max_idle_readers` (each thread below it
+/// keeps a reader of its own; the others share the pool) and with no
+/// reader kept at all read what was written, and see what is written
+/// after them.
+#[test]
+fn reads_on_more_threads_than_kept_readers_see_every_write() {
+    for kept in [0, 1, 8] {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(4)
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let dir = tempfile::tempdir().unwrap();
+            let storage = SqliteStorage::builder(dir.path().join("threads"))
+                .max_idle_readers(kept)
+                .open()
+                .await
+                .unwrap();
+            for round in 0..3u8 {
+                let entry = Arc::new(sample_entry("https://example.com/t", vec![round; 64]));
+                storage.put("k", Arc::clone(&entry)).await.unwrap();
+                let reads: Vec<_> = (0..32)
+                    .map(|_| {
+                        let storage = storage.clone();
+                        tokio::spawn(async move { storage.get("k", t0()).await.unwrap() })
+                    })
+                    .collect();
+                for read in reads {
+                    let found = read.await.unwrap();
+                    assert_eq!(found.as_ref(), Some(&entry), "kept {kept}, round {round}");
+                }
+            }
+        });
+    }
+}
