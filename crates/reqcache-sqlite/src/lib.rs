@@ -41,7 +41,10 @@
 //! # Concurrency and the async executor
 //! The database runs in WAL mode, so readers never wait for the writer.
 //! A hit is one primary-key lookup, run inline on the calling task on a
-//! pooled read-only connection whose busy timeout is zero: it takes a few
+//! read-only connection whose busy timeout is zero (the calling thread's
+//! own, kept for its next read, so that reads on different runtime workers
+//! share no lock of reqcache's; see
+//! [`SqliteStorageBuilder::max_idle_readers`]): it takes a few
 //! microseconds and never waits for a lock (a database that is busy anyway
 //! reads as a miss). Writes, listings and removals run on tokio's blocking
 //! pool through one writing connection, whose busy timeout (default 5 s,
