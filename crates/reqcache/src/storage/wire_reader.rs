@@ -72,21 +72,17 @@ impl<'a> Reader<'a> {
         )
     }
 
-    /// The length after `marker`, when it is one of the `wide` markers
-    /// (of an 8-, a 16- and a 32-bit length, in that order).
-    fn length(&mut self, marker: u8, wide: [Option<u8>; 3]) -> Option<usize> {
-        let width = match wide.iter().position(|&m| m == Some(marker))? {
-            0 => 1,
-            1 => 2,
-            _ => 4,
-        };
+    /// A length written in `width` bytes.
+    fn length(&mut self, width: usize) -> Option<usize> {
         usize::try_from(self.big_endian(width)?).ok()
     }
 
     fn array_len(&mut self) -> Option<usize> {
         match self.byte()? {
             m @ 0x90..=0x9f => Some(usize::from(m & 0x0f)),
-            m => self.length(m, [None, Some(0xdc), Some(0xdd)]),
+            0xdc => self.length(2),
+            0xdd => self.length(4),
+            _ => None,
         }
     }
 
@@ -104,15 +100,22 @@ impl<'a> Reader<'a> {
     fn text(&mut self) -> Option<Text<'a>> {
         let len = match self.byte()? {
             m @ 0xa0..=0xbf => usize::from(m & 0x1f),
-            m => self.length(m, [Some(0xd9), Some(0xda), Some(0xdb)])?,
+            0xd9 => self.length(1)?,
+            0xda => self.length(2)?,
+            0xdb => self.length(4)?,
+            _ => return None,
         };
         let text = std::str::from_utf8(self.take(len)?).ok()?;
         Some(Text(Cow::Borrowed(text)))
     }
 
     fn blob(&mut self) -> Option<Blob<'a>> {
-        let marker = self.byte()?;
-        let len = self.length(marker, [Some(0xc4), Some(0xc5), Some(0xc6)])?;
+        let len = match self.byte()? {
+            0xc4 => self.length(1)?,
+            0xc5 => self.length(2)?,
+            0xc6 => self.length(4)?,
+            _ => return None,
+        };
         Some(Blob(Cow::Borrowed(self.take(len)?)))
     }
 
