@@ -63,7 +63,7 @@ async fn https_responses_are_cached_like_http_ones() {
     let mut service = ServiceBuilder::new().layer(layer.clone()).service(client);
 
     let url = format!("https://localhost:{port}/report");
-    for expected in [CacheOutcome::Stored, CacheOutcome::Hit, CacheOutcome::Hit] {
+    for expected in [CacheOutcome::Storing, CacheOutcome::Hit, CacheOutcome::Hit] {
         let request = Request::get(&url).body(Full::default()).unwrap();
         let response = service.ready().await.unwrap().call(request).await.unwrap();
         let status = response.extensions().get::<CacheStatus>().unwrap().clone();

@@ -23,9 +23,9 @@ pub(crate) async fn run(what: &str, layer: CacheLayer) -> Result<(), Error> {
     println!("storage: {what}");
 
     let expected = [
-        CacheOutcome::Stored,
+        CacheOutcome::Storing,
         CacheOutcome::Hit,
-        CacheOutcome::Stored,
+        CacheOutcome::Storing,
         CacheOutcome::Hit,
     ];
     for (path, expected) in ["/users/1", "/users/1", "/users/2", "/users/2"]

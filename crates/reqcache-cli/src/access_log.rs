@@ -50,7 +50,7 @@ pub struct AccessEntry {
     pub url: String,
     /// The status sent.
     pub status: u16,
-    /// The `x-reqcache` word (`Hit`, `Stored`, ...), or `-` for the proxy's
+    /// The `x-reqcache` word (`Hit`, `Storing`, ...), or `-` for the proxy's
     /// own answers.
     pub cache: &'static str,
     /// From the request's head to the response's head.

@@ -5,6 +5,7 @@
 //!
 //! ```text
 //! reqcache proxy --listen 127.0.0.1:8080 --upstream http://127.0.0.1:9000 --storage sqlite:cache.sqlite
+//! reqcache get --storage sqlite:cache.sqlite https://api.example.com/items
 //! reqcache list --storage sqlite:cache.sqlite
 //! reqcache remove-expired --storage redis://127.0.0.1:6379
 //! reqcache clear --storage postgres://cache@db.internal/app#api_cache
@@ -21,6 +22,7 @@ pub mod admin;
 pub mod config;
 pub mod connection;
 mod forwarding;
+pub mod get;
 pub mod metrics_endpoint;
 pub mod proxy;
 mod request_body;

@@ -1,6 +1,6 @@
-//! The `reqcache` command: `reqcache proxy`, and the admin commands
-//! `stats`, `list`, `show`, `delete`, `clear`, `remove-expired`, `copy`,
-//! `export`, `import`.
+//! The `reqcache` command: `reqcache proxy`, `reqcache get`, and the admin
+//! commands `stats`, `list`, `show`, `delete`, `clear`, `remove-expired`,
+//! `copy`, `export`, `import`.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -23,6 +23,30 @@ struct Cli {
 enum Command {
     /// Serve a caching reverse proxy in front of one upstream.
     Proxy(Box<ProxyArgs>),
+    /// GET a URL through the cache (the library's default, private preset)
+    /// and write the body to standard output or a file; the status and
+    /// what the cache did go to standard error. When it exits, a response
+    /// the cache stores is in storage.
+    Get {
+        /// A storage URL (as for `reqcache list`); created if new.
+        #[arg(long)]
+        storage: String,
+        /// The absolute http:// or https:// URL.
+        url: String,
+        /// Seconds of freshness for responses that state none (-1: never
+        /// expire, the default; 0: do not cache).
+        #[arg(long, allow_negative_numbers = true, value_name = "SECS")]
+        expire_after: Option<i64>,
+        /// A request header, `Name: value`; repeat for several.
+        #[arg(long = "header", short = 'H', value_name = "HEADER")]
+        headers: Vec<String>,
+        /// Write the body to this file instead of standard output.
+        #[arg(long, short)]
+        output: Option<std::path::PathBuf>,
+        /// Seconds the upstream may take to connect and send the head.
+        #[arg(long, default_value_t = 60, value_name = "SECS")]
+        timeout: u64,
+    },
     /// Count the stored entries: expired, bytes, by status and method.
     Stats(Target),
     /// List the stored entries (key, method, status, URL, size, state).
@@ -404,6 +428,37 @@ async fn run(command: Command) -> Result<(), BoxError> {
             eprintln!("reqcache proxy: stopping (finishing requests in flight)");
             proxy.shutdown().await;
         }
+        Command::Get {
+            storage,
+            url,
+            expire_after,
+            headers,
+            output,
+            timeout,
+        } => {
+            use reqcache_cli::get::{GetOptions, get};
+            let storage = storage::open(&storage).await?;
+            let mut options = GetOptions::default();
+            options.expire_after = expire_after;
+            options.headers = headers;
+            options.timeout = Duration::from_secs(timeout);
+            let url = url.parse().map_err(|e| format!("{url}: {e}"))?;
+            let fetched = match output {
+                Some(path) => {
+                    let mut file = tokio::fs::File::create(&path)
+                        .await
+                        .map_err(|e| format!("{}: {e}", path.display()))?;
+                    get(storage, url, &options, &mut file).await?
+                }
+                None => get(storage, url, &options, &mut tokio::io::stdout()).await?,
+            };
+            eprintln!(
+                "{} {:?} ({} bytes)",
+                fetched.status.as_u16(),
+                fetched.outcome,
+                fetched.bytes
+            );
+        }
         command => admin(command).await?,
     }
     Ok(())
@@ -417,7 +472,7 @@ async fn admin(command: Command) -> Result<(), BoxError> {
     let now = SystemTime::now();
     let print_json = |value: serde_json::Value| println!("{value}");
     match command {
-        Command::Proxy(_) => unreachable!("handled by run"),
+        Command::Proxy(_) | Command::Get { .. } => unreachable!("handled by run"),
         Command::Stats(target) => {
             let storage = storage::open_existing(&target.storage).await?;
             let stats = admin::stats(&*storage, now).await?;

@@ -115,7 +115,7 @@ impl Default for ProxyOptions {
 }
 
 /// A header the proxy adds to the responses the cache answered: what it did
-/// in one word (`Hit`, `Stored`, `Revalidated`, `StaleWhileRevalidate`, ...),
+/// in one word (`Hit`, `Storing`, `Revalidated`, `StaleWhileRevalidate`, ...),
 /// for logs and scripts; the standard `Cache-Status` says more.
 pub const CACHE_HEADER: &str = "x-reqcache";
 
@@ -125,8 +125,10 @@ pub const CACHE_STATUS_NAME: &str = "reqcache";
 
 /// The proxy's default layer settings over `storage`: an HTTP cache of
 /// `mode` ([`CacheLayerBuilder::http_cache`]), `CDN-Cache-Control` obeyed in
-/// shared mode, and a `Cache-Status` member on every response. Further
-/// settings can be chained before `build`.
+/// shared mode, a `Cache-Status` member on every response, and entries
+/// written behind the answers ([`WriteMode::Behind`](reqcache::WriteMode),
+/// in private mode too; the proxy flushes them at shutdown) with no
+/// background fill. Further settings can be chained before `build`.
 ///
 /// # Example
 /// ```
@@ -142,6 +144,8 @@ pub fn layer_builder(storage: impl Storage, mode: CacheMode) -> CacheLayerBuilde
         .http_cache(mode)
         .targeted_cache_control(Some("cdn-cache-control"))
         .cache_status_header(Some(CACHE_STATUS_NAME))
+        .write_mode(reqcache::WriteMode::Behind)
+        .background_fill(None)
 }
 
 /// A running proxy. Dropping it leaves it running; call
@@ -320,7 +324,9 @@ pub fn serve_with(
 
 /// The TLS settings for `https://` upstreams: the webpki roots, and the
 /// certificates of `ca_file` when given.
-fn upstream_tls(ca_file: Option<&std::path::Path>) -> Result<rustls::ClientConfig, BoxError> {
+pub(crate) fn upstream_tls(
+    ca_file: Option<&std::path::Path>,
+) -> Result<rustls::ClientConfig, BoxError> {
     use rustls::pki_types::CertificateDer;
     use rustls::pki_types::pem::PemObject;
     let mut roots = rustls::RootCertStore::empty();
@@ -528,7 +534,7 @@ fn outcome_str(outcome: CacheOutcome) -> &'static str {
     match outcome {
         CacheOutcome::Bypassed => "Bypassed",
         CacheOutcome::Hit => "Hit",
-        CacheOutcome::Stored => "Stored",
+        CacheOutcome::Storing => "Storing",
         CacheOutcome::NotStored => "NotStored",
         CacheOutcome::Revalidated => "Revalidated",
         CacheOutcome::StaleOnError => "StaleOnError",

@@ -160,7 +160,7 @@ async fn two_proxy_processes_with_l1_over_one_redis_stay_coherent() {
 
     assert_eq!(
         exchange(&a, http::Method::GET).await,
-        ("Stored".into(), "v1".into())
+        ("Storing".into(), "v1".into())
     );
     // B: a hit once A's write behind the response has landed in Redis
     // (bounded polling: a real-world event), then from its own L1.
@@ -292,7 +292,7 @@ async fn metrics_listen_serves_the_counters_and_the_latency_histogram() {
     let upstream = versioned_upstream(Arc::new(AtomicUsize::new(1))).await;
     let metrics = format!("127.0.0.1:{}", free_port());
     let (mut child, proxy) = start_proxy(upstream, &["--metrics-listen", &metrics]);
-    assert_eq!(exchange(&proxy, http::Method::GET).await.0, "Stored");
+    assert_eq!(exchange(&proxy, http::Method::GET).await.0, "Storing");
     let mut seen = exchange(&proxy, http::Method::GET).await.0;
     for _ in 0..50 {
         if seen == "Hit" {
@@ -308,7 +308,7 @@ async fn metrics_listen_serves_the_counters_and_the_latency_histogram() {
         "reqcache_hits_total{cache=\"proxy\"} 1",
         "reqcache_stored_total{cache=\"proxy\"} 1",
         "reqcache_proxy_requests_total{cache=\"Hit\",status=\"2xx\"} 1",
-        "reqcache_proxy_response_seconds_bucket{cache=\"Stored\",le=\"5\"} 1",
+        "reqcache_proxy_response_seconds_bucket{cache=\"Storing\",le=\"5\"} 1",
         "reqcache_proxy_response_seconds_count{cache=\"Hit\"} 1",
     ] {
         assert!(text.contains(needle), "{needle} missing from:\n{text}");
@@ -353,7 +353,7 @@ async fn the_access_log_has_one_json_line_per_request_without_secrets() {
     let entry: serde_json::Value = serde_json::from_str(&logged).unwrap();
     assert_eq!(entry["method"], "GET");
     assert_eq!(entry["status"], 200);
-    assert_eq!(entry["cache"], "Stored");
+    assert_eq!(entry["cache"], "Storing");
     assert_eq!(entry["client"], "127.0.0.1");
     assert!(
         entry["url"].as_str().unwrap().ends_with("/x?page=2"),
@@ -408,7 +408,7 @@ async fn an_https_upstream_is_verified_against_the_given_ca() {
     let (mut trusted, proxy) = start_proxy_for(&url, &["--upstream-ca", ca]);
     assert_eq!(
         exchange(&proxy, http::Method::GET).await,
-        ("Stored".into(), "over tls".into())
+        ("Storing".into(), "over tls".into())
     );
     trusted.kill().unwrap();
     trusted.wait().unwrap();
@@ -454,7 +454,7 @@ async fn clients_speak_http2_with_prior_knowledge_on_plain_tcp() {
     let (version, word, body) = get_with(&h2c, &url).await;
     assert_eq!(
         (version, word.as_str(), &body[..]),
-        (http::Version::HTTP_2, "Stored", &b"v1"[..])
+        (http::Version::HTTP_2, "Storing", &b"v1"[..])
     );
     // HTTP/1.1 on the same port still works, and sees the entry.
     let http1 = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
@@ -548,7 +548,7 @@ async fn heuristic_freshness_is_a_setting() {
         // The write behind the first answer may land a moment later.
         let mut word = exchange(&proxy, http::Method::GET).await.0;
         for _ in 0..50 {
-            if word != "NotStored" && word != "Stored" {
+            if word != "NotStored" && word != "Storing" {
                 break;
             }
             tokio::task::yield_now().await;

@@ -87,7 +87,7 @@ async fn the_proxy_serves_repeated_requests_from_its_shared_cache() {
         body, "GET /api/items?page=1",
         "forwarded under the upstream's base path"
     );
-    assert_eq!(first.headers()[CACHE_HEADER], "Stored");
+    assert_eq!(first.headers()[CACHE_HEADER], "Storing");
     let status = first.headers()["cache-status"].to_str().unwrap();
     // The ttl counts from the upstream's whole-second Date.
     assert!(

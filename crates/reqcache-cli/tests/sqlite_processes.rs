@@ -34,7 +34,7 @@ async fn two_proxies_on_one_sqlite_file_lose_no_write() {
                     let (word, body) =
                         exchange_path(proxy, Method::GET, &format!("/item/{i}")).await;
                     assert_eq!(body, "v1", "request {i}");
-                    assert_eq!(word, "Stored", "request {i} is a miss that is stored");
+                    assert_eq!(word, "Storing", "request {i} is a miss that is stored");
                 }
             })
         })

@@ -71,7 +71,7 @@ async fn hits_through_the_layer_and_ttl_is_set() {
     };
     let calls = Arc::new(AtomicUsize::new(0));
     let service = CacheLayer::new(storage.clone()).layer(upstream(Arc::clone(&calls), 10));
-    assert_eq!(send(&service).await.0.outcome(), CacheOutcome::Stored);
+    assert_eq!(send(&service).await.0.outcome(), CacheOutcome::Storing);
     assert!(send(&service).await.0.from_cache());
     assert_eq!(calls.load(Ordering::SeqCst), 1);
 
@@ -130,7 +130,7 @@ async fn a_response_over_the_item_limit_is_skipped_not_failed() {
         let (status, len) = send(&service).await;
         assert_eq!(len, 1024 * 1024, "the response is answered whole");
         // Storable; the write behind the response is what fails.
-        assert_eq!(status.outcome(), CacheOutcome::Stored);
+        assert_eq!(status.outcome(), CacheOutcome::Storing);
         layer.cache().flush().await;
     }
     assert_eq!(calls.load(Ordering::SeqCst), 2);
@@ -188,7 +188,7 @@ async fn an_unreachable_server_fails_open() {
     for _ in 0..3 {
         let (status, len) = send(&service).await;
         assert_eq!(len, 10);
-        assert_eq!(status.outcome(), CacheOutcome::Stored);
+        assert_eq!(status.outcome(), CacheOutcome::Storing);
         layer.cache().flush().await;
     }
     assert_eq!(calls.load(Ordering::SeqCst), 3);

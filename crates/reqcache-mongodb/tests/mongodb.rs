@@ -277,7 +277,7 @@ async fn requests_keep_succeeding_while_the_server_is_down_and_caching_resumes()
     }));
     assert_eq!(
         send(&service, "/before").await.outcome(),
-        CacheOutcome::Stored
+        CacheOutcome::Storing
     );
     layer.cache().flush().await;
     assert!(send(&service, "/before").await.from_cache());

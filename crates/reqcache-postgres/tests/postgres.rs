@@ -84,7 +84,7 @@ async fn two_layers_with_their_own_pools_share_one_cache() {
     let second = CacheLayer::new(open(&url, &table).await).layer(upstream(Arc::clone(&calls)));
 
     let (status, _) = send(&first, "http://api.example/items").await;
-    assert_eq!(status.outcome(), CacheOutcome::Stored);
+    assert_eq!(status.outcome(), CacheOutcome::Storing);
     first_layer.cache().flush().await;
     let (status, body) = send(&second, "http://api.example/items").await;
     assert!(status.from_cache(), "a hit for the other layer: {status:?}");

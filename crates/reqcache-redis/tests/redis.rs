@@ -71,7 +71,7 @@ async fn two_layers_with_their_own_connections_share_one_cache() {
         CacheLayer::new(storage(&url, &namespace).await).layer(upstream(Arc::clone(&calls)));
 
     let (status, _) = send(&first, "http://api.example/items").await;
-    assert_eq!(status.outcome(), CacheOutcome::Stored);
+    assert_eq!(status.outcome(), CacheOutcome::Storing);
     // Written behind the response: another layer sees it once written.
     first.cache().unwrap().flush().await;
     let (status, body) = send(&second, "http://api.example/items").await;
@@ -174,7 +174,7 @@ async fn requests_keep_succeeding_while_redis_is_down_and_caching_resumes_after(
 
     assert_eq!(
         send(&service, "http://e.com/before").await.0.outcome(),
-        CacheOutcome::Stored
+        CacheOutcome::Storing
     );
     layer.cache().flush().await;
     assert!(send(&service, "http://e.com/before").await.0.from_cache());

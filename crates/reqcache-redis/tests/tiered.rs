@@ -107,7 +107,7 @@ async fn two_layers_over_one_redis_stay_coherent_within_the_bound() {
 
     assert_eq!(
         send(&service_a, Method::GET, url_x).await,
-        (CacheOutcome::Stored, "v1".into())
+        (CacheOutcome::Storing, "v1".into())
     );
     layer_a.cache().flush().await;
     // A's write was announced; once B has heard it, B's fills are its own.
@@ -136,7 +136,7 @@ async fn two_layers_over_one_redis_stay_coherent_within_the_bound() {
     );
     assert_eq!(
         send(&service_b, Method::GET, url_x).await,
-        (CacheOutcome::Stored, "v2".into())
+        (CacheOutcome::Storing, "v2".into())
     );
 }
 

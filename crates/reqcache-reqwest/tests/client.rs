@@ -18,7 +18,7 @@ async fn second_get_is_answered_from_the_cache() {
     let client = CachedClient::new(CacheLayer::new(MemoryStorage::new()));
 
     let first = client.get(upstream.url("/json")).send().await.unwrap();
-    assert_eq!(outcome(&first), CacheOutcome::Stored);
+    assert_eq!(outcome(&first), CacheOutcome::Storing);
     assert!(!first.from_cache());
     let first: serde_json::Value = first.json().await.unwrap();
 
@@ -128,7 +128,7 @@ async fn refresh_revalidates_what_has_a_validator_and_force_refresh_refetches() 
     );
 
     let forced = client.get(&url).force_refresh().send().await.unwrap();
-    assert_eq!(outcome(&forced), CacheOutcome::Stored);
+    assert_eq!(outcome(&forced), CacheOutcome::Storing);
     let body: serde_json::Value = forced.json().await.unwrap();
     assert_eq!(body["count"], 2);
 

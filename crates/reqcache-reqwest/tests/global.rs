@@ -43,7 +43,7 @@ async fn install_uninstall_is_installed_and_clear() {
     let layer = CacheLayer::new(MemoryStorage::new());
     assert!(global::install(layer.clone()).is_none());
     assert!(global::is_installed());
-    assert_eq!(outcome(&client, &url).await, CacheOutcome::Stored);
+    assert_eq!(outcome(&client, &url).await, CacheOutcome::Storing);
     assert_eq!(outcome(&client, &url).await, CacheOutcome::Hit);
     // The free function and the process-wide client use it too.
     let response = reqcache_reqwest::get(&url).await.unwrap();
@@ -51,7 +51,7 @@ async fn install_uninstall_is_installed_and_clear() {
 
     global::clear().await.unwrap();
     assert_eq!(layer.cache().len().await.unwrap(), 0);
-    assert_eq!(outcome(&client, &url).await, CacheOutcome::Stored);
+    assert_eq!(outcome(&client, &url).await, CacheOutcome::Storing);
 
     assert!(global::uninstall().is_some());
     assert!(!global::is_installed());
@@ -96,7 +96,7 @@ async fn scopes_apply_to_their_own_task_only() {
         let (task, outcomes) = result.unwrap();
         let expected = match task % 3 {
             0 => (CacheOutcome::Bypassed, CacheOutcome::Bypassed),
-            _ => (CacheOutcome::Stored, CacheOutcome::Hit),
+            _ => (CacheOutcome::Storing, CacheOutcome::Hit),
         };
         assert_eq!(outcomes, expected, "task {task}");
     }
@@ -133,7 +133,7 @@ async fn a_task_spawned_inside_a_scope_does_not_inherit_it() {
     })
     .await;
     assert_eq!(inside, CacheOutcome::Bypassed);
-    assert_eq!(spawned, CacheOutcome::Stored);
+    assert_eq!(spawned, CacheOutcome::Storing);
 
     // `with_cache_enabled` inside `disabled` inside `enabled` keeps the
     // scope's cache.
@@ -143,7 +143,7 @@ async fn a_task_spawned_inside_a_scope_does_not_inherit_it() {
         global::disabled(reqcache::with_cache_enabled(outcome(&client, &url))),
     )
     .await;
-    assert_eq!(nested, CacheOutcome::Stored);
+    assert_eq!(nested, CacheOutcome::Storing);
     assert_eq!(scoped.cache().len().await.unwrap(), 1);
     global::uninstall();
 }
@@ -158,7 +158,7 @@ async fn an_own_cache_client_ignores_the_installed_one_but_honours_disabled() {
     let client = CachedClient::new(own.clone());
     let url = upstream.url("/json");
 
-    assert_eq!(outcome(&client, &url).await, CacheOutcome::Stored);
+    assert_eq!(outcome(&client, &url).await, CacheOutcome::Storing);
     assert_eq!(installed.cache().len().await.unwrap(), 0);
     assert_eq!(own.cache().len().await.unwrap(), 1);
     assert_eq!(
@@ -182,7 +182,7 @@ async fn the_installed_middleware_follows_install_and_uninstall() {
     };
     assert_eq!(outcome().await, CacheOutcome::Bypassed);
     global::install(CacheLayer::new(MemoryStorage::new()));
-    assert_eq!(outcome().await, CacheOutcome::Stored);
+    assert_eq!(outcome().await, CacheOutcome::Storing);
     assert_eq!(outcome().await, CacheOutcome::Hit);
     assert_eq!(global::disabled(outcome()).await, CacheOutcome::Bypassed);
     global::uninstall();

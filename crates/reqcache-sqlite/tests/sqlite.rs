@@ -244,7 +244,7 @@ async fn a_foreign_exclusive_lock_never_holds_up_a_request_and_writes_resume_aft
     );
     for path in ["/during/1", "/during/2", "/during/3"] {
         // Answered at once: the write waits behind the response.
-        assert_eq!(get(path).await, (CacheOutcome::Stored, Bytes::from(path)));
+        assert_eq!(get(path).await, (CacheOutcome::Storing, Bytes::from(path)));
     }
     layer.cache().flush().await;
     let stats = layer.cache().stats();

@@ -140,7 +140,7 @@ pub async fn hung_storage_never_holds_a_request<S: Storage>(storage: S) {
     rig.storage.hold_writes();
     for path in ["/new/1", "/new/2", "/new/3"] {
         let (outcome, body) = rig.get_path(path).await;
-        assert_eq!(outcome, CacheOutcome::Stored);
+        assert_eq!(outcome, CacheOutcome::Storing);
         assert!(body.starts_with(b"upstream #"));
     }
     rig.layer.cache().flush().await;
@@ -158,7 +158,7 @@ pub async fn hung_storage_never_holds_a_request<S: Storage>(storage: S) {
 pub async fn slow_storage_within_the_timeout_still_serves<S: Storage>(storage: S) {
     let rig = rig(storage);
     rig.storage.delay(Some(Duration::from_millis(20)));
-    assert_eq!(rig.get().await.0, CacheOutcome::Stored);
+    assert_eq!(rig.get().await.0, CacheOutcome::Storing);
     rig.layer.cache().flush().await;
     for _ in 0..3 {
         assert_eq!(rig.get().await.0, CacheOutcome::Hit);

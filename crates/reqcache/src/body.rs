@@ -14,6 +14,11 @@ use crate::tape::TapeReader;
 /// through (and recorded for storing as it goes), or the body of a
 /// concurrent request for the same key, read as it arrives.
 ///
+/// A body whose response is being stored, in
+/// [`WriteMode::Durable`](crate::WriteMode::Durable), gives its last bytes
+/// and its end only once the entry is in storage (or its write was given
+/// up): whoever has read it to the end can count on the entry.
+///
 /// Its error is a [`BoxError`]: the upstream body's own error, boxed (get it
 /// back with `downcast_ref`), or a [`SharedBodyError`](crate::SharedBodyError)
 /// when the concurrent response this one shared failed part way.
@@ -44,6 +49,8 @@ enum Kind<B: Body> {
         reader: TapeReader,
         exact: Option<u64>,
         read: u64,
+        /// The last frame of data, held until the entry's write lands.
+        last: Option<Frame<Bytes>>,
     },
 }
 
@@ -73,6 +80,7 @@ impl<B: Body> CacheBody<B> {
                 reader,
                 exact,
                 read: 0,
+                last: None,
             },
         }
     }
@@ -134,7 +142,13 @@ where
         match &self.kind {
             Kind::Cached(bytes) => bytes.is_none(),
             Kind::Upstream(inner) => inner.is_end_stream(),
-            Kind::Shared { reader, .. } => reader.is_end_stream(),
+            Kind::Shared { reader, last, .. } => {
+                last.is_none()
+                    && reader.is_end_stream()
+                    && reader
+                        .poll_landed(&Context::from_waker(std::task::Waker::noop()))
+                        .is_ready()
+            }
         }
     }
 
@@ -148,8 +162,15 @@ where
                 exact,
                 read,
                 reader,
+                last,
             } => match (exact, reader.remaining()) {
-                (_, Some(remaining)) => SizeHint::with_exact(remaining),
+                (_, Some(remaining)) => SizeHint::with_exact(
+                    remaining
+                        + last
+                            .as_ref()
+                            .and_then(Frame::data_ref)
+                            .map_or(0, |d| d.len() as u64),
+                ),
                 (Some(exact), None) => SizeHint::with_exact(exact.saturating_sub(*read)),
                 (None, None) => SizeHint::default(),
             },
@@ -174,8 +195,27 @@ where
                         .map_err(Into::into)
                 }),
             ),
-            Kind::Shared { reader, read, .. } => {
-                let polled = std::task::ready!(reader.poll_frame(cx));
+            Kind::Shared {
+                reader, read, last, ..
+            } => {
+                let polled = match last.take() {
+                    Some(frame) => Some(Ok(frame)),
+                    None => std::task::ready!(reader.poll_frame(cx)),
+                };
+                // The end of the body, or its last bytes, wait for the
+                // entry's write (there is none to wait for unless it is
+                // being stored durably).
+                let at_end = match &polled {
+                    None => true,
+                    Some(Ok(frame)) => frame.is_data() && reader.is_end_stream(),
+                    Some(Err(_)) => false,
+                };
+                if at_end && reader.poll_landed(cx).is_pending() {
+                    if let Some(Ok(frame)) = polled {
+                        *last = Some(frame);
+                    }
+                    return Poll::Pending;
+                }
                 if let Some(Ok(data)) = polled.as_ref().map(|f| f.as_ref().map(Frame::data_ref)) {
                     *read += data.map_or(0, |d| d.len() as u64);
                 }

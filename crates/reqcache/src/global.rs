@@ -49,12 +49,12 @@
 //!
 //! global::install(CacheLayer::new(MemoryStorage::new()));
 //! assert!(global::is_installed());
-//! assert_eq!(outcome().await, CacheOutcome::Stored);
+//! assert_eq!(outcome().await, CacheOutcome::Storing);
 //! assert_eq!(outcome().await, CacheOutcome::Hit);
 //! assert_eq!(global::disabled(outcome()).await, CacheOutcome::Bypassed);
 //!
 //! global::clear().await.unwrap();
-//! assert_eq!(outcome().await, CacheOutcome::Stored);
+//! assert_eq!(outcome().await, CacheOutcome::Storing);
 //! global::uninstall();
 //! assert_eq!(outcome().await, CacheOutcome::Bypassed);
 //! # }

@@ -19,7 +19,7 @@ use crate::service::CacheService;
 use crate::settings::CacheSettings;
 use crate::stats::Counters;
 use crate::storage::Storage;
-use crate::write_behind::WriteBehind;
+use crate::write_behind::{WriteBehind, WriteMode};
 
 /// A tower [`Layer`] that caches responses in a [`Storage`].
 ///
@@ -68,6 +68,8 @@ impl CacheLayer {
             storage: Arc::new(storage),
             clock: Arc::new(SystemClock),
             settings: CacheSettings::default(),
+            write_mode: None,
+            background_fill: None,
             redact_defaults: true,
             redacted: Vec::new(),
             name: "default".to_owned(),
@@ -117,6 +119,8 @@ impl<S> Layer<S> for CacheLayer {
 /// | —                       | [`max_request_body_size`](Self::max_request_body_size) | 1 MiB |
 /// | —                       | [`storage_timeouts`](Self::storage_timeouts) | read 100 ms, write 2 s |
 /// | —                       | [`storage_breaker`](Self::storage_breaker) | 5 failures, 5 s |
+/// | —                       | [`write_mode`](Self::write_mode)           | durable (private), behind (shared) |
+/// | —                       | [`background_fill`](Self::background_fill) | 30 s (private), off (shared) |
 /// | —                       | [`max_pending_writes`](Self::max_pending_writes) | 1024 |
 /// | `ttl_offset` (backends) | [`stale_retention`](Self::stale_retention) | keep; 1 h past expiry in Redis, MongoDB, DynamoDB |
 /// | —                       | [`single_flight`](Self::single_flight)     | on      |
@@ -128,6 +132,9 @@ pub struct CacheLayerBuilder {
     storage: Arc<dyn Storage>,
     clock: Arc<dyn Clock>,
     settings: CacheSettings,
+    /// Chosen by a setter; else decided by the mode at `build`.
+    write_mode: Option<WriteMode>,
+    background_fill: Option<Option<Duration>>,
     redact_defaults: bool,
     redacted: Vec<String>,
     name: String,
@@ -458,12 +465,71 @@ impl CacheLayerBuilder {
         self
     }
 
-    /// The most storage writes in flight behind responses; past it a new
-    /// write is dropped and counted
+    /// The most storage writes in flight that no caller waits for (every
+    /// write in [`WriteMode::Behind`], background fills in either mode);
+    /// past it a new one is dropped and counted
     /// ([`writes_dropped`](crate::handle::CacheStats::writes_dropped)),
-    /// never queued. Default: 1024.
+    /// never queued. In [`WriteMode::Durable`] a write whose caller waits
+    /// is never dropped for this bound: the waiting callers bound it.
+    /// Default: 1024.
     pub fn max_pending_writes(mut self, writes: usize) -> Self {
         self.settings.max_pending_writes = writes;
+        self
+    }
+
+    /// Whether the end of a miss's body waits until its entry is in
+    /// storage ([`WriteMode::Durable`]) or the entry is written behind the
+    /// body ([`WriteMode::Behind`]); see [`WriteMode`] for what each
+    /// guarantees, and [`CacheHandle::flush`] for waiting on writes behind.
+    ///
+    /// Default: `Durable` in private mode (the library's default, a
+    /// client: a program that has read a response finds it stored, on its
+    /// next run too), `Behind` in shared mode (a proxy or server-side
+    /// cache: no answer waits on storage; flush at shutdown).
+    ///
+    /// # Example
+    /// ```
+    /// use reqcache::{CacheLayer, CacheMode, MemoryStorage, WriteMode};
+    ///
+    /// let layer = CacheLayer::builder(MemoryStorage::new())
+    ///     .mode(CacheMode::Shared)
+    ///     .write_mode(WriteMode::Durable)
+    ///     .build();
+    /// # let _ = layer;
+    /// ```
+    pub fn write_mode(mut self, mode: WriteMode) -> Self {
+        self.write_mode = Some(mode);
+        self
+    }
+
+    /// Background fill (as Traffic Server and Varnish do): when the caller
+    /// drops the body of a storable miss before its end, and the body has
+    /// a known length (`Content-Length`) within
+    /// [`max_body_size`](Self::max_body_size), the cache reads the rest
+    /// itself and stores it, for at most `limit`. `None` turns it off: the
+    /// dropped body is not stored, and the upstream connection closes.
+    ///
+    /// A fill is a write that nobody waits for: it counts in
+    /// [`max_pending_writes`](Self::max_pending_writes) (past the bound it
+    /// does not start), [`CacheHandle::flush`] waits for it, and
+    /// [`CacheStats`](crate::handle::CacheStats) counts the fills started
+    /// and those given up. A program that ends right after dropping a body
+    /// may end before the fill does: await `flush()` first.
+    ///
+    /// Default: 30 s in private mode, off in shared mode.
+    ///
+    /// # Example
+    /// ```
+    /// use std::time::Duration;
+    /// use reqcache::{CacheLayer, MemoryStorage};
+    ///
+    /// let layer = CacheLayer::builder(MemoryStorage::new())
+    ///     .background_fill(Some(Duration::from_secs(5)))
+    ///     .build();
+    /// # let _ = layer;
+    /// ```
+    pub fn background_fill(mut self, limit: Option<Duration>) -> Self {
+        self.background_fill = Some(limit);
         self
     }
 
@@ -642,6 +708,17 @@ impl CacheLayerBuilder {
     pub fn build(mut self) -> CacheLayer {
         self.settings.key.normalize.redacted =
             Names::redacted(self.redact_defaults, std::mem::take(&mut self.redacted));
+        let shared_mode = self.settings.rules.mode == CacheMode::Shared;
+        self.settings.write_mode = self.write_mode.unwrap_or(if shared_mode {
+            WriteMode::Behind
+        } else {
+            WriteMode::Durable
+        });
+        self.settings.background_fill = self.background_fill.unwrap_or(if shared_mode {
+            None
+        } else {
+            Some(crate::settings::DEFAULT_BACKGROUND_FILL)
+        });
         let (max_pending_writes, breaker) =
             (self.settings.max_pending_writes, self.settings.breaker);
         CacheLayer {

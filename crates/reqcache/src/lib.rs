@@ -227,3 +227,4 @@ pub use service::CacheService;
 pub use status::{CacheOutcome, CacheStatus, Forward};
 pub use storage::{MemoryStorage, StorageError, TieredStorage};
 pub use tape::SharedBodyError;
+pub use write_behind::WriteMode;

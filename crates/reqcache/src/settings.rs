@@ -5,7 +5,7 @@ use std::time::Duration;
 use crate::breaker::BreakerSettings;
 use crate::key::Keyer;
 use crate::policy::Rules;
-use crate::write_behind::DEFAULT_MAX_PENDING_WRITES;
+use crate::write_behind::{DEFAULT_MAX_PENDING_WRITES, WriteMode};
 
 /// The default largest response body recorded for caching: 8 MiB.
 pub(crate) const DEFAULT_MAX_BODY_SIZE: usize = 8 * 1024 * 1024;
@@ -18,6 +18,9 @@ pub(crate) const DEFAULT_READ_TIMEOUT: Duration = Duration::from_millis(100);
 
 /// The default bound on a storage write behind a response.
 pub(crate) const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The default bound on the time a background fill may take: 30 s.
+pub(crate) const DEFAULT_BACKGROUND_FILL: Duration = Duration::from_secs(30);
 
 /// Every setting of a [`CacheLayer`](crate::CacheLayer); see
 /// [`CacheLayerBuilder`](crate::CacheLayerBuilder) for what each means.
@@ -36,6 +39,11 @@ pub(crate) struct CacheSettings {
     pub(crate) write_timeout: Option<Duration>,
     pub(crate) breaker: BreakerSettings,
     pub(crate) max_pending_writes: usize,
+    /// Whether the end of a miss's body waits for its write.
+    pub(crate) write_mode: WriteMode,
+    /// How long the cache may go on reading a storable body its caller
+    /// dropped, to store it; `None`: it does not.
+    pub(crate) background_fill: Option<Duration>,
     /// The cache name of the `Cache-Status` member added to every response;
     /// `None`: no header.
     pub(crate) cache_status_header: Option<String>,
@@ -54,6 +62,8 @@ impl Default for CacheSettings {
             write_timeout: Some(DEFAULT_WRITE_TIMEOUT),
             breaker: BreakerSettings::default(),
             max_pending_writes: DEFAULT_MAX_PENDING_WRITES,
+            write_mode: WriteMode::Durable,
+            background_fill: Some(DEFAULT_BACKGROUND_FILL),
             cache_status_header: None,
         }
     }

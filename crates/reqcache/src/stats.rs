@@ -45,8 +45,15 @@ pub struct CacheStats {
     pub read_breaker_open: bool,
     /// Whether the writes' breaker is open now (writes are dropped).
     pub write_breaker_open: bool,
-    /// Writes in flight now.
+    /// Writes in flight now (background fills included).
     pub pending_writes: u64,
+    /// Storable bodies dropped unread by their callers that the cache went
+    /// on reading, to store them
+    /// ([`background_fill`](crate::CacheLayerBuilder::background_fill)).
+    pub background_fills: u64,
+    /// Background fills that stored nothing: out of time, the upstream
+    /// body failed, or the body turned out unstorable.
+    pub background_fills_failed: u64,
 }
 
 impl CacheStats {
@@ -70,6 +77,8 @@ pub(crate) enum Counter {
     WriteDropped,
     ReadSkipped,
     BreakerTrip,
+    BackgroundFill,
+    BackgroundFillFailed,
 }
 
 impl Counter {
@@ -88,6 +97,8 @@ impl Counter {
             Counter::WriteDropped => "reqcache_writes_dropped_total",
             Counter::ReadSkipped => "reqcache_reads_skipped_total",
             Counter::BreakerTrip => "reqcache_breaker_trips_total",
+            Counter::BackgroundFill => "reqcache_background_fills_total",
+            Counter::BackgroundFillFailed => "reqcache_background_fills_failed_total",
         }
     }
 }
@@ -142,6 +153,8 @@ pub(crate) struct Counters {
     writes_dropped: AtomicU64,
     reads_skipped: AtomicU64,
     breaker_trips: AtomicU64,
+    background_fills: AtomicU64,
+    background_fills_failed: AtomicU64,
 }
 
 impl Counters {
@@ -159,6 +172,8 @@ impl Counters {
             writes_dropped: AtomicU64::new(0),
             reads_skipped: AtomicU64::new(0),
             breaker_trips: AtomicU64::new(0),
+            background_fills: AtomicU64::new(0),
+            background_fills_failed: AtomicU64::new(0),
         }
     }
 
@@ -176,6 +191,8 @@ impl Counters {
             Counter::WriteDropped => &self.writes_dropped,
             Counter::ReadSkipped => &self.reads_skipped,
             Counter::BreakerTrip => &self.breaker_trips,
+            Counter::BackgroundFill => &self.background_fills,
+            Counter::BackgroundFillFailed => &self.background_fills_failed,
         };
         cell.fetch_add(1, Ordering::Relaxed);
         #[cfg(feature = "metrics")]
@@ -208,6 +225,8 @@ impl Counters {
             writes_dropped: read(&self.writes_dropped),
             reads_skipped: read(&self.reads_skipped),
             breaker_trips: read(&self.breaker_trips),
+            background_fills: read(&self.background_fills),
+            background_fills_failed: read(&self.background_fills_failed),
             read_breaker_open: false,
             write_breaker_open: false,
             pending_writes: 0,

@@ -73,12 +73,28 @@ pub enum CacheOutcome {
     Bypassed,
     /// A fresh stored response answered; upstream was not called.
     Hit,
-    /// Nothing usable was stored; upstream answered with a storable
-    /// response, which is stored behind the answer once its body has been
-    /// read to the end within `max_body_size` (a body that turns out larger,
-    /// fails or is dropped part way, or a write that fails, is counted in
-    /// [`CacheStats`](crate::handle::CacheStats), not here).
-    Stored,
+    /// Nothing usable was stored; upstream answered with a response that
+    /// may be stored, and the cache is recording its body to store it. This
+    /// is a promise of intent, made before the body arrives: the entry is
+    /// written when the body ends, whole, within
+    /// [`max_body_size`](crate::CacheLayerBuilder::max_body_size).
+    ///
+    /// - Read the body to its end: in
+    ///   [`WriteMode::Durable`](crate::WriteMode::Durable) (a private
+    ///   cache's default) the entry is in storage when the end reaches you;
+    ///   in [`WriteMode::Behind`](crate::WriteMode::Behind) it is written
+    ///   behind, and [`flush`](crate::CacheHandle::flush) waits for it.
+    /// - Drop the body unread: with a `Content-Length` within the limit,
+    ///   the [`background_fill`](crate::CacheLayerBuilder::background_fill)
+    ///   reads the rest and stores it (`flush` waits for it); without one,
+    ///   or with the fill off, nothing is stored.
+    /// - A body that turns out larger than the limit, fails part way, or
+    ///   whose write fails, is not stored; that is counted in
+    ///   [`CacheStats`](crate::handle::CacheStats) and logged, not here.
+    ///
+    /// Called `Stored` before 0.2: renamed because it was read as a
+    /// promise already kept.
+    Storing,
     /// Upstream answered and the response was not stored (status, headers,
     /// expiration, size, or a storage failure).
     NotStored,
@@ -193,7 +209,7 @@ impl CacheStatus {
         let forwarded = match outcome {
             CacheOutcome::Bypassed => Some(Forward::Bypass),
             CacheOutcome::Revalidated | CacheOutcome::StaleOnError => Some(Forward::Stale),
-            CacheOutcome::Stored | CacheOutcome::NotStored => {
+            CacheOutcome::Storing | CacheOutcome::NotStored => {
                 Some(self.forwarded.unwrap_or(Forward::UriMiss))
             }
             _ => None,
@@ -204,7 +220,7 @@ impl CacheStatus {
         if outcome == CacheOutcome::Revalidated {
             text.push_str("; fwd-status=304");
         }
-        if outcome == CacheOutcome::Stored {
+        if outcome == CacheOutcome::Storing {
             text.push_str("; stored");
         }
         if self.created_at.is_some()
@@ -264,7 +280,7 @@ mod tests {
         );
         assert_eq!(
             text(
-                status(CacheOutcome::Stored, None, Some(Forward::Request)),
+                status(CacheOutcome::Storing, None, Some(Forward::Request)),
                 "c"
             ),
             "c; fwd=request; stored"

@@ -20,6 +20,16 @@
 //! storable: the buffer goes, chunks are kept only until every reader has
 //! read them, and a reader that falls more than the limit behind is cut off
 //! with a [`SharedBodyError`].
+//!
+//! When the body ends storable, the store gets a [`Lander`] with it, and the
+//! readers a [`Landing`]: the write lands it when it is done (at once when
+//! nobody is to wait for it). A reader at the end of the body can wait for
+//! it ([`TapeReader::poll_landed`]): that is how the end of a body waits for
+//! its write ([`WriteMode::Durable`](crate::WriteMode::Durable)).
+//!
+//! When the last reader goes before the end, a storable body of known
+//! length is handed, with a reader of its own, to [`OnAbandoned`] (the
+//! background fill), which reads it to the end; other bodies are not stored.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -32,6 +42,7 @@ use http::HeaderMap;
 use http_body::{Body, Frame};
 
 use crate::storage::BoxError;
+use crate::write_behind::{Lander, Landing};
 
 /// The error a reader gets when the body it shares failed upstream (the
 /// reader that polled the failure gets the upstream error itself), or when
@@ -50,8 +61,14 @@ impl fmt::Display for SharedBodyError {
 
 impl std::error::Error for SharedBodyError {}
 
-/// What is done with a complete, storable body: build and store the entry.
-pub(crate) type OnComplete = Box<dyn FnOnce(Bytes) + Send + Sync>;
+/// What is done with a complete, storable body: build and store the entry,
+/// and land the [`Lander`] when the write is done (dropping it lands it).
+pub(crate) type OnComplete = Box<dyn FnOnce(Bytes, Lander) + Send + Sync>;
+
+/// What is done with a storable body of known length whose readers all went
+/// before its end: given a reader of its own, read it to the end (dropping
+/// the reader gives the body up).
+pub(crate) type OnAbandoned = Box<dyn FnOnce(TapeReader) + Send + Sync>;
 
 /// An upstream body, type-erased: every tape of a layer is one type.
 type Source = Pin<Box<dyn Body<Data = Bytes, Error = BoxError> + Send>>;
@@ -92,6 +109,11 @@ struct State {
     exact: Option<usize>,
     /// Set while the body may still be stored.
     on_complete: Option<OnComplete>,
+    /// Taken when the last reader goes before the end of a storable body of
+    /// known length.
+    on_abandoned: Option<OnAbandoned>,
+    /// Set when the body ended storable: lands when its write is done.
+    landing: Option<Landing>,
     /// While storable, from the second chunk on: every byte received so far
     /// (the pieces of it are dropped once read).
     copy: Option<BytesMut>,
@@ -130,8 +152,14 @@ impl Readers {
 
 impl Tape {
     /// A tape of `body`, storable up to `limit` bytes; `on_complete` gets
-    /// the whole body if it ends within the limit with no trailers.
-    pub(crate) fn new<B>(body: B, limit: usize, on_complete: OnComplete) -> Arc<Self>
+    /// the whole body if it ends within the limit with no trailers;
+    /// `on_abandoned`, if any, a body its readers left unfinished.
+    pub(crate) fn new<B>(
+        body: B,
+        limit: usize,
+        on_complete: OnComplete,
+        on_abandoned: Option<OnAbandoned>,
+    ) -> Arc<Self>
     where
         B: Body + Send + 'static,
         B::Error: Into<BoxError>,
@@ -158,6 +186,8 @@ impl Tape {
                 limit,
                 exact,
                 on_complete: Some(on_complete),
+                on_abandoned,
+                landing: None,
                 copy: None,
                 ends: Vec::new(),
                 storable: true,
@@ -218,6 +248,7 @@ impl Tape {
         }
         state.end = Some(end);
         state.source = None;
+        state.on_abandoned = None;
         let on_complete = state.on_complete.take();
         let wake = AfterLock::Wake(Arc::clone(&self.wakers));
         if end == End::Failed || on_complete.is_none() {
@@ -235,7 +266,9 @@ impl Tape {
                 state.pieces = slices(&body, &ends, 0);
                 state.kept = body.len();
                 state.base = 0;
-                AfterLock::Store(on_complete, body, Arc::clone(&self.wakers))
+                let (landing, lander) = Landing::new();
+                state.landing = Some(landing);
+                AfterLock::Store(on_complete, body, lander, Arc::clone(&self.wakers))
             }
             (End::Failed, _) => {
                 state.pieces.clear();
@@ -417,7 +450,7 @@ fn joined(pieces: &VecDeque<Piece>) -> Bytes {
 enum AfterLock {
     Nothing,
     Wake(Arc<Readers>),
-    Store(OnComplete, Bytes, Arc<Readers>),
+    Store(OnComplete, Bytes, Lander, Arc<Readers>),
 }
 
 impl AfterLock {
@@ -425,9 +458,9 @@ impl AfterLock {
         match self {
             AfterLock::Nothing => {}
             AfterLock::Wake(readers) => readers.wake_by_ref(),
-            AfterLock::Store(on_complete, body, readers) => {
+            AfterLock::Store(on_complete, body, lander, readers) => {
                 readers.wake_by_ref();
-                on_complete(body);
+                on_complete(body, lander);
             }
         }
     }
@@ -577,6 +610,17 @@ impl TapeReader {
         }
     }
 
+    /// Ready once the write of the body's entry is done (or was given up),
+    /// and at once when there is none to wait for: the body did not end
+    /// storable, or has not ended.
+    pub(crate) fn poll_landed(&self, cx: &Context<'_>) -> Poll<()> {
+        let landing = self.tape.lock().landing.clone();
+        match landing {
+            Some(landing) => landing.poll_landed(cx),
+            None => Poll::Ready(()),
+        }
+    }
+
     /// Whether nothing is left to read.
     pub(crate) fn is_end_stream(&self) -> bool {
         let state = self.tape.lock();
@@ -613,13 +657,43 @@ impl Drop for TapeReader {
             }
             return;
         }
-        // The last reader is gone with the body unfinished: what has already
-        // arrived is read now, without waiting (a body in memory, or wholly
-        // received, is stored); otherwise nothing is stored and the upstream
-        // body is dropped.
+        // The last reader is gone with the body unfinished. A storable body
+        // of known length goes to the background fill, with a reader that
+        // goes on from here.
+        if state.on_complete.is_some()
+            && state.exact.is_some()
+            && let Some(on_abandoned) = state.on_abandoned.take()
+        {
+            let newest = state.base + state.pieces.len();
+            let slot = state.positions.len();
+            state.positions.push(Some(newest));
+            drop(state);
+            on_abandoned(TapeReader {
+                tape: Arc::clone(&self.tape),
+                slot,
+            });
+            return;
+        }
+        // Otherwise what has already arrived is read now, without waiting
+        // (a body in memory, or wholly received, is stored); else nothing is
+        // stored and the upstream body is dropped.
         let after = drain_ready(&self.tape, &mut state);
         drop(state);
         after.run();
+    }
+}
+
+impl TapeReader {
+    /// Reads the body to its end, for the background fill; `true` when it
+    /// ended whole and storable (its store has been started).
+    pub(crate) async fn read_to_end(mut self) -> bool {
+        loop {
+            match std::future::poll_fn(|cx| self.poll_frame(cx)).await {
+                Some(Ok(_)) => {}
+                Some(Err(_)) => return false,
+                None => return self.tape.lock().landing.is_some(),
+            }
+        }
     }
 }
 

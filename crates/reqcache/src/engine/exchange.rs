@@ -4,13 +4,14 @@
 //! method of the type in this file.
 
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode, header};
 use http_body::Body;
 use http_body_util::{BodyExt, Limited};
 use tower_service::Service;
+use tracing::Instrument;
 
 use super::storage_calls::{self, WritePlan, store_behind};
 use crate::body::CacheBody;
@@ -29,7 +30,8 @@ use crate::settings::CacheSettings;
 use crate::stats::{Counter, Counters};
 use crate::status::{CacheOutcome, CacheStatus, Forward};
 use crate::storage::{Alias, BoxError, CachedResponse, RecordChain, StoredRecord, VaryIndex};
-use crate::tape::Tape;
+use crate::tape::{OnAbandoned, Tape, TapeReader};
+use crate::write_behind::Lander;
 
 use super::partial;
 
@@ -375,7 +377,7 @@ impl<'a> Exchange<'a> {
                         deletes: vec![key],
                         puts: Vec::new(),
                     };
-                    store_behind(self.cache, plan, None);
+                    store_behind(self.cache, plan, None, None);
                     None
                 }
                 // No variant for these headers yet, or a target that varies
@@ -782,7 +784,7 @@ impl<'a> Exchange<'a> {
                 {
                     Ok(response) => response,
                     Err(error) => {
-                        store_behind(self.cache, plan, None);
+                        store_behind(self.cache, plan, None, None);
                         return Err(error);
                     }
                 };
@@ -828,7 +830,7 @@ impl<'a> Exchange<'a> {
         let (times, vary) = match decided {
             Ok(decided) => decided,
             Err(reason) => {
-                store_behind(self.cache, plan, None);
+                store_behind(self.cache, plan, None, None);
                 return Ok(self.not_stored(
                     Response::from_parts(parts, CacheBody::upstream(body)),
                     reason,
@@ -889,7 +891,7 @@ impl<'a> Exchange<'a> {
             match variant_key(&settings.key.normalize, &primary, &vary, &head.headers) {
                 Some(variant) => Some(variant),
                 None => {
-                    store_behind(self.cache, plan, None);
+                    store_behind(self.cache, plan, None, None);
                     return Ok(self.not_stored(
                         Response::from_parts(parts, CacheBody::upstream(body)),
                         "Vary headers that cannot be keyed",
@@ -916,7 +918,7 @@ impl<'a> Exchange<'a> {
         // the request's span all the same.
         let span = tracing::Span::current();
         let published_key = stored_key.clone();
-        let on_complete = Box::new(move |bytes: Bytes| {
+        let on_complete = Box::new(move |bytes: Bytes, lander: Lander| {
             let _span = span.enter();
             entry.body = bytes;
             let entry = Arc::new(entry);
@@ -943,9 +945,12 @@ impl<'a> Exchange<'a> {
             if let Some(alias) = alias {
                 plan.puts.push((key, alias.into()));
             }
-            store_behind(&cache, plan, leader);
+            store_behind(&cache, plan, leader, Some(lander));
         });
-        let tape = Tape::new(body, settings.max_body_size, on_complete);
+        let on_abandoned = settings
+            .background_fill
+            .map(|limit| background_fill(self.cache.clone(), limit));
+        let tape = Tape::new(body, settings.max_body_size, on_complete, on_abandoned);
         // The caller's reader, before any follower can read (and pull) the body.
         let reader = tape.first_reader();
         // Unless the body was already complete (the store took the leader
@@ -970,7 +975,7 @@ impl<'a> Exchange<'a> {
                 expires: times.expires,
                 key: Some(self.key.clone()),
                 revalidated: false,
-                outcome: CacheOutcome::Stored,
+                outcome: CacheOutcome::Storing,
                 forwarded: Some(self.forward),
             },
         ))
@@ -1061,7 +1066,7 @@ impl<'a> Exchange<'a> {
                 streams_to_followers: true,
             });
         }
-        store_behind(self.cache, plan, leader);
+        store_behind(self.cache, plan, leader, None);
         let at_response = Exchange {
             cache: self.cache,
             key: self.key.clone(),
@@ -1082,6 +1087,34 @@ impl<'a> Exchange<'a> {
 
 /// Whether a response is an event stream (`text/event-stream`): one that
 /// may never end, so followers do not read it as it streams.
+/// The background fill: a storable body of known length that its caller
+/// dropped is read to its end, within `limit`, and stored, as a write
+/// nobody waits for (bounded with them, and awaited by `flush`).
+fn background_fill(cache: CacheHandle, limit: Duration) -> OnAbandoned {
+    let span = tracing::Span::current();
+    Box::new(move |reader: TapeReader| {
+        let shared = Arc::clone(&cache.shared);
+        let fill = async move {
+            shared.counters.record(Counter::BackgroundFill);
+            tracing::debug!("reqcache: body dropped unread; reading it to its end to store it");
+            let stored = matches!(
+                storage_calls::bounded(Some(limit), reader.read_to_end()).await,
+                Ok(true)
+            );
+            if !stored {
+                shared.counters.record(Counter::BackgroundFillFailed);
+                tracing::warn!(
+                    limit_secs = limit.as_secs_f64(),
+                    "reqcache: background fill gave up (out of time, or the body failed); not stored"
+                );
+            }
+        }
+        .instrument(span);
+        let shared = &cache.shared;
+        shared.writes.submit(&shared.counters, fill, None);
+    })
+}
+
 fn is_event_stream(headers: &HeaderMap) -> bool {
     headers
         .get(header::CONTENT_TYPE)

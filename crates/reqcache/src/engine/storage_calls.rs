@@ -21,14 +21,18 @@ use crate::handle::{CacheHandle, Shared};
 use crate::key::CacheKey;
 use crate::stats::Counter;
 use crate::storage::{RecordChain, StorageError, StoredRecord};
+use crate::write_behind::{Lander, WriteMode};
 
 /// A storage call that did not end within its bound.
-struct TimedOut;
+pub(super) struct TimedOut;
 
 /// Awaits `call`, for at most `limit` once it has had to wait. A call that
 /// is ready at once (memory) never starts a timer; outside a Tokio runtime
 /// no bound applies.
-async fn bounded<F: Future>(limit: Option<Duration>, call: F) -> Result<F::Output, TimedOut> {
+pub(super) async fn bounded<F: Future>(
+    limit: Option<Duration>,
+    call: F,
+) -> Result<F::Output, TimedOut> {
     let mut call = pin!(call);
     let mut timer: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
     let mut unbounded = limit.is_none();
@@ -207,10 +211,20 @@ pub(super) struct WritePlan {
 /// current span, and ends
 /// `leader`'s flight when it is done, so that requests which miss storage
 /// meanwhile follow the flight instead of going upstream.
-pub(super) fn store_behind(cache: &CacheHandle, plan: WritePlan, leader: Option<Leader>) {
+///
+/// `lander` is what the body's readers wait on: in
+/// [`WriteMode::Durable`] it goes with the write and lands when the write
+/// is done; in [`WriteMode::Behind`] it is dropped here, and lands at once.
+pub(super) fn store_behind(
+    cache: &CacheHandle,
+    plan: WritePlan,
+    leader: Option<Leader>,
+    lander: Option<Lander>,
+) {
     if cache.shared.settings.read_only || (plan.deletes.is_empty() && plan.puts.is_empty()) {
         return;
     }
+    let lander = lander.filter(|_| cache.shared.settings.write_mode == WriteMode::Durable);
     let shared = Arc::clone(&cache.shared);
     let write = async move {
         for key in &plan.deletes {
@@ -225,5 +239,8 @@ pub(super) fn store_behind(cache: &CacheHandle, plan: WritePlan, leader: Option<
     };
     // In the request's span, wherever the write ends up running.
     let write = write.instrument(tracing::Span::current());
-    cache.shared.writes.submit(&cache.shared.counters, write);
+    cache
+        .shared
+        .writes
+        .submit(&cache.shared.counters, write, lander);
 }

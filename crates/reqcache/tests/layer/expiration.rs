@@ -195,6 +195,6 @@ async fn with_cache_control_off_headers_do_not_set_expiration() {
         b.cache_control(false).expire_after(5)
     });
     let r = h.get("http://e.com/").await;
-    assert_eq!(r.cache.outcome(), CacheOutcome::Stored);
+    assert_eq!(r.cache.outcome(), CacheOutcome::Storing);
     assert_eq!(r.cache.expires(), Some(start() + Duration::from_secs(5)));
 }

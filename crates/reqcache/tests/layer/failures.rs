@@ -117,7 +117,7 @@ async fn a_failing_storage_never_fails_a_request() {
         assert_eq!(r.status, 200);
         assert_eq!(r.body, "fine");
         // Storable: the write, behind the response, is what fails.
-        assert_eq!(r.cache.outcome(), CacheOutcome::Stored);
+        assert_eq!(r.cache.outcome(), CacheOutcome::Storing);
     }
     assert_eq!(h.calls(), 3);
     // One read and one write attempt per request, each logged and counted.

@@ -15,7 +15,7 @@ async fn a_fresh_hit_never_calls_upstream_and_reports_its_status() {
     let miss = h.get("http://example.com/a").await;
     assert_eq!(miss.body, "hello");
     assert!(!miss.cache.from_cache());
-    assert_eq!(miss.cache.outcome(), CacheOutcome::Stored);
+    assert_eq!(miss.cache.outcome(), CacheOutcome::Storing);
     assert_eq!(miss.cache.created_at(), Some(start()));
     assert_eq!(
         miss.cache.expires(),

@@ -5,6 +5,7 @@ mod support;
 
 mod cache_control;
 mod credentials;
+mod durability;
 mod expiration;
 mod failures;
 mod handle;

@@ -11,40 +11,15 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Request, Response};
-use http_body::{Body, Frame, SizeHint};
+use http_body::{Body, Frame};
 use http_body_util::{BodyExt, Full};
-use reqcache::{CacheBody, CacheLayer, CacheOutcome, CacheStatus, MemoryStorage, SharedBodyError};
+use reqcache::{
+    CacheBody, CacheLayer, CacheOutcome, CacheStatus, MemoryStorage, SharedBodyError, WriteMode,
+};
 use tokio::sync::{Semaphore, mpsc};
 use tower::{Layer, Service, ServiceExt};
 
-use crate::support::UpstreamError;
-
-/// A body the test sends chunk by chunk; `length` is its exact size, when
-/// announced.
-struct ChannelBody {
-    chunks: mpsc::UnboundedReceiver<Result<Bytes, UpstreamError>>,
-    length: Option<u64>,
-}
-
-impl Body for ChannelBody {
-    type Data = Bytes;
-    type Error = UpstreamError;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, UpstreamError>>> {
-        self.chunks
-            .poll_recv(cx)
-            .map(|chunk| chunk.map(|chunk| chunk.map(Frame::data)))
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.length.map_or_else(SizeHint::new, SizeHint::with_exact)
-    }
-}
-
-type Sender = mpsc::UnboundedSender<Result<Bytes, UpstreamError>>;
+use crate::support::{ChannelBody, Sender, UpstreamError};
 
 /// An upstream whose every response body the test feeds through the sender
 /// it receives on `bodies`; the head is answered once `gate` lets it.
@@ -175,7 +150,7 @@ async fn the_head_is_answered_before_the_body_and_the_entry_is_stored_when_it_en
     let mut s = setup(&[("cache-control", "max-age=60")], None, |b| b);
     let response = s.call().await;
     // The head is here and not one byte of the body has been sent.
-    assert_eq!(status(&response).outcome(), CacheOutcome::Stored);
+    assert_eq!(status(&response).outcome(), CacheOutcome::Storing);
     let body_in = s.next_body().await;
     let mut body = response.into_body();
     body_in.send(chunk("event: 1\n\n")).unwrap();
@@ -388,7 +363,7 @@ async fn followers_of_an_event_stream_go_upstream_themselves() {
     follower_in.send(chunk("data: own\n\n")).unwrap();
     drop(follower_in);
     let (status, body) = waiting.into_iter().next().unwrap().await.unwrap();
-    assert_eq!(status.outcome(), CacheOutcome::Stored);
+    assert_eq!(status.outcome(), CacheOutcome::Storing);
     assert_eq!(body.unwrap(), "data: own\n\n");
     assert_eq!(s.calls.load(Ordering::SeqCst), 2);
 }
@@ -450,7 +425,7 @@ async fn two_hundred_concurrent_misses_cost_one_upstream_call() {
         *outcomes.entry(status.outcome()).or_insert(0) += 1;
     }
     assert_eq!(s.calls.load(Ordering::SeqCst), 1);
-    assert_eq!(outcomes.get(&CacheOutcome::Stored), Some(&1));
+    assert_eq!(outcomes.get(&CacheOutcome::Storing), Some(&1));
     assert_eq!(outcomes.get(&CacheOutcome::Hit), Some(&199));
 }
 
@@ -549,7 +524,7 @@ async fn request_bodies_within_the_limit_are_keyed_and_larger_ones_bypass() {
             )
         }
     };
-    assert_eq!(send(b"12345678").await.0, CacheOutcome::Stored);
+    assert_eq!(send(b"12345678").await.0, CacheOutcome::Storing);
     assert_eq!(send(b"12345678").await.0, CacheOutcome::Hit);
     let (outcome, echoed) = send(b"123456789").await;
     assert_eq!(outcome, CacheOutcome::Bypassed);
@@ -571,6 +546,7 @@ async fn flush_waits_for_the_writes_behind_the_responses() {
     });
     let layer = CacheLayer::builder(storage.clone())
         .storage_timeouts(None, Some(Duration::from_secs(60)))
+        .write_mode(WriteMode::Behind)
         .build();
     let service = layer.layer(upstream);
     storage.hold_writes();
@@ -747,7 +723,7 @@ fn without_a_runtime_memory_writes_complete_in_place_and_pending_ones_are_droppe
         );
         outcome
     };
-    assert_eq!(get("a"), CacheOutcome::Stored);
+    assert_eq!(get("a"), CacheOutcome::Storing);
     assert_eq!(
         get("a"),
         CacheOutcome::Hit,
@@ -756,11 +732,11 @@ fn without_a_runtime_memory_writes_complete_in_place_and_pending_ones_are_droppe
 
     // A write that would have to wait has no runtime to finish on.
     storage.hold_writes();
-    assert_eq!(get("b"), CacheOutcome::Stored);
+    assert_eq!(get("b"), CacheOutcome::Storing);
     let stats = layer.cache().stats();
     assert_eq!((stats.writes_dropped, stats.pending_writes), (1, 0));
     storage.release_writes();
-    assert_eq!(get("b"), CacheOutcome::Stored, "it was not stored");
+    assert_eq!(get("b"), CacheOutcome::Storing, "it was not stored");
 }
 
 /// A leader whose body has brought `pieces`, each read by the leader: the

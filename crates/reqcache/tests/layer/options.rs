@@ -193,7 +193,7 @@ async fn the_disabled_scope_does_not_leak_into_other_tasks() {
         let expected = if i % 2 == 0 {
             CacheOutcome::Bypassed
         } else {
-            CacheOutcome::Stored
+            CacheOutcome::Storing
         };
         assert_eq!(outcome, expected, "task {i}");
     }

@@ -132,7 +132,7 @@ async fn the_filter_decides_what_is_stored_but_not_what_is_read() {
     );
     assert_eq!(
         h.get("http://e.com/public").await.cache.outcome(),
-        CacheOutcome::Stored
+        CacheOutcome::Storing
     );
     // Not applied on read: the entry stored before is still served.
     let old = h

@@ -119,7 +119,7 @@ async fn ignored_parameters_leave_bodies_whatever_the_content_type_spelling() {
             .await;
         assert_eq!(
             reply.cache.outcome(),
-            CacheOutcome::Stored,
+            CacheOutcome::Storing,
             "{content_type}"
         );
         let key = reply.cache.key().unwrap().clone();
@@ -218,7 +218,7 @@ async fn overflowing_ages_and_dates_before_1970_still_store() {
     );
     for path in ["http://e.com/age", "http://e.com/old"] {
         let reply = h.get(path).await;
-        assert_eq!(reply.cache.outcome(), CacheOutcome::Stored, "{path}");
+        assert_eq!(reply.cache.outcome(), CacheOutcome::Storing, "{path}");
         let key = reply.cache.key().unwrap().clone();
         assert!(
             h.cache().get(&key).await.unwrap().is_some(),
@@ -266,7 +266,7 @@ async fn allowable_codes_and_match_headers_take_plain_values() {
     );
     assert_eq!(
         h.get("http://e.com/gone").await.cache.outcome(),
-        CacheOutcome::Stored
+        CacheOutcome::Storing
     );
     assert!(h.get("http://e.com/gone").await.cache.from_cache());
     let tenant = |t: &'static str| request(Method::GET, "http://e.com/t", &[("x-tenant", t)], b"");

@@ -96,7 +96,7 @@ async fn expire_immediately_stores_with_a_validator_and_revalidates_every_use() 
     let mut h = Harness::new(with_etag.clone(), |b| b.expire_after(0));
     assert_eq!(
         h.get("http://e.com/").await.cache.outcome(),
-        CacheOutcome::Stored
+        CacheOutcome::Storing
     );
     for _ in 0..2 {
         let r = h.get("http://e.com/").await;
@@ -130,7 +130,7 @@ async fn an_error_status_in_allowable_codes_is_returned_and_stored() {
     let r = h.get("http://e.com/").await;
     assert_eq!(r.status, 404);
     assert_eq!(r.body, "gone");
-    assert_eq!(r.cache.outcome(), CacheOutcome::Stored);
+    assert_eq!(r.cache.outcome(), CacheOutcome::Storing);
     assert_eq!(h.get("http://e.com/").await.status, 404, "and stored");
     assert_eq!(h.calls(), 2);
 }
@@ -213,7 +213,7 @@ async fn stale_while_revalidate_as_a_layer_setting_refreshes_once_in_the_backgro
     let past = h.get("http://e.com/").await;
     assert_eq!(
         past.cache.outcome(),
-        CacheOutcome::Stored,
+        CacheOutcome::Storing,
         "past the window: waits for upstream"
     );
 }
@@ -244,5 +244,5 @@ async fn stale_while_revalidate_per_request_overrides_the_layer() {
     let mut off = get("http://e.com/");
     off.extensions_mut()
         .insert(RequestOptions::new().stale_while_revalidate(false));
-    assert_eq!(h.send(off).await.cache.outcome(), CacheOutcome::Stored);
+    assert_eq!(h.send(off).await.cache.outcome(), CacheOutcome::Storing);
 }

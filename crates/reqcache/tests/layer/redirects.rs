@@ -46,7 +46,7 @@ async fn a_redirected_request_hits_the_final_urls_entry_and_the_alias_goes_with_
     };
 
     let (status, body) = send("http://e.com/old").await;
-    assert_eq!(status.outcome(), CacheOutcome::Stored);
+    assert_eq!(status.outcome(), CacheOutcome::Storing);
     assert_eq!(body, "content of /new");
     assert_eq!(
         calls.load(Ordering::SeqCst),

@@ -53,7 +53,7 @@ async fn private_responses_are_stored_only_by_private_caches() {
         );
         let r = h.get("http://e.com/").await;
         assert_eq!(
-            r.cache.outcome() == CacheOutcome::Stored,
+            r.cache.outcome() == CacheOutcome::Storing,
             stored,
             "{mode:?}"
         );
@@ -81,7 +81,7 @@ async fn a_shared_cache_stores_authorized_responses_only_when_allowed() {
             ))
             .await;
         assert_eq!(
-            r.cache.outcome() == CacheOutcome::Stored,
+            r.cache.outcome() == CacheOutcome::Storing,
             stored,
             "{cache_control}"
         );
@@ -616,7 +616,7 @@ async fn stale_while_revalidate_answers_at_once_and_refreshes_once_in_the_backgr
     let too_stale = h.get("http://e.com/").await;
     assert_eq!(
         too_stale.cache.outcome(),
-        CacheOutcome::Stored,
+        CacheOutcome::Storing,
         "past the window: fetched in line"
     );
 }

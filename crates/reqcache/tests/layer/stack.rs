@@ -103,7 +103,7 @@ async fn works_in_a_stack_with_timeout_and_retry() {
     // The first call fails, the retry layer retries, the answer is stored.
     let (status, body) = send(&mut client).await.unwrap();
     assert_eq!(body, "answer 1");
-    assert_eq!(status.outcome(), CacheOutcome::Stored);
+    assert_eq!(status.outcome(), CacheOutcome::Storing);
     assert_eq!(calls.load(Ordering::SeqCst), 2);
 
     // A hit does not reach the stack below.

@@ -300,3 +300,31 @@ pub(crate) fn request(
     }
     builder.body(Full::new(Bytes::from_static(body))).unwrap()
 }
+
+/// A body the test sends chunk by chunk; `length` is its exact size, when
+/// announced.
+pub(crate) struct ChannelBody {
+    pub(crate) chunks: tokio::sync::mpsc::UnboundedReceiver<Result<Bytes, UpstreamError>>,
+    pub(crate) length: Option<u64>,
+}
+
+impl Body for ChannelBody {
+    type Data = Bytes;
+    type Error = UpstreamError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, UpstreamError>>> {
+        self.chunks
+            .poll_recv(cx)
+            .map(|chunk| chunk.map(|chunk| chunk.map(Frame::data)))
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.length.map_or_else(SizeHint::new, SizeHint::with_exact)
+    }
+}
+
+/// The test's end of a [`ChannelBody`].
+pub(crate) type Sender = tokio::sync::mpsc::UnboundedSender<Result<Bytes, UpstreamError>>;
