@@ -30,6 +30,9 @@ pub struct GetOptions {
     pub headers: Vec<String>,
     /// Seconds the upstream may take to connect and answer the head.
     pub timeout: Duration,
+    /// The bound on each storage read and write; `None`: the library's
+    /// defaults (100 ms reads, 2 s writes).
+    pub storage_timeout: Option<Duration>,
 }
 
 impl Default for GetOptions {
@@ -38,6 +41,7 @@ impl Default for GetOptions {
             expire_after: None,
             headers: Vec::new(),
             timeout: Duration::from_secs(60),
+            storage_timeout: None,
         }
     }
 }
@@ -107,9 +111,11 @@ pub async fn get<W: AsyncWrite + Unpin>(
         .enable_http1()
         .wrap_connector(http);
     let client = Client::builder(TokioExecutor::new()).build::<_, Full<Bytes>>(connector);
-    let layer = CacheLayer::builder(storage)
-        .expire_after(expiration)
-        .build();
+    let mut layer = CacheLayer::builder(storage).expire_after(expiration);
+    if let Some(bound) = options.storage_timeout {
+        layer = layer.storage_timeouts(Some(bound), Some(bound));
+    }
+    let layer = layer.build();
     let mut service = tower::ServiceBuilder::new()
         .layer(layer)
         .timeout(options.timeout)

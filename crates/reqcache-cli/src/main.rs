@@ -46,6 +46,11 @@ enum Command {
         /// Seconds the upstream may take to connect and send the head.
         #[arg(long, default_value_t = 60, value_name = "SECS")]
         timeout: u64,
+        /// Milliseconds each storage read or write may take (a slower read
+        /// is a miss, a slower write is given up) [default: 100 for reads,
+        /// 2000 for writes].
+        #[arg(long, value_name = "MS")]
+        storage_timeout: Option<u64>,
     },
     /// Count the stored entries: expired, bytes, by status and method.
     Stats(Target),
@@ -435,6 +440,7 @@ async fn run(command: Command) -> Result<(), BoxError> {
             headers,
             output,
             timeout,
+            storage_timeout,
         } => {
             use reqcache_cli::get::{GetOptions, get};
             let storage = storage::open(&storage).await?;
@@ -442,6 +448,7 @@ async fn run(command: Command) -> Result<(), BoxError> {
             options.expire_after = expire_after;
             options.headers = headers;
             options.timeout = Duration::from_secs(timeout);
+            options.storage_timeout = storage_timeout.map(Duration::from_millis);
             let url = url.parse().map_err(|e| format!("{url}: {e}"))?;
             let fetched = match output {
                 Some(path) => {
@@ -458,6 +465,11 @@ async fn run(command: Command) -> Result<(), BoxError> {
                 fetched.outcome,
                 fetched.bytes
             );
+            // Done: the entry is written (the body ended after its write).
+            // Exit now rather than drop the runtime under the storage's
+            // driver: the MongoDB driver's pool tasks panic when the
+            // runtime ends beneath them (mongo-rust-driver #674, #847).
+            std::process::exit(0);
         }
         command => admin(command).await?,
     }

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use reqcache::storage::Storage;
 use reqcache::{CacheLayer, CacheOutcome, CacheStatus, ManualClock, MemoryStorage};
 use reqcache_reqwest::{CacheStatusExt, CachedClient, ReqwestService};
 use reqcache_test::upstream::Upstream;
@@ -232,6 +233,43 @@ async fn stale_if_error_serves_the_stored_response_when_reqwest_fails() {
     assert!(stale.is_expired());
 }
 
+/// A reqwest user who checks the status and never reads the body: the
+/// cache reads the rest itself (background fill), so that `stale_if_error`
+/// has the response to serve when the upstream is gone.
+#[tokio::test]
+async fn a_body_dropped_unread_is_stored_and_serves_when_the_upstream_fails() {
+    let upstream = Upstream::start().await;
+    let clock = std::sync::Arc::new(ManualClock::new(reqcache_test::t0()));
+    let client = CachedClient::new(
+        CacheLayer::builder(MemoryStorage::new())
+            .stale_if_error(true)
+            .clock(clock.clone()),
+    );
+    let url = upstream.url("/large");
+    let response = client.get(&url).send().await.unwrap();
+    assert!(response.status().is_success());
+    assert_eq!(outcome(&response), CacheOutcome::Storing);
+    drop(response);
+    let cache = client.cache().unwrap();
+    cache.flush().await;
+    let stats = cache.stats();
+    assert_eq!(
+        (
+            stats.background_fills,
+            stats.background_fills_failed,
+            stats.stored
+        ),
+        (1, 0, 1)
+    );
+    drop(upstream); // the server is gone
+    clock.advance(Duration::from_secs(120));
+    let stale = client.get(&url).send().await.unwrap();
+    assert_eq!(outcome(&stale), CacheOutcome::StaleOnError);
+    let body = stale.bytes().await.unwrap();
+    assert_eq!(body.len(), reqcache_test::upstream::LARGE_BODY);
+    assert!(body.starts_with(b"large large "));
+}
+
 #[tokio::test]
 async fn reqwest_service_sits_under_the_layer_with_tower_middleware() {
     let upstream = Upstream::start().await;
@@ -362,4 +400,29 @@ async fn stale_while_revalidate_per_request_through_reqwest() {
     assert_eq!(stale.text().await.unwrap(), "plain #1");
     wait_for_cached_body(&client, &url, "plain #2").await;
     assert_eq!(upstream.count("/plain"), 2);
+}
+
+/// A slow storage (each write waits 20 ms): a response read to its end is
+/// in storage all the same, with no flush, since its body ends after the
+/// write.
+async fn read_to_its_end_is_stored_without_a_flush() {
+    let upstream = Upstream::start().await;
+    let storage = reqcache_test::Gated::new(MemoryStorage::new());
+    storage.delay(Some(Duration::from_millis(20)));
+    let client = CachedClient::new(CacheLayer::new(storage.clone()));
+    let response = client.get(upstream.url("/large")).send().await.unwrap();
+    assert_eq!(outcome(&response), CacheOutcome::Storing);
+    let body = response.bytes().await.unwrap();
+    assert_eq!(body.len(), reqcache_test::upstream::LARGE_BODY);
+    assert_eq!(storage.inner().len().await.unwrap(), 1);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn read_to_its_end_is_stored_without_a_flush_current_thread() {
+    read_to_its_end_is_stored_without_a_flush().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_to_its_end_is_stored_without_a_flush_multi_thread() {
+    read_to_its_end_is_stored_without_a_flush().await;
 }

@@ -3,6 +3,7 @@
 //!
 //! The installed cache is process-wide, so the tests in this file take turns.
 
+use reqcache::storage::Storage;
 use reqcache::{CacheLayer, CacheOutcome, MemoryStorage, global};
 use reqcache_reqwest::{CacheStatusExt, CachedClient};
 use reqcache_test::upstream::Upstream;
@@ -187,4 +188,24 @@ async fn the_installed_middleware_follows_install_and_uninstall() {
     assert_eq!(global::disabled(outcome()).await, CacheOutcome::Bypassed);
     global::uninstall();
     assert_eq!(outcome().await, CacheOutcome::Bypassed);
+}
+
+/// The installed cache writes durably too: a response read to its end is
+/// in storage without a flush, however slow the storage's writes (20 ms
+/// each here).
+#[tokio::test]
+async fn the_installed_cache_stores_what_was_read_without_a_flush() {
+    let _turn = TURN.lock().await;
+    let upstream = Upstream::start().await;
+    let storage = reqcache_test::Gated::new(MemoryStorage::new());
+    storage.delay(Some(std::time::Duration::from_millis(20)));
+    global::install(CacheLayer::new(storage.clone()));
+    let response = reqcache_reqwest::get(upstream.url("/json")).await.unwrap();
+    assert_eq!(
+        response.cache_status().unwrap().outcome(),
+        CacheOutcome::Storing
+    );
+    response.bytes().await.unwrap();
+    assert_eq!(storage.inner().len().await.unwrap(), 1);
+    global::uninstall();
 }

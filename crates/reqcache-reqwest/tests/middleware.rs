@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use http::Extensions;
+use reqcache::storage::Storage;
 use reqcache::{CacheLayer, CacheOutcome, ManualClock, MemoryStorage, RequestOptions};
 use reqcache_reqwest::{CacheMiddleware, CacheStatusExt};
 use reqcache_test::upstream::Upstream;
@@ -151,4 +152,21 @@ async fn stale_while_revalidate_answers_stale_and_refreshes_past_the_window() {
         CacheOutcome::Storing
     );
     assert_eq!(past.text().await.unwrap(), "plain #2");
+}
+
+/// Through the middleware too, a response read to its end is in storage
+/// without a flush, however slow the storage's writes (20 ms each here).
+#[tokio::test]
+async fn a_response_read_to_its_end_is_stored_without_a_flush() {
+    let upstream = Upstream::start().await;
+    let storage = reqcache_test::Gated::new(MemoryStorage::new());
+    storage.delay(Some(Duration::from_millis(20)));
+    let client = client(CacheLayer::new(storage.clone()), &Counting::default());
+    let response = client.get(upstream.url("/json")).send().await.unwrap();
+    assert_eq!(
+        response.cache_status().unwrap().outcome(),
+        CacheOutcome::Storing
+    );
+    response.bytes().await.unwrap();
+    assert_eq!(storage.inner().len().await.unwrap(), 1);
 }

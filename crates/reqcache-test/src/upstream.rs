@@ -6,6 +6,7 @@
 //! |---|---|
 //! | `/json` | `200`, `max-age=60`, `{"path":..,"count":N}` (N counts from 1) |
 //! | `/plain` | `200`, no freshness headers, `plain #N` |
+//! | `/large` | `200`, `max-age=60`, [`LARGE_BODY`] bytes of `large ` |
 //! | `/etag` | `200`, `max-age=0`, `ETag: "v1"`; `304` to `If-None-Match: "v1"` |
 //! | `/auth` | `200`, `max-age=60`, the request's `Authorization` as the body |
 //! | `/swr` | `200`, `max-age=1, stale-while-revalidate=600`, `swr #N` |
@@ -106,6 +107,9 @@ async fn serve(listener: TcpListener, seen: Arc<Mutex<Seen>>) {
     }
 }
 
+/// The size of `/large`'s body: 2 MiB, give or take a few bytes.
+pub const LARGE_BODY: usize = 2 * 1024 * 1024 / 6 * 6;
+
 fn answer(seen: &Mutex<Seen>, request: &Request<Incoming>) -> Response<Full<Bytes>> {
     let path = request.uri().path().to_owned();
     let count = {
@@ -125,6 +129,12 @@ fn answer(seen: &Mutex<Seen>, request: &Request<Incoming>) -> Response<Full<Byte
             format!(r#"{{"path":"/json","count":{count}}}"#),
         ),
         "/plain" => (builder, format!("plain #{count}")),
+        // Larger than what arrives with the head: a caller that drops it
+        // unread leaves most of it on the wire.
+        "/large" => (
+            builder.header(header::CACHE_CONTROL, "max-age=60"),
+            "large ".repeat(LARGE_BODY / 6),
+        ),
         "/swr" => (
             builder.header(
                 header::CACHE_CONTROL,

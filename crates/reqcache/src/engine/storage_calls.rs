@@ -111,7 +111,11 @@ fn settle<T>(
             }
             return Some(value);
         }
-        Ok(Err(error)) => error.to_string(),
+        // The driver's own error too: "write failed" alone says too little.
+        Ok(Err(error)) => match std::error::Error::source(&error) {
+            Some(cause) => format!("{error}: {cause}"),
+            None => error.to_string(),
+        },
         Err(TimedOut) => {
             shared.counters.record(Counter::StorageTimeout);
             "timed out".to_owned()
