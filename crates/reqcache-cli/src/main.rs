@@ -138,7 +138,8 @@ struct Target {
     /// A storage URL: memory, sqlite:PATH, fs:DIR, redis://HOST[#NAMESPACE],
     /// redis+cluster://HOST:PORT,…, mongodb://…[#DATABASE], gridfs:mongodb://…,
     /// dynamodb://TABLE[?endpoint=URL&region=R], postgres://…[#TABLE].
-    /// (Parsed after clap, whose messages would repeat a password.)
+    // A plain string, parsed after clap: clap's messages would repeat a
+    // password in the URL.
     #[arg(long)]
     storage: String,
     /// Print JSON instead of text.
@@ -416,7 +417,9 @@ async fn run(command: Command) -> Result<(), BoxError> {
             };
             let layer = config.layer(storage)?;
             let options = config.proxy_options()?;
-            let listener = tokio::net::TcpListener::bind(config.listen).await?;
+            let listener = tokio::net::TcpListener::bind(config.listen)
+                .await
+                .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
             let proxy = proxy::serve_with(listener, upstream.parse()?, layer, options)?;
             eprintln!(
                 "reqcache proxy on http://{} -> {upstream} (storage {storage_url})",
@@ -476,6 +479,32 @@ async fn run(command: Command) -> Result<(), BoxError> {
     Ok(())
 }
 
+/// `1 entry`, `2 entries`.
+fn entries(n: impl Into<u64>) -> String {
+    counted(n.into(), "entry", "entries")
+}
+
+/// `n` and the noun for it: `one` for 1, `many` otherwise.
+fn counted(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// [`storage::open_existing`], with a word on `memory`: a storage of the
+/// process that opens it, so an admin command sees an empty cache of its
+/// own, never a running proxy's.
+async fn open_for_admin(
+    spec: &str,
+) -> Result<std::sync::Arc<dyn reqcache::storage::Storage>, reqcache::StorageError> {
+    if spec.trim() == "memory" {
+        eprintln!(
+            "reqcache: note: `memory` is the memory of the process that opens it: this command \
+             sees an empty cache of its own, not a running proxy's (give the proxy a storage \
+             such as sqlite:PATH to administer its cache)"
+        );
+    }
+    storage::open_existing(spec).await
+}
+
 /// The admin commands. Storages they read must exist already (a path with a
 /// typo is an error, not a new empty cache); `copy` and `import` create
 /// their destination.
@@ -486,7 +515,7 @@ async fn admin(command: Command) -> Result<(), BoxError> {
     match command {
         Command::Proxy(_) | Command::Get { .. } => unreachable!("handled by run"),
         Command::Stats(target) => {
-            let storage = storage::open_existing(&target.storage).await?;
+            let storage = open_for_admin(&target.storage).await?;
             let stats = admin::stats(&*storage, now).await?;
             if target.json {
                 print_json(stats.to_json());
@@ -509,7 +538,7 @@ async fn admin(command: Command) -> Result<(), BoxError> {
             expired,
             fresh,
         } => {
-            let storage = storage::open_existing(&target.storage).await?;
+            let storage = open_for_admin(&target.storage).await?;
             let mut filter = admin::ListFilter::default()
                 .status(status)
                 .expired(if expired {
@@ -535,7 +564,7 @@ async fn admin(command: Command) -> Result<(), BoxError> {
             key_or_url,
             body,
         } => {
-            let handle = admin::handle(storage::open_existing(&target.storage).await?);
+            let handle = admin::handle(open_for_admin(&target.storage).await?);
             let found = admin::find(&handle, &key_or_url).await?;
             if found.is_empty() {
                 return Err(format!("no entry for {key_or_url:?}").into());
@@ -570,29 +599,29 @@ async fn admin(command: Command) -> Result<(), BoxError> {
             }
         }
         Command::Delete { target, key_or_url } => {
-            let handle = admin::handle(storage::open_existing(&target.storage).await?);
+            let handle = admin::handle(open_for_admin(&target.storage).await?);
             let deleted = admin::delete(&handle, &key_or_url).await?;
             if target.json {
                 print_json(serde_json::json!({ "deleted": deleted }));
             } else {
-                println!("deleted {deleted} entries");
+                println!("deleted {}", entries(deleted));
             }
         }
         Command::Clear(target) => {
-            let storage = storage::open_existing(&target.storage).await?;
+            let storage = open_for_admin(&target.storage).await?;
             let before = storage.len().await?;
             storage.clear().await?;
             if target.json {
                 print_json(serde_json::json!({ "deleted": before }));
             } else {
-                println!("deleted {before} entries");
+                println!("deleted {}", entries(before));
             }
         }
         Command::RemoveExpired {
             target,
             expire_after,
         } => {
-            let handle = admin::handle(storage::open_existing(&target.storage).await?);
+            let handle = admin::handle(open_for_admin(&target.storage).await?);
             let removed = match expire_after {
                 Some(secs) => handle.remove_expired_with(secs).await?,
                 None => handle.remove_expired().await?,
@@ -600,7 +629,10 @@ async fn admin(command: Command) -> Result<(), BoxError> {
             if target.json {
                 print_json(serde_json::json!({ "removed": removed }));
             } else {
-                println!("removed {removed} expired entries");
+                println!(
+                    "removed {}",
+                    counted(removed, "expired entry", "expired entries")
+                );
             }
         }
         Command::Copy {
@@ -608,17 +640,17 @@ async fn admin(command: Command) -> Result<(), BoxError> {
             destination,
             json,
         } => {
-            let from = storage::open_existing(&source).await?;
+            let from = open_for_admin(&source).await?;
             let to = storage::open(&destination).await?;
             let copied = admin::copy(&*from, &*to, now).await?;
             if json {
                 print_json(serde_json::json!({ "copied": copied }));
             } else {
-                println!("copied {copied} entries");
+                println!("copied {}", entries(copied));
             }
         }
         Command::Export { target, output } => {
-            let storage = storage::open_existing(&target.storage).await?;
+            let storage = open_for_admin(&target.storage).await?;
             let written = match &output {
                 Some(path) => {
                     let file = std::fs::File::create(path)
@@ -638,7 +670,7 @@ async fn admin(command: Command) -> Result<(), BoxError> {
             if target.json {
                 eprintln!("{}", serde_json::json!({ "exported": written }));
             } else {
-                eprintln!("exported {written} entries");
+                eprintln!("exported {}", entries(written));
             }
         }
         Command::Import {

@@ -576,3 +576,56 @@ async fn heuristic_freshness_is_a_setting() {
             .contains("heuristic_fraction: 2 is not between 0 and 1")
     );
 }
+
+/// Messages a newcomer meets (issue 30, item 5): the address a listener
+/// could not take, counts in words, a note on `memory`, no internal remark
+/// in the help.
+#[test]
+fn messages_name_the_address_count_in_words_and_explain_memory() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let output = Command::new(BIN)
+        .args([
+            "proxy",
+            "--listen",
+            &addr,
+            "--upstream",
+            "http://127.0.0.1:9",
+        ])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!("cannot listen on {addr}: ")),
+        "{stderr}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let storage = format!("fs:{}", dir.path().join("c").display());
+    std::fs::create_dir_all(dir.path().join("c")).unwrap();
+    let cleared = Command::new(BIN)
+        .args(["clear", "--storage", &storage])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&cleared.stdout),
+        "deleted 0 entries\n"
+    );
+
+    let listed = Command::new(BIN)
+        .args(["list", "--storage", "memory"])
+        .output()
+        .unwrap();
+    assert!(listed.status.success());
+    let note = String::from_utf8_lossy(&listed.stderr);
+    assert!(
+        note.contains("`memory` is the memory of the process that opens it"),
+        "{note}"
+    );
+
+    let help = Command::new(BIN).args(["list", "--help"]).output().unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(help.contains("A storage URL"), "{help}");
+    assert!(!help.contains("Parsed after clap"), "{help}");
+}

@@ -113,13 +113,13 @@ async fn admin_round_trip(spec: &str) {
     );
     assert_eq!(
         reqcache(&["delete", "--storage", spec, "https://example.com/expired"]).trim(),
-        "deleted 1 entries",
+        "deleted 1 entry",
         "{spec}"
     );
     reqcache(&["import", "--storage", spec, "--input", export]);
 
     let removed = reqcache(&["remove-expired", "--storage", spec]);
-    assert_eq!(removed.trim(), "removed 1 expired entries", "{spec}");
+    assert_eq!(removed.trim(), "removed 1 expired entry", "{spec}");
     let listed = reqcache(&["list", "--storage", spec]);
     assert!(!listed.contains("/expired"), "{spec}: {listed}");
     assert!(listed.contains("/fresh"), "{spec}: {listed}");
