@@ -1,8 +1,11 @@
 //! The miss path, against the bare inner service in the same run:
 //!
 //! 1. `miss`: a 1 KiB miss (a new URL each time) on memory and SQLite: the
-//!    time to the response head, and the process CPU per miss with the
-//!    writes behind the responses included (flushed before the clock stops).
+//!    time to the response head, the time to the end of its body (which in
+//!    the client preset, `WriteMode::Durable`, includes the entry's write),
+//!    and the process CPU per miss with the writes behind the responses
+//!    included (flushed before the clock stops); each storage in the
+//!    default (durable) mode and in `WriteMode::Behind`.
 //! 2. `stream`: an origin that sends its head at once and its body 50 ms
 //!    later: the time to the response head through the layer.
 //! 3. `fanout`: 200 concurrent requests for one cold URL on a 200 ms origin:
@@ -88,8 +91,16 @@ async fn flush(cache: Option<&CacheHandle>) {
     let _ = cache;
 }
 
-/// Sends `MISSES` requests for new URLs: (median time to head, CPU per miss).
-async fn misses<S, B>(service: S, cache: Option<CacheHandle>, round: usize) -> (Duration, Duration)
+/// What one round of misses measured: medians of the time to the head and
+/// to the end of the body, and the CPU per miss.
+struct Measured {
+    head: Duration,
+    end: Duration,
+    cpu: Duration,
+}
+
+/// Sends `MISSES` requests for new URLs.
+async fn misses<S, B>(service: S, cache: Option<CacheHandle>, round: usize) -> Measured
 where
     S: Service<Request<Full<Bytes>>, Response = Response<B>> + Clone,
     S::Error: std::fmt::Debug,
@@ -97,6 +108,7 @@ where
     B::Error: std::fmt::Debug,
 {
     let mut heads = Vec::with_capacity(MISSES);
+    let mut ends = Vec::with_capacity(MISSES);
     let cpu = cpu_time();
     for i in 0..MISSES {
         let request = Request::get(format!("https://api.example.com/items/{round}/{i}"))
@@ -106,6 +118,7 @@ where
         let response = service.clone().oneshot(request).await.unwrap();
         heads.push(start.elapsed());
         let body = response.into_body().collect().await.unwrap().to_bytes();
+        ends.push(start.elapsed());
         assert_eq!(body.len(), 1024);
         // A real caller waits on its network between requests: let the
         // runtime run the writes behind the responses, and keep them within
@@ -118,8 +131,11 @@ where
     }
     flush(cache.as_ref()).await;
     let cpu = cpu_time().saturating_sub(cpu) / MISSES as u32;
-    heads.sort();
-    (heads[heads.len() / 2], cpu)
+    Measured {
+        head: median(heads),
+        end: median(ends),
+        cpu,
+    }
 }
 
 fn median(mut values: Vec<Duration>) -> Duration {
@@ -127,62 +143,93 @@ fn median(mut values: Vec<Duration>) -> Duration {
     values[values.len() / 2]
 }
 
+/// A layer on `storage` in the default (durable) mode or, after the
+/// durable writes (never with `reqcache_before`), in `WriteMode::Behind`.
+fn layer_on(storage: impl Storage, behind: bool) -> CacheLayer {
+    #[cfg(not(reqcache_before))]
+    if behind {
+        return CacheLayer::builder(storage)
+            .write_mode(reqcache::WriteMode::Behind)
+            .build();
+    }
+    let _ = behind;
+    CacheLayer::new(storage)
+}
+
 fn run_misses(rt: &tokio::runtime::Runtime) {
     println!("miss: {MISSES} misses of 1 KiB per round, {ROUNDS} rounds, medians");
     let dir = tempfile::tempdir().unwrap();
-    let mut results: Vec<(&str, Vec<Duration>, Vec<Duration>)> = vec![
-        ("bare", vec![], vec![]),
-        ("memory", vec![], vec![]),
-        ("sqlite", vec![], vec![]),
+    let rows = [
+        ("bare", None),
+        ("memory", Some((false, false))),
+        ("memory, behind", Some((false, true))),
+        ("sqlite", Some((true, false))),
+        ("sqlite, behind", Some((true, true))),
     ];
+    let mut results: Vec<Vec<Measured>> = rows.iter().map(|_| Vec::new()).collect();
     for round in 0..ROUNDS {
-        let (head, cpu) = rt.block_on(misses(origin(), None, round));
-        results[0].1.push(head);
-        results[0].2.push(cpu);
-
-        let layer = CacheLayer::new(MemoryStorage::new());
-        let (head, cpu) = rt.block_on(misses(
-            layer.layer(origin()),
-            Some(layer.cache().clone()),
-            round,
-        ));
-        results[1].1.push(head);
-        results[1].2.push(cpu);
-
-        let path = dir.path().join(format!("miss-{round}.sqlite"));
-        let storage = rt.block_on(SqliteStorage::open(&path)).unwrap();
-        let layer = CacheLayer::new(storage);
-        let (head, cpu) = rt.block_on(misses(
-            layer.layer(origin()),
-            Some(layer.cache().clone()),
-            round,
-        ));
-        // Writes that cannot keep up are dropped and counted, by design:
-        // say so, since the CPU figure then covers fewer writes.
-        let stored = rt.block_on(layer.cache().storage().len()).unwrap();
-        if stored != MISSES as u64 {
-            let stats = layer.cache().stats();
-            println!(
-                "round {round}: SQLite stored {stored} of {MISSES} (writes dropped {}, write errors {}, timeouts {}, breaker trips {})",
-                stats.writes_dropped,
-                stats.storage_write_errors,
-                stats.storage_timeouts,
-                stats.breaker_trips
-            );
+        for (row, (name, cache)) in rows.iter().enumerate() {
+            let measured = match cache {
+                None => rt.block_on(misses(origin(), None, round)),
+                Some((sqlite, behind)) => {
+                    let layer = if *sqlite {
+                        let path = dir.path().join(format!("miss-{round}-{row}.sqlite"));
+                        layer_on(rt.block_on(SqliteStorage::open(&path)).unwrap(), *behind)
+                    } else {
+                        layer_on(MemoryStorage::new(), *behind)
+                    };
+                    let measured = rt.block_on(misses(
+                        layer.layer(origin()),
+                        Some(layer.cache().clone()),
+                        round,
+                    ));
+                    // Writes that cannot keep up are dropped and counted
+                    // (behind only): say so, since the CPU figure then
+                    // covers fewer writes.
+                    let stored = rt.block_on(layer.cache().storage().len()).unwrap();
+                    // MemoryStorage keeps its newest 10,000 by default.
+                    let kept = if *sqlite {
+                        MISSES
+                    } else {
+                        MISSES.min(reqcache::storage::DEFAULT_MAX_ENTRIES)
+                    };
+                    if stored != kept as u64 {
+                        let stats = layer.cache().stats();
+                        println!(
+                            "round {round}: {name} stored {stored} of {MISSES} (writes dropped {}, write errors {}, timeouts {}, breaker trips {})",
+                            stats.writes_dropped,
+                            stats.storage_write_errors,
+                            stats.storage_timeouts,
+                            stats.breaker_trips
+                        );
+                    }
+                    measured
+                }
+            };
+            results[row].push(measured);
         }
-        results[2].1.push(head);
-        results[2].2.push(cpu);
     }
-    let bare_head = median(results[0].1.clone());
-    let bare_cpu = median(results[0].2.clone());
-    println!("| service | time to head | added | CPU per miss | added |");
-    println!("|---|---|---|---|---|");
-    for (name, heads, cpus) in results {
-        let (head, cpu) = (median(heads), median(cpus));
+    let medians: Vec<(Duration, Duration, Duration)> = results
+        .into_iter()
+        .map(|round| {
+            let heads = round.iter().map(|m| m.head).collect();
+            let ends = round.iter().map(|m| m.end).collect();
+            let cpus = round.iter().map(|m| m.cpu).collect();
+            (median(heads), median(ends), median(cpus))
+        })
+        .collect();
+    let (bare_head, bare_end, bare_cpu) = medians[0];
+    println!(
+        "| service | time to head | added | time to body end | added | CPU per miss | added |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    for ((name, _), (head, end, cpu)) in rows.iter().zip(medians) {
         println!(
-            "| {name} | {:.2} µs | +{:.2} µs | {:.2} µs | +{:.2} µs |",
+            "| {name} | {:.2} µs | +{:.2} µs | {:.2} µs | +{:.2} µs | {:.2} µs | +{:.2} µs |",
             micros(head),
             micros(head.saturating_sub(bare_head)),
+            micros(end),
+            micros(end.saturating_sub(bare_end)),
             micros(cpu),
             micros(cpu.saturating_sub(bare_cpu)),
         );

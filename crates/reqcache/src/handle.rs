@@ -101,13 +101,24 @@ impl CacheHandle {
     }
 
     /// Waits until every storage write the layer has made behind its
-    /// responses is done (or has failed): for tests, for a CLI before it
-    /// exits, and for shutdown.
+    /// responses is done (or has failed), background fills included: for
+    /// tests, for a server before it exits, and for shutdown.
     ///
-    /// Responses are answered before their entries are stored: a response's
-    /// entry is written once its body has been read to the end, behind the
-    /// response. A storage that completes at once (memory) has stored it by
-    /// then; others may still be writing.
+    /// What it waits for depends on the [`WriteMode`](crate::WriteMode)
+    /// (set with
+    /// [`CacheLayerBuilder::write_mode`](crate::CacheLayerBuilder::write_mode)):
+    ///
+    /// - `Durable` (a private cache's default): a miss's body ends only once
+    ///   its entry is written, so a caller that has read its responses to
+    ///   the end need not flush. What is left for `flush` are the bodies
+    ///   dropped unread that the
+    ///   [`background_fill`](crate::CacheLayerBuilder::background_fill) is
+    ///   finishing, and the refreshes after a `304` or a
+    ///   `stale-while-revalidate` answer.
+    /// - `Behind` (a shared cache's default, and `reqcache proxy`'s): a
+    ///   response's entry is written once its body has been read to the
+    ///   end, behind the response; await `flush` before the program ends,
+    ///   or the last writes may be lost. The proxy does at shutdown.
     ///
     /// # Example
     /// ```

@@ -50,8 +50,13 @@
 //! 5. Otherwise the inner service answers, and its response goes to the
 //!    caller as soon as its head arrives: the body streams through while a
 //!    copy is kept (up to [`max_body_size`](CacheLayerBuilder::max_body_size)).
-//!    When the body ends, the entry is stored behind the response, if its
-//!    status, headers and expiration allow.
+//!    When the body ends, the entry is stored, if its status, headers and
+//!    expiration allow: in a private cache before the caller gets the end
+//!    of the body, so that what a program has read is stored when it exits
+//!    ([`WriteMode::Durable`]); in a shared one behind it
+//!    ([`WriteMode::Behind`]). A storable body of known length that the
+//!    caller drops unread is read to its end by the cache and stored
+//!    ([`background_fill`](CacheLayerBuilder::background_fill)).
 //! 6. Concurrent misses for one key make one upstream request (single
 //!    flight): the others get the same response and read its body as it
 //!    arrives.
@@ -73,8 +78,10 @@
 //! # When things go wrong
 //! The cache never fails a request, and never holds one up. Every storage
 //! read on the request path is bounded by a timeout (a slow read is a miss);
-//! writes run behind the responses, a bounded number at a time (past the
-//! bound one is dropped and counted); after a few consecutive failures a
+//! every write too (a slow write is given up and counted: in
+//! [`WriteMode::Durable`] the end of a body waits for its write at most that
+//! long); writes behind the responses run a bounded number at a time (past
+//! the bound one is dropped and counted); after a few consecutive failures a
 //! circuit breaker (one for reads, one for writes) skips those calls for a
 //! cool-down
 //! ([`storage_timeouts`](CacheLayerBuilder::storage_timeouts),
@@ -169,8 +176,10 @@
 //!    key when it varies, with a vary index under the primary key, and an
 //!    alias when redirects were followed) is handed to `write_behind.rs`, which writes it through
 //!    [`Storage`](storage::Storage) (a byte store encodes it in
-//!    `storage/encoded.rs`) behind the response, bounded by the write
-//!    timeout; a failure is logged and counted, never returned.
+//!    `storage/encoded.rs`), bounded by the write timeout; a failure is
+//!    logged and counted, never returned. In [`WriteMode::Durable`] the
+//!    tape holds the end of the body until the write lands (`body.rs`
+//!    waits on the tape's landing).
 //!
 //! # Cargo features
 //! | feature | adds |
