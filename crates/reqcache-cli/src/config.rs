@@ -98,7 +98,9 @@ pub struct ProxyConfig {
     /// The targeted cache-control field obeyed in shared mode, or `none`.
     /// Default: `cdn-cache-control`.
     pub targeted_cache_control: String,
-    /// Peers whose forwarding headers are kept. Default: none.
+    /// Peers whose forwarding headers are kept. Default: none. The key is
+    /// also read as `trusted_proxy`, the flag's name (`--trusted-proxy`).
+    #[serde(alias = "trusted_proxy")]
     pub trusted_proxies: Vec<IpAddr>,
     /// Seconds a client may take to send a request head. Default: 20.
     pub header_read_timeout: u64,
@@ -347,6 +349,18 @@ mod tests {
             ProxyConfig::from_toml(&ProxyConfig::default().to_toml()).unwrap(),
             ProxyConfig::default()
         );
+    }
+
+    #[test]
+    fn trusted_proxy_is_read_as_the_flag_is_named_too() {
+        for key in ["trusted_proxies", "trusted_proxy"] {
+            let config = ProxyConfig::from_toml(&format!("{key} = [\"10.0.0.1\"]")).unwrap();
+            assert_eq!(
+                config.trusted_proxies,
+                ["10.0.0.1".parse::<IpAddr>().unwrap()],
+                "{key}"
+            );
+        }
     }
 
     #[test]

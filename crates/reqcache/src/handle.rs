@@ -267,6 +267,34 @@ impl CacheHandle {
         self.settled().await.entries().await
     }
 
+    /// The URL of every stored response, sorted, each once:
+    /// requests-cache's `session.cache.urls()`. URLs are as stored
+    /// (normalized; redacted parameters left out), so two entries for one
+    /// URL that differ by credentials, a redacted parameter or a `Vary`
+    /// header show as one.
+    ///
+    /// # Example
+    /// ```
+    /// use reqcache::{CacheLayer, MemoryStorage};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), reqcache::StorageError> {
+    /// let layer = CacheLayer::new(MemoryStorage::new());
+    /// assert!(layer.cache().urls().await?.is_empty());
+    /// # Ok(()) }
+    /// ```
+    pub async fn urls(&self) -> Result<Vec<String>, StorageError> {
+        let mut urls: Vec<String> = self
+            .entries()
+            .await?
+            .into_iter()
+            .filter(|entry| entry.kind.is_response())
+            .map(|entry| entry.url)
+            .collect();
+        urls.sort_unstable();
+        urls.dedup();
+        Ok(urls)
+    }
+
     /// Deletes the expired entries; returns how many.
     pub async fn remove_expired(&self) -> Result<u64, StorageError> {
         self.settled().await.remove_expired(self.now()).await

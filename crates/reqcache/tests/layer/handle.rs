@@ -49,6 +49,16 @@ async fn listing_shows_url_method_status_size_and_times() {
 }
 
 #[tokio::test]
+async fn urls_lists_each_stored_url_once_sorted() {
+    let h = filled().await;
+    assert_eq!(
+        h.cache().urls().await.unwrap(),
+        ["http://e.com/a", "http://e.com/b?y=2&z=1"],
+        "the GET and HEAD of /a are one URL"
+    );
+}
+
+#[tokio::test]
 async fn delete_by_key_and_by_url() {
     let mut h = filled().await;
     let key = h
