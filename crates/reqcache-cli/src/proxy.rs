@@ -462,7 +462,11 @@ async fn forward(
             .authority()
             .and_then(|authority| HeaderValue::from_str(authority.as_str()).ok())
     });
-    // The upstream is spoken to in HTTP/1.1, whatever the client spoke.
+    // The upstream is spoken to in HTTP/1.1, whatever the client spoke; the
+    // client is answered in its own version, whatever the upstream spoke
+    // (an HTTP/1.0 upstream's answers, stored ones included, would
+    // otherwise go out as `HTTP/1.0`).
+    let client_version = parts.version;
     parts.version = http::Version::HTTP_11;
     if !trusted {
         forwarding::strip_overrides(&mut parts.headers);
@@ -479,6 +483,7 @@ async fn forward(
                 .get::<CacheStatus>()
                 .map(|status| outcome_word(status.outcome()));
             let (mut parts, body) = response.into_parts();
+            parts.version = client_version;
             remove_hop_by_hop(&mut parts.headers);
             forwarding::add_via(&mut parts.headers);
             if let Some(outcome) = outcome {

@@ -122,6 +122,51 @@ async fn the_proxy_serves_repeated_requests_from_its_shared_cache() {
     proxy.shutdown().await;
 }
 
+/// An HTTP/1.0 upstream, on raw TCP: one answer per connection, then close.
+async fn http10_upstream() -> SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    if stream.read(&mut byte).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                    head.push(byte[0]);
+                }
+                let answer =
+                    "HTTP/1.0 200 OK\r\ncache-control: max-age=60\r\ncontent-length: 2\r\n\r\nhi";
+                let _ = stream.write_all(answer.as_bytes()).await;
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_proxy_answers_in_the_clients_version_whatever_the_upstream_speaks() {
+    let upstream = http10_upstream().await;
+    let layer = proxy::layer_builder(MemoryStorage::new(), CacheMode::Shared).build();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let proxy = proxy::serve(
+        listener,
+        format!("http://{upstream}").parse().unwrap(),
+        layer,
+    )
+    .unwrap();
+    for expected in ["Storing", "Hit"] {
+        let (response, body) = get(proxy.local_addr(), "/old").await;
+        assert_eq!(body, "hi");
+        assert_eq!(response.headers()[CACHE_HEADER], expected);
+        assert_eq!(response.version(), http::Version::HTTP_11, "{expected}");
+    }
+    proxy.shutdown().await;
+}
+
 #[tokio::test]
 async fn an_unreachable_upstream_is_a_502() {
     // A port nothing listens on.
