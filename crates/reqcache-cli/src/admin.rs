@@ -300,6 +300,56 @@ pub fn entry_json(info: &EntryInfo, entry: &CachedResponse, body: bool, now: Sys
     value
 }
 
+/// Where an entry asked for by `url` may be instead: the stored URLs (at
+/// most 5) under another origin whose path and query end with `url`'s. A
+/// proxy stores entries under its upstream's URL, not the one its clients
+/// use (`http://127.0.0.1:8080/index.html` is stored as
+/// `http://origin:9000/index.html`, or `.../base/index.html` under an
+/// upstream with a base path).
+///
+/// # Errors
+/// The storage's.
+pub async fn same_path_elsewhere(
+    handle: &CacheHandle,
+    url: &str,
+) -> Result<Vec<String>, StorageError> {
+    let wanted = handle.normalize_url(url);
+    let Some(tail) = path_and_query(&wanted) else {
+        return Ok(Vec::new());
+    };
+    let mut found: Vec<String> = handle
+        .urls()
+        .await?
+        .into_iter()
+        .filter(|stored| {
+            *stored != wanted && path_and_query(stored).is_some_and(|path| path.ends_with(tail))
+        })
+        .collect();
+    found.truncate(5);
+    Ok(found)
+}
+
+/// The path and query of an absolute URL (`/` when it has no path).
+fn path_and_query(url: &str) -> Option<&str> {
+    let rest = url.split_once("://")?.1;
+    Some(rest.find('/').map_or("/", |slash| &rest[slash..]))
+}
+
+/// What to tell a user whose URL found nothing: where it may be stored.
+pub async fn where_to_look(handle: &CacheHandle, url: &str) -> Option<String> {
+    if !is_url(url) {
+        return None;
+    }
+    let elsewhere = same_path_elsewhere(handle, url).await.ok()?;
+    (!elsewhere.is_empty()).then(|| {
+        format!(
+            "entries are stored under the URL the cache fetched (a proxy's upstream, not the proxy): \
+             found {}",
+            elsewhere.join(", ")
+        )
+    })
+}
+
 /// Deletes what `target` names (a key, or every entry of a URL); returns
 /// how many.
 ///

@@ -567,7 +567,11 @@ async fn admin(command: Command) -> Result<(), BoxError> {
             let handle = admin::handle(open_for_admin(&target.storage).await?);
             let found = admin::find(&handle, &key_or_url).await?;
             if found.is_empty() {
-                return Err(format!("no entry for {key_or_url:?}").into());
+                return Err(match admin::where_to_look(&handle, &key_or_url).await {
+                    Some(hint) => format!("no entry for {key_or_url:?}; {hint}"),
+                    None => format!("no entry for {key_or_url:?}"),
+                }
+                .into());
             }
             for (info, record) in found {
                 let Some(record) = record else {
@@ -601,6 +605,11 @@ async fn admin(command: Command) -> Result<(), BoxError> {
         Command::Delete { target, key_or_url } => {
             let handle = admin::handle(open_for_admin(&target.storage).await?);
             let deleted = admin::delete(&handle, &key_or_url).await?;
+            if deleted == 0
+                && let Some(hint) = admin::where_to_look(&handle, &key_or_url).await
+            {
+                eprintln!("reqcache: nothing stored for {key_or_url:?}; {hint}");
+            }
             if target.json {
                 print_json(serde_json::json!({ "deleted": deleted }));
             } else {

@@ -242,3 +242,57 @@ fn admin_commands_refuse_a_missing_file_and_report_bad_import_lines() {
     assert_eq!(output.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&output.stderr).contains("no entry for \"no-such-key\""));
 }
+
+/// Asked for a URL as a proxy's clients see it, `show` and `delete` say
+/// where the entry is: under the upstream's URL (issue 30, item 4).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proxys_own_url_points_to_the_upstreams() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = format!("sqlite:{}", dir.path().join("cache").display());
+    let storage = reqcache_cli::storage::open(&spec).await.unwrap();
+    let entry = reqcache_test::sample_entry("http://origin.test:9000/base/index.html", &b"1"[..]);
+    storage.put("k", Arc::new(entry)).await.unwrap();
+    drop(storage);
+
+    let shown = Command::new(BIN)
+        .args([
+            "show",
+            "--storage",
+            &spec,
+            "http://127.0.0.1:8080/index.html",
+        ])
+        .output()
+        .unwrap();
+    assert!(!shown.status.success());
+    let stderr = String::from_utf8_lossy(&shown.stderr);
+    assert!(
+        stderr.contains("no entry for \"http://127.0.0.1:8080/index.html\"")
+            && stderr.contains("found http://origin.test:9000/base/index.html"),
+        "{stderr}"
+    );
+    let deleted = Command::new(BIN)
+        .args([
+            "delete",
+            "--storage",
+            &spec,
+            "http://127.0.0.1:8080/index.html",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&deleted.stdout),
+        "deleted 0 entries\n"
+    );
+    let stderr = String::from_utf8_lossy(&deleted.stderr);
+    assert!(
+        stderr.contains("found http://origin.test:9000/base/index.html"),
+        "{stderr}"
+    );
+    // An unrelated path gets no hint.
+    let other = Command::new(BIN)
+        .args(["show", "--storage", &spec, "http://127.0.0.1:8080/other"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&other.stderr);
+    assert!(!stderr.contains("found"), "{stderr}");
+}
