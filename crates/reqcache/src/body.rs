@@ -44,14 +44,18 @@ enum Kind<B: Body> {
     // Boxed so that `CacheBody` is `Unpin` whatever the body is.
     Upstream(Pin<Box<B>>),
     /// An upstream body being recorded for storing, shared with the
-    /// concurrent requests for the same key.
-    Shared {
-        reader: TapeReader,
-        exact: Option<u64>,
-        read: u64,
-        /// The last frame of data, held until the entry's write lands.
-        last: Option<Frame<Bytes>>,
-    },
+    /// concurrent requests for the same key. Boxed: only misses have one,
+    /// and a hit's body, moved from layer to caller, stays small.
+    Shared(Box<SharedBody>),
+}
+
+/// A [`Kind::Shared`] body's reading state.
+struct SharedBody {
+    reader: TapeReader,
+    exact: Option<u64>,
+    read: u64,
+    /// The last bytes, held until the entry's write lands.
+    last: Option<Bytes>,
 }
 
 // No field is ever structurally pinned: the inner body is boxed.
@@ -76,12 +80,12 @@ impl<B: Body> CacheBody<B> {
     /// body of this or a concurrent request; `exact` is its length when known.
     pub(crate) fn shared(reader: TapeReader, exact: Option<u64>) -> Self {
         Self {
-            kind: Kind::Shared {
+            kind: Kind::Shared(Box::new(SharedBody {
                 reader,
                 exact,
                 read: 0,
                 last: None,
-            },
+            })),
         }
     }
 
@@ -142,10 +146,11 @@ where
         match &self.kind {
             Kind::Cached(bytes) => bytes.is_none(),
             Kind::Upstream(inner) => inner.is_end_stream(),
-            Kind::Shared { reader, last, .. } => {
-                last.is_none()
-                    && reader.is_end_stream()
-                    && reader
+            Kind::Shared(shared) => {
+                shared.last.is_none()
+                    && shared.reader.is_end_stream()
+                    && shared
+                        .reader
                         .poll_landed(&Context::from_waker(std::task::Waker::noop()))
                         .is_ready()
             }
@@ -158,20 +163,11 @@ where
                 SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64))
             }
             Kind::Upstream(inner) => inner.size_hint(),
-            Kind::Shared {
-                exact,
-                read,
-                reader,
-                last,
-            } => match (exact, reader.remaining()) {
+            Kind::Shared(shared) => match (shared.exact, shared.reader.remaining()) {
                 (_, Some(remaining)) => SizeHint::with_exact(
-                    remaining
-                        + last
-                            .as_ref()
-                            .and_then(Frame::data_ref)
-                            .map_or(0, |d| d.len() as u64),
+                    remaining + shared.last.as_ref().map_or(0, |last| last.len() as u64),
                 ),
-                (Some(exact), None) => SizeHint::with_exact(exact.saturating_sub(*read)),
+                (Some(exact), None) => SizeHint::with_exact(exact.saturating_sub(shared.read)),
                 (None, None) => SizeHint::default(),
             },
         }
@@ -195,11 +191,12 @@ where
                         .map_err(Into::into)
                 }),
             ),
-            Kind::Shared {
-                reader, read, last, ..
-            } => {
+            Kind::Shared(shared) => {
+                let SharedBody {
+                    reader, read, last, ..
+                } = &mut **shared;
                 let polled = match last.take() {
-                    Some(frame) => Some(Ok(frame)),
+                    Some(data) => Some(Ok(Frame::data(data))),
                     None => std::task::ready!(reader.poll_frame(cx)),
                 };
                 // The end of the body, or its last bytes, wait for the
@@ -212,7 +209,7 @@ where
                 };
                 if at_end && reader.poll_landed(cx).is_pending() {
                     if let Some(Ok(frame)) = polled {
-                        *last = Some(frame);
+                        *last = frame.into_data().ok();
                     }
                     return Poll::Pending;
                 }
@@ -230,7 +227,7 @@ impl<B: Body> fmt::Debug for CacheBody<B> {
         let kind = match &self.kind {
             Kind::Cached(_) => "cached",
             Kind::Upstream(_) => "upstream",
-            Kind::Shared { .. } => "shared",
+            Kind::Shared(_) => "shared",
         };
         f.debug_struct("CacheBody")
             .field("kind", &kind)
