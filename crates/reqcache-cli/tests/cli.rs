@@ -322,21 +322,23 @@ async fn metrics_listen_serves_the_counters_and_the_latency_histogram() {
 async fn the_access_log_has_one_json_line_per_request_without_secrets() {
     use std::io::{BufRead, BufReader};
     let upstream = versioned_upstream(Arc::new(AtomicUsize::new(1))).await;
-    let mut child = Command::new(BIN)
-        .args([
-            "proxy",
-            "--listen",
-            "127.0.0.1:0",
-            "--access-log",
-            "json",
-            "--upstream",
-        ])
-        .arg(format!("http://{upstream}"))
-        .env("RUST_LOG", "warn")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = support::ProxyChild::from(
+        Command::new(BIN)
+            .args([
+                "proxy",
+                "--listen",
+                "127.0.0.1:0",
+                "--access-log",
+                "json",
+                "--upstream",
+            ])
+            .arg(format!("http://{upstream}"))
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
     let mut line = String::new();
     BufReader::new(child.stderr.as_mut().unwrap())
         .read_line(&mut line)

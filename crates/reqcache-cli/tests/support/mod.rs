@@ -20,27 +20,62 @@ use tokio::net::TcpListener;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_reqcache");
 
+/// A `reqcache` child process that is killed when it goes out of scope, so
+/// that a test that fails before stopping it leaves nothing running (a
+/// proxy left behind holds the test runner's output open).
+pub struct ProxyChild(std::process::Child);
+
+impl From<std::process::Child> for ProxyChild {
+    fn from(child: std::process::Child) -> Self {
+        Self(child)
+    }
+}
+
+impl std::ops::Deref for ProxyChild {
+    type Target = std::process::Child;
+
+    fn deref(&self) -> &std::process::Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for ProxyChild {
+    fn deref_mut(&mut self) -> &mut std::process::Child {
+        &mut self.0
+    }
+}
+
+impl Drop for ProxyChild {
+    fn drop(&mut self) {
+        // Already exited (a test stopped it): both fail, harmlessly.
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Starts `reqcache proxy` with `flags`; its address, from the line it prints.
-pub fn start_proxy(upstream: SocketAddr, flags: &[&str]) -> (std::process::Child, String) {
+pub fn start_proxy(upstream: SocketAddr, flags: &[&str]) -> (ProxyChild, String) {
     start_proxy_for(&format!("http://{upstream}"), flags)
 }
 
 /// Starts `reqcache proxy` in front of `upstream_url` (any scheme) with
 /// `flags`; its address, from the line it prints first.
-pub fn start_proxy_for(upstream_url: &str, flags: &[&str]) -> (std::process::Child, String) {
-    let mut child = Command::new(BIN)
-        .args([
-            "proxy",
-            "--listen",
-            "127.0.0.1:0",
-            "--upstream",
-            upstream_url,
-        ])
-        .args(flags)
-        .env("RUST_LOG", "warn")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+pub fn start_proxy_for(upstream_url: &str, flags: &[&str]) -> (ProxyChild, String) {
+    let mut child = ProxyChild(
+        Command::new(BIN)
+            .args([
+                "proxy",
+                "--listen",
+                "127.0.0.1:0",
+                "--upstream",
+                upstream_url,
+            ])
+            .args(flags)
+            .env("RUST_LOG", "warn")
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
     let mut line = String::new();
     BufReader::new(child.stderr.as_mut().unwrap())
         .read_line(&mut line)
