@@ -8,14 +8,13 @@ mod support;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::process::Command;
-use std::sync::atomic::{AtomicU32, Ordering};
 
 use bytes::Bytes;
 use http::{Request, Response};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
-use support::BIN;
+use support::{BIN, unique};
 use tokio::net::TcpListener;
 
 const ROUNDS: usize = 20;
@@ -120,16 +119,6 @@ async fn every_second_run_is_a_hit(storage: &str, sizes: &[usize]) {
     );
 }
 
-/// A name no other test (or run) uses.
-fn unique(prefix: &str) -> String {
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    format!(
-        "{prefix}_{}_{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
 const SIZES: [usize; 3] = [KIB, MIB, 8 * MIB];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -159,11 +148,7 @@ async fn redis_cluster() {
     let Some(nodes) = reqcache_test::server_url("REQCACHE_REDIS_CLUSTER_URLS") else {
         return;
     };
-    let hosts: Vec<&str> = nodes
-        .split(',')
-        .map(|node| node.trim_start_matches("redis://"))
-        .collect();
-    let storage = format!("redis+cluster://{}#{}", hosts.join(","), unique("durable"));
+    let storage = support::redis_cluster_storage(&nodes, &unique("durable"));
     every_second_run_is_a_hit(&storage, &SIZES).await;
 }
 

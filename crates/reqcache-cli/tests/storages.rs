@@ -2,23 +2,14 @@
 //! starts: opened by the library, then listed, purged and cleared by the
 //! `reqcache` binary's admin commands.
 
+mod support;
+
 use std::process::Command;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
 
 use reqcache::storage::Storage;
 
-const BIN: &str = env!("CARGO_BIN_EXE_reqcache");
-
-/// A name no other test (or run) uses.
-fn unique(prefix: &str) -> String {
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    format!(
-        "{prefix}_{}_{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    )
-}
+use support::{BIN, unique};
 
 /// Runs `reqcache ARGS`; its stdout, after checking it succeeded.
 fn reqcache(args: &[&str]) -> String {
@@ -147,16 +138,7 @@ async fn redis_standalone_and_cluster() {
     let Some(nodes) = reqcache_test::server_url("REQCACHE_REDIS_CLUSTER_URLS") else {
         return;
     };
-    let hosts: Vec<&str> = nodes
-        .split(',')
-        .map(|node| node.trim_start_matches("redis://"))
-        .collect();
-    admin_round_trip(&format!(
-        "redis+cluster://{}#{}",
-        hosts.join(","),
-        unique("cli")
-    ))
-    .await;
+    admin_round_trip(&support::redis_cluster_storage(&nodes, &unique("cli"))).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

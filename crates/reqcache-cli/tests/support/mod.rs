@@ -140,3 +140,24 @@ pub async fn exchange_path(proxy: &str, method: http::Method, path: &str) -> (St
         response.into_body().collect().await.unwrap().to_bytes(),
     )
 }
+
+/// The `redis+cluster://` storage URL for the nodes in
+/// `REQCACHE_REDIS_CLUSTER_URLS` (`redis://h:p,redis://h:p,…`), namespace
+/// `namespace`.
+pub fn redis_cluster_storage(nodes: &str, namespace: &str) -> String {
+    let hosts: Vec<&str> = nodes
+        .split(',')
+        .map(|node| node.trim_start_matches("redis://"))
+        .collect();
+    format!("redis+cluster://{}#{namespace}", hosts.join(","))
+}
+
+/// A name no other test (or run) uses.
+pub fn unique(prefix: &str) -> String {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    format!(
+        "{prefix}_{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}

@@ -316,11 +316,9 @@ async fn background_fill_goes_on_from_what_the_caller_read() {
     assert_eq!(entry.unwrap().unwrap().body, "abcdef");
 }
 
-async fn dropped_body_is_not_stored(
-    length: Option<u64>,
-    builder: impl FnOnce(CacheLayerBuilder) -> CacheLayerBuilder,
-) {
-    let layer = builder(CacheLayer::builder(MemoryStorage::new())).build();
+/// Sends one storable miss through `layer` and drops its response unread;
+/// the test's end of the upstream body.
+async fn miss_dropped_unread(layer: &CacheLayer, length: Option<u64>) -> Sender {
     let (upstream, mut bodies) = upstream(length);
     let response = layer
         .clone()
@@ -330,6 +328,15 @@ async fn dropped_body_is_not_stored(
         .unwrap();
     let body_in = bodies.recv().await.unwrap();
     drop(response);
+    body_in
+}
+
+async fn dropped_body_is_not_stored(
+    length: Option<u64>,
+    builder: impl FnOnce(CacheLayerBuilder) -> CacheLayerBuilder,
+) {
+    let layer = builder(CacheLayer::builder(MemoryStorage::new())).build();
+    let body_in = miss_dropped_unread(&layer, length).await;
     assert!(
         body_in.send(chunk("ab")).is_err(),
         "the upstream body was dropped"
@@ -360,15 +367,7 @@ async fn background_fill_gives_up_after_its_time_and_says_so() {
     let layer = CacheLayer::builder(MemoryStorage::new())
         .background_fill(Some(Duration::from_secs(5)))
         .build();
-    let (upstream, mut bodies) = upstream(Some(4));
-    let response = layer
-        .clone()
-        .layer(upstream)
-        .oneshot(get("/a"))
-        .await
-        .unwrap();
-    let body_in = bodies.recv().await.unwrap();
-    drop(response);
+    let body_in = miss_dropped_unread(&layer, Some(4)).await;
     body_in.send(chunk("ab")).unwrap();
     // The rest never comes: paused time runs ahead to the fill's limit.
     layer.cache().flush().await;
@@ -392,15 +391,7 @@ async fn background_fills_count_against_the_bound_on_pending_writes() {
     let layer = CacheLayer::builder(MemoryStorage::new())
         .max_pending_writes(0)
         .build();
-    let (upstream, mut bodies) = upstream(Some(4));
-    let response = layer
-        .clone()
-        .layer(upstream)
-        .oneshot(get("/a"))
-        .await
-        .unwrap();
-    let _body_in = bodies.recv().await.unwrap();
-    drop(response);
+    let _body_in = miss_dropped_unread(&layer, Some(4)).await;
     layer.cache().flush().await;
     let stats = layer.cache().stats();
     assert_eq!((stats.writes_dropped, stats.stored), (1, 0));
