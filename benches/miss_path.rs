@@ -191,7 +191,7 @@ fn run_misses(rt: &tokio::runtime::Runtime) {
                     let kept = if *sqlite {
                         MISSES
                     } else {
-                        MISSES.min(reqcache::storage::DEFAULT_MAX_ENTRIES)
+                        MISSES.min(reqcache::storage::memory::DEFAULT_MAX_ENTRIES)
                     };
                     if stored != kept as u64 {
                         let stats = layer.cache().stats();

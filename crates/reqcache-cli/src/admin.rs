@@ -11,7 +11,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use globset::GlobMatcher;
 use indicatif::{ProgressBar, ProgressStyle};
-use reqcache::storage::{CachedResponse, Codec, EntryInfo, Serializer, Storage, StoredRecord};
+use reqcache::storage::backend::StoredRecord;
+use reqcache::storage::{CachedResponse, Codec, EntryInfo, Serializer, Storage};
 use reqcache::{CacheHandle, CacheLayer, StorageError};
 use serde_json::{Value, json};
 

@@ -4,7 +4,8 @@ use std::sync::Arc;
 
 use std::time::Duration;
 
-use reqcache::storage::{InvalidationBus, Storage, StorageErrorKind, TieredStorage};
+use reqcache::storage::backend::InvalidationBus;
+use reqcache::storage::{Storage, StorageErrorKind, TieredStorage};
 use reqcache::{MemoryStorage, StorageError};
 
 use crate::storage_url::StorageUrl;

@@ -5,8 +5,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
-pub(crate) use reqcache::storage::unix_time::{from_unix_nanos, to_unix_nanos};
-use reqcache::storage::{EntryInfo, Record, RecordKind};
+use reqcache::storage::EntryInfo;
+pub(crate) use reqcache::storage::backend::unix_time::{from_unix_nanos, to_unix_nanos};
+use reqcache::storage::backend::{Record, RecordKind};
 
 pub(crate) const KEY: &str = "key";
 pub(crate) const VALUE: &str = "value";

@@ -29,7 +29,7 @@
 //! entry's retention limit
 //! ([`stale_retention`](reqcache::CacheLayerBuilder::stale_retention)), else
 //! its expiry plus
-//! [`DEFAULT_NATIVE_RETENTION`](reqcache::storage::DEFAULT_NATIVE_RETENTION)
+//! [`DEFAULT_NATIVE_RETENTION`](reqcache::storage::backend::DEFAULT_NATIVE_RETENTION)
 //! (one hour), so revalidation and `stale_if_error` still find it. DynamoDB deletes expired
 //! items lazily (sometimes days later), so reads filter them too.
 //!

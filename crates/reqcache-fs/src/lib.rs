@@ -6,7 +6,8 @@
 //!
 //! ```no_run
 //! use reqcache::CacheLayer;
-//! use reqcache::storage::{Encoded, Serializer};
+//! use reqcache::storage::Serializer;
+//! use reqcache::storage::backend::Encoded;
 //! use reqcache_fs::FileStorage;
 //!
 //! # #[tokio::main] async fn main() -> Result<(), reqcache::StorageError> {

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
-use reqcache::storage::{ByteStore, EntryInfo, Record, Serializer, StorageError, StorageErrorKind};
+use reqcache::storage::backend::{ByteStore, Record};
+use reqcache::storage::{EntryInfo, Serializer, StorageError, StorageErrorKind};
 
 use crate::files::{self, KIND_EXTENSION, META_EXTENSION, Meta};
 use crate::url_index::UrlIndex;
@@ -16,13 +17,14 @@ const STALE_TEMPORARY: Duration = Duration::from_secs(3600);
 
 /// A [`Storage`](reqcache::storage::Storage) in a directory: one file per
 /// entry, written atomically. A [`ByteStore`]: reqcache's adapter encodes the
-/// entries, plain MessagePack by default; [`Encoded`](reqcache::storage::Encoded)
+/// entries, plain MessagePack by default; [`Encoded`](reqcache::storage::backend::Encoded)
 /// with a JSON or YAML codec makes files you can read and edit, named by
 /// their format (`<key>.json`).
 ///
 /// # Example
 /// ```
-/// use reqcache::storage::{Encoded, Serializer, Storage};
+/// use reqcache::storage::{Serializer, Storage};
+/// use reqcache::storage::backend::Encoded;
 /// use reqcache_fs::FileStorage;
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), reqcache::StorageError> {

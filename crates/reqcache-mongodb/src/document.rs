@@ -3,8 +3,9 @@
 use std::time::SystemTime;
 
 use mongodb::bson::{Bson, DateTime, Document, doc};
-use reqcache::storage::unix_time::{from_unix_nanos, to_unix_nanos};
-use reqcache::storage::{EntryInfo, RecordKind, StorageError, StorageErrorKind};
+use reqcache::storage::backend::RecordKind;
+use reqcache::storage::backend::unix_time::{from_unix_nanos, to_unix_nanos};
+use reqcache::storage::{EntryInfo, StorageError, StorageErrorKind};
 
 pub(crate) const VALUE: &str = "value";
 pub(crate) const FILE: &str = "file_id";

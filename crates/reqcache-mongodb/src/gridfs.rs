@@ -7,7 +7,8 @@ use futures_util::io::{AsyncReadExt, AsyncWriteExt};
 use mongodb::bson::{Bson, Document, doc};
 use mongodb::gridfs::GridFsBucket;
 use mongodb::options::GridFsBucketOptions;
-use reqcache::storage::{ByteStore, EntryInfo, Record, StorageError, StorageErrorKind};
+use reqcache::storage::backend::{ByteStore, Record};
+use reqcache::storage::{EntryInfo, StorageError, StorageErrorKind};
 
 use crate::document::{self, FILE, backend};
 use crate::storage::MongoStorage;

@@ -24,10 +24,10 @@
 //! `expires_ns`, `retain_ns`; `kind`, 1 or 2, on an alias or a vary index,
 //! which `len` does not count); `expires_at`, a BSON date for the TTL index
 //! (the entry's retention limit, else its expiry plus
-//! [`DEFAULT_NATIVE_RETENTION`](reqcache::storage::DEFAULT_NATIVE_RETENTION),
+//! [`DEFAULT_NATIVE_RETENTION`](reqcache::storage::backend::DEFAULT_NATIVE_RETENTION),
 //! one hour; absent for entries that never expire); and the encoded entry as
 //! `value`: binary, or, with the BSON serializer (reqcache's `bson` feature,
-//! through [`Encoded`](reqcache::storage::Encoded), no compression or
+//! through [`Encoded`](reqcache::storage::backend::Encoded), no compression or
 //! signing), an embedded document that ordinary Mongo tools can query
 //! (`{"value.status": 404}`). `open` creates, idempotently, a TTL index on
 //! `expires_at` and indexes on `url`, `expires_ns` and `retain_ns`. TTL deletion runs only every minute or so, so reads filter expired

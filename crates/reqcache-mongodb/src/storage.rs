@@ -8,13 +8,15 @@ use async_trait::async_trait;
 use mongodb::bson::{Binary, Bson, Document, doc, spec::BinarySubtype};
 use mongodb::options::{ClientOptions, IndexOptions};
 use mongodb::{Client, Collection, IndexModel};
-use reqcache::storage::{ByteStore, EntryInfo, Record, StorageError, StorageErrorKind};
+use reqcache::storage::backend::{ByteStore, Record};
+use reqcache::storage::{EntryInfo, StorageError, StorageErrorKind};
 
 use crate::document::{self, VALUE, backend};
 use crate::gridfs::GridFsStorage;
 
 /// How a plain BSON record starts: reqcache's `RQB` magic and format version.
-const BSON_RECORD_PREFIX: &[u8; 4] = &[b'R', b'Q', b'B', reqcache::storage::FORMAT_VERSION];
+const BSON_RECORD_PREFIX: &[u8; 4] =
+    &[b'R', b'Q', b'B', reqcache::storage::backend::FORMAT_VERSION];
 
 /// A stored BSON document back into the bytes of a plain BSON record.
 fn native_bson_record(record: &Document) -> Result<Vec<u8>, StorageError> {
@@ -28,7 +30,7 @@ fn native_bson_record(record: &Document) -> Result<Vec<u8>, StorageError> {
 /// A [`Storage`](reqcache::storage::Storage) in a MongoDB collection, one
 /// document per entry: a [`ByteStore`] with native expiry (a TTL index),
 /// encoded by reqcache's adapter (plain MessagePack, or any codec through
-/// [`Encoded`](reqcache::storage::Encoded); BSON records are stored as
+/// [`Encoded`](reqcache::storage::backend::Encoded); BSON records are stored as
 /// documents).
 #[derive(Clone)]
 pub struct MongoStorage {

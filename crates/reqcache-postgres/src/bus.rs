@@ -5,9 +5,8 @@ use std::fmt;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use reqcache::storage::{
-    BusSubscriber, InvalidationBus, SessionEnd, StorageError, StorageErrorKind,
-};
+use reqcache::storage::backend::{BusSubscriber, InvalidationBus, SessionEnd};
+use reqcache::storage::{StorageError, StorageErrorKind};
 use sqlx::postgres::{PgListener, PgPool};
 use tokio::sync::mpsc;
 use tokio::time::Instant;

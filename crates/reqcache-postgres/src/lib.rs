@@ -30,7 +30,7 @@
 //! | `method`, `url`, `status`, `size` | `TEXT`, `TEXT`, `SMALLINT`, `BIGINT` | metadata for listings and URL invalidation |
 //! | `created_at`, `expires`, `retain_until`, `deadline` | `BIGINT` | Unix times in nanoseconds; `NULL`: never |
 //! | `value` | `BYTEA` | the encoded record |
-//! | `kind` | `SMALLINT` | 0 a response, 1 an alias, 2 a vary index ([`RecordKind`](reqcache::storage::RecordKind)); `len` counts 0 |
+//! | `kind` | `SMALLINT` | 0 a response, 1 an alias, 2 a vary index ([`RecordKind`](reqcache::storage::backend::RecordKind)); `len` counts 0 |
 //!
 //! Indexes: `url` (`delete_url`, and so the invalidation unsafe requests
 //! cause), `expires` and `deadline` (partial, for expiry). A point read is
@@ -48,7 +48,7 @@
 //! Like Redis's TTLs, every row gets a `deadline`: its `retain_until` if the
 //! layer sets one ([`stale_retention`](reqcache::CacheLayerBuilder::stale_retention)),
 //! else its expiry plus
-//! [`DEFAULT_NATIVE_RETENTION`](reqcache::storage::DEFAULT_NATIVE_RETENTION)
+//! [`DEFAULT_NATIVE_RETENTION`](reqcache::storage::backend::DEFAULT_NATIVE_RETENTION)
 //! (one hour, so revalidation and `stale_if_error` still find it), or none
 //! when it never expires. Reads leave out rows past their deadline, and a
 //! background task ([`sweep_interval`](PostgresStorageBuilder::sweep_interval),

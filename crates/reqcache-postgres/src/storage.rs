@@ -5,8 +5,9 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use async_trait::async_trait;
-use reqcache::storage::unix_time::{from_unix_nanos, to_unix_nanos};
-use reqcache::storage::{ByteStore, EntryInfo, Record, RecordKind, StorageError, StorageErrorKind};
+use reqcache::storage::backend::unix_time::{from_unix_nanos, to_unix_nanos};
+use reqcache::storage::backend::{ByteStore, Record, RecordKind};
+use reqcache::storage::{EntryInfo, StorageError, StorageErrorKind};
 use sqlx::postgres::{PgPool, PgRow};
 use sqlx::{Executor, Row};
 use tokio::sync::OnceCell;
@@ -17,7 +18,7 @@ use crate::queries::Queries;
 /// A [`Storage`](reqcache::storage::Storage) in a PostgreSQL table, on a
 /// sqlx connection pool: a [`ByteStore`], so entries are encoded by
 /// reqcache's adapter (plain MessagePack, or any codec through
-/// [`Encoded`](reqcache::storage::Encoded)).
+/// [`Encoded`](reqcache::storage::backend::Encoded)).
 ///
 /// Cloning is cheap: clones share the pool.
 ///

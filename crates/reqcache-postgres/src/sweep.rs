@@ -4,7 +4,7 @@ use std::sync::{Arc, Weak};
 use std::time::{Duration, SystemTime};
 
 use reqcache::storage::StorageError;
-use reqcache::storage::unix_time::to_unix_nanos;
+use reqcache::storage::backend::unix_time::to_unix_nanos;
 use tokio::time::{Instant, MissedTickBehavior};
 
 use crate::queries::SWEEP_BATCH;

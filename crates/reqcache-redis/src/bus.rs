@@ -6,9 +6,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures_util::StreamExt;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use reqcache::storage::{
-    BusSubscriber, InvalidationBus, SessionEnd, StorageError, StorageErrorKind,
-};
+use reqcache::storage::backend::{BusSubscriber, InvalidationBus, SessionEnd};
+use reqcache::storage::{StorageError, StorageErrorKind};
 
 /// The channel when none is given: `reqcache:invalidate`.
 pub const DEFAULT_CHANNEL: &str = "reqcache:invalidate";

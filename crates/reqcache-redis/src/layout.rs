@@ -2,7 +2,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use reqcache::storage::unix_time::{from_unix_nanos, to_unix_nanos};
+use reqcache::storage::backend::unix_time::{from_unix_nanos, to_unix_nanos};
 use reqcache::storage::{EntryInfo, EntryMetadata};
 use serde::{Deserialize, Serialize};
 

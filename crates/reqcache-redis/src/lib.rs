@@ -49,7 +49,7 @@
 //! An entry's value gets a Redis TTL at its `retain_until` if the layer set
 //! one ([`stale_retention`](reqcache::CacheLayerBuilder::stale_retention)),
 //! else at its expiry plus
-//! [`DEFAULT_NATIVE_RETENTION`](reqcache::storage::DEFAULT_NATIVE_RETENTION)
+//! [`DEFAULT_NATIVE_RETENTION`](reqcache::storage::backend::DEFAULT_NATIVE_RETENTION)
 //! (one hour, so revalidation and `stale_if_error` still find it), or no TTL
 //! at all when it never expires. Entries past their retention are also
 //! filtered on read. The metadata of an entry that Redis expired lingers until

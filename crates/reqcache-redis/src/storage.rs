@@ -7,7 +7,8 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::{ClusterClient, ClusterClientBuilder};
-use reqcache::storage::{ByteStore, EntryInfo, Record, StorageError, StorageErrorKind};
+use reqcache::storage::backend::{ByteStore, Record};
+use reqcache::storage::{EntryInfo, StorageError, StorageErrorKind};
 
 use crate::connection::Connection;
 use crate::layout::{BUCKETS, Layout, Meta, millis};
@@ -18,7 +19,7 @@ const PAGE: usize = 500;
 /// A [`Storage`](reqcache::storage::Storage) on a Redis server or cluster:
 /// a [`ByteStore`] with native expiry (each value's `PXAT`), so entries are
 /// encoded by reqcache's adapter (plain MessagePack, or any codec through
-/// [`Encoded`](reqcache::storage::Encoded)).
+/// [`Encoded`](reqcache::storage::backend::Encoded)).
 ///
 /// Cheap to clone; clones share the connection.
 #[derive(Clone)]

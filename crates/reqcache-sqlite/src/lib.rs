@@ -27,7 +27,7 @@
 //! opened (its rows are responses).
 //!
 //! # Large bodies
-//! A response body of [`LARGE_VALUE`](reqcache::storage::LARGE_VALUE) bytes
+//! A response body of [`LARGE_VALUE`](reqcache::storage::backend::LARGE_VALUE) bytes
 //! or more (with the default codec, or a signing one) is written without a
 //! copy of the whole value: the row is inserted with a `zeroblob` of the
 //! value's length, which SQLite does not materialize, then the encoded head,
@@ -57,9 +57,9 @@
 //! 5 µs inline here (see BENCHMARKS.md). Both bundle the same SQLite.
 //!
 //! # Encoding and failures
-//! `SqliteStorage` is a [`ByteStore`](reqcache::storage::ByteStore): reqcache's
+//! `SqliteStorage` is a [`ByteStore`](reqcache::storage::backend::ByteStore): reqcache's
 //! adapter encodes entries (plain MessagePack by default; another serializer,
-//! compression or signing through [`Encoded`](reqcache::storage::Encoded)),
+//! compression or signing through [`Encoded`](reqcache::storage::backend::Encoded)),
 //! and a value that does not decode (garbage, another format version) is
 //! deleted and read as a miss. Every other failure is a [`StorageError`],
 //! which the layer logs and turns into a miss or a skipped write.

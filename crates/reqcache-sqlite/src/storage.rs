@@ -9,11 +9,9 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
-use reqcache::storage::unix_time::{from_unix_nanos, to_unix_nanos};
-use reqcache::storage::{
-    ByteStore, ChainedRead, EntryInfo, Record, RecordKind, StorageError, StorageErrorKind,
-    ValueParts,
-};
+use reqcache::storage::backend::unix_time::{from_unix_nanos, to_unix_nanos};
+use reqcache::storage::backend::{ByteStore, ChainedRead, Record, RecordKind, ValueParts};
+use reqcache::storage::{EntryInfo, StorageError, StorageErrorKind};
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use thread_local::ThreadLocal;
@@ -36,12 +34,13 @@ const MAX_BATCH: usize = 256;
 
 /// A [`Storage`](reqcache::storage::Storage) in an SQLite database file: a
 /// [`ByteStore`], so entries are encoded by reqcache's adapter (plain
-/// MessagePack, or any codec through [`Encoded`](reqcache::storage::Encoded)).
+/// MessagePack, or any codec through [`Encoded`](reqcache::storage::backend::Encoded)).
 ///
 /// # Example
 /// ```
 /// use std::time::Duration;
-/// use reqcache::storage::{Codec, Encoded, Serializer, Storage};
+/// use reqcache::storage::{Codec, Serializer, Storage};
+/// use reqcache::storage::backend::Encoded;
 /// use reqcache_sqlite::SqliteStorage;
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), reqcache::StorageError> {

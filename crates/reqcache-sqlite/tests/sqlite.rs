@@ -3,7 +3,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use reqcache::storage::{Encoded, Serializer, Storage};
+use reqcache::storage::backend::Encoded;
+use reqcache::storage::{Serializer, Storage};
 use reqcache_sqlite::{SqliteStorage, resolve_cache_path};
 use reqcache_test::{sample_entry, t0};
 
@@ -286,7 +287,7 @@ async fn a_table_without_the_kind_column_gets_it_and_keeps_its_rows() {
     assert_eq!(storage.len().await.unwrap(), 1);
     let back = storage.get("k", t0()).await.unwrap().unwrap();
     assert_eq!(back.body, "kept");
-    let index = reqcache::storage::VaryIndex::new(vec![http::header::ACCEPT], &entry);
+    let index = reqcache::storage::backend::VaryIndex::new(vec![http::header::ACCEPT], &entry);
     storage.put_record("i", index.into()).await.unwrap();
     assert_eq!(storage.len().await.unwrap(), 1);
     let kinds: Vec<_> = storage
@@ -296,8 +297,14 @@ async fn a_table_without_the_kind_column_gets_it_and_keeps_its_rows() {
         .into_iter()
         .map(|info| (info.key, info.kind))
         .collect();
-    assert!(kinds.contains(&("k".to_owned(), reqcache::storage::RecordKind::Response)));
-    assert!(kinds.contains(&("i".to_owned(), reqcache::storage::RecordKind::VaryIndex)));
+    assert!(kinds.contains(&(
+        "k".to_owned(),
+        reqcache::storage::backend::RecordKind::Response
+    )));
+    assert!(kinds.contains(&(
+        "i".to_owned(),
+        reqcache::storage::backend::RecordKind::VaryIndex
+    )));
     drop(storage);
     // Opening again finds the column there.
     let storage = SqliteStorage::open(&path).await.unwrap();
@@ -320,7 +327,7 @@ async fn a_large_body_is_written_in_parts_and_reads_back_whole() {
         .await
         .unwrap();
     assert_eq!(columns.last().map(String::as_str), Some("value"));
-    let body: Vec<u8> = (0..3 * reqcache::storage::LARGE_VALUE)
+    let body: Vec<u8> = (0..3 * reqcache::storage::backend::LARGE_VALUE)
         .map(|i| (i % 251) as u8)
         .collect();
     let entry = Arc::new(sample_entry("https://example.com/large", body.clone()));

@@ -9,7 +9,8 @@ use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use reqcache::StorageError;
-use reqcache::storage::{EntryInfo, Storage, StoredRecord};
+use reqcache::storage::backend::StoredRecord;
+use reqcache::storage::{EntryInfo, Storage};
 use tokio::sync::watch;
 
 /// A storage whose hot-path calls (get, put, delete) can be held or delayed.

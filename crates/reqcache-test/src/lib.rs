@@ -29,10 +29,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, StatusCode, Version};
-use reqcache::storage::{
-    Alias, ByteStore, CachedRequest, CachedResponse, Codec, Compression, Encoded, RecordKind,
-    Serializer, Storage, StoredRecord, VaryIndex,
-};
+use reqcache::storage::backend::{Alias, ByteStore, Encoded, RecordKind, StoredRecord, VaryIndex};
+use reqcache::storage::{CachedRequest, CachedResponse, Codec, Compression, Serializer, Storage};
 
 /// What a backend's `make` function returns: a pair of a storage and
 /// something that must live as long as it (a temporary folder, a server
@@ -410,7 +408,7 @@ where
     let mut other_version = Serializer::MessagePack
         .encode(&sample_entry("https://example.com/", &b"x"[..]))
         .unwrap();
-    other_version[3] = reqcache::storage::FORMAT_VERSION.wrapping_add(1);
+    other_version[3] = reqcache::storage::backend::FORMAT_VERSION.wrapping_add(1);
     let cases: Vec<(&str, Vec<u8>)> = vec![
         ("garbage", b"\x00\x01garbage\xff".to_vec()),
         ("empty", Vec::new()),
@@ -567,7 +565,7 @@ pub async fn alias_and_vary_records(storage: &dyn Storage) {
 pub async fn wait_for_bus(
     storage: &reqcache::storage::TieredStorage,
     within: Duration,
-    ready: impl FnMut(&reqcache::storage::BusStatus) -> bool,
+    ready: impl FnMut(&reqcache::storage::tiered::BusStatus) -> bool,
 ) {
     let mut status = storage.bus_status();
     tokio::time::timeout(within, status.wait_for(ready))

@@ -6,20 +6,21 @@ use std::time::Duration;
 use http::{Method, StatusCode};
 use tower_layer::Layer;
 
-use crate::breaker::{Breaker, BreakerSettings};
 use crate::clock::{Clock, SystemClock};
-use crate::flight::SingleFlight;
-use crate::handle::{CacheHandle, Shared};
+use crate::handle::CacheHandle;
 use crate::key::{KeyParts, MatchHeaders, Names};
 use crate::policy::expiration::{Expiration, StaleWindow, UrlExpiration};
 use crate::policy::filter::ResponseFilter;
 use crate::policy::mode::{CacheMode, Heuristic};
 use crate::policy::status_codes;
+use crate::runtime::Shared;
+use crate::runtime::breaker::{Breaker, BreakerSettings};
+use crate::runtime::flight::SingleFlight;
+use crate::runtime::settings::CacheSettings;
+use crate::runtime::stats::Counters;
+use crate::runtime::write_behind::{WriteBehind, WriteMode};
 use crate::service::CacheService;
-use crate::settings::CacheSettings;
-use crate::stats::Counters;
 use crate::storage::Storage;
-use crate::write_behind::{WriteBehind, WriteMode};
 
 /// A tower [`Layer`] that caches responses in a [`Storage`].
 ///
@@ -148,7 +149,7 @@ impl From<CacheLayerBuilder> for CacheLayer {
 
 impl CacheLayerBuilder {
     /// The default of [`max_body_size`](Self::max_body_size): 8 MiB.
-    pub const DEFAULT_MAX_BODY_SIZE: usize = crate::settings::DEFAULT_MAX_BODY_SIZE;
+    pub const DEFAULT_MAX_BODY_SIZE: usize = crate::runtime::settings::DEFAULT_MAX_BODY_SIZE;
 
     /// How long responses stay fresh when nothing more specific applies
     /// (see [`Expiration`] for the accepted values). Default: never expire.
@@ -541,7 +542,7 @@ impl CacheLayerBuilder {
     /// Default: memory, SQLite and file storages keep expired entries until
     /// removed or evicted, as requests-cache does; storages that expire
     /// entries natively (Redis, MongoDB, DynamoDB) drop them
-    /// [`DEFAULT_NATIVE_RETENTION`](crate::storage::DEFAULT_NATIVE_RETENTION)
+    /// [`DEFAULT_NATIVE_RETENTION`](crate::storage::backend::DEFAULT_NATIVE_RETENTION)
     /// (one hour) past their expiry.
     pub fn stale_retention(mut self, keep: Duration) -> Self {
         self.settings.rules.stale_retention = Some(keep);
@@ -717,7 +718,7 @@ impl CacheLayerBuilder {
         self.settings.background_fill = self.background_fill.unwrap_or(if shared_mode {
             None
         } else {
-            Some(crate::settings::DEFAULT_BACKGROUND_FILL)
+            Some(crate::runtime::settings::DEFAULT_BACKGROUND_FILL)
         });
         let (max_pending_writes, breaker) =
             (self.settings.max_pending_writes, self.settings.breaker);

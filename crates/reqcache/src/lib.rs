@@ -126,7 +126,7 @@
 //! | `DynamoDbStorage` | `reqcache-dynamodb` | table name |
 //! | `MongoStorage`, `GridFsStorage` | `reqcache-mongodb` | database name |
 //! | `PostgresStorage` | `reqcache-postgres` | table name |
-//! | [`TieredStorage`]: a memory L1 in front of any of them, coherent across instances through an [`InvalidationBus`](storage::InvalidationBus) (`RedisBus`, `PostgresBus`) | `reqcache` | — |
+//! | [`TieredStorage`]: a memory L1 in front of any of them, coherent across instances through an [`InvalidationBus`](storage::backend::InvalidationBus) (`RedisBus`, `PostgresBus`) | `reqcache` | — |
 //!
 //! # Architecture
 //! The core's files depend one way (`scripts/check-core-layers.py` checks it):
@@ -137,7 +137,7 @@
 //! | `engine/` | the I/O of one request: `exchange.rs` (`respond`, the path, and one `Exchange` type: lookup, answer, follow, fetch), `storage_calls.rs` (every storage call bounded; writes behind the response), `invalidate.rs` | `policy`, `key`, `storage` |
 //! | `policy/` | every decision, pure (no async, no storage, no clock: time is an argument) | nothing outside `policy` |
 //! | `key/` | keying and redaction | `policy::vary`, `storage` records |
-//! | `storage/` | [`Storage`](storage::Storage), [`ByteStore`](storage::ByteStore) and its one adapter, records, codecs, [`MemoryStorage`], [`TieredStorage`] and its bus | nothing above it |
+//! | `storage/` | [`Storage`](storage::Storage), [`ByteStore`](storage::backend::ByteStore) and its one adapter, records, codecs, [`MemoryStorage`], [`TieredStorage`] and its bus | nothing above it |
 //! | `handle`, `global`, `scope`, `flight`, `tape`, `write_behind`, `breaker`, `stats`, `clock` | the cache handle, the installed cache, single flight, the shared body of a miss, the writes behind responses, the storage breaker, counters, time | `storage`, `policy` |
 //!
 //! A fresh hit, top to bottom, in eight files:
@@ -148,7 +148,7 @@
 //! 3. `key/keyer.rs` and `key/normalize.rs` make its key.
 //! 4. `engine/exchange.rs`: `Exchange::lookup` reads the storage in one
 //!    call (`storage/memory.rs`): the record under the key and, for a vary
-//!    index or an alias ([`StoredRecord`](storage::StoredRecord)), the
+//!    index or an alias ([`StoredRecord`](storage::backend::StoredRecord)), the
 //!    variant or target it leads to.
 //! 5. `policy/freshness.rs`: the verdict on what was found is `Fresh`.
 //! 6. `engine/exchange.rs`: `Exchange::answer` builds the response (status,
@@ -192,13 +192,10 @@
 //!
 //! [tower]: https://docs.rs/tower
 
-mod body;
+pub mod body;
 pub mod bounds;
-mod breaker;
 mod clock;
 mod engine;
-mod entry_filter;
-mod flight;
 mod future;
 pub mod global;
 pub mod handle;
@@ -206,14 +203,11 @@ pub mod key;
 mod layer;
 mod policy;
 mod request_options;
+mod runtime;
 mod scope;
 mod service;
-mod settings;
-mod stats;
 mod status;
 pub mod storage;
-mod tape;
-mod write_behind;
 
 /// Expiration values and URL patterns (requests-cache's `expire_after` and
 /// `urls_expire_after`).
@@ -231,9 +225,8 @@ pub use handle::CacheHandle;
 pub use layer::{CacheLayer, CacheLayerBuilder};
 pub use policy::mode::{CacheMode, Heuristic, SetCookie};
 pub use request_options::RequestOptions;
+pub use runtime::write_behind::WriteMode;
 pub use scope::{is_cache_disabled, with_cache_disabled, with_cache_enabled};
 pub use service::CacheService;
 pub use status::{CacheOutcome, CacheStatus, Forward};
 pub use storage::{MemoryStorage, StorageError, TieredStorage};
-pub use tape::SharedBodyError;
-pub use write_behind::WriteMode;

@@ -150,7 +150,7 @@ where
     if cache.shared.settings.cache_status_header.is_some() {
         let clock = cache.shared.clock.clone();
         let name = cache.shared.settings.cache_status_header.clone();
-        let respond = engine::respond(cache, inner, request, disabled);
+        let respond = engine::respond(cache.shared, inner, request, disabled);
         return ResponseFuture::new(
             async move {
                 let response = respond.await?;
@@ -162,7 +162,7 @@ where
             .instrument(span),
         );
     }
-    let respond = engine::respond(cache, inner, request, disabled);
+    let respond = engine::respond(cache.shared, inner, request, disabled);
     // Entering a disabled span on every poll still costs; skip the wrapper
     // when no subscriber wants the span (measured in BENCHMARKS.md).
     if span.is_disabled() {

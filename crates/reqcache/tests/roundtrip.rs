@@ -6,9 +6,8 @@ use std::time::{Duration, UNIX_EPOCH};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Version};
 use proptest::prelude::*;
-use reqcache::storage::{
-    Alias, CachedRequest, CachedResponse, Codec, Serializer, StoredRecord, VaryIndex,
-};
+use reqcache::storage::backend::{Alias, StoredRecord, VaryIndex};
+use reqcache::storage::{CachedRequest, CachedResponse, Codec, Serializer};
 
 fn header_map() -> impl Strategy<Value = HeaderMap> {
     // Names: tokens; values: any bytes a header value may hold, UTF-8 or not.

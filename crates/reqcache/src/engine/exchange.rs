@@ -15,9 +15,9 @@ use tracing::Instrument;
 
 use super::storage_calls::{self, WritePlan, store_behind};
 use crate::body::CacheBody;
+use crate::body::landing::Lander;
+use crate::body::tape::{OnAbandoned, Tape, TapeReader};
 use crate::bounds::{CacheableRequestBody, CacheableResponseBody, CacheableService};
-use crate::flight::{Flight, Leader, Published};
-use crate::handle::CacheHandle;
 use crate::key::{CacheKey, variant_key};
 use crate::policy::cache_control::CacheControl;
 use crate::policy::expiration::DoNotStore;
@@ -26,18 +26,18 @@ use crate::policy::request::{self, Classified};
 use crate::policy::storable::{self, Asked};
 use crate::policy::{range, validation, vary};
 use crate::request_options::RequestOptions;
-use crate::settings::CacheSettings;
-use crate::stats::{Counter, Counters};
+use crate::runtime::Shared;
+use crate::runtime::flight::{Flight, Leader, Published};
+use crate::runtime::settings::CacheSettings;
+use crate::runtime::stats::{Counter, Counters};
 use crate::status::{CacheOutcome, CacheStatus, Forward};
 use crate::storage::{Alias, BoxError, CachedResponse, RecordChain, StoredRecord, VaryIndex};
-use crate::tape::{OnAbandoned, Tape, TapeReader};
-use crate::write_behind::Lander;
 
 use super::partial;
 
 /// Answers one request.
 pub(crate) async fn respond<S, ReqBody, ResBody>(
-    cache: CacheHandle,
+    shared: Arc<Shared>,
     mut inner: S,
     request: Request<ReqBody>,
     disabled: bool,
@@ -47,7 +47,7 @@ where
     ReqBody: CacheableRequestBody,
     ResBody: CacheableResponseBody,
 {
-    let settings = &cache.shared.settings;
+    let settings = &shared.settings;
     let mut options = request
         .extensions()
         .get::<RequestOptions>()
@@ -71,7 +71,7 @@ where
             let response = inner.call(request).await?;
             if let Some(uri) = uri {
                 let (status, headers) = (response.status(), response.headers().clone());
-                super::invalidate::invalidate(&cache, &uri, status, &headers).await;
+                super::invalidate::invalidate(&shared, &uri, status, &headers).await;
             }
             Ok(with_status(
                 response.map(CacheBody::upstream),
@@ -122,7 +122,7 @@ where
         options.refresh = false;
         options.force_refresh = false;
     }
-    let mut exchange = Exchange::new(&cache, &head, &body, options, &classified);
+    let mut exchange = Exchange::new(&shared, &head, &body, options, &classified);
     let stored = if options.force_refresh {
         None
     } else {
@@ -141,9 +141,9 @@ where
                     let response =
                         exchange.answer(found, &head, CacheOutcome::StaleWhileRevalidate);
                     // Once per key: a refresh under way already will do.
-                    if let Some(leader) = cache.shared.flights.try_lead(exchange.key.clone()) {
+                    if let Some(leader) = shared.flights.try_lead(exchange.key.clone()) {
                         runtime.spawn(refresh_in_background(
-                            cache.clone(),
+                            shared.clone(),
                             exchange.key.clone(),
                             inner,
                             Request::from_parts(head, request_body),
@@ -236,7 +236,7 @@ impl Found {
 
 /// One request's exchange with the cache.
 pub(super) struct Exchange<'a> {
-    cache: &'a CacheHandle,
+    shared: &'a Arc<Shared>,
     pub(super) key: CacheKey,
     options: RequestOptions,
     /// The request's directives (none when `cache_control` is off).
@@ -245,7 +245,7 @@ pub(super) struct Exchange<'a> {
     conditional: bool,
     /// The time of the lookup; the fetch path reads the clock afresh.
     now: SystemTime,
-    /// Flights ended before the lookup (see [`SingleFlight::ended`](crate::flight::SingleFlight::ended)).
+    /// Flights ended before the lookup (see [`SingleFlight::ended`](crate::runtime::flight::SingleFlight::ended)).
     flights_ended: u64,
     /// Why it goes upstream, if it does.
     forward: Forward,
@@ -254,24 +254,23 @@ pub(super) struct Exchange<'a> {
 impl<'a> Exchange<'a> {
     /// The exchange of a request the policy lets use the cache.
     pub(super) fn new(
-        cache: &'a CacheHandle,
+        shared: &'a Arc<Shared>,
         head: &http::request::Parts,
         body: &[u8],
         options: RequestOptions,
         classified: &Classified,
     ) -> Self {
         Self {
-            cache,
-            key: cache
-                .shared
+            shared,
+            key: shared
                 .settings
                 .key
                 .key(&head.method, &head.uri, &head.headers, body),
             options,
             directives: classified.directives,
             conditional: classified.conditional,
-            now: cache.shared.clock.now(),
-            flights_ended: cache.shared.flights.ended(),
+            now: shared.clock.now(),
+            flights_ended: shared.flights.ended(),
             forward: if options.refresh
                 || options.force_refresh
                 || classified.directives.no_cache
@@ -285,11 +284,11 @@ impl<'a> Exchange<'a> {
     }
 
     fn settings(&self) -> &CacheSettings {
-        &self.cache.shared.settings
+        &self.shared.settings
     }
 
     fn counters(&self) -> &Counters {
-        &self.cache.shared.counters
+        &self.shared.counters
     }
 
     // ---- lookup -------------------------------------------------------
@@ -377,7 +376,7 @@ impl<'a> Exchange<'a> {
                         deletes: vec![key],
                         puts: Vec::new(),
                     };
-                    store_behind(self.cache, plan, None, None);
+                    store_behind(self.shared, plan, None, None);
                     None
                 }
                 // No variant for these headers yet, or a target that varies
@@ -424,7 +423,7 @@ impl<'a> Exchange<'a> {
         key: &CacheKey,
         next: &(dyn for<'r> Fn(&'r StoredRecord) -> Option<String> + Send + Sync),
     ) -> Option<RecordChain> {
-        storage_calls::read_chain(&self.cache.shared, key, self.now, next).await
+        storage_calls::read_chain(self.shared, key, self.now, next).await
     }
 
     // ---- the policy's word on what was found ----------------------------
@@ -628,15 +627,15 @@ impl<'a> Exchange<'a> {
         ReqBody: From<Bytes>,
         ResBody: CacheableResponseBody,
     {
-        let cache = self.cache;
+        let shared = self.shared;
         let mut stored = stored;
         let leader = if coalesce {
-            match cache.shared.flights.join(self.key.clone()) {
+            match shared.flights.join(self.key.clone()) {
                 Flight::Leader(leader) => {
                     // A flight ended while this request read the storage:
                     // its entry may have been written just after the read.
-                    if cache.shared.flights.ended() != self.flights_ended {
-                        self.now = cache.shared.clock.now();
+                    if shared.flights.ended() != self.flights_ended {
+                        self.now = shared.clock.now();
                         stored = self.lookup(&head, &body).await;
                         if let Some(found) = &stored
                             && self.verdict(found) == Verdict::Fresh
@@ -648,7 +647,7 @@ impl<'a> Exchange<'a> {
                 }
                 Flight::Follower(follower) => {
                     if let Some(published) = follower.published().await {
-                        self.now = cache.shared.clock.now();
+                        self.now = shared.clock.now();
                         if let Some(response) = self.follow(&published, &head).await {
                             return Ok(response);
                         }
@@ -739,7 +738,7 @@ impl<'a> Exchange<'a> {
 
         self.counters().record(Counter::Miss);
         tracing::debug!(key = %self.key, conditional = added_validators, "reqcache: miss; going upstream");
-        let request_time = self.cache.shared.clock.now();
+        let request_time = self.shared.clock.now();
         let response = match inner.call(request).await {
             Ok(response) => response,
             Err(error) => {
@@ -755,7 +754,7 @@ impl<'a> Exchange<'a> {
                 };
             }
         };
-        let response_time = self.cache.shared.clock.now();
+        let response_time = self.shared.clock.now();
         let status = response.status();
         let mut response = response;
         let mut plan = WritePlan::default();
@@ -784,7 +783,7 @@ impl<'a> Exchange<'a> {
                 {
                     Ok(response) => response,
                     Err(error) => {
-                        store_behind(self.cache, plan, None, None);
+                        store_behind(self.shared, plan, None, None);
                         return Err(error);
                     }
                 };
@@ -830,7 +829,7 @@ impl<'a> Exchange<'a> {
         let (times, vary) = match decided {
             Ok(decided) => decided,
             Err(reason) => {
-                store_behind(self.cache, plan, None, None);
+                store_behind(self.shared, plan, None, None);
                 return Ok(self.not_stored(
                     Response::from_parts(parts, CacheBody::upstream(body)),
                     reason,
@@ -891,7 +890,7 @@ impl<'a> Exchange<'a> {
             match variant_key(&settings.key.normalize, &primary, &vary, &head.headers) {
                 Some(variant) => Some(variant),
                 None => {
-                    store_behind(self.cache, plan, None, None);
+                    store_behind(self.shared, plan, None, None);
                     return Ok(self.not_stored(
                         Response::from_parts(parts, CacheBody::upstream(body)),
                         "Vary headers that cannot be keyed",
@@ -901,7 +900,7 @@ impl<'a> Exchange<'a> {
         };
         let length = body.size_hint().exact();
         let streams_to_followers = !is_event_stream(&parts.headers);
-        let cache = self.cache.clone();
+        let shared = self.shared.clone();
         let key = self.key.clone();
         let stored_key = variant.clone().unwrap_or_else(|| primary.clone());
         let head_entry = leader.as_ref().map(|_| Arc::new(entry.clone()));
@@ -945,11 +944,11 @@ impl<'a> Exchange<'a> {
             if let Some(alias) = alias {
                 plan.puts.push((key, alias.into()));
             }
-            store_behind(&cache, plan, leader, Some(lander));
+            store_behind(&shared, plan, leader, Some(lander));
         });
         let on_abandoned = settings
             .background_fill
-            .map(|limit| background_fill(self.cache.clone(), limit));
+            .map(|limit| background_fill(self.shared.clone(), limit));
         let tape = Tape::new(body, settings.max_body_size, on_complete, on_abandoned);
         // The caller's reader, before any follower can read (and pull) the body.
         let reader = tape.first_reader();
@@ -1066,9 +1065,9 @@ impl<'a> Exchange<'a> {
                 streams_to_followers: true,
             });
         }
-        store_behind(self.cache, plan, leader, None);
+        store_behind(self.shared, plan, leader, None);
         let at_response = Exchange {
-            cache: self.cache,
+            shared: self.shared,
             key: self.key.clone(),
             options: self.options,
             directives: self.directives,
@@ -1090,10 +1089,10 @@ impl<'a> Exchange<'a> {
 /// The background fill: a storable body of known length that its caller
 /// dropped is read to its end, within `limit`, and stored, as a write
 /// nobody waits for (bounded with them, and awaited by `flush`).
-fn background_fill(cache: CacheHandle, limit: Duration) -> OnAbandoned {
+fn background_fill(shared: Arc<Shared>, limit: Duration) -> OnAbandoned {
     let span = tracing::Span::current();
     Box::new(move |reader: TapeReader| {
-        let shared = Arc::clone(&cache.shared);
+        let writes = Arc::clone(&shared);
         let fill = async move {
             shared.counters.record(Counter::BackgroundFill);
             tracing::debug!("reqcache: body dropped unread; reading it to its end to store it");
@@ -1110,8 +1109,7 @@ fn background_fill(cache: CacheHandle, limit: Duration) -> OnAbandoned {
             }
         }
         .instrument(span);
-        let shared = &cache.shared;
-        shared.writes.submit(&shared.counters, fill, None);
+        writes.writes.submit(&writes.counters, fill, None);
     })
 }
 
@@ -1126,7 +1124,7 @@ fn is_event_stream(headers: &HeaderMap) -> bool {
 /// Refreshes a stale entry while its stale answer has already gone out
 /// (`stale-while-revalidate`); `leader` makes it once per key.
 pub(super) async fn refresh_in_background<S, ReqBody, ResBody>(
-    cache: CacheHandle,
+    shared: Arc<Shared>,
     key: CacheKey,
     inner: S,
     request: Request<ReqBody>,
@@ -1139,13 +1137,13 @@ pub(super) async fn refresh_in_background<S, ReqBody, ResBody>(
     ResBody: CacheableResponseBody,
 {
     let exchange = Exchange {
-        cache: &cache,
+        shared: &shared,
         key,
         options: RequestOptions::default(),
         directives: CacheControl::default(),
         conditional: false,
-        now: cache.shared.clock.now(),
-        flights_ended: cache.shared.flights.ended(),
+        now: shared.clock.now(),
+        flights_ended: shared.flights.ended(),
         forward: Forward::Stale,
     };
     match exchange

@@ -2,15 +2,17 @@
 //! successful `POST`, `PUT`, `DELETE`, ... what is stored for its URL, and
 //! for its `Location` and `Content-Location` on the same origin, is deleted.
 
+use std::sync::Arc;
+
 use http::{HeaderMap, StatusCode, Uri, header};
 
 use super::storage_calls;
-use crate::handle::CacheHandle;
+use crate::runtime::Shared;
 
 /// After a successful unsafe request, deletes what is stored for its URL and
 /// for its `Location` and `Content-Location` on the same origin.
 pub(super) async fn invalidate(
-    cache: &CacheHandle,
+    shared: &Arc<Shared>,
     uri: &Uri,
     status: StatusCode,
     headers: &HeaderMap,
@@ -27,9 +29,9 @@ pub(super) async fn invalidate(
         }
     }
     for target in targets {
-        let url = cache.shared.settings.key.normalize.normalized_url(&target);
+        let url = shared.settings.key.normalize.normalized_url(&target);
         // Bounded like every storage call; a failure is logged and counted.
-        if let Some(deleted) = storage_calls::delete_url(&cache.shared, &url).await
+        if let Some(deleted) = storage_calls::delete_url(shared, &url).await
             && deleted > 0
         {
             tracing::debug!(url, deleted, "reqcache: invalidated");

@@ -5,7 +5,7 @@
 //! returns an error.
 //!
 //! Writes run behind the response ([`store_behind`]): an ordered plan of
-//! deletes and puts handed to the cache's [`WriteBehind`](crate::write_behind::WriteBehind).
+//! deletes and puts handed to the cache's [`WriteBehind`](crate::runtime::write_behind::WriteBehind).
 
 use std::future::Future;
 use std::pin::pin;
@@ -15,13 +15,14 @@ use std::time::{Duration, SystemTime};
 
 use tracing::Instrument;
 
-use crate::breaker::{Breaker, Tripped};
-use crate::flight::Leader;
-use crate::handle::{CacheHandle, Shared};
+use crate::body::landing::Lander;
 use crate::key::CacheKey;
-use crate::stats::Counter;
+use crate::runtime::Shared;
+use crate::runtime::breaker::{Breaker, Tripped};
+use crate::runtime::flight::Leader;
+use crate::runtime::stats::Counter;
+use crate::runtime::write_behind::WriteMode;
 use crate::storage::{RecordChain, StorageError, StoredRecord};
-use crate::write_behind::{Lander, WriteMode};
 
 /// A storage call that did not end within its bound.
 pub(super) struct TimedOut;
@@ -220,17 +221,18 @@ pub(super) struct WritePlan {
 /// [`WriteMode::Durable`] it goes with the write and lands when the write
 /// is done; in [`WriteMode::Behind`] it is dropped here, and lands at once.
 pub(super) fn store_behind(
-    cache: &CacheHandle,
+    shared: &Arc<Shared>,
     plan: WritePlan,
     leader: Option<Leader>,
     lander: Option<Lander>,
 ) {
-    if cache.shared.settings.read_only || (plan.deletes.is_empty() && plan.puts.is_empty()) {
+    if shared.settings.read_only || (plan.deletes.is_empty() && plan.puts.is_empty()) {
         return;
     }
-    let lander = lander.filter(|_| cache.shared.settings.write_mode == WriteMode::Durable);
-    let shared = Arc::clone(&cache.shared);
+    let lander = lander.filter(|_| shared.settings.write_mode == WriteMode::Durable);
+    let writer = Arc::clone(shared);
     let write = async move {
+        let shared = writer;
         for key in &plan.deletes {
             delete(&shared, key).await;
         }
@@ -243,8 +245,5 @@ pub(super) fn store_behind(
     };
     // In the request's span, wherever the write ends up running.
     let write = write.instrument(tracing::Span::current());
-    cache
-        .shared
-        .writes
-        .submit(&cache.shared.counters, write, lander);
+    shared.writes.submit(&shared.counters, write, lander);
 }

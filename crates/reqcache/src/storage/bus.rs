@@ -36,7 +36,8 @@ use super::error::StorageError;
 /// An in-process bus, for tests and for several layers in one process:
 /// ```
 /// use std::sync::{Arc, Mutex};
-/// use reqcache::storage::{BusSubscriber, InvalidationBus, StorageError};
+/// use reqcache::storage::StorageError;
+/// use reqcache::storage::backend::{BusSubscriber, InvalidationBus};
 ///
 /// #[derive(Debug, Default, Clone)]
 /// struct LocalBus(Arc<Mutex<Vec<BusSubscriber>>>);
@@ -172,7 +173,7 @@ impl BusSubscriber {
     /// every bus shares; `bus` names it in the debug logs.
     ///
     /// ```
-    /// use reqcache::storage::{BusSubscriber, SessionEnd};
+    /// use reqcache::storage::backend::{BusSubscriber, SessionEnd};
     ///
     /// // A bus task: `deliver` subscribes and delivers messages.
     /// async fn run(subscriber: BusSubscriber) {

@@ -7,7 +7,7 @@
 //! the [`Storage`](super::Storage) contract the same way: every type that
 //! implements `ByteStore` is a `Storage`, encoding with its
 //! [`codec`](ByteStore::codec) (the default: plain MessagePack);
-//! [`Encoded`](super::Encoded) gives any byte store another codec.
+//! [`Encoded`](super::backend::Encoded) gives any byte store another codec.
 
 use std::fmt::Debug;
 use std::time::SystemTime;
@@ -85,7 +85,8 @@ impl ChainedRead {
 /// use std::collections::HashMap;
 /// use std::sync::Mutex;
 /// use std::time::SystemTime;
-/// use reqcache::storage::{ByteStore, EntryInfo, Record, Storage, StorageError};
+/// use reqcache::storage::{EntryInfo, Storage, StorageError};
+/// use reqcache::storage::backend::{ByteStore, Record};
 ///
 /// /// A byte store in a map: enough to be a `Storage`.
 /// #[derive(Debug, Default)]
@@ -208,7 +209,7 @@ pub trait ByteStore: Debug + Send + Sync + 'static {
     /// `true` for stores that drop entries by themselves at their
     /// [`deadline`](Record::deadline) (Redis, MongoDB, DynamoDB): they get
     /// one even when the layer sets no retention, so that expired entries
-    /// do not pile up ([`DEFAULT_NATIVE_RETENTION`](super::DEFAULT_NATIVE_RETENTION)
+    /// do not pile up ([`DEFAULT_NATIVE_RETENTION`](super::backend::DEFAULT_NATIVE_RETENTION)
     /// past their expiry). Default: `false`.
     fn expires_natively(&self) -> bool {
         false
@@ -216,7 +217,7 @@ pub trait ByteStore: Debug + Send + Sync + 'static {
 
     /// How the adapter encodes and decodes this store's values. Default:
     /// plain MessagePack (every serializer's records are read);
-    /// [`Encoded`](super::Encoded) sets another.
+    /// [`Encoded`](super::backend::Encoded) sets another.
     fn codec(&self) -> &Codec {
         Codec::plain()
     }

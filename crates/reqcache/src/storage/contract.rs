@@ -66,7 +66,7 @@ pub trait Storage: Debug + Send + Sync + 'static {
     /// The default makes two [`get_record`](Self::get_record) calls; a store
     /// that can read both at once overrides it (`MemoryStorage` reads both
     /// under one lock, byte stores through
-    /// [`ByteStore::read_then`](super::ByteStore::read_then), which SQLite
+    /// [`ByteStore::read_then`](super::backend::ByteStore::read_then), which SQLite
     /// answers on one connection in one read transaction).
     async fn get_chain(
         &self,

@@ -29,8 +29,10 @@ pub const DEFAULT_NATIVE_RETENTION: Duration = Duration::from_secs(3600);
 ///
 /// # Example
 /// ```
-/// use reqcache::storage::{Codec, Encoded, Serializer, Storage};
-/// # use reqcache::storage::{ByteStore, EntryInfo, Record, StorageError};
+/// use reqcache::storage::{Codec, Serializer, Storage};
+/// use reqcache::storage::backend::Encoded;
+/// # use reqcache::storage::{EntryInfo, StorageError};
+/// # use reqcache::storage::backend::{ByteStore, Record};
 /// # #[derive(Debug)] struct Files;
 /// # #[async_trait::async_trait] impl ByteStore for Files {
 /// #   async fn read(&self, _: &str, _: std::time::SystemTime) -> Result<Option<Vec<u8>>, StorageError> { Ok(None) }

@@ -6,7 +6,7 @@ use std::fmt;
 /// The kind of a [`StoredRecord`](super::StoredRecord), as listings show it.
 ///
 /// ```
-/// use reqcache::storage::RecordKind;
+/// use reqcache::storage::backend::RecordKind;
 /// assert_eq!(RecordKind::from_code(RecordKind::Alias.code()), Some(RecordKind::Alias));
 /// assert_eq!(RecordKind::VaryIndex.to_string(), "vary-index");
 /// assert_eq!(RecordKind::default(), RecordKind::Response);

@@ -3,9 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::backend::unix_time::{from_unix_nanos, to_unix_nanos};
 use super::entry::{CachedResponse, EntryInfo};
 use super::kind::RecordKind;
-use super::unix_time::{from_unix_nanos, to_unix_nanos};
 
 /// What listings need of a record (a response, an alias or a vary index), in plain serializable fields (times as
 /// nanoseconds since the Unix epoch). Storages that keep metadata apart from

@@ -1,44 +1,40 @@
-//! Storage: the [`Storage`] trait every backend implements, what it stores
-//! ([`CachedResponse`] and its listing form [`EntryInfo`]), its errors, the
-//! [`Codec`] byte-oriented backends encode with, [`MemoryStorage`], and
-//! [`TieredStorage`] (a memory L1 in front of a shared L2, kept coherent by
-//! an [`InvalidationBus`]).
+//! Storage: where a layer keeps its responses.
 //!
-//! Backend authors import from here; users of the layer need only the
-//! names the crate root re-exports.
+//! This module holds what a user picks: the [`Storage`] trait (a layer
+//! takes any `Arc<dyn Storage>`), [`MemoryStorage`], [`TieredStorage`],
+//! the [`Codec`] byte stores encode with, what is stored
+//! ([`CachedResponse`], listed as [`EntryInfo`]) and the errors. Each
+//! storage's builder and defaults are one module down
+//! ([`memory`], [`tiered`], [`codec`]); the other storages are crates of
+//! their own (`reqcache-sqlite`, `reqcache-redis`, ...).
+//!
+//! Writing a backend? Everything it builds on is in [`backend`].
 
+pub mod backend;
 mod bus;
 mod byte_store;
-mod codec;
+pub mod codec;
 mod contract;
 mod encoded;
 mod entry;
 mod error;
 mod kind;
-mod memory;
+pub mod memory;
 mod metadata;
 mod record;
 mod serializer;
-mod tiered;
-pub mod unix_time;
+pub mod tiered;
 mod wire;
 mod wire_reader;
 
-pub use bus::{
-    BusSubscriber, InvalidationBus, MAX_RESUBSCRIBE_BACKOFF, MIN_RESUBSCRIBE_BACKOFF, SessionEnd,
-};
-pub use byte_store::{ByteStore, ChainedRead, LARGE_VALUE, Record};
-pub use codec::{Codec, Compression, MAX_DECOMPRESSED_SIZE};
+pub use codec::{Codec, Compression};
 pub use contract::Storage;
-pub use encoded::{DEFAULT_NATIVE_RETENTION, Encoded};
 pub use entry::{CachedRequest, CachedResponse, EntryInfo};
-pub use error::{BoxError, StorageError, StorageErrorKind};
-pub use kind::RecordKind;
-pub use memory::{DEFAULT_MAX_BYTES, DEFAULT_MAX_ENTRIES, MemoryStorage, MemoryStorageBuilder};
+pub use error::{StorageError, StorageErrorKind};
+pub use memory::MemoryStorage;
 pub use metadata::EntryMetadata;
-pub use record::{Alias, RecordChain, StoredRecord, VaryIndex};
-pub use serializer::{FORMAT_VERSION, Serializer, ValueParts};
-pub use tiered::{
-    BusStatus, DEFAULT_L1_TTL, DEFAULT_L1_TTL_WITHOUT_BUS, TieredStats, TieredStorage,
-    TieredStorageBuilder,
-};
+pub use serializer::Serializer;
+pub use tiered::TieredStorage;
+
+// The backend author's names, for the core's own use.
+pub(crate) use backend::{Alias, BoxError, RecordChain, StoredRecord, VaryIndex};

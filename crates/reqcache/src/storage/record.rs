@@ -22,7 +22,8 @@ use super::kind::RecordKind;
 /// # Example
 /// ```
 /// use std::time::UNIX_EPOCH;
-/// use reqcache::storage::{CachedRequest, CachedResponse, RecordKind, StoredRecord, VaryIndex};
+/// use reqcache::storage::{CachedRequest, CachedResponse};
+/// use reqcache::storage::backend::{RecordKind, StoredRecord, VaryIndex};
 ///
 /// let response = CachedResponse::new(
 ///     http::StatusCode::OK,

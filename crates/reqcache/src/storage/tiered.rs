@@ -10,7 +10,8 @@ use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 
-use super::bus::{BusSubscriber, Invalidation, InvalidationBus, Listener};
+pub use super::bus::InvalidationBus;
+use super::bus::{BusSubscriber, Invalidation, Listener};
 use super::contract::Storage;
 use super::encoded::DEFAULT_NATIVE_RETENTION;
 use super::entry::EntryInfo;

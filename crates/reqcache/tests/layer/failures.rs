@@ -5,7 +5,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
-use reqcache::storage::{EntryInfo, Storage, StorageErrorKind, StoredRecord};
+use reqcache::storage::backend::StoredRecord;
+use reqcache::storage::{EntryInfo, Storage, StorageErrorKind};
 use reqcache::{CacheOutcome, StorageError};
 
 use crate::support::*;

@@ -13,9 +13,8 @@ use bytes::Bytes;
 use http::{Request, Response};
 use http_body::{Body, Frame};
 use http_body_util::{BodyExt, Full};
-use reqcache::{
-    CacheBody, CacheLayer, CacheOutcome, CacheStatus, MemoryStorage, SharedBodyError, WriteMode,
-};
+use reqcache::body::SharedBodyError;
+use reqcache::{CacheBody, CacheLayer, CacheOutcome, CacheStatus, MemoryStorage, WriteMode};
 use tokio::sync::{Semaphore, mpsc};
 use tower::{Layer, Service, ServiceExt};
 
@@ -257,7 +256,12 @@ async fn an_upstream_body_error_reaches_the_caller_and_nothing_is_stored() {
 fn followers(
     s: &Setup,
     n: usize,
-) -> Vec<tokio::task::JoinHandle<(CacheStatus, Result<Bytes, reqcache::storage::BoxError>)>> {
+) -> Vec<
+    tokio::task::JoinHandle<(
+        CacheStatus,
+        Result<Bytes, reqcache::storage::backend::BoxError>,
+    )>,
+> {
     (0..n)
         .map(|_| {
             let service = s.service.clone();

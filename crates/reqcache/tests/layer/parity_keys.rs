@@ -9,7 +9,8 @@ use std::time::SystemTime;
 use http::Method;
 use reqcache::CacheOutcome;
 use reqcache::key::MatchHeaders;
-use reqcache::storage::{ByteStore, Codec, EntryInfo, Record, StorageError};
+use reqcache::storage::backend::{ByteStore, Record};
+use reqcache::storage::{Codec, EntryInfo, StorageError};
 
 use crate::support::*;
 

@@ -9,9 +9,8 @@ use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response};
 use http_body_util::{BodyExt, Full};
 use reqcache::StorageError;
-use reqcache::storage::{
-    CachedRequest, CachedResponse, EntryInfo, RecordChain, RecordKind, Storage, StoredRecord,
-};
+use reqcache::storage::backend::{RecordChain, RecordKind, StoredRecord};
+use reqcache::storage::{CachedRequest, CachedResponse, EntryInfo, Storage};
 use reqcache::{CacheLayer, CacheStatus, MemoryStorage};
 use reqcache_test::Gated;
 use tower::{ServiceBuilder, ServiceExt};

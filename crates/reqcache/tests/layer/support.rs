@@ -203,7 +203,7 @@ pub(crate) struct Reply {
 pub(crate) async fn reply<B>(response: Response<CacheBody<B>>) -> Reply
 where
     B: Body,
-    B::Error: Into<reqcache::storage::BoxError>,
+    B::Error: Into<reqcache::storage::backend::BoxError>,
 {
     let (parts, body) = response.into_parts();
     let cache = parts

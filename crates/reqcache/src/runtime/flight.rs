@@ -18,9 +18,9 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::watch;
 
+use crate::body::tape::Tape;
 use crate::key::CacheKey;
 use crate::storage::CachedResponse;
-use crate::tape::Tape;
 
 #[derive(Debug, Default)]
 pub(crate) struct SingleFlight {

@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// # Example
 /// ```
 /// use std::time::{Duration, UNIX_EPOCH};
-/// use reqcache::storage::unix_time::{from_unix_nanos, to_unix_nanos};
+/// use reqcache::storage::backend::unix_time::{from_unix_nanos, to_unix_nanos};
 ///
 /// let time = UNIX_EPOCH + Duration::new(1_700_000_000, 5);
 /// assert_eq!(to_unix_nanos(time), 1_700_000_000_000_000_005);
@@ -26,7 +26,7 @@ pub fn to_unix_nanos(time: SystemTime) -> i64 {
 /// The inverse of [`to_unix_nanos`].
 ///
 /// ```
-/// assert_eq!(reqcache::storage::unix_time::from_unix_nanos(0), std::time::UNIX_EPOCH);
+/// assert_eq!(reqcache::storage::backend::unix_time::from_unix_nanos(0), std::time::UNIX_EPOCH);
 /// ```
 pub fn from_unix_nanos(nanos: i64) -> SystemTime {
     if nanos >= 0 {

@@ -7,34 +7,17 @@ use std::time::SystemTime;
 
 use http::{Request, Uri};
 
-use crate::breaker::Breaker;
-use crate::clock::Clock;
-pub use crate::entry_filter::EntryFilter;
-use crate::flight::SingleFlight;
+mod entry_filter;
+
 use crate::key::{CacheKey, variant_key};
 use crate::policy::expiration::Expiration;
 use crate::policy::{storable, vary};
-use crate::settings::CacheSettings;
-pub use crate::stats::CacheStats;
-use crate::stats::Counters;
+use crate::runtime::Shared;
+pub use crate::runtime::stats::CacheStats;
 use crate::storage::{
     Alias, CachedResponse, EntryInfo, Storage, StorageError, StoredRecord, VaryIndex,
 };
-use crate::write_behind::WriteBehind;
-
-/// What every service of one layer shares.
-pub(crate) struct Shared {
-    pub(crate) settings: CacheSettings,
-    pub(crate) storage: Arc<dyn Storage>,
-    pub(crate) clock: Arc<dyn Clock>,
-    pub(crate) flights: Arc<SingleFlight>,
-    pub(crate) counters: Counters,
-    pub(crate) writes: Arc<WriteBehind>,
-    /// One breaker for reads, one for writes: a storage that refuses
-    /// writes (a locked SQLite file) still serves hits.
-    pub(crate) read_breaker: Breaker,
-    pub(crate) write_breaker: Breaker,
-}
+pub use entry_filter::EntryFilter;
 
 /// What [`CacheHandle::rekey`] did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -41,8 +41,8 @@ use bytes::{Buf, Bytes, BytesMut};
 use http::HeaderMap;
 use http_body::{Body, Frame};
 
+use crate::body::landing::{Lander, Landing};
 use crate::storage::BoxError;
-use crate::write_behind::{Lander, Landing};
 
 /// The error a reader gets when the body it shares failed upstream (the
 /// reader that polled the failure gets the upstream error itself), or when

@@ -2,10 +2,10 @@
 
 use std::time::Duration;
 
-use crate::breaker::BreakerSettings;
 use crate::key::Keyer;
 use crate::policy::Rules;
-use crate::write_behind::{DEFAULT_MAX_PENDING_WRITES, WriteMode};
+use crate::runtime::breaker::BreakerSettings;
+use crate::runtime::write_behind::{DEFAULT_MAX_PENDING_WRITES, WriteMode};
 
 /// The default largest response body recorded for caching: 8 MiB.
 pub(crate) const DEFAULT_MAX_BODY_SIZE: usize = 8 * 1024 * 1024;

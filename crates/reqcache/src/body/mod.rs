@@ -1,4 +1,11 @@
-//! [`CacheBody`]: the body of every response from the layer.
+//! [`CacheBody`]: the body of every response from the layer, and what it
+//! is made of: the tape a miss's body is recorded on and shared through,
+//! and the landing of its write.
+
+pub(crate) mod landing;
+pub(crate) mod tape;
+
+pub use tape::SharedBodyError;
 
 use std::fmt;
 use std::pin::Pin;
@@ -8,7 +15,7 @@ use bytes::{Buf, Bytes};
 use http_body::{Body, Frame, SizeHint};
 
 use crate::storage::BoxError;
-use crate::tape::TapeReader;
+use tape::TapeReader;
 
 /// A response body: bytes from the cache, the upstream body streamed
 /// through (and recorded for storing as it goes), or the body of a
@@ -20,7 +27,7 @@ use crate::tape::TapeReader;
 /// up): whoever has read it to the end can count on the entry.
 ///
 /// Its error is a [`BoxError`]: the upstream body's own error, boxed (get it
-/// back with `downcast_ref`), or a [`SharedBodyError`](crate::SharedBodyError)
+/// back with `downcast_ref`), or a [`SharedBodyError`]
 /// when the concurrent response this one shared failed part way.
 ///
 /// # Example
@@ -76,7 +83,7 @@ impl<B: Body> CacheBody<B> {
         }
     }
 
-    /// A body read from a [`Tape`](crate::tape::Tape): the recorded upstream
+    /// A body read from a [`Tape`](crate::body::tape::Tape): the recorded upstream
     /// body of this or a concurrent request; `exact` is its length when known.
     pub(crate) fn shared(reader: TapeReader, exact: Option<u64>) -> Self {
         Self {
