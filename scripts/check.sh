@@ -36,4 +36,4 @@ step "reqcache-cli with no storage feature"
 cargo clippy -p reqcache-cli --no-default-features --quiet -- -D warnings
 
 step "core layers"
-python3 scripts/check-core-layers.py
+python3 scripts/check-layers.py

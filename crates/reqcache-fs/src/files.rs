@@ -4,6 +4,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
+use reqcache::storage::backend::Sidecar;
 use reqcache::storage::{EntryInfo, EntryMetadata, Serializer, StorageError, StorageErrorKind};
 use serde::{Deserialize, Serialize};
 
@@ -133,6 +134,12 @@ pub(crate) struct Meta {
     extension: String,
 }
 
+impl Sidecar for Meta {
+    fn metadata(&self) -> &EntryMetadata {
+        &self.entry
+    }
+}
+
 impl Meta {
     pub(crate) fn of(info: &EntryInfo, extension: &str) -> Self {
         Self {
@@ -140,20 +147,6 @@ impl Meta {
             entry: EntryMetadata::from_info(info),
             extension: extension.to_owned(),
         }
-    }
-
-    pub(crate) fn encode(&self) -> Vec<u8> {
-        // Plain data: encoding into a Vec cannot fail.
-        rmp_serde::to_vec(self).unwrap_or_default()
-    }
-
-    pub(crate) fn decode(bytes: &[u8]) -> Option<Self> {
-        rmp_serde::from_slice(bytes).ok()
-    }
-
-    /// The URL of the entry this describes.
-    pub(crate) fn url(&self) -> &str {
-        self.entry.url()
     }
 
     /// The extension of the entry file this describes.

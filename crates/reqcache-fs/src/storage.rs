@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
-use reqcache::storage::backend::{ByteStore, Record};
+use reqcache::storage::backend::{ByteStore, Record, Sidecar};
 use reqcache::storage::{EntryInfo, Serializer, StorageError, StorageErrorKind};
 
 use crate::files::{self, KIND_EXTENSION, META_EXTENSION, Meta};

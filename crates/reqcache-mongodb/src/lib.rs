@@ -54,12 +54,14 @@
 //! the layer answers from upstream. A value that does not decode is deleted
 //! and read as a miss.
 
+mod builder;
 mod document;
 mod gridfs;
 mod storage;
 
+pub use builder::MongoStorageBuilder;
 pub use gridfs::GridFsStorage;
-pub use storage::{MongoStorage, MongoStorageBuilder};
+pub use storage::MongoStorage;
 
 /// Re-exported so users can name [`StorageError`] without depending on
 /// `reqcache` directly.

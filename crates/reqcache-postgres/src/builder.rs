@@ -50,6 +50,32 @@ enum Source {
     Pool(PgPool),
 }
 
+// The ways to a builder live here, beside it, so that the storage's file
+// does not point back at the builder's.
+impl PostgresStorage {
+    /// A builder for a storage on the database at `url`
+    /// (`postgres://user:password@host:port/database?sslmode=…`, every
+    /// parameter libpq takes in a URL).
+    pub fn builder(url: impl Into<String>) -> PostgresStorageBuilder {
+        PostgresStorageBuilder::new(url.into())
+    }
+
+    /// A builder for a storage on a pool of your own (its settings are
+    /// yours; the builder's pool settings do not apply).
+    pub fn from_pool(pool: PgPool) -> PostgresStorageBuilder {
+        PostgresStorageBuilder::with_pool(pool)
+    }
+
+    /// Opens the storage on `url` with the default settings: the table
+    /// `http_cache`, created when missing.
+    ///
+    /// # Errors
+    /// As [`PostgresStorageBuilder::open`].
+    pub async fn open(url: impl Into<String>) -> Result<Self, StorageError> {
+        Self::builder(url).open().await
+    }
+}
+
 impl PostgresStorageBuilder {
     pub(crate) fn new(url: String) -> Self {
         Self::from_source(Source::Url(url))

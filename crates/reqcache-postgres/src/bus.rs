@@ -5,7 +5,7 @@ use std::fmt;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use reqcache::storage::backend::{BusSubscriber, InvalidationBus, SessionEnd};
+use reqcache::storage::backend::{BusSettings, BusSubscriber, InvalidationBus, SessionEnd};
 use reqcache::storage::{StorageError, StorageErrorKind};
 use sqlx::postgres::{PgListener, PgPool};
 use tokio::sync::mpsc;
@@ -41,15 +41,14 @@ pub const DEFAULT_CHANNEL: &str = "reqcache_invalidate";
 #[derive(Clone)]
 pub struct PostgresBus {
     pool: PgPool,
-    channel: String,
-    heartbeat: Duration,
+    settings: BusSettings,
 }
 
 impl fmt::Debug for PostgresBus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PostgresBus")
-            .field("channel", &self.channel)
-            .field("heartbeat", &self.heartbeat)
+            .field("channel", &self.settings.channel)
+            .field("heartbeat", &self.settings.heartbeat)
             .finish_non_exhaustive()
     }
 }
@@ -60,8 +59,7 @@ impl PostgresBus {
     pub fn new(pool: PgPool) -> Self {
         Self {
             pool,
-            channel: DEFAULT_CHANNEL.to_owned(),
-            heartbeat: Duration::from_secs(1),
+            settings: BusSettings::new(DEFAULT_CHANNEL),
         }
     }
 
@@ -69,7 +67,7 @@ impl PostgresBus {
     /// bytes (PostgreSQL truncates longer identifiers).
     #[must_use]
     pub fn channel(mut self, channel: impl Into<String>) -> Self {
-        self.channel = channel.into();
+        self.settings = self.settings.channel(channel);
         self
     }
 
@@ -77,7 +75,7 @@ impl PostgresBus {
     /// a hung server is noticed within three.
     #[must_use]
     pub fn heartbeat(mut self, every: Duration) -> Self {
-        self.heartbeat = every.max(Duration::from_millis(10));
+        self.settings = self.settings.heartbeat(every);
         self
     }
 
@@ -93,13 +91,14 @@ impl PostgresBus {
     /// Listens, then delivers until the connection fails, falls silent, or
     /// the storage is gone.
     async fn deliver(&self, subscriber: &BusSubscriber, heartbeat_channel: &str) -> SessionEnd {
-        let listen = tokio::time::timeout(self.heartbeat.max(Duration::from_secs(2)), async {
-            let mut listener = PgListener::connect_with(&self.pool).await?;
-            listener
-                .listen_all([self.channel.as_str(), heartbeat_channel])
-                .await?;
-            Ok::<_, sqlx::Error>(listener)
-        });
+        let listen =
+            tokio::time::timeout(self.settings.heartbeat.max(Duration::from_secs(2)), async {
+                let mut listener = PgListener::connect_with(&self.pool).await?;
+                listener
+                    .listen_all([self.settings.channel.as_str(), heartbeat_channel])
+                    .await?;
+                Ok::<_, sqlx::Error>(listener)
+            });
         let mut listener = match listen.await {
             Ok(Ok(listener)) => listener,
             Ok(Err(error)) => return SessionEnd::NotConnected(error.to_string()),
@@ -124,7 +123,7 @@ impl PostgresBus {
                 }
             }
         });
-        let mut tick = tokio::time::interval(self.heartbeat);
+        let mut tick = tokio::time::interval(self.settings.heartbeat);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_heard = Instant::now();
         let ended = loop {
@@ -142,11 +141,11 @@ impl PostgresBus {
                     if !subscriber.is_alive() {
                         break SessionEnd::StorageGone;
                     }
-                    if last_heard.elapsed() > self.heartbeat * 3 {
+                    if last_heard.elapsed() > self.settings.heartbeat * 3 {
                         break SessionEnd::Lost("no heartbeat for three intervals".to_owned());
                     }
                     let ping = self.notify(heartbeat_channel, "");
-                    let _ = tokio::time::timeout(self.heartbeat, ping).await;
+                    let _ = tokio::time::timeout(self.settings.heartbeat, ping).await;
                 }
             }
         };
@@ -166,9 +165,15 @@ fn heartbeat_channel() -> String {
 #[async_trait]
 impl InvalidationBus for PostgresBus {
     async fn publish(&self, message: String) -> Result<(), StorageError> {
-        self.notify(&self.channel, &message).await.map_err(|error| {
-            StorageError::with_source(StorageErrorKind::Backend, "PostgreSQL NOTIFY failed", error)
-        })
+        self.notify(&self.settings.channel, &message)
+            .await
+            .map_err(|error| {
+                StorageError::with_source(
+                    StorageErrorKind::Backend,
+                    "PostgreSQL NOTIFY failed",
+                    error,
+                )
+            })
     }
 
     /// Spawns the listening task on the current Tokio runtime; outside one

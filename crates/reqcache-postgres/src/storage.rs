@@ -12,7 +12,6 @@ use sqlx::postgres::{PgPool, PgRow};
 use sqlx::{Executor, Row};
 use tokio::sync::OnceCell;
 
-use crate::builder::PostgresStorageBuilder;
 use crate::queries::Queries;
 
 /// A [`Storage`](reqcache::storage::Storage) in a PostgreSQL table, on a
@@ -65,28 +64,6 @@ impl fmt::Debug for PostgresStorage {
 }
 
 impl PostgresStorage {
-    /// A builder for a storage on the database at `url`
-    /// (`postgres://user:password@host:port/database?sslmode=…`, every
-    /// parameter libpq takes in a URL).
-    pub fn builder(url: impl Into<String>) -> PostgresStorageBuilder {
-        PostgresStorageBuilder::new(url.into())
-    }
-
-    /// A builder for a storage on a pool of your own (its settings are
-    /// yours; the builder's pool settings do not apply).
-    pub fn from_pool(pool: PgPool) -> PostgresStorageBuilder {
-        PostgresStorageBuilder::with_pool(pool)
-    }
-
-    /// Opens the storage on `url` with the default settings: the table
-    /// `http_cache`, created when missing.
-    ///
-    /// # Errors
-    /// As [`PostgresStorageBuilder::open`].
-    pub async fn open(url: impl Into<String>) -> Result<Self, StorageError> {
-        Self::builder(url).open().await
-    }
-
     /// The connection pool, for maintenance of your own and for tests.
     pub fn pool(&self) -> &PgPool {
         &self.shared.pool

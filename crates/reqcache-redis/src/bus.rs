@@ -6,7 +6,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures_util::StreamExt;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use reqcache::storage::backend::{BusSubscriber, InvalidationBus, SessionEnd};
+use reqcache::storage::backend::{BusSettings, BusSubscriber, InvalidationBus, SessionEnd};
 use reqcache::storage::{StorageError, StorageErrorKind};
 
 /// The channel when none is given: `reqcache:invalidate`.
@@ -42,8 +42,7 @@ pub const DEFAULT_CHANNEL: &str = "reqcache:invalidate";
 pub struct RedisBus {
     client: redis::Client,
     publisher: ConnectionManager,
-    channel: String,
-    heartbeat: Duration,
+    settings: BusSettings,
 }
 
 impl fmt::Debug for RedisBus {
@@ -51,7 +50,7 @@ impl fmt::Debug for RedisBus {
         let info = self.client.get_connection_info();
         f.debug_struct("RedisBus")
             .field("server", &info.addr())
-            .field("channel", &self.channel)
+            .field("channel", &self.settings.channel)
             .finish_non_exhaustive()
     }
 }
@@ -81,8 +80,7 @@ impl RedisBus {
         Ok(Self {
             client,
             publisher,
-            channel: DEFAULT_CHANNEL.to_owned(),
-            heartbeat: Duration::from_secs(1),
+            settings: BusSettings::new(DEFAULT_CHANNEL),
         })
     }
 
@@ -90,7 +88,7 @@ impl RedisBus {
     /// do not, use channels of their own (say, one per namespace).
     #[must_use]
     pub fn channel(mut self, channel: impl Into<String>) -> Self {
-        self.channel = channel.into();
+        self.settings = self.settings.channel(channel);
         self
     }
 
@@ -100,18 +98,19 @@ impl RedisBus {
     /// meanwhile).
     #[must_use]
     pub fn heartbeat(mut self, every: Duration) -> Self {
-        self.heartbeat = every.max(Duration::from_millis(10));
+        self.settings = self.settings.heartbeat(every);
         self
     }
 
     /// Subscribes, then delivers until the connection fails or the storage
     /// is gone.
     async fn deliver(&self, subscriber: &BusSubscriber) -> SessionEnd {
-        let connect = tokio::time::timeout(self.heartbeat.max(Duration::from_secs(1)), async {
-            let mut pubsub = self.client.get_async_pubsub().await?;
-            pubsub.subscribe(&self.channel).await?;
-            Ok::<_, redis::RedisError>(pubsub)
-        });
+        let connect =
+            tokio::time::timeout(self.settings.heartbeat.max(Duration::from_secs(1)), async {
+                let mut pubsub = self.client.get_async_pubsub().await?;
+                pubsub.subscribe(&self.settings.channel).await?;
+                Ok::<_, redis::RedisError>(pubsub)
+            });
         let pubsub = match connect.await {
             Ok(Ok(pubsub)) => pubsub,
             Ok(Err(error)) => return SessionEnd::NotConnected(error.to_string()),
@@ -121,7 +120,7 @@ impl RedisBus {
             return SessionEnd::StorageGone;
         }
         let (mut sink, mut messages) = pubsub.split();
-        let mut heartbeat = tokio::time::interval(self.heartbeat);
+        let mut heartbeat = tokio::time::interval(self.settings.heartbeat);
         heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
@@ -140,7 +139,7 @@ impl RedisBus {
                     if !subscriber.is_alive() {
                         return SessionEnd::StorageGone;
                     }
-                    match tokio::time::timeout(self.heartbeat, sink.ping::<redis::Value>()).await {
+                    match tokio::time::timeout(self.settings.heartbeat, sink.ping::<redis::Value>()).await {
                         Ok(Ok(_)) => {}
                         Ok(Err(error)) => return SessionEnd::Lost(error.to_string()),
                         Err(_) => return SessionEnd::Lost(timed_out()),
@@ -164,7 +163,7 @@ impl InvalidationBus for RedisBus {
     async fn publish(&self, message: String) -> Result<(), StorageError> {
         let mut connection = self.publisher.clone();
         redis::cmd("PUBLISH")
-            .arg(&self.channel)
+            .arg(&self.settings.channel)
             .arg(message)
             .query_async::<i64>(&mut connection)
             .await

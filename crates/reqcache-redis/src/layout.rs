@@ -2,6 +2,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use reqcache::storage::backend::Sidecar;
 use reqcache::storage::backend::unix_time::{from_unix_nanos, to_unix_nanos};
 use reqcache::storage::{EntryInfo, EntryMetadata};
 use serde::{Deserialize, Serialize};
@@ -90,25 +91,18 @@ pub(crate) struct Meta {
     deadline: Option<i64>,
 }
 
+impl Sidecar for Meta {
+    fn metadata(&self) -> &EntryMetadata {
+        &self.entry
+    }
+}
+
 impl Meta {
     pub(crate) fn of(info: &EntryInfo, deadline: Option<SystemTime>) -> Self {
         Self {
             entry: EntryMetadata::from_info(info),
             deadline: deadline.map(to_unix_nanos),
         }
-    }
-
-    pub(crate) fn encode(&self) -> Vec<u8> {
-        // Plain data: encoding into a Vec cannot fail.
-        rmp_serde::to_vec(self).unwrap_or_default()
-    }
-
-    pub(crate) fn decode(bytes: &[u8]) -> Option<Self> {
-        rmp_serde::from_slice(bytes).ok()
-    }
-
-    pub(crate) fn url(&self) -> &str {
-        self.entry.url()
     }
 
     /// `true` once Redis has (or will have) dropped the value.

@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::{ClusterClient, ClusterClientBuilder};
-use reqcache::storage::backend::{ByteStore, Record};
+use reqcache::storage::backend::{ByteStore, Record, Sidecar};
 use reqcache::storage::{EntryInfo, StorageError, StorageErrorKind};
 
 use crate::connection::Connection;

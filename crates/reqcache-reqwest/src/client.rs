@@ -4,11 +4,9 @@ use std::sync::Arc;
 
 use reqcache::{CacheHandle, CacheLayer, RequestOptions};
 use reqwest::header::HeaderMap;
-use reqwest::{IntoUrl, Method};
 
 use crate::adapter::ReqwestService;
 use crate::choice::CacheChoice;
-use crate::request_builder::RequestBuilder;
 use crate::response::into_reqwest_response;
 
 /// A reqwest client with a cache: requests-cache's `CachedSession`.
@@ -16,11 +14,11 @@ use crate::response::into_reqwest_response;
 /// It reads like reqwest — `client.get(url).query(..).header(..).send().await`,
 /// then `.json()`, `.text()`, `.bytes()` on the `reqwest::Response` — and adds
 /// per-request cache settings to the builder
-/// ([`expire_after`](RequestBuilder::expire_after),
-/// [`only_if_cached`](RequestBuilder::only_if_cached),
-/// [`refresh`](RequestBuilder::refresh),
-/// [`force_refresh`](RequestBuilder::force_refresh),
-/// [`bypass`](RequestBuilder::bypass)). What the cache did is on the
+/// ([`expire_after`](crate::RequestBuilder::expire_after),
+/// [`only_if_cached`](crate::RequestBuilder::only_if_cached),
+/// [`refresh`](crate::RequestBuilder::refresh),
+/// [`force_refresh`](crate::RequestBuilder::force_refresh),
+/// [`bypass`](crate::RequestBuilder::bypass)). What the cache did is on the
 /// response, through [`CacheStatusExt`](crate::CacheStatusExt).
 ///
 /// Session-wide settings are the [`CacheLayerBuilder`](reqcache::CacheLayerBuilder)'s,
@@ -155,51 +153,6 @@ impl CachedClient {
     /// The reqwest client underneath.
     pub fn client(&self) -> &reqwest::Client {
         &self.client
-    }
-
-    /// A `GET` request.
-    pub fn get(&self, url: impl IntoUrl) -> RequestBuilder {
-        self.request(Method::GET, url)
-    }
-
-    /// A `HEAD` request.
-    pub fn head(&self, url: impl IntoUrl) -> RequestBuilder {
-        self.request(Method::HEAD, url)
-    }
-
-    /// A `POST` request.
-    pub fn post(&self, url: impl IntoUrl) -> RequestBuilder {
-        self.request(Method::POST, url)
-    }
-
-    /// A `PUT` request.
-    pub fn put(&self, url: impl IntoUrl) -> RequestBuilder {
-        self.request(Method::PUT, url)
-    }
-
-    /// A `PATCH` request.
-    pub fn patch(&self, url: impl IntoUrl) -> RequestBuilder {
-        self.request(Method::PATCH, url)
-    }
-
-    /// A `DELETE` request.
-    pub fn delete(&self, url: impl IntoUrl) -> RequestBuilder {
-        self.request(Method::DELETE, url)
-    }
-
-    /// A request with any method.
-    ///
-    /// # Example
-    /// ```
-    /// use reqcache::{CacheLayer, MemoryStorage};
-    /// use reqcache_reqwest::CachedClient;
-    ///
-    /// let client = CachedClient::new(CacheLayer::new(MemoryStorage::new()));
-    /// let request = client.request(reqwest::Method::OPTIONS, "http://127.0.0.1:1/").build().unwrap();
-    /// assert_eq!(request.method(), reqwest::Method::OPTIONS);
-    /// ```
-    pub fn request(&self, method: Method, url: impl IntoUrl) -> RequestBuilder {
-        RequestBuilder::new(self.clone(), self.client.request(method, url))
     }
 
     /// Sends a built request through the cache, with the client's settings.

@@ -1,12 +1,12 @@
 //! [`RequestBuilder`]: reqwest's request builder, with per-request cache
-//! settings.
+//! settings, and the [`CachedClient`] methods that start one.
 
 use std::fmt;
 use std::time::Duration;
 
 use reqcache::{Expiration, RequestOptions};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
-use reqwest::{Body, Version};
+use reqwest::{Body, IntoUrl, Method, Version};
 
 use crate::client::CachedClient;
 
@@ -43,6 +43,55 @@ impl fmt::Debug for RequestBuilder {
             .field("inner", &self.inner)
             .field("options", &self.options)
             .finish_non_exhaustive()
+    }
+}
+
+// The client's request methods live here, beside what they return, so
+// that the client's file does not point back at the builder's.
+impl CachedClient {
+    /// A `GET` request.
+    pub fn get(&self, url: impl IntoUrl) -> RequestBuilder {
+        self.request(Method::GET, url)
+    }
+
+    /// A `HEAD` request.
+    pub fn head(&self, url: impl IntoUrl) -> RequestBuilder {
+        self.request(Method::HEAD, url)
+    }
+
+    /// A `POST` request.
+    pub fn post(&self, url: impl IntoUrl) -> RequestBuilder {
+        self.request(Method::POST, url)
+    }
+
+    /// A `PUT` request.
+    pub fn put(&self, url: impl IntoUrl) -> RequestBuilder {
+        self.request(Method::PUT, url)
+    }
+
+    /// A `PATCH` request.
+    pub fn patch(&self, url: impl IntoUrl) -> RequestBuilder {
+        self.request(Method::PATCH, url)
+    }
+
+    /// A `DELETE` request.
+    pub fn delete(&self, url: impl IntoUrl) -> RequestBuilder {
+        self.request(Method::DELETE, url)
+    }
+
+    /// A request with any method.
+    ///
+    /// # Example
+    /// ```
+    /// use reqcache::{CacheLayer, MemoryStorage};
+    /// use reqcache_reqwest::CachedClient;
+    ///
+    /// let client = CachedClient::new(CacheLayer::new(MemoryStorage::new()));
+    /// let request = client.request(reqwest::Method::OPTIONS, "http://127.0.0.1:1/").build().unwrap();
+    /// assert_eq!(request.method(), reqwest::Method::OPTIONS);
+    /// ```
+    pub fn request(&self, method: Method, url: impl IntoUrl) -> RequestBuilder {
+        RequestBuilder::new(self.clone(), self.client().request(method, url))
     }
 }
 

@@ -22,7 +22,8 @@
 //! ```
 
 pub use super::bus::{
-    BusSubscriber, InvalidationBus, MAX_RESUBSCRIBE_BACKOFF, MIN_RESUBSCRIBE_BACKOFF, SessionEnd,
+    BusSettings, BusSubscriber, InvalidationBus, MAX_RESUBSCRIBE_BACKOFF, MIN_RESUBSCRIBE_BACKOFF,
+    SessionEnd,
 };
 pub use super::byte_store::{ByteStore, ChainedRead, LARGE_VALUE, Record};
 pub use super::codec::{Codec, Compression, MAX_DECOMPRESSED_SIZE};
@@ -31,7 +32,7 @@ pub use super::encoded::{DEFAULT_NATIVE_RETENTION, Encoded};
 pub use super::entry::{CachedRequest, CachedResponse, EntryInfo};
 pub use super::error::{BoxError, StorageError, StorageErrorKind};
 pub use super::kind::RecordKind;
-pub use super::metadata::EntryMetadata;
+pub use super::metadata::{EntryMetadata, Sidecar};
 pub use super::record::{Alias, RecordChain, StoredRecord, VaryIndex};
 pub use super::serializer::{FORMAT_VERSION, Serializer, ValueParts};
 

@@ -158,6 +158,59 @@ pub enum SessionEnd {
     NotConnected(String),
 }
 
+/// The two settings every bus has: the channel its messages go on, and
+/// the heartbeat that notices a hung server. A bus keeps one and forwards
+/// its own `channel` and `heartbeat` setters to it.
+///
+/// # Example
+/// ```
+/// use std::time::Duration;
+/// use reqcache::storage::backend::BusSettings;
+///
+/// let settings = BusSettings::new("reqcache_invalidate").heartbeat(Duration::ZERO);
+/// assert_eq!(settings.channel, "reqcache_invalidate");
+/// assert_eq!(settings.heartbeat, BusSettings::MIN_HEARTBEAT);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BusSettings {
+    /// Instances that share an L2 share a channel.
+    pub channel: String,
+    /// How often the subscription is checked, and how long the answer may
+    /// take.
+    pub heartbeat: Duration,
+}
+
+impl BusSettings {
+    /// The default heartbeat: 1 second.
+    pub const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(1);
+    /// The shortest heartbeat: 10 ms (a shorter one is raised to it).
+    pub const MIN_HEARTBEAT: Duration = Duration::from_millis(10);
+
+    /// `channel`, with the default heartbeat.
+    pub fn new(channel: impl Into<String>) -> Self {
+        Self {
+            channel: channel.into(),
+            heartbeat: Self::DEFAULT_HEARTBEAT,
+        }
+    }
+
+    /// These settings on another channel.
+    #[must_use]
+    pub fn channel(mut self, channel: impl Into<String>) -> Self {
+        self.channel = channel.into();
+        self
+    }
+
+    /// These settings with a heartbeat of `every`, at least
+    /// [`MIN_HEARTBEAT`](Self::MIN_HEARTBEAT).
+    #[must_use]
+    pub fn heartbeat(mut self, every: Duration) -> Self {
+        self.heartbeat = every.max(Self::MIN_HEARTBEAT);
+        self
+    }
+}
+
 /// The first wait before a bus subscribes again: 100 ms, doubling up to
 /// [`MAX_RESUBSCRIBE_BACKOFF`].
 pub const MIN_RESUBSCRIBE_BACKOFF: Duration = Duration::from_millis(100);

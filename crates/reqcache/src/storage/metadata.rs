@@ -1,6 +1,7 @@
 //! [`EntryMetadata`]: an entry's metadata in a serializable form, for
 //! storages that keep it apart from the value.
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::backend::unix_time::{from_unix_nanos, to_unix_nanos};
@@ -91,5 +92,57 @@ impl EntryMetadata {
             expires: self.expires_ns.map(from_unix_nanos),
             retain_until: self.retain_ns.map(from_unix_nanos),
         })
+    }
+}
+
+/// A record of metadata that a storage keeps apart from the value (a
+/// file's sidecar, a field of a Redis hash): an [`EntryMetadata`] and
+/// whatever else that storage needs beside it, in MessagePack.
+///
+/// # Example
+/// ```
+/// # use std::time::UNIX_EPOCH;
+/// use reqcache::storage::backend::Sidecar;
+/// use reqcache::storage::{CachedRequest, CachedResponse, EntryMetadata};
+///
+/// #[derive(serde::Serialize, serde::Deserialize)]
+/// struct Meta {
+///     entry: EntryMetadata,
+///     shard: u8,
+/// }
+///
+/// impl Sidecar for Meta {
+///     fn metadata(&self) -> &EntryMetadata {
+///         &self.entry
+///     }
+/// }
+///
+/// let entry = CachedResponse::new(
+///     http::StatusCode::OK, http::HeaderMap::new(), bytes::Bytes::new(),
+///     CachedRequest::new(http::Method::GET, "https://example.com/"), UNIX_EPOCH);
+/// let meta = Meta { entry: EntryMetadata::of(&entry), shard: 3 };
+/// let back = Meta::decode(&meta.encode()).unwrap();
+/// assert_eq!((back.url(), back.shard), ("https://example.com/", 3));
+/// assert!(Meta::decode(b"not messagepack").is_none());
+/// ```
+pub trait Sidecar: Serialize + DeserializeOwned {
+    /// The entry's metadata in it.
+    fn metadata(&self) -> &EntryMetadata;
+
+    /// Its bytes.
+    fn encode(&self) -> Vec<u8> {
+        // Plain data: encoding into a Vec cannot fail.
+        rmp_serde::to_vec(self).unwrap_or_default()
+    }
+
+    /// It again from its bytes; `None` for bytes that are not one (a
+    /// corrupt or foreign record).
+    fn decode(bytes: &[u8]) -> Option<Self> {
+        rmp_serde::from_slice(bytes).ok()
+    }
+
+    /// The URL of the entry it describes.
+    fn url(&self) -> &str {
+        self.metadata().url()
     }
 }

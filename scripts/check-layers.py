@@ -1,19 +1,23 @@
 #!/usr/bin/env python3
-"""Checks the core crate's file dependencies point one way.
+"""Checks that every crate's file dependencies point one way.
 
-Reads every `use crate::...` / `use super::...` / `crate::a::b` path in
-crates/reqcache/src, maps each to the file that defines it, and fails when:
-- any import circle exists among the files;
-- a file under policy/ imports anything outside policy/ (the policy is pure);
-- anything but service.rs imports engine/ from outside it.
+Reads every `use crate::...` / `use super::...` / `crate::a::b` path in each
+crate's src/ (crates/*/src), maps each to the file that defines it, and
+fails when:
+- any import circle exists among the files of a crate;
+- in the core (crates/reqcache): an import circle among its top-level
+  modules (a directory counts as one module), a file under policy/ imports
+  anything outside policy/ (the policy is pure), or anything but service.rs
+  imports engine/ from outside it.
 
-Usage: scripts/check-core-layers.py [--graph]   (--graph prints the edges)
+Usage: scripts/check-layers.py [--graph]   (--graph prints the core's edges)
 """
 import os
 import re
 import sys
 
-ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "crates", "reqcache", "src")
+CRATES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "crates")
+ROOT = os.path.join(CRATES, "reqcache", "src")
 
 
 def module_of(path):
@@ -105,14 +109,45 @@ def expand(tree):
             yield from expand(prefix + item)
 
 
-def main():
+def file_graph(root):
+    global ROOT
+    ROOT = root
     graph = {}
-    for dirpath, _, files in os.walk(ROOT):
+    for dirpath, _, files in os.walk(root):
         for name in files:
             if name.endswith(".rs"):
                 path = os.path.join(dirpath, name)
                 with open(path) as f:
-                    graph[os.path.relpath(path, ROOT)] = targets(path, f.read())
+                    graph[os.path.relpath(path, root)] = targets(path, f.read())
+    return graph
+
+
+def circles(graph):
+    """Every circle a depth-first search meets, as 'a -> b -> a'."""
+    found, state, stack = [], {}, []
+
+    def visit(node):
+        state[node] = "open"
+        stack.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == "open":
+                found.append(" -> ".join(stack[stack.index(nxt):] + [nxt]))
+            elif nxt not in state:
+                visit(nxt)
+        stack.pop()
+        state[node] = "done"
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node)
+    return found
+
+
+def top_module(path):
+    return path.split(os.sep)[0].removesuffix(".rs")
+
+
+def core_problems(graph):
     problems = []
     for src, dsts in sorted(graph.items()):
         if "--graph" in sys.argv:
@@ -125,29 +160,34 @@ def main():
         for dst in dsts:
             if dst.startswith("engine/") and not src.startswith("engine/") and src != "service.rs":
                 problems.append(f"only service.rs enters the engine: {src} imports {dst}")
-    # Circles: depth-first search.
-    state, stack = {}, []
+    modules = {}
+    for src, dsts in graph.items():
+        if src == "lib.rs":
+            continue
+        for dst in dsts:
+            if top_module(src) != top_module(dst):
+                modules.setdefault(top_module(src), set()).add(top_module(dst))
+    problems += ["module circle in the core: " + c for c in circles(modules)]
+    return problems
 
-    def visit(node):
-        state[node] = "open"
-        stack.append(node)
-        for nxt in sorted(graph.get(node, ())):
-            if state.get(nxt) == "open":
-                problems.append("import circle: " + " -> ".join(stack[stack.index(nxt):] + [nxt]))
-            elif nxt not in state:
-                visit(nxt)
-        stack.pop()
-        state[node] = "done"
 
-    for node in sorted(graph):
-        if node not in state:
-            visit(node)
-    edges = sum(len(d) for d in graph.values())
+def main():
+    problems, files, edges = [], 0, 0
+    for crate in sorted(os.listdir(CRATES)):
+        root = os.path.join(CRATES, crate, "src")
+        if not os.path.isdir(root):
+            continue
+        graph = file_graph(root)
+        files += len(graph)
+        edges += sum(len(d) for d in graph.values())
+        problems += [f"import circle in {crate}: {c}" for c in circles(graph)]
+        if crate == "reqcache":
+            problems += core_problems(graph)
     if problems:
         print("\n".join(problems))
-        print(f"core layers: {len(problems)} problem(s) in {len(graph)} files, {edges} imports")
+        print(f"layers: {len(problems)} problem(s) in {files} files, {edges} imports")
         return 1
-    print(f"core layers: {len(graph)} files, {edges} internal imports, no circle, policy pure")
+    print(f"layers: {files} files in every crate, {edges} internal imports, no circle; the core's modules point one way, policy pure")
     return 0
 
 
