@@ -62,6 +62,9 @@ def targets(path, text):
             found.add(p)
     for m in re.finditer(r"\bcrate::((?:\w+::)*\w+)", body):
         found.add("crate::" + m.group(1))
+    # Paths written inline, `super::fetch::refresh(...)`, count as imports.
+    for m in re.finditer(r"(?<![\w:])((?:super::)+(?:\w+::)*\w+)", body):
+        found.add(m.group(1))
     out = set()
     for p in found:
         segs = p.split("::")

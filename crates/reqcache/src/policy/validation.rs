@@ -7,7 +7,7 @@
 
 use std::time::SystemTime;
 
-use http::{HeaderMap, HeaderName, HeaderValue, header};
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 
 use super::http_date;
 
@@ -82,6 +82,49 @@ pub(crate) fn not_modified_matches(stored: &HeaderMap, not_modified: &HeaderMap)
             text(stored, header::LAST_MODIFIED).is_some_and(|old| old.trim() == new.trim())
         }
         None => true,
+    }
+}
+
+/// What an upstream answer means for the stored response it was asked
+/// about: see [`judge_not_modified`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NotModified {
+    /// A `304` that describes the stored response: refreshed with the
+    /// `304`'s fields, it answers the request.
+    Refreshes,
+    /// A `304` to the cache's validators that describes another
+    /// representation: drop the stored one and ask again, unconditionally.
+    AskAgain,
+    /// Not a `304` about the stored response: the answer stands as it is
+    /// (a client's own conditional request gets its `304`).
+    No,
+}
+
+/// What an upstream answer with `status` and `headers` means for the stored
+/// response whose fields are `stored` (RFC 9111 section 4.3.3-4.3.4).
+/// `sent_validators`: the cache added the stored validators to the request;
+/// `client_conditional`: the client's request was conditional itself.
+///
+/// A `304` to the cache's validators refreshes the stored response when it
+/// matches it ([`not_modified_matches`]), else the request goes again
+/// without them. A matching `304` to a request that had no validators at
+/// all (the stored response has none, and the client sent none) refreshes
+/// it too: the client did not ask for a `304`.
+pub(crate) fn judge_not_modified(
+    status: StatusCode,
+    sent_validators: bool,
+    client_conditional: bool,
+    stored: &HeaderMap,
+    headers: &HeaderMap,
+) -> NotModified {
+    if status != StatusCode::NOT_MODIFIED {
+        return NotModified::No;
+    }
+    match (sent_validators, not_modified_matches(stored, headers)) {
+        (true, true) => NotModified::Refreshes,
+        (true, false) => NotModified::AskAgain,
+        (false, true) if !client_conditional => NotModified::Refreshes,
+        (false, _) => NotModified::No,
     }
 }
 
@@ -163,6 +206,31 @@ pub(crate) fn merge_not_modified(stored: &HeaderMap, not_modified: &HeaderMap) -
 mod tests {
     use super::*;
     use crate::policy::test_headers::headers;
+
+    #[test]
+    fn a_304_refreshes_asks_again_or_stands_as_rfc_9111_says() {
+        use NotModified::{AskAgain, No, Refreshes};
+        let stored = headers(&[("etag", "\"a\"")]);
+        let same = headers(&[("etag", "\"a\"")]);
+        let other = headers(&[("etag", "\"b\"")]);
+        let none = HeaderMap::new();
+        let judge = |status, sent, client, answer: &HeaderMap| {
+            judge_not_modified(status, sent, client, &stored, answer)
+        };
+        let not_modified = StatusCode::NOT_MODIFIED;
+        // To the cache's validators.
+        assert_eq!(judge(not_modified, true, false, &same), Refreshes);
+        assert_eq!(judge(not_modified, true, true, &same), Refreshes);
+        assert_eq!(judge(not_modified, true, false, &other), AskAgain);
+        assert_eq!(judge(not_modified, true, false, &none), Refreshes);
+        // No validators sent by the cache: the client's own 304 stands.
+        assert_eq!(judge(not_modified, false, true, &same), No);
+        assert_eq!(judge(not_modified, false, false, &same), Refreshes);
+        assert_eq!(judge(not_modified, false, false, &other), No);
+        // Not a 304.
+        assert_eq!(judge(StatusCode::OK, true, false, &same), No);
+        assert_eq!(judge(StatusCode::BAD_GATEWAY, true, false, &same), No);
+    }
 
     #[test]
     fn merge_replaces_fields_but_keeps_length() {
