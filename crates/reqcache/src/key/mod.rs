@@ -11,17 +11,16 @@
 //! One concept per file: the settings (`Normalizer`, in
 //! `normalize.rs`) and what they shape — `url.rs` (scheme, host, path,
 //! query), `body.rs` (JSON and form bodies), `headers.rs` (matched and
-//! `Vary`ed headers), `material.rs` (the default key's layout and hash),
-//! `stored.rs` (the request as stored) — then `keyer.rs` (a custom key
-//! function or the default), `variant.rs` (a `Vary`ing response's key) and
-//! `redact.rs` (the names left out).
+//! `Vary`ed headers), `stored.rs` (the request as stored) — then
+//! `keyer.rs` (the key: a custom key function's, or the default layout and
+//! hash), `variant.rs` (a `Vary`ing response's key) and `redact.rs` (the
+//! names left out).
 
 mod body;
 mod cache_key;
 mod headers;
 mod keyer;
 mod match_headers;
-mod material;
 mod normalize;
 mod parts;
 mod redact;
