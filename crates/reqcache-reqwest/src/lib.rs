@@ -61,6 +61,8 @@
 //! The cache never fails a request (see [reqcache]'s docs); the errors
 //! returned are reqwest's own.
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 mod adapter;
 mod choice;
 mod client;
@@ -74,6 +76,7 @@ pub use adapter::{ReqwestFuture, ReqwestService};
 pub use client::CachedClient;
 pub use global_client::{get, global_client};
 #[cfg(feature = "middleware")]
+#[cfg_attr(docsrs, doc(cfg(feature = "middleware")))]
 pub use middleware::CacheMiddleware;
 pub use request_builder::RequestBuilder;
 pub use response::CacheStatusExt;

@@ -165,18 +165,21 @@ impl RequestBuilder {
 
     /// Appends query parameters (reqwest's `query`; feature `query`).
     #[cfg(feature = "query")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "query")))]
     pub fn query<T: serde::Serialize + ?Sized>(self, query: &T) -> Self {
         self.map(|inner| inner.query(query))
     }
 
     /// A URL-encoded form body (reqwest's `form`; feature `form`).
     #[cfg(feature = "form")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "form")))]
     pub fn form<T: serde::Serialize + ?Sized>(self, form: &T) -> Self {
         self.map(|inner| inner.form(form))
     }
 
     /// A JSON body (reqwest's `json`; feature `json`).
     #[cfg(feature = "json")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "json")))]
     pub fn json<T: serde::Serialize + ?Sized>(self, json: &T) -> Self {
         self.map(|inner| inner.json(json))
     }

@@ -192,6 +192,8 @@
 //!
 //! [tower]: https://docs.rs/tower
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 pub mod body;
 pub mod bounds;
 mod clock;

@@ -87,6 +87,7 @@ impl Codec {
     /// Compress values of at least `compression.min_size` bytes with zstd
     /// (feature `compression`).
     #[cfg(feature = "compression")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "compression")))]
     #[must_use]
     pub fn compressed(mut self, compression: Compression) -> Self {
         self.compression = Some(compression);
@@ -104,6 +105,7 @@ impl Codec {
     /// # let _ = codec;
     /// ```
     #[cfg(feature = "signing")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "signing")))]
     #[must_use]
     pub fn signed(mut self, key: Vec<u8>, old_keys: impl IntoIterator<Item = Vec<u8>>) -> Self {
         self.keys = Some(std::sync::Arc::new(SigningKeys {

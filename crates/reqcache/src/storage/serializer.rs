@@ -51,9 +51,11 @@ pub enum Serializer {
     Json,
     /// Readable YAML, with text and binary bodies as in JSON (feature `yaml`).
     #[cfg(feature = "yaml")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "yaml")))]
     Yaml,
     /// BSON, prefixed with `RQB` and the format version (feature `bson`).
     #[cfg(feature = "bson")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "bson")))]
     Bson,
 }
 
