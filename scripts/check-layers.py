@@ -89,6 +89,8 @@ def targets(path, text):
 
 
 def expand(tree):
+    # `a::b as c`: the path is `a::b` (dropped before the spaces go).
+    tree = re.sub(r"\s+as\s+\w+", "", tree)
     tree = re.sub(r"\s+", "", tree)
     if "{" not in tree:
         yield tree.split(" as ")[0]

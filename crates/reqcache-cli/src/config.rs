@@ -15,7 +15,7 @@ use crate::proxy::{self, ProxyOptions};
 use crate::storage_url::StorageUrl;
 
 /// Shared (a proxy serving many users) or private (one user's).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// RFC 9111's shared cache.
@@ -27,7 +27,17 @@ pub enum Mode {
 
 /// One `urls_expire_after` rule: URLs matching `pattern` (host and path,
 /// no scheme; a prefix; `*` matches anything) get `expire_after` seconds of
-/// freshness (`0`: not stored, negative: forever).
+/// freshness (`0`: not stored, negative: forever). On the command line it
+/// is written `PATTERN=SECS`.
+///
+/// ```
+/// use reqcache_cli::config::UrlRule;
+///
+/// let rule: UrlRule = "*/static/*=86400".parse()?;
+/// assert_eq!((rule.pattern.as_str(), rule.expire_after), ("*/static/*", 86400));
+/// assert!("*/static/*".parse::<UrlRule>().is_err());
+/// # Ok::<(), String>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UrlRule {
@@ -37,8 +47,28 @@ pub struct UrlRule {
     pub expire_after: i64,
 }
 
-/// Every setting of `reqcache proxy`. The TOML keys are the field names;
-/// every key is optional (the defaults below are the flags' defaults).
+impl std::str::FromStr for UrlRule {
+    type Err = String;
+
+    fn from_str(rule: &str) -> Result<Self, String> {
+        let (pattern, secs) = rule
+            .rsplit_once('=')
+            .ok_or_else(|| format!("{rule:?}: use PATTERN=SECS"))?;
+        let expire_after = secs
+            .trim()
+            .parse()
+            .map_err(|_| format!("{rule:?}: {secs:?} is not a number of seconds"))?;
+        Ok(Self {
+            pattern: pattern.trim().to_owned(),
+            expire_after,
+        })
+    }
+}
+
+/// Every setting of `reqcache proxy`, defined once: each field is a flag
+/// (`--l1-size`), a key of the TOML file (`l1_size`), and its default is
+/// the flag's (shown by `--help`). A new setting is one field here and its
+/// use in [`layer`](Self::layer) or [`proxy_options`](Self::proxy_options).
 ///
 /// ```toml
 /// listen = "0.0.0.0:8080"
@@ -62,113 +92,134 @@ pub struct UrlRule {
 /// assert!(ProxyConfig::from_toml("colour = \"blue\"").is_err(), "unknown keys are refused");
 /// # Ok::<(), String>(())
 /// ```
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, clap::Args)]
 #[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
 pub struct ProxyConfig {
-    /// Where to listen. Default: `127.0.0.1:8080`.
+    /// Where to listen.
+    #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
     /// The upstream's base URL (`http[s]://host[:port][/path]`); required.
+    #[arg(long)]
     pub upstream: Option<String>,
-    /// The storage URL ([`StorageUrl`]). Default: `memory`.
+    /// A storage URL (as for `reqcache list`); Redis and PostgreSQL connect
+    /// on first use, so the proxy starts while they are down.
+    #[arg(long, default_value = "memory")]
     pub storage: String,
-    /// Bytes of an in-process L1 in front of the storage; 0: none.
+    /// Bytes of an in-process L1 cache in front of the storage (0: none).
+    /// Proxies sharing a Redis or PostgreSQL storage drop each other's L1
+    /// copies through it (pub/sub, NOTIFY); other storages' copies last 1 s.
+    #[arg(long, default_value_t = 0)]
     pub l1_size: u64,
     /// Seconds an L1 copy is used at most while the bus is connected.
-    /// Default: 60.
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
     pub l1_ttl: u64,
-    /// Shared or private. Default: shared.
+    /// Shared (a proxy serving many users) or private (one user's).
+    #[arg(long, value_enum, default_value_t = Mode::Shared)]
     pub mode: Mode,
     /// Serve stale responses when the upstream answers with an error too
-    /// (not only when it cannot be reached). Default: false.
+    /// (not only when it cannot be reached).
+    #[arg(long, num_args = 0..=1, default_value_t = false, default_missing_value = "true", action = clap::ArgAction::Set)]
     pub stale_if_error: bool,
-    /// With `stale_if_error`: at most this many seconds stale. Default:
-    /// however stale.
+    /// With --stale-if-error: at most this many seconds stale (default:
+    /// however stale).
+    #[arg(long, value_name = "SECS")]
     pub stale_if_error_max: Option<u64>,
-    /// Seconds stale a stored response may answer when the upstream cannot
-    /// be reached at all (never one that must be revalidated); 0: never.
-    /// Default: one week.
+    /// Seconds stale a response may answer when the upstream cannot be
+    /// reached at all (never one that must be revalidated); 0: never. The
+    /// default is a week.
+    #[arg(long, value_name = "SECS", default_value_t = 7 * 24 * 3600)]
     pub stale_if_disconnected: u64,
-    /// The fraction of the time since `Last-Modified` a response without
-    /// explicit freshness is fresh for (heuristic freshness, RFC 9111
-    /// section 4.2.2); 0: none. Default: 0.1.
+    /// Heuristic freshness (RFC 9111 section 4.2.2): this fraction of the
+    /// time since Last-Modified, for responses that state no freshness; 0:
+    /// none.
+    #[arg(long, default_value_t = 0.1)]
     pub heuristic_fraction: f64,
-    /// The longest heuristic lifetime, in seconds. Default: one day.
+    /// The longest heuristic lifetime, in seconds (the default is a day).
+    #[arg(long, value_name = "SECS", default_value_t = 86_400)]
     pub heuristic_max: u64,
-    /// The targeted cache-control field obeyed in shared mode, or `none`.
-    /// Default: `cdn-cache-control`.
+    /// The targeted cache-control field obeyed in shared mode (RFC 9213),
+    /// or `none`.
+    #[arg(long, default_value = "cdn-cache-control")]
     pub targeted_cache_control: String,
-    /// Peers whose forwarding headers are kept. Default: none. The key is
-    /// also read as `trusted_proxy`, the flag's name (`--trusted-proxy`).
+    /// A peer whose Forwarded / X-Forwarded-* headers are kept (a load
+    /// balancer in front); repeat for several. From others they are
+    /// removed. The file's key is `trusted_proxies` (or `trusted_proxy`).
+    #[arg(long = "trusted-proxy", value_name = "IP")]
     #[serde(alias = "trusted_proxy")]
     pub trusted_proxies: Vec<IpAddr>,
-    /// Seconds a client may take to send a request head. Default: 20.
+    /// Seconds a client may take to send a request head (and an idle
+    /// keep-alive connection may stay open).
+    #[arg(long, value_name = "SECS", default_value_t = ProxyOptions::default().header_read_timeout.as_secs())]
     pub header_read_timeout: u64,
-    /// Seconds the upstream may take to send a response head. Default: 60.
+    /// Seconds the upstream may take to send a response head.
+    #[arg(long, value_name = "SECS", default_value_t = ProxyOptions::default().upstream_head_timeout.as_secs())]
     pub upstream_timeout: u64,
-    /// A PEM file of certificate authorities trusted for an `https://`
-    /// upstream besides the webpki roots.
+    /// A PEM file of certificate authorities to trust for an https://
+    /// upstream, besides the webpki (Mozilla) roots.
+    #[arg(long, value_name = "FILE")]
     pub upstream_ca: Option<std::path::PathBuf>,
-    /// The largest request body, in bytes. Default: 100 MiB.
+    /// The largest request body in bytes (streamed, never held whole);
+    /// larger is a 413. The default is 100 MiB.
+    #[arg(long, value_name = "BYTES", default_value_t = ProxyOptions::default().max_request_body_size)]
     pub max_request_body: usize,
-    /// The largest response body stored, in bytes.
+    /// The largest response body stored, in bytes (larger ones stream
+    /// through uncached).
+    #[arg(long, value_name = "BYTES", default_value_t = reqcache::CacheLayerBuilder::DEFAULT_MAX_BODY_SIZE)]
     pub max_body_size: usize,
+    /// Milliseconds a storage read may take on the request path; a slower
+    /// one is a miss (and counts toward the breaker).
+    #[arg(long, value_name = "MS", default_value_t = reqcache::CacheLayerBuilder::DEFAULT_READ_TIMEOUT.as_millis() as u64)]
+    pub storage_read_timeout: u64,
     /// Seconds of freshness for responses that state none; negative:
-    /// forever. Default: none (such responses are revalidated).
+    /// forever (default: none, such a response is reused only after
+    /// revalidation).
+    #[arg(long, value_name = "SECS", allow_negative_numbers = true)]
     pub expire_after: Option<i64>,
-    /// Per-URL freshness, first match wins over `expire_after`.
+    /// `PATTERN=SECS`: freshness for URLs matching a glob (host and path, no
+    /// scheme; a prefix); repeat, the first match wins over --expire-after.
+    #[arg(long, value_name = "PATTERN=SECS")]
     pub urls_expire_after: Vec<UrlRule>,
-    /// Seconds a stale response may answer while it is refreshed.
+    /// Answer a stale response at once and refresh it in the background,
+    /// when at most this many seconds stale.
+    #[arg(long, value_name = "SECS")]
     pub stale_while_revalidate: Option<u64>,
-    /// The methods cached. Default: GET, HEAD.
+    /// The methods cached, comma-separated (default: GET,HEAD).
+    #[arg(long, value_delimiter = ',')]
     pub allowable_methods: Option<Vec<String>>,
-    /// The status codes stored. Default: every code RFC 9111 allows.
+    /// The status codes stored, comma-separated (default: every code
+    /// RFC 9111 allows, 200-599).
+    #[arg(long, value_delimiter = ',')]
     pub allowable_codes: Option<Vec<u16>>,
-    /// A PEM certificate chain: serve clients over TLS (HTTP/2 and
-    /// HTTP/1.1 by ALPN) with it and `tls_key`. Default: plain TCP
-    /// (HTTP/1, and HTTP/2 with prior knowledge).
+    /// A PEM certificate chain: serve clients over TLS (HTTP/2 and HTTP/1.1
+    /// by ALPN), with --tls-key. Without: plain TCP, HTTP/1 and h2c.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
     pub tls_cert: Option<std::path::PathBuf>,
-    /// The PEM private key of `tls_cert`.
+    /// The PEM private key of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
     pub tls_key: Option<std::path::PathBuf>,
-    /// Where to serve `GET /metrics` (Prometheus text). Default: nowhere.
+    /// Serve the metrics (Prometheus text) at `GET /metrics` on this address
+    /// (default: nowhere).
+    #[arg(long, value_name = "ADDR")]
     pub metrics_listen: Option<SocketAddr>,
-    /// `json` or `logfmt`: one line per request on standard output.
-    /// Default: no access log.
+    /// Log each request on standard output: `json` or `logfmt` (default: no
+    /// access log).
+    #[arg(long, value_name = "FORMAT")]
     pub access_log: Option<String>,
 }
 
 impl Default for ProxyConfig {
+    /// The flags' defaults.
     fn default() -> Self {
-        let defaults = ProxyOptions::default();
-        Self {
-            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            upstream: None,
-            storage: "memory".to_owned(),
-            l1_size: 0,
-            l1_ttl: 60,
-            mode: Mode::Shared,
-            stale_if_error: false,
-            stale_if_error_max: None,
-            stale_if_disconnected: 7 * 24 * 3600,
-            heuristic_fraction: 0.1,
-            heuristic_max: 86_400,
-            targeted_cache_control: "cdn-cache-control".to_owned(),
-            trusted_proxies: Vec::new(),
-            header_read_timeout: defaults.header_read_timeout.as_secs(),
-            upstream_timeout: defaults.upstream_head_timeout.as_secs(),
-            upstream_ca: None,
-            max_request_body: defaults.max_request_body_size,
-            max_body_size: reqcache::CacheLayerBuilder::DEFAULT_MAX_BODY_SIZE,
-            expire_after: None,
-            urls_expire_after: Vec::new(),
-            stale_while_revalidate: None,
-            allowable_methods: None,
-            allowable_codes: None,
-            tls_cert: None,
-            tls_key: None,
-            metrics_listen: None,
-            access_log: None,
+        #[derive(clap::Parser)]
+        struct Defaults {
+            #[command(flatten)]
+            config: ProxyConfig,
         }
+        // No arguments: every field takes its flag's default, which parse.
+        <Defaults as clap::Parser>::try_parse_from(["reqcache proxy"])
+            .map(|defaults| defaults.config)
+            .unwrap_or_else(|error| unreachable!("the proxy's defaults parse: {error}"))
     }
 }
 
@@ -180,6 +231,34 @@ impl ProxyConfig {
     /// key or a value of the wrong type.
     pub fn from_toml(text: &str) -> Result<Self, String> {
         toml::from_str(text).map_err(|error| error.to_string())
+    }
+
+    /// These settings with the flags given on a command line over them:
+    /// `flags` is what the command line parsed to (defaults included), and
+    /// `given` says which settings it named.
+    ///
+    /// # Errors
+    /// A message when the merged settings do not form a configuration (they
+    /// always should; both halves parsed).
+    pub fn overridden_by(
+        &self,
+        flags: &ProxyConfig,
+        given: impl Fn(&str) -> bool,
+    ) -> Result<Self, String> {
+        let table = |config: &ProxyConfig| {
+            toml::Table::try_from(config).map_err(|error| format!("settings: {error}"))
+        };
+        let mut merged = table(self)?;
+        for (key, value) in table(flags)? {
+            if given(&key) {
+                merged.insert(key, value);
+            }
+        }
+        // An option a flag left unset (`None`) is no key at all: it keeps
+        // the file's value, as it should.
+        merged
+            .try_into()
+            .map_err(|error: toml::de::Error| error.to_string())
     }
 
     /// The settings as TOML, every key written; the storage URL without its
@@ -227,6 +306,10 @@ impl ProxyConfig {
                 secs => StaleWindow::Within(Duration::from_secs(secs)),
             })
             .max_body_size(self.max_body_size)
+            .storage_timeouts(
+                Some(Duration::from_millis(self.storage_read_timeout)),
+                Some(reqcache::CacheLayerBuilder::DEFAULT_WRITE_TIMEOUT),
+            )
             .name("proxy");
         if !(0.0..=1.0).contains(&self.heuristic_fraction) {
             return Err(format!(
@@ -325,6 +408,7 @@ mod tests {
             upstream_ca = "/etc/reqcache/ca.pem"
             max_request_body = 1000
             max_body_size = 2000
+            storage_read_timeout = 250
             expire_after = -1
             stale_while_revalidate = 9
             allowable_methods = ["GET"]
@@ -348,6 +432,50 @@ mod tests {
         assert_eq!(
             ProxyConfig::from_toml(&ProxyConfig::default().to_toml()).unwrap(),
             ProxyConfig::default()
+        );
+    }
+
+    #[test]
+    fn flags_given_override_the_file_and_only_those() {
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            config: ProxyConfig,
+        }
+        use clap::{CommandFactory, FromArgMatches};
+        let file = ProxyConfig::from_toml(
+            "l1_size = 5\nstorage = \"sqlite:/tmp/c\"\nexpire_after = 30\ntrusted_proxy = [\"10.0.0.1\"]",
+        )
+        .unwrap();
+        let matches = Cli::command()
+            .try_get_matches_from(["proxy", "--l1-size", "7", "--trusted-proxy", "10.0.0.2"])
+            .unwrap();
+        let flags = Cli::from_arg_matches(&matches).unwrap().config;
+        let given =
+            |key: &str| matches.value_source(key) == Some(clap::parser::ValueSource::CommandLine);
+        let merged = file.overridden_by(&flags, given).unwrap();
+        assert_eq!(merged.l1_size, 7, "a flag given wins");
+        assert_eq!(
+            merged.trusted_proxies,
+            ["10.0.0.2".parse::<IpAddr>().unwrap()]
+        );
+        assert_eq!(
+            merged.storage, "sqlite:/tmp/c",
+            "a flag left out keeps the file's"
+        );
+        assert_eq!(
+            merged.expire_after,
+            Some(30),
+            "an option left out keeps the file's"
+        );
+        assert_eq!(merged.l1_ttl, 60, "neither: the default");
+        assert_eq!(
+            flags,
+            ProxyConfig {
+                l1_size: 7,
+                trusted_proxies: merged.trusted_proxies.clone(),
+                ..ProxyConfig::default()
+            }
         );
     }
 

@@ -151,6 +151,14 @@ impl CacheLayerBuilder {
     /// The default of [`max_body_size`](Self::max_body_size): 8 MiB.
     pub const DEFAULT_MAX_BODY_SIZE: usize = crate::runtime::settings::DEFAULT_MAX_BODY_SIZE;
 
+    /// The default bound on a storage read on the request path: 100 ms
+    /// (see [`storage_timeouts`](Self::storage_timeouts)).
+    pub const DEFAULT_READ_TIMEOUT: Duration = crate::runtime::settings::DEFAULT_READ_TIMEOUT;
+
+    /// The default bound on a storage write: 2 s (see
+    /// [`storage_timeouts`](Self::storage_timeouts)).
+    pub const DEFAULT_WRITE_TIMEOUT: Duration = crate::runtime::settings::DEFAULT_WRITE_TIMEOUT;
+
     /// How long responses stay fresh when nothing more specific applies
     /// (see [`Expiration`] for the accepted values). Default: never expire.
     pub fn expire_after(mut self, expire_after: impl Into<Expiration>) -> Self {

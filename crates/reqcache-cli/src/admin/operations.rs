@@ -1,8 +1,6 @@
 //! The admin commands' work, on any storage: statistics, listing with
 //! filters, showing, deleting, copying, and export / import as JSON lines.
-//!
-//! Each function returns what it found or did; the binary prints it, as
-//! text or (`--json`) as JSON.
+//! Each function returns what it found or did.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, Write};

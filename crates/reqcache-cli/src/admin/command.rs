@@ -1,0 +1,360 @@
+//! [`AdminCommand`]: the admin subcommands of `reqcache` (`stats`, `list`,
+//! `show`, `delete`, `clear`, `remove-expired`, `copy`, `export`,
+//! `import`), their arguments, and what they print, as text or JSON.
+
+use std::time::SystemTime;
+
+use tower::BoxError;
+
+use super::operations as admin;
+use crate::storage;
+
+/// An admin command, as `reqcache` parses it.
+#[derive(Debug, clap::Subcommand)]
+pub enum AdminCommand {
+    /// Count the stored entries: expired, bytes, by status and method.
+    Stats(Target),
+    /// List the stored entries (key, method, status, URL, size, state).
+    List {
+        /// The storage, and the output's form.
+        #[command(flatten)]
+        target: Target,
+        /// Only URLs matching this glob (`*` matches `/` too).
+        #[arg(long, value_name = "GLOB")]
+        url: Option<String>,
+        /// Only this status code.
+        #[arg(long)]
+        status: Option<u16>,
+        /// Only expired entries.
+        #[arg(long, conflicts_with = "fresh")]
+        expired: bool,
+        /// Only fresh entries.
+        #[arg(long)]
+        fresh: bool,
+    },
+    /// Show the entries of a key or a URL: metadata and response head.
+    Show {
+        /// The storage, and the output's form.
+        #[command(flatten)]
+        target: Target,
+        /// A cache key, or a URL (normalized as stored).
+        key_or_url: String,
+        /// The body too (text; binary as base64 with --json, raw otherwise).
+        #[arg(long)]
+        body: bool,
+    },
+    /// Delete the entry of a key, or every entry of a URL.
+    Delete {
+        /// The storage, and the output's form.
+        #[command(flatten)]
+        target: Target,
+        /// A cache key, or a URL (normalized as stored).
+        key_or_url: String,
+    },
+    /// Delete every stored entry.
+    Clear(Target),
+    /// Delete the expired entries; with --expire-after, first give every
+    /// entry that many seconds from now (requests-cache's
+    /// remove_expired_responses(expire_after)).
+    RemoveExpired {
+        /// The storage, and the output's form.
+        #[command(flatten)]
+        target: Target,
+        /// Seconds from now every entry expires in, before the removal.
+        #[arg(long, allow_negative_numbers = true)]
+        expire_after: Option<i64>,
+    },
+    /// Copy every entry from one storage to another (same keys).
+    Copy {
+        /// The storage URL to copy from.
+        source: String,
+        /// The storage URL to copy into (created if it is a new file or table).
+        destination: String,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write every entry as JSON lines (reqcache's versioned record format).
+    Export {
+        /// The storage, and the output's form.
+        #[command(flatten)]
+        target: Target,
+        /// The file to write; default: standard output.
+        #[arg(long, short)]
+        output: Option<std::path::PathBuf>,
+    },
+    /// Read entries from JSON lines written by `export`.
+    Import {
+        /// The storage URL to import into (created if new).
+        #[arg(long)]
+        storage: String,
+        /// The file to read; default: standard input.
+        #[arg(long, short)]
+        input: Option<std::path::PathBuf>,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// The storage an admin command works on, and how it prints.
+#[derive(Debug, clap::Args)]
+pub struct Target {
+    /// A storage URL: memory, sqlite:PATH, fs:DIR, redis://HOST[#NAMESPACE],
+    /// redis+cluster://HOST:PORT,…, mongodb://…[#DATABASE], gridfs:mongodb://…,
+    /// dynamodb://TABLE[?endpoint=URL&region=R], postgres://…[#TABLE].
+    // A plain string, parsed after clap: clap's messages would repeat a
+    // password in the URL.
+    #[arg(long)]
+    pub storage: String,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl AdminCommand {
+    /// Runs the command, printing what it found or did. Storages it reads
+    /// must exist already (a path with a typo is an error, not a new empty
+    /// cache); `copy` and `import` create their destination.
+    ///
+    /// # Errors
+    /// The storage's, or a message (no entry, unreadable file, ...).
+    pub async fn run(self) -> Result<(), BoxError> {
+        let now = SystemTime::now();
+        let print_json = |value: serde_json::Value| println!("{value}");
+        match self {
+            AdminCommand::Stats(target) => {
+                let storage = open_for_admin(&target.storage).await?;
+                let stats = admin::stats(&*storage, now).await?;
+                if target.json {
+                    print_json(stats.to_json());
+                } else {
+                    println!("entries: {} ({} expired)", stats.entries, stats.expired);
+                    println!("aliases and vary indexes: {}", stats.bookkeeping);
+                    println!("bytes:   {}", stats.bytes);
+                    for (status, count) in &stats.by_status {
+                        println!("status {status}: {count}");
+                    }
+                    for (method, count) in &stats.by_method {
+                        println!("method {method}: {count}");
+                    }
+                }
+            }
+            AdminCommand::List {
+                target,
+                url,
+                status,
+                expired,
+                fresh,
+            } => {
+                let storage = open_for_admin(&target.storage).await?;
+                let mut filter = admin::ListFilter::default()
+                    .status(status)
+                    .expired(if expired {
+                        Some(true)
+                    } else if fresh {
+                        Some(false)
+                    } else {
+                        None
+                    });
+                if let Some(glob) = &url {
+                    filter = filter.url_glob(glob)?;
+                }
+                for info in admin::list(&*storage, &filter, now).await? {
+                    if target.json {
+                        print_json(admin::info_json(&info, now));
+                    } else {
+                        println!("{}", admin::info_line(&info, now));
+                    }
+                }
+            }
+            AdminCommand::Show {
+                target,
+                key_or_url,
+                body,
+            } => {
+                let handle = admin::handle(open_for_admin(&target.storage).await?);
+                let found = admin::find(&handle, &key_or_url).await?;
+                if found.is_empty() {
+                    return Err(match admin::where_to_look(&handle, &key_or_url).await {
+                        Some(hint) => format!("no entry for {key_or_url:?}; {hint}"),
+                        None => format!("no entry for {key_or_url:?}"),
+                    }
+                    .into());
+                }
+                for (info, record) in found {
+                    let Some(record) = record else {
+                        eprintln!(
+                            "{}: listed but unreadable (expired past retention, or undecodable)",
+                            info.key
+                        );
+                        continue;
+                    };
+                    if target.json {
+                        print_json(admin::record_json(&info, &record, body, now));
+                        continue;
+                    }
+                    println!("{}", admin::info_line(&info, now));
+                    let Some(entry) = record.as_response() else {
+                        println!("{}", admin::leads_to(&record).unwrap_or_default());
+                        continue;
+                    };
+                    println!("{:?} {}", entry.version, entry.status);
+                    for (name, value) in &entry.headers {
+                        println!("{name}: {}", String::from_utf8_lossy(value.as_bytes()));
+                    }
+                    if body {
+                        println!();
+                        use std::io::Write as _;
+                        std::io::stdout().write_all(&entry.body)?;
+                        println!();
+                    }
+                }
+            }
+            AdminCommand::Delete { target, key_or_url } => {
+                let handle = admin::handle(open_for_admin(&target.storage).await?);
+                let deleted = admin::delete(&handle, &key_or_url).await?;
+                if deleted == 0
+                    && let Some(hint) = admin::where_to_look(&handle, &key_or_url).await
+                {
+                    eprintln!("reqcache: nothing stored for {key_or_url:?}; {hint}");
+                }
+                if target.json {
+                    print_json(serde_json::json!({ "deleted": deleted }));
+                } else {
+                    println!("deleted {}", entries(deleted));
+                }
+            }
+            AdminCommand::Clear(target) => {
+                let storage = open_for_admin(&target.storage).await?;
+                let before = storage.len().await?;
+                storage.clear().await?;
+                if target.json {
+                    print_json(serde_json::json!({ "deleted": before }));
+                } else {
+                    println!("deleted {}", entries(before));
+                }
+            }
+            AdminCommand::RemoveExpired {
+                target,
+                expire_after,
+            } => {
+                let handle = admin::handle(open_for_admin(&target.storage).await?);
+                let removed = match expire_after {
+                    Some(secs) => handle.remove_expired_with(secs).await?,
+                    None => handle.remove_expired().await?,
+                };
+                if target.json {
+                    print_json(serde_json::json!({ "removed": removed }));
+                } else {
+                    println!(
+                        "removed {}",
+                        counted(removed, "expired entry", "expired entries")
+                    );
+                }
+            }
+            AdminCommand::Copy {
+                source,
+                destination,
+                json,
+            } => {
+                let from = open_for_admin(&source).await?;
+                let to = storage::open(&destination).await?;
+                let copied = admin::copy(&*from, &*to, now).await?;
+                if json {
+                    print_json(serde_json::json!({ "copied": copied }));
+                } else {
+                    println!("copied {}", entries(copied));
+                }
+            }
+            AdminCommand::Export { target, output } => {
+                let storage = open_for_admin(&target.storage).await?;
+                let written = match &output {
+                    Some(path) => {
+                        let file = std::fs::File::create(path)
+                            .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+                        let mut out = std::io::BufWriter::new(file);
+                        let written = admin::export(&*storage, &mut out, now).await?;
+                        use std::io::Write as _;
+                        out.flush()?;
+                        written
+                    }
+                    None => {
+                        let stdout = std::io::stdout();
+                        let mut out = stdout.lock();
+                        admin::export(&*storage, &mut out, now).await?
+                    }
+                };
+                if target.json {
+                    eprintln!("{}", serde_json::json!({ "exported": written }));
+                } else {
+                    eprintln!("exported {}", entries(written));
+                }
+            }
+            AdminCommand::Import {
+                storage,
+                input,
+                json,
+            } => {
+                let storage = storage::open(&storage).await?;
+                let report = match &input {
+                    Some(path) => {
+                        let file = std::fs::File::open(path)
+                            .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+                        admin::import(&*storage, &mut std::io::BufReader::new(file)).await?
+                    }
+                    None => admin::import(&*storage, &mut std::io::stdin().lock()).await?,
+                };
+                for (line, why) in &report.skipped {
+                    eprintln!("line {line} skipped: {why}");
+                }
+                if json {
+                    print_json(serde_json::json!({
+                        "imported": report.imported,
+                        "skipped": report.skipped.len(),
+                    }));
+                } else {
+                    println!(
+                        "imported {} entries, skipped {} lines",
+                        report.imported,
+                        report.skipped.len()
+                    );
+                }
+                if !report.skipped.is_empty() {
+                    return Err(format!(
+                        "{} lines were not entries (see above)",
+                        report.skipped.len()
+                    )
+                    .into());
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `1 entry`, `2 entries`.
+fn entries(n: impl Into<u64>) -> String {
+    counted(n.into(), "entry", "entries")
+}
+
+/// `n` and the noun for it: `one` for 1, `many` otherwise.
+fn counted(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// [`storage::open_existing`], with a word on `memory`: a storage of the
+/// process that opens it, so an admin command sees an empty cache of its
+/// own, never a running proxy's.
+async fn open_for_admin(
+    spec: &str,
+) -> Result<std::sync::Arc<dyn reqcache::storage::Storage>, reqcache::StorageError> {
+    if spec.trim() == "memory" {
+        eprintln!(
+            "reqcache: note: `memory` is the memory of the process that opens it: this command \
+             sees an empty cache of its own, not a running proxy's (give the proxy a storage \
+             such as sqlite:PATH to administer its cache)"
+        );
+    }
+    storage::open_existing(spec).await
+}
