@@ -250,7 +250,10 @@ fn print_config_merges_the_file_and_the_flags_without_the_password() {
     );
     assert_eq!(config.urls_expire_after[0].pattern, "*/img/*");
     assert_eq!(config.header_read_timeout, 20, "a default");
-    assert_eq!(config.storage_read_timeout, 250, "the newest flag, one field");
+    assert_eq!(
+        config.storage_read_timeout, 250,
+        "the newest flag, one field"
+    );
     assert!(!shown.contains("hunter2"), "{shown}");
     assert!(shown.contains("redis://:***@127.0.0.1:6379#api"), "{shown}");
 

@@ -129,57 +129,66 @@
 //! | [`TieredStorage`]: a memory L1 in front of any of them, coherent across instances through an [`InvalidationBus`](storage::backend::InvalidationBus) (`RedisBus`, `PostgresBus`) | `reqcache` | — |
 //!
 //! # Architecture
-//! The core's files depend one way (`scripts/check-core-layers.py` checks it):
+//! The core's modules depend one way, and no file imports a file that
+//! imports it back (`scripts/check-layers.py` checks both, in every crate):
 //!
 //! | module | holds | imports |
 //! |---|---|---|
-//! | `layer`, `service`, `future`, `body`, `status`, `request_options` | the tower face | `engine` (the service only), the rest |
-//! | `engine/` | the I/O of one request: `exchange.rs` (`respond`, the path, and one `Exchange` type: lookup, answer, follow, fetch), `storage_calls.rs` (every storage call bounded; writes behind the response), `invalidate.rs` | `policy`, `key`, `storage` |
+//! | `layer`, `service`, `future`, `status`, `request_options`, `bounds`, `scope`, `global`, `clock` | the tower face: the layer and its builder, the service, its future, what a response says, per-request options, the installed cache, time | `engine` (the service only), the rest |
+//! | `handle/` | [`CacheHandle`] (managing a cache) and its entry filter | `runtime`, `key`, `policy`, `storage` |
+//! | `engine/` | the I/O of one request: `respond.rs` (the path), `exchange.rs` (an `Exchange`: lookup, the verdict, answers from storage), `fetch.rs` (single flight, the call upstream, what a `304` means, what is stored, the tape), `storage_calls.rs` (every storage call bounded; writes behind the response), `invalidate.rs`, `partial.rs` | `runtime`, `body`, `policy`, `key`, `storage` |
+//! | `runtime/` | what every service of one layer shares (`Shared`): settings, counters, single flight, the storage breakers, the writes behind responses | `body`, `key`, `policy`, `storage` |
+//! | `body/` | [`CacheBody`], the tape a miss's body is recorded and shared on, and the landing of its write | `storage` |
 //! | `policy/` | every decision, pure (no async, no storage, no clock: time is an argument) | nothing outside `policy` |
-//! | `key/` | keying and redaction | `policy::vary`, `storage` records |
-//! | `storage/` | [`Storage`](storage::Storage), [`ByteStore`](storage::backend::ByteStore) and its one adapter, records, codecs, [`MemoryStorage`], [`TieredStorage`] and its bus | nothing above it |
-//! | `handle`, `global`, `scope`, `flight`, `tape`, `write_behind`, `breaker`, `stats`, `clock` | the cache handle, the installed cache, single flight, the shared body of a miss, the writes behind responses, the storage breaker, counters, time | `storage`, `policy` |
+//! | `key/` | keying and redaction, one concept per file (URL, body, headers, the key's layout, the stored request) | `policy::vary`, `storage` records |
+//! | `storage/` | what users pick ([`Storage`](storage::Storage), [`MemoryStorage`], [`TieredStorage`], codecs, errors) and, in [`storage::backend`], what backends build on ([`ByteStore`](storage::backend::ByteStore) and its one adapter, records, the bus) | nothing above it |
 //!
-//! A fresh hit, top to bottom, in eight files:
+//! A fresh hit, top to bottom, in ten files:
 //! 1. `service.rs`: `call` moves the readied inner service into the future and
 //!    opens the request's span.
-//! 2. `engine/exchange.rs`: `respond` asks `policy/request.rs` to classify the
-//!    request (skip reasons, directives, method overrides).
-//! 3. `key/keyer.rs` and `key/normalize.rs` make its key.
-//! 4. `engine/exchange.rs`: `Exchange::lookup` reads the storage in one
-//!    call (`storage/memory.rs`): the record under the key and, for a vary
-//!    index or an alias ([`StoredRecord`](storage::backend::StoredRecord)), the
-//!    variant or target it leads to.
-//! 5. `policy/freshness.rs`: the verdict on what was found is `Fresh`.
-//! 6. `engine/exchange.rs`: `Exchange::answer` builds the response (status,
-//!    headers, `Age`, the [`CacheStatus`]) over `body.rs`'s stored bytes; the
-//!    inner service is never called.
+//! 2. `engine/respond.rs`: `respond` asks `policy/request.rs` to classify the
+//!    request (skip reasons, directives, method overrides), and makes its
+//!    `Exchange`, keyed by `key/keyer.rs` (the scheme, host, path and query
+//!    as `key/url.rs` reads them).
+//! 3. `engine/exchange.rs`: `Exchange::lookup` reads the storage in one
+//!    call, bounded by `engine/storage_calls.rs` (the read timeout and the
+//!    breaker): `storage/memory.rs` answers with the record under the key
+//!    and, for a vary index or an alias
+//!    ([`StoredRecord`](storage::backend::StoredRecord)), the variant or
+//!    target it leads to.
+//! 4. `policy/freshness.rs`: the verdict on what was found is `Fresh`.
+//! 5. `engine/exchange.rs`: `Exchange::answer` builds the response (status,
+//!    headers, `Age`, the [`CacheStatus`]) over `body/mod.rs`'s stored
+//!    bytes; the inner service is never called.
 //!
 //! A miss, top to bottom:
-//! 1. `service.rs` and `engine/exchange.rs` as for a hit; the lookup
-//!    (`engine/storage_calls.rs`: bounded by the read timeout and the
-//!    breaker) finds nothing usable, or a stale entry.
-//! 2. `Exchange::go_upstream` joins single flight (`flight.rs`): one leader
-//!    per key; a follower waits for the leader's head and answers from it
-//!    (`Exchange::follow`) when it is storable and fresh for it, else goes
-//!    upstream itself at once.
+//! 1. `service.rs`, `engine/respond.rs` and `engine/exchange.rs` as for a
+//!    hit; the lookup finds nothing usable, or a stale entry.
+//! 2. `engine/fetch.rs`: `Exchange::go_upstream` joins single flight
+//!    (`runtime/flight.rs`): one leader per key; a follower waits for the
+//!    leader's head and answers from it (`Exchange::follow`) when it is
+//!    storable and fresh for it, else goes upstream itself at once.
 //! 3. `Exchange::fetch` adds validators from a stale entry
 //!    (`policy/validation.rs`) and calls the inner service.
-//! 4. A matching `304` refreshes the stored entry; an error may answer stale
-//!    data when `policy/freshness.rs` allows it.
-//! 5. `policy/storable.rs` decides: stored with these times, or not, and why.
-//! 6. A storable body goes on a `tape.rs` `Tape`: the caller
-//!    and the followers read it as it arrives (whoever needs the next chunk
-//!    polls upstream), and it keeps the copy up to `max_body_size`. The
-//!    response goes to the caller now, with its [`CacheStatus`].
-//! 7. When the body ends within the limit, the entry (under its variant's
-//!    key when it varies, with a vary index under the primary key, and an
-//!    alias when redirects were followed) is handed to `write_behind.rs`, which writes it through
+//! 4. `policy/validation.rs` says what a `304` means: it refreshes the
+//!    stored entry, or the request goes again without validators; an error
+//!    may answer stale data when `policy/freshness.rs` allows it.
+//! 5. `Exchange::plan_entry`: `policy/storable.rs` decides (stored with
+//!    these times, or not, and why), and the entry is laid out under its
+//!    keys (a variant's when it varies, with a vary index under the primary
+//!    key, and an alias when redirects were followed).
+//! 6. `Exchange::record` puts a storable body on a `body/tape.rs` `Tape`:
+//!    the caller and the followers read it as it arrives (whoever needs the
+//!    next chunk polls upstream), and it keeps the copy up to
+//!    `max_body_size`. The response goes to the caller now, with its
+//!    [`CacheStatus`].
+//! 7. When the body ends within the limit, the entry is handed to
+//!    `runtime/write_behind.rs`, which writes it through
 //!    [`Storage`](storage::Storage) (a byte store encodes it in
 //!    `storage/encoded.rs`), bounded by the write timeout; a failure is
 //!    logged and counted, never returned. In [`WriteMode::Durable`] the
-//!    tape holds the end of the body until the write lands (`body.rs`
-//!    waits on the tape's landing).
+//!    tape holds the end of the body until the write lands
+//!    (`body/landing.rs`).
 //!
 //! # Cargo features
 //! | feature | adds |
