@@ -14,8 +14,8 @@ mod upstream;
 use std::time::Duration;
 
 use reqcache::CacheLayer;
+use reqcache::storage::Encoded;
 use reqcache::storage::Serializer;
-use reqcache::storage::backend::Encoded;
 use reqcache_fs::FileStorage;
 
 #[tokio::main]

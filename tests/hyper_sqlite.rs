@@ -13,7 +13,7 @@ use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use reqcache::storage::backend::Encoded;
+use reqcache::storage::Encoded;
 use reqcache::storage::{Serializer, Storage};
 use reqcache::{CacheLayer, CacheOutcome, CacheService, CacheStatus};
 use reqcache_sqlite::SqliteStorage;

@@ -34,7 +34,7 @@ pub const URL_INDEX: &str = "url-index";
 /// A [`Storage`](reqcache::storage::Storage) in a DynamoDB table: a
 /// [`ByteStore`] with native expiry (the `ttl` attribute), encoded by
 /// reqcache's adapter (plain MessagePack, or any codec through
-/// [`Encoded`](reqcache::storage::backend::Encoded)). Cheap to clone.
+/// [`Encoded`](reqcache::storage::Encoded)). Cheap to clone.
 #[derive(Clone)]
 pub struct DynamoDbStorage {
     client: Client,

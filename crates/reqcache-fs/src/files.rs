@@ -4,8 +4,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
+use reqcache::storage::backend::EntryMetadata;
 use reqcache::storage::backend::Sidecar;
-use reqcache::storage::{EntryInfo, EntryMetadata, Serializer, StorageError, StorageErrorKind};
+use reqcache::storage::{EntryInfo, Serializer, StorageError, StorageErrorKind};
 use serde::{Deserialize, Serialize};
 
 /// The extension of metadata sidecars.

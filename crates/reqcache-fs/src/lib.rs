@@ -7,7 +7,7 @@
 //! ```no_run
 //! use reqcache::CacheLayer;
 //! use reqcache::storage::Serializer;
-//! use reqcache::storage::backend::Encoded;
+//! use reqcache::storage::Encoded;
 //! use reqcache_fs::FileStorage;
 //!
 //! # #[tokio::main] async fn main() -> Result<(), reqcache::StorageError> {

@@ -17,14 +17,14 @@ const STALE_TEMPORARY: Duration = Duration::from_secs(3600);
 
 /// A [`Storage`](reqcache::storage::Storage) in a directory: one file per
 /// entry, written atomically. A [`ByteStore`]: reqcache's adapter encodes the
-/// entries, plain MessagePack by default; [`Encoded`](reqcache::storage::backend::Encoded)
+/// entries, plain MessagePack by default; [`Encoded`](reqcache::storage::Encoded)
 /// with a JSON or YAML codec makes files you can read and edit, named by
 /// their format (`<key>.json`).
 ///
 /// # Example
 /// ```
 /// use reqcache::storage::{Serializer, Storage};
-/// use reqcache::storage::backend::Encoded;
+/// use reqcache::storage::Encoded;
 /// use reqcache_fs::FileStorage;
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), reqcache::StorageError> {

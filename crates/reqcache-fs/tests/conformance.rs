@@ -1,7 +1,7 @@
 //! The storage conformance suite on FileStorage, with every serializer, and
 //! with compression and signing.
 
-use reqcache::storage::backend::Encoded;
+use reqcache::storage::Encoded;
 use reqcache::storage::{Codec, Compression, Serializer, Storage};
 use reqcache_fs::FileStorage;
 use tempfile::TempDir;

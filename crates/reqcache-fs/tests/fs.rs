@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
-use reqcache::storage::backend::Encoded;
+use reqcache::storage::Encoded;
 use reqcache::storage::{Codec, Serializer, Storage};
 use reqcache_fs::FileStorage;
 use reqcache_test::{sample_entry, t0};

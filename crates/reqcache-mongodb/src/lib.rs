@@ -27,7 +27,7 @@
 //! [`DEFAULT_NATIVE_RETENTION`](reqcache::storage::backend::DEFAULT_NATIVE_RETENTION),
 //! one hour; absent for entries that never expire); and the encoded entry as
 //! `value`: binary, or, with the BSON serializer (reqcache's `bson` feature,
-//! through [`Encoded`](reqcache::storage::backend::Encoded), no compression or
+//! through [`Encoded`](reqcache::storage::Encoded), no compression or
 //! signing), an embedded document that ordinary Mongo tools can query
 //! (`{"value.status": 404}`). `open` creates, idempotently, a TTL index on
 //! `expires_at` and indexes on `url`, `expires_ns` and `retain_ns`. TTL deletion runs only every minute or so, so reads filter expired

@@ -28,7 +28,7 @@ fn native_bson_record(record: &Document) -> Result<Vec<u8>, StorageError> {
 /// A [`Storage`](reqcache::storage::Storage) in a MongoDB collection, one
 /// document per entry: a [`ByteStore`] with native expiry (a TTL index),
 /// encoded by reqcache's adapter (plain MessagePack, or any codec through
-/// [`Encoded`](reqcache::storage::backend::Encoded); BSON records are stored as
+/// [`Encoded`](reqcache::storage::Encoded); BSON records are stored as
 /// documents).
 #[derive(Clone)]
 pub struct MongoStorage {

@@ -6,8 +6,8 @@ mod support;
 use std::sync::Arc;
 
 use mongodb::bson::{Binary, doc, spec::BinarySubtype};
+use reqcache::storage::Encoded;
 use reqcache::storage::Storage;
-use reqcache::storage::backend::Encoded;
 use reqcache_mongodb::{GridFsStorage, MongoStorage};
 use support::{bson_documents, documents, gridfs};
 

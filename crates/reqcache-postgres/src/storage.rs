@@ -17,7 +17,7 @@ use crate::queries::Queries;
 /// A [`Storage`](reqcache::storage::Storage) in a PostgreSQL table, on a
 /// sqlx connection pool: a [`ByteStore`], so entries are encoded by
 /// reqcache's adapter (plain MessagePack, or any codec through
-/// [`Encoded`](reqcache::storage::backend::Encoded)).
+/// [`Encoded`](reqcache::storage::Encoded)).
 ///
 /// Cloning is cheap: clones share the pool.
 ///

@@ -2,9 +2,10 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use reqcache::storage::EntryInfo;
+use reqcache::storage::backend::EntryMetadata;
 use reqcache::storage::backend::Sidecar;
 use reqcache::storage::backend::unix_time::{from_unix_nanos, to_unix_nanos};
-use reqcache::storage::{EntryInfo, EntryMetadata};
 use serde::{Deserialize, Serialize};
 
 /// How many buckets a namespace is spread over (one hash tag each).

@@ -19,7 +19,7 @@ const PAGE: usize = 500;
 /// A [`Storage`](reqcache::storage::Storage) on a Redis server or cluster:
 /// a [`ByteStore`] with native expiry (each value's `PXAT`), so entries are
 /// encoded by reqcache's adapter (plain MessagePack, or any codec through
-/// [`Encoded`](reqcache::storage::backend::Encoded)).
+/// [`Encoded`](reqcache::storage::Encoded)).
 ///
 /// Cheap to clone; clones share the connection.
 #[derive(Clone)]

@@ -59,7 +59,7 @@
 //! # Encoding and failures
 //! `SqliteStorage` is a [`ByteStore`](reqcache::storage::backend::ByteStore): reqcache's
 //! adapter encodes entries (plain MessagePack by default; another serializer,
-//! compression or signing through [`Encoded`](reqcache::storage::backend::Encoded)),
+//! compression or signing through [`Encoded`](reqcache::storage::Encoded)),
 //! and a value that does not decode (garbage, another format version) is
 //! deleted and read as a miss. Every other failure is a [`StorageError`],
 //! which the layer logs and turns into a miss or a skipped write.

@@ -34,13 +34,13 @@ const MAX_BATCH: usize = 256;
 
 /// A [`Storage`](reqcache::storage::Storage) in an SQLite database file: a
 /// [`ByteStore`], so entries are encoded by reqcache's adapter (plain
-/// MessagePack, or any codec through [`Encoded`](reqcache::storage::backend::Encoded)).
+/// MessagePack, or any codec through [`Encoded`](reqcache::storage::Encoded)).
 ///
 /// # Example
 /// ```
 /// use std::time::Duration;
 /// use reqcache::storage::{Codec, Serializer, Storage};
-/// use reqcache::storage::backend::Encoded;
+/// use reqcache::storage::Encoded;
 /// use reqcache_sqlite::SqliteStorage;
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), reqcache::StorageError> {

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use reqcache::storage::backend::Encoded;
+use reqcache::storage::Encoded;
 use reqcache::storage::{Serializer, Storage};
 use reqcache_sqlite::{SqliteStorage, resolve_cache_path};
 use reqcache_test::{sample_entry, t0};

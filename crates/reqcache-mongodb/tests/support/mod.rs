@@ -5,8 +5,8 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
+use reqcache::storage::Encoded;
 use reqcache::storage::Serializer;
-use reqcache::storage::backend::Encoded;
 use reqcache_mongodb::{GridFsStorage, MongoStorage};
 
 /// How long the test storages wait to select or connect to the server: the

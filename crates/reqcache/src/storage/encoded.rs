@@ -30,7 +30,7 @@ pub const DEFAULT_NATIVE_RETENTION: Duration = Duration::from_secs(3600);
 /// # Example
 /// ```
 /// use reqcache::storage::{Codec, Serializer, Storage};
-/// use reqcache::storage::backend::Encoded;
+/// use reqcache::storage::Encoded;
 /// # use reqcache::storage::{EntryInfo, StorageError};
 /// # use reqcache::storage::backend::{ByteStore, Record};
 /// # #[derive(Debug)] struct Files;

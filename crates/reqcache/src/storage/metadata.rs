@@ -16,7 +16,8 @@ use super::kind::RecordKind;
 /// # Example
 /// ```
 /// # use std::time::UNIX_EPOCH;
-/// # use reqcache::storage::{CachedRequest, CachedResponse, EntryMetadata};
+/// # use reqcache::storage::{CachedRequest, CachedResponse};
+/// # use reqcache::storage::backend::EntryMetadata;
 /// let entry = CachedResponse::new(
 ///     http::StatusCode::OK, http::HeaderMap::new(), bytes::Bytes::new(),
 ///     CachedRequest::new(http::Method::GET, "https://example.com/"), UNIX_EPOCH);
@@ -49,7 +50,8 @@ impl EntryMetadata {
     ///
     /// ```
     /// # use std::time::UNIX_EPOCH;
-    /// # use reqcache::storage::{CachedRequest, CachedResponse, EntryMetadata};
+    /// # use reqcache::storage::{CachedRequest, CachedResponse};
+    /// # use reqcache::storage::backend::EntryMetadata;
     /// let entry = CachedResponse::new(
     ///     http::StatusCode::OK, http::HeaderMap::new(), bytes::Bytes::new(),
     ///     CachedRequest::new(http::Method::GET, "https://example.com/"), UNIX_EPOCH);
@@ -103,7 +105,8 @@ impl EntryMetadata {
 /// ```
 /// # use std::time::UNIX_EPOCH;
 /// use reqcache::storage::backend::Sidecar;
-/// use reqcache::storage::{CachedRequest, CachedResponse, EntryMetadata};
+/// use reqcache::storage::{CachedRequest, CachedResponse};
+/// use reqcache::storage::backend::EntryMetadata;
 ///
 /// #[derive(serde::Serialize, serde::Deserialize)]
 /// struct Meta {

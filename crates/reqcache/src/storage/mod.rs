@@ -2,7 +2,7 @@
 //!
 //! This module holds what a user picks: the [`Storage`] trait (a layer
 //! takes any `Arc<dyn Storage>`), [`MemoryStorage`], [`TieredStorage`],
-//! the [`Codec`] byte stores encode with, what is stored
+//! the [`Codec`] a byte store encodes with ([`Encoded`]), what is stored
 //! ([`CachedResponse`], listed as [`EntryInfo`]) and the errors. Each
 //! storage's builder and defaults are one module down
 //! ([`memory`], [`tiered`], [`codec`]); the other storages are crates of
@@ -29,10 +29,10 @@ mod wire_reader;
 
 pub use codec::{Codec, Compression};
 pub use contract::Storage;
+pub use encoded::Encoded;
 pub use entry::{CachedRequest, CachedResponse, EntryInfo};
 pub use error::{StorageError, StorageErrorKind};
 pub use memory::MemoryStorage;
-pub use metadata::EntryMetadata;
 pub use serializer::Serializer;
 pub use tiered::TieredStorage;
 
