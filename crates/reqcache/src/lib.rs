@@ -193,6 +193,7 @@
 //! # Cargo features
 //! | feature | adds |
 //! |---|---|
+//! | `redirect-aliases` (default) | a response that tower-http's `FollowRedirect` redirected is stored under the final URL, with an alias under the first |
 //! | `yaml` | `Serializer::Yaml` |
 //! | `bson` | `Serializer::Bson` |
 //! | `compression` | `Codec::compressed`: zstd |
