@@ -23,7 +23,11 @@
 //! in a BLOB, the last column. Listing, counting (responses: `kind = 0`),
 //! `remove_expired` and `delete_url` read only the metadata columns, with
 //! indexes on the expiry and URL columns. Entries past their retention are
-//! filtered out on read. A table from before the `kind` column gets it when
+//! filtered out on read, and a sweeper on the Tokio runtime deletes them
+//! every 10 minutes ([`SqliteStorageBuilder::sweep_interval`],
+//! [`SqliteStorage::sweep`]), in transactions of at most 10,000 rows;
+//! SQLite reuses the pages they leave, so a cache whose entries expire
+//! stops growing. A table from before the `kind` column gets it when
 //! opened (its rows are responses).
 //!
 //! # Large bodies
@@ -66,9 +70,10 @@
 
 mod path;
 mod storage;
+mod sweep;
 
 pub use path::resolve_cache_path;
-pub use storage::{DEFAULT_MMAP_SIZE, SqliteStorage, SqliteStorageBuilder};
+pub use storage::{DEFAULT_MMAP_SIZE, DEFAULT_SWEEP_INTERVAL, SqliteStorage, SqliteStorageBuilder};
 
 /// Re-exported so users can name [`StorageError`] without depending on
 /// `reqcache` directly.

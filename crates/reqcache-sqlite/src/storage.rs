@@ -17,6 +17,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use thread_local::ThreadLocal;
 
 use crate::path::resolve_cache_path;
+use crate::sweep;
 
 /// The default table name.
 const DEFAULT_TABLE: &str = "responses";
@@ -24,6 +25,12 @@ const DEFAULT_TABLE: &str = "responses";
 /// How much of the database file each reader maps into memory by default
 /// ([`SqliteStorageBuilder::mmap_size`]): nothing, SQLite's own default.
 pub const DEFAULT_MMAP_SIZE: u64 = 0;
+
+/// How often the sweeper deletes rows past retention by default: 10 minutes.
+pub const DEFAULT_SWEEP_INTERVAL: Duration = Duration::from_secs(600);
+
+/// The most rows one sweep deletes in one transaction.
+const SWEEP_BATCH: u32 = 10_000;
 
 /// Entries waiting for the writer thread; past this a write fails at once
 /// (the layer counts it as dropped) instead of queueing.
@@ -119,7 +126,48 @@ impl SqliteStorage {
             max_idle_readers: 8,
             mmap_size: DEFAULT_MMAP_SIZE,
             table: DEFAULT_TABLE.to_owned(),
+            sweep_interval: Some(DEFAULT_SWEEP_INTERVAL),
         }
+    }
+
+    /// Deletes the rows past their retention at `now` (what the sweeper
+    /// does every [`sweep_interval`](SqliteStorageBuilder::sweep_interval)),
+    /// in transactions of at most 10,000 rows, so that other writers wait
+    /// for one batch at most; returns how many. Rows merely expired stay,
+    /// for revalidation and `stale-if-error`:
+    /// [`remove_expired`](reqcache::storage::Storage::remove_expired)
+    /// deletes those too. The pages freed go to SQLite's freelist, and the
+    /// next writes reuse them: the file stops growing once the sweeper
+    /// keeps up, though it does not shrink (`VACUUM` through
+    /// [`with_connection`](Self::with_connection) does that).
+    ///
+    /// # Errors
+    /// [`StorageErrorKind::Backend`] when the database fails; the batches
+    /// deleted before stay deleted.
+    ///
+    /// # Example
+    /// ```
+    /// use std::time::{Duration, SystemTime};
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), reqcache::StorageError> {
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let storage = reqcache_sqlite::SqliteStorage::open(dir.path().join("c")).await?;
+    /// assert_eq!(storage.sweep(SystemTime::now()).await?, 0, "nothing stored, nothing swept");
+    /// # Ok(()) }
+    /// ```
+    pub async fn sweep(&self, now: SystemTime) -> Result<u64, StorageError> {
+        let sql = self.shared.queries.sweep.clone();
+        let now = to_unix_nanos(now);
+        self.with_connection(move |connection| {
+            let mut deleted = 0u64;
+            loop {
+                let batch = connection.execute(&sql, params![now, SWEEP_BATCH])?;
+                deleted += batch as u64;
+                if batch < SWEEP_BATCH as usize {
+                    return Ok(deleted);
+                }
+            }
+        })
+        .await
     }
 
     /// The database file.
@@ -274,9 +322,23 @@ pub struct SqliteStorageBuilder {
     max_idle_readers: usize,
     mmap_size: u64,
     table: String,
+    sweep_interval: Option<Duration>,
 }
 
 impl SqliteStorageBuilder {
+    /// How often rows past their retention are deleted in the background
+    /// ([`SqliteStorage::sweep`]); `None` (or zero): never, leaving it to
+    /// [`SqliteStorage::sweep`], `remove_expired` or `reqcache
+    /// remove-expired`. Default: [`DEFAULT_SWEEP_INTERVAL`], 10 minutes.
+    /// The sweeper runs on the Tokio runtime `open` is called on, never on
+    /// the request path, and ends when the last clone of the storage is
+    /// dropped. Rows without a retention (entries that never expire, under
+    /// the library's defaults) are not swept.
+    pub fn sweep_interval(mut self, interval: Option<Duration>) -> Self {
+        self.sweep_interval = interval.filter(|i| !i.is_zero());
+        self
+    }
+
     /// How long a write waits for another writer's lock (requests-cache's
     /// `timeout`). Default: 5 seconds. Entries are written by one writer
     /// thread that commits what is waiting in one transaction (up to 256
@@ -391,6 +453,24 @@ impl SqliteStorageBuilder {
                     e,
                 )
             })?;
+        if let Some(interval) = self.sweep_interval {
+            sweep::start(Arc::downgrade(&shared), interval, |shared| async move {
+                let storage = SqliteStorage { shared };
+                match storage.sweep(SystemTime::now()).await {
+                    Ok(0) => {}
+                    Ok(deleted) => tracing::debug!(
+                        path = %storage.path().display(),
+                        deleted,
+                        "reqcache-sqlite: rows past retention swept"
+                    ),
+                    Err(error) => tracing::warn!(
+                        path = %storage.path().display(),
+                        %error,
+                        "reqcache-sqlite: sweep failed; next try in one interval"
+                    ),
+                }
+            });
+        }
         Ok(SqliteStorage { shared })
     }
 }
@@ -554,6 +634,7 @@ struct Queries {
     size: String,
     entries: String,
     remove_expired: String,
+    sweep: String,
 }
 
 impl Queries {
@@ -582,6 +663,10 @@ impl Queries {
                 "SELECT key, method, url, status, size, created_at, expires, retain_until, kind FROM {t}"
             ),
             remove_expired: format!("DELETE FROM {t} WHERE expires <= ?1 OR retain_until <= ?1"),
+            sweep: format!(
+                "DELETE FROM {t} WHERE rowid IN \
+                 (SELECT rowid FROM {t} WHERE retain_until <= ?1 LIMIT ?2)"
+            ),
             table,
         }
     }
