@@ -47,8 +47,14 @@
 //! Every file is written to a temporary file in the same directory, flushed
 //! to disk (`fsync`), then renamed over the old one: a crash or a concurrent
 //! writer leaves each entry either old or new, never torn. Temporary files
-//! left by a crash are removed by `clear` and `remove_expired` once they are an
-//! hour old. The entry is written before its metadata, and reads use only the
+//! left by a crash are removed by `clear`, `remove_expired` and the sweeper
+//! once they are an hour old.
+//!
+//! # Expiry
+//! A sweeper on the Tokio runtime deletes the entries past their retention
+//! every 10 minutes ([`FileStorageBuilder::sweep_interval`],
+//! [`FileStorage::sweep`]), with the temporary files above; entries merely
+//! expired stay for revalidation. The entry is written before its metadata, and reads use only the
 //! entry, so a crash between the two can leave a listing one write behind, but
 //! never serves wrong data.
 //!

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
-use reqcache::storage::backend::{ByteStore, Record, Sidecar};
+use reqcache::storage::backend::{
+    ByteStore, DEFAULT_SWEEP_INTERVAL, Record, Sidecar, spawn_sweeper,
+};
 use reqcache::storage::{EntryInfo, Serializer, StorageError, StorageErrorKind};
 
 use crate::files::{self, KIND_EXTENSION, META_EXTENSION, Meta};
@@ -59,6 +61,7 @@ impl fmt::Debug for FileStorage {
 pub struct FileStorageBuilder {
     cache_name: PathBuf,
     use_cache_dir: bool,
+    sweep_interval: Option<Duration>,
 }
 
 impl FileStorage {
@@ -76,7 +79,37 @@ impl FileStorage {
         FileStorageBuilder {
             cache_name: cache_name.as_ref().to_path_buf(),
             use_cache_dir: false,
+            sweep_interval: Some(DEFAULT_SWEEP_INTERVAL),
         }
+    }
+
+    /// Deletes the entries past their retention at `now` (what the
+    /// sweeper does every
+    /// [`sweep_interval`](FileStorageBuilder::sweep_interval)), and the
+    /// temporary files a killed writer left, once they are an hour old (no
+    /// write takes that long); returns how many entries. Entries merely
+    /// expired stay, for revalidation:
+    /// [`remove_expired`](reqcache::storage::Storage::remove_expired)
+    /// deletes those too.
+    ///
+    /// # Errors
+    /// [`StorageErrorKind::Io`] when the directory cannot be read or a file
+    /// cannot be removed; what was deleted before stays deleted.
+    ///
+    /// # Example
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), reqcache::StorageError> {
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let storage = reqcache_fs::FileStorage::open(dir.path().join("cache")).await?;
+    /// assert_eq!(storage.sweep(std::time::SystemTime::now()).await?, 0);
+    /// # Ok(()) }
+    /// ```
+    pub async fn sweep(&self, now: SystemTime) -> Result<u64, StorageError> {
+        self.blocking(move |this| {
+            files::remove_stale_temporaries(&this.shared.dir, STALE_TEMPORARY)?;
+            this.remove_where(|info| info.is_past_retention(now))
+        })
+        .await
     }
 
     /// The cache directory.
@@ -221,6 +254,20 @@ impl FileStorageBuilder {
         self
     }
 
+    /// How often entries past their retention, and temporary files a
+    /// killed writer left (older than an hour), are deleted in the
+    /// background ([`FileStorage::sweep`]); `None` (or zero): never,
+    /// leaving it to `sweep`, `remove_expired` or `reqcache
+    /// remove-expired`. Default:
+    /// [`DEFAULT_SWEEP_INTERVAL`](reqcache::storage::backend::DEFAULT_SWEEP_INTERVAL),
+    /// 10 minutes. The sweeper runs on the Tokio runtime `open` is called
+    /// on, never on the request path, and ends with the last clone of the
+    /// storage.
+    pub fn sweep_interval(mut self, interval: Option<Duration>) -> Self {
+        self.sweep_interval = interval.filter(|i| !i.is_zero());
+        self
+    }
+
     /// Opens the directory, creating it and its parents as needed.
     ///
     /// # Errors
@@ -241,6 +288,30 @@ impl FileStorageBuilder {
             }),
         };
         storage.blocking(FileStorage::ensure_url_index).await?;
+        if let Some(interval) = self.sweep_interval {
+            let weak = Arc::downgrade(&storage.shared);
+            let started = spawn_sweeper(weak, interval, |shared| async move {
+                let storage = FileStorage { shared };
+                match storage.sweep(SystemTime::now()).await {
+                    Ok(0) => {}
+                    Ok(deleted) => tracing::debug!(
+                        dir = %storage.dir().display(),
+                        deleted,
+                        "reqcache-fs: entries past retention swept"
+                    ),
+                    Err(error) => tracing::warn!(
+                        dir = %storage.dir().display(),
+                        %error,
+                        "reqcache-fs: sweep failed; next try in one interval"
+                    ),
+                }
+            });
+            if !started {
+                tracing::warn!(
+                    "reqcache-fs: no Tokio runtime; entries past retention are not swept"
+                );
+            }
+        }
         Ok(storage)
     }
 }

@@ -319,3 +319,84 @@ async fn delete_url_removes_an_entry_a_crash_left_without_metadata() {
     );
     assert!(markers(&cache).is_empty());
 }
+
+#[tokio::test]
+async fn a_sweep_deletes_entries_past_retention_and_old_temporaries_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = FileStorage::builder(dir.path().join("cache"))
+        .sweep_interval(None)
+        .open()
+        .await
+        .unwrap();
+    let hour = Duration::from_secs(3600);
+    let mut gone = sample_entry("https://example.com/gone", "a");
+    gone.expires = Some(t0());
+    gone.retain_until = Some(t0() + hour);
+    let mut stale = sample_entry("https://example.com/stale", "b");
+    stale.expires = Some(t0());
+    stale.retain_until = Some(t0() + 3 * hour);
+    let forever = sample_entry("https://example.com/forever", "c");
+    for (key, entry) in [("gone", gone), ("stale", stale), ("forever", forever)] {
+        files.put(key, Arc::new(entry)).await.unwrap();
+    }
+    // Temporaries a killed writer left: one two hours old, one fresh (a
+    // write that may still be running).
+    let cache = dir.path().join("cache");
+    let old = cache.join(".tmp-killed-writer");
+    let young = cache.join(".tmp-running-writer");
+    for path in [&old, &young] {
+        std::fs::write(path, b"half").unwrap();
+    }
+    std::fs::File::options()
+        .write(true)
+        .open(&old)
+        .unwrap()
+        .set_modified(SystemTime::now() - 2 * hour)
+        .unwrap();
+
+    assert_eq!(files.sweep(t0() + 2 * hour).await.unwrap(), 1);
+    assert!(!files.contains("gone", t0()).await.unwrap());
+    assert!(files.get("stale", t0() + 2 * hour).await.unwrap().is_some());
+    assert!(
+        files
+            .get("forever", t0() + 2 * hour)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(!old.exists(), "an hour-old temporary goes");
+    assert!(young.exists(), "a fresh one may be a write in progress");
+    assert_eq!(files.sweep(t0() + 2 * hour).await.unwrap(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_background_sweeper_deletes_entries_past_retention_after_one_interval() {
+    let dir = tempfile::tempdir().unwrap();
+    let interval = Duration::from_secs(600);
+    // Past retention by the real clock, which the sweeper reads; written
+    // through a handle without a sweeper.
+    let past = SystemTime::now() - Duration::from_secs(3600);
+    let mut entry = sample_entry("https://example.com/old", "a");
+    entry.expires = Some(past);
+    entry.retain_until = Some(past);
+    let writer = FileStorage::builder(dir.path().join("cache"))
+        .sweep_interval(None)
+        .open()
+        .await
+        .unwrap();
+    writer.put("old", Arc::new(entry)).await.unwrap();
+    let sweeping = FileStorage::builder(dir.path().join("cache"))
+        .sweep_interval(Some(interval))
+        .open()
+        .await
+        .unwrap();
+    tokio::time::advance(interval).await;
+    // The sweep runs on the blocking pool: wait for its work, not for time.
+    let mut checks = 0u32;
+    while writer.path_of("old").is_some() {
+        checks += 1;
+        assert!(checks < 1_000_000, "the sweeper never deleted the entry");
+        tokio::task::yield_now().await;
+    }
+    drop(sweeping);
+}

@@ -94,7 +94,7 @@ impl PostgresStorageBuilder {
             min_connections: 0,
             acquire_timeout: Duration::from_secs(5),
             idle_timeout: Some(Duration::from_secs(600)),
-            sweep_interval: Some(Duration::from_secs(600)),
+            sweep_interval: Some(reqcache::storage::backend::DEFAULT_SWEEP_INTERVAL),
         }
     }
 

@@ -1,36 +1,21 @@
-//! The sweeper: a background task that deletes the rows past their deadline.
+//! The sweeper: a background task ([`spawn_sweeper`]) that deletes the
+//! rows past their deadline.
 
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use reqcache::storage::StorageError;
+use reqcache::storage::backend::spawn_sweeper;
 use reqcache::storage::backend::unix_time::to_unix_nanos;
-use tokio::time::{Instant, MissedTickBehavior};
 
 use crate::queries::SWEEP_BATCH;
 use crate::storage::{PostgresStorage, Shared};
 
 /// Starts the sweeper of `shared` on the current Tokio runtime, every
-/// `interval`. It holds the storage weakly and ends once the last clone of
-/// the storage is dropped. Outside a runtime there is no sweeper (a warning
-/// says so).
+/// `interval` ([`spawn_sweeper`]). Outside a runtime there is no sweeper (a
+/// warning says so).
 pub(crate) fn start(shared: &Arc<Shared>, interval: Duration) {
-    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-        tracing::warn!("reqcache-postgres: no Tokio runtime; expired rows are not swept");
-        return;
-    };
-    let weak = Arc::downgrade(shared);
-    runtime.spawn(sweep_every(weak, interval));
-}
-
-async fn sweep_every(weak: Weak<Shared>, interval: Duration) {
-    let mut ticks = tokio::time::interval_at(Instant::now() + interval, interval);
-    ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    loop {
-        ticks.tick().await;
-        let Some(shared) = weak.upgrade() else {
-            return;
-        };
+    let started = spawn_sweeper(Arc::downgrade(shared), interval, |shared| async move {
         let storage = PostgresStorage { shared };
         match storage.sweep(SystemTime::now()).await {
             Ok(0) => {}
@@ -42,6 +27,9 @@ async fn sweep_every(weak: Weak<Shared>, interval: Duration) {
             Err(error) => tracing::warn!(table = storage.table(), %error,
                 "reqcache-postgres: sweep failed; next try in one interval"),
         }
+    });
+    if !started {
+        tracing::warn!("reqcache-postgres: no Tokio runtime; expired rows are not swept");
     }
 }
 

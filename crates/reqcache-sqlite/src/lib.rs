@@ -70,10 +70,10 @@
 
 mod path;
 mod storage;
-mod sweep;
 
 pub use path::resolve_cache_path;
-pub use storage::{DEFAULT_MMAP_SIZE, DEFAULT_SWEEP_INTERVAL, SqliteStorage, SqliteStorageBuilder};
+pub use reqcache::storage::backend::DEFAULT_SWEEP_INTERVAL;
+pub use storage::{DEFAULT_MMAP_SIZE, SqliteStorage, SqliteStorageBuilder};
 
 /// Re-exported so users can name [`StorageError`] without depending on
 /// `reqcache` directly.

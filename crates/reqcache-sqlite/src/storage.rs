@@ -10,14 +10,15 @@ use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use reqcache::storage::backend::unix_time::{from_unix_nanos, to_unix_nanos};
-use reqcache::storage::backend::{ByteStore, ChainedRead, Record, RecordKind, ValueParts};
+use reqcache::storage::backend::{
+    ByteStore, ChainedRead, DEFAULT_SWEEP_INTERVAL, Record, RecordKind, ValueParts, spawn_sweeper,
+};
 use reqcache::storage::{EntryInfo, StorageError, StorageErrorKind};
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use thread_local::ThreadLocal;
 
 use crate::path::resolve_cache_path;
-use crate::sweep;
 
 /// The default table name.
 const DEFAULT_TABLE: &str = "responses";
@@ -25,9 +26,6 @@ const DEFAULT_TABLE: &str = "responses";
 /// How much of the database file each reader maps into memory by default
 /// ([`SqliteStorageBuilder::mmap_size`]): nothing, SQLite's own default.
 pub const DEFAULT_MMAP_SIZE: u64 = 0;
-
-/// How often the sweeper deletes rows past retention by default: 10 minutes.
-pub const DEFAULT_SWEEP_INTERVAL: Duration = Duration::from_secs(600);
 
 /// The most rows one sweep deletes in one transaction.
 const SWEEP_BATCH: u32 = 10_000;
@@ -454,7 +452,7 @@ impl SqliteStorageBuilder {
                 )
             })?;
         if let Some(interval) = self.sweep_interval {
-            sweep::start(Arc::downgrade(&shared), interval, |shared| async move {
+            let started = spawn_sweeper(Arc::downgrade(&shared), interval, |shared| async move {
                 let storage = SqliteStorage { shared };
                 match storage.sweep(SystemTime::now()).await {
                     Ok(0) => {}
@@ -470,6 +468,11 @@ impl SqliteStorageBuilder {
                     ),
                 }
             });
+            if !started {
+                tracing::warn!(
+                    "reqcache-sqlite: no Tokio runtime; rows past retention are not swept"
+                );
+            }
         }
         Ok(SqliteStorage { shared })
     }

@@ -35,5 +35,6 @@ pub use super::kind::RecordKind;
 pub use super::metadata::{EntryMetadata, Sidecar};
 pub use super::record::{Alias, RecordChain, StoredRecord, VaryIndex};
 pub use super::serializer::{FORMAT_VERSION, Serializer, ValueParts};
+pub use super::sweeper::{DEFAULT_SWEEP_INTERVAL, spawn_sweeper};
 
 pub mod unix_time;

@@ -23,6 +23,7 @@ pub mod memory;
 mod metadata;
 mod record;
 mod serializer;
+mod sweeper;
 pub mod tiered;
 mod wire;
 mod wire_reader;
