@@ -8,7 +8,7 @@ use bytes::Bytes;
 use reqcache::storage::Encoded;
 use reqcache::storage::{Codec, Serializer, Storage};
 use reqcache_fs::FileStorage;
-use reqcache_test::{sample_entry, t0};
+use reqcache_test::{entries_around_retention, past_retention_by_the_real_clock, sample_entry, t0};
 
 async fn storage(dir: &std::path::Path, codec: impl Into<Codec>) -> Encoded<FileStorage> {
     let files = FileStorage::open(dir.join("cache")).await.unwrap();
@@ -329,14 +329,7 @@ async fn a_sweep_deletes_entries_past_retention_and_old_temporaries_only() {
         .await
         .unwrap();
     let hour = Duration::from_secs(3600);
-    let mut gone = sample_entry("https://example.com/gone", "a");
-    gone.expires = Some(t0());
-    gone.retain_until = Some(t0() + hour);
-    let mut stale = sample_entry("https://example.com/stale", "b");
-    stale.expires = Some(t0());
-    stale.retain_until = Some(t0() + 3 * hour);
-    let forever = sample_entry("https://example.com/forever", "c");
-    for (key, entry) in [("gone", gone), ("stale", stale), ("forever", forever)] {
+    for (key, entry) in entries_around_retention() {
         files.put(key, Arc::new(entry)).await.unwrap();
     }
     // Temporaries a killed writer left: one two hours old, one fresh (a
@@ -375,10 +368,7 @@ async fn the_background_sweeper_deletes_entries_past_retention_after_one_interva
     let interval = Duration::from_secs(600);
     // Past retention by the real clock, which the sweeper reads; written
     // through a handle without a sweeper.
-    let past = SystemTime::now() - Duration::from_secs(3600);
-    let mut entry = sample_entry("https://example.com/old", "a");
-    entry.expires = Some(past);
-    entry.retain_until = Some(past);
+    let entry = past_retention_by_the_real_clock("https://example.com/old");
     let writer = FileStorage::builder(dir.path().join("cache"))
         .sweep_interval(None)
         .open()

@@ -6,7 +6,7 @@ use std::time::Duration;
 use reqcache::storage::Encoded;
 use reqcache::storage::{Serializer, Storage};
 use reqcache_sqlite::{SqliteStorage, resolve_cache_path};
-use reqcache_test::{sample_entry, t0};
+use reqcache_test::{entries_around_retention, past_retention_by_the_real_clock, sample_entry, t0};
 
 #[tokio::test]
 async fn the_database_is_in_wal_mode() {
@@ -451,14 +451,7 @@ async fn a_sweep_deletes_only_rows_past_retention_in_batches() {
         .await
         .unwrap();
     let hour = Duration::from_secs(3600);
-    let mut gone = sample_entry("https://example.com/gone", "a");
-    gone.expires = Some(t0());
-    gone.retain_until = Some(t0() + hour);
-    let mut stale = sample_entry("https://example.com/stale", "b");
-    stale.expires = Some(t0());
-    stale.retain_until = Some(t0() + 3 * hour);
-    let forever = sample_entry("https://example.com/forever", "c");
-    for (key, entry) in [("gone", gone), ("stale", stale), ("forever", forever)] {
+    for (key, entry) in entries_around_retention() {
         storage.put(key, Arc::new(entry)).await.unwrap();
     }
     assert_eq!(storage.sweep(t0() + 2 * hour).await.unwrap(), 1);
@@ -524,10 +517,7 @@ async fn the_background_sweeper_deletes_rows_past_retention_after_one_interval()
     let interval = Duration::from_secs(600);
     // Past retention by the real clock, which the sweeper reads; written
     // through a handle without a sweeper.
-    let past = std::time::SystemTime::now() - Duration::from_secs(3600);
-    let mut entry = sample_entry("https://example.com/old", "a");
-    entry.expires = Some(past);
-    entry.retain_until = Some(past);
+    let entry = past_retention_by_the_real_clock("https://example.com/old");
     let writer = SqliteStorage::builder(dir.path().join("c"))
         .sweep_interval(None)
         .open()

@@ -585,6 +585,40 @@ pub fn compressed_signed_codec() -> Codec {
         .signed(b"conformance key".to_vec(), [])
 }
 
+/// Three entries around retention, for sweep tests, keyed `gone`, `stale`
+/// and `forever`: all expired at [`t0`]; `gone` retained one hour,
+/// `stale` three, `forever` with no retention. A sweep at `t0` + 2 h
+/// deletes `gone` only.
+pub fn entries_around_retention() -> [(&'static str, CachedResponse); 3] {
+    let hour = std::time::Duration::from_secs(3600);
+    let retained = |url: &str, body: &'static str, hours: Option<u32>| {
+        let mut entry = sample_entry(url, body);
+        if let Some(hours) = hours {
+            entry.expires = Some(t0());
+            entry.retain_until = Some(t0() + hour * hours);
+        }
+        entry
+    };
+    [
+        ("gone", retained("https://example.com/gone", "a", Some(1))),
+        ("stale", retained("https://example.com/stale", "b", Some(3))),
+        (
+            "forever",
+            retained("https://example.com/forever", "c", None),
+        ),
+    ]
+}
+
+/// An entry past its retention by the real clock (an hour ago), which a
+/// storage's background sweeper reads.
+pub fn past_retention_by_the_real_clock(url: &str) -> CachedResponse {
+    let past = SystemTime::now() - std::time::Duration::from_secs(3600);
+    let mut entry = sample_entry(url, "a");
+    entry.expires = Some(past);
+    entry.retain_until = Some(past);
+    entry
+}
+
 /// A byte store's fixture, with its store behind [`Encoded`] with
 /// [`compressed_signed_codec`].
 pub fn encoded<B: ByteStore, G>(fixture: Option<(B, G)>) -> Option<(Encoded<B>, G)> {
