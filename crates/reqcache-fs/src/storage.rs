@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use reqcache::storage::backend::{
-    ByteStore, DEFAULT_SWEEP_INTERVAL, Record, Sidecar, spawn_sweeper,
+    ByteStore, DEFAULT_NATIVE_RETENTION, DEFAULT_SWEEP_INTERVAL, Record, Sidecar, spawn_sweeper,
 };
 use reqcache::storage::{EntryInfo, Serializer, StorageError, StorageErrorKind};
 
@@ -87,8 +87,12 @@ impl FileStorage {
     /// sweeper does every
     /// [`sweep_interval`](FileStorageBuilder::sweep_interval)), and the
     /// temporary files a killed writer left, once they are an hour old (no
-    /// write takes that long); returns how many entries. Entries merely
-    /// expired stay, for revalidation:
+    /// write takes that long); returns how many entries. An entry without a
+    /// retention (the layer's `stale_retention` unset) is past it an hour
+    /// after it expires
+    /// ([`DEFAULT_NATIVE_RETENTION`](reqcache::storage::backend::DEFAULT_NATIVE_RETENTION),
+    /// as Redis, PostgreSQL, MongoDB and DynamoDB keep it); one that never
+    /// expires stays. Entries merely expired stay, for revalidation:
     /// [`remove_expired`](reqcache::storage::Storage::remove_expired)
     /// deletes those too.
     ///
@@ -107,7 +111,12 @@ impl FileStorage {
     pub async fn sweep(&self, now: SystemTime) -> Result<u64, StorageError> {
         self.blocking(move |this| {
             files::remove_stale_temporaries(&this.shared.dir, STALE_TEMPORARY)?;
-            this.remove_where(|info| info.is_past_retention(now))
+            // Without a retention, an hour past expiry, as storages with
+            // native expiry keep it.
+            this.remove_where(|info| {
+                info.native_expiry(Some(DEFAULT_NATIVE_RETENTION))
+                    .is_some_and(|deadline| deadline <= now)
+            })
         })
         .await
     }

@@ -347,7 +347,11 @@ async fn a_sweep_deletes_entries_past_retention_and_old_temporaries_only() {
         .set_modified(SystemTime::now() - 2 * hour)
         .unwrap();
 
-    assert_eq!(files.sweep(t0() + 2 * hour).await.unwrap(), 1);
+    assert_eq!(files.sweep(t0() + 2 * hour).await.unwrap(), 2);
+    assert!(
+        !files.contains("default", t0()).await.unwrap(),
+        "no retention: an hour past expiry"
+    );
     assert!(!files.contains("gone", t0()).await.unwrap());
     assert!(files.get("stale", t0() + 2 * hour).await.unwrap().is_some());
     assert!(

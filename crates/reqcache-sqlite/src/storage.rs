@@ -11,7 +11,8 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 use reqcache::storage::backend::unix_time::{from_unix_nanos, to_unix_nanos};
 use reqcache::storage::backend::{
-    ByteStore, ChainedRead, DEFAULT_SWEEP_INTERVAL, Record, RecordKind, ValueParts, spawn_sweeper,
+    ByteStore, ChainedRead, DEFAULT_NATIVE_RETENTION, DEFAULT_SWEEP_INTERVAL, Record, RecordKind,
+    ValueParts, spawn_sweeper,
 };
 use reqcache::storage::{EntryInfo, StorageError, StorageErrorKind};
 use rusqlite::types::ValueRef;
@@ -131,8 +132,12 @@ impl SqliteStorage {
     /// Deletes the rows past their retention at `now` (what the sweeper
     /// does every [`sweep_interval`](SqliteStorageBuilder::sweep_interval)),
     /// in transactions of at most 10,000 rows, so that other writers wait
-    /// for one batch at most; returns how many. Rows merely expired stay,
-    /// for revalidation and `stale-if-error`:
+    /// for one batch at most; returns how many. A row without a retention
+    /// (the layer's `stale_retention` unset) is past it an hour after it
+    /// expires ([`DEFAULT_NATIVE_RETENTION`](reqcache::storage::backend::DEFAULT_NATIVE_RETENTION),
+    /// as Redis, PostgreSQL, MongoDB and DynamoDB keep it); one that never
+    /// expires stays. Rows merely expired stay, for revalidation and
+    /// `stale-if-error`:
     /// [`remove_expired`](reqcache::storage::Storage::remove_expired)
     /// deletes those too. The pages freed go to SQLite's freelist, and the
     /// next writes reuse them: the file stops growing once the sweeper
@@ -154,11 +159,17 @@ impl SqliteStorage {
     /// ```
     pub async fn sweep(&self, now: SystemTime) -> Result<u64, StorageError> {
         let sql = self.shared.queries.sweep.clone();
+        // Without a retention, an hour past expiry, as storages with native
+        // expiry keep it.
+        let expired_before = to_unix_nanos(
+            now.checked_sub(DEFAULT_NATIVE_RETENTION)
+                .unwrap_or(std::time::UNIX_EPOCH),
+        );
         let now = to_unix_nanos(now);
         self.with_connection(move |connection| {
             let mut deleted = 0u64;
             loop {
-                let batch = connection.execute(&sql, params![now, SWEEP_BATCH])?;
+                let batch = connection.execute(&sql, params![now, SWEEP_BATCH, expired_before])?;
                 deleted += batch as u64;
                 if batch < SWEEP_BATCH as usize {
                     return Ok(deleted);
@@ -667,8 +678,8 @@ impl Queries {
             ),
             remove_expired: format!("DELETE FROM {t} WHERE expires <= ?1 OR retain_until <= ?1"),
             sweep: format!(
-                "DELETE FROM {t} WHERE rowid IN \
-                 (SELECT rowid FROM {t} WHERE retain_until <= ?1 LIMIT ?2)"
+                "DELETE FROM {t} WHERE rowid IN (SELECT rowid FROM {t} \
+                 WHERE retain_until <= ?1 OR (retain_until IS NULL AND expires <= ?3) LIMIT ?2)"
             ),
             table,
         }

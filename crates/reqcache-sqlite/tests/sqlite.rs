@@ -454,7 +454,11 @@ async fn a_sweep_deletes_only_rows_past_retention_in_batches() {
     for (key, entry) in entries_around_retention() {
         storage.put(key, Arc::new(entry)).await.unwrap();
     }
-    assert_eq!(storage.sweep(t0() + 2 * hour).await.unwrap(), 1);
+    assert_eq!(storage.sweep(t0() + 2 * hour).await.unwrap(), 2);
+    assert!(
+        !storage.contains("default", t0()).await.unwrap(),
+        "no retention: an hour past expiry"
+    );
     assert_eq!(storage.sweep(t0() + 2 * hour).await.unwrap(), 0);
     assert!(!storage.contains("gone", t0()).await.unwrap());
     assert!(

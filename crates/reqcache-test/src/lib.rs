@@ -585,27 +585,37 @@ pub fn compressed_signed_codec() -> Codec {
         .signed(b"conformance key".to_vec(), [])
 }
 
-/// Three entries around retention, for sweep tests, keyed `gone`, `stale`
-/// and `forever`: all expired at [`t0`]; `gone` retained one hour,
-/// `stale` three, `forever` with no retention. A sweep at `t0` + 2 h
-/// deletes `gone` only.
-pub fn entries_around_retention() -> [(&'static str, CachedResponse); 3] {
+/// Four entries around retention, for sweep tests, all stored at [`t0`]:
+/// `gone` expired at `t0` and retained an hour; `stale` retained three;
+/// `default` expired at `t0` with no retention (a storage without native
+/// expiry keeps it an hour, as the others do); `forever` never expires. A
+/// sweep at `t0` + 2 h deletes `gone` and `default`.
+pub fn entries_around_retention() -> [(&'static str, CachedResponse); 4] {
     let hour = std::time::Duration::from_secs(3600);
-    let retained = |url: &str, body: &'static str, hours: Option<u32>| {
-        let mut entry = sample_entry(url, body);
-        if let Some(hours) = hours {
-            entry.expires = Some(t0());
-            entry.retain_until = Some(t0() + hour * hours);
-        }
+    let entry = |url: &str, expires: Option<SystemTime>, retain: Option<SystemTime>| {
+        let mut entry = sample_entry(url, "a");
+        entry.expires = expires;
+        entry.retain_until = retain;
         entry
     };
     [
-        ("gone", retained("https://example.com/gone", "a", Some(1))),
-        ("stale", retained("https://example.com/stale", "b", Some(3))),
         (
-            "forever",
-            retained("https://example.com/forever", "c", None),
+            "gone",
+            entry("https://example.com/gone", Some(t0()), Some(t0() + hour)),
         ),
+        (
+            "stale",
+            entry(
+                "https://example.com/stale",
+                Some(t0()),
+                Some(t0() + 3 * hour),
+            ),
+        ),
+        (
+            "default",
+            entry("https://example.com/default", Some(t0()), None),
+        ),
+        ("forever", entry("https://example.com/forever", None, None)),
     ]
 }
 

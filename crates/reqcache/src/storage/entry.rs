@@ -111,10 +111,7 @@ impl CachedResponse {
     /// assert_eq!(entry.native_expiry(None), None);
     /// ```
     pub fn native_expiry(&self, ttl_offset: Option<std::time::Duration>) -> Option<SystemTime> {
-        self.retain_until.or_else(|| {
-            let offset = ttl_offset?;
-            self.expires.map(|e| e.checked_add(offset).unwrap_or(e))
-        })
+        native_expiry(self.retain_until, self.expires, ttl_offset)
     }
 
     /// `true` when a storage should no longer return the entry at `now`.
@@ -251,4 +248,22 @@ impl EntryInfo {
     pub fn is_past_retention(&self, now: SystemTime) -> bool {
         self.retain_until.is_some_and(|until| until <= now)
     }
+
+    /// When a storage may delete the entry: as
+    /// [`CachedResponse::native_expiry`], from the listing alone.
+    pub fn native_expiry(&self, ttl_offset: Option<std::time::Duration>) -> Option<SystemTime> {
+        native_expiry(self.retain_until, self.expires, ttl_offset)
+    }
+}
+
+/// The retention, else `ttl_offset` past the expiry; `None`: kept.
+pub(super) fn native_expiry(
+    retain_until: Option<SystemTime>,
+    expires: Option<SystemTime>,
+    ttl_offset: Option<std::time::Duration>,
+) -> Option<SystemTime> {
+    retain_until.or_else(|| {
+        let offset = ttl_offset?;
+        expires.map(|e| e.checked_add(offset).unwrap_or(e))
+    })
 }

@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use http::{HeaderName, StatusCode};
 
-use super::entry::{CachedRequest, CachedResponse, EntryInfo};
+use super::entry::{CachedRequest, CachedResponse, EntryInfo, native_expiry};
 use super::kind::RecordKind;
 
 /// What is stored under a key.
@@ -213,10 +213,7 @@ impl StoredRecord {
     /// When a storage with native expiry may drop the record: see
     /// [`CachedResponse::native_expiry`].
     pub fn native_expiry(&self, ttl_offset: Option<Duration>) -> Option<SystemTime> {
-        self.retain_until().or_else(|| {
-            let offset = ttl_offset?;
-            self.expires().map(|e| e.checked_add(offset).unwrap_or(e))
-        })
+        native_expiry(self.retain_until(), self.expires(), ttl_offset)
     }
 
     /// A copy of the record with new `expires` and `retain_until`.
