@@ -72,14 +72,7 @@ async fn get(proxy: SocketAddr, path: &str) -> (Response<()>, Bytes) {
 async fn the_proxy_serves_repeated_requests_from_its_shared_cache() {
     let hits = Arc::new(AtomicUsize::new(0));
     let upstream = upstream(Arc::clone(&hits)).await;
-    let layer = proxy::layer_builder(MemoryStorage::new(), CacheMode::Shared).build();
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let proxy = proxy::serve(
-        listener,
-        format!("http://{upstream}/api").parse().unwrap(),
-        layer,
-    )
-    .unwrap();
+    let proxy = shared_proxy(&format!("http://{upstream}/api")).await;
     let addr = proxy.local_addr();
 
     let (first, body) = get(addr, "/items?page=1").await;
@@ -150,14 +143,7 @@ async fn http10_upstream() -> SocketAddr {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_proxy_answers_in_the_clients_version_whatever_the_upstream_speaks() {
     let upstream = http10_upstream().await;
-    let layer = proxy::layer_builder(MemoryStorage::new(), CacheMode::Shared).build();
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let proxy = proxy::serve(
-        listener,
-        format!("http://{upstream}").parse().unwrap(),
-        layer,
-    )
-    .unwrap();
+    let proxy = shared_proxy(&format!("http://{upstream}")).await;
     for expected in ["Storing", "Hit"] {
         let (response, body) = get(proxy.local_addr(), "/old").await;
         assert_eq!(body, "hi");
@@ -240,4 +226,12 @@ async fn the_proxy_starts_and_serves_while_its_redis_is_down() {
     let stats = proxy.cache().stats();
     assert!(stats.storage_read_errors > 0, "{stats:?}");
     proxy.shutdown().await;
+}
+
+/// A proxy in shared mode on memory, in front of `upstream`, on a free
+/// loopback port.
+async fn shared_proxy(upstream: &str) -> proxy::Proxy {
+    let layer = proxy::layer_builder(MemoryStorage::new(), CacheMode::Shared).build();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    proxy::serve(listener, upstream.parse().unwrap(), layer).unwrap()
 }

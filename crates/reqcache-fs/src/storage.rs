@@ -299,27 +299,10 @@ impl FileStorageBuilder {
         storage.blocking(FileStorage::ensure_url_index).await?;
         if let Some(interval) = self.sweep_interval {
             let weak = Arc::downgrade(&storage.shared);
-            let started = spawn_sweeper(weak, interval, |shared| async move {
-                let storage = FileStorage { shared };
-                match storage.sweep(SystemTime::now()).await {
-                    Ok(0) => {}
-                    Ok(deleted) => tracing::debug!(
-                        dir = %storage.dir().display(),
-                        deleted,
-                        "reqcache-fs: entries past retention swept"
-                    ),
-                    Err(error) => tracing::warn!(
-                        dir = %storage.dir().display(),
-                        %error,
-                        "reqcache-fs: sweep failed; next try in one interval"
-                    ),
-                }
+            let name = format!("files {}", storage.dir().display());
+            spawn_sweeper(weak, interval, name, |shared| async move {
+                FileStorage { shared }.sweep(SystemTime::now()).await
             });
-            if !started {
-                tracing::warn!(
-                    "reqcache-fs: no Tokio runtime; entries past retention are not swept"
-                );
-            }
         }
         Ok(storage)
     }

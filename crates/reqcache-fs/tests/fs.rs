@@ -8,7 +8,9 @@ use bytes::Bytes;
 use reqcache::storage::Encoded;
 use reqcache::storage::{Codec, Serializer, Storage};
 use reqcache_fs::FileStorage;
-use reqcache_test::{entries_around_retention, past_retention_by_the_real_clock, sample_entry, t0};
+use reqcache_test::{
+    entries_around_retention, past_retention_by_the_real_clock, sample_entry, t0, yield_until,
+};
 
 async fn storage(dir: &std::path::Path, codec: impl Into<Codec>) -> Encoded<FileStorage> {
     let files = FileStorage::open(dir.join("cache")).await.unwrap();
@@ -386,11 +388,9 @@ async fn the_background_sweeper_deletes_entries_past_retention_after_one_interva
         .unwrap();
     tokio::time::advance(interval).await;
     // The sweep runs on the blocking pool: wait for its work, not for time.
-    let mut checks = 0u32;
-    while writer.path_of("old").is_some() {
-        checks += 1;
-        assert!(checks < 1_000_000, "the sweeper never deleted the entry");
-        tokio::task::yield_now().await;
-    }
+    yield_until("the sweeper never deleted the entry", || async {
+        writer.path_of("old").is_none()
+    })
+    .await;
     drop(sweeping);
 }

@@ -12,25 +12,15 @@ use crate::queries::SWEEP_BATCH;
 use crate::storage::{PostgresStorage, Shared};
 
 /// Starts the sweeper of `shared` on the current Tokio runtime, every
-/// `interval` ([`spawn_sweeper`]). Outside a runtime there is no sweeper (a
-/// warning says so).
+/// `interval` ([`spawn_sweeper`], which logs what it does).
 pub(crate) fn start(shared: &Arc<Shared>, interval: Duration) {
-    let started = spawn_sweeper(Arc::downgrade(shared), interval, |shared| async move {
-        let storage = PostgresStorage { shared };
-        match storage.sweep(SystemTime::now()).await {
-            Ok(0) => {}
-            Ok(deleted) => tracing::debug!(
-                table = storage.table(),
-                deleted,
-                "reqcache-postgres: rows past their deadline swept"
-            ),
-            Err(error) => tracing::warn!(table = storage.table(), %error,
-                "reqcache-postgres: sweep failed; next try in one interval"),
-        }
-    });
-    if !started {
-        tracing::warn!("reqcache-postgres: no Tokio runtime; expired rows are not swept");
-    }
+    let storage = format!("PostgreSQL table {}", shared.queries.table);
+    spawn_sweeper(
+        Arc::downgrade(shared),
+        interval,
+        storage,
+        |shared| async move { PostgresStorage { shared }.sweep(SystemTime::now()).await },
+    );
 }
 
 impl PostgresStorage {

@@ -463,27 +463,13 @@ impl SqliteStorageBuilder {
                 )
             })?;
         if let Some(interval) = self.sweep_interval {
-            let started = spawn_sweeper(Arc::downgrade(&shared), interval, |shared| async move {
-                let storage = SqliteStorage { shared };
-                match storage.sweep(SystemTime::now()).await {
-                    Ok(0) => {}
-                    Ok(deleted) => tracing::debug!(
-                        path = %storage.path().display(),
-                        deleted,
-                        "reqcache-sqlite: rows past retention swept"
-                    ),
-                    Err(error) => tracing::warn!(
-                        path = %storage.path().display(),
-                        %error,
-                        "reqcache-sqlite: sweep failed; next try in one interval"
-                    ),
-                }
-            });
-            if !started {
-                tracing::warn!(
-                    "reqcache-sqlite: no Tokio runtime; rows past retention are not swept"
-                );
-            }
+            let storage = format!("SQLite {}", shared.path.display());
+            spawn_sweeper(
+                Arc::downgrade(&shared),
+                interval,
+                storage,
+                |shared| async move { SqliteStorage { shared }.sweep(SystemTime::now()).await },
+            );
         }
         Ok(SqliteStorage { shared })
     }

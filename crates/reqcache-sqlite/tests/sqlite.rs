@@ -6,7 +6,9 @@ use std::time::Duration;
 use reqcache::storage::Encoded;
 use reqcache::storage::{Serializer, Storage};
 use reqcache_sqlite::{SqliteStorage, resolve_cache_path};
-use reqcache_test::{entries_around_retention, past_retention_by_the_real_clock, sample_entry, t0};
+use reqcache_test::{
+    entries_around_retention, past_retention_by_the_real_clock, sample_entry, t0, yield_until,
+};
 
 #[tokio::test]
 async fn the_database_is_in_wal_mode() {
@@ -426,6 +428,15 @@ fn reads_on_more_threads_than_kept_readers_see_every_write() {
     }
 }
 
+/// A storage without a background sweeper: the test sweeps.
+async fn unswept(path: std::path::PathBuf) -> SqliteStorage {
+    SqliteStorage::builder(path)
+        .sweep_interval(None)
+        .open()
+        .await
+        .unwrap()
+}
+
 /// Rows past retention at `now`: `rows` of them, `size` bytes each, put
 /// straight into the table (faster than the write path for thousands).
 async fn insert_rows(storage: &SqliteStorage, first: u32, rows: u32, retain_until: i64, size: u32) {
@@ -445,11 +456,7 @@ async fn insert_rows(storage: &SqliteStorage, first: u32, rows: u32, retain_unti
 #[tokio::test]
 async fn a_sweep_deletes_only_rows_past_retention_in_batches() {
     let dir = tempfile::tempdir().unwrap();
-    let storage = SqliteStorage::builder(dir.path().join("c"))
-        .sweep_interval(None)
-        .open()
-        .await
-        .unwrap();
+    let storage = unswept(dir.path().join("c")).await;
     let hour = Duration::from_secs(3600);
     for (key, entry) in entries_around_retention() {
         storage.put(key, Arc::new(entry)).await.unwrap();
@@ -486,11 +493,7 @@ async fn a_sweep_deletes_only_rows_past_retention_in_batches() {
 #[tokio::test]
 async fn swept_pages_are_reused_so_the_file_stops_growing() {
     let dir = tempfile::tempdir().unwrap();
-    let storage = SqliteStorage::builder(dir.path().join("c"))
-        .sweep_interval(None)
-        .open()
-        .await
-        .unwrap();
+    let storage = unswept(dir.path().join("c")).await;
     let pages = || async {
         storage
             .with_connection(|c| c.query_row("PRAGMA page_count", [], |r| r.get::<_, i64>(0)))
@@ -522,11 +525,7 @@ async fn the_background_sweeper_deletes_rows_past_retention_after_one_interval()
     // Past retention by the real clock, which the sweeper reads; written
     // through a handle without a sweeper.
     let entry = past_retention_by_the_real_clock("https://example.com/old");
-    let writer = SqliteStorage::builder(dir.path().join("c"))
-        .sweep_interval(None)
-        .open()
-        .await
-        .unwrap();
+    let writer = unswept(dir.path().join("c")).await;
     writer.put("old", Arc::new(entry)).await.unwrap();
     let storage = SqliteStorage::builder(dir.path().join("c"))
         .sweep_interval(Some(interval))
@@ -537,11 +536,9 @@ async fn the_background_sweeper_deletes_rows_past_retention_after_one_interval()
     // pool, so the first sweep may come before this line; it must come.
     tokio::time::advance(interval).await;
     // The sweep runs on the blocking pool: wait for its work, not for time.
-    let mut checks = 0u32;
-    while writer.len().await.unwrap() != 0 {
-        checks += 1;
-        assert!(checks < 1_000_000, "the sweeper never deleted the row");
-        tokio::task::yield_now().await;
-    }
+    yield_until("the sweeper never deleted the row", || async {
+        writer.len().await.unwrap() == 0
+    })
+    .await;
     drop(storage);
 }

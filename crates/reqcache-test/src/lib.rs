@@ -619,6 +619,24 @@ pub fn entries_around_retention() -> [(&'static str, CachedResponse); 4] {
     ]
 }
 
+/// Waits until `done` says so, yielding between checks: for work on the
+/// blocking pool (a storage's background sweep) under Tokio's paused
+/// clock. It waits for that work, never for time; it panics with `what`
+/// after a million checks.
+pub async fn yield_until<F, Fut>(what: &str, mut done: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..1_000_000u32 {
+        if done().await {
+            return;
+        }
+        tokio::task::yield_now().await;
+    }
+    panic!("{what}");
+}
+
 /// An entry past its retention by the real clock (an hour ago), which a
 /// storage's background sweeper reads.
 pub fn past_retention_by_the_real_clock(url: &str) -> CachedResponse {
