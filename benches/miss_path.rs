@@ -665,9 +665,7 @@ fn run_memory(rt: &tokio::runtime::Runtime, on_memory: bool) {
     }
     let dir = tempfile::tempdir().unwrap();
     let (name, storage): (&str, Arc<dyn Storage>) = if on_memory {
-        let memory = MemoryStorage::builder()
-            .max_bytes(300 * 1024 * 1024)
-            .build();
+        let memory = MemoryStorage::builder().max_size(300 * 1024 * 1024).build();
         ("MemoryStorage", Arc::new(memory))
     } else {
         let path = dir.path().join("big.sqlite");

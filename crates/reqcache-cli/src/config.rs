@@ -10,6 +10,7 @@ use reqcache::{CacheLayer, CacheMode, Expiration, Heuristic, UrlExpiration};
 use serde::{Deserialize, Serialize};
 
 use crate::access_log::{AccessLog, AccessLogFormat};
+use crate::byte_size::ByteSize;
 use crate::connection::ServerTls;
 use crate::proxy::{self, ProxyOptions};
 use crate::storage_url::StorageUrl;
@@ -106,6 +107,13 @@ pub struct ProxyConfig {
     /// on first use, so the proxy starts while they are down.
     #[arg(long, default_value = "memory")]
     pub storage: String,
+    /// The storage's size bound, with a unit (512MiB, 10GiB): past it the
+    /// least recently used entries are evicted. Default: 1GiB on sqlite:
+    /// and fs: (as Squid's 100 MB or Traffic Server's 256 MB, sized for a
+    /// disk), 256MiB on memory. The same as `?max_size=` in the storage
+    /// URL. Redis is bounded by its server's maxmemory, DynamoDB by TTL.
+    #[arg(long, value_name = "SIZE")]
+    pub max_size: Option<ByteSize>,
     /// Bytes of an in-process L1 cache in front of the storage (0: none).
     /// Proxies sharing a Redis or PostgreSQL storage drop each other's L1
     /// copies through it (pub/sub, NOTIFY); other storages' copies last 1 s.
@@ -267,16 +275,24 @@ impl ProxyConfig {
         let mut shown = self.clone();
         if let Ok(url) = self.storage.parse::<StorageUrl>() {
             shown.storage = url.to_string();
+            // The bound the storage keeps, default or not.
+            if shown.max_size.is_none() && url.max_size().is_none() {
+                shown.max_size = url.effective_max_size();
+            }
         }
         toml::to_string(&shown).unwrap_or_else(|error| format!("# cannot be shown: {error}\n"))
     }
 
-    /// The storage URL, parsed.
+    /// The storage URL, parsed, with `max_size` set in it.
     ///
     /// # Errors
-    /// As [`StorageUrl`]'s parser.
+    /// As [`StorageUrl`]'s parser and [`StorageUrl::with_max_size`].
     pub fn storage_url(&self) -> Result<StorageUrl, reqcache::StorageError> {
-        self.storage.parse()
+        let url: StorageUrl = self.storage.parse()?;
+        match self.max_size {
+            Some(max_size) => url.with_max_size(max_size),
+            None => Ok(url),
+        }
     }
 
     /// The cache mode.
@@ -393,6 +409,7 @@ mod tests {
             listen = "0.0.0.0:9090"
             upstream = "http://10.0.0.7:9000"
             storage = "postgres://cache:hunter2@db/app#api"
+            max_size = "64MiB"
             l1_size = 1048576
             l1_ttl = 30
             mode = "private"
@@ -429,10 +446,12 @@ mod tests {
         let mut back = ProxyConfig::from_toml(&shown).unwrap();
         back.storage = config.storage.clone();
         assert_eq!(back, config);
-        assert_eq!(
-            ProxyConfig::from_toml(&ProxyConfig::default().to_toml()).unwrap(),
-            ProxyConfig::default()
-        );
+        assert_eq!(config.max_size, Some(ByteSize::new(64 << 20)));
+        // Without a bound given, the one the storage keeps is shown.
+        let mut default_back = ProxyConfig::from_toml(&ProxyConfig::default().to_toml()).unwrap();
+        assert_eq!(default_back.max_size, Some(ByteSize::new(256 << 20)));
+        default_back.max_size = None;
+        assert_eq!(default_back, ProxyConfig::default());
     }
 
     #[test]

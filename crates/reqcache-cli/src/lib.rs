@@ -19,6 +19,7 @@
 
 pub mod access_log;
 pub mod admin;
+pub mod byte_size;
 pub mod config;
 pub mod connection;
 mod forwarding;

@@ -3,6 +3,7 @@
 //! `copy`, `export`, `import`.
 
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::parser::ValueSource;
@@ -140,6 +141,7 @@ async fn run(command: Command, given: &[String]) -> Result<(), BoxError> {
         Command::Proxy(args) => {
             let config = args.settings(|key| given.iter().any(|id| id == key))?;
             if args.print_config {
+                config.storage_url()?;
                 print!("{}", config.to_toml());
                 return Ok(());
             }
@@ -166,7 +168,7 @@ async fn run(command: Command, given: &[String]) -> Result<(), BoxError> {
                 }
                 None => None,
             };
-            let layer = config.layer(storage)?;
+            let layer = config.layer(Arc::clone(&storage))?;
             let options = config.proxy_options()?;
             let listener = tokio::net::TcpListener::bind(config.listen)
                 .await
@@ -181,7 +183,7 @@ async fn run(command: Command, given: &[String]) -> Result<(), BoxError> {
                     "reqcache metrics on http://{}/metrics",
                     listener.local_addr()?
                 );
-                metrics_endpoint::serve(listener, handle);
+                metrics_endpoint::serve(listener, handle, storage);
             }
             stop_signal().await?;
             eprintln!("reqcache proxy: stopping (finishing requests in flight)");

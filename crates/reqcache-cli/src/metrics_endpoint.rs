@@ -1,8 +1,10 @@
 //! `--metrics-listen`: the process's metrics (the cache's counters, the
-//! storage breakers, the proxy's requests and their latency) in the
-//! Prometheus text format, at `GET /metrics`.
+//! storage breakers, the proxy's requests and their latency, the storage's
+//! bytes, bound and evictions) in the Prometheus text format, at
+//! `GET /metrics`.
 
 use std::convert::Infallible;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -11,7 +13,12 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use reqcache::storage::Storage;
 use tokio::net::TcpListener;
+
+/// How long a scrape waits for the storage's usage; past it the gauges
+/// keep their last values.
+const USAGE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// The latency buckets of `reqcache_proxy_response_seconds`, from a memory
 /// hit to a slow upstream.
@@ -43,18 +50,28 @@ pub fn install() -> Result<PrometheusHandle, String> {
 }
 
 /// Serves `GET /metrics` on `listener` (anything else: `404`), until the
-/// process ends. Each connection has 10 s to send its request head.
-pub fn serve(listener: TcpListener, handle: PrometheusHandle) {
+/// process ends. Each connection has 10 s to send its request head. Each
+/// scrape reads `storage`'s [usage](Storage::usage) first:
+/// `reqcache_storage_bytes`, `reqcache_storage_max_bytes` (absent without
+/// a bound) and `reqcache_storage_evictions_total`.
+pub fn serve(listener: TcpListener, handle: PrometheusHandle, storage: Arc<dyn Storage>) {
     tokio::spawn(async move {
         loop {
             let Ok((stream, _)) = listener.accept().await else {
                 continue;
             };
             let handle = handle.clone();
+            let storage = Arc::clone(&storage);
             tokio::spawn(async move {
                 let service = hyper::service::service_fn(move |request: Request<Incoming>| {
-                    let response = answer(&handle, &request);
-                    async move { Ok::<_, Infallible>(response) }
+                    let handle = handle.clone();
+                    let storage = Arc::clone(&storage);
+                    async move {
+                        if is_scrape(&request) {
+                            record_usage(&*storage).await;
+                        }
+                        Ok::<_, Infallible>(answer(&handle, &request))
+                    }
                 });
                 let _ = hyper::server::conn::http1::Builder::new()
                     .timer(TokioTimer::new())
@@ -66,10 +83,30 @@ pub fn serve(listener: TcpListener, handle: PrometheusHandle) {
     });
 }
 
+fn is_scrape<B>(request: &Request<B>) -> bool {
+    request.uri().path() == "/metrics" && matches!(*request.method(), Method::GET | Method::HEAD)
+}
+
+/// Sets the storage's gauges from its usage, unless it fails or takes
+/// longer than [`USAGE_TIMEOUT`].
+async fn record_usage(storage: &dyn Storage) {
+    let usage = match tokio::time::timeout(USAGE_TIMEOUT, storage.usage()).await {
+        Ok(Ok(usage)) => usage,
+        Ok(Err(error)) => {
+            tracing::debug!(%error, "reqcache metrics: storage usage unavailable");
+            return;
+        }
+        Err(_) => return,
+    };
+    metrics::gauge!("reqcache_storage_bytes").set(usage.bytes as f64);
+    if let Some(max_size) = usage.max_size {
+        metrics::gauge!("reqcache_storage_max_bytes").set(max_size as f64);
+    }
+    metrics::counter!("reqcache_storage_evictions_total").absolute(usage.evictions);
+}
+
 fn answer<B>(handle: &PrometheusHandle, request: &Request<B>) -> Response<Full<Bytes>> {
-    if request.uri().path() != "/metrics"
-        || !matches!(*request.method(), Method::GET | Method::HEAD)
-    {
+    if !is_scrape(request) {
         let mut response =
             Response::new(Full::new(Bytes::from_static(b"not found: GET /metrics\n")));
         *response.status_mut() = StatusCode::NOT_FOUND;

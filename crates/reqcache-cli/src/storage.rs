@@ -8,7 +8,8 @@ use reqcache::storage::backend::InvalidationBus;
 use reqcache::storage::{Storage, StorageErrorKind, TieredStorage};
 use reqcache::{MemoryStorage, StorageError};
 
-use crate::storage_url::StorageUrl;
+use crate::byte_size::ByteSize;
+use crate::storage_url::{DiskSettings, StorageUrl};
 
 /// Opens the storage a string names (every form: [`StorageUrl`]).
 ///
@@ -56,13 +57,13 @@ pub async fn open_existing(spec: &str) -> Result<Arc<dyn Storage>, StorageError>
     };
     match &url {
         #[cfg(feature = "sqlite")]
-        StorageUrl::Sqlite(path) => {
+        StorageUrl::Sqlite { path, .. } => {
             let file = reqcache_sqlite::resolve_cache_path(path);
             if !file.exists() {
                 return Err(missing(&file));
             }
         }
-        StorageUrl::Files(dir) if !dir.starts_with("~") && !dir.exists() => {
+        StorageUrl::Files { dir, .. } if !dir.starts_with("~") && !dir.exists() => {
             return Err(missing(dir));
         }
         _ => {}
@@ -140,7 +141,7 @@ pub async fn open_tiered(
 ) -> Result<Arc<dyn Storage>, StorageError> {
     let (l2, bus) = open_with_bus(url, lazy).await?;
     let mut builder = TieredStorage::builder(l2)
-        .l1(MemoryStorage::builder().max_bytes(l1.max_bytes).build())
+        .l1(MemoryStorage::builder().max_size(l1.max_bytes).build())
         .l1_ttl(Some(l1.ttl));
     match bus {
         Some(bus) => builder = builder.bus(bus),
@@ -173,8 +174,12 @@ async fn open_with_bus(
             Ok((storage, Some(redis_bus(first, namespace)?)))
         }
         #[cfg(feature = "postgres")]
-        StorageUrl::Postgres { url: server, table } => {
-            let storage = open_postgres(server, table, lazy).await?;
+        StorageUrl::Postgres {
+            url: server,
+            table,
+            max_size,
+        } => {
+            let storage = open_postgres(server, table, *max_size, lazy).await?;
             let bus = reqcache_postgres::PostgresBus::new(storage.pool().clone())
                 .channel(format!("{table}_invalidate"));
             Ok((Arc::new(storage), Some(Arc::new(bus))))
@@ -191,9 +196,15 @@ async fn open_with_bus(
 pub async fn open_url(url: &StorageUrl, lazy: bool) -> Result<Arc<dyn Storage>, StorageError> {
     let _ = lazy; // unused when no network storage is compiled in
     match url {
-        StorageUrl::Memory => Ok(Arc::new(MemoryStorage::new())),
-        StorageUrl::Sqlite(path) => sqlite(path).await,
-        StorageUrl::Files(dir) => files(dir).await,
+        StorageUrl::Memory { max_size } => {
+            let mut builder = MemoryStorage::builder();
+            if let Some(max_size) = max_size {
+                builder = builder.max_size(max_size.bytes());
+            }
+            Ok(Arc::new(builder.build()))
+        }
+        StorageUrl::Sqlite { path, disk } => sqlite(path, disk).await,
+        StorageUrl::Files { dir, disk } => files(dir, disk).await,
         StorageUrl::Redis { url, namespace } => {
             redis(RedisTarget::Server(url), namespace, lazy).await
         }
@@ -211,7 +222,11 @@ pub async fn open_url(url: &StorageUrl, lazy: bool) -> Result<Arc<dyn Storage>, 
             region,
             create_table,
         } => dynamodb(table, endpoint.as_deref(), region.as_deref(), *create_table).await,
-        StorageUrl::Postgres { url, table } => postgres(url, table, lazy).await,
+        StorageUrl::Postgres {
+            url,
+            table,
+            max_size,
+        } => postgres(url, table, *max_size, lazy).await,
     }
 }
 
@@ -227,22 +242,42 @@ fn missing(feature: &str) -> StorageError {
 }
 
 #[cfg(feature = "sqlite")]
-async fn sqlite(path: &std::path::Path) -> Result<Arc<dyn Storage>, StorageError> {
-    Ok(Arc::new(reqcache_sqlite::SqliteStorage::open(path).await?))
+async fn sqlite(
+    path: &std::path::Path,
+    disk: &DiskSettings,
+) -> Result<Arc<dyn Storage>, StorageError> {
+    let mut builder = reqcache_sqlite::SqliteStorage::builder(path);
+    if let Some(max_size) = disk.max_size {
+        builder = builder.max_size(max_size.bytes());
+    }
+    if let Some(interval) = disk.sweep_interval {
+        builder = builder.sweep_interval(Some(interval));
+    }
+    Ok(Arc::new(builder.open().await?))
 }
 
 #[cfg(not(feature = "sqlite"))]
-async fn sqlite(_: &std::path::Path) -> Result<Arc<dyn Storage>, StorageError> {
+async fn sqlite(_: &std::path::Path, _: &DiskSettings) -> Result<Arc<dyn Storage>, StorageError> {
     Err(missing("sqlite"))
 }
 
 #[cfg(feature = "fs")]
-async fn files(dir: &std::path::Path) -> Result<Arc<dyn Storage>, StorageError> {
-    Ok(Arc::new(reqcache_fs::FileStorage::open(dir).await?))
+async fn files(
+    dir: &std::path::Path,
+    disk: &DiskSettings,
+) -> Result<Arc<dyn Storage>, StorageError> {
+    let mut builder = reqcache_fs::FileStorage::builder(dir);
+    if let Some(max_size) = disk.max_size {
+        builder = builder.max_size(max_size.bytes());
+    }
+    if let Some(interval) = disk.sweep_interval {
+        builder = builder.sweep_interval(Some(interval));
+    }
+    Ok(Arc::new(builder.open().await?))
 }
 
 #[cfg(not(feature = "fs"))]
-async fn files(_: &std::path::Path) -> Result<Arc<dyn Storage>, StorageError> {
+async fn files(_: &std::path::Path, _: &DiskSettings) -> Result<Arc<dyn Storage>, StorageError> {
     Err(missing("fs"))
 }
 
@@ -331,17 +366,26 @@ async fn dynamodb(
 }
 
 #[cfg(feature = "postgres")]
-async fn postgres(url: &str, table: &str, lazy: bool) -> Result<Arc<dyn Storage>, StorageError> {
-    Ok(Arc::new(open_postgres(url, table, lazy).await?))
+async fn postgres(
+    url: &str,
+    table: &str,
+    max_size: Option<ByteSize>,
+    lazy: bool,
+) -> Result<Arc<dyn Storage>, StorageError> {
+    Ok(Arc::new(open_postgres(url, table, max_size, lazy).await?))
 }
 
 #[cfg(feature = "postgres")]
 async fn open_postgres(
     url: &str,
     table: &str,
+    max_size: Option<ByteSize>,
     lazy: bool,
 ) -> Result<reqcache_postgres::PostgresStorage, StorageError> {
-    let builder = reqcache_postgres::PostgresStorage::builder(url).table(table);
+    let mut builder = reqcache_postgres::PostgresStorage::builder(url).table(table);
+    if let Some(max_size) = max_size {
+        builder = builder.max_size(max_size.bytes());
+    }
     if lazy {
         builder.open_lazily().await
     } else {
@@ -350,6 +394,11 @@ async fn open_postgres(
 }
 
 #[cfg(not(feature = "postgres"))]
-async fn postgres(_: &str, _: &str, _: bool) -> Result<Arc<dyn Storage>, StorageError> {
+async fn postgres(
+    _: &str,
+    _: &str,
+    _: Option<ByteSize>,
+    _: bool,
+) -> Result<Arc<dyn Storage>, StorageError> {
     Err(missing("postgres"))
 }

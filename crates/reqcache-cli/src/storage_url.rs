@@ -4,9 +4,12 @@
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::time::Duration;
 
 use reqcache::StorageError;
 use reqcache::storage::StorageErrorKind;
+
+use crate::byte_size::ByteSize;
 
 /// The Redis namespace when the URL names none.
 pub const DEFAULT_REDIS_NAMESPACE: &str = "reqcache";
@@ -19,17 +22,19 @@ pub const DEFAULT_CACHE_NAME: &str = "http_cache";
 ///
 /// | string | storage | cargo feature |
 /// |---|---|---|
-/// | `memory` | `MemoryStorage`, default bounds | — |
-/// | `sqlite:PATH` | `SqliteStorage` at `PATH` (`~`, relative, `.sqlite` added) | `sqlite` |
-/// | `fs:DIR` | `FileStorage` in `DIR` | `fs` |
+/// | `memory[?max_size=SIZE]` | `MemoryStorage` (bound 256 MiB) | — |
+/// | `sqlite:PATH[?max_size=SIZE&sweep=SECS]` | `SqliteStorage` at `PATH` (`~`, relative, `.sqlite` added; bound 1 GiB) | `sqlite` |
+/// | `fs:DIR[?max_size=SIZE&sweep=SECS]` | `FileStorage` in `DIR` (bound 1 GiB) | `fs` |
 /// | `redis://HOST[:PORT][/DB][#NAMESPACE]`, `rediss://…` | `RedisStorage` (namespace `reqcache`) | `redis` |
 /// | `redis+cluster://HOST:PORT,HOST:PORT[#NAMESPACE]`, `rediss+cluster://…` | `RedisStorage` on a cluster | `redis` |
 /// | `mongodb://…[#DATABASE]`, `mongodb+srv://…` | `MongoStorage` (database `http_cache`) | `mongodb` |
 /// | `gridfs:mongodb://…[#DATABASE]` | `GridFsStorage` | `mongodb` |
 /// | `dynamodb://TABLE[?endpoint=URL&region=REGION&create=true]` | `DynamoDbStorage`; AWS settings from the environment without `endpoint` | `dynamodb` |
-/// | `postgres://…[#TABLE]`, `postgresql://…` | `PostgresStorage` (table `http_cache`) | `postgres` |
+/// | `postgres://…[?max_size=SIZE][#TABLE]`, `postgresql://…` | `PostgresStorage` (table `http_cache`; bound 1 GiB) | `postgres` |
 ///
-/// Credentials stay in the URL they came in; [`Display`](fmt::Display)
+/// `max_size` is the storage's size bound, with a unit (`512MiB`,
+/// `10GiB`: [`ByteSize`]); `sweep` the seconds between two sweeps of
+/// what is past retention (`0`: none). Credentials stay in the URL they came in; [`Display`](fmt::Display)
 /// writes the URL without its password, for logs and `--print-config`.
 ///
 /// # Example
@@ -45,11 +50,24 @@ pub const DEFAULT_CACHE_NAME: &str = "http_cache";
 #[non_exhaustive]
 pub enum StorageUrl {
     /// `memory`.
-    Memory,
+    Memory {
+        /// `?max_size=`: the bound; `None`, the storage's default.
+        max_size: Option<ByteSize>,
+    },
     /// `sqlite:PATH`.
-    Sqlite(PathBuf),
+    Sqlite {
+        /// The database's path, as given.
+        path: PathBuf,
+        /// `?max_size=` and `?sweep=`.
+        disk: DiskSettings,
+    },
     /// `fs:DIR`.
-    Files(PathBuf),
+    Files {
+        /// The folder, as given.
+        dir: PathBuf,
+        /// `?max_size=` and `?sweep=`.
+        disk: DiskSettings,
+    },
     /// `redis://…`: one server.
     Redis {
         /// The server's URL, fragment removed.
@@ -88,11 +106,182 @@ pub enum StorageUrl {
     },
     /// `postgres://…`.
     Postgres {
-        /// The server's URL, fragment removed.
+        /// The server's URL, fragment and `max_size` removed.
         url: String,
         /// The table.
         table: String,
+        /// `?max_size=`: the bound; `None`, the storage's default.
+        max_size: Option<ByteSize>,
     },
+}
+
+/// The settings in the query of a disk storage's URL
+/// (`sqlite:PATH?max_size=16MiB&sweep=60`); `None`: the storage's default.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DiskSettings {
+    /// `max_size`: the size bound.
+    pub max_size: Option<ByteSize>,
+    /// `sweep`: how often what is past retention is deleted; zero: never.
+    pub sweep_interval: Option<Duration>,
+}
+
+impl DiskSettings {
+    /// Parses a query; `form` names the URL's form in errors.
+    fn parse(query: &str, form: &str) -> Result<Self, StorageError> {
+        let mut settings = Self::default();
+        for (name, value) in form_urlencoded::parse(query.as_bytes()) {
+            match &*name {
+                "max_size" => settings.max_size = Some(size(&value, form)?),
+                "sweep" => {
+                    let secs = value
+                        .parse::<u64>()
+                        .map_err(|_| config(format!("{form}?sweep= takes seconds (0: never)")))?;
+                    settings.sweep_interval = Some(Duration::from_secs(secs));
+                }
+                other => {
+                    return Err(config(format!(
+                        "{form}: unknown parameter {other:?} (max_size, sweep)"
+                    )));
+                }
+            }
+        }
+        Ok(settings)
+    }
+
+    fn query(&self) -> String {
+        let mut query = form_urlencoded::Serializer::new(String::new());
+        if let Some(max_size) = self.max_size {
+            query.append_pair("max_size", &max_size.to_string());
+        }
+        if let Some(interval) = self.sweep_interval {
+            query.append_pair("sweep", &interval.as_secs().to_string());
+        }
+        let query = query.finish();
+        if query.is_empty() {
+            query
+        } else {
+            format!("?{query}")
+        }
+    }
+}
+
+fn size(value: &str, form: &str) -> Result<ByteSize, StorageError> {
+    value
+        .parse()
+        .map_err(|error| config(format!("{form}?max_size=: {error}")))
+}
+
+/// Takes reqcache's `max_size` out of a server URL's query, leaving the
+/// driver's parameters (`sslmode`, ...) as they were.
+fn take_max_size(url: &str, form: &str) -> Result<(String, Option<ByteSize>), StorageError> {
+    let Some((base, query)) = url.split_once('?') else {
+        return Ok((url.to_owned(), None));
+    };
+    let mut max_size = None;
+    let mut kept = Vec::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        match pair.split_once('=') {
+            Some(("max_size", value)) => max_size = Some(size(value, form)?),
+            _ => kept.push(pair),
+        }
+    }
+    let url = if kept.is_empty() {
+        base.to_owned()
+    } else {
+        format!("{base}?{}", kept.join("&"))
+    };
+    Ok((url, max_size))
+}
+
+/// Splits a path from its query at the last `?`.
+fn path_and_query(rest: &str) -> (&str, &str) {
+    rest.rsplit_once('?').unwrap_or((rest, ""))
+}
+
+impl StorageUrl {
+    /// The size bound the URL sets, if it sets one.
+    pub fn max_size(&self) -> Option<ByteSize> {
+        match self {
+            Self::Memory { max_size } => *max_size,
+            Self::Sqlite { disk, .. } | Self::Files { disk, .. } => disk.max_size,
+            Self::Postgres { max_size, .. } => *max_size,
+            _ => None,
+        }
+    }
+
+    /// The size bound the storage keeps: the URL's, else the storage's
+    /// default; `None` for the storages bounded by their server (Redis's
+    /// `maxmemory`, DynamoDB's TTL) or not yet bounded by reqcache
+    /// (PostgreSQL, MongoDB).
+    pub fn effective_max_size(&self) -> Option<ByteSize> {
+        self.max_size().or(match self {
+            Self::Memory { .. } => Some(ByteSize::new(reqcache::storage::memory::DEFAULT_MAX_SIZE)),
+            Self::Sqlite { .. } | Self::Files { .. } => {
+                Some(ByteSize::new(reqcache::storage::backend::DEFAULT_MAX_SIZE))
+            }
+            _ => None,
+        })
+    }
+
+    /// The URL with its size bound set to `max_size` (the proxy's
+    /// `--max-size`).
+    ///
+    /// # Errors
+    /// [`StorageErrorKind::Config`] when the URL sets another bound, or
+    /// names a storage that reqcache does not bound (Redis: the server's
+    /// `maxmemory`; DynamoDB: TTL; MongoDB: not yet).
+    ///
+    /// # Example
+    /// ```
+    /// use reqcache_cli::storage_url::StorageUrl;
+    ///
+    /// let url: StorageUrl = "sqlite:/var/cache/c".parse()?;
+    /// let bounded = url.with_max_size("16MiB".parse().unwrap())?;
+    /// assert_eq!(bounded.to_string(), "sqlite:/var/cache/c?max_size=16MiB");
+    /// assert!("redis://h".parse::<StorageUrl>()?.with_max_size("1GiB".parse().unwrap()).is_err());
+    /// # Ok::<(), reqcache::StorageError>(())
+    /// ```
+    pub fn with_max_size(mut self, max_size: ByteSize) -> Result<Self, StorageError> {
+        if let Some(given) = self.max_size().filter(|given| *given != max_size) {
+            return Err(config(format!(
+                "two size bounds: {given} in the storage URL and {max_size} from --max-size"
+            )));
+        }
+        match &mut self {
+            Self::Memory { max_size: bound }
+            | Self::Sqlite {
+                disk: DiskSettings {
+                    max_size: bound, ..
+                },
+                ..
+            }
+            | Self::Files {
+                disk: DiskSettings {
+                    max_size: bound, ..
+                },
+                ..
+            }
+            | Self::Postgres {
+                max_size: bound, ..
+            } => *bound = Some(max_size),
+            Self::Redis { .. } | Self::RedisCluster { .. } => {
+                return Err(config(
+                    "a Redis storage is bounded by its server: set maxmemory with a volatile-* \
+                     policy (every key has a TTL), not --max-size",
+                ));
+            }
+            Self::DynamoDb { .. } => {
+                return Err(config("a DynamoDB table is bounded by TTL, not --max-size"));
+            }
+            Self::Mongo { .. } => {
+                return Err(config(format!(
+                    "{self}: --max-size is not supported on this storage yet"
+                )));
+            }
+        }
+        Ok(self)
+    }
 }
 
 impl fmt::Debug for StorageUrl {
@@ -125,16 +314,40 @@ impl FromStr for StorageUrl {
     fn from_str(spec: &str) -> Result<Self, StorageError> {
         let spec = spec.trim();
         if spec == "memory" {
-            return Ok(Self::Memory);
+            return Ok(Self::Memory { max_size: None });
         }
-        if let Some(path) = spec.strip_prefix("sqlite:") {
-            return non_empty(path, "sqlite:PATH").map(|p| Self::Sqlite(p.into()));
+        if let Some(query) = spec.strip_prefix("memory?") {
+            let mut max_size = None;
+            for (name, value) in form_urlencoded::parse(query.as_bytes()) {
+                match &*name {
+                    "max_size" => max_size = Some(size(&value, "memory")?),
+                    other => {
+                        return Err(config(format!(
+                            "memory: unknown parameter {other:?} (max_size)"
+                        )));
+                    }
+                }
+            }
+            return Ok(Self::Memory { max_size });
         }
-        if let Some(dir) = spec
+        if let Some(rest) = spec.strip_prefix("sqlite:") {
+            let (path, query) = path_and_query(rest);
+            let path = non_empty(path, "sqlite:PATH")?;
+            return Ok(Self::Sqlite {
+                path: path.into(),
+                disk: DiskSettings::parse(query, "sqlite:PATH")?,
+            });
+        }
+        if let Some(rest) = spec
             .strip_prefix("fs:")
             .or_else(|| spec.strip_prefix("filesystem:"))
         {
-            return non_empty(dir, "fs:DIR").map(|d| Self::Files(d.into()));
+            let (dir, query) = path_and_query(rest);
+            let dir = non_empty(dir, "fs:DIR")?;
+            return Ok(Self::Files {
+                dir: dir.into(),
+                disk: DiskSettings::parse(query, "fs:DIR")?,
+            });
         }
         for (scheme, tls) in [("redis+cluster://", false), ("rediss+cluster://", true)] {
             if let Some(rest) = spec.strip_prefix(scheme) {
@@ -165,9 +378,11 @@ impl FromStr for StorageUrl {
         }
         if spec.starts_with("postgres://") || spec.starts_with("postgresql://") {
             let (url, table) = name_after_hash(spec, DEFAULT_CACHE_NAME);
+            let (url, max_size) = take_max_size(url, "postgres://")?;
             return Ok(Self::Postgres {
-                url: url.to_owned(),
+                url,
                 table,
+                max_size,
             });
         }
         // Only the scheme is repeated: the rest may be a password.
@@ -273,9 +488,12 @@ impl fmt::Display for StorageUrl {
     /// The storage string, password replaced by `***`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Memory => f.write_str("memory"),
-            Self::Sqlite(path) => write!(f, "sqlite:{}", path.display()),
-            Self::Files(dir) => write!(f, "fs:{}", dir.display()),
+            Self::Memory { max_size: None } => f.write_str("memory"),
+            Self::Memory {
+                max_size: Some(max_size),
+            } => write!(f, "memory?max_size={max_size}"),
+            Self::Sqlite { path, disk } => write!(f, "sqlite:{}{}", path.display(), disk.query()),
+            Self::Files { dir, disk } => write!(f, "fs:{}{}", dir.display(), disk.query()),
             Self::Redis { url, namespace } => {
                 write!(f, "{}#{namespace}", without_password(url))
             }
@@ -339,7 +557,20 @@ impl fmt::Display for StorageUrl {
                     write!(f, "?{query}")
                 }
             }
-            Self::Postgres { url, table } => write!(f, "{}#{table}", without_password(url)),
+            Self::Postgres {
+                url,
+                table,
+                max_size,
+            } => {
+                let url = without_password(url);
+                match max_size {
+                    Some(max_size) => {
+                        let joint = if url.contains('?') { '&' } else { '?' };
+                        write!(f, "{url}{joint}max_size={max_size}#{table}")
+                    }
+                    None => write!(f, "{url}#{table}"),
+                }
+            }
         }
     }
 }
@@ -355,10 +586,52 @@ mod tests {
     #[test]
     fn every_form() {
         let cases: &[(&str, StorageUrl, &str)] = &[
-            ("memory", StorageUrl::Memory, "memory"),
-            ("sqlite:~/c", StorageUrl::Sqlite("~/c".into()), "sqlite:~/c"),
-            ("fs:/tmp/c", StorageUrl::Files("/tmp/c".into()), "fs:/tmp/c"),
-            ("filesystem:c", StorageUrl::Files("c".into()), "fs:c"),
+            ("memory", StorageUrl::Memory { max_size: None }, "memory"),
+            (
+                "memory?max_size=64m",
+                StorageUrl::Memory {
+                    max_size: Some(ByteSize::new(64 << 20)),
+                },
+                "memory?max_size=64MiB",
+            ),
+            (
+                "sqlite:~/c",
+                StorageUrl::Sqlite {
+                    path: "~/c".into(),
+                    disk: DiskSettings::default(),
+                },
+                "sqlite:~/c",
+            ),
+            (
+                "sqlite:/var/c?max_size=16MiB&sweep=60",
+                StorageUrl::Sqlite {
+                    path: "/var/c".into(),
+                    disk: DiskSettings {
+                        max_size: Some(ByteSize::new(16 << 20)),
+                        sweep_interval: Some(Duration::from_secs(60)),
+                    },
+                },
+                "sqlite:/var/c?max_size=16MiB&sweep=60",
+            ),
+            (
+                "fs:/tmp/c",
+                StorageUrl::Files {
+                    dir: "/tmp/c".into(),
+                    disk: DiskSettings::default(),
+                },
+                "fs:/tmp/c",
+            ),
+            (
+                "filesystem:c?max_size=1GiB",
+                StorageUrl::Files {
+                    dir: "c".into(),
+                    disk: DiskSettings {
+                        max_size: Some(ByteSize::new(1 << 30)),
+                        sweep_interval: None,
+                    },
+                },
+                "fs:c?max_size=1GiB",
+            ),
             (
                 "redis://:pw@127.0.0.1:6379/2#api",
                 StorageUrl::Redis {
@@ -434,6 +707,7 @@ mod tests {
                 StorageUrl::Postgres {
                     url: "postgres://cache:pw@db/app".into(),
                     table: "api_cache".into(),
+                    max_size: None,
                 },
                 "postgres://cache:***@db/app#api_cache",
             ),
@@ -442,8 +716,18 @@ mod tests {
                 StorageUrl::Postgres {
                     url: "postgresql://db/app".into(),
                     table: "http_cache".into(),
+                    max_size: None,
                 },
                 "postgresql://db/app#http_cache",
+            ),
+            (
+                "postgres://db/app?sslmode=require&max_size=2GiB#t",
+                StorageUrl::Postgres {
+                    url: "postgres://db/app?sslmode=require".into(),
+                    table: "t".into(),
+                    max_size: Some(ByteSize::new(2 << 30)),
+                },
+                "postgres://db/app?sslmode=require&max_size=2GiB#t",
             ),
         ];
         for (spec, expected, shown) in cases {
@@ -470,6 +754,10 @@ mod tests {
             "dynamodb://",
             "dynamodb://t?create=maybe",
             "dynamodb://t?secret=hunter2",
+            "sqlite:c?max_size=lots",
+            "sqlite:c?sweep=-1",
+            "fs:c?password=hunter2",
+            "memory?max_entries=3",
         ] {
             let error = spec.parse::<StorageUrl>().unwrap_err();
             assert_eq!(error.kind(), StorageErrorKind::Config, "{spec}");

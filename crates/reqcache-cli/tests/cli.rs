@@ -272,6 +272,67 @@ fn print_config_merges_the_file_and_the_flags_without_the_password() {
     );
 }
 
+#[test]
+fn max_size_takes_units_shows_in_print_config_and_is_refused_where_the_server_bounds() {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = format!("sqlite:{}", dir.path().join("c").display());
+    let print = |args: &[&str]| {
+        Command::new(BIN)
+            .args([
+                "proxy",
+                "--upstream",
+                "http://127.0.0.1:9",
+                "--print-config",
+            ])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let shown = |output: std::process::Output| {
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    };
+    // The default bound, shown.
+    let text = shown(print(&["--storage", &sqlite]));
+    assert!(text.contains("max_size = \"1GiB\""), "{text}");
+    let text = shown(print(&["--storage", "memory"]));
+    assert!(text.contains("max_size = \"256MiB\""), "{text}");
+    // A flag with a unit, and the same in the URL.
+    let text = shown(print(&["--storage", &sqlite, "--max-size", "16m"]));
+    assert!(text.contains("max_size = \"16MiB\""), "{text}");
+    let text = shown(print(&["--storage", &format!("{sqlite}?max_size=16MiB")]));
+    assert!(text.contains("?max_size=16MiB"), "{text}");
+    // Two different bounds, a bad size, and a storage its server bounds.
+    for (args, needle) in [
+        (
+            vec![
+                "--storage",
+                &*format!("{sqlite}?max_size=1GiB"),
+                "--max-size",
+                "16MiB",
+            ],
+            "two size bounds",
+        ),
+        (
+            vec!["--storage", &*sqlite, "--max-size", "lots"],
+            "not a size",
+        ),
+        (
+            vec!["--storage", "redis://127.0.0.1:6379", "--max-size", "1GiB"],
+            "maxmemory",
+        ),
+    ] {
+        let output = print(&args);
+        assert!(!output.status.success(), "{args:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+    }
+}
+
 /// A free loopback port.
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -315,6 +376,10 @@ async fn metrics_listen_serves_the_counters_and_the_latency_histogram() {
         "reqcache_proxy_requests_total{cache=\"Hit\",status=\"2xx\"} 1",
         "reqcache_proxy_response_seconds_bucket{cache=\"Storing\",le=\"5\"} 1",
         "reqcache_proxy_response_seconds_count{cache=\"Hit\"} 1",
+        // The storage (memory, its default bound): read at each scrape.
+        "reqcache_storage_max_bytes 268435456",
+        "reqcache_storage_evictions_total 0",
+        "reqcache_storage_bytes ",
     ] {
         assert!(text.contains(needle), "{needle} missing from:\n{text}");
     }

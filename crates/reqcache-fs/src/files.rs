@@ -68,6 +68,26 @@ pub(crate) fn remove(path: &Path) -> Result<bool, StorageError> {
     }
 }
 
+/// Removes a file; its length if it was there.
+pub(crate) fn remove_counted(path: &Path) -> Result<Option<u64>, StorageError> {
+    let len = match std::fs::metadata(path) {
+        Ok(metadata) => metadata.len(),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(error) => return Err(io_error(&format!("cannot read {}", path.display()), error)),
+    };
+    Ok(remove(path)?.then_some(len))
+}
+
+/// A file's bytes and its modification time.
+pub(crate) fn read_with_mtime(path: &Path) -> std::io::Result<(Vec<u8>, Option<SystemTime>)> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    let metadata = file.metadata()?;
+    let mut bytes = Vec::with_capacity(usize::try_from(metadata.len()).unwrap_or(0));
+    file.read_to_end(&mut bytes)?;
+    Ok((bytes, metadata.modified().ok()))
+}
+
 /// Removes a file, or a directory with everything in it (a temporary index
 /// left by a crash); `Ok(false)` if it was not there.
 pub(crate) fn remove_any(path: &Path) -> Result<bool, StorageError> {

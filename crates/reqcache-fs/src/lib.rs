@@ -50,6 +50,15 @@
 //! left by a crash are removed by `clear`, `remove_expired` and the sweeper
 //! once they are an hour old.
 //!
+//! # Size bound
+//! The length of every entry's files stays within
+//! [`max_size`](FileStorageBuilder::max_size) (1 GiB by default). The
+//! bytes are kept in `<dir>/.reqcache-usage`, which every process updates
+//! under a file lock for each write and removal; a write that passes the
+//! bound scans the folder and deletes entries past retention first, then
+//! the least recently used (the entry file's modification time, which a
+//! read sets again when it is a minute old), down to 90% of the bound.
+//!
 //! # Expiry
 //! A sweeper on the Tokio runtime deletes the entries past their retention
 //! every 10 minutes ([`FileStorageBuilder::sweep_interval`],
@@ -63,6 +72,7 @@
 //! deleted and read as a miss. Files in the directory that are not the
 //! storage's own are left alone, even by `clear`.
 
+mod bound;
 mod files;
 mod storage;
 mod url_index;

@@ -7,10 +7,12 @@ use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use reqcache::storage::backend::{
-    ByteStore, DEFAULT_NATIVE_RETENTION, DEFAULT_SWEEP_INTERVAL, Record, Sidecar, spawn_sweeper,
+    ByteStore, DEFAULT_MAX_SIZE, DEFAULT_NATIVE_RETENTION, DEFAULT_SWEEP_INTERVAL, Record, Sidecar,
+    StorageUsage, spawn_sweeper,
 };
 use reqcache::storage::{EntryInfo, Serializer, StorageError, StorageErrorKind};
 
+use crate::bound::{self, Ledger, Locked, STAMP_STEP};
 use crate::files::{self, KIND_EXTENSION, META_EXTENSION, Meta};
 use crate::url_index::UrlIndex;
 
@@ -45,6 +47,10 @@ pub struct FileStorage {
 struct Shared {
     dir: PathBuf,
     urls: UrlIndex,
+    /// The size bound, if any.
+    max_size: Option<u64>,
+    /// The bytes kept and the evictions made, shared by every process.
+    ledger: Ledger,
 }
 
 impl fmt::Debug for FileStorage {
@@ -62,6 +68,7 @@ pub struct FileStorageBuilder {
     cache_name: PathBuf,
     use_cache_dir: bool,
     sweep_interval: Option<Duration>,
+    max_size: Option<u64>,
 }
 
 impl FileStorage {
@@ -80,7 +87,13 @@ impl FileStorage {
             cache_name: cache_name.as_ref().to_path_buf(),
             use_cache_dir: false,
             sweep_interval: Some(DEFAULT_SWEEP_INTERVAL),
+            max_size: Some(DEFAULT_MAX_SIZE),
         }
+    }
+
+    /// The size bound, if any ([`FileStorageBuilder::max_size`]).
+    pub fn max_size(&self) -> Option<u64> {
+        self.shared.max_size
     }
 
     /// Deletes the entries past their retention at `now` (what the
@@ -173,22 +186,135 @@ impl FileStorage {
             .and_then(Meta::decode)
     }
 
-    /// Deletes an entry's files and its URL marker; `true` if there was any.
-    fn forget(&self, stem: &str) -> Result<bool, StorageError> {
+    /// Deletes an entry's files and its URL marker; the bytes freed, if
+    /// there was any file.
+    fn forget(&self, stem: &str) -> Result<Option<u64>, StorageError> {
         if let Some(meta) = self.meta_of(stem) {
             self.shared.urls.remove(meta.url(), stem)?;
         }
         self.remove_stem(stem)
     }
 
-    /// Deletes an entry's files; `true` if there was any.
-    fn remove_stem(&self, stem: &str) -> Result<bool, StorageError> {
-        let mut removed = files::remove(&self.meta_path(stem))?;
-        files::remove(&self.kind_path(stem))?;
+    /// Deletes an entry's files; the bytes freed, if there was any file.
+    fn remove_stem(&self, stem: &str) -> Result<Option<u64>, StorageError> {
+        let mut freed = files::remove_counted(&self.meta_path(stem))?;
+        freed = sum(freed, files::remove_counted(&self.kind_path(stem))?);
         for serializer in Serializer::all() {
-            removed |= files::remove(&self.entry_path(stem, serializer.extension()))?;
+            let path = self.entry_path(stem, serializer.extension());
+            freed = sum(freed, files::remove_counted(&path)?);
         }
-        Ok(removed)
+        Ok(freed)
+    }
+
+    /// Writes an entry's files: its URL marker, the entry, its kind
+    /// marker, then its sidecar.
+    fn write_files(&self, record: &Record, stem: &str) -> Result<(), StorageError> {
+        let info = &record.info;
+        let extension = record.serializer.extension();
+        // The marker first: every entry on disk has one.
+        self.shared.urls.add(&info.url, stem)?;
+        files::write_atomically(&self.entry_path(stem, extension), &record.value)?;
+        // An entry written before with another serializer goes.
+        for serializer in Serializer::all() {
+            if serializer.extension() != extension {
+                files::remove(&self.entry_path(stem, serializer.extension()))?;
+            }
+        }
+        // The kind marker before the sidecar: a listing never counts an
+        // alias or a vary index as a response.
+        if info.kind.is_response() {
+            files::remove(&self.kind_path(stem))?;
+        } else {
+            files::write_atomically(&self.kind_path(stem), info.kind.to_string().as_bytes())?;
+        }
+        files::write_atomically(&self.meta_path(stem), &Meta::of(info, extension).encode())
+    }
+
+    /// The bytes of an entry's files as they are.
+    fn stem_bytes(&self, stem: &str) -> u64 {
+        let len = |path: PathBuf| std::fs::metadata(path).map_or(0, |m| m.len());
+        len(self.meta_path(stem))
+            + len(self.kind_path(stem))
+            + Serializer::all()
+                .iter()
+                .map(|s| len(self.entry_path(stem, s.extension())))
+                .sum::<u64>()
+    }
+
+    /// Takes `freed` bytes off the ledger (with a bound).
+    fn freed(&self, freed: u64) -> Result<(), StorageError> {
+        if self.shared.max_size.is_none() || freed == 0 {
+            return Ok(());
+        }
+        let mut locked = self.shared.ledger.lock()?;
+        locked.usage.bytes = locked.usage.bytes.saturating_sub(freed);
+        locked.save()
+    }
+
+    /// Adds a write of `stem` that took the folder from `before` to `after`
+    /// bytes for that entry to the ledger, and evicts when the folder passes
+    /// the bound: a scan of the folder that comes down to 90% of the bound,
+    /// entries past retention first, then those least recently used,
+    /// sparing `stem`.
+    fn account_write(&self, stem: &str, before: u64, after: u64) -> Result<(), StorageError> {
+        let Some(max_size) = self.shared.max_size else {
+            return Ok(());
+        };
+        let mut locked = self.shared.ledger.lock()?;
+        if !locked.known {
+            locked.usage.bytes = self.scanned_bytes()?;
+            locked.known = true;
+        } else {
+            locked.usage.bytes = (locked.usage.bytes + after).saturating_sub(before);
+        }
+        if locked.usage.bytes > max_size {
+            self.evict(&mut locked, max_size, stem)?;
+        }
+        locked.save()
+    }
+
+    /// The bytes of every entry's files, counted from the folder.
+    fn scanned_bytes(&self) -> Result<u64, StorageError> {
+        Ok(bound::scan(&self.shared.dir)?
+            .values()
+            .map(|e| e.bytes)
+            .sum())
+    }
+
+    /// The eviction scan (under the ledger's lock): counts the folder
+    /// afresh, and when it is over `max_size`, deletes entries until it is
+    /// at 90% of it.
+    fn evict(&self, locked: &mut Locked, max_size: u64, spared: &str) -> Result<(), StorageError> {
+        let now = SystemTime::now();
+        let scanned = bound::scan(&self.shared.dir)?;
+        let mut total: u64 = scanned.values().map(|e| e.bytes).sum();
+        if total > max_size {
+            let mut order: Vec<(bool, Option<SystemTime>, &String, u64)> = scanned
+                .iter()
+                .filter(|(stem, _)| stem.as_str() != spared)
+                .map(|(stem, entry)| {
+                    let kept = self
+                        .meta_of(stem)
+                        .and_then(|meta| meta.info())
+                        .and_then(|info| info.native_expiry(Some(DEFAULT_NATIVE_RETENTION)))
+                        .is_none_or(|deadline| deadline > now);
+                    (kept, entry.used, stem, entry.bytes)
+                })
+                .collect();
+            order.sort();
+            let low_water = bound::low_water(max_size);
+            for (_, _, stem, bytes) in order {
+                if total <= low_water {
+                    break;
+                }
+                if self.forget(stem)?.is_some() {
+                    total = total.saturating_sub(bytes);
+                    locked.usage.evictions += 1;
+                }
+            }
+        }
+        locked.usage.bytes = total;
+        Ok(())
     }
 
     /// Every metadata sidecar, decoded; undecodable ones are skipped.
@@ -212,33 +338,42 @@ impl FileStorage {
         &self,
         mut doomed: impl FnMut(&EntryInfo) -> bool,
     ) -> Result<u64, StorageError> {
-        let mut removed = 0;
+        let (mut removed, mut freed) = (0, 0);
         for (stem, meta) in self.metas()? {
             if meta.info().is_some_and(|info| doomed(&info)) {
-                // The metadata names the entry's file: two unlinks, not five.
-                files::remove(&self.entry_path(&stem, meta.extension()))?;
-                if files::remove(&self.meta_path(&stem))? {
+                // The metadata names the entry's file: three unlinks, not six.
+                let entry = files::remove_counted(&self.entry_path(&stem, meta.extension()))?;
+                let kind = files::remove_counted(&self.kind_path(&stem))?;
+                let sidecar = files::remove_counted(&self.meta_path(&stem))?;
+                if sidecar.is_some() {
                     removed += 1;
                 }
+                freed += [entry, kind, sidecar].into_iter().flatten().sum::<u64>();
                 self.shared.urls.remove(meta.url(), &stem)?;
             }
         }
+        self.freed(freed)?;
         Ok(removed)
     }
 
     /// Deletes the entries stored for `url`, found through the URL index.
     fn remove_url_files(&self, url: &str) -> Result<u64, StorageError> {
-        let mut removed = 0;
+        let (mut removed, mut freed) = (0, 0);
         for stem in self.shared.urls.stems(url)? {
             match self.meta_of(&stem) {
                 // A marker names its URL by hash only: trust but verify.
                 Some(meta) if meta.url() != url => continue,
-                Some(_) => removed += u64::from(self.remove_stem(&stem)?),
+                Some(_) => {
+                    let bytes = self.remove_stem(&stem)?;
+                    removed += u64::from(bytes.is_some());
+                    freed += bytes.unwrap_or(0);
+                }
                 // No metadata: an entry a crash left half-written, or none.
-                None => drop(self.remove_stem(&stem)?),
+                None => freed += self.remove_stem(&stem)?.unwrap_or(0),
             }
             self.shared.urls.remove(url, &stem)?;
         }
+        self.freed(freed)?;
         Ok(removed)
     }
 
@@ -277,6 +412,51 @@ impl FileStorageBuilder {
         self
     }
 
+    /// At most this many bytes in the folder: the length of every entry's
+    /// files (the entry, its metadata sidecar, its kind marker), headers
+    /// included. Default:
+    /// [`DEFAULT_MAX_SIZE`](reqcache::storage::backend::DEFAULT_MAX_SIZE),
+    /// 1 GiB.
+    ///
+    /// The bytes are kept in a ledger file in the folder
+    /// (`.reqcache-usage`), which every process writing the folder updates
+    /// under a file lock, so the bound holds for several processes (set
+    /// the same bound in all). A write that takes the folder past the
+    /// bound scans it (one `stat` per file, one read per sidecar) and
+    /// deletes entries past their retention first, then those least
+    /// recently used, down to 90% of the bound: the next scan comes a
+    /// tenth of the bound later. Recency is the entry file's modification
+    /// time: written when stored, and set again by a read when it is a
+    /// minute old, after the read has returned.
+    ///
+    /// How exact: the lengths never pass the bound after a write returns.
+    /// The disk's blocks add up to one block (4 KiB on most file systems)
+    /// per file, with three files per entry and an empty URL-index marker;
+    /// bound small entries with that in mind. An entry larger than the
+    /// bound is refused with [`StorageErrorKind::TooLarge`].
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), reqcache::StorageError> {
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let storage = reqcache_fs::FileStorage::builder(dir.path().join("cache"))
+    ///     .max_size(512 << 20)
+    ///     .open()
+    ///     .await?;
+    /// assert_eq!(storage.max_size(), Some(512 << 20));
+    /// # Ok(()) }
+    /// ```
+    pub fn max_size(mut self, bytes: u64) -> Self {
+        self.max_size = Some(bytes);
+        self
+    }
+
+    /// No size bound: the folder grows with what is stored, less what the
+    /// sweeper removes.
+    pub fn unbounded_size(mut self) -> Self {
+        self.max_size = None;
+        self
+    }
+
     /// Opens the directory, creating it and its parents as needed.
     ///
     /// # Errors
@@ -293,6 +473,8 @@ impl FileStorageBuilder {
         let storage = FileStorage {
             shared: Arc::new(Shared {
                 urls: UrlIndex::new(&dir),
+                ledger: Ledger::new(&dir),
+                max_size: self.max_size,
                 dir,
             }),
         };
@@ -330,54 +512,70 @@ fn resolve(cache_name: &Path, use_cache_dir: bool) -> Result<PathBuf, StorageErr
 
 #[async_trait]
 impl ByteStore for FileStorage {
+    /// With a bound, a read whose entry was last stamped a minute ago
+    /// stamps it again, on the blocking pool once the read has returned.
     async fn read(&self, key: &str, _now: SystemTime) -> Result<Option<Vec<u8>>, StorageError> {
         let key = key.to_owned();
-        self.blocking(move |this| {
-            let Some(path) = this.find_entry(&files::stem(&key)) else {
-                return Ok(None);
-            };
-            match std::fs::read(&path) {
-                Ok(bytes) => Ok(Some(bytes)),
-                Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
-                Err(error) => Err(files::io_error(
-                    &format!("cannot read {}", path.display()),
-                    error,
-                )),
-            }
-        })
-        .await
+        let bounded = self.shared.max_size.is_some();
+        let (bytes, stale_stamp) = self
+            .blocking(move |this| {
+                let Some(path) = this.find_entry(&files::stem(&key)) else {
+                    return Ok((None, None));
+                };
+                match files::read_with_mtime(&path) {
+                    Ok((bytes, modified)) => {
+                        let stale = bounded
+                            && modified
+                                .is_none_or(|m| m.elapsed().is_ok_and(|age| age >= STAMP_STEP));
+                        Ok((Some(bytes), stale.then_some(path)))
+                    }
+                    Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok((None, None)),
+                    Err(error) => Err(files::io_error(
+                        &format!("cannot read {}", path.display()),
+                        error,
+                    )),
+                }
+            })
+            .await?;
+        if let Some(path) = stale_stamp {
+            drop(tokio::task::spawn_blocking(move || bound::stamp(&path)));
+        }
+        Ok(bytes)
     }
 
     async fn write(&self, record: Record) -> Result<(), StorageError> {
+        let len = record.value.len() as u64;
+        if let Some(max) = self.shared.max_size.filter(|max| len > *max) {
+            return Err(StorageError::new(
+                StorageErrorKind::TooLarge,
+                format!("entry of {len} bytes exceeds the folder's bound of {max}"),
+            ));
+        }
         self.blocking(move |this| {
             let info = &record.info;
             let stem = files::stem(&info.key);
-            let extension = record.serializer.extension();
-            // The marker first: every entry on disk has one.
-            this.shared.urls.add(&info.url, &stem)?;
-            files::write_atomically(&this.entry_path(&stem, extension), &record.value)?;
-            // An entry written before with another serializer goes.
-            for serializer in Serializer::all() {
-                if serializer.extension() != extension {
-                    files::remove(&this.entry_path(&stem, serializer.extension()))?;
-                }
-            }
-            // The kind marker before the sidecar: a listing never counts an
-            // alias or a vary index as a response.
-            if info.kind.is_response() {
-                files::remove(&this.kind_path(&stem))?;
+            let before = if this.shared.max_size.is_some() {
+                this.stem_bytes(&stem)
             } else {
-                files::write_atomically(&this.kind_path(&stem), info.kind.to_string().as_bytes())?;
+                0
+            };
+            this.write_files(&record, &stem)?;
+            if this.shared.max_size.is_some() {
+                this.account_write(&stem, before, this.stem_bytes(&stem))?;
             }
-            files::write_atomically(&this.meta_path(&stem), &Meta::of(info, extension).encode())
+            Ok(())
         })
         .await
     }
 
     async fn remove(&self, key: &str) -> Result<bool, StorageError> {
         let key = key.to_owned();
-        self.blocking(move |this| this.forget(&files::stem(&key)))
-            .await
+        self.blocking(move |this| {
+            let freed = this.forget(&files::stem(&key))?;
+            this.freed(freed.unwrap_or(0))?;
+            Ok(freed.is_some())
+        })
+        .await
     }
 
     async fn remove_url(&self, url: &str) -> Result<u64, StorageError> {
@@ -397,6 +595,11 @@ impl ByteStore for FileStorage {
                 if ours {
                     files::remove_any(&path)?;
                 }
+            }
+            if this.shared.max_size.is_some() {
+                let mut locked = this.shared.ledger.lock()?;
+                locked.usage.bytes = this.scanned_bytes()?;
+                locked.save()?;
             }
             this.shared.urls.clear()
         })
@@ -430,11 +633,41 @@ impl ByteStore for FileStorage {
         .await
     }
 
+    /// The ledger's bytes (counted afresh when it has none), the bound and
+    /// the evictions every process made; without a bound, the bytes of
+    /// every entry's files, counted from the folder.
+    async fn usage(&self) -> Result<StorageUsage, StorageError> {
+        self.blocking(|this| {
+            let Some(max_size) = this.shared.max_size else {
+                return Ok(StorageUsage::new(this.scanned_bytes()?, None, 0));
+            };
+            let mut locked = this.shared.ledger.lock()?;
+            if !locked.known {
+                locked.usage.bytes = this.scanned_bytes()?;
+            }
+            let usage = locked.usage;
+            locked.save()?;
+            Ok(StorageUsage::new(
+                usage.bytes,
+                Some(max_size),
+                usage.evictions,
+            ))
+        })
+        .await
+    }
+
     async fn purge_expired(&self, now: SystemTime) -> Result<u64, StorageError> {
         self.blocking(move |this| {
             files::remove_stale_temporaries(&this.shared.dir, STALE_TEMPORARY)?;
             this.remove_where(|info| info.is_expired(now) || info.is_past_retention(now))
         })
         .await
+    }
+}
+
+fn sum(a: Option<u64>, b: Option<u64>) -> Option<u64> {
+    match (a, b) {
+        (None, None) => None,
+        (a, b) => Some(a.unwrap_or(0) + b.unwrap_or(0)),
     }
 }

@@ -42,6 +42,7 @@ pub struct PostgresStorageBuilder {
     acquire_timeout: Duration,
     idle_timeout: Option<Duration>,
     sweep_interval: Option<Duration>,
+    max_size: Option<u64>,
 }
 
 #[derive(Debug, Clone)]
@@ -95,7 +96,37 @@ impl PostgresStorageBuilder {
             acquire_timeout: Duration::from_secs(5),
             idle_timeout: Some(Duration::from_secs(600)),
             sweep_interval: Some(reqcache::storage::backend::DEFAULT_SWEEP_INTERVAL),
+            max_size: Some(reqcache::storage::backend::DEFAULT_MAX_SIZE),
         }
+    }
+
+    /// At most this many bytes in the table, counted as each row's value,
+    /// key and URL and 64 bytes of other columns, in a usage row that
+    /// statement triggers keep (`{table}_usage`), whichever process writes.
+    /// Default: [`DEFAULT_MAX_SIZE`](reqcache::storage::backend::DEFAULT_MAX_SIZE),
+    /// 1 GiB. A write that passes it starts a task that deletes rows past
+    /// their deadline first, then the least recently read (stamped to the
+    /// minute by a task behind the reads), until the table is within it;
+    /// one process evicts at a time (an advisory lock), so several share
+    /// the bound.
+    ///
+    /// How exact: the count is exact for what it counts, and the table is
+    /// back within the bound a moment after the write that passed it;
+    /// writes in that moment pass it by what they write. The table's
+    /// files differ from the count: PostgreSQL compresses large values
+    /// (TOAST), keeps indexes, and holds deleted rows until autovacuum
+    /// reuses their space. An entry larger than the bound is refused with
+    /// [`StorageErrorKind::TooLarge`].
+    pub fn max_size(mut self, bytes: u64) -> Self {
+        self.max_size = Some(bytes);
+        self
+    }
+
+    /// No size bound: the table grows with what is stored, less what the
+    /// sweeper removes.
+    pub fn unbounded_size(mut self) -> Self {
+        self.max_size = None;
+        self
     }
 
     /// The table's name (requests-cache's `cache_name`): letters, digits and
@@ -235,6 +266,9 @@ impl PostgresStorageBuilder {
             queries,
             unlogged: self.unlogged,
             schema_ready: OnceCell::new(),
+            max_size: self.max_size,
+            stamps: reqcache::storage::backend::AccessStamps::default(),
+            evicting: std::sync::atomic::AtomicBool::new(false),
         });
         if let Some(interval) = self.sweep_interval {
             sweep::start(&shared, interval);

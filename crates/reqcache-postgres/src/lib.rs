@@ -31,9 +31,15 @@
 //! | `created_at`, `expires`, `retain_until`, `deadline` | `BIGINT` | Unix times in nanoseconds; `NULL`: never |
 //! | `value` | `BYTEA` | the encoded record |
 //! | `kind` | `SMALLINT` | 0 a response, 1 an alias, 2 a vary index ([`RecordKind`](reqcache::storage::backend::RecordKind)); `len` counts 0 |
+//! | `accessed` | `BIGINT` | the last read, to the minute (the write's time at first) |
+//! | `bytes` | `BIGINT` | what the row counts for against the size bound |
 //!
 //! Indexes: `url` (`delete_url`, and so the invalidation unsafe requests
-//! cause), `expires` and `deadline` (partial, for expiry). A point read is
+//! cause), `expires` and `deadline` (partial, for expiry), `accessed`
+//! (eviction). Beside the table, `{table}_usage` holds one row: the bytes
+//! of every row, kept by statement triggers on the table, and the
+//! evictions made. A table an older version created gets the new columns,
+//! the ledger and the triggers when opened. A point read is
 //! one primary-key lookup; listing, counting and removals never load a
 //! value. A table that exists with other columns is refused with a
 //! [`Config`](reqcache::storage::StorageErrorKind::Config) error naming it.
@@ -55,6 +61,16 @@
 //! every 10 minutes by default) deletes them, so the table does not grow
 //! without bound. Listing and `len` count rows until they are swept.
 //!
+//! # Size bound
+//! The rows' bytes stay within
+//! [`max_size`](PostgresStorageBuilder::max_size) (1 GiB by default): a
+//! write that passes it starts a task that deletes rows past their
+//! deadline first, then the least recently read, one process at a time.
+//! Reads stamp their rows to the minute through a task of their own, so a
+//! hit never waits for a write.
+//! [`Storage::usage`](reqcache::storage::Storage::usage) reports the
+//! bytes, the bound and the evictions.
+//!
 //! # Failures
 //! Every error is returned as a [`StorageError`] and the layer answers from
 //! upstream: a down or hung server never fails a request, and the layer's
@@ -66,6 +82,7 @@
 //! miss. Messages name the server as `postgres://user@host:port/database`,
 //! never with its password.
 
+mod bound;
 mod builder;
 mod bus;
 mod queries;

@@ -2,10 +2,23 @@
 
 use reqcache::storage::{StorageError, StorageErrorKind};
 
-/// The columns every query reads back, in order; `probe` checks that an
-/// existing table has them.
-const COLUMNS: &str =
-    "key, method, url, status, size, created_at, expires, retain_until, deadline, value, kind";
+/// The columns a write sets, in order.
+const COLUMNS: &str = "key, method, url, status, size, created_at, expires, retain_until, deadline, value, kind, accessed, bytes";
+
+/// The columns of the first version's table: one that has them is
+/// brought up to date when opened.
+const FIRST_COLUMNS: &str =
+    "key, method, url, status, size, created_at, expires, retain_until, deadline, value";
+
+/// The bytes a row counts for against the bound: its value, key and URL,
+/// and 64 bytes of other columns. The write binds the same sum, computed
+/// by [`row_bytes`].
+const ROW_BYTES: &str = "octet_length(value) + octet_length(key) + octet_length(url) + 64";
+
+/// The bytes a row with this value, key and URL counts for ([`ROW_BYTES`]).
+pub(crate) fn row_bytes(value: usize, key: usize, url: usize) -> i64 {
+    i64::try_from(value + key + url + 64).unwrap_or(i64::MAX)
+}
 
 /// The metadata columns, in the order [`entry_info`](crate::storage) reads.
 const INFO_COLUMNS: &str =
@@ -14,6 +27,9 @@ const INFO_COLUMNS: &str =
 /// How many rows one sweep statement deletes, so that a sweep of a large
 /// backlog never holds many row locks in one transaction.
 pub(crate) const SWEEP_BATCH: i64 = 10_000;
+
+/// The most rows one eviction round deletes.
+const EVICTION_ROUND: u32 = 1024;
 
 /// PostgreSQL's longest identifier is 63 bytes; the indexes add a suffix.
 const MAX_TABLE_NAME: usize = 50;
@@ -32,6 +48,19 @@ pub(crate) struct Queries {
     pub(crate) purge_expired: String,
     pub(crate) sweep: String,
     pub(crate) probe: String,
+    /// Whether an existing table is one of an older version's.
+    pub(crate) probe_older: String,
+    /// Stamps the keys `$1` read at `$2`, unless stamped later.
+    pub(crate) touch: String,
+    /// The bytes counted and the evictions made.
+    pub(crate) usage: String,
+    /// One eviction round: deletes rows past their deadline at `$1` first,
+    /// then the least recently read, until `$2` bytes are gone (at most
+    /// 1,024 rows), counts them as evictions, and returns how many, in
+    /// one statement.
+    pub(crate) evict: String,
+    /// The advisory lock one evicting process holds.
+    pub(crate) eviction_lock: i64,
 }
 
 impl Queries {
@@ -57,14 +86,15 @@ impl Queries {
         let t = format!("\"{table}\"");
         Ok(Self {
             read: format!(
-                "SELECT value FROM {t} WHERE key = $1 AND (deadline IS NULL OR deadline > $2)"
+                "SELECT value, accessed FROM {t} WHERE key = $1 AND (deadline IS NULL OR deadline > $2)"
             ),
             write: format!(
-                "INSERT INTO {t} ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+                "INSERT INTO {t} ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $6, $12) \
                  ON CONFLICT (key) DO UPDATE SET method = EXCLUDED.method, url = EXCLUDED.url, \
                  status = EXCLUDED.status, size = EXCLUDED.size, created_at = EXCLUDED.created_at, \
                  expires = EXCLUDED.expires, retain_until = EXCLUDED.retain_until, \
-                 deadline = EXCLUDED.deadline, value = EXCLUDED.value, kind = EXCLUDED.kind"
+                 deadline = EXCLUDED.deadline, value = EXCLUDED.value, kind = EXCLUDED.kind, \
+                 accessed = EXCLUDED.accessed, bytes = EXCLUDED.bytes"
             ),
             remove: format!("DELETE FROM {t} WHERE key = $1"),
             remove_url: format!("DELETE FROM {t} WHERE url = $1"),
@@ -77,7 +107,33 @@ impl Queries {
                 "DELETE FROM {t} WHERE key IN \
                  (SELECT key FROM {t} WHERE deadline <= $1 LIMIT {SWEEP_BATCH})"
             ),
-            probe: format!("SELECT {COLUMNS} FROM {t} LIMIT 0"),
+            probe: format!(
+                "SELECT {COLUMNS} FROM {t} LIMIT 0; SELECT bytes, evictions FROM \"{table}_usage\" LIMIT 0"
+            ),
+            probe_older: format!("SELECT {FIRST_COLUMNS} FROM {t} LIMIT 0"),
+            touch: format!(
+                "UPDATE {t} SET accessed = $2 WHERE key = ANY($1) AND (accessed IS NULL OR accessed < $2)"
+            ),
+            usage: format!("SELECT bytes, evictions FROM \"{table}_usage\" WHERE id = 0"),
+            evict: format!(
+                "WITH candidates AS (
+                    (SELECT key, bytes, 0 AS tier, deadline AS at FROM {t}
+                        WHERE deadline <= $1 ORDER BY deadline LIMIT {EVICTION_ROUND})
+                    UNION ALL
+                    (SELECT key, bytes, 1, accessed FROM {t}
+                        ORDER BY accessed ASC NULLS FIRST LIMIT {EVICTION_ROUND})
+                ), ranked AS (
+                    SELECT key, bytes, SUM(bytes) OVER
+                        (ORDER BY tier, at ASC NULLS FIRST, key ROWS UNBOUNDED PRECEDING) AS running
+                    FROM candidates
+                ), gone AS (
+                    DELETE FROM {t} WHERE key IN (SELECT key FROM ranked WHERE running - bytes < $2)
+                    RETURNING 1
+                )
+                UPDATE \"{table}_usage\" SET evictions = evictions + (SELECT COUNT(*) FROM gone)
+                WHERE id = 0 RETURNING (SELECT COUNT(*) FROM gone)"
+            ),
+            eviction_lock: advisory_lock_key(&format!("evict:{table}")),
             table,
         })
     }
@@ -109,10 +165,61 @@ impl Queries {
                 kind SMALLINT NOT NULL DEFAULT 0
             );
             ALTER TABLE {t} ADD COLUMN IF NOT EXISTS kind SMALLINT NOT NULL DEFAULT 0;
+            ALTER TABLE {t} ADD COLUMN IF NOT EXISTS accessed BIGINT;
+            ALTER TABLE {t} ADD COLUMN IF NOT EXISTS bytes BIGINT;
+            UPDATE {t} SET bytes = {ROW_BYTES} WHERE bytes IS NULL;
             CREATE INDEX IF NOT EXISTS \"{name}_url\" ON {t} (url);
             CREATE INDEX IF NOT EXISTS \"{name}_expires\" ON {t} (expires) WHERE expires IS NOT NULL;
             CREATE INDEX IF NOT EXISTS \"{name}_deadline\" ON {t} (deadline) WHERE deadline IS NOT NULL;
-            COMMIT;"
+            CREATE INDEX IF NOT EXISTS \"{name}_accessed\" ON {t} (accessed ASC NULLS FIRST);
+            {usage}
+            COMMIT;",
+            usage = self.usage_ledger(kind),
+        )
+    }
+
+    /// The usage row (`{table}_usage`: the bytes of every row, the
+    /// evictions made) and the statement triggers that keep its bytes:
+    /// each insert, update and delete adds what it wrote and takes off
+    /// what it removed, in its own transaction, whichever process runs it.
+    fn usage_ledger(&self, kind: &str) -> String {
+        let name = &self.table;
+        let t = format!("\"{name}\"");
+        let usage = format!("\"{name}_usage\"");
+        let function = format!("\"{name}_count_bytes\"");
+        format!(
+            "CREATE {kind} IF NOT EXISTS {usage} (
+                id SMALLINT PRIMARY KEY CHECK (id = 0),
+                bytes BIGINT NOT NULL,
+                evictions BIGINT NOT NULL
+            );
+            INSERT INTO {usage} (id, bytes, evictions)
+                SELECT 0, COALESCE(SUM(bytes), 0), 0 FROM {t}
+                ON CONFLICT (id) DO NOTHING;
+            CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $body$
+            DECLARE delta BIGINT;
+            BEGIN
+                IF TG_OP = 'INSERT' THEN
+                    SELECT COALESCE(SUM(bytes), 0) INTO delta FROM added;
+                ELSIF TG_OP = 'DELETE' THEN
+                    SELECT -COALESCE(SUM(bytes), 0) INTO delta FROM removed;
+                ELSE
+                    SELECT COALESCE((SELECT SUM(bytes) FROM added), 0)
+                         - COALESCE((SELECT SUM(bytes) FROM removed), 0) INTO delta;
+                END IF;
+                IF delta <> 0 THEN
+                    UPDATE {usage} SET bytes = bytes + delta WHERE id = 0;
+                END IF;
+                RETURN NULL;
+            END
+            $body$;
+            CREATE OR REPLACE TRIGGER \"{name}_bytes_inserted\" AFTER INSERT ON {t}
+                REFERENCING NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION {function}();
+            CREATE OR REPLACE TRIGGER \"{name}_bytes_updated\" AFTER UPDATE ON {t}
+                REFERENCING OLD TABLE AS removed NEW TABLE AS added
+                FOR EACH STATEMENT EXECUTE FUNCTION {function}();
+            CREATE OR REPLACE TRIGGER \"{name}_bytes_deleted\" AFTER DELETE ON {t}
+                REFERENCING OLD TABLE AS removed FOR EACH STATEMENT EXECUTE FUNCTION {function}();"
         )
     }
 }

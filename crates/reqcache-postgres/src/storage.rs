@@ -2,17 +2,18 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::SystemTime;
 
 use async_trait::async_trait;
 use reqcache::storage::backend::unix_time::{from_unix_nanos, to_unix_nanos};
-use reqcache::storage::backend::{ByteStore, Record, RecordKind};
+use reqcache::storage::backend::{AccessStamps, ByteStore, Record, RecordKind, StorageUsage};
 use reqcache::storage::{EntryInfo, StorageError, StorageErrorKind};
 use sqlx::postgres::{PgPool, PgRow};
 use sqlx::{Executor, Row};
 use tokio::sync::OnceCell;
 
-use crate::queries::Queries;
+use crate::queries::{Queries, row_bytes};
 
 /// A [`Storage`](reqcache::storage::Storage) in a PostgreSQL table, on a
 /// sqlx connection pool: a [`ByteStore`], so entries are encoded by
@@ -52,6 +53,12 @@ pub(crate) struct Shared {
     pub(crate) target: String,
     /// Set once the table is known to exist with the expected columns.
     pub(crate) schema_ready: OnceCell<()>,
+    /// The size bound, if any.
+    pub(crate) max_size: Option<u64>,
+    /// Access stamps reads leave (with a bound only).
+    pub(crate) stamps: AccessStamps,
+    /// Whether this storage's eviction task runs.
+    pub(crate) evicting: AtomicBool,
 }
 
 impl fmt::Debug for PostgresStorage {
@@ -72,6 +79,11 @@ impl PostgresStorage {
     /// The table's name.
     pub fn table(&self) -> &str {
         &self.shared.queries.table
+    }
+
+    /// The size bound, if any ([`max_size`](crate::PostgresStorageBuilder::max_size)).
+    pub fn max_size(&self) -> Option<u64> {
+        self.shared.max_size
     }
 
     /// Makes sure the table exists with the expected columns: at most once
@@ -101,13 +113,21 @@ impl PostgresStorage {
 }
 
 impl Shared {
-    /// Checks the table, and creates it and its indexes when it is missing:
+    /// Checks the table, and creates it, its indexes and its usage ledger
+    /// when it is missing, or brings an older version's table up to date:
     /// in one transaction under an advisory lock, so that processes
     /// starting together do not race on `CREATE TABLE`.
     async fn create_schema(&self) -> Result<(), StorageError> {
-        match self.pool.execute(self.queries.probe.as_str()).await {
+        match sqlx::raw_sql(&self.queries.probe).execute(&self.pool).await {
             Ok(_) => return Ok(()),
-            Err(error) if sql_state(&error).as_deref() == Some("42P01") => {} // undefined_table
+            // undefined_table: the table or its usage ledger is missing.
+            Err(error) if sql_state(&error).as_deref() == Some("42P01") => {}
+            // undefined_column: an older version's table, or a foreign one.
+            Err(error) if sql_state(&error).as_deref() == Some("42703") => {
+                if let Err(older) = self.pool.execute(self.queries.probe_older.as_str()).await {
+                    return Err(self.probe_failed(older));
+                }
+            }
             Err(error) => return Err(self.probe_failed(error)),
         }
         let create = self.queries.create(self.unlogged);
@@ -115,8 +135,8 @@ impl Shared {
             return Err(self.failed("creating the table")(error));
         }
         tracing::info!(target = %self.target, table = %self.queries.table, unlogged = self.unlogged,
-            "reqcache-postgres: cache table created");
-        match self.pool.execute(self.queries.probe.as_str()).await {
+            "reqcache-postgres: cache table created or brought up to date");
+        match sqlx::raw_sql(&self.queries.probe).execute(&self.pool).await {
             Ok(_) => Ok(()),
             Err(error) => Err(self.probe_failed(error)),
         }
@@ -185,19 +205,35 @@ fn entry_info(row: &PgRow) -> Option<EntryInfo> {
 /// [`read`](ByteStore::read) loads a value.
 #[async_trait]
 impl ByteStore for PostgresStorage {
+    /// With a bound, a read leaves an access stamp for a task to write
+    /// when the row's is a minute old.
     async fn read(&self, key: &str, now: SystemTime) -> Result<Option<Vec<u8>>, StorageError> {
         let shared = self.ready().await?;
-        sqlx::query_scalar::<_, Vec<u8>>(&shared.queries.read)
+        let found = sqlx::query_as::<_, (Vec<u8>, Option<i64>)>(&shared.queries.read)
             .bind(key)
             .bind(to_unix_nanos(now))
             .fetch_optional(&shared.pool)
             .await
-            .map_err(shared.failed("read"))
+            .map_err(shared.failed("read"))?;
+        Ok(found.map(|(value, accessed)| {
+            if shared.max_size.is_some() && shared.stamps.note(key, accessed, now) {
+                self.stamps_waiting();
+            }
+            value
+        }))
     }
 
+    /// With a bound, a write that passes it starts the eviction task.
     async fn write(&self, record: Record) -> Result<(), StorageError> {
-        let shared = self.ready().await?;
         let info = record.info;
+        let bytes = row_bytes(record.value.len(), info.key.len(), info.url.len());
+        if let Some(max) = self.shared.max_size.filter(|max| bytes as u64 > *max) {
+            return Err(StorageError::new(
+                StorageErrorKind::TooLarge,
+                format!("entry of {bytes} bytes exceeds the table's bound of {max}"),
+            ));
+        }
+        let shared = self.ready().await?;
         // Statuses are 100-999 (http::StatusCode): they fit a SMALLINT.
         let status = i16::try_from(info.status.as_u16()).unwrap_or(i16::MAX);
         sqlx::query(&shared.queries.write)
@@ -212,10 +248,12 @@ impl ByteStore for PostgresStorage {
             .bind(record.deadline.map(to_unix_nanos))
             .bind(record.value)
             .bind(i16::from(info.kind.code()))
+            .bind(bytes)
             .execute(&shared.pool)
             .await
-            .map(drop)
-            .map_err(shared.failed("write"))
+            .map_err(shared.failed("write"))?;
+        self.after_write();
+        Ok(())
     }
 
     async fn remove(&self, key: &str) -> Result<bool, StorageError> {
@@ -280,6 +318,15 @@ impl ByteStore for PostgresStorage {
             .await
             .map_err(shared.failed("size"))?;
         Ok(u64::try_from(size).unwrap_or(0))
+    }
+
+    /// The bytes the usage row counts (each row's value, key and URL, and
+    /// 64 bytes of other columns), the bound, and every process's
+    /// evictions.
+    async fn usage(&self) -> Result<StorageUsage, StorageError> {
+        let shared = self.ready().await?;
+        let (bytes, evictions) = shared.usage_row().await?;
+        Ok(StorageUsage::new(bytes, shared.max_size, evictions))
     }
 
     async fn purge_expired(&self, now: SystemTime) -> Result<u64, StorageError> {

@@ -120,12 +120,22 @@ async fn the_table_is_created_with_its_indexes_logged_or_unlogged() {
         assert_eq!(
             indexes,
             [
+                format!("{table}_accessed"),
                 format!("{table}_deadline"),
                 format!("{table}_expires"),
                 format!("{table}_pkey"),
                 format!("{table}_url"),
             ]
         );
+        // The usage ledger beside it, as persistent as the table.
+        let ledger: i8 = sqlx::query_scalar(
+            "SELECT relpersistence::\"char\" FROM pg_class WHERE relname = $1 AND relkind = 'r'",
+        )
+        .bind(format!("{table}_usage"))
+        .fetch_one(storage.pool())
+        .await
+        .unwrap();
+        assert_eq!(ledger, persistence);
     }
 }
 

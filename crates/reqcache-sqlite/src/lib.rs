@@ -18,17 +18,28 @@
 //!
 //! # Layout
 //! One table (`responses` by default): the key, the metadata (method, URL,
-//! status, size, created, expires, retain-until, and the record's kind: 0 a
-//! response, 1 an alias, 2 a vary index) in columns, and the encoded record
-//! in a BLOB, the last column. Listing, counting (responses: `kind = 0`),
+//! status, size, created, expires, retain-until, the record's kind: 0 a
+//! response, 1 an alias, 2 a vary index, and its access stamp) in columns,
+//! and the encoded record in a BLOB, the last column; beside it,
+//! `responses_counters` holds the evictions made. Listing, counting (responses: `kind = 0`),
 //! `remove_expired` and `delete_url` read only the metadata columns, with
 //! indexes on the expiry and URL columns. Entries past their retention are
 //! filtered out on read, and a sweeper on the Tokio runtime deletes them
 //! every 10 minutes ([`SqliteStorageBuilder::sweep_interval`],
 //! [`SqliteStorage::sweep`]), in transactions of at most 10,000 rows;
 //! SQLite reuses the pages they leave, so a cache whose entries expire
-//! stops growing. A table from before the `kind` column gets it when
-//! opened (its rows are responses).
+//! stops growing. A table from before the `kind` or `accessed` columns
+//! gets them when opened (its rows are responses, without access stamps).
+//!
+//! # Size bound
+//! The database's pages in use stay within
+//! [`max_size`](SqliteStorageBuilder::max_size) (1 GiB by default): the
+//! writer's transaction that passes it deletes rows past retention, then
+//! the least recently read, before it commits, so every process writing
+//! the file keeps the bound. A read restamps its row when the stamp is a
+//! minute old, through the writer thread's next transaction: a hit never
+//! writes. [`Storage::usage`](reqcache::storage::Storage::usage) reports
+//! the bytes in use, the bound and the evictions.
 //!
 //! # Large bodies
 //! A response body of [`LARGE_VALUE`](reqcache::storage::backend::LARGE_VALUE) bytes
@@ -68,11 +79,14 @@
 //! deleted and read as a miss. Every other failure is a [`StorageError`],
 //! which the layer logs and turns into a miss or a skipped write.
 
+mod bound;
+mod database;
 mod path;
 mod storage;
+mod writer;
 
 pub use path::resolve_cache_path;
-pub use reqcache::storage::backend::DEFAULT_SWEEP_INTERVAL;
+pub use reqcache::storage::backend::{DEFAULT_MAX_SIZE, DEFAULT_SWEEP_INTERVAL};
 pub use storage::{DEFAULT_MMAP_SIZE, SqliteStorage, SqliteStorageBuilder};
 
 /// Re-exported so users can name [`StorageError`] without depending on

@@ -4,22 +4,25 @@ use std::cell::RefCell;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::mpsc::{SyncSender, TrySendError};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use reqcache::storage::backend::unix_time::{from_unix_nanos, to_unix_nanos};
 use reqcache::storage::backend::{
-    ByteStore, ChainedRead, DEFAULT_NATIVE_RETENTION, DEFAULT_SWEEP_INTERVAL, Record, RecordKind,
-    ValueParts, spawn_sweeper,
+    AccessStamps, ByteStore, ChainedRead, DEFAULT_MAX_SIZE, DEFAULT_NATIVE_RETENTION,
+    DEFAULT_SWEEP_INTERVAL, Record, RecordKind, StorageUsage, ValueParts, spawn_sweeper,
 };
 use reqcache::storage::{EntryInfo, StorageError, StorageErrorKind};
 use rusqlite::types::ValueRef;
-use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use thread_local::ThreadLocal;
 
+use crate::bound::{SizeBound, bytes_in_use};
+use crate::database::{Queries, backend, open_reader, open_writer};
 use crate::path::resolve_cache_path;
+use crate::writer::{Job, Put, Writing, write_batches};
 
 /// The default table name.
 const DEFAULT_TABLE: &str = "responses";
@@ -34,9 +37,6 @@ const SWEEP_BATCH: u32 = 10_000;
 /// Entries waiting for the writer thread; past this a write fails at once
 /// (the layer counts it as dropped) instead of queueing.
 const WRITE_QUEUE: usize = 1024;
-
-/// The most entries the writer commits in one transaction.
-const MAX_BATCH: usize = 256;
 
 /// A [`Storage`](reqcache::storage::Storage) in an SQLite database file: a
 /// [`ByteStore`], so entries are encoded by reqcache's adapter (plain
@@ -68,9 +68,9 @@ pub struct SqliteStorage {
 
 struct Shared {
     path: PathBuf,
-    queries: Queries,
-    /// The one writing connection, used on the blocking pool.
-    writer: Mutex<Connection>,
+    /// The writing connection and what the writer thread shares with
+    /// readers: the SQL, the bound, the access stamps.
+    writing: Arc<Writing>,
     /// Read-only connections, used inline for point reads: one kept by
     /// each thread that reads, up to `max_idle_readers` threads, so that a
     /// read on a runtime worker takes no lock that the other workers take.
@@ -84,23 +84,14 @@ struct Shared {
     /// SQLite's `mmap_size` for the readers.
     mmap_size: u64,
     /// Entries for the writer thread, which commits them in batches.
-    puts: SyncSender<Put>,
-}
-
-/// One entry for the writer thread, and where its result goes.
-struct Put {
-    record: Record,
-    /// The value in parts, written with incremental blob I/O (then
-    /// `record.value` is empty).
-    parts: Option<ValueParts>,
-    done: tokio::sync::oneshot::Sender<Result<(), String>>,
+    puts: SyncSender<Job>,
 }
 
 impl fmt::Debug for SqliteStorage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SqliteStorage")
             .field("path", &self.shared.path)
-            .field("table", &self.shared.queries.table)
+            .field("table", &self.shared.writing.queries.table)
             .finish_non_exhaustive()
     }
 }
@@ -126,7 +117,13 @@ impl SqliteStorage {
             mmap_size: DEFAULT_MMAP_SIZE,
             table: DEFAULT_TABLE.to_owned(),
             sweep_interval: Some(DEFAULT_SWEEP_INTERVAL),
+            max_size: Some(DEFAULT_MAX_SIZE),
         }
+    }
+
+    /// The size bound, if any ([`SqliteStorageBuilder::max_size`]).
+    pub fn max_size(&self) -> Option<u64> {
+        self.shared.writing.bound.map(|bound| bound.max_size)
     }
 
     /// Deletes the rows past their retention at `now` (what the sweeper
@@ -158,7 +155,7 @@ impl SqliteStorage {
     /// # Ok(()) }
     /// ```
     pub async fn sweep(&self, now: SystemTime) -> Result<u64, StorageError> {
-        let sql = self.shared.queries.sweep.clone();
+        let sql = self.shared.writing.queries.sweep.clone();
         // Without a retention, an hour past expiry, as storages with native
         // expiry keep it.
         let expired_before = to_unix_nanos(
@@ -186,7 +183,7 @@ impl SqliteStorage {
 
     /// The table's name.
     pub fn table(&self) -> &str {
-        &self.shared.queries.table
+        &self.shared.writing.queries.table
     }
 
     /// Runs `f` on the writing connection, on tokio's blocking pool: for
@@ -200,7 +197,7 @@ impl SqliteStorage {
         F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
     {
         let shared = Arc::clone(&self.shared);
-        tokio::task::spawn_blocking(move || f(&shared.writer()))
+        tokio::task::spawn_blocking(move || f(&shared.writing.connection()))
             .await
             .map_err(|e| {
                 StorageError::with_source(StorageErrorKind::Backend, "SQLite task failed", e)
@@ -213,12 +210,19 @@ impl SqliteStorage {
         // Queued for the writer thread, never waited for when the queue is
         // full: a stalled database (another process's lock) costs a failed
         // write, not a request held up.
+        let len = parts.as_ref().map_or(record.value.len(), ValueParts::len) as u64;
+        if let Some(max) = self.max_size().filter(|max| len > *max) {
+            return Err(StorageError::new(
+                StorageErrorKind::TooLarge,
+                format!("entry of {len} bytes exceeds the SQLite storage's bound of {max}"),
+            ));
+        }
         let (done, result) = tokio::sync::oneshot::channel();
-        match self.shared.puts.try_send(Put {
+        match self.shared.puts.try_send(Job::Put(Box::new(Put {
             record,
             parts,
             done,
-        }) {
+        }))) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => {
                 return Err(StorageError::new(
@@ -238,24 +242,37 @@ impl SqliteStorage {
         }
     }
 
-    /// The value under `key` unless past its retention, read on `connection`.
+    /// The value under `key` unless past its retention, read on
+    /// `connection`; with a bound, a read leaves an access stamp for the
+    /// writer when the entry's is a minute old.
     fn read_on(
         &self,
         connection: &Connection,
         key: &str,
         now: SystemTime,
     ) -> rusqlite::Result<Option<Vec<u8>>> {
-        let mut statement = connection.prepare_cached(&self.shared.queries.get)?;
-        statement
+        let mut statement = connection.prepare_cached(&self.shared.writing.queries.get)?;
+        let found = statement
             .query_row(params![key, to_unix_nanos(now)], |row| {
                 // Whatever is there goes to the decoder: a value that is
                 // not a blob (text, NULL) does not decode and is deleted.
-                Ok(match row.get_ref(0)? {
+                let value = match row.get_ref(0)? {
                     ValueRef::Blob(bytes) | ValueRef::Text(bytes) => bytes.to_vec(),
                     _ => Vec::new(),
-                })
+                };
+                Ok((value, row.get::<_, Option<i64>>(1).unwrap_or(None)))
             })
-            .optional()
+            .optional()?;
+        Ok(found.map(|(value, accessed)| {
+            if self.shared.writing.bound.is_some()
+                && self.shared.writing.stamps.note(key, accessed, now)
+            {
+                // A full queue means writes are waiting, and the stamps go
+                // with their transaction.
+                let _ = self.shared.puts.try_send(Job::Stamps);
+            }
+            value
+        }))
     }
 
     /// Runs a read inline on a read-only connection: the calling thread's
@@ -295,10 +312,6 @@ impl SqliteStorage {
 }
 
 impl Shared {
-    fn writer(&self) -> MutexGuard<'_, Connection> {
-        lock(&self.writer)
-    }
-
     /// Counts one more thread keeping its own reader, unless
     /// `max_idle_readers` threads already do.
     fn claim_thread_reader(&self) -> bool {
@@ -332,9 +345,51 @@ pub struct SqliteStorageBuilder {
     mmap_size: u64,
     table: String,
     sweep_interval: Option<Duration>,
+    max_size: Option<u64>,
 }
 
 impl SqliteStorageBuilder {
+    /// At most this many bytes of database pages in use (tables and
+    /// indexes, headers included). Default:
+    /// [`DEFAULT_MAX_SIZE`](reqcache::storage::backend::DEFAULT_MAX_SIZE),
+    /// 1 GiB. A write that takes the database past it evicts, in the same
+    /// transaction: first rows past their retention, then the rows least
+    /// recently read (to within a minute: a read restamps an entry whose
+    /// stamp is a minute old, and the writer thread writes the stamps
+    /// with its next transaction, so a hit never writes). Every process
+    /// writing the file keeps the bound, whatever its own setting, since
+    /// each evicts inside its own transactions; set the same bound in all.
+    ///
+    /// How exact: the pages in use never pass the bound after a commit.
+    /// The file itself is at most a 32nd of the bound larger (one
+    /// transaction's inserts, before its evictions free their pages for
+    /// the next), plus the write-ahead log beside it, kept to a 32nd of the
+    /// bound (between 256 KiB and 4 MiB). An entry larger than the bound is
+    /// refused with [`StorageErrorKind::TooLarge`] (the layer answers
+    /// uncached).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), reqcache::StorageError> {
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let storage = reqcache_sqlite::SqliteStorage::builder(dir.path().join("c"))
+    ///     .max_size(512 << 20)
+    ///     .open()
+    ///     .await?;
+    /// assert_eq!(storage.max_size(), Some(512 << 20));
+    /// # Ok(()) }
+    /// ```
+    pub fn max_size(mut self, bytes: u64) -> Self {
+        self.max_size = Some(bytes);
+        self
+    }
+
+    /// No size bound: the database grows with what is stored, less what
+    /// the sweeper removes.
+    pub fn unbounded_size(mut self) -> Self {
+        self.max_size = None;
+        self
+    }
+
     /// How often rows past their retention are deleted in the background
     /// ([`SqliteStorage::sweep`]); `None` (or zero): never, leaving it to
     /// [`SqliteStorage::sweep`], `remove_expired` or `reqcache
@@ -427,11 +482,11 @@ impl SqliteStorageBuilder {
         }
         let path = self.path;
         let busy_timeout = self.busy_timeout;
-        let queries = Queries::new(table);
-        let schema = queries.schema();
-        let table = queries.table.clone();
-        let (path, writer) = tokio::task::spawn_blocking(move || {
-            open_writer(&path, busy_timeout, &schema, &table).map(|writer| (path, writer))
+        let wal_limit = SizeBound::wal_limit(self.max_size);
+        let (path, queries, writer) = tokio::task::spawn_blocking(move || {
+            let queries = Queries::new(table);
+            open_writer(&path, busy_timeout, &queries, wal_limit)
+                .map(|writer| (path, queries, writer))
         })
         .await
         .map_err(|e| {
@@ -440,8 +495,12 @@ impl SqliteStorageBuilder {
         let (puts, queue) = std::sync::mpsc::sync_channel(WRITE_QUEUE);
         let shared = Arc::new(Shared {
             path,
-            queries,
-            writer: Mutex::new(writer),
+            writing: Arc::new(Writing {
+                connection: Mutex::new(writer),
+                queries,
+                bound: self.max_size.map(|max_size| SizeBound { max_size }),
+                stamps: AccessStamps::default(),
+            }),
             thread_readers: ThreadLocal::new(),
             thread_reader_count: AtomicUsize::new(0),
             readers: Mutex::new(Vec::new()),
@@ -451,7 +510,7 @@ impl SqliteStorageBuilder {
         });
         // The thread holds the storage weakly: it ends when the last clone
         // of the storage is dropped (the queue's sender with it).
-        let weak = Arc::downgrade(&shared);
+        let weak = Arc::downgrade(&shared.writing);
         std::thread::Builder::new()
             .name("reqcache-sqlite-writer".to_owned())
             .spawn(move || write_batches(&weak, &queue))
@@ -473,228 +532,6 @@ impl SqliteStorageBuilder {
         }
         Ok(SqliteStorage { shared })
     }
-}
-
-/// The writer thread: takes the entries waiting, up to [`MAX_BATCH`], and
-/// commits them in one transaction (group commit), which waits at most the
-/// busy timeout for another process's lock; then reports to each.
-fn write_batches(shared: &Weak<Shared>, queue: &Receiver<Put>) {
-    while let Ok(first) = queue.recv() {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match queue.try_recv() {
-                Ok(put) => batch.push(put),
-                Err(_) => break,
-            }
-        }
-        let Some(shared) = shared.upgrade() else {
-            return;
-        };
-        let result = write_batch(&shared, &batch).map_err(|error| error.to_string());
-        if let Err(error) = &result {
-            tracing::warn!(%error, entries = batch.len(), "reqcache-sqlite: batch of writes failed");
-        }
-        for put in batch {
-            let _ = put.done.send(result.clone());
-        }
-    }
-}
-
-fn write_batch(shared: &Shared, batch: &[Put]) -> rusqlite::Result<()> {
-    let connection = shared.writer();
-    let transaction = connection.unchecked_transaction()?;
-    for put in batch {
-        let record = &put.record;
-        let info = &record.info;
-        let metadata = params![
-            info.key,
-            info.method.as_str(),
-            info.url,
-            i64::from(info.status.as_u16()),
-            i64::try_from(info.size).unwrap_or(i64::MAX),
-            to_unix_nanos(info.created_at),
-            info.expires.map(to_unix_nanos),
-            info.retain_until.map(to_unix_nanos),
-            info.kind.code(),
-        ];
-        let Some(parts) = &put.parts else {
-            let mut statement = transaction.prepare_cached(&shared.queries.put)?;
-            let mut values: Vec<&dyn rusqlite::ToSql> = metadata.to_vec();
-            values.push(&record.value);
-            statement.execute(values.as_slice())?;
-            continue;
-        };
-        let len = i64::try_from(parts.len()).map_err(|_| rusqlite::Error::BlobSizeError)?;
-        let mut values: Vec<&dyn rusqlite::ToSql> = metadata.to_vec();
-        values.push(&len);
-        transaction
-            .prepare_cached(&shared.queries.put_zeroblob)?
-            .execute(values.as_slice())?;
-        let row = transaction.last_insert_rowid();
-        let mut blob = transaction.blob_open(
-            rusqlite::MAIN_DB,
-            shared.queries.table.as_str(),
-            "value",
-            row,
-            false,
-        )?;
-        let mut at = 0;
-        for part in parts.parts() {
-            blob.write_at(part, at)?;
-            at += part.len();
-        }
-    }
-    transaction.commit()
-}
-
-fn open_writer(
-    path: &Path,
-    busy_timeout: Duration,
-    schema: &str,
-    table: &str,
-) -> Result<Connection, StorageError> {
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(|e| {
-            StorageError::with_source(
-                StorageErrorKind::Io,
-                format!("cannot create {}", parent.display()),
-                e,
-            )
-        })?;
-    }
-    let open_error = || format!("cannot open {}", path.display());
-    let connection = Connection::open(path).map_err(backend(&open_error()))?;
-    connection
-        .busy_timeout(busy_timeout)
-        .map_err(backend(&open_error()))?;
-    connection
-        .pragma_update(None, "journal_mode", "WAL")
-        .map_err(backend(&open_error()))?;
-    connection
-        .pragma_update(None, "synchronous", "NORMAL")
-        .map_err(backend(&open_error()))?;
-    connection
-        .execute_batch(schema)
-        .map_err(backend("cannot create the schema"))?;
-    add_kind_column(&connection, table).map_err(backend("cannot add the kind column"))?;
-    Ok(connection)
-}
-
-/// Gives a table written before records had kinds its `kind` column: every
-/// row it has is a response (kind 0). Two processes may race to add it.
-fn add_kind_column(connection: &Connection, table: &str) -> rusqlite::Result<()> {
-    let has_kind = connection
-        .prepare(&format!(
-            "SELECT 1 FROM pragma_table_info('{table}') WHERE name = 'kind'"
-        ))?
-        .exists([])?;
-    if has_kind {
-        return Ok(());
-    }
-    match connection.execute_batch(&format!(
-        "ALTER TABLE {table} ADD COLUMN kind INTEGER NOT NULL DEFAULT 0"
-    )) {
-        Err(error) if error.to_string().contains("duplicate column") => Ok(()),
-        other => other,
-    }
-}
-
-fn open_reader(path: &Path, mmap_size: u64) -> Result<Connection, StorageError> {
-    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
-        | OpenFlags::SQLITE_OPEN_NO_MUTEX
-        | OpenFlags::SQLITE_OPEN_URI;
-    let connection = Connection::open_with_flags(path, flags)
-        .map_err(backend(&format!("cannot open {}", path.display())))?;
-    // Never block the async caller on a lock: a busy database is a miss.
-    connection
-        .busy_timeout(Duration::ZERO)
-        .map_err(backend("cannot configure a reader"))?;
-    if mmap_size > 0 {
-        connection
-            .pragma_update(
-                None,
-                "mmap_size",
-                i64::try_from(mmap_size).unwrap_or(i64::MAX),
-            )
-            .map_err(backend("cannot configure a reader"))?;
-    }
-    Ok(connection)
-}
-
-/// The SQL, with the table name filled in once.
-struct Queries {
-    table: String,
-    get: String,
-    put: String,
-    put_zeroblob: String,
-    delete: String,
-    delete_url: String,
-    clear: String,
-    len: String,
-    size: String,
-    entries: String,
-    remove_expired: String,
-    sweep: String,
-}
-
-impl Queries {
-    fn new(table: String) -> Self {
-        let t = &table;
-        Self {
-            get: format!(
-                "SELECT value FROM {t} WHERE key = ?1 AND (retain_until IS NULL OR retain_until > ?2)"
-            ),
-            put: format!(
-                "INSERT OR REPLACE INTO {t} \
-                 (key, method, url, status, size, created_at, expires, retain_until, kind, value) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
-            ),
-            put_zeroblob: format!(
-                "INSERT OR REPLACE INTO {t} \
-                 (key, method, url, status, size, created_at, expires, retain_until, kind, value) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, zeroblob(?10))"
-            ),
-            delete: format!("DELETE FROM {t} WHERE key = ?1"),
-            delete_url: format!("DELETE FROM {t} WHERE url = ?1"),
-            clear: format!("DELETE FROM {t}"),
-            len: format!("SELECT COUNT(*) FROM {t} WHERE kind = 0"),
-            size: format!("SELECT COALESCE(SUM(size), 0) FROM {t}"),
-            entries: format!(
-                "SELECT key, method, url, status, size, created_at, expires, retain_until, kind FROM {t}"
-            ),
-            remove_expired: format!("DELETE FROM {t} WHERE expires <= ?1 OR retain_until <= ?1"),
-            sweep: format!(
-                "DELETE FROM {t} WHERE rowid IN (SELECT rowid FROM {t} \
-                 WHERE retain_until <= ?1 OR (retain_until IS NULL AND expires <= ?3) LIMIT ?2)"
-            ),
-            table,
-        }
-    }
-
-    fn schema(&self) -> String {
-        let t = &self.table;
-        format!(
-            "CREATE TABLE IF NOT EXISTS {t} (
-                key TEXT PRIMARY KEY NOT NULL,
-                method TEXT NOT NULL,
-                url TEXT NOT NULL,
-                status INTEGER NOT NULL,
-                size INTEGER NOT NULL,
-                created_at INTEGER NOT NULL,
-                expires INTEGER,
-                retain_until INTEGER,
-                kind INTEGER NOT NULL DEFAULT 0,
-                value BLOB NOT NULL
-            );
-            CREATE INDEX IF NOT EXISTS {t}_expires ON {t} (expires) WHERE expires IS NOT NULL;
-            CREATE INDEX IF NOT EXISTS {t}_retain_until ON {t} (retain_until) WHERE retain_until IS NOT NULL;
-            CREATE INDEX IF NOT EXISTS {t}_url ON {t} (url);"
-        )
-    }
-}
-
-fn backend(message: &str) -> impl FnOnce(rusqlite::Error) -> StorageError + '_ {
-    move |error| StorageError::with_source(StorageErrorKind::Backend, message, error)
 }
 
 /// Point reads run inline: a primary-key lookup takes microseconds and, in
@@ -745,7 +582,9 @@ impl ByteStore for SqliteStorage {
         let shared = Arc::clone(&self.shared);
         let key = key.to_owned();
         self.with_connection(move |c| {
-            Ok(c.prepare_cached(&shared.queries.delete)?.execute([key])? > 0)
+            Ok(c.prepare_cached(&shared.writing.queries.delete)?
+                .execute([key])?
+                > 0)
         })
         .await
     }
@@ -754,7 +593,7 @@ impl ByteStore for SqliteStorage {
         let shared = Arc::clone(&self.shared);
         let url = url.to_owned();
         self.with_connection(move |c| {
-            Ok(c.prepare_cached(&shared.queries.delete_url)?
+            Ok(c.prepare_cached(&shared.writing.queries.delete_url)?
                 .execute([url])? as u64)
         })
         .await
@@ -762,14 +601,14 @@ impl ByteStore for SqliteStorage {
 
     async fn remove_all(&self) -> Result<(), StorageError> {
         let shared = Arc::clone(&self.shared);
-        self.with_connection(move |c| c.execute(&shared.queries.clear, []).map(drop))
+        self.with_connection(move |c| c.execute(&shared.writing.queries.clear, []).map(drop))
             .await
     }
 
     async fn count(&self) -> Result<u64, StorageError> {
         let shared = Arc::clone(&self.shared);
         self.with_connection(move |c| {
-            c.query_row(&shared.queries.len, [], |row| row.get::<_, i64>(0))
+            c.query_row(&shared.writing.queries.len, [], |row| row.get::<_, i64>(0))
                 .map(|n| n.max(0) as u64)
         })
         .await
@@ -778,7 +617,7 @@ impl ByteStore for SqliteStorage {
     async fn list(&self) -> Result<Vec<EntryInfo>, StorageError> {
         let shared = Arc::clone(&self.shared);
         self.with_connection(move |c| {
-            let mut statement = c.prepare(&shared.queries.entries)?;
+            let mut statement = c.prepare(&shared.writing.queries.entries)?;
             let rows = statement.query_map([], |row| Ok(entry_info(row)))?;
             let mut entries = Vec::new();
             for row in rows {
@@ -795,16 +634,32 @@ impl ByteStore for SqliteStorage {
     async fn total_size(&self) -> Result<u64, StorageError> {
         let shared = Arc::clone(&self.shared);
         self.with_connection(move |c| {
-            c.query_row(&shared.queries.size, [], |row| row.get::<_, i64>(0))
+            c.query_row(&shared.writing.queries.size, [], |row| row.get::<_, i64>(0))
                 .map(|n| n.max(0) as u64)
         })
         .await
     }
 
+    /// The bytes of the database pages in use (every table and index in
+    /// the file), the bound, and the evictions every process made, kept in
+    /// the file.
+    async fn usage(&self) -> Result<StorageUsage, StorageError> {
+        let shared = Arc::clone(&self.shared);
+        let (bytes, evictions) = self
+            .with_connection(move |c| {
+                let evictions: Option<i64> = c
+                    .query_row(&shared.writing.queries.evictions, [], |row| row.get(0))
+                    .optional()?;
+                Ok((bytes_in_use(c)?, evictions.unwrap_or(0).max(0) as u64))
+            })
+            .await?;
+        Ok(StorageUsage::new(bytes, self.max_size(), evictions))
+    }
+
     async fn purge_expired(&self, now: SystemTime) -> Result<u64, StorageError> {
         let shared = Arc::clone(&self.shared);
         self.with_connection(move |c| {
-            Ok(c.prepare_cached(&shared.queries.remove_expired)?
+            Ok(c.prepare_cached(&shared.writing.queries.remove_expired)?
                 .execute([to_unix_nanos(now)])? as u64)
         })
         .await

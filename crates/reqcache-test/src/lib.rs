@@ -85,6 +85,27 @@ pub fn t0() -> SystemTime {
     })
 }
 
+/// A response of `body_len` bytes for `https://example.com/{key}`, received
+/// as many milliseconds after [`t0`] as the number `key` ends with (`k7`:
+/// 7 ms), so that entries written in order have distinct times (and
+/// first access stamps): what the size-bound tests of every storage fill
+/// with.
+///
+/// ```
+/// let entry = reqcache_test::sized_entry("k7", 16 * 1024);
+/// assert_eq!(entry.body.len(), 16 * 1024);
+/// assert_eq!(entry.created_at, reqcache_test::t0() + std::time::Duration::from_millis(7));
+/// ```
+pub fn sized_entry(key: &str, body_len: usize) -> CachedResponse {
+    let mut entry = sample_entry(&format!("https://example.com/{key}"), vec![7u8; body_len]);
+    let number: u64 = key
+        .trim_start_matches(|c: char| !c.is_ascii_digit())
+        .parse()
+        .unwrap_or(0);
+    entry.created_at = t0() + Duration::from_millis(number);
+    entry
+}
+
 /// A response with repeated headers, a non-UTF-8 header value and `body`,
 /// received at [`t0`], for `url`.
 ///

@@ -7,6 +7,7 @@ use std::time::SystemTime;
 use tower::BoxError;
 
 use super::operations as admin;
+use crate::byte_size::ByteSize;
 use crate::storage;
 
 /// An admin command, as `reqcache` parses it.
@@ -132,6 +133,15 @@ impl AdminCommand {
                     println!("entries: {} ({} expired)", stats.entries, stats.expired);
                     println!("aliases and vary indexes: {}", stats.bookkeeping);
                     println!("bytes:   {}", stats.bytes);
+                    let usage = stats.usage;
+                    let bound = usage.max_size.map_or_else(
+                        || "no bound of its own".to_owned(),
+                        |max| format!("bound {}", ByteSize::new(max)),
+                    );
+                    println!(
+                        "storage: {} bytes kept, {bound}, {} evicted",
+                        usage.bytes, usage.evictions
+                    );
                     for (status, count) in &stats.by_status {
                         println!("status {status}: {count}");
                     }

@@ -10,7 +10,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use globset::GlobMatcher;
 use indicatif::{ProgressBar, ProgressStyle};
 use reqcache::storage::backend::StoredRecord;
-use reqcache::storage::{CachedResponse, Codec, EntryInfo, Serializer, Storage};
+use reqcache::storage::{CachedResponse, Codec, EntryInfo, Serializer, Storage, StorageUsage};
 use reqcache::{CacheHandle, CacheLayer, StorageError};
 use serde_json::{Value, json};
 
@@ -27,6 +27,9 @@ pub struct Stats {
     pub expired: u64,
     /// Their total estimated size, in bytes.
     pub bytes: u64,
+    /// What the storage keeps as it counts it, its size bound and the
+    /// evictions the bound made ([`Storage::usage`]).
+    pub usage: StorageUsage,
     /// Entries by status code.
     pub by_status: BTreeMap<u16, u64>,
     /// Entries by method.
@@ -41,6 +44,11 @@ impl Stats {
             "bookkeeping": self.bookkeeping,
             "expired": self.expired,
             "bytes": self.bytes,
+            "usage": {
+                "bytes": self.usage.bytes,
+                "max_size": self.usage.max_size,
+                "evictions": self.usage.evictions,
+            },
             "by_status": self.by_status.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
             "by_method": self.by_method,
         })
@@ -52,7 +60,10 @@ impl Stats {
 /// # Errors
 /// The storage's.
 pub async fn stats(storage: &dyn Storage, now: SystemTime) -> Result<Stats, StorageError> {
-    let mut stats = Stats::default();
+    let mut stats = Stats {
+        usage: storage.usage().await?,
+        ..Stats::default()
+    };
     for info in storage.entries().await? {
         stats.bytes += info.size;
         if !info.kind.is_response() {
@@ -568,6 +579,12 @@ mod tests {
         assert_eq!((stats.entries, stats.expired), (3, 2));
         assert_eq!(stats.by_status[&200], 2);
         assert_eq!(stats.to_json()["by_status"]["404"], 1);
+        assert_eq!(
+            stats.usage.max_size,
+            Some(reqcache::storage::memory::DEFAULT_MAX_SIZE)
+        );
+        assert_eq!(stats.to_json()["usage"]["evictions"], 0);
+        assert!(stats.usage.bytes > 0);
         let keys = |entries: Vec<EntryInfo>| entries.into_iter().map(|e| e.key).collect::<Vec<_>>();
         let all = ListFilter::default();
         assert_eq!(

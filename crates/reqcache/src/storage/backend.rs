@@ -21,6 +21,7 @@
 //! }
 //! ```
 
+pub use super::access_stamps::{ACCESS_STAMP_STEP, AccessStamps};
 pub use super::bus::{
     BusSettings, BusSubscriber, InvalidationBus, MAX_RESUBSCRIBE_BACKOFF, MIN_RESUBSCRIBE_BACKOFF,
     SessionEnd,
@@ -36,5 +37,6 @@ pub use super::metadata::{EntryMetadata, Sidecar};
 pub use super::record::{Alias, RecordChain, StoredRecord, VaryIndex};
 pub use super::serializer::{FORMAT_VERSION, Serializer, ValueParts};
 pub use super::sweeper::{DEFAULT_SWEEP_INTERVAL, spawn_sweeper};
+pub use super::usage::{DEFAULT_MAX_SIZE, StorageUsage};
 
 pub mod unix_time;

@@ -18,6 +18,7 @@ use super::codec::Codec;
 use super::entry::EntryInfo;
 use super::error::StorageError;
 use super::serializer::{Serializer, ValueParts};
+use super::usage::StorageUsage;
 
 /// An encoded entry, and what a byte store keeps beside it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -200,6 +201,13 @@ pub trait ByteStore: Debug + Send + Sync + 'static {
     /// The total stored size, in bytes (the sum of the metadata's sizes).
     async fn total_size(&self) -> Result<u64, StorageError> {
         Ok(self.list().await?.iter().map(|e| e.size).sum())
+    }
+
+    /// How much is kept, the size bound and the evictions it made
+    /// ([`Storage::usage`](super::Storage::usage)). The default:
+    /// [`total_size`](Self::total_size), no bound, no evictions.
+    async fn usage(&self) -> Result<StorageUsage, StorageError> {
+        Ok(StorageUsage::new(self.total_size().await?, None, 0))
     }
 
     /// Removes the records expired or past their retention at `now`;

@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use super::entry::{CachedResponse, EntryInfo};
 use super::error::StorageError;
 use super::record::{RecordChain, StoredRecord};
+use super::usage::StorageUsage;
 
 /// An async, object-safe key-value store for cached responses.
 ///
@@ -141,6 +142,12 @@ pub trait Storage: Debug + Send + Sync + 'static {
         Ok(self.entries().await?.iter().map(|e| e.size).sum())
     }
 
+    /// How much is kept, the size bound and the evictions it made. The
+    /// default: [`size`](Self::size), no bound, no evictions.
+    async fn usage(&self) -> Result<StorageUsage, StorageError> {
+        Ok(StorageUsage::new(self.size().await?, None, 0))
+    }
+
     /// Deletes the records expired or past their retention at `now`; returns
     /// how many.
     async fn remove_expired(&self, now: SystemTime) -> Result<u64, StorageError>;
@@ -199,6 +206,9 @@ impl<T: Storage + ?Sized> Storage for Arc<T> {
     }
     async fn size(&self) -> Result<u64, StorageError> {
         (**self).size().await
+    }
+    async fn usage(&self) -> Result<StorageUsage, StorageError> {
+        (**self).usage().await
     }
     async fn remove_expired(&self, now: SystemTime) -> Result<u64, StorageError> {
         (**self).remove_expired(now).await

@@ -16,6 +16,7 @@ use super::entry::EntryInfo;
 use super::error::StorageError;
 use super::record::{RecordChain, StoredRecord};
 use super::serializer::ValueParts;
+use super::usage::StorageUsage;
 
 /// How long past its expiry a store with native expiry keeps an entry when
 /// the layer sets no [`stale_retention`](crate::CacheLayerBuilder::stale_retention):
@@ -112,6 +113,9 @@ impl<B: ByteStore> ByteStore for Encoded<B> {
     }
     async fn total_size(&self) -> Result<u64, StorageError> {
         self.store.total_size().await
+    }
+    async fn usage(&self) -> Result<StorageUsage, StorageError> {
+        self.store.usage().await
     }
     async fn purge_expired(&self, now: SystemTime) -> Result<u64, StorageError> {
         self.store.purge_expired(now).await
@@ -248,6 +252,10 @@ impl<B: ByteStore> Storage for B {
 
     async fn size(&self) -> Result<u64, StorageError> {
         self.total_size().await
+    }
+
+    async fn usage(&self) -> Result<StorageUsage, StorageError> {
+        ByteStore::usage(self).await
     }
 
     async fn remove_expired(&self, now: SystemTime) -> Result<u64, StorageError> {

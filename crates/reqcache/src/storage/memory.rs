@@ -27,11 +27,12 @@ use super::contract::Storage;
 use super::entry::EntryInfo;
 use super::error::{StorageError, StorageErrorKind};
 use super::record::{RecordChain, StoredRecord};
+use super::usage::StorageUsage;
 
 /// The default bound on the number of entries.
 pub const DEFAULT_MAX_ENTRIES: usize = 10_000;
 /// The default bound on the total estimated size: 256 MiB.
-pub const DEFAULT_MAX_BYTES: u64 = 256 * 1024 * 1024;
+pub const DEFAULT_MAX_SIZE: u64 = 256 * 1024 * 1024;
 /// How many independently locked tables the records are spread over (a
 /// power of two).
 const SHARDS: usize = 64;
@@ -56,7 +57,7 @@ const SHARDS: usize = 64;
 ///
 /// let storage = MemoryStorage::builder()
 ///     .max_entries(1_000)
-///     .max_bytes(64 * 1024 * 1024)
+///     .max_size(64 * 1024 * 1024)
 ///     .build();
 /// assert_eq!(storage.max_entries(), Some(1_000));
 /// ```
@@ -67,7 +68,7 @@ pub struct MemoryStorage {
     tick: Tick,
     ledger: Mutex<Ledger>,
     max_entries: Option<usize>,
-    max_bytes: Option<u64>,
+    max_size: Option<u64>,
 }
 
 /// One table and its lock, alone on its cache lines so that two cores
@@ -122,6 +123,8 @@ struct Ledger {
     bytes: u64,
     /// How many of the records are responses (what `len` counts).
     responses: u64,
+    /// How many records the bounds evicted.
+    evictions: u64,
 }
 
 impl Ledger {
@@ -139,7 +142,7 @@ impl Ledger {
 }
 
 impl MemoryStorage {
-    /// A store bounded by [`DEFAULT_MAX_ENTRIES`] and [`DEFAULT_MAX_BYTES`].
+    /// A store bounded by [`DEFAULT_MAX_ENTRIES`] and [`DEFAULT_MAX_SIZE`].
     pub fn new() -> Self {
         Self::builder().build()
     }
@@ -148,7 +151,7 @@ impl MemoryStorage {
     pub fn builder() -> MemoryStorageBuilder {
         MemoryStorageBuilder {
             max_entries: Some(DEFAULT_MAX_ENTRIES),
-            max_bytes: Some(DEFAULT_MAX_BYTES),
+            max_size: Some(DEFAULT_MAX_SIZE),
         }
     }
 
@@ -158,8 +161,8 @@ impl MemoryStorage {
     }
 
     /// The size bound in bytes, if any.
-    pub fn max_bytes(&self) -> Option<u64> {
-        self.max_bytes
+    pub fn max_size(&self) -> Option<u64> {
+        self.max_size
     }
 
     /// [`put`](Storage::put), the copy returned only until `until` (the
@@ -171,7 +174,7 @@ impl MemoryStorage {
         until: Option<SystemTime>,
     ) -> Result<(), StorageError> {
         let size = record.size();
-        if self.max_bytes.is_some_and(|max| size > max) || self.max_entries == Some(0) {
+        if self.max_size.is_some_and(|max| size > max) || self.max_entries == Some(0) {
             return Err(StorageError::new(
                 StorageErrorKind::TooLarge,
                 format!("entry of {size} bytes exceeds the memory storage bound"),
@@ -213,7 +216,7 @@ impl MemoryStorage {
     fn evict_over_bounds(&self, ledger: &mut Ledger, tick: u64, newest: u64) {
         let over = |ledger: &Ledger| {
             self.max_entries.is_some_and(|max| ledger.records > max)
-                || self.max_bytes.is_some_and(|max| ledger.bytes > max)
+                || self.max_size.is_some_and(|max| ledger.bytes > max)
         };
         while over(ledger) {
             let Some((hash, id, queued)) = ledger.ring.pop_front() else {
@@ -235,6 +238,7 @@ impl MemoryStorage {
                 ledger.ring.push_back((hash, id, tick));
             } else {
                 ledger.forget(&found.remove().0);
+                ledger.evictions += 1;
             }
         }
     }
@@ -359,7 +363,7 @@ impl fmt::Debug for MemoryStorage {
             .field("responses", &ledger.responses)
             .field("bytes", &ledger.bytes)
             .field("max_entries", &self.max_entries)
-            .field("max_bytes", &self.max_bytes)
+            .field("max_size", &self.max_size)
             .finish()
     }
 }
@@ -369,7 +373,7 @@ impl fmt::Debug for MemoryStorage {
 #[must_use]
 pub struct MemoryStorageBuilder {
     max_entries: Option<usize>,
-    max_bytes: Option<u64>,
+    max_size: Option<u64>,
 }
 
 impl MemoryStorageBuilder {
@@ -380,9 +384,10 @@ impl MemoryStorageBuilder {
     }
 
     /// At most this many bytes in all, by [`StoredRecord::size`]
-    /// (default [`DEFAULT_MAX_BYTES`]).
-    pub fn max_bytes(mut self, max: u64) -> Self {
-        self.max_bytes = Some(max);
+    /// (a response's body, headers and URLs; default [`DEFAULT_MAX_SIZE`]).
+    /// The same name as every storage's size bound.
+    pub fn max_size(mut self, max: u64) -> Self {
+        self.max_size = Some(max);
         self
     }
 
@@ -393,8 +398,8 @@ impl MemoryStorageBuilder {
     }
 
     /// No bound on the total size.
-    pub fn unbounded_bytes(mut self) -> Self {
-        self.max_bytes = None;
+    pub fn unbounded_size(mut self) -> Self {
+        self.max_size = None;
         self
     }
 
@@ -412,9 +417,10 @@ impl MemoryStorageBuilder {
                 records: 0,
                 bytes: 0,
                 responses: 0,
+                evictions: 0,
             }),
             max_entries: self.max_entries,
-            max_bytes: self.max_bytes,
+            max_size: self.max_size,
         }
     }
 }
@@ -483,6 +489,17 @@ impl Storage for MemoryStorage {
         Ok(self.ledger().bytes)
     }
 
+    /// Exact: the ledger's sum of [`StoredRecord::size`], the bound, and
+    /// the evictions since the storage was built.
+    async fn usage(&self) -> Result<StorageUsage, StorageError> {
+        let ledger = self.ledger();
+        Ok(StorageUsage::new(
+            ledger.bytes,
+            self.max_size,
+            ledger.evictions,
+        ))
+    }
+
     async fn remove_expired(&self, now: SystemTime) -> Result<u64, StorageError> {
         Ok(self.remove_where(|record| record.is_expired(now) || record.is_past_retention(now)))
     }
@@ -531,7 +548,7 @@ mod tests {
     #[tokio::test]
     async fn eviction_spares_the_entry_just_stored_and_then_the_ones_read() {
         let one = entry(1000).size();
-        let storage = MemoryStorage::builder().max_bytes(3 * one).build();
+        let storage = MemoryStorage::builder().max_size(3 * one).build();
         // Two records, each read after a later write: both are queued again
         // before the new one comes up, yet the new one stays.
         storage.put("a", entry(1000)).await.unwrap();
@@ -624,7 +641,7 @@ mod tests {
     #[tokio::test]
     async fn evicts_by_total_size_and_refuses_oversized_entries() {
         let one = entry(1000).size();
-        let storage = MemoryStorage::builder().max_bytes(one * 2 + 10).build();
+        let storage = MemoryStorage::builder().max_size(one * 2 + 10).build();
         storage.put("a", entry(1000)).await.unwrap();
         storage.put("b", entry(1000)).await.unwrap();
         storage.put("c", entry(1000)).await.unwrap();

@@ -10,6 +10,7 @@
 //!
 //! Writing a backend? Everything it builds on is in [`backend`].
 
+mod access_stamps;
 pub mod backend;
 mod bus;
 mod byte_store;
@@ -25,6 +26,7 @@ mod record;
 mod serializer;
 mod sweeper;
 pub mod tiered;
+mod usage;
 mod wire;
 mod wire_reader;
 
@@ -36,6 +38,7 @@ pub use error::{StorageError, StorageErrorKind};
 pub use memory::MemoryStorage;
 pub use serializer::Serializer;
 pub use tiered::TieredStorage;
+pub use usage::StorageUsage;
 
 // The backend author's names, for the core's own use.
 pub(crate) use backend::{Alias, BoxError, RecordChain, StoredRecord, VaryIndex};

@@ -18,6 +18,7 @@ use super::entry::EntryInfo;
 use super::error::StorageError;
 use super::memory::MemoryStorage;
 use super::record::StoredRecord;
+use super::usage::StorageUsage;
 
 /// How long an L1 copy is used while the bus is connected, at most:
 /// one minute (a bound on what a lost message can cost).
@@ -59,7 +60,7 @@ pub const DEFAULT_L1_TTL_WITHOUT_BUS: Duration = Duration::from_secs(1);
 /// // the instances: `.bus(RedisBus::new(..))`.
 /// let shared = MemoryStorage::new();
 /// let storage = TieredStorage::builder(shared)
-///     .l1(MemoryStorage::builder().max_bytes(64 << 20).build())
+///     .l1(MemoryStorage::builder().max_size(64 << 20).build())
 ///     .build();
 /// assert_eq!(storage.len().await?, 0);
 /// # Ok(()) }
@@ -480,6 +481,12 @@ impl Storage for TieredStorage {
         self.tier.l2.size().await
     }
 
+    /// The L2's: the L1 is a copy of part of it, bounded by its own
+    /// [`max_size`](super::memory::MemoryStorageBuilder::max_size).
+    async fn usage(&self) -> Result<StorageUsage, StorageError> {
+        self.tier.l2.usage().await
+    }
+
     async fn remove_expired(&self, now: SystemTime) -> Result<u64, StorageError> {
         self.tier.l1.remove_expired(now).await?;
         self.tier.l2.remove_expired(now).await
@@ -677,7 +684,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_failed_l2_write_leaves_no_l1_copy() {
-        let l2 = MemoryStorage::builder().max_bytes(10).build(); // refuses everything
+        let l2 = MemoryStorage::builder().max_size(10).build(); // refuses everything
         let storage = TieredStorage::builder(l2).build();
         assert!(storage.put("k", entry("v", None)).await.is_err());
         assert_eq!(storage.l1().len().await.unwrap(), 0);

@@ -138,7 +138,7 @@ async fn a_failing_storage_never_fails_a_request() {
 
 #[tokio::test]
 async fn an_oversized_entry_for_memory_storage_is_answered_uncached() {
-    let storage = reqcache::MemoryStorage::builder().max_bytes(100).build();
+    let storage = reqcache::MemoryStorage::builder().max_size(100).build();
     let mut h = Harness::with_storage(
         storage,
         Upstream::ok(
