@@ -99,8 +99,22 @@ impl OwnServer {
         Self::start_on(port)
     }
 
+    /// [`start`](Self::start) with more settings (`--maxmemory 4mb`).
+    pub fn start_with(settings: &[&str]) -> Option<Self> {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        Self::spawn(port, settings)
+    }
+
     /// Starts redis-server on `port` and returns once it accepts connections.
     pub fn start_on(port: u16) -> Option<Self> {
+        Self::spawn(port, &[])
+    }
+
+    fn spawn(port: u16, settings: &[&str]) -> Option<Self> {
         let binary =
             std::env::var("REQCACHE_REDIS_SERVER").unwrap_or_else(|_| "redis-server".to_owned());
         let spawned = Command::new(&binary)
@@ -114,6 +128,7 @@ impl OwnServer {
                 "--appendonly",
                 "no",
             ])
+            .args(settings)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn();
