@@ -114,6 +114,12 @@ pub struct ProxyConfig {
     /// URL. Redis is bounded by its server's maxmemory, DynamoDB by TTL.
     #[arg(long, value_name = "SIZE")]
     pub max_size: Option<ByteSize>,
+    /// Store a response only once its URL has been asked for this many
+    /// times among the last 100,000 misses (nginx's proxy_cache_min_uses):
+    /// scans and one-off URLs do not push popular ones out of a bounded
+    /// storage. 1: store at the first miss.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub min_uses: u32,
     /// Bytes of an in-process L1 cache in front of the storage (0: none).
     /// Proxies sharing a Redis or PostgreSQL storage drop each other's L1
     /// copies through it (pub/sub, NOTIFY); other storages' copies last 1 s.
@@ -322,6 +328,7 @@ impl ProxyConfig {
                 secs => StaleWindow::Within(Duration::from_secs(secs)),
             })
             .max_body_size(self.max_body_size)
+            .min_uses(self.min_uses)
             .storage_timeouts(
                 Some(Duration::from_millis(self.storage_read_timeout)),
                 Some(reqcache::CacheLayerBuilder::DEFAULT_WRITE_TIMEOUT),
@@ -410,6 +417,7 @@ mod tests {
             upstream = "http://10.0.0.7:9000"
             storage = "postgres://cache:hunter2@db/app#api"
             max_size = "64MiB"
+            min_uses = 2
             l1_size = 1048576
             l1_ttl = 30
             mode = "private"

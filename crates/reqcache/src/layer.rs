@@ -14,6 +14,7 @@ use crate::policy::filter::ResponseFilter;
 use crate::policy::mode::{CacheMode, Heuristic};
 use crate::policy::status_codes;
 use crate::runtime::Shared;
+use crate::runtime::admission::{Admission, AdmissionSettings};
 use crate::runtime::breaker::{Breaker, BreakerSettings};
 use crate::runtime::flight::SingleFlight;
 use crate::runtime::settings::CacheSettings;
@@ -74,6 +75,8 @@ impl CacheLayer {
             redact_defaults: true,
             redacted: Vec::new(),
             name: "default".to_owned(),
+            min_uses: 1,
+            min_uses_window: crate::runtime::admission::DEFAULT_WINDOW,
         }
     }
 
@@ -117,6 +120,7 @@ impl<S> Layer<S> for CacheLayer {
 /// | `old_data_on_error`     | [`stale_if_error`](Self::stale_if_error)   | off     |
 /// | —                       | [`credentials_in_key`](Self::credentials_in_key) | on |
 /// | —                       | [`max_body_size`](Self::max_body_size)     | 8 MiB   |
+/// | —                       | [`min_uses`](Self::min_uses)               | 1       |
 /// | —                       | [`max_request_body_size`](Self::max_request_body_size) | 1 MiB |
 /// | —                       | [`storage_timeouts`](Self::storage_timeouts) | read 100 ms, write 2 s |
 /// | —                       | [`storage_breaker`](Self::storage_breaker) | 5 failures, 5 s |
@@ -139,6 +143,9 @@ pub struct CacheLayerBuilder {
     redact_defaults: bool,
     redacted: Vec<String>,
     name: String,
+    /// [`min_uses`](CacheLayerBuilder::min_uses) and its window.
+    min_uses: u32,
+    min_uses_window: usize,
 }
 
 impl From<CacheLayerBuilder> for CacheLayer {
@@ -416,6 +423,44 @@ impl CacheLayerBuilder {
     /// intact, and is not stored. Default: 8 MiB.
     pub fn max_body_size(mut self, bytes: usize) -> Self {
         self.settings.max_body_size = bytes;
+        self
+    }
+
+    /// Stores a response only once its key has been asked for `uses`
+    /// times among the last [`min_uses_window`](Self::min_uses_window)
+    /// misses, as nginx's `proxy_cache_min_uses`: a key asked for once (a
+    /// crawler, a scan, a one-off report) never enters the storage, so it
+    /// cannot evict what is asked for often from a bounded one. Uses are
+    /// counted in a count-min sketch (4 rows of 8-bit counters, as wide as
+    /// the window: 4 bytes per miss of the window, 512 KiB for the
+    /// default), halved once per window, as TinyLFU ages its counts. The
+    /// responses not yet admitted go to their callers as usual, uncached
+    /// ([`CacheOutcome::NotStored`](crate::CacheOutcome::NotStored), logged
+    /// at `debug` with the reason); hits are not counted, and cost nothing
+    /// more. Default: 1, every storable response is stored.
+    ///
+    /// Measured on a Zipf trace with scans (BENCHMARKS.md, "Admission"):
+    /// `min_uses(2)` keeps the hit ratio of a bounded cache where plain
+    /// least-recently-used eviction loses it to each scan.
+    ///
+    /// ```
+    /// use reqcache::{CacheLayer, MemoryStorage};
+    ///
+    /// let layer = CacheLayer::builder(MemoryStorage::builder().max_entries(10_000).build())
+    ///     .min_uses(2)
+    ///     .build();
+    /// # let _ = layer;
+    /// ```
+    pub fn min_uses(mut self, uses: u32) -> Self {
+        self.min_uses = uses;
+        self
+    }
+
+    /// How many recent misses [`min_uses`](Self::min_uses) counts uses
+    /// among. Default: 100,000. Set it to a few times what the storage
+    /// holds, in entries.
+    pub fn min_uses_window(mut self, misses: usize) -> Self {
+        self.min_uses_window = misses.max(1);
         self
     }
 
@@ -728,6 +773,12 @@ impl CacheLayerBuilder {
         } else {
             Some(crate::runtime::settings::DEFAULT_BACKGROUND_FILL)
         });
+        let admission = (self.min_uses > 1).then(|| {
+            Admission::new(AdmissionSettings {
+                min_uses: self.min_uses,
+                window: self.min_uses_window,
+            })
+        });
         let (max_pending_writes, breaker) =
             (self.settings.max_pending_writes, self.settings.breaker);
         CacheLayer {
@@ -741,6 +792,7 @@ impl CacheLayerBuilder {
                     writes: Arc::new(WriteBehind::new(max_pending_writes)),
                     read_breaker: Breaker::new(breaker),
                     write_breaker: Breaker::new(breaker),
+                    admission,
                 }),
             },
         }

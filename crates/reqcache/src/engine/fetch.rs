@@ -297,6 +297,11 @@ impl Exchange<'_> {
         if body_at_least > settings.max_body_size as u64 {
             return Err("body larger than max_body_size");
         }
+        if let Some(admission) = &self.shared.admission
+            && !admission.admits(self.key.as_str())
+        {
+            return Err("not admitted: asked for fewer than min_uses times");
+        }
         // The age the response arrived with is folded into `created_at`; its
         // `Age` field is kept as a slot that every answer overwrites, so an
         // answer never has to grow the cloned header map.

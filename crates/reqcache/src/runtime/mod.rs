@@ -1,8 +1,9 @@
 //! The runtime of one layer: [`Shared`], what every service of it shares —
 //! its settings, storage, clock, single flight, counters, the writes
-//! behind responses and the storage breakers. The engine runs a request
+//! behind responses, the storage breakers and the admission sketch. The engine runs a request
 //! against it; the [`CacheHandle`](crate::CacheHandle) manages it.
 
+pub(crate) mod admission;
 pub(crate) mod breaker;
 pub(crate) mod flight;
 pub(crate) mod settings;
@@ -13,6 +14,7 @@ use std::sync::Arc;
 
 use crate::clock::Clock;
 use crate::storage::Storage;
+use admission::Admission;
 use breaker::Breaker;
 use flight::SingleFlight;
 use settings::CacheSettings;
@@ -31,4 +33,6 @@ pub(crate) struct Shared {
     /// writes (a locked SQLite file) still serves hits.
     pub(crate) read_breaker: Breaker,
     pub(crate) write_breaker: Breaker,
+    /// With `min_uses` above 1: which misses' responses are stored.
+    pub(crate) admission: Option<Admission>,
 }

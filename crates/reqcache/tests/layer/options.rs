@@ -199,3 +199,31 @@ async fn the_disabled_scope_does_not_leak_into_other_tasks() {
     }
     assert_eq!(h.cache().len().await.unwrap(), 20);
 }
+
+#[tokio::test]
+async fn min_uses_stores_a_response_at_its_second_miss_and_never_a_scan() {
+    let mut h = Harness::new(Upstream::ok("x", &[("cache-control", "max-age=60")]), |b| {
+        b.min_uses(2)
+    });
+    let first = h.get("http://e.com/hot").await;
+    assert_eq!(first.cache.outcome(), CacheOutcome::NotStored, "asked once");
+    let second = h.get("http://e.com/hot").await;
+    assert_eq!(second.cache.outcome(), CacheOutcome::Storing, "asked twice");
+    h.cache().flush().await;
+    assert!(h.get("http://e.com/hot").await.cache.from_cache());
+    assert_eq!(h.calls(), 2);
+    // A scan: a hundred URLs asked for once each store nothing.
+    for i in 0..100 {
+        h.get(&format!("http://e.com/scan/{i}")).await;
+    }
+    h.cache().flush().await;
+    assert_eq!(h.cache().len().await.unwrap(), 1);
+    // Without it (the default), the first miss stores.
+    let mut plain = Harness::new(Upstream::ok("x", &[("cache-control", "max-age=60")]), |b| {
+        b.min_uses(1)
+    });
+    assert_eq!(
+        plain.get("http://e.com/hot").await.cache.outcome(),
+        CacheOutcome::Storing
+    );
+}
