@@ -215,7 +215,8 @@ pub async fn open_url(url: &StorageUrl, lazy: bool) -> Result<Arc<dyn Storage>, 
             uri,
             database,
             gridfs,
-        } => mongo(uri, database, *gridfs).await,
+            max_size,
+        } => mongo(uri, database, *gridfs, *max_size).await,
         StorageUrl::DynamoDb {
             table,
             endpoint,
@@ -318,8 +319,16 @@ async fn redis(_: RedisTarget<'_>, _: &str, _: bool) -> Result<Arc<dyn Storage>,
 }
 
 #[cfg(feature = "mongodb")]
-async fn mongo(uri: &str, database: &str, gridfs: bool) -> Result<Arc<dyn Storage>, StorageError> {
-    let builder = reqcache_mongodb::MongoStorage::builder(uri, database);
+async fn mongo(
+    uri: &str,
+    database: &str,
+    gridfs: bool,
+    max_size: Option<ByteSize>,
+) -> Result<Arc<dyn Storage>, StorageError> {
+    let mut builder = reqcache_mongodb::MongoStorage::builder(uri, database);
+    if let Some(max_size) = max_size {
+        builder = builder.max_size(max_size.bytes());
+    }
     Ok(if gridfs {
         Arc::new(builder.open_gridfs().await?)
     } else {
@@ -328,7 +337,12 @@ async fn mongo(uri: &str, database: &str, gridfs: bool) -> Result<Arc<dyn Storag
 }
 
 #[cfg(not(feature = "mongodb"))]
-async fn mongo(_: &str, _: &str, _: bool) -> Result<Arc<dyn Storage>, StorageError> {
+async fn mongo(
+    _: &str,
+    _: &str,
+    _: bool,
+    _: Option<ByteSize>,
+) -> Result<Arc<dyn Storage>, StorageError> {
     Err(missing("mongodb"))
 }
 

@@ -27,8 +27,8 @@ pub const DEFAULT_CACHE_NAME: &str = "http_cache";
 /// | `fs:DIR[?max_size=SIZE&sweep=SECS]` | `FileStorage` in `DIR` (bound 1 GiB) | `fs` |
 /// | `redis://HOST[:PORT][/DB][#NAMESPACE]`, `rediss://…` | `RedisStorage` (namespace `reqcache`) | `redis` |
 /// | `redis+cluster://HOST:PORT,HOST:PORT[#NAMESPACE]`, `rediss+cluster://…` | `RedisStorage` on a cluster | `redis` |
-/// | `mongodb://…[#DATABASE]`, `mongodb+srv://…` | `MongoStorage` (database `http_cache`) | `mongodb` |
-/// | `gridfs:mongodb://…[#DATABASE]` | `GridFsStorage` | `mongodb` |
+/// | `mongodb://…[?max_size=SIZE][#DATABASE]`, `mongodb+srv://…` | `MongoStorage` (database `http_cache`; bound 1 GiB) | `mongodb` |
+/// | `gridfs:mongodb://…[#DATABASE]` | `GridFsStorage` (bound 1 GiB) | `mongodb` |
 /// | `dynamodb://TABLE[?endpoint=URL&region=REGION&create=true]` | `DynamoDbStorage`; AWS settings from the environment without `endpoint` | `dynamodb` |
 /// | `postgres://…[?max_size=SIZE][#TABLE]`, `postgresql://…` | `PostgresStorage` (table `http_cache`; bound 1 GiB) | `postgres` |
 ///
@@ -84,12 +84,14 @@ pub enum StorageUrl {
     },
     /// `mongodb://…`, or `gridfs:mongodb://…`.
     Mongo {
-        /// The connection string, fragment removed.
+        /// The connection string, fragment and `max_size` removed.
         uri: String,
         /// The database (requests-cache's `cache_name`).
         database: String,
         /// Values in GridFS.
         gridfs: bool,
+        /// `?max_size=`: the bound; `None`, the storage's default.
+        max_size: Option<ByteSize>,
     },
     /// `dynamodb://TABLE?…`.
     DynamoDb {
@@ -194,6 +196,17 @@ fn take_max_size(url: &str, form: &str) -> Result<(String, Option<ByteSize>), St
     Ok((url, max_size))
 }
 
+/// `url` with `max_size=` added to its query, when there is a bound.
+fn with_max_size(url: String, max_size: Option<ByteSize>) -> String {
+    match max_size {
+        Some(max_size) => {
+            let joint = if url.contains('?') { '&' } else { '?' };
+            format!("{url}{joint}max_size={max_size}")
+        }
+        None => url,
+    }
+}
+
 /// Splits a path from its query at the last `?`.
 fn path_and_query(rest: &str) -> (&str, &str) {
     rest.rsplit_once('?').unwrap_or((rest, ""))
@@ -205,7 +218,7 @@ impl StorageUrl {
         match self {
             Self::Memory { max_size } => *max_size,
             Self::Sqlite { disk, .. } | Self::Files { disk, .. } => disk.max_size,
-            Self::Postgres { max_size, .. } => *max_size,
+            Self::Postgres { max_size, .. } | Self::Mongo { max_size, .. } => *max_size,
             _ => None,
         }
     }
@@ -217,7 +230,10 @@ impl StorageUrl {
     pub fn effective_max_size(&self) -> Option<ByteSize> {
         self.max_size().or(match self {
             Self::Memory { .. } => Some(ByteSize::new(reqcache::storage::memory::DEFAULT_MAX_SIZE)),
-            Self::Sqlite { .. } | Self::Files { .. } => {
+            Self::Sqlite { .. }
+            | Self::Files { .. }
+            | Self::Postgres { .. }
+            | Self::Mongo { .. } => {
                 Some(ByteSize::new(reqcache::storage::backend::DEFAULT_MAX_SIZE))
             }
             _ => None,
@@ -230,7 +246,7 @@ impl StorageUrl {
     /// # Errors
     /// [`StorageErrorKind::Config`] when the URL sets another bound, or
     /// names a storage that reqcache does not bound (Redis: the server's
-    /// `maxmemory`; DynamoDB: TTL; MongoDB: not yet).
+    /// `maxmemory`; DynamoDB: TTL).
     ///
     /// # Example
     /// ```
@@ -264,6 +280,9 @@ impl StorageUrl {
             }
             | Self::Postgres {
                 max_size: bound, ..
+            }
+            | Self::Mongo {
+                max_size: bound, ..
             } => *bound = Some(max_size),
             Self::Redis { .. } | Self::RedisCluster { .. } => {
                 return Err(config(
@@ -273,11 +292,6 @@ impl StorageUrl {
             }
             Self::DynamoDb { .. } => {
                 return Err(config("a DynamoDB table is bounded by TTL, not --max-size"));
-            }
-            Self::Mongo { .. } => {
-                return Err(config(format!(
-                    "{self}: --max-size is not supported on this storage yet"
-                )));
             }
         }
         Ok(self)
@@ -367,10 +381,12 @@ impl FromStr for StorageUrl {
         };
         if mongo.starts_with("mongodb://") || mongo.starts_with("mongodb+srv://") {
             let (uri, database) = name_after_hash(mongo, DEFAULT_CACHE_NAME);
+            let (uri, max_size) = take_max_size(uri, "mongodb://")?;
             return Ok(Self::Mongo {
-                uri: uri.to_owned(),
+                uri,
                 database,
                 gridfs,
+                max_size,
             });
         }
         if let Some(rest) = spec.strip_prefix("dynamodb://") {
@@ -529,9 +545,11 @@ impl fmt::Display for StorageUrl {
                 uri,
                 database,
                 gridfs,
+                max_size,
             } => {
                 let prefix = if *gridfs { "gridfs:" } else { "" };
-                write!(f, "{prefix}{}#{database}", without_password(uri))
+                let uri = with_max_size(without_password(uri), *max_size);
+                write!(f, "{prefix}{uri}#{database}")
             }
             Self::DynamoDb {
                 table,
@@ -562,14 +580,8 @@ impl fmt::Display for StorageUrl {
                 table,
                 max_size,
             } => {
-                let url = without_password(url);
-                match max_size {
-                    Some(max_size) => {
-                        let joint = if url.contains('?') { '&' } else { '?' };
-                        write!(f, "{url}{joint}max_size={max_size}#{table}")
-                    }
-                    None => write!(f, "{url}#{table}"),
-                }
+                let url = with_max_size(without_password(url), *max_size);
+                write!(f, "{url}#{table}")
             }
         }
     }
@@ -670,6 +682,7 @@ mod tests {
                     uri: "mongodb://u:pw@h:27017/?retryWrites=false".into(),
                     database: "db".into(),
                     gridfs: false,
+                    max_size: None,
                 },
                 "mongodb://u:***@h:27017/?retryWrites=false#db",
             ),
@@ -679,8 +692,19 @@ mod tests {
                     uri: "mongodb+srv://h".into(),
                     database: "http_cache".into(),
                     gridfs: true,
+                    max_size: None,
                 },
                 "gridfs:mongodb+srv://h#http_cache",
+            ),
+            (
+                "mongodb://h/?retryWrites=false&max_size=512m#db",
+                StorageUrl::Mongo {
+                    uri: "mongodb://h/?retryWrites=false".into(),
+                    database: "db".into(),
+                    gridfs: false,
+                    max_size: Some(ByteSize::new(512 << 20)),
+                },
+                "mongodb://h/?retryWrites=false&max_size=512MiB#db",
             ),
             (
                 "dynamodb://t?endpoint=http%3A%2F%2F127.0.0.1%3A8000&region=eu-west-1&create=true",

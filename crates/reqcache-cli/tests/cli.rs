@@ -301,6 +301,10 @@ fn max_size_takes_units_shows_in_print_config_and_is_refused_where_the_server_bo
     assert!(text.contains("max_size = \"1GiB\""), "{text}");
     let text = shown(print(&["--storage", "memory"]));
     assert!(text.contains("max_size = \"256MiB\""), "{text}");
+    let text = shown(print(&["--storage", "postgres://db/app?sslmode=disable"]));
+    assert!(text.contains("max_size = \"1GiB\""), "{text}");
+    let text = shown(print(&["--storage", "mongodb://db", "--max-size", "2GiB"]));
+    assert!(text.contains("max_size = \"2GiB\""), "{text}");
     // A flag with a unit, and the same in the URL.
     let text = shown(print(&["--storage", &sqlite, "--max-size", "16m"]));
     assert!(text.contains("max_size = \"16MiB\""), "{text}");

@@ -1,6 +1,7 @@
 //! [`MongoStorageBuilder`]: the builder both storages share.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use mongodb::bson::{Document, doc};
@@ -8,6 +9,7 @@ use mongodb::options::{ClientOptions, IndexOptions};
 use mongodb::{Client, Collection, IndexModel};
 use reqcache::storage::{StorageError, StorageErrorKind};
 
+use crate::bound::{Bound, SharedBound};
 use crate::document::backend;
 
 use crate::gridfs::GridFsStorage;
@@ -25,6 +27,7 @@ pub struct MongoStorageBuilder {
     database: String,
     collection: String,
     server_selection_timeout: Duration,
+    max_size: Option<u64>,
 }
 
 impl fmt::Debug for MongoStorageBuilder {
@@ -56,7 +59,38 @@ impl MongoStorageBuilder {
             database,
             collection: "responses".to_owned(),
             server_selection_timeout: Duration::from_secs(1),
+            max_size: Some(reqcache::storage::backend::DEFAULT_MAX_SIZE),
         }
+    }
+
+    /// At most this many bytes in the collection, counted as each
+    /// document's value (its file, for GridFS), key and URL and 64 bytes
+    /// of other fields, in a usage document (`{collection}_usage`) every
+    /// process adds its writes to. Default:
+    /// [`DEFAULT_MAX_SIZE`](reqcache::storage::backend::DEFAULT_MAX_SIZE),
+    /// 1 GiB. A write that passes it starts a task that counts the
+    /// collection afresh (the TTL monitor deletes without telling the
+    /// usage) and deletes documents past their deadline first, then the
+    /// least recently read (stamped to the minute by a task behind the
+    /// reads), until it is within the bound.
+    ///
+    /// How exact: the collection is back within the bound a moment after
+    /// the write that passed it. Two processes that pass it at once may
+    /// each evict the excess (there is no lock across them), and the
+    /// usage document may lag a concurrent write during a recount until
+    /// the next one. What the server keeps on disk differs (compression,
+    /// indexes, GridFS chunks). An entry larger than the bound is refused
+    /// with [`StorageErrorKind::TooLarge`].
+    pub fn max_size(mut self, bytes: u64) -> Self {
+        self.max_size = Some(bytes);
+        self
+    }
+
+    /// No size bound: the collection grows with what is stored, less what
+    /// the TTL index removes.
+    pub fn unbounded_size(mut self) -> Self {
+        self.max_size = None;
+        self
     }
 
     /// The collection's name (for GridFS, also the bucket's prefix).
@@ -74,7 +108,7 @@ impl MongoStorageBuilder {
         self
     }
 
-    async fn connect(&mut self) -> Result<Collection<Document>, StorageError> {
+    async fn connect(&mut self) -> Result<(Collection<Document>, SharedBound), StorageError> {
         if self.database.is_empty() || self.collection.is_empty() {
             return Err(StorageError::new(
                 StorageErrorKind::Config,
@@ -113,13 +147,20 @@ impl MongoStorageBuilder {
             )
             .await
             .map_err(backend("cannot create the TTL index"))?;
-        for field in ["url", "expires_ns", "retain_ns"] {
+        for field in ["url", "expires_ns", "retain_ns", crate::document::ACCESSED] {
             collection
                 .create_index(IndexModel::builder().keys(doc! { field: 1 }).build())
                 .await
                 .map_err(backend("cannot create an index"))?;
         }
-        Ok(collection)
+        let bound = self.max_size.map(|max_size| {
+            let usage = collection
+                .client()
+                .database(&self.database)
+                .collection::<Document>(&format!("{}_usage", self.collection));
+            Arc::new(Bound::new(max_size, usage))
+        });
+        Ok((collection, bound))
     }
 
     /// The storage: connects and creates its indexes.
@@ -128,8 +169,8 @@ impl MongoStorageBuilder {
     /// [`StorageErrorKind::Config`] for a bad connection string or empty
     /// names; [`StorageErrorKind::Backend`] when the server cannot be reached.
     pub async fn open(mut self) -> Result<MongoStorage, StorageError> {
-        let collection = self.connect().await?;
-        Ok(MongoStorage { collection })
+        let (collection, bound) = self.connect().await?;
+        Ok(MongoStorage { collection, bound })
     }
 
     /// A [`GridFsStorage`]: metadata in the collection, values in the GridFS

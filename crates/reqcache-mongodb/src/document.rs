@@ -12,9 +12,14 @@ pub(crate) const FILE: &str = "file_id";
 /// The [`RecordKind`] code of an alias or a vary index; absent on a response
 /// (and on every document written before records had kinds).
 pub(crate) const KIND: &str = "kind";
+/// The last read, to the minute, in Unix nanoseconds (the write's time at
+/// first): what eviction orders by.
+pub(crate) const ACCESSED: &str = "accessed";
+/// What the document counts for against the size bound.
+pub(crate) const BYTES: &str = "bytes";
 
-/// The metadata document of an entry (no value).
-pub(crate) fn metadata(info: &EntryInfo, deadline: Option<SystemTime>) -> Document {
+/// The metadata document of an entry (no value) that counts for `bytes`.
+pub(crate) fn metadata(info: &EntryInfo, deadline: Option<SystemTime>, bytes: i64) -> Document {
     let mut document = doc! {
         "_id": &info.key,
         "url": &info.url,
@@ -22,6 +27,8 @@ pub(crate) fn metadata(info: &EntryInfo, deadline: Option<SystemTime>) -> Docume
         "status": i32::from(info.status.as_u16()),
         "size": i64::try_from(info.size).unwrap_or(i64::MAX),
         "created_ns": to_unix_nanos(info.created_at),
+        ACCESSED: to_unix_nanos(info.created_at),
+        BYTES: bytes,
     };
     if let Some(expires) = info.expires {
         document.insert("expires_ns", to_unix_nanos(expires));

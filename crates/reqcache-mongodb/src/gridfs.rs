@@ -7,10 +7,11 @@ use futures_util::io::{AsyncReadExt, AsyncWriteExt};
 use mongodb::bson::{Bson, Document, doc};
 use mongodb::gridfs::GridFsBucket;
 use mongodb::options::GridFsBucketOptions;
-use reqcache::storage::backend::{ByteStore, Record};
+use reqcache::storage::backend::{ByteStore, Record, StorageUsage};
 use reqcache::storage::{EntryInfo, StorageError, StorageErrorKind};
 
-use crate::document::{self, FILE, backend};
+use crate::bound::document_bytes;
+use crate::document::{self, BYTES, FILE, backend};
 use crate::storage::MongoStorage;
 
 /// A [`Storage`](reqcache::storage::Storage) for large responses (a
@@ -38,6 +39,27 @@ impl GridFsStorage {
                     .build(),
             );
         Self { metadata, bucket }
+    }
+
+    /// Brings the collection within its bound now, deleting the files of
+    /// the documents that go; returns how many went (0 without a bound).
+    ///
+    /// # Errors
+    /// [`StorageErrorKind::Backend`] when the server fails.
+    pub async fn evict(&self) -> Result<u64, StorageError> {
+        let Some(bound) = &self.metadata.bound else {
+            return Ok(0);
+        };
+        bound
+            .evict_over(&self.metadata.collection, |keys| {
+                self.delete_matching(doc! { "_id": { "$in": keys } })
+            })
+            .await
+    }
+
+    /// The size bound, if any.
+    pub fn max_size(&self) -> Option<u64> {
+        self.metadata.max_size()
     }
 
     /// The GridFS bucket.
@@ -78,7 +100,7 @@ impl GridFsStorage {
             .metadata
             .collection
             .find(filter)
-            .projection(doc! { "_id": 1, FILE: 1 })
+            .projection(doc! { "_id": 1, FILE: 1, BYTES: 1 })
             .await
             .map_err(backend("delete failed"))?;
         let mut found = Vec::new();
@@ -148,6 +170,13 @@ impl ByteStore for GridFsStorage {
 
     async fn write(&self, record: Record) -> Result<(), StorageError> {
         let key = record.info.key.as_str();
+        let counted = document_bytes(record.value.len(), key.len(), record.info.url.len());
+        if let Some(max) = self.metadata.max_size().filter(|max| counted as u64 > *max) {
+            return Err(StorageError::new(
+                StorageErrorKind::TooLarge,
+                format!("entry of {counted} bytes exceeds the collection's bound of {max}"),
+            ));
+        }
         let mut upload = self
             .bucket
             .open_upload_stream(key)
@@ -160,7 +189,7 @@ impl ByteStore for GridFsStorage {
             StorageError::with_source(StorageErrorKind::Backend, "upload failed", e)
         })?;
         let file = upload.id().clone();
-        let mut document = document::metadata(&record.info, record.deadline);
+        let mut document = document::metadata(&record.info, record.deadline, counted);
         document.insert(FILE, file);
         // Swap the document, then delete the file it pointed to before.
         let previous = self
@@ -170,18 +199,31 @@ impl ByteStore for GridFsStorage {
             .upsert(true)
             .await
             .map_err(backend("write failed"))?;
-        if let Some(old) = previous.and_then(|p| p.get(FILE).cloned()) {
+        if let Some(old) = previous.as_ref().and_then(|p| p.get(FILE).cloned()) {
             self.delete_file(old).await?;
         }
-        Ok(())
+        let this = self.clone();
+        self.metadata
+            .account_write(previous.as_ref(), counted, move || async move {
+                this.evict().await
+            })
+            .await
     }
 
     async fn remove(&self, key: &str) -> Result<bool, StorageError> {
-        Ok(self.delete_matching(doc! { "_id": key }).await? > 0)
+        let removed = self.delete_matching(doc! { "_id": key }).await?;
+        if removed > 0 {
+            self.metadata.recount().await?;
+        }
+        Ok(removed > 0)
     }
 
     async fn remove_url(&self, url: &str) -> Result<u64, StorageError> {
-        self.delete_matching(doc! { "url": url }).await
+        let removed = self.delete_matching(doc! { "url": url }).await?;
+        if removed > 0 {
+            self.metadata.recount().await?;
+        }
+        Ok(removed)
     }
 
     async fn remove_all(&self) -> Result<(), StorageError> {
@@ -190,6 +232,11 @@ impl ByteStore for GridFsStorage {
             .drop()
             .await
             .map_err(backend("bucket drop failed"))
+    }
+
+    /// As [`MongoStorage`]'s: the metadata documents count the values.
+    async fn usage(&self) -> Result<StorageUsage, StorageError> {
+        self.metadata.usage().await
     }
 
     async fn count(&self) -> Result<u64, StorageError> {
@@ -201,7 +248,11 @@ impl ByteStore for GridFsStorage {
     }
 
     async fn purge_expired(&self, now: SystemTime) -> Result<u64, StorageError> {
-        self.delete_matching(document::expired_filter(now)).await
+        let removed = self.delete_matching(document::expired_filter(now)).await?;
+        if removed > 0 {
+            self.metadata.recount().await?;
+        }
+        Ok(removed)
     }
 
     fn expires_natively(&self) -> bool {

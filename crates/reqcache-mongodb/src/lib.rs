@@ -34,6 +34,19 @@
 //! documents too. Listing reads the metadata fields only; `delete_url`,
 //! `remove_expired` and `len` are server-side queries.
 //!
+//! Each document also holds `accessed` (its last read, to the minute) and
+//! `bytes` (what it counts for against the size bound), indexed by
+//! `accessed`.
+//!
+//! # Size bound
+//! The documents' bytes stay within
+//! [`max_size`](MongoStorageBuilder::max_size) (1 GiB by default): every
+//! process adds its writes to a usage document in `{collection}_usage`; a
+//! write that passes the bound starts a task that counts the collection
+//! afresh and deletes documents past their deadline, then the least
+//! recently read (with their GridFS files). Reads stamp their documents to
+//! the minute on a task of their own.
+//!
 //! [`GridFsStorage`] keeps the same metadata documents, and the values in a
 //! GridFS bucket, for responses larger than a document may hold (16 MiB).
 //! Deleting and clearing remove the files and their chunks too.
@@ -54,6 +67,7 @@
 //! the layer answers from upstream. A value that does not decode is deleted
 //! and read as a miss.
 
+mod bound;
 mod builder;
 mod document;
 mod gridfs;

@@ -7,10 +7,11 @@ use std::time::SystemTime;
 use async_trait::async_trait;
 use mongodb::Collection;
 use mongodb::bson::{Binary, Bson, Document, doc, spec::BinarySubtype};
-use reqcache::storage::backend::{ByteStore, Record};
+use reqcache::storage::backend::{ByteStore, Record, StorageUsage};
 use reqcache::storage::{EntryInfo, StorageError, StorageErrorKind};
 
-use crate::document::{self, VALUE, backend};
+use crate::bound::{SharedBound, document_bytes, in_background, stamp_of};
+use crate::document::{self, BYTES, VALUE, backend};
 
 /// How a plain BSON record starts: reqcache's `RQB` magic and format version.
 const BSON_RECORD_PREFIX: &[u8; 4] =
@@ -33,6 +34,8 @@ fn native_bson_record(record: &Document) -> Result<Vec<u8>, StorageError> {
 #[derive(Clone)]
 pub struct MongoStorage {
     pub(crate) collection: Collection<Document>,
+    /// The size bound, if any.
+    pub(crate) bound: SharedBound,
 }
 
 impl fmt::Debug for MongoStorage {
@@ -47,6 +50,100 @@ impl MongoStorage {
     /// The collection.
     pub fn collection(&self) -> &Collection<Document> {
         &self.collection
+    }
+
+    /// The size bound, if any ([`max_size`](crate::MongoStorageBuilder::max_size)).
+    pub fn max_size(&self) -> Option<u64> {
+        self.bound.as_ref().map(|bound| bound.max_size)
+    }
+
+    /// Brings the collection within its bound now (what the task a write
+    /// that passes it starts does); returns how many documents went (0
+    /// without a bound).
+    ///
+    /// # Errors
+    /// [`StorageErrorKind::Backend`] when the server fails.
+    pub async fn evict(&self) -> Result<u64, StorageError> {
+        let Some(bound) = &self.bound else {
+            return Ok(0);
+        };
+        bound
+            .evict_over(&self.collection, |keys| self.delete_keys(keys))
+            .await
+    }
+
+    /// Deletes the documents of `keys`; how many.
+    async fn delete_keys(&self, keys: Vec<Bson>) -> Result<u64, StorageError> {
+        let result = self
+            .collection
+            .delete_many(doc! { "_id": { "$in": keys } })
+            .await
+            .map_err(backend("eviction failed"))?;
+        Ok(result.deleted_count)
+    }
+
+    /// After a read of `found` under `key` at `now`: leaves an access stamp
+    /// when its own is a minute old, written by a task.
+    pub(crate) fn stamp_read(&self, key: &str, found: &Document, now: SystemTime) {
+        if let Some(bound) = &self.bound
+            && bound.stamps.note(key, stamp_of(found), now)
+        {
+            let (bound, collection) = (bound.clone(), self.collection.clone());
+            in_background("writing access stamps", async move {
+                bound.write_stamps(&collection).await
+            });
+        }
+    }
+
+    /// After a write that replaced `previous` (if any) with a document of
+    /// `bytes`: adds the difference to the usage, and starts the eviction
+    /// task with `evict` when the bound is passed.
+    pub(crate) async fn account_write<E, F>(
+        &self,
+        previous: Option<&Document>,
+        bytes: i64,
+        evict: E,
+    ) -> Result<(), StorageError>
+    where
+        E: FnOnce() -> F,
+        F: std::future::Future<Output = Result<u64, StorageError>> + Send + 'static,
+    {
+        let Some(bound) = &self.bound else {
+            return Ok(());
+        };
+        let before = previous.and_then(|d| d.get_i64(BYTES).ok()).unwrap_or(0);
+        let now = bound.add(bytes - before).await?;
+        if bound.claim_eviction(now) {
+            let bound = bound.clone();
+            let eviction = evict();
+            in_background("eviction", async move {
+                let result = eviction.await;
+                bound.release_eviction();
+                result.map(drop)
+            });
+        }
+        Ok(())
+    }
+
+    /// After removals the usage does not know the size of: counts afresh.
+    pub(crate) async fn recount(&self) -> Result<(), StorageError> {
+        match &self.bound {
+            Some(bound) => bound.recount(&self.collection).await.map(drop),
+            None => Ok(()),
+        }
+    }
+
+    /// The usage document's bytes and evictions, with the bound.
+    pub(crate) async fn bound_usage(&self) -> Result<Option<StorageUsage>, StorageError> {
+        let Some(bound) = &self.bound else {
+            return Ok(None);
+        };
+        let (bytes, evictions) = bound.read().await?;
+        Ok(Some(StorageUsage::new(
+            bytes,
+            Some(bound.max_size),
+            evictions,
+        )))
     }
 
     pub(crate) async fn metadata_entries(&self) -> Result<Vec<EntryInfo>, StorageError> {
@@ -84,6 +181,7 @@ impl ByteStore for MongoStorage {
         if document::past_retention(&found, now) {
             return Ok(None);
         }
+        self.stamp_read(key, &found, now);
         // A document without a readable value gives no bytes: it does not
         // decode, and the adapter deletes it.
         Ok(Some(match found.get(VALUE) {
@@ -94,7 +192,18 @@ impl ByteStore for MongoStorage {
     }
 
     async fn write(&self, record: Record) -> Result<(), StorageError> {
-        let mut document = document::metadata(&record.info, record.deadline);
+        let counted = document_bytes(
+            record.value.len(),
+            record.info.key.len(),
+            record.info.url.len(),
+        );
+        if let Some(max) = self.max_size().filter(|max| counted as u64 > *max) {
+            return Err(StorageError::new(
+                StorageErrorKind::TooLarge,
+                format!("entry of {counted} bytes exceeds the collection's bound of {max}"),
+            ));
+        }
+        let mut document = document::metadata(&record.info, record.deadline, counted);
         let bytes = record.value;
         // A plain BSON record (the BSON serializer, without compression or
         // signing) is stored as a document, queryable with Mongo tools.
@@ -112,21 +221,31 @@ impl ByteStore for MongoStorage {
             }),
         };
         document.insert(VALUE, value);
-        self.collection
-            .replace_one(doc! { "_id": &record.info.key }, document)
+        let previous = self
+            .collection
+            .find_one_and_replace(doc! { "_id": &record.info.key }, document)
             .upsert(true)
+            .projection(doc! { BYTES: 1 })
             .await
             .map_err(backend("write failed"))?;
-        Ok(())
+        let this = self.clone();
+        self.account_write(previous.as_ref(), counted, move || async move {
+            this.evict().await
+        })
+        .await
     }
 
     async fn remove(&self, key: &str) -> Result<bool, StorageError> {
-        let result = self
+        let removed = self
             .collection
-            .delete_one(doc! { "_id": key })
+            .find_one_and_delete(doc! { "_id": key })
+            .projection(doc! { BYTES: 1 })
             .await
             .map_err(backend("delete failed"))?;
-        Ok(result.deleted_count > 0)
+        if let (Some(bound), Some(removed)) = (&self.bound, &removed) {
+            bound.add(-removed.get_i64(BYTES).unwrap_or(0)).await?;
+        }
+        Ok(removed.is_some())
     }
 
     async fn remove_url(&self, url: &str) -> Result<u64, StorageError> {
@@ -135,6 +254,9 @@ impl ByteStore for MongoStorage {
             .delete_many(doc! { "url": url })
             .await
             .map_err(backend("delete failed"))?;
+        if result.deleted_count > 0 {
+            self.recount().await?;
+        }
         Ok(result.deleted_count)
     }
 
@@ -143,7 +265,7 @@ impl ByteStore for MongoStorage {
             .delete_many(doc! {})
             .await
             .map_err(backend("clear failed"))?;
-        Ok(())
+        self.recount().await
     }
 
     async fn count(&self) -> Result<u64, StorageError> {
@@ -163,7 +285,21 @@ impl ByteStore for MongoStorage {
             .delete_many(document::expired_filter(now))
             .await
             .map_err(backend("remove_expired failed"))?;
+        if result.deleted_count > 0 {
+            self.recount().await?;
+        }
         Ok(result.deleted_count)
+    }
+
+    /// With a bound: the usage document's bytes (each document's value, key
+    /// and URL and 64 bytes; recounted when it says the bound is passed,
+    /// since the TTL monitor deletes behind its back), the bound and every
+    /// process's evictions.
+    async fn usage(&self) -> Result<StorageUsage, StorageError> {
+        match self.bound_usage().await? {
+            Some(usage) => Ok(usage),
+            None => Ok(StorageUsage::new(self.total_size().await?, None, 0)),
+        }
     }
 
     fn expires_natively(&self) -> bool {

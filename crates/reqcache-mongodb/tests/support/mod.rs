@@ -54,3 +54,14 @@ pub async fn bson_documents() -> Option<(Encoded<MongoStorage>, ())> {
         .expect("cannot open the test MongoDB server");
     Some((Encoded::new(storage, Serializer::Bson), ()))
 }
+
+/// A builder on the test server for a database of its own, bounded at
+/// `max_size`, or `None` (skip) as above.
+pub fn bounded(prefix: &str, max_size: u64) -> Option<reqcache_mongodb::MongoStorageBuilder> {
+    let url = reqcache_test::server_url("REQCACHE_MONGODB_URL")?;
+    Some(
+        MongoStorage::builder(&url, unique_database(prefix))
+            .server_selection_timeout(PATIENT)
+            .max_size(max_size),
+    )
+}
