@@ -116,6 +116,36 @@ pub async fn versioned_upstream(version: Arc<AtomicUsize>) -> SocketAddr {
     addr
 }
 
+/// An upstream answering every path with `len` bytes, fresh for an hour
+/// and public (a shared cache stores it).
+pub async fn sized_upstream(len: usize) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let body = Bytes::from(vec![b'x'; len]);
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let body = body.clone();
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |_: Request<Incoming>| {
+                    let body = body.clone();
+                    async move {
+                        Ok::<_, Infallible>(
+                            Response::builder()
+                                .header("cache-control", "public, max-age=3600")
+                                .body(Full::new(body))
+                                .unwrap(),
+                        )
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
 /// `METHOD http://proxy/x`: the x-reqcache word and the body.
 pub async fn exchange(proxy: &str, method: http::Method) -> (String, Bytes) {
     exchange_path(proxy, method, "/x").await
