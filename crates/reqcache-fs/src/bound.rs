@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use reqcache::StorageError;
 
@@ -20,9 +20,10 @@ const LEDGER: &str = ".reqcache-usage";
 /// so that the next scan comes a tenth of the bound later.
 const LOW_WATER_PERCENT: u64 = 90;
 
-/// How stale an entry's access stamp (its file's modification time) must
-/// be before a read stamps it again.
-pub(crate) const STAMP_STEP: Duration = Duration::from_secs(60);
+/// The most entries one scan deletes: a folder far over its bound (filled
+/// under a larger one, or none) comes down over several writes instead of
+/// holding the ledger's lock for all of it.
+pub(crate) const MAX_EVICTED_PER_SCAN: usize = 10_000;
 
 /// What the ledger holds.
 #[derive(Debug, Clone, Copy, Default)]

@@ -7,12 +7,12 @@ use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use reqcache::storage::backend::{
-    ByteStore, DEFAULT_MAX_SIZE, DEFAULT_NATIVE_RETENTION, DEFAULT_SWEEP_INTERVAL, Record, Sidecar,
-    StorageUsage, spawn_sweeper,
+    ACCESS_STAMP_STEP, ByteStore, DEFAULT_MAX_SIZE, DEFAULT_NATIVE_RETENTION,
+    DEFAULT_SWEEP_INTERVAL, Record, Sidecar, StorageUsage, spawn_sweeper,
 };
 use reqcache::storage::{EntryInfo, Serializer, StorageError, StorageErrorKind};
 
-use crate::bound::{self, Ledger, Locked, STAMP_STEP};
+use crate::bound::{self, Ledger, Locked};
 use crate::files::{self, KIND_EXTENSION, META_EXTENSION, Meta};
 use crate::url_index::UrlIndex;
 
@@ -303,7 +303,7 @@ impl FileStorage {
                 .collect();
             order.sort();
             let low_water = bound::low_water(max_size);
-            for (_, _, stem, bytes) in order {
+            for (_, _, stem, bytes) in order.into_iter().take(bound::MAX_EVICTED_PER_SCAN) {
                 if total <= low_water {
                     break;
                 }
@@ -525,8 +525,9 @@ impl ByteStore for FileStorage {
                 match files::read_with_mtime(&path) {
                     Ok((bytes, modified)) => {
                         let stale = bounded
-                            && modified
-                                .is_none_or(|m| m.elapsed().is_ok_and(|age| age >= STAMP_STEP));
+                            && modified.is_none_or(|m| {
+                                m.elapsed().is_ok_and(|age| age >= ACCESS_STAMP_STEP)
+                            });
                         Ok((Some(bytes), stale.then_some(path)))
                     }
                     Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok((None, None)),

@@ -13,6 +13,11 @@ use crate::database::Queries;
 /// while the database is still over its bound.
 const MAX_EVICTION_ROUND: u32 = 4096;
 
+/// The most rows one transaction evicts: a database far over its bound
+/// (filled before it had one, or under a larger one) comes down over
+/// several transactions instead of holding the write lock for all of it.
+const MAX_EVICTED_PER_TRANSACTION: u64 = 20_000;
+
 /// A database's bound on the bytes of its pages in use.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct SizeBound {
@@ -22,7 +27,7 @@ pub(crate) struct SizeBound {
 impl SizeBound {
     /// Deletes rows until the pages in use fit the bound: first rows past
     /// their retention, then those least recently used, in rounds that
-    /// double. Runs inside the writer's transaction, after its inserts,
+    /// double, at most 20,000 rows a transaction. Runs inside the writer's transaction, after its inserts,
     /// so every process writing the file sees and keeps the same bound.
     /// Returns how many rows went.
     pub(crate) fn evict_over(
@@ -38,7 +43,7 @@ impl SizeBound {
         let now = to_unix_nanos(now);
         let mut evicted = 0u64;
         let mut round = 4u32;
-        while bytes_in_use(connection)? > self.max_size {
+        while evicted < MAX_EVICTED_PER_TRANSACTION && bytes_in_use(connection)? > self.max_size {
             let mut gone = connection.prepare_cached(&queries.sweep)?.execute(params![
                 now,
                 round,
