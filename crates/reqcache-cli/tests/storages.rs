@@ -277,4 +277,39 @@ async fn a_proxys_own_url_points_to_the_upstreams() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&other.stderr);
     assert!(!stderr.contains("found"), "{stderr}");
+
+    // With --upstream, the proxy's own URL reaches the entry.
+    let upstream = ["--upstream", "http://origin.test:9000/base"];
+    let shown = Command::new(BIN)
+        .args([
+            "show",
+            "--storage",
+            &spec,
+            "http://127.0.0.1:8080/index.html",
+        ])
+        .args(upstream)
+        .output()
+        .unwrap();
+    assert!(
+        shown.status.success(),
+        "{}",
+        String::from_utf8_lossy(&shown.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&shown.stdout).contains("http://origin.test:9000/base/index.html")
+    );
+    let deleted = Command::new(BIN)
+        .args([
+            "delete",
+            "--storage",
+            &spec,
+            "http://127.0.0.1:8080/index.html",
+        ])
+        .args(upstream)
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&deleted.stdout),
+        "deleted 1 entry\n"
+    );
 }

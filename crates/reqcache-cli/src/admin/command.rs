@@ -43,6 +43,11 @@ pub enum AdminCommand {
         /// The body too (text; binary as base64 with --json, raw otherwise).
         #[arg(long)]
         body: bool,
+        /// The proxy's upstream (as given to `reqcache proxy --upstream`):
+        /// the URL is then one the proxy serves, mapped to the upstream's,
+        /// under which the proxy stores its entries.
+        #[arg(long, value_name = "URL")]
+        upstream: Option<String>,
     },
     /// Delete the entry of a key, or every entry of a URL.
     Delete {
@@ -51,6 +56,10 @@ pub enum AdminCommand {
         target: Target,
         /// A cache key, or a URL (normalized as stored).
         key_or_url: String,
+        /// The proxy's upstream: the URL is one the proxy serves (as for
+        /// `show`).
+        #[arg(long, value_name = "URL")]
+        upstream: Option<String>,
     },
     /// Delete every stored entry.
     Clear(Target),
@@ -182,7 +191,9 @@ impl AdminCommand {
                 target,
                 key_or_url,
                 body,
+                upstream,
             } => {
+                let key_or_url = as_stored(&key_or_url, upstream.as_deref())?;
                 let handle = admin::handle(open_for_admin(&target.storage).await?);
                 let found = admin::find(&handle, &key_or_url).await?;
                 if found.is_empty() {
@@ -221,7 +232,12 @@ impl AdminCommand {
                     }
                 }
             }
-            AdminCommand::Delete { target, key_or_url } => {
+            AdminCommand::Delete {
+                target,
+                key_or_url,
+                upstream,
+            } => {
+                let key_or_url = as_stored(&key_or_url, upstream.as_deref())?;
                 let handle = admin::handle(open_for_admin(&target.storage).await?);
                 let deleted = admin::delete(&handle, &key_or_url).await?;
                 if deleted == 0
@@ -367,4 +383,50 @@ async fn open_for_admin(
         );
     }
     storage::open_existing(spec).await
+}
+
+/// `key_or_url` as the storage has it: with `upstream`, a URL the proxy
+/// serves becomes the upstream's URL the proxy fetched and stored it under
+/// (`http://127.0.0.1:8080/a?b` with upstream `http://10.0.0.7:9000/api`:
+/// `http://10.0.0.7:9000/api/a?b`); a key, or no upstream, is left as it is.
+fn as_stored(key_or_url: &str, upstream: Option<&str>) -> Result<String, String> {
+    let Some(upstream) = upstream else {
+        return Ok(key_or_url.to_owned());
+    };
+    let upstream: http::Uri = upstream
+        .parse()
+        .map_err(|e| format!("--upstream {upstream:?}: {e}"))?;
+    if !(key_or_url.starts_with("http://") || key_or_url.starts_with("https://")) {
+        return Ok(key_or_url.to_owned());
+    }
+    let served: http::Uri = key_or_url
+        .parse()
+        .map_err(|e| format!("{key_or_url:?}: {e}"))?;
+    crate::proxy::upstream::upstream_uri(&upstream, &served)
+        .map(|uri| uri.to_string())
+        .map_err(|e| format!("{key_or_url:?} on --upstream: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::as_stored;
+
+    #[test]
+    fn a_proxy_url_maps_to_its_upstream_s() {
+        let upstream = Some("http://10.0.0.7:9000/api");
+        assert_eq!(
+            as_stored("http://127.0.0.1:8080/items?id=3", upstream).unwrap(),
+            "http://10.0.0.7:9000/api/items?id=3"
+        );
+        assert_eq!(
+            as_stored("http://127.0.0.1:8080/", Some("https://origin.example")).unwrap(),
+            "https://origin.example/"
+        );
+        assert_eq!(as_stored("a-cache-key", upstream).unwrap(), "a-cache-key");
+        assert_eq!(
+            as_stored("http://127.0.0.1:8080/x", None).unwrap(),
+            "http://127.0.0.1:8080/x"
+        );
+        assert!(as_stored("http://127.0.0.1:8080/x", Some("not a url at all")).is_err());
+    }
 }

@@ -354,7 +354,7 @@ pub async fn where_to_look(handle: &CacheHandle, url: &str) -> Option<String> {
     (!elsewhere.is_empty()).then(|| {
         format!(
             "entries are stored under the URL the cache fetched (a proxy's upstream, not the proxy): \
-             found {}",
+             found {} (or give the proxy's --upstream URL with --upstream)",
             elsewhere.join(", ")
         )
     })

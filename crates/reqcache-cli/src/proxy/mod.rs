@@ -10,7 +10,7 @@
 
 mod observe;
 mod options;
-mod upstream;
+pub(crate) mod upstream;
 
 pub use options::{CACHE_HEADER, CACHE_STATUS_NAME, ProxyOptions, layer_builder};
 

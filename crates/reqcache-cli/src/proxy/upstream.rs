@@ -190,8 +190,10 @@ pub(super) async fn forward(
 }
 
 /// The upstream's URI for a request to `uri`: the upstream's scheme and
-/// authority, its base path, then the request's path and query.
-fn upstream_uri(upstream: &Uri, uri: &Uri) -> Result<Uri, http::Error> {
+/// authority, its base path, then the request's path and query. What the
+/// proxy fetches, and so the URL its entries are stored under (the admin
+/// commands' `--upstream` maps a proxy's URL with it).
+pub(crate) fn upstream_uri(upstream: &Uri, uri: &Uri) -> Result<Uri, http::Error> {
     let base = upstream.path().trim_end_matches('/');
     let mut builder = Uri::builder().scheme(upstream.scheme_str().unwrap_or("http"));
     if let Some(authority) = upstream.authority() {
