@@ -14,11 +14,12 @@ step() { echo "== check: $*"; }
 step "cargo fmt --all --check"
 cargo fmt --all --check
 
-step "cargo clippy --workspace --all-targets -- -D warnings"
-cargo clippy --workspace --all-targets --quiet -- -D warnings
+# The CLI with every storage (`full`); its default set is checked below.
+step "cargo clippy --workspace --all-targets --features reqcache-cli/full -- -D warnings"
+cargo clippy --workspace --all-targets --features reqcache-cli/full --quiet -- -D warnings
 
-step "cargo doc --workspace --no-deps (warnings are errors)"
-RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
+step "cargo doc --workspace --no-deps --features reqcache-cli/full (warnings are errors)"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --features reqcache-cli/full --quiet
 
 # The root package's dev-dependencies turn every feature of the core on, so
 # the workspace build never sees it without them: check it alone.
@@ -31,9 +32,12 @@ for feature in $features; do
     cargo clippy -p reqcache --no-default-features --features "$feature" --quiet -- -D warnings
 done
 
-# The binary's storages are features, all on by default: check it with none.
+# The binary's storages are features: check it with none, and with its
+# default set (SQLite, files, Redis, PostgreSQL).
 step "reqcache-cli with no storage feature"
 cargo clippy -p reqcache-cli --no-default-features --quiet -- -D warnings
+step "reqcache-cli with its default storages"
+cargo clippy -p reqcache-cli --quiet -- -D warnings
 
 step "core layers"
 python3 scripts/check-layers.py

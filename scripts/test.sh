@@ -49,7 +49,9 @@ echo "== benchmarks, each run once as a smoke test"
 cargo test --bench hit_path --bench server_hit --bench hit_scaling --bench serializers --bench reqwest_hit 2>&1 | tee -a "$LOG"
 
 echo "== every unit, integration and doc test"
-cargo test --workspace "$@" 2>&1 | tee -a "$LOG"
+# `reqcache-cli/full`: the CLI with every storage, MongoDB and DynamoDB
+# included (its default set leaves them out).
+cargo test --workspace --features reqcache-cli/full "$@" 2>&1 | tee -a "$LOG"
 
 echo "== every example, run once against the servers above"
 # `cargo test` has built them (target/debug/examples); each checks what it

@@ -108,10 +108,11 @@ pub struct ProxyConfig {
     #[arg(long, default_value = "memory")]
     pub storage: String,
     /// The storage's size bound, with a unit (512MiB, 10GiB): past it the
-    /// least recently used entries are evicted. Default: 1GiB on sqlite:
-    /// and fs: (as Squid's 100 MB or Traffic Server's 256 MB, sized for a
-    /// disk), 256MiB on memory. The same as `?max_size=` in the storage
-    /// URL. Redis is bounded by its server's maxmemory, DynamoDB by TTL.
+    /// least recently used entries are evicted. Default: 1GiB on sqlite:,
+    /// fs:, postgres:// and mongodb:// (as Squid's 100 MB or Traffic
+    /// Server's 256 MB, sized for a disk), 256MiB on memory. The same as
+    /// `?max_size=` in the storage URL. Redis is bounded by its server's
+    /// maxmemory, DynamoDB by TTL.
     #[arg(long, value_name = "SIZE")]
     pub max_size: Option<ByteSize>,
     /// Store a response only once its URL has been asked for this many

@@ -12,7 +12,8 @@
 //! ```
 //!
 //! Every storage is named by a URL ([`storage_url::StorageUrl`]); each
-//! backend crate is a cargo feature, all on by default.
+//! backend crate is a cargo feature: `sqlite`, `fs`, `redis` and `postgres`
+//! are on by default, `mongodb` and `dynamodb` opt-in (`full`: all six).
 //!
 //! The proxy is also a library function, [`proxy::serve`], for tests and for
 //! embedding.
