@@ -313,3 +313,62 @@ async fn a_proxys_own_url_points_to_the_upstreams() {
         "deleted 1 entry\n"
     );
 }
+
+/// Two responses for one URL (keyed on a redacted parameter, credentials
+/// or `Vary`) list as two lines that say why, each with its key; `show`
+/// reaches each by its key (issue 30, item 3).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn responses_that_share_a_url_say_so_in_the_listing() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = format!("sqlite:{}", dir.path().join("cache").display());
+    let storage = reqcache_cli::storage::open(&spec).await.unwrap();
+    let url = "https://api.test/weather?city=oslo";
+    for key in ["key-for-one-api-key", "key-for-another"] {
+        let entry = reqcache_test::sample_entry(url, &b"1"[..]);
+        storage.put(key, Arc::new(entry)).await.unwrap();
+    }
+    let alone = reqcache_test::sample_entry("https://api.test/other", &b"1"[..]);
+    storage.put("alone", Arc::new(alone)).await.unwrap();
+    drop(storage);
+
+    let listed = Command::new(BIN)
+        .args(["list", "--storage", &spec])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&listed.stdout);
+    let noted: Vec<&str> = text
+        .lines()
+        .filter(|line| line.contains("2 responses for this URL"))
+        .collect();
+    assert_eq!(noted.len(), 2, "{text}");
+    assert!(
+        noted
+            .iter()
+            .any(|line| line.starts_with("key-for-one-api-key"))
+    );
+    assert!(
+        !text
+            .lines()
+            .any(|l| l.starts_with("alone") && l.contains("responses for"))
+    );
+    let json = Command::new(BIN)
+        .args(["list", "--storage", &spec, "--json"])
+        .output()
+        .unwrap();
+    let counts: Vec<u64> = String::from_utf8_lossy(&json.stdout)
+        .lines()
+        .map(|line| {
+            serde_json::from_str::<serde_json::Value>(line).unwrap()["same_url"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    let mut sorted = counts.clone();
+    sorted.sort_unstable();
+    assert_eq!(sorted, [1, 2, 2]);
+    let shown = Command::new(BIN)
+        .args(["show", "--storage", &spec, "key-for-another"])
+        .output()
+        .unwrap();
+    assert!(shown.status.success());
+}

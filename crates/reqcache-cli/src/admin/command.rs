@@ -179,11 +179,26 @@ impl AdminCommand {
                 if let Some(glob) = &url {
                     filter = filter.url_glob(glob)?;
                 }
-                for info in admin::list(&*storage, &filter, now).await? {
+                let listed = admin::list(&*storage, &filter, now).await?;
+                let same_url = admin::responses_per_url(&listed);
+                for info in listed {
+                    let others = same_url
+                        .get(&(info.method.to_string(), info.url.clone()))
+                        .copied()
+                        .filter(|n| *n > 1 && info.kind.is_response());
                     if target.json {
-                        print_json(admin::info_json(&info, now));
+                        let mut json = admin::info_json(&info, now);
+                        json["same_url"] = serde_json::json!(others.unwrap_or(1));
+                        print_json(json);
                     } else {
-                        println!("{}", admin::info_line(&info, now));
+                        match others {
+                            Some(n) => println!(
+                                "{}  ({n} responses for this URL: they differ by Vary, \
+                                 credentials or redacted parameters; show one by its key)",
+                                admin::info_line(&info, now)
+                            ),
+                            None => println!("{}", admin::info_line(&info, now)),
+                        }
                     }
                 }
             }

@@ -10,6 +10,6 @@ mod operations;
 pub use command::{AdminCommand, Target};
 pub use operations::{
     ImportReport, ListFilter, Stats, copy, delete, entry_json, export, find, handle, import,
-    info_json, info_line, leads_to, list, progress, record_json, same_path_elsewhere, stats,
-    where_to_look,
+    info_json, info_line, leads_to, list, progress, record_json, responses_per_url,
+    same_path_elsewhere, stats, where_to_look,
 };

@@ -170,6 +170,21 @@ pub fn info_json(info: &EntryInfo, now: SystemTime) -> Value {
     })
 }
 
+/// How many responses each (method, URL) has among `entries`: more than
+/// one when they differ by what the URL does not show (a `Vary` header,
+/// credentials, a redacted parameter), each under a key of its own.
+pub fn responses_per_url(
+    entries: &[EntryInfo],
+) -> std::collections::HashMap<(String, String), u64> {
+    let mut counts = std::collections::HashMap::new();
+    for info in entries.iter().filter(|info| info.kind.is_response()) {
+        *counts
+            .entry((info.method.to_string(), info.url.clone()))
+            .or_default() += 1;
+    }
+    counts
+}
+
 /// A record's metadata as one line of text; aliases and vary indexes end
 /// with their kind.
 pub fn info_line(info: &EntryInfo, now: SystemTime) -> String {
