@@ -26,7 +26,7 @@
 #![allow(missing_docs)]
 
 mod support;
-use support::{Upstream, verified_hit};
+use support::{Upstream, process_cpu as cpu, verified_hit};
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -97,21 +97,6 @@ where
         .body(Full::default())
         .unwrap();
     verified_hit(service, request).await;
-}
-
-/// The process's CPU time so far.
-fn cpu() -> Duration {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // Fields after the command name (which may hold spaces) start at ')'.
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map_or("", |(_, rest)| rest)
-        .split_whitespace()
-        .collect();
-    let ticks: u64 = fields
-        .get(11..13)
-        .map_or(0, |f| f.iter().filter_map(|v| v.parse::<u64>().ok()).sum());
-    Duration::from_secs_f64(ticks as f64 / 100.0) // CLK_TCK is 100 on Linux
 }
 
 /// The key of hit `i` of task `task`: always 0, or a pseudo-random one.

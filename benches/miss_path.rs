@@ -27,7 +27,7 @@
 #![allow(missing_docs)]
 
 mod support;
-use support::Upstream;
+use support::{Upstream, process_cpu as cpu_time};
 
 use std::convert::Infallible;
 use std::process::{Child, Command, Stdio};
@@ -62,24 +62,6 @@ fn origin() -> impl Upstream {
                 .unwrap())
         }
     })
-}
-
-/// Process CPU time (user + system), from /proc (Linux).
-fn cpu_time() -> Duration {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map_or("", |(_, rest)| rest)
-        .split_whitespace()
-        .collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    // Fields 14 and 15 (utime, stime), counted from after the name; 100 Hz.
-    Duration::from_millis((ticks(11) + ticks(12)) * 10)
 }
 
 async fn flush(cache: Option<&CacheHandle>) {

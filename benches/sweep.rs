@@ -10,25 +10,12 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+mod support;
+
 use reqcache::storage::Storage;
 use reqcache_fs::FileStorage;
 use reqcache_sqlite::SqliteStorage;
-
-/// The CPU time this process has used (user and system).
-fn cpu() -> Duration {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map_or(vec![], |(_, rest)| rest.split_whitespace().collect());
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    // CLK_TCK is 100 on Linux.
-    Duration::from_millis((ticks(11) + ticks(12)) * 10)
-}
+use support::process_cpu as cpu;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {

@@ -11,6 +11,7 @@ use tower::Service;
 /// An in-process upstream: from a request with a `Full` body to a response
 /// with one, never failing, cheap to clone and `Send`, as `CacheLayer`
 /// wants it.
+#[allow(dead_code)] // the storage benches (sweep) have no upstream
 pub(crate) trait Upstream:
     Service<
         Request<Full<Bytes>>,
@@ -51,4 +52,22 @@ where
     let response = service.clone().oneshot(request).await.unwrap();
     let body = response.into_body().collect().await.unwrap().to_bytes();
     assert_eq!(body.len(), 1024);
+}
+
+/// The process's CPU time so far, user and system (Linux: `/proc/self/stat`,
+/// 100 clock ticks a second; zero elsewhere).
+#[allow(dead_code)] // not every bench measures CPU
+pub(crate) fn process_cpu() -> std::time::Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which may hold spaces) start at ')';
+    // utime and stime are the 12th and 13th of them.
+    let ticks: u64 = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|v| v.parse::<u64>().ok())
+        .sum();
+    std::time::Duration::from_millis(ticks * 10)
 }
