@@ -5,7 +5,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::SystemTime;
 
 use mongodb::Collection;
@@ -29,7 +29,9 @@ pub(crate) struct Bound {
     /// `{collection}_usage`: one document, `{_id: "usage", bytes, evictions}`.
     usage: Collection<Document>,
     pub(crate) stamps: AccessStamps,
-    evicting: AtomicBool,
+    /// Writes that asked for an eviction since the eviction task last
+    /// looked: nonzero while it runs.
+    eviction_requests: AtomicUsize,
 }
 
 impl Bound {
@@ -38,7 +40,7 @@ impl Bound {
             max_size,
             usage,
             stamps: AccessStamps::default(),
-            evicting: AtomicBool::new(false),
+            eviction_requests: AtomicUsize::new(0),
         }
     }
 
@@ -225,14 +227,24 @@ impl Bound {
         Ok(keys)
     }
 
-    /// After a write that left the usage at `bytes`: claims the eviction
-    /// when it passes the bound and no task of this storage runs one.
+    /// After a write that left the usage at `bytes`: `true` when it passes
+    /// the bound and no eviction task of this storage runs (the caller
+    /// starts one); while one runs, it is asked to look once more.
     pub(crate) fn claim_eviction(&self, bytes: u64) -> bool {
-        bytes > self.max_size && !self.evicting.swap(true, Ordering::AcqRel)
+        bytes > self.max_size && self.eviction_requests.fetch_add(1, Ordering::AcqRel) == 0
     }
 
-    pub(crate) fn release_eviction(&self) {
-        self.evicting.store(false, Ordering::Release);
+    /// The requests the eviction task has seen, before a run.
+    pub(crate) fn eviction_requests(&self) -> usize {
+        self.eviction_requests.load(Ordering::Acquire)
+    }
+
+    /// After a run that started having seen `seen` requests: `true` when
+    /// none came since (the task ends), `false` when it must run again.
+    pub(crate) fn eviction_done(&self, seen: usize) -> bool {
+        self.eviction_requests
+            .compare_exchange(seen, 0, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
     }
 }
 

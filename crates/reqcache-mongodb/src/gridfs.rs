@@ -204,8 +204,9 @@ impl ByteStore for GridFsStorage {
         }
         let this = self.clone();
         self.metadata
-            .account_write(previous.as_ref(), counted, move || async move {
-                this.evict().await
+            .account_write(previous.as_ref(), counted, move || {
+                let this = this.clone();
+                async move { this.evict().await }
             })
             .await
     }

@@ -105,7 +105,7 @@ impl MongoStorage {
         evict: E,
     ) -> Result<(), StorageError>
     where
-        E: FnOnce() -> F,
+        E: Fn() -> F + Send + 'static,
         F: std::future::Future<Output = Result<u64, StorageError>> + Send + 'static,
     {
         let Some(bound) = &self.bound else {
@@ -115,11 +115,17 @@ impl MongoStorage {
         let now = bound.add(bytes - before).await?;
         if bound.claim_eviction(now) {
             let bound = bound.clone();
-            let eviction = evict();
             in_background("eviction", async move {
-                let result = eviction.await;
-                bound.release_eviction();
-                result.map(drop)
+                loop {
+                    let seen = bound.eviction_requests();
+                    let result = evict().await;
+                    if let Err(error) = result {
+                        tracing::warn!(%error, "reqcache-mongodb: eviction failed");
+                    }
+                    if bound.eviction_done(seen) {
+                        return Ok(());
+                    }
+                }
             });
         }
         Ok(())
@@ -229,8 +235,9 @@ impl ByteStore for MongoStorage {
             .await
             .map_err(backend("write failed"))?;
         let this = self.clone();
-        self.account_write(previous.as_ref(), counted, move || async move {
-            this.evict().await
+        self.account_write(previous.as_ref(), counted, move || {
+            let this = this.clone();
+            async move { this.evict().await }
         })
         .await
     }

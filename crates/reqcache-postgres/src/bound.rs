@@ -43,21 +43,20 @@ impl Shared {
     /// first, then the least recently read, until it is within it: each
     /// round deletes what the table is over by, at the time, so writes
     /// going on meanwhile do not make it delete more. One process at a
-    /// time (an advisory lock: the others skip). Returns how many rows
-    /// went.
+    /// time (an advisory lock: the others wait, then look again). Returns
+    /// how many rows went.
     pub(crate) async fn evict_over(&self, max_size: u64) -> Result<u64, StorageError> {
         if self.usage_row().await?.0 <= max_size {
             return Ok(0);
         }
         let mut connection = self.pool.acquire().await.map_err(self.failed("eviction"))?;
-        let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+        // Waits for another process's eviction, then looks again: what it
+        // left over the bound (writes during its run) is this one's.
+        sqlx::query("SELECT pg_advisory_lock($1)")
             .bind(self.queries.eviction_lock)
-            .fetch_one(&mut *connection)
+            .execute(&mut *connection)
             .await
             .map_err(self.failed("eviction lock"))?;
-        if !locked {
-            return Ok(0); // another process is evicting
-        }
         let mut evicted = 0u64;
         let result: Result<(), StorageError> = async {
             loop {
@@ -106,21 +105,32 @@ impl PostgresStorage {
     }
 
     /// After a write: starts the eviction task unless one of this
-    /// storage's runs already (it reads the usage row first, and stops at
-    /// once when within the bound).
+    /// storage's runs already, in which case that one runs once more when
+    /// it is done (a write during its run is never left over the bound).
+    /// The task reads the usage row first, and stops at once when within
+    /// the bound.
     pub(crate) fn after_write(&self) {
         let Some(max_size) = self.shared.max_size else {
             return;
         };
-        if self.shared.evicting.swap(true, Ordering::AcqRel) {
+        if self.shared.eviction_requests.fetch_add(1, Ordering::AcqRel) > 0 {
             return;
         }
         let shared = Arc::clone(&self.shared);
         tokio::spawn(async move {
-            if let Err(error) = shared.evict_over(max_size).await {
-                tracing::warn!(%error, "reqcache-postgres: eviction failed");
+            loop {
+                let seen = shared.eviction_requests.load(Ordering::Acquire);
+                if let Err(error) = shared.evict_over(max_size).await {
+                    tracing::warn!(%error, "reqcache-postgres: eviction failed");
+                }
+                if shared
+                    .eviction_requests
+                    .compare_exchange(seen, 0, Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok()
+                {
+                    return;
+                }
             }
-            shared.evicting.store(false, Ordering::Release);
         });
     }
 

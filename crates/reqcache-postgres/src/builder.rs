@@ -268,7 +268,7 @@ impl PostgresStorageBuilder {
             schema_ready: OnceCell::new(),
             max_size: self.max_size,
             stamps: reqcache::storage::backend::AccessStamps::default(),
-            evicting: std::sync::atomic::AtomicBool::new(false),
+            eviction_requests: std::sync::atomic::AtomicUsize::new(0),
         });
         if let Some(interval) = self.sweep_interval {
             sweep::start(&shared, interval);

@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::AtomicUsize;
 use std::time::SystemTime;
 
 use async_trait::async_trait;
@@ -57,8 +57,9 @@ pub(crate) struct Shared {
     pub(crate) max_size: Option<u64>,
     /// Access stamps reads leave (with a bound only).
     pub(crate) stamps: AccessStamps,
-    /// Whether this storage's eviction task runs.
-    pub(crate) evicting: AtomicBool,
+    /// Writes that asked for an eviction since this storage's eviction
+    /// task last looked: nonzero while it runs.
+    pub(crate) eviction_requests: AtomicUsize,
 }
 
 impl fmt::Debug for PostgresStorage {
