@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 use reqcache::storage::backend::{
     ACCESS_STAMP_STEP, ByteStore, DEFAULT_MAX_SIZE, DEFAULT_NATIVE_RETENTION,
-    DEFAULT_SWEEP_INTERVAL, Record, Sidecar, StorageUsage, spawn_sweeper,
+    DEFAULT_SWEEP_INTERVAL, Record, Sidecar, StorageUsage, fits_bound, spawn_sweeper,
 };
 use reqcache::storage::{EntryInfo, Serializer, StorageError, StorageErrorKind};
 
@@ -546,12 +546,7 @@ impl ByteStore for FileStorage {
 
     async fn write(&self, record: Record) -> Result<(), StorageError> {
         let len = record.value.len() as u64;
-        if let Some(max) = self.shared.max_size.filter(|max| len > *max) {
-            return Err(StorageError::new(
-                StorageErrorKind::TooLarge,
-                format!("entry of {len} bytes exceeds the folder's bound of {max}"),
-            ));
-        }
+        fits_bound(len, self.shared.max_size, "the folder")?;
         self.blocking(move |this| {
             let info = &record.info;
             let stem = files::stem(&info.key);

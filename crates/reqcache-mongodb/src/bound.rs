@@ -248,12 +248,6 @@ impl Bound {
     }
 }
 
-/// The bytes a document counts for: its value, key and URL, and 64 bytes
-/// of other fields.
-pub(crate) fn document_bytes(value: usize, key: usize, url: usize) -> i64 {
-    i64::try_from(value + key + url + 64).unwrap_or(i64::MAX)
-}
-
 /// Runs `work` on a task of its own, logging its failure.
 pub(crate) fn in_background<F>(what: &'static str, work: F)
 where

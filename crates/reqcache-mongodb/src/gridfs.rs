@@ -7,10 +7,9 @@ use futures_util::io::{AsyncReadExt, AsyncWriteExt};
 use mongodb::bson::{Bson, Document, doc};
 use mongodb::gridfs::GridFsBucket;
 use mongodb::options::GridFsBucketOptions;
-use reqcache::storage::backend::{ByteStore, Record, StorageUsage};
+use reqcache::storage::backend::{ByteStore, Record, StorageUsage, counted_bytes, fits_bound};
 use reqcache::storage::{EntryInfo, StorageError, StorageErrorKind};
 
-use crate::bound::document_bytes;
 use crate::document::{self, BYTES, FILE, backend};
 use crate::storage::MongoStorage;
 
@@ -170,13 +169,8 @@ impl ByteStore for GridFsStorage {
 
     async fn write(&self, record: Record) -> Result<(), StorageError> {
         let key = record.info.key.as_str();
-        let counted = document_bytes(record.value.len(), key.len(), record.info.url.len());
-        if let Some(max) = self.metadata.max_size().filter(|max| counted as u64 > *max) {
-            return Err(StorageError::new(
-                StorageErrorKind::TooLarge,
-                format!("entry of {counted} bytes exceeds the collection's bound of {max}"),
-            ));
-        }
+        let counted = counted_bytes(record.value.len(), key.len(), record.info.url.len());
+        fits_bound(counted as u64, self.metadata.max_size(), "the collection")?;
         let mut upload = self
             .bucket
             .open_upload_stream(key)

@@ -7,10 +7,10 @@ use std::time::SystemTime;
 use async_trait::async_trait;
 use mongodb::Collection;
 use mongodb::bson::{Binary, Bson, Document, doc, spec::BinarySubtype};
-use reqcache::storage::backend::{ByteStore, Record, StorageUsage};
+use reqcache::storage::backend::{ByteStore, Record, StorageUsage, counted_bytes, fits_bound};
 use reqcache::storage::{EntryInfo, StorageError, StorageErrorKind};
 
-use crate::bound::{SharedBound, document_bytes, in_background, stamp_of};
+use crate::bound::{SharedBound, in_background, stamp_of};
 use crate::document::{self, BYTES, VALUE, backend};
 
 /// How a plain BSON record starts: reqcache's `RQB` magic and format version.
@@ -198,17 +198,12 @@ impl ByteStore for MongoStorage {
     }
 
     async fn write(&self, record: Record) -> Result<(), StorageError> {
-        let counted = document_bytes(
+        let counted = counted_bytes(
             record.value.len(),
             record.info.key.len(),
             record.info.url.len(),
         );
-        if let Some(max) = self.max_size().filter(|max| counted as u64 > *max) {
-            return Err(StorageError::new(
-                StorageErrorKind::TooLarge,
-                format!("entry of {counted} bytes exceeds the collection's bound of {max}"),
-            ));
-        }
+        fits_bound(counted as u64, self.max_size(), "the collection")?;
         let mut document = document::metadata(&record.info, record.deadline, counted);
         let bytes = record.value;
         // A plain BSON record (the BSON serializer, without compression or

@@ -11,14 +11,9 @@ const FIRST_COLUMNS: &str =
     "key, method, url, status, size, created_at, expires, retain_until, deadline, value";
 
 /// The bytes a row counts for against the bound: its value, key and URL,
-/// and 64 bytes of other columns. The write binds the same sum, computed
-/// by [`row_bytes`].
+/// and 64 bytes of other columns: the write binds the same sum,
+/// [`counted_bytes`](reqcache::storage::backend::counted_bytes).
 const ROW_BYTES: &str = "octet_length(value) + octet_length(key) + octet_length(url) + 64";
-
-/// The bytes a row with this value, key and URL counts for ([`ROW_BYTES`]).
-pub(crate) fn row_bytes(value: usize, key: usize, url: usize) -> i64 {
-    i64::try_from(value + key + url + 64).unwrap_or(i64::MAX)
-}
 
 /// The metadata columns, in the order [`entry_info`](crate::storage) reads.
 const INFO_COLUMNS: &str =

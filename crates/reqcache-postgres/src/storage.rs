@@ -7,13 +7,15 @@ use std::time::SystemTime;
 
 use async_trait::async_trait;
 use reqcache::storage::backend::unix_time::{from_unix_nanos, to_unix_nanos};
-use reqcache::storage::backend::{AccessStamps, ByteStore, Record, RecordKind, StorageUsage};
+use reqcache::storage::backend::{
+    AccessStamps, ByteStore, Record, RecordKind, StorageUsage, counted_bytes, fits_bound,
+};
 use reqcache::storage::{EntryInfo, StorageError, StorageErrorKind};
 use sqlx::postgres::{PgPool, PgRow};
 use sqlx::{Executor, Row};
 use tokio::sync::OnceCell;
 
-use crate::queries::{Queries, row_bytes};
+use crate::queries::Queries;
 
 /// A [`Storage`](reqcache::storage::Storage) in a PostgreSQL table, on a
 /// sqlx connection pool: a [`ByteStore`], so entries are encoded by
@@ -227,13 +229,8 @@ impl ByteStore for PostgresStorage {
     /// With a bound, a write that passes it starts the eviction task.
     async fn write(&self, record: Record) -> Result<(), StorageError> {
         let info = record.info;
-        let bytes = row_bytes(record.value.len(), info.key.len(), info.url.len());
-        if let Some(max) = self.shared.max_size.filter(|max| bytes as u64 > *max) {
-            return Err(StorageError::new(
-                StorageErrorKind::TooLarge,
-                format!("entry of {bytes} bytes exceeds the table's bound of {max}"),
-            ));
-        }
+        let bytes = counted_bytes(record.value.len(), info.key.len(), info.url.len());
+        fits_bound(bytes as u64, self.shared.max_size, "the table")?;
         let shared = self.ready().await?;
         // Statuses are 100-999 (http::StatusCode): they fit a SMALLINT.
         let status = i16::try_from(info.status.as_u16()).unwrap_or(i16::MAX);

@@ -12,7 +12,8 @@ use async_trait::async_trait;
 use reqcache::storage::backend::unix_time::{from_unix_nanos, to_unix_nanos};
 use reqcache::storage::backend::{
     AccessStamps, ByteStore, ChainedRead, DEFAULT_MAX_SIZE, DEFAULT_NATIVE_RETENTION,
-    DEFAULT_SWEEP_INTERVAL, Record, RecordKind, StorageUsage, ValueParts, spawn_sweeper,
+    DEFAULT_SWEEP_INTERVAL, Record, RecordKind, StorageUsage, ValueParts, fits_bound,
+    spawn_sweeper,
 };
 use reqcache::storage::{EntryInfo, StorageError, StorageErrorKind};
 use rusqlite::types::ValueRef;
@@ -211,12 +212,7 @@ impl SqliteStorage {
         // full: a stalled database (another process's lock) costs a failed
         // write, not a request held up.
         let len = parts.as_ref().map_or(record.value.len(), ValueParts::len) as u64;
-        if let Some(max) = self.max_size().filter(|max| len > *max) {
-            return Err(StorageError::new(
-                StorageErrorKind::TooLarge,
-                format!("entry of {len} bytes exceeds the SQLite storage's bound of {max}"),
-            ));
-        }
+        fits_bound(len, self.max_size(), "the SQLite storage")?;
         let (done, result) = tokio::sync::oneshot::channel();
         match self.shared.puts.try_send(Job::Put(Box::new(Put {
             record,

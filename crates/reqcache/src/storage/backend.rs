@@ -37,6 +37,6 @@ pub use super::metadata::{EntryMetadata, Sidecar};
 pub use super::record::{Alias, RecordChain, StoredRecord, VaryIndex};
 pub use super::serializer::{FORMAT_VERSION, Serializer, ValueParts};
 pub use super::sweeper::{DEFAULT_SWEEP_INTERVAL, spawn_sweeper};
-pub use super::usage::{DEFAULT_MAX_SIZE, StorageUsage};
+pub use super::usage::{DEFAULT_MAX_SIZE, StorageUsage, counted_bytes, fits_bound};
 
 pub mod unix_time;
