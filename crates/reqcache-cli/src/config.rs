@@ -15,6 +15,10 @@ use crate::connection::ServerTls;
 use crate::proxy::{self, ProxyOptions};
 use crate::storage_url::StorageUrl;
 
+/// The proxy's default per-object limit on a storage that keeps bodies in
+/// chunks: 1 GiB (or the storage's bound, if smaller).
+pub const LARGE_OBJECT_LIMIT: u64 = 1 << 30;
+
 /// Shared (a proxy serving many users) or private (one user's).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -178,10 +182,14 @@ pub struct ProxyConfig {
     /// larger is a 413. The default is 100 MiB.
     #[arg(long, value_name = "BYTES", default_value_t = ProxyOptions::default().max_request_body_size)]
     pub max_request_body: usize,
-    /// The largest response body stored, in bytes (larger ones stream
-    /// through uncached).
-    #[arg(long, value_name = "BYTES", default_value_t = reqcache::CacheLayerBuilder::DEFAULT_MAX_BODY_SIZE)]
-    pub max_body_size: usize,
+    /// The largest response body stored, with a unit (64MiB, 2GiB); larger
+    /// ones stream through uncached. Default: on sqlite:, which keeps
+    /// bodies in chunks and streams them back (memory does not grow with
+    /// a body), 1GiB or the storage's --max-size if smaller, as nginx and
+    /// Varnish set no per-object limit of their own; elsewhere 8MiB, since
+    /// those storages hold a body whole in memory to write and read it.
+    #[arg(long, value_name = "SIZE")]
+    pub max_body_size: Option<ByteSize>,
     /// Milliseconds a storage read may take on the request path; a slower
     /// one is a miss (and counts toward the breaker).
     #[arg(long, value_name = "MS", default_value_t = reqcache::CacheLayerBuilder::DEFAULT_READ_TIMEOUT.as_millis() as u64)]
@@ -287,6 +295,7 @@ impl ProxyConfig {
                 shown.max_size = url.effective_max_size();
             }
         }
+        shown.max_body_size = Some(ByteSize::new(self.effective_max_body_size() as u64));
         toml::to_string(&shown).unwrap_or_else(|error| format!("# cannot be shown: {error}\n"))
     }
 
@@ -300,6 +309,21 @@ impl ProxyConfig {
             Some(max_size) => url.with_max_size(max_size),
             None => Ok(url),
         }
+    }
+
+    /// The largest response body stored: `max_body_size` when set, else
+    /// its default for the storage (see the flag).
+    pub fn effective_max_body_size(&self) -> usize {
+        let bytes = match (self.max_body_size, self.storage_url()) {
+            (Some(size), _) => size.bytes(),
+            (None, Ok(url)) if url.keeps_chunks() => url
+                .effective_max_size()
+                .map_or(LARGE_OBJECT_LIMIT, |bound| {
+                    bound.bytes().min(LARGE_OBJECT_LIMIT)
+                }),
+            (None, _) => reqcache::CacheLayerBuilder::DEFAULT_MAX_BODY_SIZE as u64,
+        };
+        usize::try_from(bytes).unwrap_or(usize::MAX)
     }
 
     /// The cache mode.
@@ -328,7 +352,7 @@ impl ProxyConfig {
                 0 => StaleWindow::Off,
                 secs => StaleWindow::Within(Duration::from_secs(secs)),
             })
-            .max_body_size(self.max_body_size)
+            .max_body_size(self.effective_max_body_size())
             .min_uses(self.min_uses)
             .storage_timeouts(
                 Some(Duration::from_millis(self.storage_read_timeout)),
@@ -459,8 +483,22 @@ mod tests {
         // Without a bound given, the one the storage keeps is shown.
         let mut default_back = ProxyConfig::from_toml(&ProxyConfig::default().to_toml()).unwrap();
         assert_eq!(default_back.max_size, Some(ByteSize::new(256 << 20)));
+        // And the per-object limit in force: 8 MiB on memory.
+        assert_eq!(default_back.max_body_size, Some(ByteSize::new(8 << 20)));
         default_back.max_size = None;
+        default_back.max_body_size = None;
         assert_eq!(default_back, ProxyConfig::default());
+        // On SQLite, 1 GiB or the bound if smaller.
+        for (storage, limit) in [
+            ("sqlite:/tmp/c", 1 << 30),
+            ("sqlite:/tmp/c?max_size=64MiB", 64 << 20),
+        ] {
+            let config = ProxyConfig {
+                storage: storage.to_owned(),
+                ..ProxyConfig::default()
+            };
+            assert_eq!(config.effective_max_body_size(), limit, "{storage}");
+        }
     }
 
     #[test]

@@ -213,6 +213,12 @@ fn path_and_query(rest: &str) -> (&str, &str) {
 }
 
 impl StorageUrl {
+    /// `true` for the storages that keep large bodies in chunks, written
+    /// and read back a chunk at a time (SQLite).
+    pub fn keeps_chunks(&self) -> bool {
+        matches!(self, Self::Sqlite { .. })
+    }
+
     /// The size bound the URL sets, if it sets one.
     pub fn max_size(&self) -> Option<ByteSize> {
         match self {

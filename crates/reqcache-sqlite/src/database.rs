@@ -60,9 +60,14 @@ pub(crate) fn open_writer(
         .map_err(backend("cannot add the kind column"))?;
     add_column(&connection, table, "accessed", "INTEGER")
         .map_err(backend("cannot add the accessed column"))?;
+    add_column(&connection, table, "body", "TEXT")
+        .map_err(backend("cannot add the body column"))?;
     connection
         .execute_batch(&queries.accessed_index())
         .map_err(backend("cannot create the accessed index"))?;
+    connection
+        .execute_batch(&queries.chunks_schema())
+        .map_err(backend("cannot create the chunks table"))?;
     Ok(connection)
 }
 
@@ -137,6 +142,18 @@ pub(crate) struct Queries {
     pub(crate) touch: String,
     pub(crate) count_evictions: String,
     pub(crate) evictions: String,
+    /// Writes chunk `?2` of body `?1`, written at `?3`.
+    pub(crate) put_chunk: String,
+    /// Chunk `?2` of body `?1`.
+    pub(crate) get_chunk: String,
+    /// How many chunks body `?1` has, and their bytes.
+    pub(crate) chunks_held: String,
+    /// The chunks of body `?1`.
+    pub(crate) discard_chunks: String,
+    /// Every chunk.
+    pub(crate) clear_chunks: String,
+    /// At most `?2` chunks written before `?1` that no row names.
+    pub(crate) sweep_orphan_chunks: String,
 }
 
 impl Queries {
@@ -147,15 +164,18 @@ impl Queries {
                 "SELECT value, accessed FROM {t} \
                  WHERE key = ?1 AND (retain_until IS NULL OR retain_until > ?2)"
             ),
+            // An upsert, not `INSERT OR REPLACE`: replacing deletes the
+            // row without its delete trigger, which takes a body's chunks.
             put: format!(
-                "INSERT OR REPLACE INTO {t} \
-                 (key, method, url, status, size, created_at, expires, retain_until, kind, accessed, value) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?6, ?10)"
+                "INSERT INTO {t} \
+                 (key, method, url, status, size, created_at, expires, retain_until, kind, body, accessed, value) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?6, ?11) {UPSERT}"
             ),
             put_zeroblob: format!(
-                "INSERT OR REPLACE INTO {t} \
-                 (key, method, url, status, size, created_at, expires, retain_until, kind, accessed, value) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?6, zeroblob(?10))"
+                "INSERT INTO {t} \
+                 (key, method, url, status, size, created_at, expires, retain_until, kind, body, accessed, value) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?6, zeroblob(?11)) {UPSERT} \
+                 RETURNING rowid"
             ),
             delete: format!("DELETE FROM {t} WHERE key = ?1"),
             delete_url: format!("DELETE FROM {t} WHERE url = ?1"),
@@ -181,6 +201,20 @@ impl Queries {
                  ON CONFLICT (name) DO UPDATE SET value = value + excluded.value"
             ),
             evictions: format!("SELECT value FROM {t}_counters WHERE name = 'evictions'"),
+            put_chunk: format!(
+                "INSERT OR REPLACE INTO {t}_chunks (body, idx, written, data) VALUES (?1, ?2, ?3, ?4)"
+            ),
+            get_chunk: format!("SELECT data FROM {t}_chunks WHERE body = ?1 AND idx = ?2"),
+            chunks_held: format!(
+                "SELECT COUNT(*), COALESCE(SUM(length(data)), 0) FROM {t}_chunks WHERE body = ?1"
+            ),
+            discard_chunks: format!("DELETE FROM {t}_chunks WHERE body = ?1"),
+            clear_chunks: format!("DELETE FROM {t}_chunks"),
+            sweep_orphan_chunks: format!(
+                "DELETE FROM {t}_chunks WHERE rowid IN (SELECT rowid FROM {t}_chunks AS c \
+                 WHERE c.written < ?1 AND NOT EXISTS (SELECT 1 FROM {t} WHERE {t}.body = c.body) \
+                 LIMIT ?2)"
+            ),
             table,
         }
     }
@@ -201,6 +235,7 @@ impl Queries {
                 retain_until INTEGER,
                 kind INTEGER NOT NULL DEFAULT 0,
                 accessed INTEGER,
+                body TEXT,
                 value BLOB NOT NULL
             );
             CREATE INDEX IF NOT EXISTS {t}_expires ON {t} (expires) WHERE expires IS NOT NULL;
@@ -213,12 +248,45 @@ impl Queries {
         )
     }
 
+    /// The table of bodies kept in chunks, and the triggers that delete a
+    /// body's chunks with the row that names it: whatever deletes the row
+    /// (a removal, a sweep, the bound's evictions, a clear) or gives it
+    /// another body. Created once the `body` column exists.
+    fn chunks_schema(&self) -> String {
+        let t = &self.table;
+        format!(
+            "CREATE TABLE IF NOT EXISTS {t}_chunks (
+                body TEXT NOT NULL,
+                idx INTEGER NOT NULL,
+                written INTEGER NOT NULL,
+                data BLOB NOT NULL,
+                PRIMARY KEY (body, idx)
+            );
+            CREATE INDEX IF NOT EXISTS {t}_chunks_written ON {t}_chunks (written);
+            CREATE INDEX IF NOT EXISTS {t}_body ON {t} (body) WHERE body IS NOT NULL;
+            CREATE TRIGGER IF NOT EXISTS {t}_body_deleted AFTER DELETE ON {t}
+                WHEN OLD.body IS NOT NULL
+                BEGIN DELETE FROM {t}_chunks WHERE body = OLD.body; END;
+            CREATE TRIGGER IF NOT EXISTS {t}_body_replaced AFTER UPDATE OF body ON {t}
+                WHEN OLD.body IS NOT NULL AND OLD.body IS NOT NEW.body
+                BEGIN DELETE FROM {t}_chunks WHERE body = OLD.body; END;"
+        )
+    }
+
     /// The index eviction walks, created once the column exists.
     fn accessed_index(&self) -> String {
         let t = &self.table;
         format!("CREATE INDEX IF NOT EXISTS {t}_accessed ON {t} (accessed);")
     }
 }
+
+/// What an upsert of a row sets: every column (`accessed` too: a row
+/// written is a row used).
+const UPSERT: &str = "ON CONFLICT (key) DO UPDATE SET method = excluded.method, \
+     url = excluded.url, status = excluded.status, size = excluded.size, \
+     created_at = excluded.created_at, expires = excluded.expires, \
+     retain_until = excluded.retain_until, kind = excluded.kind, body = excluded.body, \
+     accessed = excluded.accessed, value = excluded.value";
 
 /// A SQLite error as a [`StorageErrorKind::Backend`] error saying `message`.
 pub(crate) fn backend(message: &str) -> impl FnOnce(rusqlite::Error) -> StorageError + '_ {

@@ -87,7 +87,9 @@ mod writer;
 
 pub use path::resolve_cache_path;
 pub use reqcache::storage::backend::{DEFAULT_MAX_SIZE, DEFAULT_SWEEP_INTERVAL};
-pub use storage::{DEFAULT_MMAP_SIZE, SqliteStorage, SqliteStorageBuilder};
+pub use storage::{
+    CHUNK_SIZE, DEFAULT_MMAP_SIZE, ORPHAN_GRACE, SqliteStorage, SqliteStorageBuilder,
+};
 
 /// Re-exported so users can name [`StorageError`] without depending on
 /// `reqcache` directly.

@@ -9,9 +9,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
+use bytes::Bytes;
 use reqcache::storage::backend::unix_time::{from_unix_nanos, to_unix_nanos};
 use reqcache::storage::backend::{
-    AccessStamps, ByteStore, ChainedRead, DEFAULT_MAX_SIZE, DEFAULT_NATIVE_RETENTION,
+    AccessStamps, ByteStore, ChainedRead, ChunkStore, DEFAULT_MAX_SIZE, DEFAULT_NATIVE_RETENTION,
     DEFAULT_SWEEP_INTERVAL, Record, RecordKind, StorageUsage, ValueParts, fits_bound,
     spawn_sweeper,
 };
@@ -23,7 +24,7 @@ use thread_local::ThreadLocal;
 use crate::bound::{SizeBound, bytes_in_use};
 use crate::database::{Queries, backend, open_reader, open_writer};
 use crate::path::resolve_cache_path;
-use crate::writer::{Job, Put, Writing, write_batches};
+use crate::writer::{Job, Put, Write, Writing, write_batches};
 
 /// The default table name.
 const DEFAULT_TABLE: &str = "responses";
@@ -34,6 +35,15 @@ pub const DEFAULT_MMAP_SIZE: u64 = 0;
 
 /// The most rows one sweep deletes in one transaction.
 const SWEEP_BATCH: u32 = 10_000;
+
+/// The length of the chunks of a body kept in chunks: 256 KiB.
+pub const CHUNK_SIZE: u32 = 256 * 1024;
+
+/// How old chunks that no row names must be before a sweep deletes them:
+/// one hour, longer than any body takes to write, since a body's chunks
+/// are all written before the row that names it. A row whose chunks a
+/// sweep took anyway is refused when written, never stored short.
+pub const ORPHAN_GRACE: Duration = Duration::from_secs(3600);
 
 /// Entries waiting for the writer thread; past this a write fails at once
 /// (the layer counts it as dropped) instead of queueing.
@@ -164,15 +174,26 @@ impl SqliteStorage {
                 .unwrap_or(std::time::UNIX_EPOCH),
         );
         let now = to_unix_nanos(now);
+        let orphans = self.shared.writing.queries.sweep_orphan_chunks.clone();
+        let orphaned_before = to_unix_nanos(
+            SystemTime::now()
+                .checked_sub(ORPHAN_GRACE)
+                .unwrap_or(std::time::UNIX_EPOCH),
+        );
         self.with_connection(move |connection| {
             let mut deleted = 0u64;
             loop {
                 let batch = connection.execute(&sql, params![now, SWEEP_BATCH, expired_before])?;
                 deleted += batch as u64;
                 if batch < SWEEP_BATCH as usize {
-                    return Ok(deleted);
+                    break;
                 }
             }
+            // Chunks of bodies whose writes were cut short.
+            while connection.execute(&orphans, params![orphaned_before, SWEEP_BATCH])?
+                == SWEEP_BATCH as usize
+            {}
+            Ok(deleted)
         })
         .await
     }
@@ -207,18 +228,14 @@ impl SqliteStorage {
     }
 
     /// Queues a write for the writer thread and waits for its batch.
-    async fn queue(&self, record: Record, parts: Option<ValueParts>) -> Result<(), StorageError> {
+    async fn queue(&self, write: Write) -> Result<(), StorageError> {
         // Queued for the writer thread, never waited for when the queue is
         // full: a stalled database (another process's lock) costs a failed
         // write, not a request held up.
-        let len = parts.as_ref().map_or(record.value.len(), ValueParts::len) as u64;
-        fits_bound(len, self.max_size(), "the SQLite storage")?;
         let (done, result) = tokio::sync::oneshot::channel();
-        match self.shared.puts.try_send(Job::Put(Box::new(Put {
-            record,
-            parts,
-            done,
-        }))) {
+        let put = Put { write, done };
+        fits_bound(put.len(), self.max_size(), "the SQLite storage")?;
+        match self.shared.puts.try_send(Job::Put(Box::new(put))) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => {
                 return Err(StorageError::new(
@@ -564,7 +581,11 @@ impl ByteStore for SqliteStorage {
     }
 
     async fn write(&self, record: Record) -> Result<(), StorageError> {
-        self.queue(record, None).await
+        self.queue(Write::Entry {
+            record,
+            parts: None,
+        })
+        .await
     }
 
     /// A large body written where it goes: the row is inserted with a
@@ -573,7 +594,11 @@ impl ByteStore for SqliteStorage {
     /// incremental blob I/O, page by page; nothing holds a copy of the whole
     /// value.
     async fn write_parts(&self, record: Record, parts: ValueParts) -> Result<(), StorageError> {
-        self.queue(record, Some(parts)).await
+        self.queue(Write::Entry {
+            record,
+            parts: Some(parts),
+        })
+        .await
     }
 
     async fn remove(&self, key: &str) -> Result<bool, StorageError> {
@@ -599,8 +624,13 @@ impl ByteStore for SqliteStorage {
 
     async fn remove_all(&self) -> Result<(), StorageError> {
         let shared = Arc::clone(&self.shared);
-        self.with_connection(move |c| c.execute(&shared.writing.queries.clear, []).map(drop))
-            .await
+        self.with_connection(move |c| {
+            let queries = &shared.writing.queries;
+            c.execute(&queries.clear, [])?;
+            // Chunks of bodies still being written, or given up, too.
+            c.execute(&queries.clear_chunks, []).map(drop)
+        })
+        .await
     }
 
     async fn count(&self) -> Result<u64, StorageError> {
@@ -659,6 +689,63 @@ impl ByteStore for SqliteStorage {
         self.with_connection(move |c| {
             Ok(c.prepare_cached(&shared.writing.queries.remove_expired)?
                 .execute([to_unix_nanos(now)])? as u64)
+        })
+        .await
+    }
+
+    fn chunks(&self) -> Option<Arc<dyn ChunkStore>> {
+        Some(Arc::new(self.clone()))
+    }
+}
+
+/// Bodies past [`CHUNKED_FROM`](reqcache::storage::backend::CHUNKED_FROM)
+/// bytes are kept in a table of their own, `{table}_chunks`, a row per
+/// chunk of [`CHUNK_SIZE`]: written through the writer thread like the
+/// rows, read inline like them. Triggers delete a body's chunks with the
+/// row that names it. Chunks no row names (a write cut short) are deleted
+/// by the sweep once [`ORPHAN_GRACE`] old; they count against the bound
+/// until then.
+#[async_trait]
+impl ChunkStore for SqliteStorage {
+    fn chunk_size(&self) -> u32 {
+        CHUNK_SIZE
+    }
+
+    fn max_size(&self) -> Option<u64> {
+        SqliteStorage::max_size(self)
+    }
+
+    async fn write_chunk(&self, id: &str, index: u64, data: Bytes) -> Result<(), StorageError> {
+        self.queue(Write::Chunk {
+            body: id.to_owned(),
+            index,
+            data,
+        })
+        .await
+    }
+
+    async fn read_chunk(&self, id: &str, index: u64) -> Result<Option<Bytes>, StorageError> {
+        let index = i64::try_from(index).unwrap_or(i64::MAX);
+        self.read_inline(|connection| {
+            connection
+                .prepare_cached(&self.shared.writing.queries.get_chunk)?
+                .query_row(params![id, index], |row| {
+                    Ok(match row.get_ref(0)? {
+                        ValueRef::Blob(bytes) => Bytes::copy_from_slice(bytes),
+                        _ => Bytes::new(),
+                    })
+                })
+                .optional()
+        })
+    }
+
+    async fn discard(&self, id: &str) -> Result<(), StorageError> {
+        let shared = Arc::clone(&self.shared);
+        let id = id.to_owned();
+        self.with_connection(move |c| {
+            c.prepare_cached(&shared.writing.queries.discard_chunks)?
+                .execute([id])
+                .map(drop)
         })
         .await
     }

@@ -4,8 +4,9 @@ use std::sync::mpsc::Receiver;
 use std::sync::{Mutex, MutexGuard, Weak};
 use std::time::SystemTime;
 
+use bytes::Bytes;
 use reqcache::storage::backend::unix_time::to_unix_nanos;
-use reqcache::storage::backend::{AccessStamps, Record, ValueParts};
+use reqcache::storage::backend::{AccessStamps, BodyRef, Record, ValueParts};
 use rusqlite::{Connection, params};
 
 use crate::bound::SizeBound;
@@ -44,21 +45,40 @@ pub(crate) enum Job {
     Stamps,
 }
 
-/// One entry for the writer thread, and where its result goes.
+/// One write for the writer thread, and where its result goes.
 pub(crate) struct Put {
-    pub(crate) record: Record,
-    /// The value in parts, written with incremental blob I/O (then
-    /// `record.value` is empty).
-    pub(crate) parts: Option<ValueParts>,
+    pub(crate) write: Write,
     pub(crate) done: tokio::sync::oneshot::Sender<Result<(), String>>,
 }
 
+/// What a [`Put`] writes.
+// A `Put` goes to the writer boxed: the size of a variant costs nothing.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Write {
+    /// A row.
+    Entry {
+        record: Record,
+        /// The value in parts, written with incremental blob I/O (then
+        /// `record.value` is empty).
+        parts: Option<ValueParts>,
+    },
+    /// A chunk of a body kept in chunks.
+    Chunk {
+        body: String,
+        index: u64,
+        data: Bytes,
+    },
+}
+
 impl Put {
-    /// The bytes the entry's value takes.
-    fn len(&self) -> u64 {
-        self.parts
-            .as_ref()
-            .map_or(self.record.value.len(), ValueParts::len) as u64
+    /// The bytes the write takes.
+    pub(crate) fn len(&self) -> u64 {
+        match &self.write {
+            Write::Entry { record, parts } => {
+                parts.as_ref().map_or(record.value.len(), ValueParts::len) as u64
+            }
+            Write::Chunk { data, .. } => data.len() as u64,
+        }
     }
 }
 
@@ -106,24 +126,54 @@ pub(crate) fn write_batches(shared: &Weak<Writing>, queue: &Receiver<Job>) {
         if let Err(error) = &result {
             tracing::warn!(%error, entries = batch.len(), "reqcache-sqlite: batch of writes failed");
         }
-        for put in batch {
-            let _ = put.done.send(result.clone());
+        for (index, put) in batch.into_iter().enumerate() {
+            let result = match &result {
+                Ok(refused) => match refused.iter().find(|(at, _)| *at == index) {
+                    Some((_, why)) => Err(why.clone()),
+                    None => Ok(()),
+                },
+                Err(error) => Err(error.clone()),
+            };
+            let _ = put.done.send(result);
         }
     }
 }
 
-/// One transaction: the entries, the access stamps, then the evictions
-/// that bring the database back within its bound.
+/// One transaction: the entries and chunks, the access stamps, then the
+/// evictions that bring the database back within its bound. Returns the
+/// writes refused (by their place in the batch, and why): a row naming a
+/// body whose chunks are not all there.
 fn write_batch(
     shared: &Writing,
     batch: &[Box<Put>],
     stamps: &[(String, i64)],
-) -> rusqlite::Result<()> {
+) -> rusqlite::Result<Vec<(usize, String)>> {
     let connection = shared.connection();
     let transaction = connection.unchecked_transaction()?;
-    for put in batch {
-        let record = &put.record;
+    let mut refused = Vec::new();
+    for (at, put) in batch.iter().enumerate() {
+        let (record, parts) = match &put.write {
+            Write::Entry { record, parts } => (record, parts),
+            Write::Chunk { body, index, data } => {
+                transaction
+                    .prepare_cached(&shared.queries.put_chunk)?
+                    .execute(params![
+                        body,
+                        i64::try_from(*index).unwrap_or(i64::MAX),
+                        to_unix_nanos(SystemTime::now()),
+                        data.as_ref(),
+                    ])?;
+                continue;
+            }
+        };
+        if let Some(body) = &record.body
+            && let Some(why) = missing_chunks(&transaction, &shared.queries, body)?
+        {
+            refused.push((at, why));
+            continue;
+        }
         let info = &record.info;
+        let body = record.body.as_ref().map(|body| body.id.as_str());
         let metadata = params![
             info.key,
             info.method.as_str(),
@@ -134,8 +184,9 @@ fn write_batch(
             info.expires.map(to_unix_nanos),
             info.retain_until.map(to_unix_nanos),
             info.kind.code(),
+            body,
         ];
-        let Some(parts) = &put.parts else {
+        let Some(parts) = parts else {
             let mut statement = transaction.prepare_cached(&shared.queries.put)?;
             let mut values: Vec<&dyn rusqlite::ToSql> = metadata.to_vec();
             values.push(&record.value);
@@ -145,10 +196,9 @@ fn write_batch(
         let len = i64::try_from(parts.len()).map_err(|_| rusqlite::Error::BlobSizeError)?;
         let mut values: Vec<&dyn rusqlite::ToSql> = metadata.to_vec();
         values.push(&len);
-        transaction
+        let row: i64 = transaction
             .prepare_cached(&shared.queries.put_zeroblob)?
-            .execute(values.as_slice())?;
-        let row = transaction.last_insert_rowid();
+            .query_row(values.as_slice(), |row| row.get(0))?;
         let mut blob = transaction.blob_open(
             rusqlite::MAIN_DB,
             shared.queries.table.as_str(),
@@ -171,5 +221,29 @@ fn write_batch(
     if let Some(bound) = shared.bound {
         bound.evict_over(&transaction, &shared.queries, SystemTime::now())?;
     }
-    transaction.commit()
+    transaction.commit()?;
+    Ok(refused)
+}
+
+/// Why a row naming `body` cannot be written, if it cannot: its chunks
+/// are not all there, or not all of their length (a sweep took them, or a
+/// process wrote part of them and died).
+fn missing_chunks(
+    connection: &Connection,
+    queries: &Queries,
+    body: &BodyRef,
+) -> rusqlite::Result<Option<String>> {
+    let (count, bytes): (i64, i64) = connection
+        .prepare_cached(&queries.chunks_held)?
+        .query_row([&body.id], |row| Ok((row.get(0)?, row.get(1)?)))?;
+    let whole = u64::try_from(count).ok() == Some(body.chunks())
+        && u64::try_from(bytes).ok() == Some(body.len);
+    Ok((!whole).then(|| {
+        format!(
+            "body {} is not whole: {count} chunks of {bytes} bytes stored, {} of {} expected",
+            body.id,
+            body.chunks(),
+            body.len
+        )
+    }))
 }

@@ -16,6 +16,7 @@
 //! loudly when run by hand without one, and fails under CI.
 
 mod bounded_waits;
+pub mod chunked;
 mod gated;
 pub mod upstream;
 
@@ -137,6 +138,7 @@ pub fn sample_entry(url: &str, body: impl Into<Bytes>) -> CachedResponse {
         created_at: t0() + Duration::new(0, 123_456_789),
         expires: Some(t0() + Duration::from_secs(3600)),
         retain_until: None,
+        stored_body: None,
     }
 }
 

@@ -421,6 +421,14 @@ impl CacheLayerBuilder {
     /// streams to the caller as it arrives; a copy is kept up to this size
     /// and stored when the body completes. A larger body goes on streaming,
     /// intact, and is not stored. Default: 8 MiB.
+    ///
+    /// On a storage that keeps bodies in chunks
+    /// ([`Storage::chunks`](crate::storage::Storage::chunks): SQLite), a
+    /// body past [`CHUNKED_FROM`](crate::storage::backend::CHUNKED_FROM)
+    /// (1 MiB) is not copied: it is written chunk by chunk as it streams,
+    /// and hits read it back the same way, so the limit can be gigabytes
+    /// without memory growing with it. Elsewhere a body is held whole to
+    /// be stored and answered: keep the limit to what memory allows.
     pub fn max_body_size(mut self, bytes: usize) -> Self {
         self.settings.max_body_size = bytes;
         self
@@ -785,6 +793,7 @@ impl CacheLayerBuilder {
             cache: CacheHandle {
                 shared: Arc::new(Shared {
                     settings: self.settings,
+                    chunks: self.storage.chunks(),
                     storage: self.storage,
                     clock: self.clock,
                     flights: Arc::new(SingleFlight::default()),

@@ -86,6 +86,7 @@ fn entry() -> impl Strategy<Value = CachedResponse> {
                     created_at: times.0,
                     expires: times.1,
                     retain_until: times.2,
+                    stored_body: None,
                 }
             },
         )

@@ -3,6 +3,7 @@
 //! and the landing of its write.
 
 pub(crate) mod landing;
+pub(crate) mod spool;
 pub(crate) mod tape;
 
 pub use tape::SharedBodyError;
@@ -15,6 +16,7 @@ use bytes::{Buf, Bytes};
 use http_body::{Body, Frame, SizeHint};
 
 use crate::storage::BoxError;
+use spool::StoredRead;
 use tape::TapeReader;
 
 /// A response body: bytes from the cache, the upstream body streamed
@@ -54,6 +56,8 @@ enum Kind<B: Body> {
     /// concurrent requests for the same key. Boxed: only misses have one,
     /// and a hit's body, moved from layer to caller, stays small.
     Shared(Box<SharedBody>),
+    /// A body the storage keeps in chunks, read chunk by chunk.
+    Stored(Box<StoredRead>),
 }
 
 /// A [`Kind::Shared`] body's reading state.
@@ -96,13 +100,20 @@ impl<B: Body> CacheBody<B> {
         }
     }
 
+    /// A body the storage keeps in chunks, read as it is sent.
+    pub(crate) fn stored(read: StoredRead) -> Self {
+        Self {
+            kind: Kind::Stored(Box::new(read)),
+        }
+    }
+
     /// `true` when the body comes from the cache.
     pub fn is_cached(&self) -> bool {
-        matches!(self.kind, Kind::Cached(_))
+        matches!(self.kind, Kind::Cached(_) | Kind::Stored(_))
     }
 
     /// The bytes of a body from the cache, or the body itself when it
-    /// streams from upstream.
+    /// streams from upstream, or from a storage that keeps it in chunks.
     ///
     /// # Errors
     /// The body, unchanged, when it is not a cached one.
@@ -153,6 +164,7 @@ where
         match &self.kind {
             Kind::Cached(bytes) => bytes.is_none(),
             Kind::Upstream(inner) => inner.is_end_stream(),
+            Kind::Stored(read) => read.remaining() == 0,
             Kind::Shared(shared) => {
                 shared.last.is_none()
                     && shared.reader.is_end_stream()
@@ -170,6 +182,7 @@ where
                 SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64))
             }
             Kind::Upstream(inner) => inner.size_hint(),
+            Kind::Stored(read) => SizeHint::with_exact(read.remaining()),
             Kind::Shared(shared) => match (shared.exact, shared.reader.remaining()) {
                 (_, Some(remaining)) => SizeHint::with_exact(
                     remaining + shared.last.as_ref().map_or(0, |last| last.len() as u64),
@@ -189,6 +202,9 @@ where
     fn poll_kind(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         match &mut self.kind {
             Kind::Cached(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
+            Kind::Stored(read) => read
+                .poll_next(cx)
+                .map(|next| next.map(|chunk| chunk.map(Frame::data))),
             Kind::Upstream(inner) => Poll::Ready(
                 std::task::ready!(inner.as_mut().poll_frame(cx)).map(|frame| {
                     frame
@@ -235,6 +251,7 @@ impl<B: Body> fmt::Debug for CacheBody<B> {
             Kind::Cached(_) => "cached",
             Kind::Upstream(_) => "upstream",
             Kind::Shared(_) => "shared",
+            Kind::Stored(_) => "stored",
         };
         f.debug_struct("CacheBody")
             .field("kind", &kind)

@@ -42,7 +42,9 @@ use http::HeaderMap;
 use http_body::{Body, Frame};
 
 use crate::body::landing::{Lander, Landing};
+use crate::body::spool::{Room, Spool};
 use crate::storage::BoxError;
+use crate::storage::backend::BodyRef;
 
 /// The error a reader gets when the body it shares failed upstream (the
 /// reader that polled the failure gets the upstream error itself), or when
@@ -61,9 +63,30 @@ impl fmt::Display for SharedBodyError {
 
 impl std::error::Error for SharedBodyError {}
 
+/// A complete, storable body: in memory, or in chunks in the storage.
+pub(crate) enum Completed {
+    Bytes(Bytes),
+    Chunks(BodyRef),
+}
+
 /// What is done with a complete, storable body: build and store the entry,
 /// and land the [`Lander`] when the write is done (dropping it lands it).
-pub(crate) type OnComplete = Box<dyn FnOnce(Bytes, Lander) + Send + Sync>;
+pub(crate) type OnComplete = Box<dyn FnOnce(Completed, Lander) + Send + Sync>;
+
+/// Starts a [`Spool`] for the body, when it can be written in chunks.
+pub(crate) type StartSpool = Box<dyn FnOnce() -> Option<Spool> + Send + Sync>;
+
+/// How a body past its first bytes is written in chunks as it streams,
+/// instead of being copied whole in memory.
+pub(crate) struct SpoolPlan {
+    /// The body goes to chunks once it has more than this many bytes.
+    pub(crate) from: usize,
+    pub(crate) start: StartSpool,
+}
+
+/// How far apart, at most, the readers of a body written in chunks may be
+/// before the slowest is cut off: what the tape holds for them.
+const SPOOLED_WINDOW: usize = 16 << 20;
 
 /// What is done with a storable body of known length whose readers all went
 /// before its end: given a reader of its own, read it to the end (dropping
@@ -119,6 +142,10 @@ struct State {
     copy: Option<BytesMut>,
     /// While storable: where each piece ends in the body.
     ends: Vec<usize>,
+    /// How the body goes to chunks once large, until it does or cannot.
+    spool_plan: Option<SpoolPlan>,
+    /// While storable, once large: the chunks being written.
+    spool: Option<Spool>,
     /// Whether the body is (or may still turn out) storable.
     storable: bool,
     end: Option<End>,
@@ -159,6 +186,7 @@ impl Tape {
         limit: usize,
         on_complete: OnComplete,
         on_abandoned: Option<OnAbandoned>,
+        spool_plan: Option<SpoolPlan>,
     ) -> Arc<Self>
     where
         B: Body + Send + 'static,
@@ -190,6 +218,8 @@ impl Tape {
                 landing: None,
                 copy: None,
                 ends: Vec::new(),
+                spool_plan,
+                spool: None,
                 storable: true,
                 end: None,
                 positions: Vec::new(),
@@ -249,13 +279,20 @@ impl Tape {
         state.end = Some(end);
         state.source = None;
         state.on_abandoned = None;
+        state.spool_plan = None;
+        let spool = state.spool.take();
         let on_complete = state.on_complete.take();
         let wake = AfterLock::Wake(Arc::clone(&self.wakers));
         if end == End::Failed || on_complete.is_none() {
             state.storable = false;
         }
-        match (end, on_complete) {
-            (End::Finished, Some(on_complete)) => {
+        match (end, on_complete, spool) {
+            (End::Finished, Some(on_complete), Some(spool)) => {
+                let (landing, lander) = Landing::new();
+                state.landing = Some(landing);
+                AfterLock::Spooled(spool, on_complete, lander, Arc::clone(&self.wakers))
+            }
+            (End::Finished, Some(on_complete), None) => {
                 let body = match state.copy.take() {
                     Some(copy) => copy.freeze(),
                     None => joined(&state.pieces),
@@ -268,9 +305,14 @@ impl Tape {
                 state.base = 0;
                 let (landing, lander) = Landing::new();
                 state.landing = Some(landing);
-                AfterLock::Store(on_complete, body, lander, Arc::clone(&self.wakers))
+                AfterLock::Store(
+                    on_complete,
+                    Completed::Bytes(body),
+                    lander,
+                    Arc::clone(&self.wakers),
+                )
             }
-            (End::Failed, _) => {
+            (End::Failed, _, _) => {
                 state.pieces.clear();
                 wake
             }
@@ -291,8 +333,20 @@ impl Tape {
                         "reqcache: body larger than max_body_size; not stored"
                     );
                     unstorable(state);
+                } else if let Some(spool) = &state.spool {
+                    spool.push(data.clone());
                 } else if state.on_complete.is_some() {
-                    keep_copy(state, data);
+                    if state
+                        .spool_plan
+                        .as_ref()
+                        .is_some_and(|plan| state.received > plan.from)
+                    {
+                        start_spool(state);
+                    }
+                    match &state.spool {
+                        Some(spool) => spool.push(data.clone()),
+                        None => keep_copy(state, data),
+                    }
                 }
             }
             Piece::Trailers(_) => {
@@ -308,6 +362,36 @@ impl Tape {
     }
 }
 
+/// The body is past the spool plan's size: its chunks are written from
+/// here on. What arrived before goes first: the body's copy, or the one
+/// piece received before it. Readers behind get their pieces back as
+/// slices of the copy, which goes. A body that cannot be spooled stays in
+/// memory, as smaller ones.
+fn start_spool(state: &mut State) {
+    let Some(plan) = state.spool_plan.take() else {
+        return;
+    };
+    let Some(spool) = (plan.start)() else {
+        return;
+    };
+    match state.copy.take() {
+        Some(copy) => {
+            let body = copy.freeze();
+            spool.push(body.clone());
+            give_back(state, body);
+        }
+        None => {
+            for piece in &state.pieces {
+                if let Piece::Data(data) = piece {
+                    spool.push(data.clone());
+                }
+            }
+            state.ends.clear();
+        }
+    }
+    state.spool = Some(spool);
+}
+
 /// Adds `data` (received, not yet a piece) to the body's copy, which starts
 /// at the second chunk with the first one.
 fn keep_copy(state: &mut State, data: &Bytes) {
@@ -316,7 +400,12 @@ fn keep_copy(state: &mut State, data: &Bytes) {
         Some(copy) => copy.extend_from_slice(data),
         None if state.pieces.is_empty() => {}
         None => {
-            let mut copy = BytesMut::with_capacity(state.exact.unwrap_or(0).max(state.received));
+            // A body that may go to chunks is not given room for all of it.
+            let capacity = match &state.spool_plan {
+                Some(plan) => state.exact.unwrap_or(0).min(plan.from + 1),
+                None => state.exact.unwrap_or(0),
+            };
+            let mut copy = BytesMut::with_capacity(capacity.max(state.received));
             for piece in &state.pieces {
                 if let Piece::Data(earlier) = piece {
                     copy.extend_from_slice(earlier);
@@ -333,13 +422,22 @@ fn keep_copy(state: &mut State, data: &Bytes) {
 fn unstorable(state: &mut State) {
     state.on_complete = None;
     state.storable = false;
-    let ends = std::mem::take(&mut state.ends);
+    state.spool_plan = None;
+    // Dropped unfinished: its chunks go.
+    state.spool = None;
     let Some(copy) = state.copy.take() else {
+        state.ends.clear();
         return;
     };
+    give_back(state, copy.freeze());
+}
+
+/// The body's copy, `body`, goes: readers behind the pieces kept get theirs
+/// back, as slices of it.
+fn give_back(state: &mut State, body: Bytes) {
+    let ends = std::mem::take(&mut state.ends);
     let slowest = next_min(state, state.base);
     if slowest < state.base {
-        let body = copy.freeze();
         let mut behind = slices(&body, &ends[..state.base], slowest);
         state.kept += behind
             .iter()
@@ -354,10 +452,19 @@ fn unstorable(state: &mut State) {
     }
 }
 
-/// Whether pieces go once read: when the body is not stored, or is being
-/// copied whole.
+/// Whether pieces go once read: when the body is not stored, is being
+/// copied whole, or is being written in chunks.
 fn releases(state: &State) -> bool {
-    state.on_complete.is_none() || state.copy.is_some()
+    state.on_complete.is_none() || state.copy.is_some() || state.spool.is_some()
+}
+
+/// How far apart readers may be before the slowest is cut off.
+fn window(state: &State) -> usize {
+    if state.spool.is_some() {
+        state.limit.min(SPOOLED_WINDOW)
+    } else {
+        state.limit
+    }
 }
 
 /// The pieces of `body` from index `from` on, each ending at its `ends`.
@@ -382,7 +489,8 @@ fn slices(body: &Bytes, ends: &[usize], from: usize) -> VecDeque<Piece> {
 fn release(state: &mut State) {
     let newest = state.base + state.pieces.len();
     drop_until(state, next_min(state, newest));
-    while state.kept > state.limit {
+    let window = window(state);
+    while state.kept > window {
         let live = || {
             state
                 .positions
@@ -402,7 +510,7 @@ fn release(state: &mut State) {
                 Piece::Trailers(_) => 0,
             })
             .sum();
-        if behind <= state.limit {
+        if behind <= window {
             break;
         }
         for next in state.positions.iter_mut().flatten() {
@@ -450,7 +558,9 @@ fn joined(pieces: &VecDeque<Piece>) -> Bytes {
 enum AfterLock {
     Nothing,
     Wake(Arc<Readers>),
-    Store(OnComplete, Bytes, Lander, Arc<Readers>),
+    Store(OnComplete, Completed, Lander, Arc<Readers>),
+    /// The body is in the spool: its record is stored once every chunk is.
+    Spooled(Spool, OnComplete, Lander, Arc<Readers>),
 }
 
 impl AfterLock {
@@ -461,6 +571,12 @@ impl AfterLock {
             AfterLock::Store(on_complete, body, lander, readers) => {
                 readers.wake_by_ref();
                 on_complete(body, lander);
+            }
+            AfterLock::Spooled(spool, on_complete, lander, readers) => {
+                readers.wake_by_ref();
+                spool.finish(Box::new(move |body| {
+                    on_complete(Completed::Chunks(body), lander);
+                }));
             }
         }
     }
@@ -604,6 +720,20 @@ impl TapeReader {
             return Next::End;
         }
         self.tape.wakers.register(cx.waker());
+        if let Some(spool) = &state.spool {
+            // The writer is behind: wait for it rather than hold more.
+            match spool.poll_room(&Waker::from(Arc::clone(&self.tape.wakers))) {
+                Room::Open => {}
+                Room::Full => return Next::Wait,
+                Room::Gone => {
+                    tracing::debug!("reqcache: the body's chunks could not be written; not stored");
+                    unstorable(state);
+                    if releases(state) {
+                        release(state);
+                    }
+                }
+            }
+        }
         match state.source.take() {
             Some(source) => Next::Poll(source),
             None => Next::Wait,

@@ -12,6 +12,7 @@ use http_body::Body;
 
 use super::storage_calls::{self, WritePlan, store_behind};
 use crate::body::CacheBody;
+use crate::body::spool::StoredRead;
 use crate::key::{CacheKey, variant_key};
 use crate::policy::cache_control::CacheControl;
 use crate::policy::freshness::{self, Stored, Verdict};
@@ -119,6 +120,13 @@ impl<'a> Exchange<'a> {
         request: &http::request::Parts,
         body: &[u8],
     ) -> Option<Found> {
+        let found = self.lookup_any(request, body).await?;
+        // A record whose body is in chunks this layer cannot read (a
+        // storage that no longer says where they are) answers nothing.
+        (found.entry.stored_body.is_none() || self.shared.chunks.is_some()).then_some(found)
+    }
+
+    async fn lookup_any(&self, request: &http::request::Parts, body: &[u8]) -> Option<Found> {
         if let Some(found) = self.lookup_key(self.key.clone(), &request.headers).await {
             return Some(found);
         }
@@ -279,22 +287,51 @@ impl<'a> Exchange<'a> {
         outcome: CacheOutcome,
     ) -> Response<CacheBody<B>> {
         let response = self.answer_with(found, request, outcome, || {
-            CacheBody::cached(found.entry.body.clone())
+            self.body_of(&found.entry, 0, u64::MAX)
         });
         if request.method == Method::GET
             && response.status() == StatusCode::OK
             && request.headers.contains_key(header::RANGE)
         {
-            let body = &found.entry.body;
             let selected = range::select(
                 &request.headers,
                 &found.entry.headers,
-                body.len() as u64,
+                found.entry.body_len(),
                 self.now,
             );
-            return partial::answer(response, selected, body);
+            return match &found.entry.stored_body {
+                None => partial::answer(response, selected, &found.entry.body),
+                Some(stored) => {
+                    partial::answer_stored(response, selected, stored.len, |start, end| {
+                        self.body_of(&found.entry, start, end)
+                    })
+                }
+            };
         }
         response
+    }
+
+    /// Bytes `start..end` of the stored body of `entry`: in memory, or read
+    /// from the storage's chunks as it is sent.
+    fn body_of<B: Body>(&self, entry: &CachedResponse, start: u64, end: u64) -> CacheBody<B> {
+        match (&entry.stored_body, &self.shared.chunks) {
+            (Some(stored), Some(chunks)) => CacheBody::stored(StoredRead::new(
+                Arc::clone(chunks),
+                stored.clone(),
+                start,
+                end,
+            )),
+            // Not found by lookups (see `lookup`).
+            (Some(_), None) => CacheBody::cached(Bytes::new()),
+            (None, _) if start == 0 && end as usize >= entry.body.len() => {
+                CacheBody::cached(entry.body.clone())
+            }
+            (None, _) => {
+                let len = entry.body.len();
+                let end = (end.min(len as u64)) as usize;
+                CacheBody::cached(entry.body.slice((start as usize).min(end)..end))
+            }
+        }
     }
 
     /// [`answer`](Self::answer), with the body (when one is sent) from `body`.

@@ -19,7 +19,8 @@ use super::exchange::{CachedResult, Exchange, Found, with_status};
 use super::storage_calls::{self, WritePlan, store_behind};
 use crate::body::CacheBody;
 use crate::body::landing::Lander;
-use crate::body::tape::{OnAbandoned, Tape, TapeReader};
+use crate::body::spool::Spool;
+use crate::body::tape::{Completed, OnAbandoned, SpoolPlan, Tape, TapeReader};
 use crate::bounds::CacheableResponseBody;
 use crate::key::{CacheKey, variant_key};
 use crate::policy::cache_control::CacheControl;
@@ -34,6 +35,7 @@ use crate::runtime::Shared;
 use crate::runtime::flight::{Flight, Leader, Published};
 use crate::runtime::stats::Counter;
 use crate::status::{CacheOutcome, CacheStatus, Forward};
+use crate::storage::backend::CHUNKED_FROM;
 use crate::storage::{Alias, CachedResponse, StoredRecord, VaryIndex};
 
 /// An entry ready to be recorded: what is stored, under which keys.
@@ -325,6 +327,7 @@ impl Exchange<'_> {
             created_at: times.created_at,
             expires: times.expires,
             retain_until: times.retain_until,
+            stored_body: None,
         };
         // The inner service followed redirects: store under the final URL's
         // key, and an alias under this request's.
@@ -404,9 +407,12 @@ impl Exchange<'_> {
         // the request's span all the same.
         let span = tracing::Span::current();
         let published_key = stored_key.clone();
-        let on_complete = Box::new(move |bytes: Bytes, lander: Lander| {
+        let on_complete = Box::new(move |body: Completed, lander: Lander| {
             let _span = span.enter();
-            entry.body = bytes;
+            match body {
+                Completed::Bytes(bytes) => entry.body = bytes,
+                Completed::Chunks(stored) => entry.stored_body = Some(stored),
+            }
             let entry = Arc::new(entry);
             let leader = leader_for_store
                 .and_then(|slot| slot.lock().unwrap_or_else(|e| e.into_inner()).take());
@@ -416,7 +422,7 @@ impl Exchange<'_> {
                     key: published_key,
                     entry: Arc::clone(&entry),
                     tape: None,
-                    length: Some(entry.body.len() as u64),
+                    length: Some(entry.body_len()),
                     streams_to_followers: true,
                 });
             }
@@ -437,7 +443,13 @@ impl Exchange<'_> {
         let on_abandoned = settings
             .background_fill
             .map(|limit| background_fill(self.shared.clone(), limit));
-        let tape = Tape::new(body, settings.max_body_size, on_complete, on_abandoned);
+        let tape = Tape::new(
+            body,
+            settings.max_body_size,
+            on_complete,
+            on_abandoned,
+            self.spool_plan(),
+        );
         // The caller's reader, before any follower can read (and pull) the body.
         let reader = tape.first_reader();
         // Unless the body was already complete (the store took the leader
@@ -466,6 +478,26 @@ impl Exchange<'_> {
                 forwarded: Some(self.forward),
             },
         )
+    }
+
+    /// How the body goes to the storage's chunks once past
+    /// [`CHUNKED_FROM`], when the storage keeps chunks and a runtime can
+    /// run the writer: behind the response, as a write `flush` waits for.
+    fn spool_plan(&self) -> Option<SpoolPlan> {
+        let chunks = self.shared.chunks.clone()?;
+        tokio::runtime::Handle::try_current().ok()?;
+        let shared = Arc::clone(self.shared);
+        let span = tracing::Span::current();
+        Some(SpoolPlan {
+            from: CHUNKED_FROM,
+            start: Box::new(move || {
+                let (spool, writer) = Spool::new(chunks);
+                shared
+                    .writes
+                    .submit(&shared.counters, writer.instrument(span), None);
+                Some(spool)
+            }),
+        })
     }
 
     /// What the storability decision needs of this request.
@@ -549,7 +581,7 @@ impl Exchange<'_> {
                 key: found.key.clone(),
                 entry: Arc::clone(&found.entry),
                 tape: None,
-                length: Some(found.entry.body.len() as u64),
+                length: Some(found.entry.body_len()),
                 streams_to_followers: true,
             });
         }

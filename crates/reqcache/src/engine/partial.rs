@@ -80,6 +80,50 @@ pub(super) fn answer<B: Body>(
     Response::from_parts(parts, CacheBody::cached(payload))
 }
 
+/// [`answer`] for a body of `len` bytes kept in chunks, `body(start, end)`
+/// reading bytes `start..end` of it: one range is read alone, from the
+/// chunks it covers; several are answered with the whole body (a `200`, as
+/// RFC 9110 lets a server that ignores Range answer), since each would be
+/// read apart.
+pub(super) fn answer_stored<B: Body>(
+    full: Response<CacheBody<B>>,
+    selected: Selected,
+    len: u64,
+    body: impl FnOnce(u64, u64) -> CacheBody<B>,
+) -> Response<CacheBody<B>> {
+    let (mut parts, full_body) = full.into_parts();
+    let payload = match selected {
+        Selected::Ranges(ranges) if ranges.len() == 1 => {
+            let range = &ranges[0];
+            parts.status = StatusCode::PARTIAL_CONTENT;
+            insert(
+                &mut parts.headers,
+                header::CONTENT_RANGE,
+                format!("bytes {}-{}/{len}", range.start, range.end - 1),
+            );
+            insert(
+                &mut parts.headers,
+                header::CONTENT_LENGTH,
+                (range.end - range.start).to_string(),
+            );
+            body(range.start, range.end)
+        }
+        Selected::Unsatisfiable => {
+            parts.status = StatusCode::RANGE_NOT_SATISFIABLE;
+            insert(
+                &mut parts.headers,
+                header::CONTENT_RANGE,
+                format!("bytes */{len}"),
+            );
+            parts.headers.remove(header::CONTENT_TYPE);
+            insert(&mut parts.headers, header::CONTENT_LENGTH, "0".to_owned());
+            CacheBody::cached(Bytes::new())
+        }
+        Selected::Full | Selected::Ranges(_) => full_body,
+    };
+    Response::from_parts(parts, payload)
+}
+
 fn insert(headers: &mut http::HeaderMap, name: header::HeaderName, value: String) {
     if let Ok(value) = HeaderValue::try_from(value) {
         headers.insert(name, value);

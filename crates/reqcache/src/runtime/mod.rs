@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use crate::clock::Clock;
 use crate::storage::Storage;
+use crate::storage::backend::ChunkStore;
 use admission::Admission;
 use breaker::Breaker;
 use flight::SingleFlight;
@@ -35,4 +36,6 @@ pub(crate) struct Shared {
     pub(crate) write_breaker: Breaker,
     /// With `min_uses` above 1: which misses' responses are stored.
     pub(crate) admission: Option<Admission>,
+    /// Where the storage keeps large bodies in chunks, if it does.
+    pub(crate) chunks: Option<Arc<dyn ChunkStore>>,
 }

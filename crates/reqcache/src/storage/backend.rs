@@ -27,6 +27,7 @@ pub use super::bus::{
     SessionEnd,
 };
 pub use super::byte_store::{ByteStore, ChainedRead, LARGE_VALUE, Record};
+pub use super::chunks::{BodyRef, CHUNKED_FROM, ChunkStore};
 pub use super::codec::{Codec, Compression, MAX_DECOMPRESSED_SIZE};
 pub use super::contract::Storage;
 pub use super::encoded::{DEFAULT_NATIVE_RETENTION, Encoded};

@@ -10,10 +10,12 @@
 //! [`Encoded`](super::backend::Encoded) gives any byte store another codec.
 
 use std::fmt::Debug;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use async_trait::async_trait;
 
+use super::chunks::{BodyRef, ChunkStore};
 use super::codec::Codec;
 use super::entry::EntryInfo;
 use super::error::StorageError;
@@ -35,6 +37,10 @@ pub struct Record {
     pub deadline: Option<SystemTime>,
     /// The serializer of the value (for stores that name files by format).
     pub serializer: Serializer,
+    /// The body the record names, kept in chunks by the store's
+    /// [`ChunkStore`]: from this write on the chunks belong to the record
+    /// (see [`ChunkStore`]'s contract). `None` for every other record.
+    pub body: Option<BodyRef>,
 }
 
 /// The body size from which the adapter hands a response to
@@ -221,6 +227,13 @@ pub trait ByteStore: Debug + Send + Sync + 'static {
     /// past their expiry). Default: `false`.
     fn expires_natively(&self) -> bool {
         false
+    }
+
+    /// The store's [`ChunkStore`], when it keeps large bodies in chunks
+    /// apart from their records. Default: `None` (bodies are part of the
+    /// value, up to the layer's `max_body_size`).
+    fn chunks(&self) -> Option<Arc<dyn ChunkStore>> {
+        None
     }
 
     /// How the adapter encodes and decodes this store's values. Default:

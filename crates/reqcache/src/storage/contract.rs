@@ -6,6 +6,7 @@ use std::time::SystemTime;
 
 use async_trait::async_trait;
 
+use super::chunks::ChunkStore;
 use super::entry::{CachedResponse, EntryInfo};
 use super::error::StorageError;
 use super::record::{RecordChain, StoredRecord};
@@ -157,6 +158,14 @@ pub trait Storage: Debug + Send + Sync + 'static {
     async fn contains(&self, key: &str, now: SystemTime) -> Result<bool, StorageError> {
         Ok(self.get_record(key, now).await?.is_some())
     }
+
+    /// Where this storage keeps large bodies in chunks, if it does: the
+    /// layer then writes a body past its first megabyte chunk by chunk as
+    /// it streams, and answers hits on it chunk by chunk, so memory does
+    /// not grow with the body. Default: `None`.
+    fn chunks(&self) -> Option<Arc<dyn ChunkStore>> {
+        None
+    }
 }
 
 #[async_trait]
@@ -215,5 +224,8 @@ impl<T: Storage + ?Sized> Storage for Arc<T> {
     }
     async fn contains(&self, key: &str, now: SystemTime) -> Result<bool, StorageError> {
         (**self).contains(key, now).await
+    }
+    fn chunks(&self) -> Option<Arc<dyn ChunkStore>> {
+        (**self).chunks()
     }
 }

@@ -4,12 +4,13 @@
 //! native deadline — and [`Encoded`], a byte store with a codec of your
 //! choice.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 
 use super::byte_store::{ByteStore, ChainedRead, LARGE_VALUE, Record};
+use super::chunks::ChunkStore;
 use super::codec::Codec;
 use super::contract::Storage;
 use super::entry::EntryInfo;
@@ -123,6 +124,9 @@ impl<B: ByteStore> ByteStore for Encoded<B> {
     fn expires_natively(&self) -> bool {
         self.store.expires_natively()
     }
+    fn chunks(&self) -> Option<Arc<dyn ChunkStore>> {
+        self.store.chunks()
+    }
     fn codec(&self) -> &Codec {
         &self.codec
     }
@@ -219,6 +223,9 @@ impl<B: ByteStore> Storage for B {
             value: Vec::new(),
             deadline: record.native_expiry(offset),
             serializer: codec.serializer(),
+            body: record
+                .as_response()
+                .and_then(|entry| entry.stored_body.clone()),
         };
         if let StoredRecord::Response(entry) = &record
             && entry.body.len() >= LARGE_VALUE
@@ -260,5 +267,9 @@ impl<B: ByteStore> Storage for B {
 
     async fn remove_expired(&self, now: SystemTime) -> Result<u64, StorageError> {
         self.purge_expired(now).await
+    }
+
+    fn chunks(&self) -> Option<Arc<dyn ChunkStore>> {
+        ByteStore::chunks(self)
     }
 }

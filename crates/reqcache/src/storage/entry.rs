@@ -6,6 +6,7 @@ use std::time::SystemTime;
 use bytes::Bytes;
 use http::{HeaderMap, Method, StatusCode, Version, header};
 
+use super::chunks::BodyRef;
 use super::kind::RecordKind;
 
 /// A response as stored, with the (redacted) request that produced it.
@@ -39,7 +40,8 @@ pub struct CachedResponse {
     pub version: Version,
     /// The response headers, in their original order.
     pub headers: HeaderMap,
-    /// The whole response body.
+    /// The whole response body; empty when the body is kept in chunks
+    /// ([`stored_body`](Self::stored_body)).
     pub body: Bytes,
     /// The request that produced the response, with ignored parameters and
     /// credentials removed.
@@ -52,6 +54,11 @@ pub struct CachedResponse {
     /// an explicit removal. Expired entries are kept until then, for
     /// revalidation and `stale_if_error`.
     pub retain_until: Option<SystemTime>,
+    /// The body, when the storage keeps it apart in chunks
+    /// ([`ChunkStore`](super::backend::ChunkStore)): then
+    /// [`body`](Self::body) is empty and the layer streams the body from
+    /// the storage.
+    pub stored_body: Option<BodyRef>,
 }
 
 impl CachedResponse {
@@ -72,6 +79,7 @@ impl CachedResponse {
             created_at,
             expires: None,
             retain_until: None,
+            stored_body: None,
         }
     }
 
@@ -92,6 +100,23 @@ impl CachedResponse {
     /// `true` when the response is no longer fresh at `now`.
     pub fn is_expired(&self, now: SystemTime) -> bool {
         self.expires.is_some_and(|expires| expires <= now)
+    }
+
+    /// The body's length, in memory or in chunks.
+    ///
+    /// ```
+    /// # use std::time::UNIX_EPOCH;
+    /// # use reqcache::storage::{CachedRequest, CachedResponse};
+    /// let entry = CachedResponse::new(
+    ///     http::StatusCode::OK, http::HeaderMap::new(), bytes::Bytes::from_static(b"hello"),
+    ///     CachedRequest::new(http::Method::GET, "https://example.com/"), UNIX_EPOCH);
+    /// assert_eq!(entry.body_len(), 5);
+    /// ```
+    pub fn body_len(&self) -> u64 {
+        match &self.stored_body {
+            Some(stored) => stored.len,
+            None => self.body.len() as u64,
+        }
     }
 
     /// When a storage with native expiry (Redis TTLs, MongoDB TTL indexes,
@@ -141,12 +166,12 @@ impl CachedResponse {
                 .map(|(name, value)| name.as_str().len() + value.len() + 4)
                 .sum()
         };
-        (self.body.len()
-            + headers(&self.headers)
+        let rest = headers(&self.headers)
             + self.request.body.len()
             + headers(&self.request.headers)
             + self.request.url.len()
-            + 64) as u64
+            + 64;
+        self.body_len().saturating_add(rest as u64)
     }
 
     /// The entry's metadata, as listings return it.

@@ -173,7 +173,13 @@ impl MemoryStorage {
         record: StoredRecord,
         until: Option<SystemTime>,
     ) -> Result<(), StorageError> {
-        let size = record.size();
+        // A record whose body is kept in chunks (a tiered L1's copy of
+        // one) holds its head only.
+        let size = record.size()
+            - record
+                .as_response()
+                .and_then(|entry| entry.stored_body.as_ref())
+                .map_or(0, |stored| stored.len);
         if self.max_size.is_some_and(|max| size > max) || self.max_entries == Some(0) {
             return Err(StorageError::new(
                 StorageErrorKind::TooLarge,

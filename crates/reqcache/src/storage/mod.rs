@@ -14,6 +14,7 @@ mod access_stamps;
 pub mod backend;
 mod bus;
 mod byte_store;
+mod chunks;
 pub mod codec;
 mod contract;
 mod encoded;

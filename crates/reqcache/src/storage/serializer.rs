@@ -401,6 +401,7 @@ pub(super) mod tests {
             created_at: UNIX_EPOCH + Duration::new(1_700_000_000, 123_456_789),
             expires: Some(UNIX_EPOCH + Duration::from_secs(1_800_000_000)),
             retain_until: None,
+            stored_body: None,
         }
     }
 

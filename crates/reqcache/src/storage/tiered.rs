@@ -12,6 +12,7 @@ use async_trait::async_trait;
 
 pub use super::bus::InvalidationBus;
 use super::bus::{BusSubscriber, Invalidation, Listener};
+use super::chunks::ChunkStore;
 use super::contract::Storage;
 use super::encoded::DEFAULT_NATIVE_RETENTION;
 use super::entry::EntryInfo;
@@ -490,6 +491,12 @@ impl Storage for TieredStorage {
     async fn remove_expired(&self, now: SystemTime) -> Result<u64, StorageError> {
         self.tier.l1.remove_expired(now).await?;
         self.tier.l2.remove_expired(now).await
+    }
+
+    /// The L2's: L1 keeps the records that name bodies in chunks (they are
+    /// small), never the bodies.
+    fn chunks(&self) -> Option<Arc<dyn ChunkStore>> {
+        self.tier.l2.chunks()
     }
 }
 

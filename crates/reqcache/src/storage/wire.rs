@@ -18,6 +18,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Version};
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
+use super::chunks::BodyRef;
 use super::entry::{CachedRequest, CachedResponse};
 use super::error::{StorageError, StorageErrorKind};
 use super::record::{Alias, StoredRecord, VaryIndex};
@@ -53,6 +54,19 @@ pub(super) struct Wire<'a> {
     /// A vary index's names (or an alias's target's); `None` on a response.
     #[serde(default, borrow)]
     pub(super) vary: Option<Vec<Text<'a>>>,
+    /// A response's body kept in chunks. Left out when there is none, so
+    /// that every other record keeps the layout the in-place reader reads.
+    #[serde(default, skip_serializing_if = "Option::is_none", borrow)]
+    pub(super) stored_body: Option<WireBody<'a>>,
+}
+
+/// A [`BodyRef`].
+#[derive(Serialize, Deserialize)]
+pub(super) struct WireBody<'a> {
+    #[serde(borrow)]
+    pub(super) id: Text<'a>,
+    pub(super) len: u64,
+    pub(super) chunk_size: u32,
 }
 
 /// The request a record was stored for.
@@ -87,6 +101,11 @@ impl<'a> Wire<'a> {
             retain_until: entry.retain_until.map(|t| t.max(UNIX_EPOCH)),
             alias_for: None,
             vary: None,
+            stored_body: entry.stored_body.as_ref().map(|body| WireBody {
+                id: Text(Cow::Borrowed(&body.id)),
+                len: body.len,
+                chunk_size: body.chunk_size,
+            }),
         }
     }
 
@@ -118,6 +137,7 @@ impl<'a> Wire<'a> {
             retain_until: info.retain_until.map(|t| t.max(UNIX_EPOCH)),
             alias_for,
             vary,
+            stored_body: None,
         }
     }
 
@@ -172,6 +192,9 @@ impl<'a> Wire<'a> {
                 created_at: self.created_at,
                 expires: self.expires,
                 retain_until: self.retain_until,
+                stored_body: self
+                    .stored_body
+                    .map(|body| BodyRef::new(body.id.0.into_owned(), body.len, body.chunk_size)),
             })),
         })
     }

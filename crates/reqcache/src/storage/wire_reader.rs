@@ -41,6 +41,8 @@ pub(super) fn read_wire(bytes: &[u8]) -> Option<Wire<'_>> {
         } else {
             None
         },
+        // A record with a body in chunks has one field more: serde reads it.
+        stored_body: None,
     };
     r.0.is_empty().then_some(wire)
 }

@@ -1,0 +1,381 @@
+//! [`Spool`]: a body written to a [`ChunkStore`] as it streams, and
+//! [`StoredRead`], a stored body read back chunk by chunk.
+//!
+//! The tape pushes each piece of a large body to the spool as it arrives;
+//! the spool's writer (a future the engine runs behind the response) cuts
+//! the pieces into chunks of the store's size and writes them in order. A
+//! piece larger than a chunk is sliced, not copied. At most
+//! [`SPOOL_BUDGET_CHUNKS`] chunks wait for the writer: past that the tape
+//! stops pulling the upstream body until the writer catches up, so memory
+//! per request stays a few chunks however large the body and however slow
+//! the store.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::{Bytes, BytesMut};
+
+use crate::storage::BoxError;
+use crate::storage::backend::{BodyRef, ChunkStore};
+
+/// How many chunks' worth of pieces may wait for the writer.
+pub(crate) const SPOOL_BUDGET_CHUNKS: usize = 4;
+
+/// What is done with the body once every chunk is written: write the
+/// record that names it.
+pub(crate) type OnSpooled = Box<dyn FnOnce(BodyRef) + Send + Sync>;
+
+/// A body on its way to a chunk store.
+pub(crate) struct Spool {
+    inner: Arc<Inner>,
+    finished: bool,
+}
+
+struct Inner {
+    state: Mutex<State>,
+    budget: usize,
+}
+
+struct State {
+    queue: VecDeque<Bytes>,
+    queued: usize,
+    end: Option<End>,
+    /// The writer's waker, while it waits for pieces.
+    writer: Option<Waker>,
+    /// The tape's waker, while it waits for room.
+    room: Option<Waker>,
+    /// The writer is gone (done, failed, or never run).
+    gone: bool,
+}
+
+enum End {
+    Finish(OnSpooled),
+    Abort,
+}
+
+/// Whether the spool takes more.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Room {
+    Open,
+    Full,
+    /// The writer is gone: nothing more will be written.
+    Gone,
+}
+
+/// What the writer takes next.
+enum Next {
+    Piece(Bytes),
+    End(End),
+}
+
+impl Spool {
+    /// A spool to `store`, and the writer that writes what it is given:
+    /// run the writer behind the response (dropping it unrun gives the
+    /// body up).
+    pub(crate) fn new(store: Arc<dyn ChunkStore>) -> (Self, impl Future<Output = ()> + Send) {
+        let chunk_size = store.chunk_size().max(1) as usize;
+        let inner = Arc::new(Inner {
+            state: Mutex::new(State {
+                queue: VecDeque::new(),
+                queued: 0,
+                end: None,
+                writer: None,
+                room: None,
+                gone: false,
+            }),
+            budget: chunk_size * SPOOL_BUDGET_CHUNKS,
+        });
+        // Made before the future runs, so that a future dropped unrun
+        // says the writer is gone too.
+        let gone = WriterGone(Arc::clone(&inner));
+        let writer = write(gone, store, chunk_size);
+        (
+            Self {
+                inner,
+                finished: false,
+            },
+            writer,
+        )
+    }
+
+    /// Whether there is room for more; when full, `waker` is woken once
+    /// there is.
+    pub(crate) fn poll_room(&self, waker: &Waker) -> Room {
+        let mut state = self.inner.lock();
+        if state.gone {
+            Room::Gone
+        } else if state.queued < self.inner.budget {
+            Room::Open
+        } else {
+            state.room = Some(waker.clone());
+            Room::Full
+        }
+    }
+
+    /// Hands the writer the next piece of the body.
+    pub(crate) fn push(&self, data: Bytes) {
+        if data.is_empty() {
+            return;
+        }
+        let writer = {
+            let mut state = self.inner.lock();
+            if state.gone {
+                return;
+            }
+            state.queued += data.len();
+            state.queue.push_back(data);
+            state.writer.take()
+        };
+        if let Some(writer) = writer {
+            writer.wake();
+        }
+    }
+
+    /// The body is complete: once every chunk is written, `done` gets the
+    /// body's reference (and is dropped unrun if the writer fails).
+    pub(crate) fn finish(mut self, done: OnSpooled) {
+        self.finished = true;
+        self.inner.end(End::Finish(done));
+    }
+}
+
+impl Drop for Spool {
+    /// A spool dropped unfinished gives the body up: its chunks go.
+    fn drop(&mut self) {
+        if !self.finished {
+            self.inner.end(End::Abort);
+        }
+    }
+}
+
+impl Inner {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn end(&self, end: End) {
+        let writer = {
+            let mut state = self.lock();
+            if state.gone {
+                return;
+            }
+            state.end = Some(end);
+            state.writer.take()
+        };
+        if let Some(writer) = writer {
+            writer.wake();
+        }
+    }
+
+    fn poll_next(&self, cx: &mut Context<'_>) -> Poll<Next> {
+        let (next, room) = {
+            let mut state = self.lock();
+            if let Some(piece) = state.queue.pop_front() {
+                state.queued -= piece.len();
+                (Poll::Ready(Next::Piece(piece)), state.room.take())
+            } else if let Some(end) = state.end.take() {
+                (Poll::Ready(Next::End(end)), None)
+            } else {
+                state.writer = Some(cx.waker().clone());
+                (Poll::Pending, None)
+            }
+        };
+        if let Some(room) = room {
+            room.wake();
+        }
+        next
+    }
+}
+
+/// Marks the writer gone when dropped: done, failed, or dropped unrun.
+struct WriterGone(Arc<Inner>);
+
+impl Drop for WriterGone {
+    fn drop(&mut self) {
+        let room = {
+            let mut state = self.0.lock();
+            state.gone = true;
+            state.queue.clear();
+            state.queued = 0;
+            state.room.take()
+        };
+        if let Some(room) = room {
+            room.wake();
+        }
+    }
+}
+
+/// The writer: cuts the pieces into chunks, writes them in order, and
+/// hands the finished body's reference on; on an abort, a failed write or
+/// a body past the store's bound, removes what it wrote.
+async fn write(gone: WriterGone, store: Arc<dyn ChunkStore>, chunk_size: usize) {
+    let id = new_body_id();
+    let mut chunk = BytesMut::new();
+    let mut index = 0u64;
+    let mut len = 0u64;
+    let max = store.max_size();
+    let failed = loop {
+        let next = std::future::poll_fn(|cx| gone.0.poll_next(cx)).await;
+        let mut piece = match next {
+            Next::Piece(piece) => piece,
+            Next::End(End::Abort) => break None,
+            Next::End(End::Finish(done)) => {
+                if !chunk.is_empty() {
+                    let last = chunk.split().freeze();
+                    if let Err(error) = store.write_chunk(&id, index, last).await {
+                        break Some(error.to_string());
+                    }
+                }
+                // The writer is done before the record is written: the
+                // tape takes no more.
+                drop(gone);
+                done(BodyRef::new(id, len, chunk_size as u32));
+                return;
+            }
+        };
+        len += piece.len() as u64;
+        if let Some(max) = max.filter(|max| len > *max) {
+            break Some(format!("body past the storage's bound of {max} bytes"));
+        }
+        let mut written = Ok(());
+        while !piece.is_empty() && written.is_ok() {
+            let full = if chunk.is_empty() && piece.len() >= chunk_size {
+                // A whole chunk of one piece: a slice, not a copy.
+                piece.split_to(chunk_size)
+            } else {
+                let take = (chunk_size - chunk.len()).min(piece.len());
+                chunk.extend_from_slice(&piece.split_to(take));
+                if chunk.len() < chunk_size {
+                    continue;
+                }
+                chunk.split().freeze()
+            };
+            written = store.write_chunk(&id, index, full).await;
+            index += 1;
+        }
+        if let Err(error) = written {
+            break Some(error.to_string());
+        }
+    };
+    drop(gone);
+    match &failed {
+        Some(error) => {
+            tracing::warn!(%error, body = %id, "reqcache: body not stored in chunks");
+        }
+        None => tracing::debug!(body = %id, "reqcache: body in chunks given up"),
+    }
+    if index > 0
+        && let Err(error) = store.discard(&id).await
+    {
+        tracing::warn!(%error, body = %id, "reqcache: chunks of a body given up not removed; the storage's sweep will");
+    }
+}
+
+/// An id no other body of any process has: the time, the process and a
+/// counter.
+fn new_body_id() -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos();
+    format!(
+        "{nanos:x}-{:x}-{:x}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// A chunk being read.
+type ChunkRead = Pin<Box<dyn Future<Output = Result<Option<Bytes>, BoxError>> + Send>>;
+
+/// A stored body, or a range of it, read chunk by chunk.
+pub(crate) struct StoredRead {
+    store: Arc<dyn ChunkStore>,
+    body: BodyRef,
+    /// The next chunk to read, and the bytes of it to skip.
+    next: u64,
+    skip: u64,
+    /// Bytes still to give.
+    remaining: u64,
+    /// The read under way. In a mutex only so that the body is `Sync`;
+    /// it is only ever reached through `&mut`.
+    reading: Mutex<Option<ChunkRead>>,
+}
+
+impl StoredRead {
+    /// Bytes `start..end` of `body`, from `store`.
+    pub(crate) fn new(store: Arc<dyn ChunkStore>, body: BodyRef, start: u64, end: u64) -> Self {
+        let end = end.min(body.len);
+        let (next, skip) = body.chunk_of(start);
+        Self {
+            store,
+            body,
+            next,
+            skip,
+            remaining: end.saturating_sub(start),
+            reading: Mutex::new(None),
+        }
+    }
+
+    /// Bytes still to give.
+    pub(crate) fn remaining(&self) -> u64 {
+        self.remaining
+    }
+
+    /// The next piece of the body; an error when the store fails or does
+    /// not have a chunk whole.
+    pub(crate) fn poll_next(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Bytes, BoxError>>> {
+        if self.remaining == 0 {
+            return Poll::Ready(None);
+        }
+        let index = self.next;
+        let reading = self
+            .reading
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_or_insert_with(|| {
+                let store = Arc::clone(&self.store);
+                let id = self.body.id.clone();
+                Box::pin(async move { store.read_chunk(&id, index).await.map_err(BoxError::from) })
+            });
+        let read = std::task::ready!(reading.as_mut().poll(cx));
+        *self.reading.get_mut().unwrap_or_else(|e| e.into_inner()) = None;
+        let expected = self.body.chunk_len(index);
+        let chunk = match read {
+            Ok(Some(chunk)) if chunk.len() as u64 == expected => chunk,
+            Ok(found) => {
+                self.remaining = 0;
+                let error = format!(
+                    "stored body {} is damaged: chunk {index} {}",
+                    self.body.id,
+                    match found {
+                        Some(chunk) => format!("has {} bytes, not {expected}", chunk.len()),
+                        None => "is missing".to_owned(),
+                    }
+                );
+                tracing::warn!(%error, "reqcache: stored body cut short");
+                return Poll::Ready(Some(Err(error.into())));
+            }
+            Err(error) => {
+                self.remaining = 0;
+                tracing::warn!(%error, body = %self.body.id, "reqcache: stored body could not be read; cut short");
+                return Poll::Ready(Some(Err(error)));
+            }
+        };
+        let start = self.skip as usize;
+        let end = (self.skip + self.remaining).min(chunk.len() as u64) as usize;
+        self.next += 1;
+        self.skip = 0;
+        self.remaining -= (end - start) as u64;
+        Poll::Ready(Some(Ok(chunk.slice(start..end))))
+    }
+}
