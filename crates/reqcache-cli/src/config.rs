@@ -183,7 +183,7 @@ pub struct ProxyConfig {
     #[arg(long, value_name = "BYTES", default_value_t = ProxyOptions::default().max_request_body_size)]
     pub max_request_body: usize,
     /// The largest response body stored, with a unit (64MiB, 2GiB); larger
-    /// ones stream through uncached. Default: on sqlite:, which keeps
+    /// ones stream through uncached. Default: on sqlite: and fs:, which keep
     /// bodies in chunks and streams them back (memory does not grow with
     /// a body), 1GiB or the storage's --max-size if smaller, as nginx and
     /// Varnish set no per-object limit of their own; elsewhere 8MiB, since

@@ -214,9 +214,9 @@ fn path_and_query(rest: &str) -> (&str, &str) {
 
 impl StorageUrl {
     /// `true` for the storages that keep large bodies in chunks, written
-    /// and read back a chunk at a time (SQLite).
+    /// and read back a chunk at a time (SQLite, files).
     pub fn keeps_chunks(&self) -> bool {
-        matches!(self, Self::Sqlite { .. })
+        matches!(self, Self::Sqlite { .. } | Self::Files { .. })
     }
 
     /// The size bound the URL sets, if it sets one.

@@ -153,6 +153,10 @@ pub(crate) struct Meta {
     key: String,
     entry: EntryMetadata,
     extension: String,
+    /// The id of the body the entry keeps in chunks, if any (left out
+    /// otherwise: older sidecars have no such field).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    body: Option<String>,
 }
 
 impl Sidecar for Meta {
@@ -162,12 +166,18 @@ impl Sidecar for Meta {
 }
 
 impl Meta {
-    pub(crate) fn of(info: &EntryInfo, extension: &str) -> Self {
+    pub(crate) fn of(info: &EntryInfo, extension: &str, body: Option<&str>) -> Self {
         Self {
             key: info.key.clone(),
             entry: EntryMetadata::from_info(info),
             extension: extension.to_owned(),
+            body: body.map(str::to_owned),
         }
+    }
+
+    /// The id of the body the entry keeps in chunks, if any.
+    pub(crate) fn body(&self) -> Option<&str> {
+        self.body.as_deref()
     }
 
     /// The extension of the entry file this describes.

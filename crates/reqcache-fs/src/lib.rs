@@ -72,11 +72,13 @@
 //! deleted and read as a miss. Files in the directory that are not the
 //! storage's own are left alone, even by `clear`.
 
+mod bodies;
 mod bound;
 mod files;
 mod storage;
 mod url_index;
 
+pub use bodies::{CHUNK_SIZE, ORPHAN_GRACE};
 pub use storage::{FileStorage, FileStorageBuilder};
 
 /// Re-exported so users can name [`StorageError`] without depending on

@@ -6,12 +6,14 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
+use bytes::Bytes;
 use reqcache::storage::backend::{
-    ACCESS_STAMP_STEP, ByteStore, DEFAULT_MAX_SIZE, DEFAULT_NATIVE_RETENTION,
+    ACCESS_STAMP_STEP, ByteStore, ChunkStore, DEFAULT_MAX_SIZE, DEFAULT_NATIVE_RETENTION,
     DEFAULT_SWEEP_INTERVAL, Record, Sidecar, StorageUsage, fits_bound, spawn_sweeper,
 };
 use reqcache::storage::{EntryInfo, Serializer, StorageError, StorageErrorKind};
 
+use crate::bodies::{Bodies, CHUNK_SIZE, ORPHAN_GRACE};
 use crate::bound::{self, Ledger, Locked};
 use crate::files::{self, KIND_EXTENSION, META_EXTENSION, Meta};
 use crate::url_index::UrlIndex;
@@ -51,6 +53,8 @@ struct Shared {
     max_size: Option<u64>,
     /// The bytes kept and the evictions made, shared by every process.
     ledger: Ledger,
+    /// Bodies kept in chunks.
+    bodies: Bodies,
 }
 
 impl fmt::Debug for FileStorage {
@@ -126,12 +130,40 @@ impl FileStorage {
             files::remove_stale_temporaries(&this.shared.dir, STALE_TEMPORARY)?;
             // Without a retention, an hour past expiry, as storages with
             // native expiry keep it.
-            this.remove_where(|info| {
+            let swept = this.remove_where(|info| {
                 info.native_expiry(Some(DEFAULT_NATIVE_RETENTION))
                     .is_some_and(|deadline| deadline <= now)
-            })
+            })?;
+            this.sweep_orphan_bodies()?;
+            Ok(swept)
         })
         .await
+    }
+
+    /// Removes the body files no sidecar names that are older than
+    /// [`ORPHAN_GRACE`]: writes cut short, and bodies whose entry went
+    /// while their removal failed.
+    fn sweep_orphan_bodies(&self) -> Result<(), StorageError> {
+        let bodies = self.shared.bodies.list()?;
+        if bodies.is_empty() {
+            return Ok(());
+        }
+        let named: std::collections::HashSet<String> = self
+            .metas()?
+            .into_iter()
+            .filter_map(|(_, meta)| meta.body().map(str::to_owned))
+            .collect();
+        let now = SystemTime::now();
+        let mut freed = 0;
+        for body in bodies {
+            let old = body
+                .modified
+                .is_none_or(|m| now.duration_since(m).is_ok_and(|age| age >= ORPHAN_GRACE));
+            if old && !named.contains(&body.id) {
+                freed += self.shared.bodies.remove(&body.id)?;
+            }
+        }
+        self.freed(freed)
     }
 
     /// The cache directory.
@@ -195,9 +227,14 @@ impl FileStorage {
         self.remove_stem(stem)
     }
 
-    /// Deletes an entry's files; the bytes freed, if there was any file.
+    /// Deletes an entry's files, and the body its sidecar names; the bytes
+    /// freed, if there was any file.
     fn remove_stem(&self, stem: &str) -> Result<Option<u64>, StorageError> {
-        let mut freed = files::remove_counted(&self.meta_path(stem))?;
+        let body = self
+            .meta_of(stem)
+            .and_then(|meta| meta.body().map(|body| self.shared.bodies.remove(body)))
+            .transpose()?;
+        let mut freed = sum(body, files::remove_counted(&self.meta_path(stem))?);
         freed = sum(freed, files::remove_counted(&self.kind_path(stem))?);
         for serializer in Serializer::all() {
             let path = self.entry_path(stem, serializer.extension());
@@ -207,7 +244,7 @@ impl FileStorage {
     }
 
     /// Writes an entry's files: its URL marker, the entry, its kind
-    /// marker, then its sidecar.
+    /// marker, then its sidecar (which names its body, if any).
     fn write_files(&self, record: &Record, stem: &str) -> Result<(), StorageError> {
         let info = &record.info;
         let extension = record.serializer.extension();
@@ -227,13 +264,21 @@ impl FileStorage {
         } else {
             files::write_atomically(&self.kind_path(stem), info.kind.to_string().as_bytes())?;
         }
-        files::write_atomically(&self.meta_path(stem), &Meta::of(info, extension).encode())
+        let body = record.body.as_ref().map(|body| body.id.as_str());
+        files::write_atomically(
+            &self.meta_path(stem),
+            &Meta::of(info, extension, body).encode(),
+        )
     }
 
-    /// The bytes of an entry's files as they are.
+    /// The bytes of an entry's files as they are, its body's included.
     fn stem_bytes(&self, stem: &str) -> u64 {
         let len = |path: PathBuf| std::fs::metadata(path).map_or(0, |m| m.len());
-        len(self.meta_path(stem))
+        let body = self
+            .meta_of(stem)
+            .and_then(|meta| meta.body().map(|body| self.shared.bodies.bytes(body)))
+            .unwrap_or(0);
+        body + len(self.meta_path(stem))
             + len(self.kind_path(stem))
             + Serializer::all()
                 .iter()
@@ -273,12 +318,15 @@ impl FileStorage {
         locked.save()
     }
 
-    /// The bytes of every entry's files, counted from the folder.
+    /// The bytes of every entry's files and every body file, counted
+    /// from the folder.
     fn scanned_bytes(&self) -> Result<u64, StorageError> {
-        Ok(bound::scan(&self.shared.dir)?
-            .values()
-            .map(|e| e.bytes)
-            .sum())
+        let bodies: u64 = self.shared.bodies.list()?.iter().map(|b| b.len).sum();
+        Ok(bodies
+            + bound::scan(&self.shared.dir)?
+                .values()
+                .map(|e| e.bytes)
+                .sum::<u64>())
     }
 
     /// The eviction scan (under the ledger's lock): counts the folder
@@ -287,18 +335,25 @@ impl FileStorage {
     fn evict(&self, locked: &mut Locked, max_size: u64, spared: &str) -> Result<(), StorageError> {
         let now = SystemTime::now();
         let scanned = bound::scan(&self.shared.dir)?;
-        let mut total: u64 = scanned.values().map(|e| e.bytes).sum();
+        // Bodies count with their entries; those being written, or left
+        // by a write cut short, count until a sweep removes them.
+        let bodies: u64 = self.shared.bodies.list()?.iter().map(|b| b.len).sum();
+        let mut total: u64 = bodies + scanned.values().map(|e| e.bytes).sum::<u64>();
         if total > max_size {
             let mut order: Vec<(bool, Option<SystemTime>, &String, u64)> = scanned
                 .iter()
                 .filter(|(stem, _)| stem.as_str() != spared)
                 .map(|(stem, entry)| {
-                    let kept = self
-                        .meta_of(stem)
+                    let meta = self.meta_of(stem);
+                    let body = meta
+                        .as_ref()
+                        .and_then(|meta| meta.body().map(|body| self.shared.bodies.bytes(body)))
+                        .unwrap_or(0);
+                    let kept = meta
                         .and_then(|meta| meta.info())
                         .and_then(|info| info.native_expiry(Some(DEFAULT_NATIVE_RETENTION)))
                         .is_none_or(|deadline| deadline > now);
-                    (kept, entry.used, stem, entry.bytes)
+                    (kept, entry.used, stem, entry.bytes + body)
                 })
                 .collect();
             order.sort();
@@ -341,6 +396,9 @@ impl FileStorage {
         let (mut removed, mut freed) = (0, 0);
         for (stem, meta) in self.metas()? {
             if meta.info().is_some_and(|info| doomed(&info)) {
+                if let Some(body) = meta.body() {
+                    freed += self.shared.bodies.remove(body)?;
+                }
                 // The metadata names the entry's file: three unlinks, not six.
                 let entry = files::remove_counted(&self.entry_path(&stem, meta.extension()))?;
                 let kind = files::remove_counted(&self.kind_path(&stem))?;
@@ -474,6 +532,7 @@ impl FileStorageBuilder {
             shared: Arc::new(Shared {
                 urls: UrlIndex::new(&dir),
                 ledger: Ledger::new(&dir),
+                bodies: Bodies::new(&dir),
                 max_size: self.max_size,
                 dir,
             }),
@@ -544,20 +603,34 @@ impl ByteStore for FileStorage {
         Ok(bytes)
     }
 
+    /// An entry that names a body kept in chunks is written once the
+    /// body's file is whole (else refused): the file is renamed from
+    /// `.part` to `.body`, then the entry's files are written, then the
+    /// body the entry named before, if another, is removed.
     async fn write(&self, record: Record) -> Result<(), StorageError> {
         let len = record.value.len() as u64;
         fits_bound(len, self.shared.max_size, "the folder")?;
         self.blocking(move |this| {
             let info = &record.info;
             let stem = files::stem(&info.key);
-            let before = if this.shared.max_size.is_some() {
-                this.stem_bytes(&stem)
-            } else {
-                0
+            let bounded = this.shared.max_size.is_some();
+            let before = if bounded { this.stem_bytes(&stem) } else { 0 };
+            // The body's bytes were counted as its chunks came.
+            let counted = match &record.body {
+                Some(body) if this.shared.bodies.complete(body)? => body.len,
+                _ => 0,
             };
+            let replaced = this
+                .meta_of(&stem)
+                .and_then(|meta| meta.body().map(str::to_owned))
+                .filter(|old| record.body.as_ref().is_none_or(|body| body.id != *old));
             this.write_files(&record, &stem)?;
-            if this.shared.max_size.is_some() {
-                this.account_write(&stem, before, this.stem_bytes(&stem))?;
+            if let Some(old) = replaced {
+                // `before` counted it, as the sidecar named it.
+                this.shared.bodies.remove(&old)?;
+            }
+            if bounded {
+                this.account_write(&stem, before + counted, this.stem_bytes(&stem))?;
             }
             Ok(())
         })
@@ -592,6 +665,7 @@ impl ByteStore for FileStorage {
                     files::remove_any(&path)?;
                 }
             }
+            this.shared.bodies.clear()?;
             if this.shared.max_size.is_some() {
                 let mut locked = this.shared.ledger.lock()?;
                 locked.usage.bytes = this.scanned_bytes()?;
@@ -656,6 +730,56 @@ impl ByteStore for FileStorage {
         self.blocking(move |this| {
             files::remove_stale_temporaries(&this.shared.dir, STALE_TEMPORARY)?;
             this.remove_where(|info| info.is_expired(now) || info.is_past_retention(now))
+        })
+        .await
+    }
+
+    fn chunks(&self) -> Option<Arc<dyn ChunkStore>> {
+        Some(Arc::new(self.clone()))
+    }
+}
+
+/// Bodies past [`CHUNKED_FROM`](reqcache::storage::backend::CHUNKED_FROM)
+/// bytes are kept in a file each, in the folder's `bodies/`: chunks of
+/// [`CHUNK_SIZE`] are appended to `<id>.part` as they come, which becomes
+/// `<id>.body` (flushed to disk, renamed) when the entry naming it is
+/// written; hits read a chunk at a time with positioned reads. The body
+/// goes with its entry (removal, eviction, sweep, a new body). Body files
+/// no entry names (a write cut short) are removed by the sweep once
+/// [`ORPHAN_GRACE`] old, and count against the bound until then.
+#[async_trait]
+impl ChunkStore for FileStorage {
+    fn chunk_size(&self) -> u32 {
+        CHUNK_SIZE
+    }
+
+    fn max_size(&self) -> Option<u64> {
+        self.shared.max_size
+    }
+
+    async fn write_chunk(&self, id: &str, index: u64, data: Bytes) -> Result<(), StorageError> {
+        let id = id.to_owned();
+        self.blocking(move |this| {
+            this.shared.bodies.append(&id, index, &data)?;
+            if this.shared.max_size.is_some() {
+                this.account_write("", 0, data.len() as u64)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn read_chunk(&self, id: &str, index: u64) -> Result<Option<Bytes>, StorageError> {
+        let id = id.to_owned();
+        self.blocking(move |this| this.shared.bodies.read(&id, index))
+            .await
+    }
+
+    async fn discard(&self, id: &str) -> Result<(), StorageError> {
+        let id = id.to_owned();
+        self.blocking(move |this| {
+            let freed = this.shared.bodies.remove(&id)?;
+            this.freed(freed)
         })
         .await
     }

@@ -211,9 +211,10 @@ async fn stored_body(storage: &dyn Storage) -> BodyRef {
 /// A body of `len` bytes (more than
 /// [`CHUNKED_FROM`](reqcache::storage::backend::CHUNKED_FROM)) through a
 /// layer on `storage`: stored in chunks, with its record; answered from
-/// them (in many frames, not one); a range read from them, `If-Range`
-/// honoured; a `304` that keeps the same chunks; a new body that replaces
-/// them (the old ones go); a removal that takes them.
+/// them (in many frames, not one); a range read from them; a `304` that
+/// keeps the same chunks; a new body that replaces them (the old ones go);
+/// a record whose chunks are gone answered as a miss; a removal that takes
+/// them.
 ///
 /// # Panics
 /// When any of that does not hold.
@@ -292,6 +293,19 @@ pub async fn chunked_bodies(storage: Arc<dyn Storage>, len: u64) {
     check_pattern(tail.into_body(), len - 100, 100).await;
     let beyond = call(Some(&format!("bytes={len}-"))).await;
     assert_eq!(beyond.status(), StatusCode::RANGE_NOT_SATISFIABLE);
+    // If-Range naming another representation: the whole body.
+    let mut other = request(Some("bytes=0-99"));
+    other
+        .headers_mut()
+        .insert(header::IF_RANGE, HeaderValue::from_static("\"v0\""));
+    let whole = service.clone().oneshot(other).await.expect("infallible");
+    assert_eq!(whole.status(), StatusCode::OK);
+    check_pattern(whole.into_body(), 0, len).await;
+    let mut same = request(Some("bytes=0-99"));
+    same.headers_mut().insert(header::IF_RANGE, origin.etag());
+    let partial = service.clone().oneshot(same).await.expect("infallible");
+    assert_eq!(partial.status(), StatusCode::PARTIAL_CONTENT);
+    check_pattern(partial.into_body(), 0, 100).await;
     assert_eq!(origin.full.load(Ordering::SeqCst), 1);
 
     // A 304 rewrites the record and keeps the chunks.
@@ -321,13 +335,23 @@ pub async fn chunked_bodies(storage: Arc<dyn Storage>, len: u64) {
         "the replaced body's chunks are gone"
     );
 
+    // A record whose body is gone is a miss, never an answer cut short.
+    chunks.discard(&second.id).await.expect("discard");
+    let refetched = call(None).await;
+    assert!(!status(&refetched).from_cache(), "a body gone is a miss");
+    check_pattern(refetched.into_body(), 0, len).await;
+    layer.cache().flush().await;
+    assert_eq!(origin.full.load(Ordering::SeqCst), 3);
+    let third = stored_body(&*storage).await;
+    assert_ne!(third.id, second.id);
+
     // A removal takes the chunks with the record.
     let entries = storage.entries().await.expect("entries");
     for entry in entries {
         storage.delete(&entry.key).await.expect("delete");
     }
     assert_eq!(
-        chunks.read_chunk(&second.id, 0).await.expect("read"),
+        chunks.read_chunk(&third.id, 0).await.expect("read"),
         None,
         "a removed record's chunks are gone"
     );

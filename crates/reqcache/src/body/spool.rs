@@ -309,17 +309,28 @@ pub(crate) struct StoredRead {
 }
 
 impl StoredRead {
-    /// Bytes `start..end` of `body`, from `store`.
-    pub(crate) fn new(store: Arc<dyn ChunkStore>, body: BodyRef, start: u64, end: u64) -> Self {
+    /// Bytes `start..end` of `body`, from `store`; `first`, when read
+    /// already, is its first chunk.
+    pub(crate) fn new(
+        store: Arc<dyn ChunkStore>,
+        body: BodyRef,
+        start: u64,
+        end: u64,
+        first: Option<Bytes>,
+    ) -> Self {
         let end = end.min(body.len);
         let (next, skip) = body.chunk_of(start);
+        let read: Option<ChunkRead> = match first {
+            Some(first) if next == 0 => Some(Box::pin(std::future::ready(Ok(Some(first))))),
+            _ => None,
+        };
         Self {
             store,
             body,
             next,
             skip,
             remaining: end.saturating_sub(start),
-            reading: Mutex::new(None),
+            reading: Mutex::new(read),
         }
     }
 

@@ -39,6 +39,9 @@ pub(super) struct Found {
     /// The key of the vary index (or the alias's target) the variant was
     /// found through.
     pub(super) index: Option<CacheKey>,
+    /// The first chunk of a body kept in chunks, read by the lookup: a
+    /// record whose body is gone is a miss, not an answer cut short.
+    pub(super) first: Option<Bytes>,
 }
 
 impl Found {
@@ -120,10 +123,33 @@ impl<'a> Exchange<'a> {
         request: &http::request::Parts,
         body: &[u8],
     ) -> Option<Found> {
-        let found = self.lookup_any(request, body).await?;
+        let mut found = self.lookup_any(request, body).await?;
+        let Some(stored) = &found.entry.stored_body else {
+            return Some(found);
+        };
         // A record whose body is in chunks this layer cannot read (a
         // storage that no longer says where they are) answers nothing.
-        (found.entry.stored_body.is_none() || self.shared.chunks.is_some()).then_some(found)
+        let chunks = self.shared.chunks.as_ref()?;
+        if request.method == Method::HEAD || stored.len == 0 {
+            return Some(found);
+        }
+        // Its first chunk, read now: a body gone (a tiered L1's copy of a
+        // record replaced since, a file removed by hand) is a miss, and its
+        // record goes; a read that fails is a miss.
+        match storage_calls::read_first_chunk(self.shared, chunks, stored).await? {
+            Some(first) => {
+                found.first = Some(first);
+                Some(found)
+            }
+            None => {
+                let plan = WritePlan {
+                    deletes: vec![found.key.clone()],
+                    puts: Vec::new(),
+                };
+                store_behind(self.shared, plan, None, None);
+                None
+            }
+        }
     }
 
     async fn lookup_any(&self, request: &http::request::Parts, body: &[u8]) -> Option<Found> {
@@ -180,6 +206,7 @@ impl<'a> Exchange<'a> {
                         key,
                         entry,
                         index: None,
+                        first: None,
                     });
                 }
                 self.variant_found(chain.next, headers, key)
@@ -193,6 +220,7 @@ impl<'a> Exchange<'a> {
                         key: CacheKey::custom(target),
                         entry,
                         index,
+                        first: None,
                     })
                 }
                 // The target is gone: the alias goes too.
@@ -226,6 +254,7 @@ impl<'a> Exchange<'a> {
             key: CacheKey::custom(variant),
             entry,
             index: Some(index),
+            first: None,
         })
     }
 
@@ -286,9 +315,8 @@ impl<'a> Exchange<'a> {
         request: &http::request::Parts,
         outcome: CacheOutcome,
     ) -> Response<CacheBody<B>> {
-        let response = self.answer_with(found, request, outcome, || {
-            self.body_of(&found.entry, 0, u64::MAX)
-        });
+        let response =
+            self.answer_with(found, request, outcome, || self.body_of(found, 0, u64::MAX));
         if request.method == Method::GET
             && response.status() == StatusCode::OK
             && request.headers.contains_key(header::RANGE)
@@ -303,7 +331,7 @@ impl<'a> Exchange<'a> {
                 None => partial::answer(response, selected, &found.entry.body),
                 Some(stored) => {
                     partial::answer_stored(response, selected, stored.len, |start, end| {
-                        self.body_of(&found.entry, start, end)
+                        self.body_of(found, start, end)
                     })
                 }
             };
@@ -313,13 +341,15 @@ impl<'a> Exchange<'a> {
 
     /// Bytes `start..end` of the stored body of `entry`: in memory, or read
     /// from the storage's chunks as it is sent.
-    fn body_of<B: Body>(&self, entry: &CachedResponse, start: u64, end: u64) -> CacheBody<B> {
+    fn body_of<B: Body>(&self, found: &Found, start: u64, end: u64) -> CacheBody<B> {
+        let entry = &found.entry;
         match (&entry.stored_body, &self.shared.chunks) {
             (Some(stored), Some(chunks)) => CacheBody::stored(StoredRead::new(
                 Arc::clone(chunks),
                 stored.clone(),
                 start,
                 end,
+                found.first.clone(),
             )),
             // Not found by lookups (see `lookup`).
             (Some(_), None) => CacheBody::cached(Bytes::new()),

@@ -123,6 +123,7 @@ impl Exchange<'_> {
             key: published.key.clone(),
             entry: Arc::clone(&published.entry),
             index: None,
+            first: None,
         };
         if self.verdict(&found) != Verdict::Fresh || !self.vary_matches(&found.entry, &head.headers)
         {
@@ -575,6 +576,7 @@ impl Exchange<'_> {
             key: found.key.clone(),
             entry: refreshed,
             index: found.index.clone(),
+            first: None,
         };
         if let Some(leader) = &leader {
             leader.publish(Published {

@@ -22,7 +22,9 @@ use crate::runtime::breaker::{Breaker, Tripped};
 use crate::runtime::flight::Leader;
 use crate::runtime::stats::Counter;
 use crate::runtime::write_behind::WriteMode;
+use crate::storage::backend::{BodyRef, ChunkStore};
 use crate::storage::{RecordChain, StorageError, StoredRecord};
+use bytes::Bytes;
 
 /// A storage call that did not end within its bound.
 pub(super) struct TimedOut;
@@ -154,6 +156,27 @@ pub(super) async fn read_chain(
     )
     .await;
     settle(shared, outcome, Op::Read, "read", key).flatten()
+}
+
+/// The first chunk of `body`, bounded as reads are: `Some(None)` when the
+/// storage does not have it whole, `None` when the read failed.
+pub(super) async fn read_first_chunk(
+    shared: &Shared,
+    chunks: &Arc<dyn ChunkStore>,
+    body: &BodyRef,
+) -> Option<Option<Bytes>> {
+    let now = shared.clock.now();
+    if !shared.read_breaker.allows(now) {
+        shared.counters.record(Counter::ReadSkipped);
+        return None;
+    }
+    let outcome = bounded(shared.settings.read_timeout, chunks.read_chunk(&body.id, 0)).await;
+    let chunk = settle(shared, outcome, Op::Read, "read", &body.id)?;
+    let whole = chunk.filter(|chunk| chunk.len() as u64 == body.chunk_len(0));
+    if whole.is_none() {
+        tracing::warn!(body = %body.id, "reqcache: a stored response's body is gone; a miss");
+    }
+    Some(whole)
 }
 
 /// Stores `record` under `key`; `false` when it was not stored. Only

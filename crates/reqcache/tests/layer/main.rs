@@ -4,6 +4,7 @@
 mod support;
 
 mod cache_control;
+mod chunked;
 mod credentials;
 mod durability;
 mod expiration;
