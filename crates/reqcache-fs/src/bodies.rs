@@ -97,20 +97,32 @@ impl Bodies {
     }
 
     /// Chunk `index` of body `id`: up to a chunk's length from where it
-    /// starts; `None` when the body has no file.
+    /// starts; `None` when the body has no file. A body whose entry is not
+    /// written yet is read from its part file: requests that followed the
+    /// one that fetched it read it while its entry's write is on its way.
     pub(crate) fn read(&self, id: &str, index: u64) -> Result<Option<Bytes>, StorageError> {
-        let Some(path) = self.whole(id) else {
+        let (Some(whole), Some(part)) = (self.whole(id), self.part(id)) else {
             return Ok(None);
         };
-        let file = match std::fs::File::open(&path) {
-            Ok(file) => file,
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(error) => {
-                return Err(files::io_error(
-                    &format!("cannot read {}", path.display()),
-                    error,
-                ));
+        // Whole, else still a part, else renamed whole in between.
+        let mut opened = None;
+        for path in [&whole, &part, &whole] {
+            match std::fs::File::open(path) {
+                Ok(file) => {
+                    opened = Some((file, path));
+                    break;
+                }
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+                Err(error) => {
+                    return Err(files::io_error(
+                        &format!("cannot read {}", path.display()),
+                        error,
+                    ));
+                }
             }
+        }
+        let Some((file, path)) = opened else {
+            return Ok(None);
         };
         let error = |e| files::io_error(&format!("cannot read {}", path.display()), e);
         let len = file.metadata().map_err(error)?.len();

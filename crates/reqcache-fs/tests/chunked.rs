@@ -52,6 +52,12 @@ async fn an_entry_whose_body_is_not_whole_is_refused_and_the_ledger_counts_bodie
     let storage = open(&dir).await;
     let chunk = bytes::Bytes::from(vec![1u8; reqcache_fs::CHUNK_SIZE as usize]);
     storage.write_chunk("b1", 0, chunk.clone()).await.unwrap();
+    // Readable before its entry is written: followers of the request
+    // that fetched it read it while the entry's write is on its way.
+    assert_eq!(
+        storage.read_chunk("b1", 0).await.unwrap(),
+        Some(chunk.clone())
+    );
     assert!(
         storage.write_chunk("b1", 2, chunk.clone()).await.is_err(),
         "out of order"

@@ -89,6 +89,10 @@ impl BodyRef {
 ///   every chunk but the last is [`chunk_size`](Self::chunk_size) long.
 ///   The layer writes a body's chunks in order, then the record that
 ///   names it ([`Record::body`](super::backend::Record::body)).
+/// - A chunk is readable by [`read_chunk`](Self::read_chunk) once its
+///   write returns, before the record is written: requests that follow
+///   the one that fetched a body read it while the record's write is on
+///   its way.
 /// - From then on the chunks belong to the record: when the record is
 ///   removed, evicted, swept, or replaced by one that names another body,
 ///   the store removes them. A record rewritten with the same body (a
