@@ -6,7 +6,9 @@
 #
 # usage: benches/proxy_vs_nginx.sh [SECONDS] [CONNECTIONS]   (default 10 s, 16)
 #   SIZES="1024 102400"                  body sizes in bytes (default 1024)
-#   STORAGES="memory sqlite"             reqcache storages (default memory)
+#   STORAGES="memory sqlite fs"          reqcache storages (default memory)
+#   NGINX_SENDFILE=on                    nginx serves its cached files with
+#                                        sendfile (default off, nginx's own)
 #   ROUNDS=2                             rounds of every measurement
 #   BASELINE_BIN=path/to/other/reqcache  also measures that build of the proxy
 #                                        in the same run (before/after figures)
@@ -75,7 +77,8 @@ for storage in $STORAGES; do
     case $storage in
         memory) spec=memory ;;
         sqlite) spec="sqlite:$work/cache" ;;
-        *) echo "unknown storage $storage (memory, sqlite)" >&2; exit 2 ;;
+        fs) spec="fs:$work/files" ;;
+        *) echo "unknown storage $storage (memory, sqlite, fs)" >&2; exit 2 ;;
     esac
     port=$(free_port)
     target/release/reqcache proxy --listen "127.0.0.1:$port" \
@@ -105,6 +108,7 @@ error_log $work/nginx-error.log;
 events { worker_connections 1024; }
 http {
     access_log off;
+    sendfile ${NGINX_SENDFILE:-off};
     client_body_temp_path $work/nginx-temp;
     proxy_temp_path $work/nginx-temp;
     fastcgi_temp_path $work/nginx-temp;
@@ -145,8 +149,11 @@ python3 - "$SIZES" "$nginx_port" "${baseline_port:-}" "${REQCACHE_PORT[@]}" <<'P
 import sys, time, urllib.request
 def hit(port, path, header, value):
     for _ in range(50):
-        if urllib.request.urlopen(f"http://127.0.0.1:{port}{path}").headers[header] == value:
-            return
+        # Read through: a body left unread is not stored.
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}") as response:
+            response.read()
+            if response.headers[header] == value:
+                return
         time.sleep(0.1)
     sys.exit(f"no {header}: {value} from 127.0.0.1:{port}{path}")
 for size in sys.argv[1].split():

@@ -1,9 +1,8 @@
 //! Bodies kept in chunks: one file per body in the folder's `bodies/`,
-//! `<id>.part` while its chunks are appended, `<id>.body` once the entry
+//! `<id>.part` while its chunks are written, `<id>.body` once the entry
 //! that names it is written. Chunks are read back with positioned reads.
 
 use std::fs::OpenOptions;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -46,26 +45,21 @@ impl Bodies {
         valid_id(id).then(|| self.dir.join(format!("{id}.part")))
     }
 
-    /// Appends chunk `index` to body `id`; it must be the next one.
-    pub(crate) fn append(&self, id: &str, index: u64, data: &[u8]) -> Result<(), StorageError> {
+    /// Writes chunk `index` of body `id` where it goes in the part file
+    /// (the layer has several chunk writes under way at once, which may
+    /// land in any order; it names the body only once all have).
+    pub(crate) fn write(&self, id: &str, index: u64, data: &[u8]) -> Result<(), StorageError> {
         let path = self.part(id).ok_or_else(|| invalid(id))?;
         std::fs::create_dir_all(&self.dir)
             .map_err(|e| files::io_error(&format!("cannot create {}", self.dir.display()), e))?;
         let error = |e| files::io_error(&format!("cannot write {}", path.display()), e);
-        let mut file = OpenOptions::new()
+        let file = OpenOptions::new()
             .create(true)
-            .append(true)
+            .truncate(false)
+            .write(true)
             .open(&path)
             .map_err(error)?;
-        let at = file.metadata().map_err(error)?.len();
-        let expected = index.saturating_mul(u64::from(CHUNK_SIZE));
-        if at != expected {
-            return Err(StorageError::new(
-                reqcache::storage::StorageErrorKind::Backend,
-                format!("chunk {index} of body {id} out of order: the file has {at} bytes"),
-            ));
-        }
-        file.write_all(data).map_err(error)
+        write_all_at(&file, data, index.saturating_mul(u64::from(CHUNK_SIZE))).map_err(error)
     }
 
     /// Makes body `body` whole for the entry about to name it: its part
@@ -196,6 +190,24 @@ fn invalid(id: &str) -> StorageError {
         reqcache::storage::StorageErrorKind::Backend,
         format!("{id:?} is not a body id"),
     )
+}
+
+#[cfg(unix)]
+fn write_all_at(file: &std::fs::File, buf: &[u8], at: u64) -> std::io::Result<()> {
+    std::os::unix::fs::FileExt::write_all_at(file, buf, at)
+}
+
+#[cfg(windows)]
+fn write_all_at(file: &std::fs::File, mut buf: &[u8], mut at: u64) -> std::io::Result<()> {
+    while !buf.is_empty() {
+        let n = std::os::windows::fs::FileExt::seek_write(file, buf, at)?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        buf = &buf[n..];
+        at += n as u64;
+    }
+    Ok(())
 }
 
 #[cfg(unix)]

@@ -741,7 +741,7 @@ impl ByteStore for FileStorage {
 
 /// Bodies past [`CHUNKED_FROM`](reqcache::storage::backend::CHUNKED_FROM)
 /// bytes are kept in a file each, in the folder's `bodies/`: chunks of
-/// [`CHUNK_SIZE`] are appended to `<id>.part` as they come, which becomes
+/// [`CHUNK_SIZE`] are written into `<id>.part` as they come, which becomes
 /// `<id>.body` (flushed to disk, renamed) when the entry naming it is
 /// written; hits read a chunk at a time with positioned reads. The body
 /// goes with its entry (removal, eviction, sweep, a new body). Body files
@@ -760,7 +760,7 @@ impl ChunkStore for FileStorage {
     async fn write_chunk(&self, id: &str, index: u64, data: Bytes) -> Result<(), StorageError> {
         let id = id.to_owned();
         self.blocking(move |this| {
-            this.shared.bodies.append(&id, index, &data)?;
+            this.shared.bodies.write(&id, index, &data)?;
             if this.shared.max_size.is_some() {
                 this.account_write("", 0, data.len() as u64)?;
             }

@@ -16,12 +16,12 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::{Bytes, BytesMut};
 
-use crate::storage::BoxError;
 use crate::storage::backend::{BodyRef, ChunkStore};
+use crate::storage::{BoxError, StorageError, StorageErrorKind};
 
 /// How many chunks' worth of pieces may wait for the writer.
 pub(crate) const SPOOL_BUDGET_CHUNKS: usize = 4;
@@ -77,7 +77,12 @@ impl Spool {
     /// A spool to `store`, and the writer that writes what it is given:
     /// run the writer behind the response (dropping it unrun gives the
     /// body up).
-    pub(crate) fn new(store: Arc<dyn ChunkStore>) -> (Self, impl Future<Output = ()> + Send) {
+    /// A chunk write that takes longer than `write_timeout` gives the body
+    /// up (a hung storage never holds the response back).
+    pub(crate) fn new(
+        store: Arc<dyn ChunkStore>,
+        write_timeout: Option<Duration>,
+    ) -> (Self, impl Future<Output = ()> + Send) {
         let chunk_size = store.chunk_size().max(1) as usize;
         let inner = Arc::new(Inner {
             state: Mutex::new(State {
@@ -93,7 +98,7 @@ impl Spool {
         // Made before the future runs, so that a future dropped unrun
         // says the writer is gone too.
         let gone = WriterGone(Arc::clone(&inner));
-        let writer = write(gone, store, chunk_size);
+        let writer = write(gone, store, chunk_size, write_timeout);
         (
             Self {
                 inner,
@@ -213,8 +218,32 @@ impl Drop for WriterGone {
 /// The writer: cuts the pieces into chunks, writes them in order, and
 /// hands the finished body's reference on; on an abort, a failed write or
 /// a body past the store's bound, removes what it wrote.
-async fn write(gone: WriterGone, store: Arc<dyn ChunkStore>, chunk_size: usize) {
+async fn write(
+    gone: WriterGone,
+    store: Arc<dyn ChunkStore>,
+    chunk_size: usize,
+    write_timeout: Option<Duration>,
+) {
+    let write_chunk = |id: &str, index: u64, data: Bytes| -> ChunkWrite {
+        let store = Arc::clone(&store);
+        let id = id.to_owned();
+        Box::pin(async move {
+            let write = store.write_chunk(&id, index, data);
+            match write_timeout {
+                Some(limit) => tokio::time::timeout(limit, write)
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(StorageError::new(
+                            StorageErrorKind::Backend,
+                            format!("a chunk write took more than {limit:?}"),
+                        ))
+                    }),
+                None => write.await,
+            }
+        })
+    };
     let id = new_body_id();
+    let mut writes = InFlight::default();
     let mut chunk = BytesMut::new();
     let mut index = 0u64;
     let mut len = 0u64;
@@ -227,9 +256,11 @@ async fn write(gone: WriterGone, store: Arc<dyn ChunkStore>, chunk_size: usize) 
             Next::End(End::Finish(done)) => {
                 if !chunk.is_empty() {
                     let last = chunk.split().freeze();
-                    if let Err(error) = store.write_chunk(&id, index, last).await {
-                        break Some(error.to_string());
-                    }
+                    writes.start(write_chunk(&id, index, last));
+                    index += 1;
+                }
+                if let Err(error) = writes.finish_all().await {
+                    break Some(error.to_string());
                 }
                 // The writer is done before the record is written: the
                 // tape takes no more.
@@ -255,14 +286,19 @@ async fn write(gone: WriterGone, store: Arc<dyn ChunkStore>, chunk_size: usize) 
                 }
                 chunk.split().freeze()
             };
-            written = store.write_chunk(&id, index, full).await;
+            writes.start(write_chunk(&id, index, full));
             index += 1;
+            if writes.len() > SPOOL_BUDGET_CHUNKS {
+                written = writes.finish_first().await;
+            }
         }
         if let Err(error) = written {
             break Some(error.to_string());
         }
     };
     drop(gone);
+    // Writes still under way land before their chunks are removed.
+    writes.settle().await;
     match &failed {
         Some(error) => {
             tracing::warn!(%error, body = %id, "reqcache: body not stored in chunks");
@@ -273,6 +309,74 @@ async fn write(gone: WriterGone, store: Arc<dyn ChunkStore>, chunk_size: usize) 
         && let Err(error) = store.discard(&id).await
     {
         tracing::warn!(%error, body = %id, "reqcache: chunks of a body given up not removed; the storage's sweep will");
+    }
+}
+
+/// A chunk being written.
+type ChunkWrite = Pin<Box<dyn Future<Output = Result<(), StorageError>> + Send>>;
+
+/// Chunk writes under way, in order: several at once, so that a store
+/// that batches them (SQLite's writer thread commits what is waiting in
+/// one transaction) writes a body faster than one at a time.
+#[derive(Default)]
+struct InFlight(VecDeque<Slot>);
+
+enum Slot {
+    Running(ChunkWrite),
+    Done(Result<(), StorageError>),
+}
+
+impl InFlight {
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Starts `write`: it is polled once now, which sends it on its way.
+    fn start(&mut self, write: ChunkWrite) {
+        self.0.push_back(Slot::Running(write));
+        let mut cx = Context::from_waker(Waker::noop());
+        self.poll_all(&mut cx);
+    }
+
+    fn poll_all(&mut self, cx: &mut Context<'_>) {
+        for slot in &mut self.0 {
+            if let Slot::Running(write) = slot
+                && let Poll::Ready(result) = write.as_mut().poll(cx)
+            {
+                *slot = Slot::Done(result);
+            }
+        }
+    }
+
+    /// Waits for the oldest write to end; its result.
+    async fn finish_first(&mut self) -> Result<(), StorageError> {
+        std::future::poll_fn(|cx| {
+            self.poll_all(cx);
+            match self.0.front() {
+                Some(Slot::Done(_)) => match self.0.pop_front() {
+                    Some(Slot::Done(result)) => Poll::Ready(result),
+                    _ => Poll::Ready(Ok(())),
+                },
+                Some(Slot::Running(_)) => Poll::Pending,
+                None => Poll::Ready(Ok(())),
+            }
+        })
+        .await
+    }
+
+    /// Waits for every write; the first failure, if any.
+    async fn finish_all(&mut self) -> Result<(), StorageError> {
+        while !self.0.is_empty() {
+            self.finish_first().await?;
+        }
+        Ok(())
+    }
+
+    /// Waits for every write, whatever it comes to.
+    async fn settle(&mut self) {
+        while !self.0.is_empty() {
+            let _ = self.finish_first().await;
+        }
     }
 }
 

@@ -345,7 +345,8 @@ impl Tape {
                     }
                     match &state.spool {
                         Some(spool) => spool.push(data.clone()),
-                        None => keep_copy(state, data),
+                        None if state.on_complete.is_some() => keep_copy(state, data),
+                        None => {}
                     }
                 }
             }
@@ -365,13 +366,16 @@ impl Tape {
 /// The body is past the spool plan's size: its chunks are written from
 /// here on. What arrived before goes first: the body's copy, or the one
 /// piece received before it. Readers behind get their pieces back as
-/// slices of the copy, which goes. A body that cannot be spooled stays in
-/// memory, as smaller ones.
+/// slices of the copy, which goes. A body whose chunks cannot be written
+/// (the storage's writes fail) is not stored: it is not held in memory
+/// instead.
 fn start_spool(state: &mut State) {
     let Some(plan) = state.spool_plan.take() else {
         return;
     };
     let Some(spool) = (plan.start)() else {
+        tracing::debug!("reqcache: the storage takes no writes now; large body not stored");
+        unstorable(state);
         return;
     };
     match state.copy.take() {

@@ -123,19 +123,25 @@ impl<'a> Exchange<'a> {
         request: &http::request::Parts,
         body: &[u8],
     ) -> Option<Found> {
-        let mut found = self.lookup_any(request, body).await?;
-        let Some(stored) = &found.entry.stored_body else {
-            return Some(found);
-        };
-        // A record whose body is in chunks this layer cannot read (a
-        // storage that no longer says where they are) answers nothing.
-        let chunks = self.shared.chunks.as_ref()?;
-        if request.method == Method::HEAD || stored.len == 0 {
+        let found = self.lookup_any(request, body).await?;
+        if found.entry.stored_body.is_none() {
             return Some(found);
         }
-        // Its first chunk, read now: a body gone (a tiered L1's copy of a
-        // record replaced since, a file removed by hand) is a miss, and its
-        // record goes; a read that fails is a miss.
+        // Boxed: the hit path's future stays the size it was.
+        Box::pin(self.with_first_chunk(found, &request.method)).await
+    }
+
+    /// `found`, whose body is kept in chunks, with its first chunk: a body
+    /// gone (a tiered L1's copy of a record replaced since, a file removed
+    /// by hand) is a miss, and its record goes; a read that fails is a
+    /// miss. So is a record whose chunks this layer cannot read (a storage
+    /// that no longer says where they are).
+    async fn with_first_chunk(&self, mut found: Found, method: &Method) -> Option<Found> {
+        let stored = found.entry.stored_body.as_ref()?;
+        let chunks = self.shared.chunks.as_ref()?;
+        if *method == Method::HEAD || stored.len == 0 {
+            return Some(found);
+        }
         match storage_calls::read_first_chunk(self.shared, chunks, stored).await? {
             Some(first) => {
                 found.first = Some(first);
@@ -341,6 +347,7 @@ impl<'a> Exchange<'a> {
 
     /// Bytes `start..end` of the stored body of `entry`: in memory, or read
     /// from the storage's chunks as it is sent.
+    #[inline]
     fn body_of<B: Body>(&self, found: &Found, start: u64, end: u64) -> CacheBody<B> {
         let entry = &found.entry;
         match (&entry.stored_body, &self.shared.chunks) {

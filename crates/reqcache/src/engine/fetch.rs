@@ -492,7 +492,12 @@ impl Exchange<'_> {
         Some(SpoolPlan {
             from: CHUNKED_FROM,
             start: Box::new(move || {
-                let (spool, writer) = Spool::new(chunks);
+                // A storage whose writes fail (the breaker is open): not
+                // stored, as other writes are not.
+                if !shared.write_breaker.allows(shared.clock.now()) {
+                    return None;
+                }
+                let (spool, writer) = Spool::new(chunks, shared.settings.write_timeout);
                 shared
                     .writes
                     .submit(&shared.counters, writer.instrument(span), None);

@@ -375,3 +375,22 @@ async fn concurrent_requests_for_a_large_body_all_get_it_whole() {
     assert_eq!(store.len().await.unwrap(), 1);
     assert!(calls.load(Ordering::SeqCst) >= 1);
 }
+
+/// Tokio's clock is paused: the write timeout passes once every task
+/// waits, without sleeping.
+#[tokio::test(start_paused = true)]
+async fn a_hung_storage_never_holds_a_large_body_back() {
+    let store = Store(Arc::new(ChunkMap {
+        gate: Some(Semaphore::new(0)),
+        ..ChunkMap::default()
+    }));
+    let layer = CacheLayer::builder(store.clone())
+        .storage_timeouts(None, Some(std::time::Duration::from_millis(200)))
+        .max_body_size(LEN as usize)
+        .build();
+    let service = layer.layer(upstream(Arc::default(), Arc::default()));
+    let response = service.oneshot(get()).await.unwrap();
+    check_pattern(response.into_body(), 0, LEN).await;
+    layer.cache().flush().await;
+    assert_eq!(store.len().await.unwrap(), 0, "given up, not stored");
+}
