@@ -214,9 +214,12 @@ fn path_and_query(rest: &str) -> (&str, &str) {
 
 impl StorageUrl {
     /// `true` for the storages that keep large bodies in chunks, written
-    /// and read back a chunk at a time (SQLite, files).
+    /// and read back a chunk at a time (SQLite, files, PostgreSQL).
     pub fn keeps_chunks(&self) -> bool {
-        matches!(self, Self::Sqlite { .. } | Self::Files { .. })
+        matches!(
+            self,
+            Self::Sqlite { .. } | Self::Files { .. } | Self::Postgres { .. }
+        )
     }
 
     /// The size bound the URL sets, if it sets one.

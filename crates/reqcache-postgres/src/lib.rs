@@ -85,12 +85,14 @@
 mod bound;
 mod builder;
 mod bus;
+mod chunks;
 mod queries;
 mod storage;
 mod sweep;
 
 pub use builder::{DEFAULT_TABLE, PostgresStorageBuilder};
 pub use bus::{DEFAULT_CHANNEL, PostgresBus};
+pub use chunks::{CHUNK_SIZE, ORPHAN_GRACE};
 pub use storage::PostgresStorage;
 
 /// Re-exported so users can name [`StorageError`] without depending on

@@ -3,7 +3,7 @@
 use reqcache::storage::{StorageError, StorageErrorKind};
 
 /// The columns a write sets, in order.
-const COLUMNS: &str = "key, method, url, status, size, created_at, expires, retain_until, deadline, value, kind, accessed, bytes";
+const COLUMNS: &str = "key, method, url, status, size, created_at, expires, retain_until, deadline, value, kind, accessed, bytes, body";
 
 /// The columns of the first version's table: one that has them is
 /// brought up to date when opened.
@@ -56,6 +56,16 @@ pub(crate) struct Queries {
     pub(crate) evict: String,
     /// The advisory lock one evicting process holds.
     pub(crate) eviction_lock: i64,
+    /// Writes chunk `$2` of body `$1`, written at `$3`.
+    pub(crate) put_chunk: String,
+    /// Chunk `$2` of body `$1`.
+    pub(crate) get_chunk: String,
+    /// The chunks of body `$1`.
+    pub(crate) discard_chunks: String,
+    /// Every chunk.
+    pub(crate) clear_chunks: String,
+    /// At most 10,000 chunks written before `$1` that no row names.
+    pub(crate) sweep_orphan_chunks: String,
 }
 
 impl Queries {
@@ -83,13 +93,19 @@ impl Queries {
             read: format!(
                 "SELECT value, accessed FROM {t} WHERE key = $1 AND (deadline IS NULL OR deadline > $2)"
             ),
+            // A row that names a body (`$13`) is written only when the
+            // body's `$14` chunks of `$15` bytes are all there.
             write: format!(
-                "INSERT INTO {t} ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $6, $12) \
+                "INSERT INTO {t} ({COLUMNS}) \
+                 SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $6, $12, $13::TEXT \
+                 WHERE $13::TEXT IS NULL OR (SELECT COUNT(*) = $14::BIGINT \
+                     AND COALESCE(SUM(octet_length(data)), 0) = $15::BIGINT \
+                     FROM \"{table}_chunks\" WHERE body = $13::TEXT) \
                  ON CONFLICT (key) DO UPDATE SET method = EXCLUDED.method, url = EXCLUDED.url, \
                  status = EXCLUDED.status, size = EXCLUDED.size, created_at = EXCLUDED.created_at, \
                  expires = EXCLUDED.expires, retain_until = EXCLUDED.retain_until, \
                  deadline = EXCLUDED.deadline, value = EXCLUDED.value, kind = EXCLUDED.kind, \
-                 accessed = EXCLUDED.accessed, bytes = EXCLUDED.bytes"
+                 accessed = EXCLUDED.accessed, bytes = EXCLUDED.bytes, body = EXCLUDED.body"
             ),
             remove: format!("DELETE FROM {t} WHERE key = $1"),
             remove_url: format!("DELETE FROM {t} WHERE url = $1"),
@@ -103,7 +119,8 @@ impl Queries {
                  (SELECT key FROM {t} WHERE deadline <= $1 LIMIT {SWEEP_BATCH})"
             ),
             probe: format!(
-                "SELECT {COLUMNS} FROM {t} LIMIT 0; SELECT bytes, evictions FROM \"{table}_usage\" LIMIT 0"
+                "SELECT {COLUMNS} FROM {t} LIMIT 0; SELECT bytes, evictions FROM \"{table}_usage\" LIMIT 0; \
+                 SELECT body, idx, written, data FROM \"{table}_chunks\" LIMIT 0"
             ),
             probe_older: format!("SELECT {FIRST_COLUMNS} FROM {t} LIMIT 0"),
             touch: format!(
@@ -129,6 +146,18 @@ impl Queries {
                 WHERE id = 0 RETURNING (SELECT COUNT(*) FROM gone)"
             ),
             eviction_lock: advisory_lock_key(&format!("evict:{table}")),
+            put_chunk: format!(
+                "INSERT INTO \"{table}_chunks\" (body, idx, written, data) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (body, idx) DO UPDATE SET written = EXCLUDED.written, data = EXCLUDED.data"
+            ),
+            get_chunk: format!("SELECT data FROM \"{table}_chunks\" WHERE body = $1 AND idx = $2"),
+            discard_chunks: format!("DELETE FROM \"{table}_chunks\" WHERE body = $1"),
+            clear_chunks: format!("DELETE FROM \"{table}_chunks\""),
+            sweep_orphan_chunks: format!(
+                "DELETE FROM \"{table}_chunks\" WHERE (body, idx) IN \
+                 (SELECT c.body, c.idx FROM \"{table}_chunks\" c WHERE c.written < $1 \
+                  AND NOT EXISTS (SELECT 1 FROM {t} WHERE {t}.body = c.body) LIMIT {SWEEP_BATCH})"
+            ),
             table,
         })
     }
@@ -162,14 +191,59 @@ impl Queries {
             ALTER TABLE {t} ADD COLUMN IF NOT EXISTS kind SMALLINT NOT NULL DEFAULT 0;
             ALTER TABLE {t} ADD COLUMN IF NOT EXISTS accessed BIGINT;
             ALTER TABLE {t} ADD COLUMN IF NOT EXISTS bytes BIGINT;
+            ALTER TABLE {t} ADD COLUMN IF NOT EXISTS body TEXT;
             UPDATE {t} SET bytes = {ROW_BYTES} WHERE bytes IS NULL;
             CREATE INDEX IF NOT EXISTS \"{name}_url\" ON {t} (url);
             CREATE INDEX IF NOT EXISTS \"{name}_expires\" ON {t} (expires) WHERE expires IS NOT NULL;
             CREATE INDEX IF NOT EXISTS \"{name}_deadline\" ON {t} (deadline) WHERE deadline IS NOT NULL;
             CREATE INDEX IF NOT EXISTS \"{name}_accessed\" ON {t} (accessed ASC NULLS FIRST);
+            CREATE INDEX IF NOT EXISTS \"{name}_body\" ON {t} (body) WHERE body IS NOT NULL;
             {usage}
+            {chunks}
             COMMIT;",
             usage = self.usage_ledger(kind),
+            chunks = self.chunks_table(kind),
+        )
+    }
+
+    /// The table of bodies kept in chunks, and the statement triggers that
+    /// delete a body's chunks with the row that names it: whatever deletes
+    /// the row (a removal, the sweeper, the bound's evictions, a clear) or
+    /// gives it another body. A row counts its body's bytes (see `write`),
+    /// so the usage ledger and the evictions see them.
+    fn chunks_table(&self, kind: &str) -> String {
+        let name = &self.table;
+        let t = format!("\"{name}\"");
+        let chunks = format!("\"{name}_chunks\"");
+        let function = format!("\"{name}_drop_bodies\"");
+        format!(
+            "CREATE {kind} IF NOT EXISTS {chunks} (
+                body TEXT NOT NULL,
+                idx BIGINT NOT NULL,
+                written BIGINT NOT NULL,
+                data BYTEA NOT NULL,
+                PRIMARY KEY (body, idx)
+            );
+            ALTER TABLE {chunks} ALTER COLUMN data SET STORAGE EXTERNAL;
+            CREATE INDEX IF NOT EXISTS \"{name}_chunks_written\" ON {chunks} (written);
+            CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $body$
+            BEGIN
+                IF TG_OP = 'DELETE' THEN
+                    DELETE FROM {chunks} WHERE body IN
+                        (SELECT body FROM removed WHERE body IS NOT NULL);
+                ELSE
+                    DELETE FROM {chunks} WHERE body IN
+                        (SELECT r.body FROM removed r WHERE r.body IS NOT NULL
+                         AND NOT EXISTS (SELECT 1 FROM added a WHERE a.body = r.body));
+                END IF;
+                RETURN NULL;
+            END
+            $body$;
+            CREATE OR REPLACE TRIGGER \"{name}_bodies_deleted\" AFTER DELETE ON {t}
+                REFERENCING OLD TABLE AS removed FOR EACH STATEMENT EXECUTE FUNCTION {function}();
+            CREATE OR REPLACE TRIGGER \"{name}_bodies_replaced\" AFTER UPDATE ON {t}
+                REFERENCING OLD TABLE AS removed NEW TABLE AS added
+                FOR EACH STATEMENT EXECUTE FUNCTION {function}();"
         )
     }
 

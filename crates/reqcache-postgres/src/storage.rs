@@ -8,7 +8,8 @@ use std::time::SystemTime;
 use async_trait::async_trait;
 use reqcache::storage::backend::unix_time::{from_unix_nanos, to_unix_nanos};
 use reqcache::storage::backend::{
-    AccessStamps, ByteStore, Record, RecordKind, StorageUsage, counted_bytes, fits_bound,
+    AccessStamps, ByteStore, ChunkStore, Record, RecordKind, StorageUsage, counted_bytes,
+    fits_bound,
 };
 use reqcache::storage::{EntryInfo, StorageError, StorageErrorKind};
 use sqlx::postgres::{PgPool, PgRow};
@@ -106,7 +107,7 @@ impl PostgresStorage {
     }
 
     /// The shared state, ready for queries.
-    async fn ready(&self) -> Result<&Shared, StorageError> {
+    pub(crate) async fn ready(&self) -> Result<&Shared, StorageError> {
         if self.shared.schema_ready.initialized() {
             return Ok(&self.shared);
         }
@@ -226,15 +227,19 @@ impl ByteStore for PostgresStorage {
         }))
     }
 
-    /// With a bound, a write that passes it starts the eviction task.
+    /// With a bound, a write that passes it starts the eviction task. A
+    /// row that names a body kept in chunks is written only when every
+    /// chunk is there (else refused), and counts the body's bytes.
     async fn write(&self, record: Record) -> Result<(), StorageError> {
         let info = record.info;
-        let bytes = counted_bytes(record.value.len(), info.key.len(), info.url.len());
+        let body_len = record.body.as_ref().map_or(0, |body| body.len);
+        let bytes = counted_bytes(record.value.len(), info.key.len(), info.url.len())
+            .saturating_add(i64::try_from(body_len).unwrap_or(i64::MAX));
         fits_bound(bytes as u64, self.shared.max_size, "the table")?;
         let shared = self.ready().await?;
         // Statuses are 100-999 (http::StatusCode): they fit a SMALLINT.
         let status = i16::try_from(info.status.as_u16()).unwrap_or(i16::MAX);
-        sqlx::query(&shared.queries.write)
+        let written = sqlx::query(&shared.queries.write)
             .bind(info.key)
             .bind(info.method.as_str())
             .bind(info.url)
@@ -247,9 +252,31 @@ impl ByteStore for PostgresStorage {
             .bind(record.value)
             .bind(i16::from(info.kind.code()))
             .bind(bytes)
+            .bind(record.body.as_ref().map(|body| body.id.as_str()))
+            .bind(
+                record
+                    .body
+                    .as_ref()
+                    .map_or(0, |body| i64::try_from(body.chunks()).unwrap_or(i64::MAX)),
+            )
+            .bind(i64::try_from(body_len).unwrap_or(i64::MAX))
             .execute(&shared.pool)
             .await
             .map_err(shared.failed("write"))?;
+        if written.rows_affected() == 0
+            && let Some(body) = &record.body
+        {
+            return Err(StorageError::new(
+                StorageErrorKind::Backend,
+                format!(
+                    "PostgreSQL {} (table {:?}): body {} is not whole: its {} chunks are not all stored",
+                    shared.target,
+                    shared.queries.table,
+                    body.id,
+                    body.chunks()
+                ),
+            ));
+        }
         self.after_write();
         Ok(())
     }
@@ -277,6 +304,11 @@ impl ByteStore for PostgresStorage {
     async fn remove_all(&self) -> Result<(), StorageError> {
         let shared = self.ready().await?;
         sqlx::query(&shared.queries.remove_all)
+            .execute(&shared.pool)
+            .await
+            .map_err(shared.failed("clear"))?;
+        // Chunks of bodies still being written, or given up, too.
+        sqlx::query(&shared.queries.clear_chunks)
             .execute(&shared.pool)
             .await
             .map(drop)
@@ -341,5 +373,9 @@ impl ByteStore for PostgresStorage {
     /// expiry): reads leave out rows past it, and the sweeper deletes them.
     fn expires_natively(&self) -> bool {
         true
+    }
+
+    fn chunks(&self) -> Option<Arc<dyn ChunkStore>> {
+        Some(Arc::new(self.clone()))
     }
 }

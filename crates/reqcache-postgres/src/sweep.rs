@@ -8,6 +8,7 @@ use reqcache::storage::StorageError;
 use reqcache::storage::backend::spawn_sweeper;
 use reqcache::storage::backend::unix_time::to_unix_nanos;
 
+use crate::chunks::ORPHAN_GRACE;
 use crate::queries::SWEEP_BATCH;
 use crate::storage::{PostgresStorage, Shared};
 
@@ -43,6 +44,22 @@ impl PostgresStorage {
                 .await
                 .map_err(shared.failed("sweep"))?;
             deleted += done.rows_affected();
+            if done.rows_affected() < SWEEP_BATCH as u64 {
+                break;
+            }
+        }
+        // Chunks of bodies whose writes were cut short.
+        let orphaned_before = to_unix_nanos(
+            SystemTime::now()
+                .checked_sub(ORPHAN_GRACE)
+                .unwrap_or(std::time::UNIX_EPOCH),
+        );
+        loop {
+            let done = sqlx::query(&shared.queries.sweep_orphan_chunks)
+                .bind(orphaned_before)
+                .execute(&shared.pool)
+                .await
+                .map_err(shared.failed("sweep"))?;
             if done.rows_affected() < SWEEP_BATCH as u64 {
                 return Ok(deleted);
             }

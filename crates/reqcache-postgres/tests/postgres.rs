@@ -121,6 +121,7 @@ async fn the_table_is_created_with_its_indexes_logged_or_unlogged() {
             indexes,
             [
                 format!("{table}_accessed"),
+                format!("{table}_body"),
                 format!("{table}_deadline"),
                 format!("{table}_expires"),
                 format!("{table}_pkey"),
@@ -136,6 +137,15 @@ async fn the_table_is_created_with_its_indexes_logged_or_unlogged() {
         .await
         .unwrap();
         assert_eq!(ledger, persistence);
+        // And the chunks of large bodies.
+        let chunks: i8 = sqlx::query_scalar(
+            "SELECT relpersistence::\"char\" FROM pg_class WHERE relname = $1 AND relkind = 'r'",
+        )
+        .bind(format!("{table}_chunks"))
+        .fetch_one(storage.pool())
+        .await
+        .unwrap();
+        assert_eq!(chunks, persistence);
     }
 }
 
