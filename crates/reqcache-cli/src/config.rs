@@ -183,8 +183,8 @@ pub struct ProxyConfig {
     #[arg(long, value_name = "BYTES", default_value_t = ProxyOptions::default().max_request_body_size)]
     pub max_request_body: usize,
     /// The largest response body stored, with a unit (64MiB, 2GiB); larger
-    /// ones stream through uncached. Default: on sqlite: and fs:, which keep
-    /// bodies in chunks and streams them back (memory does not grow with
+    /// ones stream through uncached. Default: on sqlite:, fs: and
+    /// postgres://, which keep bodies in chunks and stream them back (memory does not grow with
     /// a body), 1GiB or the storage's --max-size if smaller, as nginx and
     /// Varnish set no per-object limit of their own; elsewhere 8MiB, since
     /// those storages hold a body whole in memory to write and read it.
@@ -488,10 +488,13 @@ mod tests {
         default_back.max_size = None;
         default_back.max_body_size = None;
         assert_eq!(default_back, ProxyConfig::default());
-        // On SQLite, 1 GiB or the bound if smaller.
+        // On the storages that keep chunks, 1 GiB or the bound if smaller.
         for (storage, limit) in [
             ("sqlite:/tmp/c", 1 << 30),
             ("sqlite:/tmp/c?max_size=64MiB", 64 << 20),
+            ("fs:/tmp/c", 1 << 30),
+            ("postgres://h/db?max_size=2GiB", 1 << 30),
+            ("redis://127.0.0.1", 8 << 20),
         ] {
             let config = ProxyConfig {
                 storage: storage.to_owned(),
