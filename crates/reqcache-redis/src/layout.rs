@@ -3,9 +3,9 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use reqcache::storage::EntryInfo;
-use reqcache::storage::backend::EntryMetadata;
 use reqcache::storage::backend::Sidecar;
 use reqcache::storage::backend::unix_time::{from_unix_nanos, to_unix_nanos};
+use reqcache::storage::backend::{BodyRef, EntryMetadata};
 use serde::{Deserialize, Serialize};
 
 /// How many buckets a namespace is spread over (one hash tag each).
@@ -76,6 +76,12 @@ impl Layout {
     pub(crate) fn url_indexes(&self, bucket: u8) -> String {
         format!("{}:ui", self.tag(bucket))
     }
+
+    /// Chunk `index` of body `id`: a body's chunks share a hash tag, so a
+    /// cluster keeps them on one node.
+    pub(crate) fn chunk(&self, id: &str, index: u64) -> String {
+        format!("{{{}:b:{id}}}:{index}", self.namespace)
+    }
 }
 
 /// Milliseconds since the Unix epoch, saturating; 0 before it.
@@ -90,6 +96,10 @@ pub(crate) fn millis(time: SystemTime) -> u64 {
 pub(crate) struct Meta {
     entry: EntryMetadata,
     deadline: Option<i64>,
+    /// The body the record keeps in chunks, and how many (left out
+    /// otherwise: older records have no such field).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    body: Option<(String, u64)>,
 }
 
 impl Sidecar for Meta {
@@ -99,11 +109,23 @@ impl Sidecar for Meta {
 }
 
 impl Meta {
-    pub(crate) fn of(info: &EntryInfo, deadline: Option<SystemTime>) -> Self {
+    pub(crate) fn of(
+        info: &EntryInfo,
+        deadline: Option<SystemTime>,
+        body: Option<&BodyRef>,
+    ) -> Self {
         Self {
             entry: EntryMetadata::from_info(info),
             deadline: deadline.map(to_unix_nanos),
+            body: body.map(|body| (body.id.clone(), body.chunks())),
         }
+    }
+
+    /// The body the record keeps in chunks: its id and how many.
+    pub(crate) fn body(&self) -> Option<(&str, u64)> {
+        self.body
+            .as_ref()
+            .map(|(id, chunks)| (id.as_str(), *chunks))
     }
 
     /// `true` once Redis has (or will have) dropped the value.

@@ -69,7 +69,7 @@ mod layout;
 mod storage;
 
 pub use bus::{DEFAULT_CHANNEL, RedisBus};
-pub use storage::{RedisStorage, RedisStorageBuilder};
+pub use storage::{CHUNK_SIZE, ORPHAN_GRACE, RedisStorage, RedisStorageBuilder};
 
 /// Re-exported so users can name [`StorageError`] without depending on
 /// `reqcache` directly.

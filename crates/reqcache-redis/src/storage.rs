@@ -5,9 +5,10 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
+use bytes::Bytes;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::{ClusterClient, ClusterClientBuilder};
-use reqcache::storage::backend::{ByteStore, Record, Sidecar};
+use reqcache::storage::backend::{BodyRef, ByteStore, ChunkStore, Record, Sidecar};
 use reqcache::storage::{EntryInfo, StorageError, StorageErrorKind};
 
 use crate::connection::Connection;
@@ -162,6 +163,24 @@ impl RedisStorage {
         if keys.is_empty() {
             return Ok(0);
         }
+        // The bodies the records keep in chunks go with them.
+        let metas: Vec<Option<Vec<u8>>> = self
+            .query(redis::cmd("HMGET").arg(self.layout.meta(bucket)).arg(keys))
+            .await?;
+        let bodies: Vec<(String, u64)> = metas
+            .iter()
+            .filter_map(|meta| meta.as_deref().and_then(Meta::decode))
+            .filter_map(|meta| meta.body().map(|(id, chunks)| (id.to_owned(), chunks)))
+            .collect();
+        let removed = self.delete_records(bucket, keys).await?;
+        for (id, chunks) in bodies {
+            self.delete_chunks(&id, chunks).await?;
+        }
+        Ok(removed)
+    }
+
+    /// Deletes records and their metadata, in one transaction.
+    async fn delete_records(&self, bucket: u8, keys: &[String]) -> Result<u64, StorageError> {
         let mut pipe = redis::pipe();
         pipe.atomic();
         let del = pipe.cmd("DEL");
@@ -354,6 +373,132 @@ fn config(error: redis::RedisError) -> StorageError {
     )
 }
 
+impl RedisStorage {
+    /// The body the record under `key` keeps in chunks, from its metadata.
+    async fn body_of(&self, bucket: u8, key: &str) -> Result<Option<(String, u64)>, StorageError> {
+        let meta: Option<Vec<u8>> = self
+            .query(redis::cmd("HGET").arg(self.layout.meta(bucket)).arg(key))
+            .await?;
+        Ok(meta
+            .as_deref()
+            .and_then(Meta::decode)
+            .and_then(|meta| meta.body().map(|(id, chunks)| (id.to_owned(), chunks))))
+    }
+
+    /// Gives `body`'s chunks the deadline of the record about to name it;
+    /// an error when one is missing (expired, evicted, never written).
+    async fn keep_chunks(
+        &self,
+        body: &BodyRef,
+        deadline: Option<SystemTime>,
+    ) -> Result<(), StorageError> {
+        let mut pipe = redis::pipe();
+        for index in 0..body.chunks() {
+            let key = self.layout.chunk(&body.id, index);
+            match deadline {
+                Some(deadline) => pipe.cmd("PEXPIREAT").arg(key).arg(millis(deadline).max(1)),
+                None => pipe.cmd("PERSIST").arg(key),
+            };
+        }
+        let kept: Vec<i64> = self.pipeline(&pipe).await?;
+        // PERSIST answers 0 for a key without a TTL too: check those.
+        let present = if deadline.is_some() {
+            kept.iter().filter(|k| **k == 1).count() as u64
+        } else {
+            let mut exists = redis::cmd("EXISTS");
+            for index in 0..body.chunks() {
+                exists.arg(self.layout.chunk(&body.id, index));
+            }
+            self.query(&exists).await?
+        };
+        if present == body.chunks() {
+            return Ok(());
+        }
+        Err(StorageError::new(
+            StorageErrorKind::Backend,
+            format!(
+                "body {} is not whole: {present} of its {} chunks are stored",
+                body.id,
+                body.chunks()
+            ),
+        ))
+    }
+
+    /// Deletes `chunks` chunks of body `id`.
+    async fn delete_chunks(&self, id: &str, chunks: u64) -> Result<(), StorageError> {
+        for first in (0..chunks).step_by(256) {
+            let mut del = redis::cmd("DEL");
+            for index in first..(first + 256).min(chunks) {
+                del.arg(self.layout.chunk(id, index));
+            }
+            self.query::<()>(&del).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Bodies past [`CHUNKED_FROM`](reqcache::storage::backend::CHUNKED_FROM)
+/// bytes are kept in a key per chunk of [`CHUNK_SIZE`], beside the record,
+/// sharing one hash tag per body. Written with a TTL of [`ORPHAN_GRACE`],
+/// they take the record's deadline when it is written (and again with
+/// each revalidation); they are deleted with the record, and when a new
+/// body replaces them. Redis's `maxmemory` policy may evict a chunk on its
+/// own: the hit that finds the first chunk gone is a miss, one that finds a
+/// later chunk gone ends its body with an error.
+#[async_trait]
+impl ChunkStore for RedisStorage {
+    fn chunk_size(&self) -> u32 {
+        CHUNK_SIZE
+    }
+
+    fn max_size(&self) -> Option<u64> {
+        None
+    }
+
+    async fn write_chunk(&self, id: &str, index: u64, data: Bytes) -> Result<(), StorageError> {
+        let grace = u64::try_from(ORPHAN_GRACE.as_millis()).unwrap_or(u64::MAX);
+        self.query(
+            redis::cmd("SET")
+                .arg(self.layout.chunk(id, index))
+                .arg(data.as_ref())
+                .arg("PX")
+                .arg(grace),
+        )
+        .await
+    }
+
+    async fn read_chunk(&self, id: &str, index: u64) -> Result<Option<Bytes>, StorageError> {
+        let found: Option<Vec<u8>> = self
+            .query(redis::cmd("GET").arg(self.layout.chunk(id, index)))
+            .await?;
+        Ok(found.map(Bytes::from))
+    }
+
+    /// Deletes the chunks written: they are consecutive from 0, so the
+    /// first batch that finds none ends it.
+    async fn discard(&self, id: &str) -> Result<(), StorageError> {
+        for first in (0u64..).step_by(256) {
+            let mut del = redis::cmd("DEL");
+            for index in first..first + 256 {
+                del.arg(self.layout.chunk(id, index));
+            }
+            let deleted: u64 = self.query(&del).await?;
+            if deleted == 0 {
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The length of the chunks of a body kept in chunks: 256 KiB.
+pub const CHUNK_SIZE: u32 = 256 * 1024;
+
+/// The TTL of a chunk whose record is not written yet: one hour, longer
+/// than any body takes to write. A write cut short leaves chunks that
+/// expire by then.
+pub const ORPHAN_GRACE: Duration = Duration::from_secs(3600);
+
 #[async_trait]
 impl ByteStore for RedisStorage {
     async fn read(&self, key: &str, _now: SystemTime) -> Result<Option<Vec<u8>>, StorageError> {
@@ -361,15 +506,31 @@ impl ByteStore for RedisStorage {
             .await
     }
 
+    /// A record that names a body kept in chunks gives the chunks its
+    /// deadline first (`PEXPIREAT`, or `PERSIST` without one), and is
+    /// written only when every chunk is there; the chunks of a body it
+    /// replaces are deleted after it.
     async fn write(&self, record: Record) -> Result<(), StorageError> {
         let Record {
             info,
             value,
             deadline,
+            body,
             ..
         } = record;
         let key = info.key.as_str();
         let bucket = Layout::bucket(key);
+        // A small record replacing one with a body leaves the old chunks
+        // to expire with their TTL: no read before every write.
+        let replaced = match &body {
+            Some(body) => {
+                self.keep_chunks(body, deadline).await?;
+                self.body_of(bucket, key)
+                    .await?
+                    .filter(|(old, _)| *old != body.id)
+            }
+            None => None,
+        };
         let removable_at = match (info.expires, info.retain_until) {
             (Some(e), Some(r)) => Some(e.min(r)),
             (e, r) => e.or(r),
@@ -384,7 +545,7 @@ impl ByteStore for RedisStorage {
         pipe.cmd("HSET")
             .arg(self.layout.meta(bucket))
             .arg(key)
-            .arg(Meta::of(&info, deadline).encode())
+            .arg(Meta::of(&info, deadline, body.as_ref()).encode())
             .ignore();
         pipe.cmd(if info.kind.is_response() {
             "SREM"
@@ -405,7 +566,11 @@ impl ByteStore for RedisStorage {
             .arg(removable_at.map_or_else(|| "+inf".to_owned(), |t| millis(t).to_string()))
             .arg(key)
             .ignore();
-        self.pipeline::<()>(&pipe).await
+        self.pipeline::<()>(&pipe).await?;
+        if let Some((old, chunks)) = replaced {
+            self.delete_chunks(&old, chunks).await?;
+        }
+        Ok(())
     }
 
     async fn remove(&self, key: &str) -> Result<bool, StorageError> {
@@ -533,5 +698,9 @@ impl ByteStore for RedisStorage {
 
     fn expires_natively(&self) -> bool {
         true
+    }
+
+    fn chunks(&self) -> Option<Arc<dyn ChunkStore>> {
+        Some(Arc::new(self.clone()))
     }
 }
