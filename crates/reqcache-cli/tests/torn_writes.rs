@@ -18,8 +18,9 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use reqcache_test::chunked::{PatternBody, check_pattern};
-use support::start_proxy;
+use reqcache_test::chunked::{PatternBody, check_pattern, pattern_byte};
+use std::process::Command;
+use support::{BIN, start_proxy};
 use tokio::net::TcpListener;
 
 const LEN: u64 = 64 << 20;
@@ -149,6 +150,41 @@ async fn a_write_cut_by_kill_9_is_a_miss(storage: &str) {
     let response = get(&proxy).await;
     assert_eq!(word(&response), "Hit");
     check_pattern(response.into_body(), 0, LEN).await;
+
+    // `reqcache show` names the body kept in chunks, and writes it out.
+    let url = format!("http://{upstream}/big");
+    let shown = Command::new(BIN)
+        .args(["show", "--storage", storage, &url, "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        shown.status.success(),
+        "{}",
+        String::from_utf8_lossy(&shown.stderr)
+    );
+    // A line per entry for the URL (the HEAD requests' too).
+    let shown = String::from_utf8(shown.stdout).unwrap();
+    let get = shown
+        .lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
+        .find(|entry| entry["method"] == "GET")
+        .unwrap_or_else(|| panic!("no GET entry in {shown}"));
+    assert_eq!(get["stored_body"]["len"], LEN, "{get}");
+    let key = get["key"].as_str().unwrap();
+    let shown = Command::new(BIN)
+        .args(["show", "--storage", storage, key, "--body"])
+        .output()
+        .unwrap();
+    assert!(shown.status.success());
+    let out = &shown.stdout;
+    let body_start = out.windows(2).position(|w| w == b"\n\n").unwrap() + 2;
+    let body = &out[body_start..out.len() - 1];
+    assert_eq!(body.len() as u64, LEN);
+    assert!(
+        body.iter()
+            .enumerate()
+            .all(|(at, byte)| *byte == pattern_byte(at as u64))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -242,7 +242,18 @@ impl AdminCommand {
                     if body {
                         println!();
                         use std::io::Write as _;
-                        std::io::stdout().write_all(&entry.body)?;
+                        match &entry.stored_body {
+                            // Kept in chunks: written out a chunk at a time.
+                            Some(stored) => {
+                                admin::write_stored_body(
+                                    handle.storage(),
+                                    stored,
+                                    &mut std::io::stdout().lock(),
+                                )
+                                .await?
+                            }
+                            None => std::io::stdout().write_all(&entry.body)?,
+                        }
                         println!();
                     }
                 }

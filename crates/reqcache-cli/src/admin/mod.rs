@@ -11,5 +11,5 @@ pub use command::{AdminCommand, Target};
 pub use operations::{
     ImportReport, ListFilter, Stats, copy, delete, entry_json, export, find, handle, import,
     info_json, info_line, leads_to, list, progress, record_json, responses_per_url,
-    same_path_elsewhere, stats, where_to_look,
+    same_path_elsewhere, stats, where_to_look, write_stored_body,
 };

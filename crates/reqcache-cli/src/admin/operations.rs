@@ -312,7 +312,14 @@ pub fn entry_json(info: &EntryInfo, entry: &CachedResponse, body: bool, now: Sys
     let mut value = info_json(info, now);
     value["version"] = json!(format!("{:?}", entry.version));
     value["headers"] = Value::Array(headers);
-    if body {
+    if let Some(stored) = &entry.stored_body {
+        // Kept in chunks, possibly gigabytes: named, not inlined.
+        value["stored_body"] = json!({
+            "id": stored.id,
+            "len": stored.len,
+            "chunk_size": stored.chunk_size,
+        });
+    } else if body {
         match std::str::from_utf8(&entry.body) {
             Ok(text) => value["body"] = json!(text),
             Err(_) => {
@@ -323,6 +330,31 @@ pub fn entry_json(info: &EntryInfo, entry: &CachedResponse, body: bool, now: Sys
         }
     }
     value
+}
+
+/// Writes a body kept in chunks to `out`, a chunk at a time.
+///
+/// # Errors
+/// A message when the storage keeps no chunks, one is missing or of the
+/// wrong length, or `out` fails.
+pub async fn write_stored_body(
+    storage: &Arc<dyn Storage>,
+    body: &reqcache::storage::backend::BodyRef,
+    out: &mut impl std::io::Write,
+) -> Result<(), String> {
+    let chunks = storage
+        .chunks()
+        .ok_or("this storage keeps no bodies in chunks")?;
+    for index in 0..body.chunks() {
+        let chunk = chunks
+            .read_chunk(&body.id, index)
+            .await
+            .map_err(|e| e.to_string())?
+            .filter(|chunk| chunk.len() as u64 == body.chunk_len(index))
+            .ok_or_else(|| format!("chunk {index} of body {} is missing or damaged", body.id))?;
+        out.write_all(&chunk).map_err(|e| e.to_string())?;
+    }
+    Ok(())
 }
 
 /// Where an entry asked for by `url` may be instead: the stored URLs (at
