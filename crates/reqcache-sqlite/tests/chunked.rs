@@ -97,3 +97,20 @@ async fn chunks_no_row_names_are_swept_once_old() {
     storage.sweep(SystemTime::now()).await.unwrap();
     assert_eq!(chunk_rows(&storage).await, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_moves_with_its_body_to_files_to_memory_and_to_another_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = open(&dir).await;
+    let files = reqcache_fs::FileStorage::open(dir.path().join("files"))
+        .await
+        .unwrap();
+    chunked::chunked_records_move_with_their_bodies(
+        Arc::new(storage.clone()),
+        Arc::new(files),
+        16 << 20,
+    )
+    .await;
+    // The rekeyed record has its own chunks; the old ones went with its key.
+    assert_eq!(chunk_rows(&storage).await, 64);
+}

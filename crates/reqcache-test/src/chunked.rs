@@ -405,3 +405,66 @@ pub async fn chunked_body_cut_short_is_never_stored(storage: Arc<dyn Storage>, l
     layer.cache().flush().await;
     assert_eq!(storage.len().await.expect("len"), 0, "nothing stored");
 }
+
+/// A response of `len` bytes stored in chunks on `storage` moves with its
+/// body: copied to `other` (into its chunks, or whole when it keeps none)
+/// and to a memory storage, and rekeyed within `storage`; each is then a
+/// hit with the whole body, and the original still is.
+///
+/// # Panics
+/// When any of that does not hold.
+pub async fn chunked_records_move_with_their_bodies(
+    storage: Arc<dyn Storage>,
+    other: Arc<dyn Storage>,
+    len: u64,
+) {
+    let origin = Origin {
+        len,
+        version: Arc::new(AtomicUsize::new(1)),
+        full: Arc::default(),
+        not_modified: Arc::default(),
+        fail_at: None,
+    };
+    let layer_on = |storage: Arc<dyn Storage>, ignored: &[&str]| {
+        CacheLayer::builder(storage)
+            .write_mode(WriteMode::Durable)
+            .max_body_size(usize::try_from(len).unwrap_or(usize::MAX))
+            .ignored_parameters(ignored.iter().map(|name| (*name).to_owned()))
+            .build()
+    };
+    let get = |layer: &CacheLayer| {
+        let upstream = origin.clone();
+        let service = layer.layer(tower::service_fn(move |request: Request<Full<Bytes>>| {
+            let response = upstream.answer(&request);
+            async move { Ok::<_, Infallible>(response) }
+        }));
+        async move {
+            let request = Request::get("https://example.com/large.bin?x=1")
+                .body(Full::default())
+                .expect("a valid request");
+            service.oneshot(request).await.expect("infallible")
+        }
+    };
+    let layer = layer_on(Arc::clone(&storage), &[]);
+    check_pattern(get(&layer).await.into_body(), 0, len).await;
+    layer.cache().flush().await;
+    let memory: Arc<dyn Storage> = Arc::new(
+        reqcache::MemoryStorage::builder()
+            .max_size(2 * len + (1 << 20))
+            .build(),
+    );
+    for destination in [other, memory] {
+        assert_eq!(layer.cache().copy_to(&*destination).await.expect("copy"), 1);
+        let hit = get(&layer_on(destination, &[])).await;
+        assert!(status(&hit).from_cache(), "a hit on the copy");
+        check_pattern(hit.into_body(), 0, len).await;
+    }
+    // Rekeyed: `x` ignored from now on.
+    let rekeyed = layer_on(Arc::clone(&storage), &["x"]);
+    let report = rekeyed.cache().rekey().await.expect("rekey");
+    assert_eq!(report.rekeyed, 1, "{report:?}");
+    let hit = get(&rekeyed).await;
+    assert!(status(&hit).from_cache(), "a hit under the new key");
+    check_pattern(hit.into_body(), 0, len).await;
+    assert_eq!(origin.full.load(Ordering::SeqCst), 1);
+}

@@ -9,7 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use globset::GlobMatcher;
 use indicatif::{ProgressBar, ProgressStyle};
-use reqcache::storage::backend::StoredRecord;
+use reqcache::storage::backend::{StoredRecord, portable_record};
 use reqcache::storage::{CachedResponse, Codec, EntryInfo, Serializer, Storage, StorageUsage};
 use reqcache::{CacheHandle, CacheLayer, StorageError};
 use serde_json::{Value, json};
@@ -451,12 +451,19 @@ pub async fn copy(
     let infos = source.entries().await?;
     let bar = progress(infos.len() as u64, "copying");
     let mut copied = 0;
+    let chunks = destination.chunks();
     for info in infos {
-        if let Some(record) = source.get_record(&info.key, now).await? {
-            copied += u64::from(record.kind().is_response());
-            destination.put_record(&info.key, record).await?;
-        }
         bar.inc(1);
+        let Some(record) = source.get_record(&info.key, now).await? else {
+            continue;
+        };
+        // A body kept in chunks goes with it (into the destination's
+        // chunks, or whole).
+        let Some(record) = portable_record(source, chunks.as_deref(), record).await? else {
+            continue;
+        };
+        copied += u64::from(record.kind().is_response());
+        destination.put_record(&info.key, record).await?;
     }
     bar.finish_and_clear();
     Ok(copied)
@@ -485,6 +492,10 @@ pub async fn export(
     for info in infos {
         bar.inc(1);
         let Some(record) = storage.get_record(&info.key, now).await? else {
+            continue;
+        };
+        // A body kept in chunks is written whole, as any other.
+        let Some(record) = portable_record(storage, None, record).await? else {
             continue;
         };
         let record: Value =

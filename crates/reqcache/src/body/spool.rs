@@ -13,10 +13,9 @@
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 
@@ -242,7 +241,7 @@ async fn write(
             }
         })
     };
-    let id = new_body_id();
+    let id = BodyRef::new_id();
     let mut writes = InFlight::default();
     let mut chunk = BytesMut::new();
     let mut index = 0u64;
@@ -378,21 +377,6 @@ impl InFlight {
             let _ = self.finish_first().await;
         }
     }
-}
-
-/// An id no other body of any process has: the time, the process and a
-/// counter.
-fn new_body_id() -> String {
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_nanos();
-    format!(
-        "{nanos:x}-{:x}-{:x}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    )
 }
 
 /// A chunk being read.

@@ -14,6 +14,7 @@ use crate::policy::expiration::Expiration;
 use crate::policy::{storable, vary};
 use crate::runtime::Shared;
 pub use crate::runtime::stats::CacheStats;
+use crate::storage::backend::portable_record;
 use crate::storage::{
     Alias, CachedResponse, EntryInfo, Storage, StorageError, StoredRecord, VaryIndex,
 };
@@ -403,10 +404,16 @@ impl CacheHandle {
         let now = self.now();
         let mut copied = 0;
         for info in source.entries().await? {
-            if let Some(record) = source.get_record(&info.key, now).await? {
-                copied += u64::from(record.kind().is_response());
-                destination.put_record(&info.key, record).await?;
-            }
+            let Some(record) = source.get_record(&info.key, now).await? else {
+                continue;
+            };
+            // A body kept in chunks goes with it.
+            let chunks = destination.chunks();
+            let Some(record) = portable_record(&**source, chunks.as_deref(), record).await? else {
+                continue;
+            };
+            copied += u64::from(record.kind().is_response());
+            destination.put_record(&info.key, record).await?;
         }
         Ok(copied)
     }
@@ -492,6 +499,12 @@ impl CacheHandle {
                     None => record.clone(),
                 },
                 other => other.clone(),
+            };
+            // Its own copy of a body kept in chunks: removing the old key
+            // takes the old copy.
+            let chunks = storage.chunks();
+            let Some(record) = portable_record(&**storage, chunks.as_deref(), record).await? else {
+                continue;
             };
             storage.put_record(new, record).await?;
             if !written.contains(old.as_str()) {

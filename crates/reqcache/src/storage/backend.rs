@@ -22,6 +22,7 @@
 //! ```
 
 pub use super::access_stamps::{ACCESS_STAMP_STEP, AccessStamps};
+pub use super::body_copy::portable_record;
 pub use super::bus::{
     BusSettings, BusSubscriber, InvalidationBus, MAX_RESUBSCRIBE_BACKOFF, MIN_RESUBSCRIBE_BACKOFF,
     SessionEnd,

@@ -13,6 +13,8 @@
 //! (`304`) rewrites the record alone; the chunks stay.
 
 use std::fmt::Debug;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -50,6 +52,27 @@ pub struct BodyRef {
 }
 
 impl BodyRef {
+    /// An id no other body of any process has: the time, the process and
+    /// a counter, in hex digits and dashes (so never a path).
+    ///
+    /// ```
+    /// use reqcache::storage::backend::BodyRef;
+    ///
+    /// assert_ne!(BodyRef::new_id(), BodyRef::new_id());
+    /// ```
+    pub fn new_id() -> String {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos();
+        format!(
+            "{nanos:x}-{:x}-{:x}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        )
+    }
+
     /// The body `id` of `len` bytes, in chunks of `chunk_size` bytes (at
     /// least 1).
     pub fn new(id: impl Into<String>, len: u64, chunk_size: u32) -> Self {

@@ -12,6 +12,7 @@
 
 mod access_stamps;
 pub mod backend;
+mod body_copy;
 mod bus;
 mod byte_store;
 mod chunks;
