@@ -48,8 +48,11 @@
 //! # The 400 KB item limit
 //! An entry whose item would exceed DynamoDB's 400 KB is not stored: `put`
 //! refuses it with [`StorageErrorKind::TooLarge`](reqcache::storage::StorageErrorKind),
-//! which the layer logs and counts, answering from upstream as usual. Large
-//! responses want another storage (or `max_body_size` below the limit).
+//! which the layer logs (at `debug`) and counts
+//! ([`CacheStats::writes_refused`](reqcache::CacheStats), not a storage
+//! failure: it never opens the breaker), answering from upstream as usual.
+//! DynamoDB keeps no bodies in chunks; large responses want another
+//! storage (or `max_body_size` below the limit).
 //!
 //! # Failures
 //! Throttling and transient errors are retried by the SDK's standard retry

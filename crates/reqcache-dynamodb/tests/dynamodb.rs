@@ -134,11 +134,10 @@ async fn a_response_over_the_item_limit_is_skipped_not_failed() {
         layer.cache().flush().await;
     }
     assert_eq!(calls.load(Ordering::SeqCst), 2);
-    assert_eq!(
-        layer.cache().stats().storage_write_errors,
-        2,
-        "logged and counted"
-    );
+    // Counted as refusals, not failures: they never open the breaker.
+    let stats = layer.cache().stats();
+    assert_eq!(stats.writes_refused, 2, "logged and counted");
+    assert_eq!(stats.storage_write_errors, 0);
     assert_eq!(storage.len().await.unwrap(), 0);
 }
 

@@ -23,7 +23,7 @@ use crate::runtime::flight::Leader;
 use crate::runtime::stats::Counter;
 use crate::runtime::write_behind::WriteMode;
 use crate::storage::backend::{BodyRef, ChunkStore};
-use crate::storage::{RecordChain, StorageError, StoredRecord};
+use crate::storage::{RecordChain, StorageError, StorageErrorKind, StoredRecord};
 use bytes::Bytes;
 
 /// A storage call that did not end within its bound.
@@ -113,6 +113,15 @@ fn settle<T>(
                 );
             }
             return Some(value);
+        }
+        // Refused for its size (over the bound, over a DynamoDB item): the
+        // storage works, the entry does not fit. Counted apart, and no
+        // step toward the breaker, so that large responses never stop the
+        // others' writes.
+        Ok(Err(error)) if error.kind() == StorageErrorKind::TooLarge => {
+            shared.counters.record(Counter::WriteRefused);
+            tracing::debug!(%key, %error, "reqcache: storage {what} refused: too large");
+            return None;
         }
         // The driver's own error too: "write failed" alone says too little.
         Ok(Err(error)) => match std::error::Error::source(&error) {

@@ -54,6 +54,11 @@ pub struct CacheStats {
     /// Background fills that stored nothing: out of time, the upstream
     /// body failed, or the body turned out unstorable.
     pub background_fills_failed: u64,
+    /// Writes the storage refused for their size: an entry larger than its
+    /// bound, or than a DynamoDB item (400 KB). Not failures of the
+    /// storage: they are not in `storage_write_errors` and never open the
+    /// breaker.
+    pub writes_refused: u64,
 }
 
 impl CacheStats {
@@ -79,6 +84,7 @@ pub(crate) enum Counter {
     BreakerTrip,
     BackgroundFill,
     BackgroundFillFailed,
+    WriteRefused,
 }
 
 impl Counter {
@@ -99,6 +105,7 @@ impl Counter {
             Counter::BreakerTrip => "reqcache_breaker_trips_total",
             Counter::BackgroundFill => "reqcache_background_fills_total",
             Counter::BackgroundFillFailed => "reqcache_background_fills_failed_total",
+            Counter::WriteRefused => "reqcache_writes_refused_total",
         }
     }
 }
@@ -155,6 +162,7 @@ pub(crate) struct Counters {
     breaker_trips: AtomicU64,
     background_fills: AtomicU64,
     background_fills_failed: AtomicU64,
+    writes_refused: AtomicU64,
 }
 
 impl Counters {
@@ -174,6 +182,7 @@ impl Counters {
             breaker_trips: AtomicU64::new(0),
             background_fills: AtomicU64::new(0),
             background_fills_failed: AtomicU64::new(0),
+            writes_refused: AtomicU64::new(0),
         }
     }
 
@@ -193,6 +202,7 @@ impl Counters {
             Counter::BreakerTrip => &self.breaker_trips,
             Counter::BackgroundFill => &self.background_fills,
             Counter::BackgroundFillFailed => &self.background_fills_failed,
+            Counter::WriteRefused => &self.writes_refused,
         };
         cell.fetch_add(1, Ordering::Relaxed);
         #[cfg(feature = "metrics")]
@@ -227,6 +237,7 @@ impl Counters {
             breaker_trips: read(&self.breaker_trips),
             background_fills: read(&self.background_fills),
             background_fills_failed: read(&self.background_fills_failed),
+            writes_refused: read(&self.writes_refused),
             read_breaker_open: false,
             write_breaker_open: false,
             pending_writes: 0,

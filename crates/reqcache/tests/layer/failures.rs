@@ -154,3 +154,41 @@ async fn an_oversized_entry_for_memory_storage_is_answered_uncached() {
     assert_eq!(h.cache().stats().stored, 0);
     assert!(!h.get("http://e.com/").await.cache.from_cache());
 }
+
+#[tokio::test]
+async fn entries_too_large_for_the_storage_are_counted_apart_and_never_open_the_breaker() {
+    // A bound that one response fits and the others do not.
+    let storage = Arc::new(reqcache::MemoryStorage::builder().max_size(600).build());
+    let large = "x".repeat(2000);
+    let body: &'static str = Box::leak(large.into_boxed_str());
+    let mut h = Harness::with_storage(
+        Arc::clone(&storage),
+        Upstream::new(move |seen, _| {
+            let body = if seen.uri.path() == "/small" {
+                "small"
+            } else {
+                body
+            };
+            Ok(response(200, &[], body))
+        }),
+        |b| {
+            b.expire_after(60)
+                .storage_breaker(3, Duration::from_secs(60))
+        },
+    );
+    for i in 0..10 {
+        h.get(&format!("http://e.com/large/{i}")).await;
+    }
+    h.get("http://e.com/small").await;
+    h.cache().flush().await;
+    let stats = h.cache().stats();
+    assert_eq!(stats.writes_refused, 10);
+    assert_eq!(stats.storage_write_errors, 0);
+    assert_eq!(stats.breaker_trips, 0);
+    assert!(!stats.write_breaker_open);
+    assert_eq!(
+        storage.len().await.unwrap(),
+        1,
+        "the small response is stored"
+    );
+}
