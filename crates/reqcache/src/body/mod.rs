@@ -16,8 +16,9 @@ use bytes::{Buf, Bytes};
 use http_body::{Body, Frame, SizeHint};
 
 use crate::storage::BoxError;
-use spool::StoredRead;
-use tape::TapeReader;
+use spool::{SpoolFollower, StoredRead};
+use std::sync::Arc;
+use tape::{Tape, TapeReader};
 
 /// A response body: bytes from the cache, the upstream body streamed
 /// through (and recorded for storing as it goes), or the body of a
@@ -58,6 +59,17 @@ enum Kind<B: Body> {
     Shared(Box<SharedBody>),
     /// A body the storage keeps in chunks, read chunk by chunk.
     Stored(Box<StoredRead>),
+    /// A concurrent request's body, read from the chunks it is being
+    /// written to; its end waits for the entry's write, as `Shared`'s.
+    Following(Box<Following>),
+}
+
+/// A [`Kind::Following`] body's reading state.
+struct Following {
+    follower: SpoolFollower,
+    tape: Arc<Tape>,
+    exact: Option<u64>,
+    read: u64,
 }
 
 /// A [`Kind::Shared`] body's reading state.
@@ -96,6 +108,19 @@ impl<B: Body> CacheBody<B> {
                 exact,
                 read: 0,
                 last: None,
+            })),
+        }
+    }
+
+    /// A concurrent request's body, from the chunks it is written to;
+    /// `exact` is its length when known.
+    pub(crate) fn following(follower: SpoolFollower, tape: Arc<Tape>, exact: Option<u64>) -> Self {
+        Self {
+            kind: Kind::Following(Box::new(Following {
+                follower,
+                tape,
+                exact,
+                read: 0,
             })),
         }
     }
@@ -165,6 +190,13 @@ where
             Kind::Cached(bytes) => bytes.is_none(),
             Kind::Upstream(inner) => inner.is_end_stream(),
             Kind::Stored(read) => read.remaining() == 0,
+            Kind::Following(following) => {
+                following.follower.is_end_stream()
+                    && following
+                        .tape
+                        .poll_landed(&Context::from_waker(std::task::Waker::noop()))
+                        .is_ready()
+            }
             Kind::Shared(shared) => {
                 shared.last.is_none()
                     && shared.reader.is_end_stream()
@@ -183,6 +215,10 @@ where
             }
             Kind::Upstream(inner) => inner.size_hint(),
             Kind::Stored(read) => SizeHint::with_exact(read.remaining()),
+            Kind::Following(following) => match following.exact {
+                Some(exact) => SizeHint::with_exact(exact.saturating_sub(following.read)),
+                None => SizeHint::default(),
+            },
             Kind::Shared(shared) => match (shared.exact, shared.reader.remaining()) {
                 (_, Some(remaining)) => SizeHint::with_exact(
                     remaining + shared.last.as_ref().map_or(0, |last| last.len() as u64),
@@ -205,6 +241,17 @@ where
             Kind::Stored(read) => read
                 .poll_next(cx)
                 .map(|next| next.map(|chunk| chunk.map(Frame::data))),
+            Kind::Following(following) => {
+                match std::task::ready!(following.follower.poll_next(cx)) {
+                    Some(Ok(chunk)) => {
+                        following.read += chunk.len() as u64;
+                        Poll::Ready(Some(Ok(Frame::data(chunk))))
+                    }
+                    Some(Err(error)) => Poll::Ready(Some(Err(error))),
+                    // The end waits for the entry's write, if any.
+                    None => following.tape.poll_landed(cx).map(|()| None),
+                }
+            }
             Kind::Upstream(inner) => Poll::Ready(
                 std::task::ready!(inner.as_mut().poll_frame(cx)).map(|frame| {
                     frame
@@ -252,6 +299,7 @@ impl<B: Body> fmt::Debug for CacheBody<B> {
             Kind::Upstream(_) => "upstream",
             Kind::Shared(_) => "shared",
             Kind::Stored(_) => "stored",
+            Kind::Following(_) => "following",
         };
         f.debug_struct("CacheBody")
             .field("kind", &kind)

@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 
+use crate::body::SharedBodyError;
 use crate::storage::backend::{BodyRef, ChunkStore};
 use crate::storage::{BoxError, StorageError, StorageErrorKind};
 
@@ -38,6 +39,10 @@ pub(crate) struct Spool {
 struct Inner {
     state: Mutex<State>,
     budget: usize,
+    /// The body's id in the store.
+    id: String,
+    chunk_size: u64,
+    store: Arc<dyn ChunkStore>,
 }
 
 struct State {
@@ -50,6 +55,14 @@ struct State {
     room: Option<Waker>,
     /// The writer is gone (done, failed, or never run).
     gone: bool,
+    /// How many chunks from the first are written: what followers may read.
+    written: u64,
+    /// The body's length, once every chunk is written.
+    total: Option<u64>,
+    /// The body will never be whole in the store (given up, failed).
+    failed: bool,
+    /// Followers waiting for more chunks.
+    followers: Vec<Waker>,
 }
 
 enum End {
@@ -91,8 +104,15 @@ impl Spool {
                 writer: None,
                 room: None,
                 gone: false,
+                written: 0,
+                total: None,
+                failed: false,
+                followers: Vec::new(),
             }),
             budget: chunk_size * SPOOL_BUDGET_CHUNKS,
+            id: BodyRef::new_id(),
+            chunk_size: chunk_size as u64,
+            store: Arc::clone(&store),
         });
         // Made before the future runs, so that a future dropped unrun
         // says the writer is gone too.
@@ -119,6 +139,11 @@ impl Spool {
             state.room = Some(waker.clone());
             Room::Full
         }
+    }
+
+    /// What followers are made from, kept once the spool is finished.
+    pub(crate) fn source(&self) -> SpoolSource {
+        SpoolSource(Arc::clone(&self.inner))
     }
 
     /// Hands the writer the next piece of the body.
@@ -176,6 +201,16 @@ impl Inner {
         }
     }
 
+    /// Records progress for followers, and wakes them.
+    fn progress(&self, update: impl FnOnce(&mut State)) {
+        let followers = {
+            let mut state = self.lock();
+            update(&mut state);
+            std::mem::take(&mut state.followers)
+        };
+        followers.into_iter().for_each(Waker::wake);
+    }
+
     fn poll_next(&self, cx: &mut Context<'_>) -> Poll<Next> {
         let (next, room) = {
             let mut state = self.lock();
@@ -206,11 +241,17 @@ impl Drop for WriterGone {
             state.gone = true;
             state.queue.clear();
             state.queued = 0;
-            state.room.take()
+            // Gone before the body was whole: followers stop.
+            if state.total.is_none() {
+                state.failed = true;
+            }
+            (state.room.take(), std::mem::take(&mut state.followers))
         };
+        let (room, followers) = room;
         if let Some(room) = room {
             room.wake();
         }
+        followers.into_iter().for_each(Waker::wake);
     }
 }
 
@@ -241,7 +282,7 @@ async fn write(
             }
         })
     };
-    let id = BodyRef::new_id();
+    let id = gone.0.id.clone();
     let mut writes = InFlight::default();
     let mut chunk = BytesMut::new();
     let mut index = 0u64;
@@ -258,9 +299,10 @@ async fn write(
                     writes.start(write_chunk(&id, index, last));
                     index += 1;
                 }
-                if let Err(error) = writes.finish_all().await {
+                if let Err(error) = writes.finish_all(&gone.0).await {
                     break Some(error.to_string());
                 }
+                gone.0.progress(|state| state.total = Some(len));
                 // The writer is done before the record is written: the
                 // tape takes no more.
                 drop(gone);
@@ -288,7 +330,7 @@ async fn write(
             writes.start(write_chunk(&id, index, full));
             index += 1;
             if writes.len() > SPOOL_BUDGET_CHUNKS {
-                written = writes.finish_first().await;
+                written = writes.finish_first(&gone.0).await;
             }
         }
         if let Err(error) = written {
@@ -347,9 +389,10 @@ impl InFlight {
         }
     }
 
-    /// Waits for the oldest write to end; its result.
-    async fn finish_first(&mut self) -> Result<(), StorageError> {
-        std::future::poll_fn(|cx| {
+    /// Waits for the oldest write to end; its result. Each one written
+    /// is readable by the followers of `spool`.
+    async fn finish_first(&mut self, spool: &Inner) -> Result<(), StorageError> {
+        let result = std::future::poll_fn(|cx| {
             self.poll_all(cx);
             match self.0.front() {
                 Some(Slot::Done(_)) => match self.0.pop_front() {
@@ -360,13 +403,17 @@ impl InFlight {
                 None => Poll::Ready(Ok(())),
             }
         })
-        .await
+        .await;
+        if result.is_ok() {
+            spool.progress(|state| state.written += 1);
+        }
+        result
     }
 
     /// Waits for every write; the first failure, if any.
-    async fn finish_all(&mut self) -> Result<(), StorageError> {
+    async fn finish_all(&mut self, spool: &Inner) -> Result<(), StorageError> {
         while !self.0.is_empty() {
-            self.finish_first().await?;
+            self.finish_first(spool).await?;
         }
         Ok(())
     }
@@ -374,7 +421,17 @@ impl InFlight {
     /// Waits for every write, whatever it comes to.
     async fn settle(&mut self) {
         while !self.0.is_empty() {
-            let _ = self.finish_first().await;
+            let _ = std::future::poll_fn(|cx| {
+                self.poll_all(cx);
+                match self.0.front() {
+                    Some(Slot::Running(_)) => Poll::Pending,
+                    _ => {
+                        self.0.pop_front();
+                        Poll::Ready(())
+                    }
+                }
+            })
+            .await;
         }
     }
 }
@@ -476,5 +533,86 @@ impl StoredRead {
         self.skip = 0;
         self.remaining -= (end - start) as u64;
         Poll::Ready(Some(Ok(chunk.slice(start..end))))
+    }
+}
+
+/// Makes [`SpoolFollower`]s of one body.
+#[derive(Clone)]
+pub(crate) struct SpoolSource(Arc<Inner>);
+
+impl SpoolSource {
+    /// A reader of the body from its first byte.
+    pub(crate) fn follower(&self) -> SpoolFollower {
+        SpoolFollower {
+            inner: Arc::clone(&self.0),
+            next: 0,
+            reading: Mutex::new(None),
+        }
+    }
+}
+
+/// A reader of a body being written, from the chunks the writer has
+/// stored: it waits for each chunk to be written, and fails when the body
+/// is given up.
+pub(crate) struct SpoolFollower {
+    inner: Arc<Inner>,
+    /// The next chunk to read.
+    next: u64,
+    /// The read under way (in a mutex only so that the body is `Sync`).
+    reading: Mutex<Option<ChunkRead>>,
+}
+
+impl SpoolFollower {
+    /// The next chunk; `None` at the end; an error when the body was given
+    /// up, or a chunk cannot be read whole.
+    pub(crate) fn poll_next(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Bytes, BoxError>>> {
+        let index = self.next;
+        let reading = self.reading.get_mut().unwrap_or_else(|e| e.into_inner());
+        if reading.is_none() {
+            let mut state = self.inner.lock();
+            let chunks = state
+                .total
+                .map(|total| total.div_ceil(self.inner.chunk_size));
+            if chunks.is_some_and(|chunks| index >= chunks) {
+                return Poll::Ready(None);
+            }
+            if index >= state.written {
+                if state.failed {
+                    return Poll::Ready(Some(Err(Box::new(SharedBodyError))));
+                }
+                state.followers.push(cx.waker().clone());
+                return Poll::Pending;
+            }
+            drop(state);
+            let store = Arc::clone(&self.inner.store);
+            let id = self.inner.id.clone();
+            *reading = Some(Box::pin(async move {
+                store.read_chunk(&id, index).await.map_err(BoxError::from)
+            }));
+        }
+        let Some(read) = reading.as_mut() else {
+            return Poll::Pending;
+        };
+        let read = std::task::ready!(read.as_mut().poll(cx));
+        *reading = None;
+        match read {
+            Ok(Some(chunk)) if !chunk.is_empty() => {
+                self.next += 1;
+                Poll::Ready(Some(Ok(chunk)))
+            }
+            Ok(_) => Poll::Ready(Some(Err(Box::new(SharedBodyError)))),
+            Err(error) => Poll::Ready(Some(Err(error))),
+        }
+    }
+
+    /// Whether nothing is left to read.
+    pub(crate) fn is_end_stream(&self) -> bool {
+        let state = self.inner.lock();
+        state
+            .total
+            .is_some_and(|total| self.next >= total.div_ceil(self.inner.chunk_size))
     }
 }

@@ -42,7 +42,7 @@ use http::HeaderMap;
 use http_body::{Body, Frame};
 
 use crate::body::landing::{Lander, Landing};
-use crate::body::spool::{Room, Spool};
+use crate::body::spool::{Room, Spool, SpoolFollower, SpoolSource};
 use crate::storage::BoxError;
 use crate::storage::backend::BodyRef;
 
@@ -110,6 +110,14 @@ enum End {
     Failed,
 }
 
+/// How a follower reads a shared body.
+pub(crate) enum Follow {
+    /// From the tape, from the first byte.
+    Tape(TapeReader),
+    /// From the chunks the body is written to.
+    Chunks(SpoolFollower),
+}
+
 /// A shared upstream body.
 pub(crate) struct Tape {
     state: Mutex<State>,
@@ -146,6 +154,9 @@ struct State {
     spool_plan: Option<SpoolPlan>,
     /// While storable, once large: the chunks being written.
     spool: Option<Spool>,
+    /// While the body may still end whole in the store: where followers
+    /// read it from, once its first pieces are gone from memory.
+    follow_chunks: Option<SpoolSource>,
     /// Whether the body is (or may still turn out) storable.
     storable: bool,
     end: Option<End>,
@@ -220,6 +231,7 @@ impl Tape {
                 ends: Vec::new(),
                 spool_plan,
                 spool: None,
+                follow_chunks: None,
                 storable: true,
                 end: None,
                 positions: Vec::new(),
@@ -235,6 +247,33 @@ impl Tape {
 
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A follower's reader: from the tape while its first byte is there,
+    /// else from the chunks the body is being written to; `None` once
+    /// neither is possible (the body failed, or is past the limit and
+    /// parts of it are gone).
+    pub(crate) fn follow(self: &Arc<Self>) -> Option<Follow> {
+        {
+            let state = self.lock();
+            if let Some(source) = &state.follow_chunks
+                && state.storable
+                && state.base > 0
+            {
+                return Some(Follow::Chunks(source.follower()));
+            }
+        }
+        self.reader().map(Follow::Tape)
+    }
+
+    /// Ready once the write of the body's entry is done (or was given
+    /// up), and at once when there is none to wait for.
+    pub(crate) fn poll_landed(&self, cx: &Context<'_>) -> Poll<()> {
+        let landing = self.lock().landing.clone();
+        match landing {
+            Some(landing) => landing.poll_landed(cx),
+            None => Poll::Ready(()),
+        }
     }
 
     /// A reader from the first byte; `None` once that is no longer
@@ -285,6 +324,7 @@ impl Tape {
         let wake = AfterLock::Wake(Arc::clone(&self.wakers));
         if end == End::Failed || on_complete.is_none() {
             state.storable = false;
+            state.follow_chunks = None;
         }
         match (end, on_complete, spool) {
             (End::Finished, Some(on_complete), Some(spool)) => {
@@ -393,6 +433,7 @@ fn start_spool(state: &mut State) {
             state.ends.clear();
         }
     }
+    state.follow_chunks = Some(spool.source());
     state.spool = Some(spool);
 }
 
@@ -429,6 +470,7 @@ fn unstorable(state: &mut State) {
     state.spool_plan = None;
     // Dropped unfinished: its chunks go.
     state.spool = None;
+    state.follow_chunks = None;
     let Some(copy) = state.copy.take() else {
         state.ends.clear();
         return;

@@ -20,7 +20,7 @@ use super::storage_calls::{self, WritePlan, store_behind};
 use crate::body::CacheBody;
 use crate::body::landing::Lander;
 use crate::body::spool::Spool;
-use crate::body::tape::{Completed, OnAbandoned, SpoolPlan, Tape, TapeReader};
+use crate::body::tape::{Completed, Follow, OnAbandoned, SpoolPlan, Tape, TapeReader};
 use crate::bounds::CacheableResponseBody;
 use crate::key::{CacheKey, variant_key};
 use crate::policy::cache_control::CacheControl;
@@ -136,11 +136,16 @@ impl Exchange<'_> {
             return None;
         }
         // `None` once the body is past the limit or has failed.
-        let reader = tape.reader()?;
+        let follow = tape.follow()?;
         tracing::debug!(key = %self.key, "reqcache: answered from a concurrent request's response");
-        Some(self.answer_with(&found, head, CacheOutcome::Hit, || {
-            CacheBody::shared(reader, published.length)
-        }))
+        Some(
+            self.answer_with(&found, head, CacheOutcome::Hit, || match follow {
+                Follow::Tape(reader) => CacheBody::shared(reader, published.length),
+                Follow::Chunks(follower) => {
+                    CacheBody::following(follower, Arc::clone(tape), published.length)
+                }
+            }),
+        )
     }
 
     /// Calls upstream (conditionally when a stale entry has validators) and

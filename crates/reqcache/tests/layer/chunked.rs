@@ -394,3 +394,51 @@ async fn a_hung_storage_never_holds_a_large_body_back() {
     layer.cache().flush().await;
     assert_eq!(store.len().await.unwrap(), 0, "given up, not stored");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_that_comes_once_the_first_megabytes_are_written_follows_from_the_chunks() {
+    let store = Store::default();
+    let layer = CacheLayer::builder(store.clone())
+        .max_body_size(LEN as usize)
+        .build();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let service = layer.layer(upstream(Arc::clone(&calls), Arc::default()));
+    let leader = service.clone().oneshot(get()).await.unwrap();
+    let mut body = leader.into_body();
+    // The leader past its third megabyte: the first is gone from memory,
+    // and some chunks are written.
+    let mut read = 0u64;
+    while read < 3 << 20 {
+        read += body
+            .frame()
+            .await
+            .unwrap()
+            .unwrap()
+            .into_data()
+            .unwrap()
+            .len() as u64;
+    }
+    reqcache_test::yield_until("chunks written", || {
+        let store = store.clone();
+        async move { store.0.chunk_writes.load(Ordering::SeqCst) >= 8 }
+    })
+    .await;
+    let follower = service.clone().oneshot(get()).await.unwrap();
+    assert!(from_cache(&follower), "answered from the request under way");
+    assert_eq!(
+        http_body::Body::size_hint(follower.body()).exact(),
+        Some(LEN)
+    );
+    let following = tokio::spawn(check_pattern(follower.into_body(), 0, LEN));
+    let rest = tokio::spawn(async move {
+        while let Some(frame) = body.frame().await {
+            read += frame.unwrap().into_data().unwrap().len() as u64;
+        }
+        read
+    });
+    assert_eq!(rest.await.unwrap(), LEN);
+    following.await.unwrap();
+    assert_eq!(calls.load(Ordering::SeqCst), 1, "one upstream request");
+    layer.cache().flush().await;
+    assert_eq!(store.len().await.unwrap(), 1);
+}
