@@ -183,8 +183,8 @@ pub struct ProxyConfig {
     #[arg(long, value_name = "BYTES", default_value_t = ProxyOptions::default().max_request_body_size)]
     pub max_request_body: usize,
     /// The largest response body stored, with a unit (64MiB, 2GiB); larger
-    /// ones stream through uncached. Default: on sqlite:, fs: and
-    /// postgres://, which keep bodies in chunks and stream them back (memory does not grow with
+    /// ones stream through uncached. Default: on sqlite:, fs:, postgres://
+    /// and mongodb://, which keep bodies in chunks and stream them back (memory does not grow with
     /// a body), 1GiB or the storage's --max-size if smaller, as nginx and
     /// Varnish set no per-object limit of their own; elsewhere 8MiB, since
     /// those storages hold a body whole in memory to write and read it.
@@ -494,6 +494,7 @@ mod tests {
             ("sqlite:/tmp/c?max_size=64MiB", 64 << 20),
             ("fs:/tmp/c", 1 << 30),
             ("postgres://h/db?max_size=2GiB", 1 << 30),
+            ("mongodb://h/db?max_size=256MiB", 256 << 20),
             ("redis://127.0.0.1", 8 << 20),
         ] {
             let config = ProxyConfig {

@@ -213,12 +213,14 @@ fn path_and_query(rest: &str) -> (&str, &str) {
 }
 
 impl StorageUrl {
-    /// `true` for the storages that keep large bodies in chunks, written
-    /// and read back a chunk at a time (SQLite, files, PostgreSQL).
+    /// `true` for the disk and database storages that keep large bodies
+    /// in chunks, written and read back a chunk at a time (SQLite, files,
+    /// PostgreSQL, MongoDB and GridFS; Redis keeps chunks too, in the
+    /// server's memory).
     pub fn keeps_chunks(&self) -> bool {
         matches!(
             self,
-            Self::Sqlite { .. } | Self::Files { .. } | Self::Postgres { .. }
+            Self::Sqlite { .. } | Self::Files { .. } | Self::Postgres { .. } | Self::Mongo { .. }
         )
     }
 

@@ -108,7 +108,10 @@ impl MongoStorageBuilder {
         self
     }
 
-    async fn connect(&mut self) -> Result<(Collection<Document>, SharedBound), StorageError> {
+    /// The collection, its chunks' collection and the bound, indexes made.
+    async fn connect(
+        &mut self,
+    ) -> Result<(Collection<Document>, Collection<Document>, SharedBound), StorageError> {
         if self.database.is_empty() || self.collection.is_empty() {
             return Err(StorageError::new(
                 StorageErrorKind::Config,
@@ -153,6 +156,23 @@ impl MongoStorageBuilder {
                 .await
                 .map_err(backend("cannot create an index"))?;
         }
+        let chunks = collection
+            .client()
+            .database(&self.database)
+            .collection::<Document>(&format!("{}_chunks", self.collection));
+        chunks
+            .create_index(
+                IndexModel::builder()
+                    .keys(doc! { "expires_at": 1 })
+                    .options(IndexOptions::builder().expire_after(Duration::ZERO).build())
+                    .build(),
+            )
+            .await
+            .map_err(backend("cannot create the chunks' TTL index"))?;
+        chunks
+            .create_index(IndexModel::builder().keys(doc! { "body": 1 }).build())
+            .await
+            .map_err(backend("cannot create an index"))?;
         let bound = self.max_size.map(|max_size| {
             let usage = collection
                 .client()
@@ -160,7 +180,7 @@ impl MongoStorageBuilder {
                 .collection::<Document>(&format!("{}_usage", self.collection));
             Arc::new(Bound::new(max_size, usage))
         });
-        Ok((collection, bound))
+        Ok((collection, chunks, bound))
     }
 
     /// The storage: connects and creates its indexes.
@@ -169,8 +189,12 @@ impl MongoStorageBuilder {
     /// [`StorageErrorKind::Config`] for a bad connection string or empty
     /// names; [`StorageErrorKind::Backend`] when the server cannot be reached.
     pub async fn open(mut self) -> Result<MongoStorage, StorageError> {
-        let (collection, bound) = self.connect().await?;
-        Ok(MongoStorage { collection, bound })
+        let (collection, chunks, bound) = self.connect().await?;
+        Ok(MongoStorage {
+            collection,
+            chunks,
+            bound,
+        })
     }
 
     /// A [`GridFsStorage`]: metadata in the collection, values in the GridFS

@@ -17,6 +17,8 @@ pub(crate) const KIND: &str = "kind";
 pub(crate) const ACCESSED: &str = "accessed";
 /// What the document counts for against the size bound.
 pub(crate) const BYTES: &str = "bytes";
+/// The id of the body a record keeps in chunks.
+pub(crate) const BODY: &str = "body_id";
 
 /// The metadata document of an entry (no value) that counts for `bytes`.
 pub(crate) fn metadata(info: &EntryInfo, deadline: Option<SystemTime>, bytes: i64) -> Document {

@@ -10,7 +10,7 @@ use mongodb::options::GridFsBucketOptions;
 use reqcache::storage::backend::{ByteStore, Record, StorageUsage, counted_bytes, fits_bound};
 use reqcache::storage::{EntryInfo, StorageError, StorageErrorKind};
 
-use crate::document::{self, BYTES, FILE, backend};
+use crate::document::{self, BODY, BYTES, FILE, backend};
 use crate::storage::MongoStorage;
 
 /// A [`Storage`](reqcache::storage::Storage) for large responses (a
@@ -71,6 +71,11 @@ impl GridFsStorage {
         &self.metadata.collection
     }
 
+    /// The storage of the metadata (and of bodies kept in chunks).
+    pub(crate) fn metadata(&self) -> &MongoStorage {
+        &self.metadata
+    }
+
     async fn delete_file(&self, id: Bson) -> Result<(), StorageError> {
         match self.bucket.delete(id).await {
             Ok(()) => Ok(()),
@@ -99,7 +104,7 @@ impl GridFsStorage {
             .metadata
             .collection
             .find(filter)
-            .projection(doc! { "_id": 1, FILE: 1, BYTES: 1 })
+            .projection(doc! { "_id": 1, FILE: 1, BYTES: 1, BODY: 1 })
             .await
             .map_err(backend("delete failed"))?;
         let mut found = Vec::new();
@@ -124,6 +129,9 @@ impl GridFsStorage {
             deleted += result.deleted_count;
             if let Some(file) = document.get(FILE) {
                 self.delete_file(file.clone()).await?;
+            }
+            if let Ok(body) = document.get_str(BODY) {
+                self.metadata.drop_bodies(vec![body.to_owned()]).await?;
             }
         }
         Ok(deleted)
@@ -167,10 +175,18 @@ impl ByteStore for GridFsStorage {
         }
     }
 
+    /// As [`MongoStorage`]'s for a record that names a body kept in
+    /// chunks: its chunks take its deadline first, and it is refused
+    /// unless every chunk is there.
     async fn write(&self, record: Record) -> Result<(), StorageError> {
         let key = record.info.key.as_str();
-        let counted = counted_bytes(record.value.len(), key.len(), record.info.url.len());
+        let body_len = record.body.as_ref().map_or(0, |body| body.len);
+        let counted = counted_bytes(record.value.len(), key.len(), record.info.url.len())
+            .saturating_add(i64::try_from(body_len).unwrap_or(i64::MAX));
         fits_bound(counted as u64, self.metadata.max_size(), "the collection")?;
+        if let Some(body) = &record.body {
+            self.metadata.keep_chunks(body, record.deadline).await?;
+        }
         let mut upload = self
             .bucket
             .open_upload_stream(key)
@@ -185,6 +201,9 @@ impl ByteStore for GridFsStorage {
         let file = upload.id().clone();
         let mut document = document::metadata(&record.info, record.deadline, counted);
         document.insert(FILE, file);
+        if let Some(body) = &record.body {
+            document.insert(BODY, &body.id);
+        }
         // Swap the document, then delete the file it pointed to before.
         let previous = self
             .metadata
@@ -195,6 +214,11 @@ impl ByteStore for GridFsStorage {
             .map_err(backend("write failed"))?;
         if let Some(old) = previous.as_ref().and_then(|p| p.get(FILE).cloned()) {
             self.delete_file(old).await?;
+        }
+        if let Some(old) = previous.as_ref().and_then(|p| p.get_str(BODY).ok())
+            && record.body.as_ref().is_none_or(|body| body.id != old)
+        {
+            self.metadata.drop_bodies(vec![old.to_owned()]).await?;
         }
         let this = self.clone();
         self.metadata
@@ -252,5 +276,9 @@ impl ByteStore for GridFsStorage {
 
     fn expires_natively(&self) -> bool {
         true
+    }
+
+    fn chunks(&self) -> Option<std::sync::Arc<dyn reqcache::storage::backend::ChunkStore>> {
+        Some(std::sync::Arc::new(self.clone()))
     }
 }

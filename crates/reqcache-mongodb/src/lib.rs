@@ -69,11 +69,13 @@
 
 mod bound;
 mod builder;
+mod chunks;
 mod document;
 mod gridfs;
 mod storage;
 
 pub use builder::MongoStorageBuilder;
+pub use chunks::{CHUNK_SIZE, ORPHAN_GRACE};
 pub use gridfs::GridFsStorage;
 pub use storage::MongoStorage;
 

@@ -7,11 +7,13 @@ use std::time::SystemTime;
 use async_trait::async_trait;
 use mongodb::Collection;
 use mongodb::bson::{Binary, Bson, Document, doc, spec::BinarySubtype};
-use reqcache::storage::backend::{ByteStore, Record, StorageUsage, counted_bytes, fits_bound};
+use reqcache::storage::backend::{
+    ByteStore, ChunkStore, Record, StorageUsage, counted_bytes, fits_bound,
+};
 use reqcache::storage::{EntryInfo, StorageError, StorageErrorKind};
 
 use crate::bound::{SharedBound, in_background, stamp_of};
-use crate::document::{self, BYTES, VALUE, backend};
+use crate::document::{self, BODY, BYTES, VALUE, backend};
 
 /// How a plain BSON record starts: reqcache's `RQB` magic and format version.
 const BSON_RECORD_PREFIX: &[u8; 4] =
@@ -34,6 +36,8 @@ fn native_bson_record(record: &Document) -> Result<Vec<u8>, StorageError> {
 #[derive(Clone)]
 pub struct MongoStorage {
     pub(crate) collection: Collection<Document>,
+    /// Bodies kept in chunks (`{collection}_chunks`).
+    pub(crate) chunks: Collection<Document>,
     /// The size bound, if any.
     pub(crate) bound: SharedBound,
 }
@@ -72,13 +76,22 @@ impl MongoStorage {
             .await
     }
 
-    /// Deletes the documents of `keys`; how many.
+    /// Deletes the documents of `keys`, and their bodies' chunks; how many.
     async fn delete_keys(&self, keys: Vec<Bson>) -> Result<u64, StorageError> {
+        self.delete_with_bodies(doc! { "_id": { "$in": keys } })
+            .await
+    }
+
+    /// Deletes the documents `filter` selects, and their bodies' chunks;
+    /// how many.
+    pub(crate) async fn delete_with_bodies(&self, filter: Document) -> Result<u64, StorageError> {
+        let bodies = self.bodies_of(filter.clone()).await?;
         let result = self
             .collection
-            .delete_many(doc! { "_id": { "$in": keys } })
+            .delete_many(filter)
             .await
-            .map_err(backend("eviction failed"))?;
+            .map_err(backend("delete failed"))?;
+        self.drop_bodies(bodies).await?;
         Ok(result.deleted_count)
     }
 
@@ -197,14 +210,25 @@ impl ByteStore for MongoStorage {
         }))
     }
 
+    /// A record that names a body kept in chunks gives the chunks its
+    /// deadline first, and is refused unless every chunk is there; it
+    /// counts the body's bytes. The chunks of a body it replaces go.
     async fn write(&self, record: Record) -> Result<(), StorageError> {
+        let body_len = record.body.as_ref().map_or(0, |body| body.len);
         let counted = counted_bytes(
             record.value.len(),
             record.info.key.len(),
             record.info.url.len(),
-        );
+        )
+        .saturating_add(i64::try_from(body_len).unwrap_or(i64::MAX));
         fits_bound(counted as u64, self.max_size(), "the collection")?;
+        if let Some(body) = &record.body {
+            self.keep_chunks(body, record.deadline).await?;
+        }
         let mut document = document::metadata(&record.info, record.deadline, counted);
+        if let Some(body) = &record.body {
+            document.insert(BODY, &body.id);
+        }
         let bytes = record.value;
         // A plain BSON record (the BSON serializer, without compression or
         // signing) is stored as a document, queryable with Mongo tools.
@@ -226,9 +250,14 @@ impl ByteStore for MongoStorage {
             .collection
             .find_one_and_replace(doc! { "_id": &record.info.key }, document)
             .upsert(true)
-            .projection(doc! { BYTES: 1 })
+            .projection(doc! { BYTES: 1, BODY: 1 })
             .await
             .map_err(backend("write failed"))?;
+        if let Some(old) = previous.as_ref().and_then(|p| p.get_str(BODY).ok())
+            && record.body.as_ref().is_none_or(|body| body.id != old)
+        {
+            self.drop_bodies(vec![old.to_owned()]).await?;
+        }
         let this = self.clone();
         self.account_write(previous.as_ref(), counted, move || {
             let this = this.clone();
@@ -241,9 +270,12 @@ impl ByteStore for MongoStorage {
         let removed = self
             .collection
             .find_one_and_delete(doc! { "_id": key })
-            .projection(doc! { BYTES: 1 })
+            .projection(doc! { BYTES: 1, BODY: 1 })
             .await
             .map_err(backend("delete failed"))?;
+        if let Some(body) = removed.as_ref().and_then(|r| r.get_str(BODY).ok()) {
+            self.drop_bodies(vec![body.to_owned()]).await?;
+        }
         if let (Some(bound), Some(removed)) = (&self.bound, &removed) {
             bound.add(-removed.get_i64(BYTES).unwrap_or(0)).await?;
         }
@@ -251,19 +283,20 @@ impl ByteStore for MongoStorage {
     }
 
     async fn remove_url(&self, url: &str) -> Result<u64, StorageError> {
-        let result = self
-            .collection
-            .delete_many(doc! { "url": url })
-            .await
-            .map_err(backend("delete failed"))?;
-        if result.deleted_count > 0 {
+        let deleted = self.delete_with_bodies(doc! { "url": url }).await?;
+        if deleted > 0 {
             self.recount().await?;
         }
-        Ok(result.deleted_count)
+        Ok(deleted)
     }
 
     async fn remove_all(&self) -> Result<(), StorageError> {
         self.collection
+            .delete_many(doc! {})
+            .await
+            .map_err(backend("clear failed"))?;
+        // Chunks of bodies still being written, or given up, too.
+        self.chunks
             .delete_many(doc! {})
             .await
             .map_err(backend("clear failed"))?;
@@ -282,15 +315,13 @@ impl ByteStore for MongoStorage {
     }
 
     async fn purge_expired(&self, now: SystemTime) -> Result<u64, StorageError> {
-        let result = self
-            .collection
-            .delete_many(document::expired_filter(now))
-            .await
-            .map_err(backend("remove_expired failed"))?;
-        if result.deleted_count > 0 {
+        let deleted = self
+            .delete_with_bodies(document::expired_filter(now))
+            .await?;
+        if deleted > 0 {
             self.recount().await?;
         }
-        Ok(result.deleted_count)
+        Ok(deleted)
     }
 
     /// With a bound: the usage document's bytes (each document's value, key
@@ -306,5 +337,9 @@ impl ByteStore for MongoStorage {
 
     fn expires_natively(&self) -> bool {
         true
+    }
+
+    fn chunks(&self) -> Option<std::sync::Arc<dyn ChunkStore>> {
+        Some(std::sync::Arc::new(self.clone()))
     }
 }
