@@ -49,7 +49,7 @@
 //! An entry whose item would exceed DynamoDB's 400 KB is not stored: `put`
 //! refuses it with [`StorageErrorKind::TooLarge`](reqcache::storage::StorageErrorKind),
 //! which the layer logs (at `debug`) and counts
-//! ([`CacheStats::writes_refused`](reqcache::CacheStats), not a storage
+//! ([`CacheStats::writes_refused`](reqcache::handle::CacheStats), not a storage
 //! failure: it never opens the breaker), answering from upstream as usual.
 //! DynamoDB keeps no bodies in chunks; large responses want another
 //! storage (or `max_body_size` below the limit).

@@ -3,10 +3,11 @@
 //! and the landing of its write.
 
 pub(crate) mod landing;
+mod shared_error;
 pub(crate) mod spool;
 pub(crate) mod tape;
 
-pub use tape::SharedBodyError;
+pub use shared_error::SharedBodyError;
 
 use std::fmt;
 use std::pin::Pin;

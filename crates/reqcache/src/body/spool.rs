@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 
-use crate::body::SharedBodyError;
+use crate::body::shared_error::SharedBodyError;
 use crate::storage::backend::{BodyRef, ChunkStore};
 use crate::storage::{BoxError, StorageError, StorageErrorKind};
 

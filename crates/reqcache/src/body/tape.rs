@@ -42,26 +42,10 @@ use http::HeaderMap;
 use http_body::{Body, Frame};
 
 use crate::body::landing::{Lander, Landing};
+use crate::body::shared_error::SharedBodyError;
 use crate::body::spool::{Room, Spool, SpoolFollower, SpoolSource};
 use crate::storage::BoxError;
 use crate::storage::backend::BodyRef;
-
-/// The error a reader gets when the body it shares failed upstream (the
-/// reader that polled the failure gets the upstream error itself), or when
-/// it fell too far behind the others.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SharedBodyError;
-
-impl fmt::Display for SharedBodyError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(
-            "reqcache: the response body this request shared with concurrent ones failed, \
-             or this request fell too far behind them",
-        )
-    }
-}
-
-impl std::error::Error for SharedBodyError {}
 
 /// A complete, storable body: in memory, or in chunks in the storage.
 pub(crate) enum Completed {
