@@ -45,7 +45,7 @@ async fn on_gridfs_too() {
     let Some((storage, ())) = support::gridfs().await else {
         return;
     };
-    chunked::chunked_bodies(Arc::new(storage.clone()), 16 << 20).await;
+    chunked::chunked_bodies(Arc::new(storage.clone()), LARGE).await;
     assert_eq!(chunk_count(storage.collection()).await, 0);
 }
 

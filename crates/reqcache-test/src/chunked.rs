@@ -24,6 +24,12 @@ use reqcache::storage::backend::BodyRef;
 use reqcache::{CacheBody, CacheLayer, CacheStatus, ManualClock, WriteMode};
 use tower::{Layer, ServiceExt};
 
+/// The storage timeouts of the checks' layers: test servers on a loaded
+/// machine (a Python MongoDB) may take more than the defaults to move a
+/// body of megabytes, and these checks are about what is stored, not how
+/// fast.
+const SLOW_SERVER: Duration = Duration::from_secs(30);
+
 /// Byte `at` of every pattern body.
 pub fn pattern_byte(at: u64) -> u8 {
     (at ^ (at >> 9) ^ (at >> 17)).wrapping_mul(31) as u8
@@ -224,6 +230,7 @@ pub async fn chunked_bodies(storage: Arc<dyn Storage>, len: u64) {
     let layer = CacheLayer::builder(Arc::clone(&storage))
         .clock(Arc::clone(&clock))
         .write_mode(WriteMode::Durable)
+        .storage_timeouts(Some(SLOW_SERVER), Some(SLOW_SERVER))
         .max_body_size(usize::try_from(len).unwrap_or(usize::MAX))
         .build();
     let origin = Origin {
@@ -366,6 +373,7 @@ pub async fn chunked_bodies(storage: Arc<dyn Storage>, len: u64) {
 pub async fn chunked_body_cut_short_is_never_stored(storage: Arc<dyn Storage>, len: u64) {
     let layer = CacheLayer::builder(Arc::clone(&storage))
         .write_mode(WriteMode::Durable)
+        .storage_timeouts(Some(SLOW_SERVER), Some(SLOW_SERVER))
         .max_body_size(usize::try_from(len).unwrap_or(usize::MAX))
         .build();
     let origin = Origin {
@@ -428,6 +436,7 @@ pub async fn chunked_records_move_with_their_bodies(
     let layer_on = |storage: Arc<dyn Storage>, ignored: &[&str]| {
         CacheLayer::builder(storage)
             .write_mode(WriteMode::Durable)
+            .storage_timeouts(Some(SLOW_SERVER), Some(SLOW_SERVER))
             .max_body_size(usize::try_from(len).unwrap_or(usize::MAX))
             .ignored_parameters(ignored.iter().map(|name| (*name).to_owned()))
             .build()
