@@ -9,7 +9,7 @@ use mongodb::bson::{Binary, Bson, DateTime, Document, doc, spec::BinarySubtype};
 use reqcache::storage::backend::{BodyRef, ChunkStore};
 use reqcache::storage::{StorageError, StorageErrorKind};
 
-use crate::document::{BODY, backend};
+use crate::document::{BODY, BODY_EXPIRES, backend};
 use crate::gridfs::GridFsStorage;
 use crate::storage::MongoStorage;
 
@@ -24,17 +24,46 @@ pub const CHUNK_SIZE: u32 = 255 * 1024;
 pub const ORPHAN_GRACE: Duration = Duration::from_secs(3600);
 
 impl MongoStorage {
-    /// Gives `body`'s chunks the deadline of the record about to name it
-    /// (none: kept until the record goes); an error when one is missing.
+    /// Gives `body`'s chunks a lifetime that covers the record about to
+    /// be written under `key` with `deadline` (none: kept until the record
+    /// goes); an error when one is missing. Returns the chunks' deadline,
+    /// for the record to keep (`body_expires_at`).
+    ///
+    /// The chunks outlive the record by up to [`ORPHAN_GRACE`], so that a
+    /// revalidation within that time rewrites the record alone: updating
+    /// the chunks rewrites each chunk document on the server.
     pub(crate) async fn keep_chunks(
         &self,
+        key: &str,
         body: &BodyRef,
         deadline: Option<SystemTime>,
-    ) -> Result<(), StorageError> {
-        let update = match deadline {
-            Some(deadline) => {
-                doc! { "$set": { "expires_at": DateTime::from_system_time(deadline) } }
+    ) -> Result<Option<SystemTime>, StorageError> {
+        let kept_until = deadline.map(|deadline| deadline + ORPHAN_GRACE);
+        let previous = self
+            .collection
+            .find_one(doc! { "_id": key })
+            .projection(doc! { BODY: 1, BODY_EXPIRES: 1 })
+            .await
+            .map_err(backend("read failed"))?;
+        if let Some(previous) = previous
+            && previous.get_str(BODY).ok() == Some(body.id.as_str())
+        {
+            let previous_until = previous
+                .get_datetime(BODY_EXPIRES)
+                .ok()
+                .map(|until| until.to_system_time());
+            let covered = match (deadline, previous_until) {
+                (Some(deadline), Some(until)) => deadline <= until,
+                // Kept with no deadline already.
+                (_, None) => true,
+                (None, Some(_)) => false,
+            };
+            if covered {
+                return Ok(previous_until);
             }
+        }
+        let update = match kept_until {
+            Some(until) => doc! { "$set": { "expires_at": DateTime::from_system_time(until) } },
             None => doc! { "$unset": { "expires_at": "" } },
         };
         let result = self
@@ -43,7 +72,7 @@ impl MongoStorage {
             .await
             .map_err(backend("chunk update failed"))?;
         if result.matched_count == body.chunks() {
-            return Ok(());
+            return Ok(kept_until);
         }
         Err(StorageError::new(
             StorageErrorKind::Backend,

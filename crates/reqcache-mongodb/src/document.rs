@@ -19,6 +19,8 @@ pub(crate) const ACCESSED: &str = "accessed";
 pub(crate) const BYTES: &str = "bytes";
 /// The id of the body a record keeps in chunks.
 pub(crate) const BODY: &str = "body_id";
+/// Until when that body's chunks are kept (absent: until the record goes).
+pub(crate) const BODY_EXPIRES: &str = "body_expires_at";
 
 /// The metadata document of an entry (no value) that counts for `bytes`.
 pub(crate) fn metadata(info: &EntryInfo, deadline: Option<SystemTime>, bytes: i64) -> Document {
@@ -48,6 +50,18 @@ pub(crate) fn metadata(info: &EntryInfo, deadline: Option<SystemTime>, bytes: i6
 }
 
 /// The filter of responses: aliases and vary indexes carry a `kind`.
+/// Names `body` in a record's `document`, with its chunks' deadline.
+pub(crate) fn name_body(
+    document: &mut Document,
+    body: &reqcache::storage::backend::BodyRef,
+    kept_until: Option<SystemTime>,
+) {
+    document.insert(BODY, &body.id);
+    if let Some(until) = kept_until {
+        document.insert(BODY_EXPIRES, DateTime::from_system_time(until));
+    }
+}
+
 pub(crate) fn responses_filter() -> Document {
     doc! { KIND: { "$exists": false } }
 }

@@ -184,9 +184,14 @@ impl ByteStore for GridFsStorage {
         let counted = counted_bytes(record.value.len(), key.len(), record.info.url.len())
             .saturating_add(i64::try_from(body_len).unwrap_or(i64::MAX));
         fits_bound(counted as u64, self.metadata.max_size(), "the collection")?;
-        if let Some(body) = &record.body {
-            self.metadata.keep_chunks(body, record.deadline).await?;
-        }
+        let kept = match &record.body {
+            Some(body) => Some(
+                self.metadata
+                    .keep_chunks(key, body, record.deadline)
+                    .await?,
+            ),
+            None => None,
+        };
         let mut upload = self
             .bucket
             .open_upload_stream(key)
@@ -201,8 +206,8 @@ impl ByteStore for GridFsStorage {
         let file = upload.id().clone();
         let mut document = document::metadata(&record.info, record.deadline, counted);
         document.insert(FILE, file);
-        if let Some(body) = &record.body {
-            document.insert(BODY, &body.id);
+        if let (Some(body), Some(kept)) = (&record.body, kept) {
+            document::name_body(&mut document, body, kept);
         }
         // Swap the document, then delete the file it pointed to before.
         let previous = self

@@ -222,12 +222,12 @@ impl ByteStore for MongoStorage {
         )
         .saturating_add(i64::try_from(body_len).unwrap_or(i64::MAX));
         fits_bound(counted as u64, self.max_size(), "the collection")?;
-        if let Some(body) = &record.body {
-            self.keep_chunks(body, record.deadline).await?;
-        }
         let mut document = document::metadata(&record.info, record.deadline, counted);
         if let Some(body) = &record.body {
-            document.insert(BODY, &body.id);
+            let kept = self
+                .keep_chunks(&record.info.key, body, record.deadline)
+                .await?;
+            document::name_body(&mut document, body, kept);
         }
         let bytes = record.value;
         // A plain BSON record (the BSON serializer, without compression or

@@ -96,6 +96,27 @@ async fn a_record_whose_chunks_are_not_whole_is_refused_and_chunks_take_its_dead
         .unwrap();
     let expires = chunk.get_datetime("expires_at").unwrap().to_system_time();
     assert!(expires > SystemTime::now() + Duration::from_secs(3600 + 500));
+    // Revalidated within the hour the chunks are kept past the record:
+    // the record alone is rewritten.
+    let chunk_expiry = || async {
+        chunks_of(storage.collection())
+            .find_one(doc! { "body": "b1" })
+            .await
+            .unwrap()
+            .unwrap()
+            .get_datetime("expires_at")
+            .unwrap()
+            .to_system_time()
+    };
+    let mut later = reqcache_test::sample_entry("https://example.com/big", bytes::Bytes::new());
+    later.expires = Some(SystemTime::now() + Duration::from_secs(1200));
+    later.stored_body = Some(BodyRef::new("b1", 2000, 1000));
+    storage.put("k", Arc::new(later.clone())).await.unwrap();
+    assert_eq!(chunk_expiry().await, expires, "chunks untouched");
+    // Past it: the chunks are kept longer.
+    later.expires = Some(SystemTime::now() + Duration::from_secs(7200));
+    storage.put("k", Arc::new(later)).await.unwrap();
+    assert!(chunk_expiry().await > expires);
     storage.delete("k").await.unwrap();
     assert_eq!(chunk_count(storage.collection()).await, 0);
 }
