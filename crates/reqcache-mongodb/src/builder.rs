@@ -141,15 +141,7 @@ impl MongoStorageBuilder {
             .database(&self.database)
             .collection::<Document>(&self.collection);
         // Idempotent: creating an existing index with the same spec is a no-op.
-        collection
-            .create_index(
-                IndexModel::builder()
-                    .keys(doc! { "expires_at": 1 })
-                    .options(IndexOptions::builder().expire_after(Duration::ZERO).build())
-                    .build(),
-            )
-            .await
-            .map_err(backend("cannot create the TTL index"))?;
+        ttl_index(&collection).await?;
         for field in ["url", "expires_ns", "retain_ns", crate::document::ACCESSED] {
             collection
                 .create_index(IndexModel::builder().keys(doc! { field: 1 }).build())
@@ -160,15 +152,7 @@ impl MongoStorageBuilder {
             .client()
             .database(&self.database)
             .collection::<Document>(&format!("{}_chunks", self.collection));
-        chunks
-            .create_index(
-                IndexModel::builder()
-                    .keys(doc! { "expires_at": 1 })
-                    .options(IndexOptions::builder().expire_after(Duration::ZERO).build())
-                    .build(),
-            )
-            .await
-            .map_err(backend("cannot create the chunks' TTL index"))?;
+        ttl_index(&chunks).await?;
         chunks
             .create_index(IndexModel::builder().keys(doc! { "body": 1 }).build())
             .await
@@ -207,4 +191,19 @@ impl MongoStorageBuilder {
         let storage = self.open().await?;
         Ok(GridFsStorage::new(storage, &bucket_name))
     }
+}
+
+/// The TTL index on `expires_at` (idempotent: an existing index with the
+/// same spec is a no-op): the server deletes a document at its deadline.
+async fn ttl_index(collection: &Collection<Document>) -> Result<(), StorageError> {
+    collection
+        .create_index(
+            IndexModel::builder()
+                .keys(doc! { "expires_at": 1 })
+                .options(IndexOptions::builder().expire_after(Duration::ZERO).build())
+                .build(),
+        )
+        .await
+        .map(drop)
+        .map_err(backend("cannot create the TTL index"))
 }

@@ -22,23 +22,12 @@ pub(super) fn answer<B: Body>(
     let payload = match selected {
         Selected::Full => return Response::from_parts(parts, CacheBody::cached(body.clone())),
         Selected::Unsatisfiable => {
-            parts.status = StatusCode::RANGE_NOT_SATISFIABLE;
-            insert(
-                &mut parts.headers,
-                header::CONTENT_RANGE,
-                format!("bytes */{len}"),
-            );
-            parts.headers.remove(header::CONTENT_TYPE);
+            unsatisfiable(&mut parts, len);
             Bytes::new()
         }
         Selected::Ranges(ranges) if ranges.len() == 1 => {
             let range = &ranges[0];
-            parts.status = StatusCode::PARTIAL_CONTENT;
-            insert(
-                &mut parts.headers,
-                header::CONTENT_RANGE,
-                format!("bytes {}-{}/{len}", range.start, range.end - 1),
-            );
+            one_range(&mut parts, range, len);
             body.slice(range.start as usize..range.end as usize)
         }
         Selected::Ranges(ranges) => {
@@ -95,12 +84,7 @@ pub(super) fn answer_stored<B: Body>(
     let payload = match selected {
         Selected::Ranges(ranges) if ranges.len() == 1 => {
             let range = &ranges[0];
-            parts.status = StatusCode::PARTIAL_CONTENT;
-            insert(
-                &mut parts.headers,
-                header::CONTENT_RANGE,
-                format!("bytes {}-{}/{len}", range.start, range.end - 1),
-            );
+            one_range(&mut parts, range, len);
             insert(
                 &mut parts.headers,
                 header::CONTENT_LENGTH,
@@ -109,19 +93,36 @@ pub(super) fn answer_stored<B: Body>(
             body(range.start, range.end)
         }
         Selected::Unsatisfiable => {
-            parts.status = StatusCode::RANGE_NOT_SATISFIABLE;
-            insert(
-                &mut parts.headers,
-                header::CONTENT_RANGE,
-                format!("bytes */{len}"),
-            );
-            parts.headers.remove(header::CONTENT_TYPE);
+            unsatisfiable(&mut parts, len);
             insert(&mut parts.headers, header::CONTENT_LENGTH, "0".to_owned());
             CacheBody::cached(Bytes::new())
         }
         Selected::Full | Selected::Ranges(_) => full_body,
     };
     Response::from_parts(parts, payload)
+}
+
+/// A `206` of one `range` of a body of `len` bytes: its status and
+/// `Content-Range`.
+fn one_range(parts: &mut http::response::Parts, range: &std::ops::Range<u64>, len: u64) {
+    parts.status = StatusCode::PARTIAL_CONTENT;
+    insert(
+        &mut parts.headers,
+        header::CONTENT_RANGE,
+        format!("bytes {}-{}/{len}", range.start, range.end - 1),
+    );
+}
+
+/// A `416` for a body of `len` bytes: its status and `Content-Range`, and
+/// no `Content-Type`.
+fn unsatisfiable(parts: &mut http::response::Parts, len: u64) {
+    parts.status = StatusCode::RANGE_NOT_SATISFIABLE;
+    insert(
+        &mut parts.headers,
+        header::CONTENT_RANGE,
+        format!("bytes */{len}"),
+    );
+    parts.headers.remove(header::CONTENT_TYPE);
 }
 
 fn insert(headers: &mut http::HeaderMap, name: header::HeaderName, value: String) {
