@@ -43,6 +43,8 @@ struct Inner {
     id: String,
     chunk_size: u64,
     store: Arc<dyn ChunkStore>,
+    /// How long one chunk's write, or a follower's read, may take.
+    chunk_timeout: Option<Duration>,
 }
 
 struct State {
@@ -113,6 +115,7 @@ impl Spool {
             id: BodyRef::new_id(),
             chunk_size: chunk_size as u64,
             store: Arc::clone(&store),
+            chunk_timeout: write_timeout,
         });
         // Made before the future runs, so that a future dropped unrun
         // says the writer is gone too.
@@ -268,18 +271,7 @@ async fn write(
         let store = Arc::clone(&store);
         let id = id.to_owned();
         Box::pin(async move {
-            let write = store.write_chunk(&id, index, data);
-            match write_timeout {
-                Some(limit) => tokio::time::timeout(limit, write)
-                    .await
-                    .unwrap_or_else(|_| {
-                        Err(StorageError::new(
-                            StorageErrorKind::Backend,
-                            format!("a chunk write took more than {limit:?}"),
-                        ))
-                    }),
-                None => write.await,
-            }
+            within(write_timeout, "write", store.write_chunk(&id, index, data)).await
         })
     };
     let id = gone.0.id.clone();
@@ -439,6 +431,41 @@ impl InFlight {
 /// A chunk being read.
 type ChunkRead = Pin<Box<dyn Future<Output = Result<Option<Bytes>, BoxError>> + Send>>;
 
+/// `call` (a chunk's `what`: read or write), failed once it has taken
+/// longer than `limit`. Without a Tokio runtime, unbounded.
+async fn within<T>(
+    limit: Option<Duration>,
+    what: &str,
+    call: impl Future<Output = Result<T, StorageError>>,
+) -> Result<T, StorageError> {
+    match limit.filter(|_| tokio::runtime::Handle::try_current().is_ok()) {
+        Some(limit) => tokio::time::timeout(limit, call).await.unwrap_or_else(|_| {
+            Err(StorageError::new(
+                StorageErrorKind::Backend,
+                format!("a chunk {what} took more than {limit:?}"),
+            ))
+        }),
+        None => call.await,
+    }
+}
+
+/// Reads chunk `index` of body `id`, for at most `limit`: a storage that
+/// hangs mid-body ends the body with an error instead of holding it.
+fn read_chunk(
+    store: &Arc<dyn ChunkStore>,
+    id: &str,
+    index: u64,
+    limit: Option<Duration>,
+) -> ChunkRead {
+    let store = Arc::clone(store);
+    let id = id.to_owned();
+    Box::pin(async move {
+        within(limit, "read", store.read_chunk(&id, index))
+            .await
+            .map_err(BoxError::from)
+    })
+}
+
 /// A stored body, or a range of it, read chunk by chunk.
 pub(crate) struct StoredRead {
     store: Arc<dyn ChunkStore>,
@@ -448,19 +475,21 @@ pub(crate) struct StoredRead {
     skip: u64,
     /// Bytes still to give.
     remaining: u64,
+    /// How long one chunk's read may take.
+    limit: Option<Duration>,
     /// The read under way. In a mutex only so that the body is `Sync`;
     /// it is only ever reached through `&mut`.
     reading: Mutex<Option<ChunkRead>>,
 }
 
 impl StoredRead {
-    /// Bytes `start..end` of `body`, from `store`; `first`, when read
-    /// already, is its first chunk.
+    /// Bytes `start..end` of `body`, from `store`, each chunk read within
+    /// `limit`; `first`, when read already, is its first chunk.
     pub(crate) fn new(
         store: Arc<dyn ChunkStore>,
         body: BodyRef,
-        start: u64,
-        end: u64,
+        (start, end): (u64, u64),
+        limit: Option<Duration>,
         first: Option<Bytes>,
     ) -> Self {
         let end = end.min(body.len);
@@ -475,6 +504,7 @@ impl StoredRead {
             next,
             skip,
             remaining: end.saturating_sub(start),
+            limit,
             reading: Mutex::new(read),
         }
     }
@@ -498,11 +528,7 @@ impl StoredRead {
             .reading
             .get_mut()
             .unwrap_or_else(|e| e.into_inner())
-            .get_or_insert_with(|| {
-                let store = Arc::clone(&self.store);
-                let id = self.body.id.clone();
-                Box::pin(async move { store.read_chunk(&id, index).await.map_err(BoxError::from) })
-            });
+            .get_or_insert_with(|| read_chunk(&self.store, &self.body.id, index, self.limit));
         let read = std::task::ready!(reading.as_mut().poll(cx));
         *self.reading.get_mut().unwrap_or_else(|e| e.into_inner()) = None;
         let expected = self.body.chunk_len(index);
@@ -587,11 +613,12 @@ impl SpoolFollower {
                 return Poll::Pending;
             }
             drop(state);
-            let store = Arc::clone(&self.inner.store);
-            let id = self.inner.id.clone();
-            *reading = Some(Box::pin(async move {
-                store.read_chunk(&id, index).await.map_err(BoxError::from)
-            }));
+            *reading = Some(read_chunk(
+                &self.inner.store,
+                &self.inner.id,
+                index,
+                self.inner.chunk_timeout,
+            ));
         }
         let Some(read) = reading.as_mut() else {
             return Poll::Pending;

@@ -351,11 +351,13 @@ impl<'a> Exchange<'a> {
     fn body_of<B: Body>(&self, found: &Found, start: u64, end: u64) -> CacheBody<B> {
         let entry = &found.entry;
         match (&entry.stored_body, &self.shared.chunks) {
+            // A chunk is a transfer of up to a megabyte, not a point read:
+            // it moves under the write timeout.
             (Some(stored), Some(chunks)) => CacheBody::stored(StoredRead::new(
                 Arc::clone(chunks),
                 stored.clone(),
-                start,
-                end,
+                (start, end),
+                self.settings().write_timeout,
                 found.first.clone(),
             )),
             // Not found by lookups (see `lookup`).

@@ -30,6 +30,8 @@ struct ChunkMap {
     gate: Option<Semaphore>,
     failing: AtomicBool,
     chunk_writes: AtomicUsize,
+    /// Reads of chunks from this index on never answer (0: none hangs).
+    hang_reads_from: AtomicU64,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -115,6 +117,10 @@ impl ChunkStore for Store {
         Ok(())
     }
     async fn read_chunk(&self, id: &str, index: u64) -> Result<Option<Bytes>, StorageError> {
+        let hang = self.0.hang_reads_from.load(Ordering::SeqCst);
+        if hang > 0 && index >= hang {
+            std::future::pending::<()>().await;
+        }
         Ok(self
             .0
             .chunks
@@ -441,4 +447,36 @@ async fn a_request_that_comes_once_the_first_megabytes_are_written_follows_from_
     assert_eq!(calls.load(Ordering::SeqCst), 1, "one upstream request");
     layer.cache().flush().await;
     assert_eq!(store.len().await.unwrap(), 1);
+}
+
+/// Tokio's clock is paused: the chunk's time limit passes once every task
+/// waits, without sleeping.
+#[tokio::test(start_paused = true)]
+async fn a_storage_that_hangs_mid_body_ends_the_hit_with_an_error_instead_of_holding_it() {
+    let store = Store::default();
+    let layer = CacheLayer::builder(store.clone())
+        .write_mode(WriteMode::Durable)
+        .max_body_size(LEN as usize)
+        .build();
+    let service = layer.layer(upstream(Arc::default(), Arc::default()));
+    check_pattern(
+        service.clone().oneshot(get()).await.unwrap().into_body(),
+        0,
+        LEN,
+    )
+    .await;
+    store.0.hang_reads_from.store(3, Ordering::SeqCst);
+    let hit = service.oneshot(get()).await.unwrap();
+    assert!(from_cache(&hit));
+    let mut body = hit.into_body();
+    let mut read = 0;
+    let error = loop {
+        match body.frame().await {
+            Some(Ok(frame)) => read += frame.into_data().unwrap().len(),
+            Some(Err(error)) => break error,
+            None => panic!("the body ended whole while the storage hung"),
+        }
+    };
+    assert_eq!(read, 3 * 65536, "the chunks read before the hang");
+    assert!(error.to_string().contains("took more than"), "{error}");
 }
