@@ -134,5 +134,6 @@ pub(crate) fn info_of(item: &HashMap<String, AttributeValue>) -> Option<EntryInf
         created_at: from_unix_nanos(int(item, CREATED)?),
         expires: int(item, EXPIRES).map(from_unix_nanos),
         retain_until: int(item, RETAIN).map(from_unix_nanos),
+        groups: Vec::new(),
     })
 }

@@ -104,6 +104,7 @@ pub(crate) fn info(document: &Document) -> Option<EntryInfo> {
         created_at: from_unix_nanos(document.get_i64("created_ns").ok()?),
         expires: document.get_i64("expires_ns").ok().map(from_unix_nanos),
         retain_until: document.get_i64("retain_ns").ok().map(from_unix_nanos),
+        groups: Vec::new(),
     })
 }
 

@@ -201,6 +201,7 @@ fn entry_info(row: &PgRow) -> Option<EntryInfo> {
         created_at: from_unix_nanos(row.try_get(5).ok()?),
         expires: row.try_get::<Option<i64>, _>(6).ok()?.map(from_unix_nanos),
         retain_until: row.try_get::<Option<i64>, _>(7).ok()?.map(from_unix_nanos),
+        groups: Vec::new(),
     })
 }
 

@@ -765,6 +765,7 @@ fn entry_info(row: &rusqlite::Row<'_>) -> Option<EntryInfo> {
         created_at: from_unix_nanos(row.get(5).ok()?),
         expires: row.get::<_, Option<i64>>(6).ok()?.map(from_unix_nanos),
         retain_until: row.get::<_, Option<i64>>(7).ok()?.map(from_unix_nanos),
+        groups: Vec::new(),
     })
 }
 

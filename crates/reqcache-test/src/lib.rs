@@ -31,7 +31,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, StatusCode, Version};
 use reqcache::storage::backend::{Alias, ByteStore, Encoded, RecordKind, StoredRecord, VaryIndex};
-use reqcache::storage::{CachedRequest, CachedResponse, Codec, Compression, Serializer, Storage};
+use reqcache::storage::{
+    CachedRequest, CachedResponse, Codec, Compression, Serializer, Storage, group_id,
+};
 
 /// What a backend's `make` function returns: a pair of a storage and
 /// something that must live as long as it (a temporary folder, a server
@@ -139,6 +141,7 @@ pub fn sample_entry(url: &str, body: impl Into<Bytes>) -> CachedResponse {
         expires: Some(t0() + Duration::from_secs(3600)),
         retain_until: None,
         stored_body: None,
+        groups: Vec::new(),
     }
 }
 
@@ -227,6 +230,94 @@ pub async fn clear(storage: &dyn Storage) {
     assert_eq!(storage.len().await.unwrap(), 0);
     assert!(storage.is_empty().await.unwrap());
     assert!(get(storage, "k0", t0()).await.is_none());
+}
+
+/// Cache groups: a response is found under each of its groups (names
+/// compared exactly, origins apart), and leaves a group when it is replaced
+/// without it, deleted, removed as expired, or cleared; `delete_group`
+/// deletes the group's responses only and counts them.
+pub async fn cache_groups(storage: &dyn Storage) {
+    let id = |name: &str| group_id("https://example.com/", name);
+    let put = |key: &'static str, url: &'static str, groups: Vec<String>| async move {
+        let entry = sample_entry(url, &b"x"[..]).with_groups(groups);
+        storage.put(key, Arc::new(entry)).await.unwrap();
+    };
+    let keys = |group: String| async move {
+        let mut keys = storage.group_keys(&group).await.unwrap();
+        keys.sort();
+        keys
+    };
+    put("a", "https://example.com/a", vec![id("news"), id("sport")]).await;
+    put("b", "https://example.com/b", vec![id("news")]).await;
+    put("c", "https://example.com/c", vec![]).await;
+    put(
+        "d",
+        "https://other.com/d",
+        vec![group_id("https://other.com", "news")],
+    )
+    .await;
+    assert_eq!(keys(id("news")).await, ["a", "b"]);
+    assert_eq!(keys(id("sport")).await, ["a"]);
+    for other in ["NEWS", "new", "news ", ""] {
+        assert!(keys(id(other)).await.is_empty(), "{other:?}");
+    }
+    assert_eq!(keys(group_id("https://other.com", "news")).await, ["d"]);
+    // Read back with its groups.
+    let stored = get(storage, "a", t0()).await.unwrap();
+    assert_eq!(stored.groups, [id("news"), id("sport")]);
+
+    // Replaced without a group: out of it.
+    put("b", "https://example.com/b", vec![id("sport")]).await;
+    assert_eq!(keys(id("news")).await, ["a"]);
+    assert_eq!(keys(id("sport")).await, ["a", "b"]);
+    // Deleted: out of every group.
+    assert!(storage.delete("a").await.unwrap());
+    assert!(keys(id("news")).await.is_empty());
+    assert_eq!(keys(id("sport")).await, ["b"]);
+
+    // Expired ones stay in their groups until removed.
+    let mut expiring = sample_entry("https://example.com/e", &b"x"[..]);
+    expiring.expires = Some(t0() + Duration::from_secs(1));
+    storage
+        .put("e", Arc::new(expiring.with_groups(vec![id("news")])))
+        .await
+        .unwrap();
+    assert_eq!(keys(id("news")).await, ["e"]);
+    storage
+        .remove_expired(t0() + Duration::from_secs(2))
+        .await
+        .unwrap();
+    assert!(keys(id("news")).await.is_empty());
+
+    // A group deleted: its responses only, counted.
+    put("f", "https://example.com/f", vec![id("x")]).await;
+    put("g", "https://example.com/g", vec![id("x"), id("y")]).await;
+    assert_eq!(storage.delete_group(&id("x")).await.unwrap(), 2);
+    assert!(get(storage, "f", t0()).await.is_none());
+    assert!(get(storage, "g", t0()).await.is_none());
+    assert!(get(storage, "c", t0()).await.is_some());
+    assert!(get(storage, "b", t0()).await.is_some());
+    assert!(
+        keys(id("y")).await.is_empty(),
+        "out of its other groups too"
+    );
+    assert_eq!(storage.delete_group(&id("x")).await.unwrap(), 0);
+
+    // Any printable name, up to the longest kept.
+    let odd = id("a b \"c\", d;e=f");
+    let long = id(&"z".repeat(1024));
+    put(
+        "h",
+        "https://example.com/h",
+        vec![odd.clone(), long.clone()],
+    )
+    .await;
+    assert_eq!(keys(odd).await, ["h"]);
+    assert_eq!(keys(long).await, ["h"]);
+
+    storage.clear().await.unwrap();
+    assert!(keys(id("sport")).await.is_empty());
+    assert_eq!(storage.delete_group(&id("sport")).await.unwrap(), 0);
 }
 
 /// Expired entries are still returned (for revalidation); entries past their
@@ -809,6 +900,7 @@ macro_rules! conformance_tests {
         $crate::conformance_tests!(@check $make, binary_bodies);
         $crate::conformance_tests!(@check $make, listing_and_filtering);
         $crate::conformance_tests!(@check $make, alias_and_vary_records);
+        $crate::conformance_tests!(@check $make, cache_groups);
     };
     (@check $make:path, $name:ident) => {
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,6 +6,7 @@ use std::time::Duration;
 use http::{Method, StatusCode};
 use tower_layer::Layer;
 
+use crate::GroupSources;
 use crate::clock::{Clock, SystemClock};
 use crate::handle::CacheHandle;
 use crate::key::{KeyParts, MatchHeaders, Names};
@@ -710,6 +711,29 @@ impl CacheLayerBuilder {
                     None
                 }
             });
+        self
+    }
+
+    /// Where responses' cache groups are read from (RFC 9875): always
+    /// `Cache-Groups`; `Surrogate-Key` and `Cache-Tag` when enabled in
+    /// `sources`, and then stripped from what is stored and sent unless
+    /// told otherwise. A stored response is indexed under each of its
+    /// groups, scoped to its origin, so that
+    /// [`CacheHandle::purge`](crate::CacheHandle::purge) can remove or
+    /// mark stale a whole group; a response to an unsafe request that
+    /// carries `Cache-Group-Invalidation` removes the groups it names,
+    /// on its own origin.
+    ///
+    /// ```
+    /// use reqcache::{CacheLayer, GroupSources, MemoryStorage};
+    ///
+    /// let layer = CacheLayer::builder(MemoryStorage::new())
+    ///     .cache_groups(GroupSources::default().surrogate_key(true))
+    ///     .build();
+    /// # let _ = layer;
+    /// ```
+    pub fn cache_groups(mut self, sources: GroupSources) -> Self {
+        self.settings.group_sources = sources;
         self
     }
 

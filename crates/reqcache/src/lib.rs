@@ -235,6 +235,7 @@ pub use expiration::{Expiration, UrlExpiration};
 pub use future::ResponseFuture;
 pub use handle::CacheHandle;
 pub use layer::{CacheLayer, CacheLayerBuilder};
+pub use policy::cache_groups::GroupSources;
 pub use policy::mode::{CacheMode, Heuristic, SetCookie};
 pub use request_options::RequestOptions;
 pub use runtime::write_behind::WriteMode;

@@ -58,7 +58,7 @@ fn entry() -> impl Strategy<Value = CachedResponse> {
         header_map(),
         prop::collection::vec(any::<u8>(), 0..256),
         (time(), prop::option::of(time()), prop::option::of(time())),
-        any::<bool>(),
+        (any::<bool>(), prop::collection::vec(".{0,40}", 0..4)),
     )
         .prop_map(
             |(
@@ -71,7 +71,7 @@ fn entry() -> impl Strategy<Value = CachedResponse> {
                 request_headers,
                 request_body,
                 times,
-                redacted,
+                (redacted, groups),
             )| {
                 let mut request = CachedRequest::new(method, url);
                 request.headers = request_headers;
@@ -87,6 +87,7 @@ fn entry() -> impl Strategy<Value = CachedResponse> {
                     expires: times.1,
                     retain_until: times.2,
                     stored_body: None,
+                    groups,
                 }
             },
         )

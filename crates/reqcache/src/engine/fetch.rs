@@ -24,6 +24,7 @@ use crate::body::tape::{Completed, Follow, OnAbandoned, SpoolPlan, Tape, TapeRea
 use crate::bounds::CacheableResponseBody;
 use crate::key::{CacheKey, variant_key};
 use crate::policy::cache_control::CacheControl;
+use crate::policy::cache_groups::GroupSources;
 use crate::policy::expiration::DoNotStore;
 use crate::policy::freshness;
 use crate::policy::freshness::Verdict;
@@ -36,7 +37,7 @@ use crate::runtime::flight::{Flight, Leader, Published};
 use crate::runtime::stats::Counter;
 use crate::status::{CacheOutcome, CacheStatus, Forward};
 use crate::storage::backend::CHUNKED_FROM;
-use crate::storage::{Alias, CachedResponse, StoredRecord, VaryIndex};
+use crate::storage::{Alias, CachedResponse, StoredRecord, VaryIndex, group_id};
 
 /// An entry ready to be recorded: what is stored, under which keys.
 struct Planned {
@@ -240,15 +241,20 @@ impl Exchange<'_> {
                 NotModified::No => {}
             }
         }
-        let (parts, body) = response.into_parts();
-        match self.plan_entry(
+        let (mut parts, body) = response.into_parts();
+        let planned = self.plan_entry(
             &head,
             &parts,
             body.size_hint().lower(),
             &request_body,
             request_time,
             response_time,
-        ) {
+        );
+        // The vendor group headers the cache reads are for the cache only.
+        for name in self.settings().group_sources.stripped() {
+            parts.headers.remove(name);
+        }
+        match planned {
             Ok(planned) => Ok(self.record(parts, body, planned, plan, leader)),
             Err(reason) => {
                 store_behind(self.shared, plan, None, None);
@@ -319,6 +325,9 @@ impl Exchange<'_> {
             // Only the client that asked gets its cookie.
             stored_headers.remove(header::SET_COOKIE);
         }
+        for name in settings.group_sources.stripped() {
+            stored_headers.remove(name);
+        }
         let mut entry = CachedResponse {
             status: parts.status,
             version: parts.version,
@@ -334,6 +343,7 @@ impl Exchange<'_> {
             expires: times.expires,
             retain_until: times.retain_until,
             stored_body: None,
+            groups: Vec::new(),
         };
         // The inner service followed redirects: store under the final URL's
         // key, and an alias under this request's.
@@ -355,6 +365,8 @@ impl Exchange<'_> {
             }
             None => self.key.clone(),
         };
+        // Groups are scoped to the origin of the URL stored.
+        entry.groups = group_ids(&settings.group_sources, &entry.request.url, &parts.headers);
         // A Vary'ing response: under its variant's key, and a vary index
         // under the primary key (which tells lookups how it varies).
         let variant = if vary.is_empty() {
@@ -547,6 +559,14 @@ impl Exchange<'_> {
             (std::borrow::Cow::Borrowed(not_modified), Vec::new())
         };
         refreshed.headers = validation::merge_not_modified(&found.entry.headers, &not_modified);
+        // A 304 that names groups replaces the entry's groups.
+        let sources = &self.settings().group_sources;
+        if sources.names_groups(&not_modified) {
+            refreshed.groups = group_ids(sources, &refreshed.request.url, &refreshed.headers);
+            for name in sources.stripped() {
+                refreshed.headers.remove(name);
+            }
+        }
         let mut plan = WritePlan::default();
         let refreshed = match storable::times(
             &self.settings().rules,
@@ -645,6 +665,15 @@ fn background_fill(shared: Arc<Shared>, limit: Duration) -> OnAbandoned {
 
 /// Whether a response is an event stream (`text/event-stream`): one that
 /// may never end, so followers do not read it as it streams.
+/// The [`group_id`]s of a response to `url` with `headers`.
+fn group_ids(sources: &GroupSources, url: &str, headers: &HeaderMap) -> Vec<String> {
+    sources
+        .groups(headers)
+        .iter()
+        .map(|name| group_id(url, name))
+        .collect()
+}
+
 fn is_event_stream(headers: &HeaderMap) -> bool {
     headers
         .get(header::CONTENT_TYPE)

@@ -1,22 +1,40 @@
 //! Invalidation by unsafe methods (RFC 9111 section 4.4): after a
 //! successful `POST`, `PUT`, `DELETE`, ... what is stored for its URL, and
-//! for its `Location` and `Content-Location` on the same origin, is deleted.
+//! for its `Location` and `Content-Location` on the same origin, is deleted;
+//! and (RFC 9875 section 3) every response in the groups its
+//! `Cache-Group-Invalidation` names, on its origin.
 
 use std::sync::Arc;
 
-use http::{HeaderMap, StatusCode, Uri, header};
+use http::{HeaderMap, Method, StatusCode, Uri, header};
 
 use super::storage_calls;
+use crate::policy::cache_groups::invalidated_groups;
 use crate::runtime::Shared;
+use crate::storage::group_id;
 
-/// After a successful unsafe request, deletes what is stored for its URL and
-/// for its `Location` and `Content-Location` on the same origin.
+/// After an unsafe request: deletes the groups its response's
+/// `Cache-Group-Invalidation` names (whatever the status: the origin sent
+/// it), and, when it succeeded, what is stored for its URL and for its
+/// `Location` and `Content-Location` on the same origin.
 pub(super) async fn invalidate(
     shared: &Arc<Shared>,
+    method: &Method,
     uri: &Uri,
     status: StatusCode,
     headers: &HeaderMap,
 ) {
+    let groups = invalidated_groups(method, headers);
+    if !groups.is_empty() {
+        let url = shared.settings.key.normalize.normalized_url(uri);
+        for name in groups {
+            // Scoped to the request's origin; no cascade (section 2.2).
+            let group = group_id(&url, &name);
+            if let Some(deleted) = storage_calls::delete_group(shared, &group).await {
+                tracing::debug!(group, deleted, "reqcache: group invalidated");
+            }
+        }
+    }
     if !(status.is_success() || status.is_redirection()) {
         return;
     }

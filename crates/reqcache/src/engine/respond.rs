@@ -45,14 +45,16 @@ where
     );
     if let Some(skip) = classified.skip {
         tracing::debug!(reason = skip.reason(), "reqcache: skipped");
-        let uri = classified.invalidates.then(|| request.uri().clone());
+        let invalidates = classified
+            .invalidates
+            .then(|| (request.method().clone(), request.uri().clone()));
         // Boxed, like every path but the hit path, so that the hit path's
         // future stays small: the whole of it is moved into its box.
         return Box::pin(async move {
             let response = inner.call(request).await?;
-            if let Some(uri) = uri {
+            if let Some((method, uri)) = invalidates {
                 let (status, headers) = (response.status(), response.headers().clone());
-                super::invalidate::invalidate(&shared, &uri, status, &headers).await;
+                super::invalidate::invalidate(&shared, &method, &uri, status, &headers).await;
             }
             Ok(with_status(
                 response.map(CacheBody::upstream),

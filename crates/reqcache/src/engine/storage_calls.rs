@@ -223,16 +223,35 @@ async fn delete(shared: &Shared, key: &CacheKey) {
 
 /// Deletes every entry stored for `url`; how many, if that is known.
 pub(super) async fn delete_url(shared: &Shared, url: &str) -> Option<u64> {
+    invalidation(shared, "invalidation", url, shared.storage.delete_url(url)).await
+}
+
+/// Deletes every response in `group` (a group id); how many, if that is
+/// known.
+pub(super) async fn delete_group(shared: &Shared, group: &str) -> Option<u64> {
+    invalidation(
+        shared,
+        "group invalidation",
+        group,
+        shared.storage.delete_group(group),
+    )
+    .await
+}
+
+/// An invalidation's deletes, through the write breaker and bounded by
+/// the write timeout.
+async fn invalidation(
+    shared: &Shared,
+    what: &'static str,
+    subject: &str,
+    deletes: impl Future<Output = Result<u64, StorageError>>,
+) -> Option<u64> {
     if !shared.write_breaker.allows(shared.clock.now()) {
         shared.counters.record(Counter::WriteDropped);
         return None;
     }
-    let outcome = bounded(
-        shared.settings.write_timeout,
-        shared.storage.delete_url(url),
-    )
-    .await;
-    settle(shared, outcome, Op::Write, "invalidation", &url)
+    let outcome = bounded(shared.settings.write_timeout, deletes).await;
+    settle(shared, outcome, Op::Write, what, &subject)
 }
 
 /// Storage writes to make behind a response, in order: the deletes, then

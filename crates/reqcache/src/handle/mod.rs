@@ -8,6 +8,7 @@ use std::time::SystemTime;
 use http::{Request, Uri};
 
 mod entry_filter;
+mod purge;
 
 use crate::key::{CacheKey, variant_key};
 use crate::policy::expiration::Expiration;
@@ -19,6 +20,7 @@ use crate::storage::{
     Alias, CachedResponse, EntryInfo, Storage, StorageError, StoredRecord, VaryIndex,
 };
 pub use entry_filter::EntryFilter;
+pub use purge::{GlobError, Purge, PurgeReport};
 
 /// What [`CacheHandle::rekey`] did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

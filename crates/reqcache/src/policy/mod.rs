@@ -12,6 +12,7 @@
 //! | `http_date` | the three HTTP date formats |
 //! | `vary` | `Vary` names and matching |
 //! | `cache_control`, `targeted` | `Cache-Control` and `CDN-Cache-Control` (RFC 9213) parsing |
+//! | `cache_groups` | a response's cache groups and the groups an unsafe request invalidates (RFC 9875) |
 //! | `rules` | the settings every decision reads |
 //! | `mode`, `filter` | the cache's kind, heuristics, and the user's store filter |
 //! | `expiration` | requests-cache's expiration values and URL patterns |
@@ -19,6 +20,7 @@
 //! The engine asks; nothing here awaits, reads storage or reads the clock.
 
 pub(crate) mod cache_control;
+pub(crate) mod cache_groups;
 pub(crate) mod expiration;
 pub(crate) mod filter;
 pub(crate) mod freshness;

@@ -58,13 +58,13 @@ fn typed_right(key: &str, argument: Option<&str>) -> bool {
     }
 }
 
-fn key_char(c: char, first: bool) -> bool {
+pub(super) fn key_char(c: char, first: bool) -> bool {
     c.is_ascii_lowercase() || c == '*' || (!first && (c.is_ascii_digit() || "_-.".contains(c)))
 }
 
 /// A bare item at the start of `text`: integer or decimal, string, token,
 /// byte sequence or boolean; `(item, rest)`.
-fn bare_item(text: &str) -> Option<(&str, &str)> {
+pub(super) fn bare_item(text: &str) -> Option<(&str, &str)> {
     let bytes = text.as_bytes();
     let end = match *bytes.first()? {
         b'-' | b'0'..=b'9' => {
@@ -114,7 +114,7 @@ fn bare_item(text: &str) -> Option<(&str, &str)> {
 }
 
 /// Skips `;key[=item]` parameters; `None` when one is malformed.
-fn parameters(mut text: &str) -> Option<&str> {
+pub(super) fn parameters(mut text: &str) -> Option<&str> {
     while let Some(after) = text.strip_prefix(';') {
         let after = after.trim_start_matches(' ');
         let key_len = after
@@ -133,7 +133,7 @@ fn parameters(mut text: &str) -> Option<&str> {
 }
 
 /// The `,` between members (with optional whitespace), or the end.
-fn separator(text: &str) -> Option<&str> {
+pub(super) fn separator(text: &str) -> Option<&str> {
     let text = text.trim_start_matches([' ', '\t']);
     if text.is_empty() {
         return Some(text);

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use crate::key::Keyer;
 use crate::policy::Rules;
+use crate::policy::cache_groups::GroupSources;
 use crate::runtime::breaker::BreakerSettings;
 use crate::runtime::write_behind::{DEFAULT_MAX_PENDING_WRITES, WriteMode};
 
@@ -47,6 +48,8 @@ pub(crate) struct CacheSettings {
     /// The cache name of the `Cache-Status` member added to every response;
     /// `None`: no header.
     pub(crate) cache_status_header: Option<String>,
+    /// Where responses' cache groups are read from.
+    pub(crate) group_sources: GroupSources,
 }
 
 impl Default for CacheSettings {
@@ -65,6 +68,7 @@ impl Default for CacheSettings {
             write_mode: WriteMode::Durable,
             background_fill: Some(DEFAULT_BACKGROUND_FILL),
             cache_status_header: None,
+            group_sources: GroupSources::default(),
         }
     }
 }

@@ -272,20 +272,24 @@ impl BusSubscriber {
     }
 }
 
-/// What one message asks: drop one key, every entry of a URL, or all.
+/// What one message asks: drop one key, every entry of a URL, every
+/// response of a cache group, or all.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum Invalidation {
     Key(String),
     Url(String),
+    Group(String),
     All,
 }
 
 impl Invalidation {
-    /// `"<sender, 16 hex digits> k <key>"`, `"… u <url>"`, `"… a"`.
+    /// `"<sender, 16 hex digits> k <key>"`, `"… u <url>"`, `"… g <group>"`,
+    /// `"… a"`.
     pub(super) fn encode(&self, sender: u64) -> String {
         match self {
             Self::Key(key) => format!("{sender:016x} k {key}"),
             Self::Url(url) => format!("{sender:016x} u {url}"),
+            Self::Group(group) => format!("{sender:016x} g {group}"),
             Self::All => format!("{sender:016x} a"),
         }
     }
@@ -301,6 +305,7 @@ impl Invalidation {
         let invalidation = match rest.split_once(' ') {
             Some(("k", key)) => Self::Key(key.to_owned()),
             Some(("u", url)) => Self::Url(url.to_owned()),
+            Some(("g", group)) => Self::Group(group.to_owned()),
             None if rest == "a" => Self::All,
             _ => return None,
         };
@@ -317,6 +322,7 @@ mod tests {
         let cases = [
             Invalidation::Key("a b".to_owned()),
             Invalidation::Url("https://e.com/x?y=1 2".to_owned()),
+            Invalidation::Group("https://e.com product 42".to_owned()),
             Invalidation::All,
         ];
         for invalidation in cases {

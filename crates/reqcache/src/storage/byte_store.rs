@@ -194,6 +194,32 @@ pub trait ByteStore: Debug + Send + Sync + 'static {
         Ok(removed)
     }
 
+    /// The keys of the responses in `group` (a
+    /// [`group_id`](super::group_id), one of a record's
+    /// [`groups`](EntryInfo::groups)). The default lists every record:
+    /// override it with an index.
+    async fn group_keys(&self, group: &str) -> Result<Vec<String>, StorageError> {
+        Ok(self
+            .list()
+            .await?
+            .into_iter()
+            .filter(|info| info.in_group(group))
+            .map(|info| info.key)
+            .collect())
+    }
+
+    /// Removes every response in `group`; returns how many. The default
+    /// removes each of [`group_keys`](Self::group_keys).
+    async fn remove_group(&self, group: &str) -> Result<u64, StorageError> {
+        let mut removed = 0;
+        for key in self.group_keys(group).await? {
+            if self.remove(&key).await? {
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
     /// Removes every record.
     async fn remove_all(&self) -> Result<(), StorageError>;
 

@@ -122,6 +122,34 @@ pub trait Storage: Debug + Send + Sync + 'static {
         Ok(deleted)
     }
 
+    /// The keys of the responses in `group` (a
+    /// [`group_id`](super::group_id)), expired ones included.
+    ///
+    /// The default lists every record ([`entries`](Self::entries)); a
+    /// storage that indexes groups overrides it, so that the cost is the
+    /// size of the group.
+    async fn group_keys(&self, group: &str) -> Result<Vec<String>, StorageError> {
+        Ok(self
+            .entries()
+            .await?
+            .into_iter()
+            .filter(|info| info.in_group(group))
+            .map(|info| info.key)
+            .collect())
+    }
+
+    /// Deletes every response in `group`; returns how many. The default
+    /// deletes each of [`group_keys`](Self::group_keys).
+    async fn delete_group(&self, group: &str) -> Result<u64, StorageError> {
+        let mut deleted = 0;
+        for key in self.group_keys(group).await? {
+            if self.delete(&key).await? {
+                deleted += 1;
+            }
+        }
+        Ok(deleted)
+    }
+
     /// Deletes every record.
     async fn clear(&self) -> Result<(), StorageError>;
 
@@ -203,6 +231,12 @@ impl<T: Storage + ?Sized> Storage for Arc<T> {
     }
     async fn delete_url(&self, url: &str) -> Result<u64, StorageError> {
         (**self).delete_url(url).await
+    }
+    async fn group_keys(&self, group: &str) -> Result<Vec<String>, StorageError> {
+        (**self).group_keys(group).await
+    }
+    async fn delete_group(&self, group: &str) -> Result<u64, StorageError> {
+        (**self).delete_group(group).await
     }
     async fn clear(&self) -> Result<(), StorageError> {
         (**self).clear().await

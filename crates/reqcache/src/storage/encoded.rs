@@ -103,6 +103,12 @@ impl<B: ByteStore> ByteStore for Encoded<B> {
     async fn remove_url(&self, url: &str) -> Result<u64, StorageError> {
         self.store.remove_url(url).await
     }
+    async fn group_keys(&self, group: &str) -> Result<Vec<String>, StorageError> {
+        self.store.group_keys(group).await
+    }
+    async fn remove_group(&self, group: &str) -> Result<u64, StorageError> {
+        self.store.remove_group(group).await
+    }
     async fn remove_all(&self) -> Result<(), StorageError> {
         self.store.remove_all().await
     }
@@ -243,6 +249,14 @@ impl<B: ByteStore> Storage for B {
 
     async fn delete_url(&self, url: &str) -> Result<u64, StorageError> {
         self.remove_url(url).await
+    }
+
+    async fn group_keys(&self, group: &str) -> Result<Vec<String>, StorageError> {
+        ByteStore::group_keys(self, group).await
+    }
+
+    async fn delete_group(&self, group: &str) -> Result<u64, StorageError> {
+        self.remove_group(group).await
     }
 
     async fn clear(&self) -> Result<(), StorageError> {

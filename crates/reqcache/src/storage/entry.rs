@@ -59,6 +59,11 @@ pub struct CachedResponse {
     /// [`body`](Self::body) is empty and the layer streams the body from
     /// the storage.
     pub stored_body: Option<BodyRef>,
+    /// The cache groups the response belongs to (RFC 9875 `Cache-Groups`,
+    /// and `Surrogate-Key` or `Cache-Tag` when the layer reads them), each
+    /// as a [`group_id`](super::group_id): scoped to the response's origin.
+    /// Storages index them, so that a group is purged without a scan.
+    pub groups: Vec<String>,
 }
 
 impl CachedResponse {
@@ -80,6 +85,7 @@ impl CachedResponse {
             expires: None,
             retain_until: None,
             stored_body: None,
+            groups: Vec::new(),
         }
     }
 
@@ -87,6 +93,25 @@ impl CachedResponse {
     #[must_use]
     pub fn with_expires(mut self, expires: Option<SystemTime>) -> Self {
         self.expires = expires;
+        self
+    }
+
+    /// Sets [`groups`](Self::groups): group ids, made by
+    /// [`group_id`](super::group_id).
+    ///
+    /// ```
+    /// # use std::time::UNIX_EPOCH;
+    /// # use reqcache::storage::{group_id, CachedRequest, CachedResponse};
+    /// let url = "https://example.com/products/42";
+    /// let entry = CachedResponse::new(
+    ///     http::StatusCode::OK, http::HeaderMap::new(), bytes::Bytes::new(),
+    ///     CachedRequest::new(http::Method::GET, url), UNIX_EPOCH)
+    ///     .with_groups(vec![group_id(url, "product-42")]);
+    /// assert_eq!(entry.info("k").groups, ["https://example.com product-42"]);
+    /// ```
+    #[must_use]
+    pub fn with_groups(mut self, groups: Vec<String>) -> Self {
+        self.groups = groups;
         self
     }
 
@@ -186,6 +211,7 @@ impl CachedResponse {
             created_at: self.created_at,
             expires: self.expires,
             retain_until: self.retain_until,
+            groups: self.groups.clone(),
         }
     }
 }
@@ -261,6 +287,9 @@ pub struct EntryInfo {
     pub expires: Option<SystemTime>,
     /// When a storage may delete it; `None` means never by itself.
     pub retain_until: Option<SystemTime>,
+    /// A response's cache groups ([`CachedResponse::groups`]); empty for
+    /// other records.
+    pub groups: Vec<String>,
 }
 
 impl EntryInfo {
@@ -272,6 +301,12 @@ impl EntryInfo {
     /// `true` when a storage should no longer return the entry at `now`.
     pub fn is_past_retention(&self, now: SystemTime) -> bool {
         self.retain_until.is_some_and(|until| until <= now)
+    }
+
+    /// `true` when the record is a response in `group` (a
+    /// [`group_id`](super::group_id)).
+    pub fn in_group(&self, group: &str) -> bool {
+        self.groups.iter().any(|g| g == group)
     }
 
     /// When a storage may delete the entry: as

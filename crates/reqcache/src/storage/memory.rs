@@ -13,7 +13,7 @@
 //! the ones that were: least recently used, to within the reads between two
 //! writes, with no list to reorder on every hit.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt;
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -125,6 +125,8 @@ struct Ledger {
     responses: u64,
     /// How many records the bounds evicted.
     evictions: u64,
+    /// The keys of the responses in each cache group.
+    groups: HashMap<Box<str>, HashSet<Box<str>>>,
 }
 
 impl Ledger {
@@ -132,13 +134,34 @@ impl Ledger {
         self.records += 1;
         self.bytes += slot.size;
         self.responses += u64::from(slot.record.kind().is_response());
+        for group in slot_groups(slot) {
+            self.groups
+                .entry(group.as_str().into())
+                .or_default()
+                .insert(slot.key.clone());
+        }
     }
 
     fn forget(&mut self, slot: &Slot) {
         self.records -= 1;
         self.bytes -= slot.size;
         self.responses -= u64::from(slot.record.kind().is_response());
+        for group in slot_groups(slot) {
+            if let Some(keys) = self.groups.get_mut(group.as_str()) {
+                keys.remove(&slot.key);
+                if keys.is_empty() {
+                    self.groups.remove(group.as_str());
+                }
+            }
+        }
     }
+}
+
+/// The cache groups of a slot's record (none but a response's).
+fn slot_groups(slot: &Slot) -> &[String] {
+    slot.record
+        .as_response()
+        .map_or(&[], |entry| entry.groups.as_slice())
 }
 
 impl MemoryStorage {
@@ -200,12 +223,14 @@ impl MemoryStorage {
             until,
             used: AtomicU64::new(tick),
         };
-        ledger.count(&slot);
         {
             let mut table = self.write(hash);
+            // The old record is forgotten first: the new one may share its
+            // groups.
             if let Ok(old) = table.find_entry(hash, |s| *s.key == *key) {
                 ledger.forget(&old.remove().0);
             }
+            ledger.count(&slot);
             table.insert_unique(hash, slot, |s| s.hash);
         }
         ledger.ring.push_back((hash, id, tick));
@@ -302,6 +327,27 @@ impl MemoryStorage {
         self.remove_where(|record| record.request().url == url)
     }
 
+    /// The keys of the responses in `group`.
+    fn group_members(&self, group: &str) -> Vec<String> {
+        self.ledger()
+            .groups
+            .get(group)
+            .map(|keys| keys.iter().map(|key| key.to_string()).collect())
+            .unwrap_or_default()
+    }
+
+    /// Removes every response in `group` without awaiting.
+    pub(crate) fn remove_group_now(&self, group: &str) -> u64 {
+        let mut removed = 0;
+        for key in self.group_members(group) {
+            // Still in the group: it may have been replaced since.
+            removed += u64::from(
+                self.remove_if(&key, |slot| slot_groups(slot).iter().any(|g| g == group)),
+            );
+        }
+        removed
+    }
+
     /// Removes everything without awaiting.
     pub(crate) fn clear_now(&self) {
         let mut ledger = self.ledger();
@@ -312,6 +358,7 @@ impl MemoryStorage {
         ledger.records = 0;
         ledger.bytes = 0;
         ledger.responses = 0;
+        ledger.groups.clear();
     }
 
     fn remove_where(&self, mut doomed: impl FnMut(&StoredRecord) -> bool) -> u64 {
@@ -424,6 +471,7 @@ impl MemoryStorageBuilder {
                 bytes: 0,
                 responses: 0,
                 evictions: 0,
+                groups: HashMap::new(),
             }),
             max_entries: self.max_entries,
             max_size: self.max_size,
@@ -471,6 +519,15 @@ impl Storage for MemoryStorage {
 
     async fn delete_url(&self, url: &str) -> Result<u64, StorageError> {
         Ok(self.remove_url_now(url))
+    }
+
+    /// From the index: as many steps as the group has keys.
+    async fn group_keys(&self, group: &str) -> Result<Vec<String>, StorageError> {
+        Ok(self.group_members(group))
+    }
+
+    async fn delete_group(&self, group: &str) -> Result<u64, StorageError> {
+        Ok(self.remove_group_now(group))
     }
 
     async fn clear(&self) -> Result<(), StorageError> {

@@ -38,6 +38,10 @@ pub struct EntryMetadata {
     /// before records had kinds.
     #[serde(default)]
     kind: u8,
+    /// The response's cache groups; absent when it has none (and in
+    /// metadata written before groups).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    groups: Vec<String>,
 }
 
 impl EntryMetadata {
@@ -67,6 +71,7 @@ impl EntryMetadata {
             expires_ns: info.expires.map(to_unix_nanos),
             retain_ns: info.retain_until.map(to_unix_nanos),
             kind: info.kind.code(),
+            groups: info.groups.clone(),
         }
     }
 
@@ -78,6 +83,11 @@ impl EntryMetadata {
     /// The stored (normalized) URL.
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// The response's cache groups ([`group_id`](super::group_id)s).
+    pub fn groups(&self) -> &[String] {
+        &self.groups
     }
 
     /// The listing form, under `key`; `None` when a field does not parse
@@ -93,6 +103,7 @@ impl EntryMetadata {
             created_at: from_unix_nanos(self.created_ns),
             expires: self.expires_ns.map(from_unix_nanos),
             retain_until: self.retain_ns.map(from_unix_nanos),
+            groups: self.groups.clone(),
         })
     }
 }

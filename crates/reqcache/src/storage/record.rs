@@ -268,6 +268,10 @@ impl StoredRecord {
             created_at,
             expires,
             retain_until,
+            groups: self
+                .as_response()
+                .map(|entry| entry.groups.clone())
+                .unwrap_or_default(),
         }
     }
 }

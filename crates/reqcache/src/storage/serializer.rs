@@ -10,7 +10,7 @@ use super::entry::CachedResponse;
 use super::error::{StorageError, StorageErrorKind};
 use super::record::StoredRecord;
 pub use super::wire::FORMAT_VERSION;
-use super::wire::{WIRE_FIELDS, Wire};
+use super::wire::{WIRE_FIELDS, Wire, trailing_fields};
 use super::wire_reader::read_wire;
 
 /// The first bytes of every MessagePack record.
@@ -133,7 +133,8 @@ impl Serializer {
         head.push(MSGPACK_CODEC);
         // The struct as rmp-serde writes it: an array of its fields, the
         // body a `bin` in the middle.
-        rmp::encode::write_array_len(&mut head, WIRE_FIELDS).map_err(encode_error)?;
+        let trailing = trailing_fields(entry);
+        rmp::encode::write_array_len(&mut head, WIRE_FIELDS + trailing).map_err(encode_error)?;
         write_field(&mut head, &wire.reqcache_format)?;
         write_field(&mut head, &wire.status)?;
         write_field(&mut head, &wire.version)?;
@@ -146,6 +147,12 @@ impl Serializer {
         write_field(&mut tail, &wire.retain_until)?;
         write_field(&mut tail, &wire.alias_for)?;
         write_field(&mut tail, &wire.vary)?;
+        if trailing > 0 {
+            write_field(&mut tail, &wire.stored_body.flatten())?;
+        }
+        if trailing > 1 {
+            write_field(&mut tail, &wire.groups)?;
+        }
         Ok(Some(ValueParts {
             head,
             body: entry.body.clone(),
@@ -402,6 +409,7 @@ pub(super) mod tests {
             expires: Some(UNIX_EPOCH + Duration::from_secs(1_800_000_000)),
             retain_until: None,
             stored_body: None,
+            groups: Vec::new(),
         }
     }
 

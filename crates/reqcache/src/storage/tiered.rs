@@ -247,6 +247,11 @@ impl Listener for Tier {
                     self.generations.bump_all();
                     self.l1.remove_url_now(url);
                 }
+                Invalidation::Group(group) => {
+                    // Which keys are in it is not known here either.
+                    self.generations.bump_all();
+                    self.l1.remove_group_now(group);
+                }
                 Invalidation::All => {
                     self.generations.bump_all();
                     self.l1.clear_now();
@@ -463,6 +468,19 @@ impl Storage for TieredStorage {
         deleted
     }
 
+    async fn group_keys(&self, group: &str) -> Result<Vec<String>, StorageError> {
+        self.tier.l2.group_keys(group).await
+    }
+
+    /// Drops L1's copies, then L2's records, then tells the other
+    /// instances to drop theirs.
+    async fn delete_group(&self, group: &str) -> Result<u64, StorageError> {
+        self.tier.l1.remove_group_now(group);
+        let deleted = self.tier.l2.delete_group(group).await;
+        self.publish(Invalidation::Group(group.to_owned())).await;
+        deleted
+    }
+
     async fn clear(&self) -> Result<(), StorageError> {
         self.tier.l1.clear_now();
         let cleared = self.tier.l2.clear().await;
@@ -602,6 +620,32 @@ mod tests {
             assert_eq!(body(&b, "k", at(4)).await.is_none(), expect_gone, "{step}");
         }
         assert_eq!(l2.len().await.unwrap(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_group_purge_drops_every_instance_s_copies_of_the_group_only() {
+        let (a, b, l2, _bus) = pair();
+        let grouped = |body| {
+            Arc::new(
+                CachedResponse::clone(&entry(body, Some(3600)))
+                    .with_groups(vec!["http://e.com g".to_owned()]),
+            )
+        };
+        a.put("in-1", grouped("1")).await.unwrap();
+        a.put("in-2", grouped("2")).await.unwrap();
+        a.put("out", entry("3", Some(3600))).await.unwrap();
+        for key in ["in-1", "in-2", "out"] {
+            assert!(body(&b, key, at(1)).await.is_some());
+        }
+        assert_eq!(b.l1().len().await.unwrap(), 3, "B holds copies");
+        let mut keys = a.group_keys("http://e.com g").await.unwrap();
+        keys.sort();
+        assert_eq!(keys, ["in-1", "in-2"]);
+        assert_eq!(a.delete_group("http://e.com g").await.unwrap(), 2);
+        assert_eq!(b.l1().len().await.unwrap(), 1, "B's group copies went");
+        assert!(body(&b, "in-1", at(2)).await.is_none());
+        assert!(body(&b, "out", at(2)).await.is_some());
+        assert_eq!(l2.len().await.unwrap(), 1);
     }
 
     #[tokio::test]

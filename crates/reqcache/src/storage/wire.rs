@@ -56,8 +56,26 @@ pub(super) struct Wire<'a> {
     pub(super) vary: Option<Vec<Text<'a>>>,
     /// A response's body kept in chunks. Left out when there is none, so
     /// that every other record keeps the layout the in-place reader reads.
+    ///
+    /// `Some(None)` writes it empty, for a record that has a field after
+    /// it (MessagePack fields are positions); it reads back as `None`.
     #[serde(default, skip_serializing_if = "Option::is_none", borrow)]
-    pub(super) stored_body: Option<WireBody<'a>>,
+    pub(super) stored_body: Option<Option<WireBody<'a>>>,
+    /// A response's cache groups ([`CachedResponse::groups`]). Left out
+    /// when there are none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty", borrow)]
+    pub(super) groups: Vec<Text<'a>>,
+}
+
+/// How many fields a response's record has past [`WIRE_FIELDS`]: one for a
+/// body in chunks, two with groups (the body's field then written empty
+/// when there is none).
+pub(super) fn trailing_fields(entry: &CachedResponse) -> u32 {
+    if !entry.groups.is_empty() {
+        2
+    } else {
+        u32::from(entry.stored_body.is_some())
+    }
 }
 
 /// A [`BodyRef`].
@@ -101,11 +119,18 @@ impl<'a> Wire<'a> {
             retain_until: entry.retain_until.map(|t| t.max(UNIX_EPOCH)),
             alias_for: None,
             vary: None,
-            stored_body: entry.stored_body.as_ref().map(|body| WireBody {
-                id: Text(Cow::Borrowed(&body.id)),
-                len: body.len,
-                chunk_size: body.chunk_size,
+            stored_body: (trailing_fields(entry) > 0).then(|| {
+                entry.stored_body.as_ref().map(|body| WireBody {
+                    id: Text(Cow::Borrowed(&body.id)),
+                    len: body.len,
+                    chunk_size: body.chunk_size,
+                })
             }),
+            groups: entry
+                .groups
+                .iter()
+                .map(|group| Text(Cow::Borrowed(group.as_str())))
+                .collect(),
         }
     }
 
@@ -138,6 +163,7 @@ impl<'a> Wire<'a> {
             alias_for,
             vary,
             stored_body: None,
+            groups: Vec::new(),
         }
     }
 
@@ -194,7 +220,13 @@ impl<'a> Wire<'a> {
                 retain_until: self.retain_until,
                 stored_body: self
                     .stored_body
+                    .flatten()
                     .map(|body| BodyRef::new(body.id.0.into_owned(), body.len, body.chunk_size)),
+                groups: self
+                    .groups
+                    .into_iter()
+                    .map(|group| group.0.into_owned())
+                    .collect(),
             })),
         })
     }

@@ -11,15 +11,17 @@
 use std::borrow::Cow;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use super::wire::{Blob, Headers, RecordRequest, Text, WIRE_FIELDS, Wire};
+use super::wire::{Blob, Headers, RecordRequest, Text, WIRE_FIELDS, Wire, WireBody};
 
 /// The record in `bytes`, when it has exactly the layout reqcache writes
 /// and nothing after it.
 pub(super) fn read_wire(bytes: &[u8]) -> Option<Wire<'_>> {
     let mut r = Reader(bytes);
     let fields = r.array_len()?;
-    // Records written before `vary` have one field less.
-    if fields != WIRE_FIELDS as usize && fields != WIRE_FIELDS as usize - 1 {
+    // Records written before `vary` have one field less; a body in chunks
+    // adds one, groups two.
+    let (oldest, newest) = (WIRE_FIELDS as usize - 1, WIRE_FIELDS as usize + 2);
+    if !(oldest..=newest).contains(&fields) {
         return None;
     }
     let wire = Wire {
@@ -33,16 +35,21 @@ pub(super) fn read_wire(bytes: &[u8]) -> Option<Wire<'_>> {
         expires: r.optional(Reader::time)?,
         retain_until: r.optional(Reader::time)?,
         alias_for: r.optional(Reader::text)?,
-        vary: if fields == WIRE_FIELDS as usize {
-            r.optional(|r| {
-                let len = r.array_len()?;
-                (0..len).map(|_| r.text()).collect::<Option<Vec<_>>>()
-            })?
+        vary: if fields > oldest {
+            r.optional(Reader::texts)?
         } else {
             None
         },
-        // A record with a body in chunks has one field more: serde reads it.
-        stored_body: None,
+        stored_body: if fields > WIRE_FIELDS as usize {
+            Some(r.optional(Reader::body)?)
+        } else {
+            None
+        },
+        groups: if fields > WIRE_FIELDS as usize + 1 {
+            r.texts()?
+        } else {
+            Vec::new()
+        },
     };
     r.0.is_empty().then_some(wire)
 }
@@ -109,6 +116,23 @@ impl<'a> Reader<'a> {
         };
         let text = std::str::from_utf8(self.take(len)?).ok()?;
         Some(Text(Cow::Borrowed(text)))
+    }
+
+    fn texts(&mut self) -> Option<Vec<Text<'a>>> {
+        let len = self.array_len()?;
+        (0..len).map(|_| self.text()).collect()
+    }
+
+    /// A [`WireBody`]: `[id, len, chunk_size]`.
+    fn body(&mut self) -> Option<WireBody<'a>> {
+        if self.array_len()? != 3 {
+            return None;
+        }
+        Some(WireBody {
+            id: self.text()?,
+            len: self.uint()?,
+            chunk_size: u32::try_from(self.uint()?).ok()?,
+        })
     }
 
     fn blob(&mut self) -> Option<Blob<'a>> {
@@ -180,6 +204,7 @@ impl<'a> Reader<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::chunks::BodyRef;
     use crate::storage::record::StoredRecord;
     use crate::storage::serializer::tests::{kinds_of, sample};
     use bytes::Bytes;
@@ -211,8 +236,17 @@ mod tests {
         empty.body = Bytes::new();
         empty.headers = HeaderMap::new();
         empty.created_at = UNIX_EPOCH;
+        let mut grouped = small.clone();
+        grouped.groups = vec![
+            "https://example.com a".into(),
+            "https://example.com b c".into(),
+        ];
+        let mut chunked = empty.clone();
+        chunked.stored_body = Some(BodyRef::new("b1", 5_000_000, 262_144));
+        let mut chunked_grouped = chunked.clone();
+        chunked_grouped.groups = vec![" g".into()];
         let mut records = kinds_of(&small).to_vec();
-        records.extend([StoredRecord::from(large), StoredRecord::from(empty)]);
+        records.extend([large, empty, grouped, chunked, chunked_grouped].map(StoredRecord::from));
         records
     }
 

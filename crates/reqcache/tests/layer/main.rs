@@ -9,6 +9,7 @@ mod credentials;
 mod durability;
 mod expiration;
 mod failures;
+mod groups;
 mod handle;
 mod hit_path;
 mod http_cache;
