@@ -180,6 +180,16 @@ impl Meta {
         self.body.as_deref()
     }
 
+    /// The entry's key.
+    pub(crate) fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// The entry's cache groups.
+    pub(crate) fn groups(&self) -> &[String] {
+        self.entry.groups()
+    }
+
     /// The extension of the entry file this describes.
     pub(crate) fn extension(&self) -> &str {
         &self.extension

@@ -75,8 +75,8 @@
 mod bodies;
 mod bound;
 mod files;
+mod marker_index;
 mod storage;
-mod url_index;
 
 pub use bodies::{CHUNK_SIZE, ORPHAN_GRACE};
 pub use storage::{FileStorage, FileStorageBuilder};

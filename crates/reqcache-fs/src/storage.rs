@@ -16,7 +16,7 @@ use reqcache::storage::{EntryInfo, Serializer, StorageError, StorageErrorKind};
 use crate::bodies::{Bodies, CHUNK_SIZE, ORPHAN_GRACE};
 use crate::bound::{self, Ledger, Locked};
 use crate::files::{self, KIND_EXTENSION, META_EXTENSION, Meta};
-use crate::url_index::UrlIndex;
+use crate::marker_index::{GROUP_INDEX, MarkerIndex, URL_INDEX};
 
 /// How old a temporary file must be before it counts as left by a crash.
 const STALE_TEMPORARY: Duration = Duration::from_secs(3600);
@@ -48,7 +48,8 @@ pub struct FileStorage {
 
 struct Shared {
     dir: PathBuf,
-    urls: UrlIndex,
+    urls: MarkerIndex,
+    groups: MarkerIndex,
     /// The size bound, if any.
     max_size: Option<u64>,
     /// The bytes kept and the evictions made, shared by every process.
@@ -218,13 +219,42 @@ impl FileStorage {
             .and_then(Meta::decode)
     }
 
-    /// Deletes an entry's files and its URL marker; the bytes freed, if
-    /// there was any file.
+    /// Deletes an entry's files and its markers; the bytes freed, if there
+    /// was any file.
     fn forget(&self, stem: &str) -> Result<Option<u64>, StorageError> {
         if let Some(meta) = self.meta_of(stem) {
-            self.shared.urls.remove(meta.url(), stem)?;
+            self.unmark(&meta, stem)?;
         }
         self.remove_stem(stem)
+    }
+
+    /// Removes the markers of the entry `stem` that `meta` describes: its
+    /// URL's and its groups'.
+    fn unmark(&self, meta: &Meta, stem: &str) -> Result<(), StorageError> {
+        self.shared.urls.remove(meta.url(), stem)?;
+        for group in meta.groups() {
+            self.shared.groups.remove(group, stem)?;
+        }
+        Ok(())
+    }
+
+    /// The stems and keys of the entries in `group`, from its markers,
+    /// each checked against the entry's sidecar. A marker is left where it
+    /// is when its sidecar does not name the group: a write may be putting
+    /// the entry in the group this very moment (marker first, sidecar
+    /// last), and removing its marker would hide it from the next purge.
+    /// Markers go with their entries, and when a write takes an entry out
+    /// of a group.
+    fn group_members(&self, group: &str) -> Result<Vec<(String, String)>, StorageError> {
+        let mut members = Vec::new();
+        for stem in self.shared.groups.stems(group)? {
+            if let Some(meta) = self.meta_of(&stem)
+                && meta.groups().iter().any(|g| g == group)
+            {
+                members.push((stem, meta.key().to_owned()));
+            }
+        }
+        Ok(members)
     }
 
     /// Deletes an entry's files, and the body its sidecar names; the bytes
@@ -248,8 +278,11 @@ impl FileStorage {
     fn write_files(&self, record: &Record, stem: &str) -> Result<(), StorageError> {
         let info = &record.info;
         let extension = record.serializer.extension();
-        // The marker first: every entry on disk has one.
+        // The markers first: every entry on disk has them.
         self.shared.urls.add(&info.url, stem)?;
+        for group in &info.groups {
+            self.shared.groups.add(group, stem)?;
+        }
         files::write_atomically(&self.entry_path(stem, extension), &record.value)?;
         // An entry written before with another serializer goes.
         for serializer in Serializer::all() {
@@ -407,7 +440,7 @@ impl FileStorage {
                     removed += 1;
                 }
                 freed += [entry, kind, sidecar].into_iter().flatten().sum::<u64>();
-                self.shared.urls.remove(meta.url(), &stem)?;
+                self.unmark(&meta, &stem)?;
             }
         }
         self.freed(freed)?;
@@ -421,7 +454,10 @@ impl FileStorage {
             match self.meta_of(&stem) {
                 // A marker names its URL by hash only: trust but verify.
                 Some(meta) if meta.url() != url => continue,
-                Some(_) => {
+                Some(meta) => {
+                    for group in meta.groups() {
+                        self.shared.groups.remove(group, &stem)?;
+                    }
                     let bytes = self.remove_stem(&stem)?;
                     removed += u64::from(bytes.is_some());
                     freed += bytes.unwrap_or(0);
@@ -530,7 +566,8 @@ impl FileStorageBuilder {
             .map_err(|e| files::io_error(&format!("cannot create {}", dir.display()), e))?;
         let storage = FileStorage {
             shared: Arc::new(Shared {
-                urls: UrlIndex::new(&dir),
+                urls: MarkerIndex::new(&dir, URL_INDEX),
+                groups: MarkerIndex::new(&dir, GROUP_INDEX),
                 ledger: Ledger::new(&dir),
                 bodies: Bodies::new(&dir),
                 max_size: self.max_size,
@@ -620,11 +657,18 @@ impl ByteStore for FileStorage {
                 Some(body) if this.shared.bodies.complete(body)? => body.len,
                 _ => 0,
             };
-            let replaced = this
-                .meta_of(&stem)
+            let old = this.meta_of(&stem);
+            let replaced = old
+                .as_ref()
                 .and_then(|meta| meta.body().map(str::to_owned))
                 .filter(|old| record.body.as_ref().is_none_or(|body| body.id != *old));
             this.write_files(&record, &stem)?;
+            // Out of the groups it was in and is no longer.
+            for group in old.iter().flat_map(Meta::groups) {
+                if !info.groups.contains(group) {
+                    this.shared.groups.remove(group, &stem)?;
+                }
+            }
             if let Some(old) = replaced {
                 // `before` counted it, as the sidecar named it.
                 this.shared.bodies.remove(&old)?;
@@ -652,6 +696,35 @@ impl ByteStore for FileStorage {
         self.blocking(move |this| this.remove_url_files(&url)).await
     }
 
+    /// From the group's marker directory.
+    async fn group_keys(&self, group: &str) -> Result<Vec<String>, StorageError> {
+        let group = group.to_owned();
+        self.blocking(move |this| {
+            Ok(this
+                .group_members(&group)?
+                .into_iter()
+                .map(|(_, key)| key)
+                .collect())
+        })
+        .await
+    }
+
+    async fn remove_group(&self, group: &str) -> Result<u64, StorageError> {
+        let group = group.to_owned();
+        self.blocking(move |this| {
+            let (mut removed, mut freed) = (0, 0);
+            for (stem, _) in this.group_members(&group)? {
+                if let Some(bytes) = this.forget(&stem)? {
+                    removed += 1;
+                    freed += bytes;
+                }
+            }
+            this.freed(freed)?;
+            Ok(removed)
+        })
+        .await
+    }
+
     async fn remove_all(&self) -> Result<(), StorageError> {
         self.blocking(|this| {
             for (path, stem, extension) in files::list(&this.shared.dir)? {
@@ -671,6 +744,7 @@ impl ByteStore for FileStorage {
                 locked.usage.bytes = this.scanned_bytes()?;
                 locked.save()?;
             }
+            this.shared.groups.clear()?;
             this.shared.urls.clear()
         })
         .await

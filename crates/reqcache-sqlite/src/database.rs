@@ -68,6 +68,9 @@ pub(crate) fn open_writer(
     connection
         .execute_batch(&queries.chunks_schema())
         .map_err(backend("cannot create the chunks table"))?;
+    connection
+        .execute_batch(&queries.groups_schema())
+        .map_err(backend("cannot create the groups table"))?;
     Ok(connection)
 }
 
@@ -154,6 +157,14 @@ pub(crate) struct Queries {
     pub(crate) clear_chunks: String,
     /// At most `?2` chunks written before `?1` that no row names.
     pub(crate) sweep_orphan_chunks: String,
+    /// Puts row `?2` in group `?1`.
+    pub(crate) put_group: String,
+    /// Takes row `?1` out of every group (before it is written again).
+    pub(crate) ungroup: String,
+    /// The keys in group `?1`.
+    pub(crate) group_keys: String,
+    /// Deletes the rows in group `?1`.
+    pub(crate) delete_group: String,
 }
 
 impl Queries {
@@ -182,8 +193,12 @@ impl Queries {
             clear: format!("DELETE FROM {t}"),
             len: format!("SELECT COUNT(*) FROM {t} WHERE kind = 0"),
             size: format!("SELECT COALESCE(SUM(size), 0) FROM {t}"),
+            // A group id is visible ASCII and spaces: the unit separator
+            // (0x1f) splits them.
             entries: format!(
-                "SELECT key, method, url, status, size, created_at, expires, retain_until, kind FROM {t}"
+                "SELECT key, method, url, status, size, created_at, expires, retain_until, kind, \
+                 (SELECT group_concat(grp, char(31)) FROM {t}_groups AS g WHERE g.key = {t}.key) \
+                 FROM {t}"
             ),
             remove_expired: format!("DELETE FROM {t} WHERE expires <= ?1 OR retain_until <= ?1"),
             sweep: format!(
@@ -214,6 +229,12 @@ impl Queries {
                 "DELETE FROM {t}_chunks WHERE rowid IN (SELECT rowid FROM {t}_chunks AS c \
                  WHERE c.written < ?1 AND NOT EXISTS (SELECT 1 FROM {t} WHERE {t}.body = c.body) \
                  LIMIT ?2)"
+            ),
+            put_group: format!("INSERT OR IGNORE INTO {t}_groups (grp, key) VALUES (?1, ?2)"),
+            ungroup: format!("DELETE FROM {t}_groups WHERE key = ?1"),
+            group_keys: format!("SELECT key FROM {t}_groups WHERE grp = ?1"),
+            delete_group: format!(
+                "DELETE FROM {t} WHERE key IN (SELECT key FROM {t}_groups WHERE grp = ?1)"
             ),
             table,
         }
@@ -270,6 +291,24 @@ impl Queries {
             CREATE TRIGGER IF NOT EXISTS {t}_body_replaced AFTER UPDATE OF body ON {t}
                 WHEN OLD.body IS NOT NULL AND OLD.body IS NOT NEW.body
                 BEGIN DELETE FROM {t}_chunks WHERE body = OLD.body; END;"
+        )
+    }
+
+    /// The group index: a row per (group, key), so that a group's keys
+    /// are one index range, and a trigger that takes a row out of its
+    /// groups whatever deletes it (a removal, a purge, a sweep, the
+    /// bound's evictions, a clear).
+    fn groups_schema(&self) -> String {
+        let t = &self.table;
+        format!(
+            "CREATE TABLE IF NOT EXISTS {t}_groups (
+                grp TEXT NOT NULL,
+                key TEXT NOT NULL,
+                PRIMARY KEY (grp, key)
+            ) WITHOUT ROWID;
+            CREATE INDEX IF NOT EXISTS {t}_groups_key ON {t}_groups (key);
+            CREATE TRIGGER IF NOT EXISTS {t}_ungrouped AFTER DELETE ON {t}
+                BEGIN DELETE FROM {t}_groups WHERE key = OLD.key; END;"
         )
     }
 

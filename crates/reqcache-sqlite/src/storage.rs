@@ -622,6 +622,30 @@ impl ByteStore for SqliteStorage {
         .await
     }
 
+    /// One range of the group index.
+    async fn group_keys(&self, group: &str) -> Result<Vec<String>, StorageError> {
+        let shared = Arc::clone(&self.shared);
+        let group = group.to_owned();
+        self.with_connection(move |c| {
+            let mut statement = c.prepare_cached(&shared.writing.queries.group_keys)?;
+            let keys = statement.query_map([group], |row| row.get(0))?;
+            keys.collect()
+        })
+        .await
+    }
+
+    /// One statement: the rows go, and their chunks and group rows with
+    /// them (triggers).
+    async fn remove_group(&self, group: &str) -> Result<u64, StorageError> {
+        let shared = Arc::clone(&self.shared);
+        let group = group.to_owned();
+        self.with_connection(move |c| {
+            Ok(c.prepare_cached(&shared.writing.queries.delete_group)?
+                .execute([group])? as u64)
+        })
+        .await
+    }
+
     async fn remove_all(&self) -> Result<(), StorageError> {
         let shared = Arc::clone(&self.shared);
         self.with_connection(move |c| {
@@ -765,7 +789,11 @@ fn entry_info(row: &rusqlite::Row<'_>) -> Option<EntryInfo> {
         created_at: from_unix_nanos(row.get(5).ok()?),
         expires: row.get::<_, Option<i64>>(6).ok()?.map(from_unix_nanos),
         retain_until: row.get::<_, Option<i64>>(7).ok()?.map(from_unix_nanos),
-        groups: Vec::new(),
+        groups: row
+            .get::<_, Option<String>>(9)
+            .ok()?
+            .map(|groups| groups.split('\x1f').map(str::to_owned).collect())
+            .unwrap_or_default(),
     })
 }
 

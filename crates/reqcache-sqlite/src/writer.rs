@@ -186,6 +186,16 @@ fn write_batch(
             info.kind.code(),
             body,
         ];
+        // Out of the groups of what it replaces, into its own.
+        transaction
+            .prepare_cached(&shared.queries.ungroup)?
+            .execute([&info.key])?;
+        if !info.groups.is_empty() {
+            let mut group = transaction.prepare_cached(&shared.queries.put_group)?;
+            for name in &info.groups {
+                group.execute([name, &info.key])?;
+            }
+        }
         let Some(parts) = parts else {
             let mut statement = transaction.prepare_cached(&shared.queries.put)?;
             let mut values: Vec<&dyn rusqlite::ToSql> = metadata.to_vec();

@@ -1,12 +1,15 @@
-//! The URL index: which entries are stored for a URL, as empty marker files
-//! `<dir>/url-index/<hash of the URL>/<entry stem>`, so that `delete_url`
-//! (invalidation after unsafe requests) reads one small directory instead of
-//! every metadata sidecar.
+//! Marker-file indexes: which entries are stored for a URL, or are in a
+//! cache group, as empty marker files `<dir>/<index>/<hash of the
+//! name>/<entry stem>`, so that `delete_url` (invalidation after unsafe
+//! requests) and group purges read one small directory instead of every
+//! metadata sidecar. The URL index is `url-index`, the group index
+//! `group-index`.
 //!
 //! Markers are hints, never the truth: a marker is written before its entry,
-//! so every entry has one (a crash can leave a marker without an entry, which
-//! `delete_url` tolerates and removes), and whatever a marker points at is
-//! checked against the entry's own metadata before it is deleted.
+//! so every entry has one (a crash can leave a marker without an entry, and
+//! an entry rewritten out of a group leaves its old marker, both of which
+//! the lookups tolerate and remove), and whatever a marker points at is
+//! checked against the entry's own metadata before it is used.
 
 use std::path::{Path, PathBuf};
 
@@ -14,19 +17,24 @@ use reqcache::StorageError;
 
 use crate::files;
 
-/// The index's directory, inside the cache directory.
-pub(crate) const INDEX_DIR: &str = "url-index";
+/// The URL index's directory, inside the cache directory.
+pub(crate) const URL_INDEX: &str = "url-index";
+/// The group index's directory, inside the cache directory.
+pub(crate) const GROUP_INDEX: &str = "group-index";
 
-/// The marker files of one cache directory.
+/// The marker files of one index of one cache directory.
 #[derive(Debug)]
-pub(crate) struct UrlIndex {
+pub(crate) struct MarkerIndex {
     root: PathBuf,
+    name: &'static str,
 }
 
-impl UrlIndex {
-    pub(crate) fn new(cache_dir: &Path) -> Self {
+impl MarkerIndex {
+    /// The index `name` ([`URL_INDEX`], [`GROUP_INDEX`]) of `cache_dir`.
+    pub(crate) fn new(cache_dir: &Path, name: &'static str) -> Self {
         Self {
-            root: cache_dir.join(INDEX_DIR),
+            root: cache_dir.join(name),
+            name,
         }
     }
 
@@ -39,7 +47,8 @@ impl UrlIndex {
         self.root.is_dir()
     }
 
-    /// Records that the entry `stem` is stored for `url`.
+    /// Records that the entry `stem` is stored for `url` (or is in the
+    /// group `url`).
     pub(crate) fn add(&self, url: &str, stem: &str) -> Result<(), StorageError> {
         add_marker(&self.dir_of(url), stem)
     }
@@ -79,8 +88,9 @@ impl UrlIndex {
     ) -> Result<(), StorageError> {
         let parent = self.root.parent().unwrap_or(Path::new("."));
         let building = parent.join(format!(
-            "{}{INDEX_DIR}-{}",
+            "{}{}-{}",
             files::TEMP_PREFIX,
+            self.name,
             std::process::id()
         ));
         remove_tree(&building)?;
