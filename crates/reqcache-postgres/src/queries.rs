@@ -3,7 +3,7 @@
 use reqcache::storage::{StorageError, StorageErrorKind};
 
 /// The columns a write sets, in order.
-const COLUMNS: &str = "key, method, url, status, size, created_at, expires, retain_until, deadline, value, kind, accessed, bytes, body";
+const COLUMNS: &str = "key, method, url, status, size, created_at, expires, retain_until, deadline, value, kind, accessed, bytes, body, groups";
 
 /// The columns of the first version's table: one that has them is
 /// brought up to date when opened.
@@ -17,7 +17,7 @@ const ROW_BYTES: &str = "octet_length(value) + octet_length(key) + octet_length(
 
 /// The metadata columns, in the order [`entry_info`](crate::storage) reads.
 const INFO_COLUMNS: &str =
-    "key, method, url, status, size, created_at, expires, retain_until, kind";
+    "key, method, url, status, size, created_at, expires, retain_until, kind, groups";
 
 /// How many rows one sweep statement deletes, so that a sweep of a large
 /// backlog never holds many row locks in one transaction.
@@ -66,6 +66,10 @@ pub(crate) struct Queries {
     pub(crate) clear_chunks: String,
     /// At most 10,000 chunks written before `$1` that no row names.
     pub(crate) sweep_orphan_chunks: String,
+    /// The keys of the rows in group `$1`.
+    pub(crate) group_keys: String,
+    /// Deletes the rows in group `$1`.
+    pub(crate) remove_group: String,
 }
 
 impl Queries {
@@ -97,7 +101,7 @@ impl Queries {
             // body's `$14` chunks of `$15` bytes are all there.
             write: format!(
                 "INSERT INTO {t} ({COLUMNS}) \
-                 SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $6, $12, $13::TEXT \
+                 SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $6, $12, $13::TEXT, $16::TEXT[] \
                  WHERE $13::TEXT IS NULL OR (SELECT COUNT(*) = $14::BIGINT \
                      AND COALESCE(SUM(octet_length(data)), 0) = $15::BIGINT \
                      FROM \"{table}_chunks\" WHERE body = $13::TEXT) \
@@ -105,7 +109,8 @@ impl Queries {
                  status = EXCLUDED.status, size = EXCLUDED.size, created_at = EXCLUDED.created_at, \
                  expires = EXCLUDED.expires, retain_until = EXCLUDED.retain_until, \
                  deadline = EXCLUDED.deadline, value = EXCLUDED.value, kind = EXCLUDED.kind, \
-                 accessed = EXCLUDED.accessed, bytes = EXCLUDED.bytes, body = EXCLUDED.body"
+                 accessed = EXCLUDED.accessed, bytes = EXCLUDED.bytes, body = EXCLUDED.body, \
+                 groups = EXCLUDED.groups"
             ),
             remove: format!("DELETE FROM {t} WHERE key = $1"),
             remove_url: format!("DELETE FROM {t} WHERE url = $1"),
@@ -158,6 +163,9 @@ impl Queries {
                  (SELECT c.body, c.idx FROM \"{table}_chunks\" c WHERE c.written < $1 \
                   AND NOT EXISTS (SELECT 1 FROM {t} WHERE {t}.body = c.body) LIMIT {SWEEP_BATCH})"
             ),
+            // The GIN index on `groups` answers `@>`: one index lookup.
+            group_keys: format!("SELECT key FROM {t} WHERE groups @> ARRAY[$1::TEXT]"),
+            remove_group: format!("DELETE FROM {t} WHERE groups @> ARRAY[$1::TEXT]"),
             table,
         })
     }
@@ -192,12 +200,14 @@ impl Queries {
             ALTER TABLE {t} ADD COLUMN IF NOT EXISTS accessed BIGINT;
             ALTER TABLE {t} ADD COLUMN IF NOT EXISTS bytes BIGINT;
             ALTER TABLE {t} ADD COLUMN IF NOT EXISTS body TEXT;
+            ALTER TABLE {t} ADD COLUMN IF NOT EXISTS groups TEXT[];
             UPDATE {t} SET bytes = {ROW_BYTES} WHERE bytes IS NULL;
             CREATE INDEX IF NOT EXISTS \"{name}_url\" ON {t} (url);
             CREATE INDEX IF NOT EXISTS \"{name}_expires\" ON {t} (expires) WHERE expires IS NOT NULL;
             CREATE INDEX IF NOT EXISTS \"{name}_deadline\" ON {t} (deadline) WHERE deadline IS NOT NULL;
             CREATE INDEX IF NOT EXISTS \"{name}_accessed\" ON {t} (accessed ASC NULLS FIRST);
             CREATE INDEX IF NOT EXISTS \"{name}_body\" ON {t} (body) WHERE body IS NOT NULL;
+            CREATE INDEX IF NOT EXISTS \"{name}_groups\" ON {t} USING GIN (groups) WHERE groups IS NOT NULL;
             {usage}
             {chunks}
             COMMIT;",

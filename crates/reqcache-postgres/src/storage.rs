@@ -201,7 +201,10 @@ fn entry_info(row: &PgRow) -> Option<EntryInfo> {
         created_at: from_unix_nanos(row.try_get(5).ok()?),
         expires: row.try_get::<Option<i64>, _>(6).ok()?.map(from_unix_nanos),
         retain_until: row.try_get::<Option<i64>, _>(7).ok()?.map(from_unix_nanos),
-        groups: Vec::new(),
+        groups: row
+            .try_get::<Option<Vec<String>>, _>(9)
+            .ok()?
+            .unwrap_or_default(),
     })
 }
 
@@ -261,6 +264,8 @@ impl ByteStore for PostgresStorage {
                     .map_or(0, |body| i64::try_from(body.chunks()).unwrap_or(i64::MAX)),
             )
             .bind(i64::try_from(body_len).unwrap_or(i64::MAX))
+            // No groups: NULL, which the partial index leaves out.
+            .bind((!info.groups.is_empty()).then_some(info.groups))
             .execute(&shared.pool)
             .await
             .map_err(shared.failed("write"))?;
@@ -299,6 +304,27 @@ impl ByteStore for PostgresStorage {
             .execute(&shared.pool)
             .await
             .map_err(shared.failed("delete by URL"))?;
+        Ok(done.rows_affected())
+    }
+
+    async fn group_keys(&self, group: &str) -> Result<Vec<String>, StorageError> {
+        let shared = self.ready().await?;
+        sqlx::query_scalar(&shared.queries.group_keys)
+            .bind(group)
+            .fetch_all(&shared.pool)
+            .await
+            .map_err(shared.failed("group lookup"))
+    }
+
+    /// One statement; the triggers take the rows' chunks and count the
+    /// bytes freed.
+    async fn remove_group(&self, group: &str) -> Result<u64, StorageError> {
+        let shared = self.ready().await?;
+        let done = sqlx::query(&shared.queries.remove_group)
+            .bind(group)
+            .execute(&shared.pool)
+            .await
+            .map_err(shared.failed("group purge"))?;
         Ok(done.rows_affected())
     }
 

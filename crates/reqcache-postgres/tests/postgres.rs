@@ -124,6 +124,7 @@ async fn the_table_is_created_with_its_indexes_logged_or_unlogged() {
                 format!("{table}_body"),
                 format!("{table}_deadline"),
                 format!("{table}_expires"),
+                format!("{table}_groups"),
                 format!("{table}_pkey"),
                 format!("{table}_url"),
             ]
