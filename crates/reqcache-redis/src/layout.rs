@@ -59,11 +59,18 @@ impl Layout {
     /// The set of the bucket's keys whose entries were stored for `url` (or
     /// once were: members are checked against the metadata before use).
     pub(crate) fn url_index(&self, bucket: u8, url: &str) -> String {
-        // FNV-1a: a collision only adds candidates, which are checked.
-        let hash = url.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-        });
-        format!("{}:u:{hash:016x}", self.tag(bucket))
+        format!("{}:u:{:016x}", self.tag(bucket), fnv1a(url))
+    }
+
+    /// The set of the bucket's keys whose responses are in `group` (or
+    /// once were: members are checked against the metadata before use).
+    pub(crate) fn group_index(&self, bucket: u8, group: &str) -> String {
+        format!("{}:g:{:016x}", self.tag(bucket), fnv1a(group))
+    }
+
+    /// The set of the bucket's group index names, for `clear`.
+    pub(crate) fn group_indexes(&self, bucket: u8) -> String {
+        format!("{}:gi", self.tag(bucket))
     }
 
     /// The set of the bucket's keys that hold an alias or a vary index, not
@@ -82,6 +89,14 @@ impl Layout {
     pub(crate) fn chunk(&self, id: &str, index: u64) -> String {
         format!("{{{}:b:{id}}}:{index}", self.namespace)
     }
+}
+
+/// FNV-1a: an index's name from what it indexes; a collision only adds
+/// candidates, which are checked.
+fn fnv1a(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    })
 }
 
 /// Milliseconds since the Unix epoch, saturating; 0 before it.
@@ -126,6 +141,16 @@ impl Meta {
         self.body
             .as_ref()
             .map(|(id, chunks)| (id.as_str(), *chunks))
+    }
+
+    /// `true` when the record is a response in `group`.
+    pub(crate) fn in_group(&self, group: &str) -> bool {
+        self.entry.groups().iter().any(|g| g == group)
+    }
+
+    /// The record's cache groups.
+    pub(crate) fn groups(&self) -> &[String] {
+        self.entry.groups()
     }
 
     /// `true` once Redis has (or will have) dropped the value.

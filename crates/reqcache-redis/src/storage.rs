@@ -167,14 +167,33 @@ impl RedisStorage {
         let metas: Vec<Option<Vec<u8>>> = self
             .query(redis::cmd("HMGET").arg(self.layout.meta(bucket)).arg(keys))
             .await?;
-        let bodies: Vec<(String, u64)> = metas
+        let metas: Vec<(&String, Meta)> = keys
             .iter()
-            .filter_map(|meta| meta.as_deref().and_then(Meta::decode))
-            .filter_map(|meta| meta.body().map(|(id, chunks)| (id.to_owned(), chunks)))
+            .zip(metas)
+            .filter_map(|(key, meta)| Some((key, meta.as_deref().and_then(Meta::decode)?)))
             .collect();
         let removed = self.delete_records(bucket, keys).await?;
-        for (id, chunks) in bodies {
-            self.delete_chunks(&id, chunks).await?;
+        // Out of their groups' indexes (a member left behind would only
+        // be checked and dropped by the next lookup, but groups that are
+        // never purged would keep it).
+        let mut pipe = redis::pipe();
+        let mut grouped = false;
+        for (key, meta) in &metas {
+            for group in meta.groups() {
+                grouped = true;
+                pipe.cmd("SREM")
+                    .arg(self.layout.group_index(bucket, group))
+                    .arg(*key)
+                    .ignore();
+            }
+        }
+        if grouped {
+            self.pipeline::<()>(&pipe).await?;
+        }
+        for (_, meta) in &metas {
+            if let Some((id, chunks)) = meta.body() {
+                self.delete_chunks(id, chunks).await?;
+            }
         }
         Ok(removed)
     }
@@ -199,6 +218,40 @@ impl RedisStorage {
             .ignore();
         let (removed,): (u64,) = self.pipeline(&pipe).await?;
         Ok(removed)
+    }
+
+    /// The keys of the bucket's responses in `group`, from its index; the
+    /// members whose metadata does not name the group are dropped from it.
+    async fn group_members(&self, bucket: u8, group: &str) -> Result<Vec<String>, StorageError> {
+        let index = self.layout.group_index(bucket, group);
+        let candidates: Vec<String> = self.query(redis::cmd("SMEMBERS").arg(&index)).await?;
+        if candidates.is_empty() {
+            return Ok(candidates);
+        }
+        let metas: Vec<Option<Vec<u8>>> = self
+            .query(
+                redis::cmd("HMGET")
+                    .arg(self.layout.meta(bucket))
+                    .arg(&candidates),
+            )
+            .await?;
+        let (members, stale): (Vec<(String, bool)>, Vec<(String, bool)>) = candidates
+            .into_iter()
+            .zip(metas)
+            .map(|(key, meta)| {
+                let member = meta
+                    .as_deref()
+                    .and_then(Meta::decode)
+                    .is_some_and(|meta| meta.in_group(group));
+                (key, member)
+            })
+            .partition(|(_, member)| *member);
+        if !stale.is_empty() {
+            let stale: Vec<String> = stale.into_iter().map(|(key, _)| key).collect();
+            self.query::<()>(redis::cmd("SREM").arg(&index).arg(&stale))
+                .await?;
+        }
+        Ok(members.into_iter().map(|(key, _)| key).collect())
     }
 
     /// Calls `page` with each page of a bucket's metadata, as `(key, meta)`
@@ -555,6 +608,14 @@ impl ByteStore for RedisStorage {
         .arg(self.layout.bookkeeping(bucket))
         .arg(key)
         .ignore();
+        for group in &info.groups {
+            let group_index = self.layout.group_index(bucket, group);
+            pipe.cmd("SADD").arg(&group_index).arg(key).ignore();
+            pipe.cmd("SADD")
+                .arg(self.layout.group_indexes(bucket))
+                .arg(&group_index)
+                .ignore();
+        }
         let url_index = self.layout.url_index(bucket, &info.url);
         pipe.cmd("SADD").arg(&url_index).arg(key).ignore();
         pipe.cmd("SADD")
@@ -620,18 +681,44 @@ impl ByteStore for RedisStorage {
         Ok(deleted)
     }
 
+    /// The group's index in each bucket, each member checked against its
+    /// metadata (the index and the metadata are written in one
+    /// transaction, so a member the metadata does not confirm is stale,
+    /// and is dropped).
+    async fn group_keys(&self, group: &str) -> Result<Vec<String>, StorageError> {
+        let mut keys = Vec::new();
+        for bucket in 0..BUCKETS {
+            keys.extend(self.group_members(bucket, group).await?);
+        }
+        Ok(keys)
+    }
+
+    async fn remove_group(&self, group: &str) -> Result<u64, StorageError> {
+        let mut removed = 0;
+        for bucket in 0..BUCKETS {
+            let members = self.group_members(bucket, group).await?;
+            for page in members.chunks(PAGE) {
+                removed += self.delete_in_bucket(bucket, page).await?;
+            }
+        }
+        Ok(removed)
+    }
+
     async fn remove_all(&self) -> Result<(), StorageError> {
         self.delete_where(|_, _| true).await?;
         for bucket in 0..BUCKETS {
-            let indexes: Vec<String> = self
-                .query(redis::cmd("SMEMBERS").arg(self.layout.url_indexes(bucket)))
-                .await?;
+            let mut pipe = redis::pipe();
+            pipe.cmd("SMEMBERS").arg(self.layout.url_indexes(bucket));
+            pipe.cmd("SMEMBERS").arg(self.layout.group_indexes(bucket));
+            let (urls, groups): (Vec<String>, Vec<String>) = self.pipeline(&pipe).await?;
             let mut del = redis::cmd("DEL");
             del.arg(self.layout.meta(bucket))
                 .arg(self.layout.expiry(bucket))
                 .arg(self.layout.bookkeeping(bucket))
                 .arg(self.layout.url_indexes(bucket))
-                .arg(&indexes);
+                .arg(self.layout.group_indexes(bucket))
+                .arg(&urls)
+                .arg(&groups);
             self.query::<()>(&del).await?;
         }
         Ok(())
