@@ -142,7 +142,14 @@ impl MongoStorageBuilder {
             .collection::<Document>(&self.collection);
         // Idempotent: creating an existing index with the same spec is a no-op.
         ttl_index(&collection).await?;
-        for field in ["url", "expires_ns", "retain_ns", crate::document::ACCESSED] {
+        // `groups` holds arrays: a multikey index, an entry per group.
+        for field in [
+            "url",
+            "expires_ns",
+            "retain_ns",
+            crate::document::ACCESSED,
+            crate::document::GROUPS,
+        ] {
             collection
                 .create_index(IndexModel::builder().keys(doc! { field: 1 }).build())
                 .await

@@ -21,6 +21,9 @@ pub(crate) const BYTES: &str = "bytes";
 pub(crate) const BODY: &str = "body_id";
 /// Until when that body's chunks are kept (absent: until the record goes).
 pub(crate) const BODY_EXPIRES: &str = "body_expires_at";
+/// A response's cache groups (absent when it has none), under a multikey
+/// index.
+pub(crate) const GROUPS: &str = "groups";
 
 /// The metadata document of an entry (no value) that counts for `bytes`.
 pub(crate) fn metadata(info: &EntryInfo, deadline: Option<SystemTime>, bytes: i64) -> Document {
@@ -46,7 +49,15 @@ pub(crate) fn metadata(info: &EntryInfo, deadline: Option<SystemTime>, bytes: i6
     if !info.kind.is_response() {
         document.insert(KIND, i32::from(info.kind.code()));
     }
+    if !info.groups.is_empty() {
+        document.insert(GROUPS, &info.groups);
+    }
     document
+}
+
+/// The filter of the responses in `group`.
+pub(crate) fn group_filter(group: &str) -> Document {
+    doc! { GROUPS: group }
 }
 
 /// The filter of responses: aliases and vary indexes carry a `kind`.
@@ -104,7 +115,13 @@ pub(crate) fn info(document: &Document) -> Option<EntryInfo> {
         created_at: from_unix_nanos(document.get_i64("created_ns").ok()?),
         expires: document.get_i64("expires_ns").ok().map(from_unix_nanos),
         retain_until: document.get_i64("retain_ns").ok().map(from_unix_nanos),
-        groups: Vec::new(),
+        groups: match document.get_array(GROUPS) {
+            Ok(groups) => groups
+                .iter()
+                .map(|group| group.as_str().map(str::to_owned))
+                .collect::<Option<_>>()?,
+            Err(_) => Vec::new(),
+        },
     })
 }
 

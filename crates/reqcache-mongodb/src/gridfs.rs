@@ -250,6 +250,20 @@ impl ByteStore for GridFsStorage {
         Ok(removed)
     }
 
+    async fn group_keys(&self, group: &str) -> Result<Vec<String>, StorageError> {
+        self.metadata
+            .keys_matching(document::group_filter(group))
+            .await
+    }
+
+    async fn remove_group(&self, group: &str) -> Result<u64, StorageError> {
+        let removed = self.delete_matching(document::group_filter(group)).await?;
+        if removed > 0 {
+            self.metadata.recount().await?;
+        }
+        Ok(removed)
+    }
+
     async fn remove_all(&self) -> Result<(), StorageError> {
         self.metadata.remove_all().await?;
         self.bucket

@@ -165,6 +165,29 @@ impl MongoStorage {
         )))
     }
 
+    /// The keys of the documents `filter` selects.
+    pub(crate) async fn keys_matching(
+        &self,
+        filter: Document,
+    ) -> Result<Vec<String>, StorageError> {
+        let mut cursor = self
+            .collection
+            .find(filter)
+            .projection(doc! { "_id": 1 })
+            .await
+            .map_err(backend("lookup failed"))?;
+        let mut keys = Vec::new();
+        while cursor.advance().await.map_err(backend("lookup failed"))? {
+            let found = cursor
+                .deserialize_current()
+                .map_err(backend("lookup failed"))?;
+            if let Ok(key) = found.get_str("_id") {
+                keys.push(key.to_owned());
+            }
+        }
+        Ok(keys)
+    }
+
     pub(crate) async fn metadata_entries(&self) -> Result<Vec<EntryInfo>, StorageError> {
         let mut cursor = self
             .collection
@@ -284,6 +307,21 @@ impl ByteStore for MongoStorage {
 
     async fn remove_url(&self, url: &str) -> Result<u64, StorageError> {
         let deleted = self.delete_with_bodies(doc! { "url": url }).await?;
+        if deleted > 0 {
+            self.recount().await?;
+        }
+        Ok(deleted)
+    }
+
+    /// One query on the multikey index of `groups`.
+    async fn group_keys(&self, group: &str) -> Result<Vec<String>, StorageError> {
+        self.keys_matching(document::group_filter(group)).await
+    }
+
+    async fn remove_group(&self, group: &str) -> Result<u64, StorageError> {
+        let deleted = self
+            .delete_with_bodies(document::group_filter(group))
+            .await?;
         if deleted > 0 {
             self.recount().await?;
         }
