@@ -23,8 +23,15 @@ pub(crate) const TTL: &str = "ttl";
 /// (and on every item written before records had kinds).
 pub(crate) const KIND: &str = "kind";
 
+/// A response's cache groups, a string set (absent when it has none).
+pub(crate) const GROUPS: &str = "groups";
+/// A membership item's group: the key of the group index.
+pub(crate) const GROUP: &str = "grp";
+/// What every membership item's key starts with: no cache key does (a NUL).
+const MEMBERSHIP_PREFIX: &str = "\u{0}g:";
+
 /// The attributes listings read: everything but the value.
-pub(crate) const METADATA: &str = "#k, #m, #u, #s, #z, #c, #e, #r, #q";
+pub(crate) const METADATA: &str = "#k, #m, #u, #s, #z, #c, #e, #r, #q, #g";
 
 /// The names behind [`METADATA`]'s placeholders (some are reserved words).
 pub(crate) fn metadata_names() -> HashMap<String, String> {
@@ -38,6 +45,7 @@ pub(crate) fn metadata_names() -> HashMap<String, String> {
         ("#e", EXPIRES),
         ("#r", RETAIN),
         ("#q", KIND),
+        ("#g", GROUPS),
     ]
     .into_iter()
     .map(|(placeholder, name)| (placeholder.to_owned(), name.to_owned()))
@@ -77,11 +85,69 @@ pub(crate) fn to_item(record: Record) -> HashMap<String, AttributeValue> {
     if !info.kind.is_response() {
         item.insert(KIND.to_owned(), number(info.kind.code()));
     }
+    if !info.groups.is_empty() {
+        item.insert(GROUPS.to_owned(), AttributeValue::Ss(info.groups));
+    }
     if let Some(ttl) = deadline {
-        let secs = ttl.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-        item.insert(TTL.to_owned(), number(secs));
+        item.insert(TTL.to_owned(), ttl_value(ttl));
     }
     item
+}
+
+fn ttl_value(deadline: SystemTime) -> AttributeValue {
+    number(
+        deadline
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+    )
+}
+
+/// The key of the item that says `key` is in `group`: the prefix, a hash
+/// of the group (the item's `grp` holds it whole), then the key.
+pub(crate) fn membership_key(group: &str, key: &str) -> String {
+    let hash = group.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    });
+    format!("{MEMBERSHIP_PREFIX}{hash:016x}:{key}")
+}
+
+/// The item that puts `key` in `group`, dropped by DynamoDB's TTL with its
+/// record (`deadline`).
+pub(crate) fn membership_item(
+    group: &str,
+    key: &str,
+    deadline: Option<SystemTime>,
+) -> HashMap<String, AttributeValue> {
+    let mut item = HashMap::from([
+        (
+            KEY.to_owned(),
+            AttributeValue::S(membership_key(group, key)),
+        ),
+        (GROUP.to_owned(), AttributeValue::S(group.to_owned())),
+    ]);
+    if let Some(deadline) = deadline {
+        item.insert(TTL.to_owned(), ttl_value(deadline));
+    }
+    item
+}
+
+/// `true` for a membership item's key.
+pub(crate) fn is_membership(key: &str) -> bool {
+    key.starts_with(MEMBERSHIP_PREFIX)
+}
+
+/// The cache key a membership item's key names.
+pub(crate) fn member_of(membership: &str) -> Option<&str> {
+    let rest = membership.strip_prefix(MEMBERSHIP_PREFIX)?;
+    rest.get(17..)
+        .filter(|_| rest.as_bytes().get(16) == Some(&b':'))
+}
+
+/// The cache groups of a record item.
+pub(crate) fn groups_of(item: &HashMap<String, AttributeValue>) -> &[String] {
+    item.get(GROUPS)
+        .and_then(|groups| groups.as_ss().ok())
+        .map_or(&[], Vec::as_slice)
 }
 
 /// The size DynamoDB counts for an item: attribute names plus values.
@@ -92,6 +158,7 @@ pub(crate) fn item_size(item: &HashMap<String, AttributeValue>) -> usize {
                 + match value {
                     AttributeValue::S(s) | AttributeValue::N(s) => s.len(),
                     AttributeValue::B(b) => b.as_ref().len(),
+                    AttributeValue::Ss(set) => set.iter().map(String::len).sum(),
                     _ => 8,
                 }
         })
@@ -133,7 +200,7 @@ pub(crate) fn info_of(item: &HashMap<String, AttributeValue>) -> Option<EntryInf
         size: u64::try_from(int(item, SIZE)?).ok()?,
         created_at: from_unix_nanos(int(item, CREATED)?),
         expires: int(item, EXPIRES).map(from_unix_nanos),
+        groups: groups_of(item).to_vec(),
         retain_until: int(item, RETAIN).map(from_unix_nanos),
-        groups: Vec::new(),
     })
 }

@@ -45,6 +45,21 @@
 //! consistent: an entry stored a moment before an invalidation may survive
 //! it (it still expires as usual).
 //!
+//! # The group index
+//! A response in cache groups (RFC 9875 `Cache-Groups`) keeps them in a
+//! string set, `groups`, and has one small membership item per group (key
+//! `"\0g:<hash of the group>:<key>"`, attribute `grp`), written before
+//! the record and given its TTL. Group lookups and purges query a global
+//! secondary index on `grp` ([`GROUP_INDEX`], keys only) and confirm each
+//! member against its record, so a purge costs the size of the group.
+//! Listings and counts leave membership items out. A table made without
+//! the index gets it as the URL index does (one index is added per open:
+//! DynamoDB builds one at a time); until it is active
+//! ([`has_group_index`](DynamoDbStorage::has_group_index)), group lookups
+//! scan. A membership item that outlives its record's groups (the record
+//! was rewritten without the group, or removed by URL or expiry) is
+//! ignored by lookups and goes with its TTL.
+//!
 //! # The 400 KB item limit
 //! An entry whose item would exceed DynamoDB's 400 KB is not stored: `put`
 //! refuses it with [`StorageErrorKind::TooLarge`](reqcache::storage::StorageErrorKind),
@@ -65,7 +80,7 @@
 mod item;
 mod storage;
 
-pub use storage::{DynamoDbStorage, DynamoDbStorageBuilder, MAX_ITEM_SIZE, URL_INDEX};
+pub use storage::{DynamoDbStorage, DynamoDbStorageBuilder, GROUP_INDEX, MAX_ITEM_SIZE, URL_INDEX};
 
 /// Re-exported so users can name [`StorageError`] without depending on
 /// `reqcache` directly.

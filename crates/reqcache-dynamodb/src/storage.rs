@@ -14,13 +14,13 @@ use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, CreateGlobalSecondaryIndexAction,
     DeleteRequest, GlobalSecondaryIndex, GlobalSecondaryIndexUpdate, IndexStatus, KeySchemaElement,
-    KeyType, Projection, ProjectionType, ScalarAttributeType, Select, TableStatus,
-    TimeToLiveSpecification, WriteRequest,
+    KeyType, KeysAndAttributes, Projection, ProjectionType, PutRequest, ScalarAttributeType,
+    Select, TableStatus, TimeToLiveSpecification, WriteRequest,
 };
 use reqcache::storage::backend::{ByteStore, Record};
 use reqcache::storage::{EntryInfo, StorageError, StorageErrorKind};
 
-use crate::item::{self, KEY, METADATA, URL};
+use crate::item::{self, GROUP, KEY, METADATA, URL};
 
 /// DynamoDB's limit on the size of one item.
 pub const MAX_ITEM_SIZE: usize = 400 * 1024;
@@ -30,6 +30,16 @@ const BATCH: usize = 25;
 
 /// The global secondary index on `url` (keys only) that `delete_url` queries.
 pub const URL_INDEX: &str = "url-index";
+
+/// The global secondary index on the membership items' `grp` (keys only)
+/// that group lookups and purges query. A record in groups has, besides
+/// its own item, one small item per group (key `"\0g:<group hash>:<key>"`,
+/// written before the record, dropped by TTL with it); listings and counts
+/// leave them out.
+pub const GROUP_INDEX: &str = "group-index";
+
+/// Keys per `BatchGetItem`: DynamoDB's limit.
+const GET_BATCH: usize = 100;
 
 /// A [`Storage`](reqcache::storage::Storage) in a DynamoDB table: a
 /// [`ByteStore`] with native expiry (the `ttl` attribute), encoded by
@@ -41,6 +51,7 @@ pub struct DynamoDbStorage {
     table: Arc<str>,
     consistent_reads: bool,
     url_index: bool,
+    group_index: bool,
 }
 
 impl fmt::Debug for DynamoDbStorage {
@@ -130,6 +141,128 @@ impl DynamoDbStorage {
         self.url_index
     }
 
+    /// Whether group lookups and purges query the [`GROUP_INDEX`], found
+    /// active when the storage was opened, rather than scanning the table.
+    pub fn has_group_index(&self) -> bool {
+        self.group_index
+    }
+
+    /// The keys the group's membership items name, from the group index,
+    /// page by page (eventually consistent, as every index read).
+    async fn members_from_index(&self, group: &str) -> Result<Vec<String>, StorageError> {
+        let mut keys = Vec::new();
+        let mut start: Option<HashMap<String, AttributeValue>> = None;
+        loop {
+            let output = self
+                .client
+                .query()
+                .table_name(&*self.table)
+                .index_name(GROUP_INDEX)
+                .key_condition_expression("#g = :group")
+                .expression_attribute_names("#g", GROUP)
+                .expression_attribute_values(":group", AttributeValue::S(group.to_owned()))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(backend("group index query failed"))?;
+            keys.extend(
+                output
+                    .items
+                    .unwrap_or_default()
+                    .iter()
+                    .filter_map(item::key_of)
+                    .filter_map(|membership| item::member_of(&membership).map(str::to_owned)),
+            );
+            match output.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok(keys),
+            }
+        }
+    }
+
+    /// Which of `keys` are records in `group` now: their items are read
+    /// (key and groups only), 100 at a time. A membership item can outlive
+    /// its record's groups (the record rewritten, or removed by a path that
+    /// did not know its groups); such ones are left to their TTL.
+    async fn confirmed_members(
+        &self,
+        group: &str,
+        keys: Vec<String>,
+    ) -> Result<Vec<String>, StorageError> {
+        let mut members = Vec::new();
+        for batch in keys.chunks(GET_BATCH) {
+            let mut wanted = KeysAndAttributes::builder()
+                .projection_expression("#k, #g")
+                .expression_attribute_names("#k", KEY)
+                .expression_attribute_names("#g", item::GROUPS)
+                .consistent_read(self.consistent_reads);
+            for key in batch {
+                wanted = wanted.keys(HashMap::from([(
+                    KEY.to_owned(),
+                    AttributeValue::S(key.clone()),
+                )]));
+            }
+            let mut pending = Some(wanted.build().map_err(config_error)?);
+            let mut backoff = Duration::from_millis(20);
+            for attempt in 0.. {
+                let Some(request) = pending.take() else { break };
+                let mut output = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&*self.table, request)
+                    .send()
+                    .await
+                    .map_err(backend("group members read failed"))?;
+                for found in output
+                    .responses
+                    .as_mut()
+                    .and_then(|r| r.remove(&*self.table))
+                    .unwrap_or_default()
+                {
+                    if item::groups_of(&found).iter().any(|g| g == group)
+                        && let Some(key) = item::key_of(&found)
+                    {
+                        members.push(key);
+                    }
+                }
+                pending = output
+                    .unprocessed_keys
+                    .and_then(|mut keys| keys.remove(&*self.table))
+                    .filter(|keys| !keys.keys.is_empty());
+                if pending.is_some() {
+                    if attempt >= 8 {
+                        return Err(StorageError::new(
+                            StorageErrorKind::Backend,
+                            "group members still unprocessed after retries",
+                        ));
+                    }
+                    // Unprocessed keys mean throttling: back off.
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(2));
+                }
+            }
+        }
+        Ok(members)
+    }
+
+    /// Writes `items` in batches of 25, retrying unprocessed ones.
+    async fn put_items(
+        &self,
+        items: Vec<HashMap<String, AttributeValue>>,
+    ) -> Result<(), StorageError> {
+        let requests = items
+            .into_iter()
+            .map(|item| {
+                let put = PutRequest::builder()
+                    .set_item(Some(item))
+                    .build()
+                    .map_err(config_error)?;
+                Ok(WriteRequest::builder().put_request(put).build())
+            })
+            .collect::<Result<Vec<_>, StorageError>>()?;
+        self.batch_write(requests).await
+    }
+
     /// Keys of the items stored for `url`, from the URL index, page by page.
     ///
     /// Index reads are eventually consistent (DynamoDB offers nothing else on
@@ -198,23 +331,30 @@ impl DynamoDbStorage {
     /// Deletes `keys` in batches of 25, retrying unprocessed items.
     async fn delete_keys(&self, keys: Vec<String>) -> Result<u64, StorageError> {
         let deleted = keys.len() as u64;
-        for chunk in keys.chunks(BATCH) {
-            let mut requests: Vec<WriteRequest> = chunk
-                .iter()
-                .map(|key| {
-                    let delete = DeleteRequest::builder()
-                        .key(KEY, AttributeValue::S(key.clone()))
-                        .build()
-                        .map_err(|e| {
-                            StorageError::with_source(
-                                StorageErrorKind::Backend,
-                                "bad delete request",
-                                e,
-                            )
-                        })?;
-                    Ok(WriteRequest::builder().delete_request(delete).build())
-                })
-                .collect::<Result<_, StorageError>>()?;
+        let requests = keys
+            .into_iter()
+            .map(|key| {
+                let delete = DeleteRequest::builder()
+                    .key(KEY, AttributeValue::S(key))
+                    .build()
+                    .map_err(|e| {
+                        StorageError::with_source(
+                            StorageErrorKind::Backend,
+                            "bad delete request",
+                            e,
+                        )
+                    })?;
+                Ok(WriteRequest::builder().delete_request(delete).build())
+            })
+            .collect::<Result<Vec<_>, StorageError>>()?;
+        self.batch_write(requests).await?;
+        Ok(deleted)
+    }
+
+    /// Sends `requests` in batches of 25, retrying unprocessed items.
+    async fn batch_write(&self, requests: Vec<WriteRequest>) -> Result<(), StorageError> {
+        for chunk in requests.chunks(BATCH) {
+            let mut requests = chunk.to_vec();
             let mut backoff = Duration::from_millis(20);
             for attempt in 0.. {
                 let output = self
@@ -242,7 +382,7 @@ impl DynamoDbStorage {
                 backoff = (backoff * 2).min(Duration::from_secs(2));
             }
         }
-        Ok(deleted)
+        Ok(())
     }
 
     /// Keys of every item `filter` selects (metadata scan).
@@ -324,11 +464,13 @@ impl DynamoDbStorageBuilder {
             table: self.table.into(),
             consistent_reads: self.consistent_reads,
             url_index: false,
+            group_index: false,
         };
         if self.create_table {
             create_table(&storage).await?;
         }
-        storage.url_index = url_index_active(&storage).await;
+        storage.url_index = index_active(&storage, URL_INDEX).await;
+        storage.group_index = index_active(&storage, GROUP_INDEX).await;
         Ok(storage)
     }
 }
@@ -355,11 +497,20 @@ async fn create_table(storage: &DynamoDbStorage) -> Result<(), StorageError> {
             .billing_mode(BillingMode::PayPerRequest)
             .attribute_definitions(string_attribute(KEY)?)
             .attribute_definitions(string_attribute(URL)?)
+            .attribute_definitions(string_attribute(GROUP)?)
             .key_schema(hash_key(KEY)?)
             .global_secondary_indexes(
                 GlobalSecondaryIndex::builder()
                     .index_name(URL_INDEX)
                     .key_schema(hash_key(URL)?)
+                    .projection(keys_only())
+                    .build()
+                    .map_err(config_error)?,
+            )
+            .global_secondary_indexes(
+                GlobalSecondaryIndex::builder()
+                    .index_name(GROUP_INDEX)
+                    .key_schema(hash_key(GROUP)?)
                     .projection(keys_only())
                     .build()
                     .map_err(config_error)?,
@@ -397,8 +548,12 @@ async fn create_table(storage: &DynamoDbStorage) -> Result<(), StorageError> {
             format!("table {table} did not become active"),
         ));
     }
-    if url_index_status(client, table).await.is_none() {
-        add_url_index(client, table).await;
+    // A table made by an older version (or by hand) gets the indexes it
+    // lacks, one at a time (DynamoDB builds one index at a time).
+    if index_status(client, table, URL_INDEX).await.is_none() {
+        add_index(client, table, URL_INDEX, URL).await;
+    } else if index_status(client, table, GROUP_INDEX).await.is_none() {
+        add_index(client, table, GROUP_INDEX, GROUP).await;
     }
     let ttl = client
         .update_time_to_live()
@@ -441,13 +596,13 @@ fn keys_only() -> Projection {
         .build()
 }
 
-/// The status of the table's URL index; `None` when it has none, or when the
-/// table cannot be described (missing, or no permission).
-async fn url_index_status(client: &Client, table: &str) -> Option<IndexStatus> {
+/// The status of the table's index `name`; `None` when it has none, or
+/// when the table cannot be described (missing, or no permission).
+async fn index_status(client: &Client, table: &str, name: &str) -> Option<IndexStatus> {
     let described = match client.describe_table().table_name(table).send().await {
         Ok(described) => described,
         Err(error) => {
-            tracing::debug!(table, error = %DisplayErrorContext(&error), "reqcache-dynamodb: table not described; delete_url will scan");
+            tracing::debug!(table, index = name, error = %DisplayErrorContext(&error), "reqcache-dynamodb: table not described; its lookups will scan");
             return None;
         }
     };
@@ -455,52 +610,54 @@ async fn url_index_status(client: &Client, table: &str) -> Option<IndexStatus> {
         .table?
         .global_secondary_indexes?
         .into_iter()
-        .find(|index| index.index_name.as_deref() == Some(URL_INDEX))
+        .find(|index| index.index_name.as_deref() == Some(name))
         .map(|index| index.index_status.unwrap_or(IndexStatus::Active))
 }
 
-/// Whether `delete_url` can query the URL index now.
-async fn url_index_active(storage: &DynamoDbStorage) -> bool {
-    let status = url_index_status(&storage.client, &storage.table).await;
+/// Whether lookups can query the index `name` now.
+async fn index_active(storage: &DynamoDbStorage, name: &str) -> bool {
+    let status = index_status(&storage.client, &storage.table, name).await;
     if status.as_ref().is_some_and(|s| *s != IndexStatus::Active) {
-        tracing::info!(table = %storage.table, ?status, "reqcache-dynamodb: URL index not active yet; delete_url scans until the storage is opened again");
+        tracing::info!(table = %storage.table, index = name, ?status, "reqcache-dynamodb: index not active yet; its lookups scan until the storage is opened again");
     }
     status == Some(IndexStatus::Active)
 }
 
-/// Asks DynamoDB to add the URL index to a table made without it (by an
-/// older version, or by hand). DynamoDB builds it in the background; a
-/// failure (no permission, an index limit) leaves `delete_url` scanning.
-async fn add_url_index(client: &Client, table: &str) {
-    let (Ok(url_key), Ok(url_attribute)) = (hash_key(URL), string_attribute(URL)) else {
+/// Asks DynamoDB to add the index `name` on `attribute` to a table made
+/// without it (by an older version, or by hand). DynamoDB builds it in the
+/// background; a failure (no permission, an index limit) leaves its
+/// lookups scanning.
+async fn add_index(client: &Client, table: &str, name: &str, attribute: &str) {
+    let (Ok(key), Ok(definition)) = (hash_key(attribute), string_attribute(attribute)) else {
         return;
     };
     let index = match CreateGlobalSecondaryIndexAction::builder()
-        .index_name(URL_INDEX)
-        .key_schema(url_key)
+        .index_name(name)
+        .key_schema(key)
         .projection(keys_only())
         .build()
     {
         Ok(index) => index,
         Err(error) => {
-            tracing::warn!(%error, "reqcache-dynamodb: URL index request not built");
+            tracing::warn!(%error, index = name, "reqcache-dynamodb: index request not built");
             return;
         }
     };
     let updated = client
         .update_table()
         .table_name(table)
-        .attribute_definitions(url_attribute)
+        .attribute_definitions(definition)
         .global_secondary_index_updates(GlobalSecondaryIndexUpdate::builder().create(index).build())
         .send()
         .await;
     match updated {
         Ok(_) => tracing::info!(
             table,
-            "reqcache-dynamodb: URL index requested; DynamoDB builds it in the background"
+            index = name,
+            "reqcache-dynamodb: index requested; DynamoDB builds it in the background"
         ),
         Err(error) => {
-            tracing::warn!(table, error = %DisplayErrorContext(&error), "reqcache-dynamodb: URL index not added; delete_url will scan")
+            tracing::warn!(table, index = name, error = %DisplayErrorContext(&error), "reqcache-dynamodb: index not added; its lookups will scan")
         }
     }
 }
@@ -553,7 +710,15 @@ impl ByteStore for DynamoDbStorage {
         Ok(Some(item::value_of(&item).unwrap_or_default().to_vec()))
     }
 
+    /// A record in groups: its membership items first, then the record,
+    /// so that a record written is always found by its groups' purges.
     async fn write(&self, record: Record) -> Result<(), StorageError> {
+        let memberships: Vec<_> = record
+            .info
+            .groups
+            .iter()
+            .map(|group| item::membership_item(group, &record.info.key, record.deadline))
+            .collect();
         let item = item::to_item(record);
         let size = item::item_size(&item);
         if size > MAX_ITEM_SIZE {
@@ -561,6 +726,9 @@ impl ByteStore for DynamoDbStorage {
                 StorageErrorKind::TooLarge,
                 format!("an item of {size} bytes exceeds DynamoDB's {MAX_ITEM_SIZE}-byte limit"),
             ));
+        }
+        if !memberships.is_empty() {
+            self.put_items(memberships).await?;
         }
         self.client
             .put_item()
@@ -573,7 +741,7 @@ impl ByteStore for DynamoDbStorage {
     }
 
     async fn remove(&self, key: &str) -> Result<bool, StorageError> {
-        let output = self
+        let mut output = self
             .client
             .delete_item()
             .table_name(&*self.table)
@@ -582,7 +750,16 @@ impl ByteStore for DynamoDbStorage {
             .send()
             .await
             .map_err(backend("delete failed"))?;
-        Ok(output.attributes.is_some_and(|a| !a.is_empty()))
+        let old = output.attributes.take().unwrap_or_default();
+        // Its membership items, named by the groups it had.
+        let memberships: Vec<String> = item::groups_of(&old)
+            .iter()
+            .map(|group| item::membership_key(group, key))
+            .collect();
+        if !memberships.is_empty() {
+            self.delete_keys(memberships).await?;
+        }
+        Ok(!old.is_empty())
     }
 
     async fn remove_url(&self, url: &str) -> Result<u64, StorageError> {
@@ -595,6 +772,35 @@ impl ByteStore for DynamoDbStorage {
         self.delete_keys(keys).await
     }
 
+    /// From the group index, each member confirmed by its record; without
+    /// the index (a table whose index is still being built), a scan.
+    async fn group_keys(&self, group: &str) -> Result<Vec<String>, StorageError> {
+        if !self.group_index {
+            let values =
+                HashMap::from([(":group".to_owned(), AttributeValue::S(group.to_owned()))]);
+            return self
+                .keys_where(Some(("contains(#g, :group)", values)))
+                .await;
+        }
+        let mut keys = self.members_from_index(group).await?;
+        keys.sort_unstable();
+        keys.dedup();
+        self.confirmed_members(group, keys).await
+    }
+
+    /// The group's records, and their membership items in it.
+    async fn remove_group(&self, group: &str) -> Result<u64, StorageError> {
+        let keys = ByteStore::group_keys(self, group).await?;
+        let memberships: Vec<String> = keys
+            .iter()
+            .map(|key| item::membership_key(group, key))
+            .collect();
+        let removed = self.delete_keys(keys).await?;
+        self.delete_keys(memberships).await?;
+        Ok(removed)
+    }
+
+    /// Every item: records and membership items.
     async fn remove_all(&self) -> Result<(), StorageError> {
         let keys = self.keys_where(None).await?;
         self.delete_keys(keys).await.map(drop)
@@ -609,9 +815,11 @@ impl ByteStore for DynamoDbStorage {
                 .scan()
                 .table_name(&*self.table)
                 .select(Select::Count)
-                // Responses: aliases and vary indexes carry a kind.
-                .filter_expression("attribute_not_exists(#q)")
+                // Responses: aliases and vary indexes carry a kind,
+                // membership items a group.
+                .filter_expression("attribute_not_exists(#q) AND attribute_not_exists(#g)")
                 .expression_attribute_names("#q", item::KIND)
+                .expression_attribute_names("#g", GROUP)
                 .set_exclusive_start_key(start.take())
                 .send()
                 .await
@@ -628,6 +836,9 @@ impl ByteStore for DynamoDbStorage {
         let mut entries = Vec::new();
         self.scan(None, |items| {
             for item in items {
+                if item::key_of(&item).is_some_and(|key| item::is_membership(&key)) {
+                    continue;
+                }
                 match item::info_of(&item) {
                     Some(info) => entries.push(info),
                     None => tracing::warn!("reqcache-dynamodb: item with invalid metadata skipped"),

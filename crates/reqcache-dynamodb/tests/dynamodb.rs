@@ -273,4 +273,82 @@ async fn a_table_without_the_url_index_is_scanned_then_given_one() {
         "entries from before the index too"
     );
     assert_eq!(upgraded.len().await.unwrap(), 0);
+
+    // The group index comes with the next open: groups are scanned until
+    // then, and found through it after, entries from before it too.
+    let group = reqcache::storage::group_id("https://e.com", "g");
+    let grouped = |url: &str| {
+        let entry = reqcache_test::sample_entry(url, &b"x"[..]).with_groups(vec![group.clone()]);
+        Arc::new(entry)
+    };
+    assert!(!upgraded.has_group_index());
+    upgraded
+        .put("g1", grouped("https://e.com/g1"))
+        .await
+        .unwrap();
+    assert_eq!(
+        upgraded.group_keys(&group).await.unwrap(),
+        ["g1"],
+        "by scan"
+    );
+    open(true).await.unwrap();
+    let indexed = open(false).await.unwrap();
+    assert!(indexed.has_group_index() && indexed.has_url_index());
+    indexed
+        .put("g2", grouped("https://e.com/g2"))
+        .await
+        .unwrap();
+    let mut keys = indexed.group_keys(&group).await.unwrap();
+    keys.sort();
+    assert_eq!(keys, ["g1", "g2"], "by the index");
+    assert_eq!(
+        indexed.len().await.unwrap(),
+        2,
+        "membership items are not counted"
+    );
+    assert_eq!(indexed.entries().await.unwrap().len(), 2, "nor listed");
+    assert_eq!(indexed.delete_group(&group).await.unwrap(), 2);
+    assert_eq!(indexed.len().await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn a_new_table_has_both_indexes_and_a_purge_takes_the_membership_items() {
+    let Some(url) = reqcache_test::server_url("REQCACHE_DYNAMODB_URL") else {
+        return;
+    };
+    let storage = DynamoDbStorage::endpoint(&url, "us-east-1", support::unique_table("groups"))
+        .create_table(true)
+        .open()
+        .await
+        .unwrap();
+    assert!(storage.has_url_index() && storage.has_group_index());
+    let group = reqcache::storage::group_id("https://e.com", "g");
+    let entry =
+        reqcache_test::sample_entry("https://e.com/a", &b"x"[..]).with_groups(vec![group.clone()]);
+    storage.put("a", Arc::new(entry)).await.unwrap();
+    let items = || async {
+        storage
+            .client()
+            .scan()
+            .table_name(storage.table())
+            .send()
+            .await
+            .unwrap()
+            .count
+    };
+    assert_eq!(items().await, 2, "the record and its membership item");
+    assert_eq!(storage.delete_group(&group).await.unwrap(), 1);
+    assert_eq!(items().await, 0, "both gone");
+    storage
+        .put(
+            "a",
+            Arc::new(
+                reqcache_test::sample_entry("https://e.com/a", &b"x"[..])
+                    .with_groups(vec![group.clone()]),
+            ),
+        )
+        .await
+        .unwrap();
+    assert!(storage.delete("a").await.unwrap());
+    assert_eq!(items().await, 0, "a delete takes them too");
 }
