@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use reqcache::expiration::StaleWindow;
 use reqcache::storage::Storage;
-use reqcache::{CacheLayer, CacheMode, Expiration, Heuristic, UrlExpiration};
+use reqcache::{CacheLayer, CacheMode, Expiration, GroupSources, Heuristic, UrlExpiration};
 use serde::{Deserialize, Serialize};
 
 use crate::access_log::{AccessLog, AccessLogFormat};
@@ -229,7 +229,27 @@ pub struct ProxyConfig {
     /// access log).
     #[arg(long, value_name = "FORMAT")]
     pub access_log: Option<String>,
+    /// Serve the admin API (purges, stats) on this address; it needs
+    /// --admin-token-file. Default, with a token file: 127.0.0.1:9180.
+    #[arg(long, value_name = "ADDR")]
+    pub admin_listen: Option<SocketAddr>,
+    /// A file holding the admin API's bearer token. Without it there is
+    /// no admin API.
+    #[arg(long, value_name = "FILE")]
+    pub admin_token_file: Option<std::path::PathBuf>,
+    /// Vendor headers read as cache groups besides RFC 9875's
+    /// Cache-Groups, comma-separated: `surrogate-key` (Fastly,
+    /// space-separated keys), `cache-tag` (Cloudflare, comma-separated).
+    #[arg(long, value_delimiter = ',', value_name = "HEADERS")]
+    pub group_headers: Vec<String>,
+    /// Pass the vendor group headers read on to clients and keep them in
+    /// storage (by default they are removed: they are for the cache).
+    #[arg(long, num_args = 0..=1, default_value_t = false, default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub keep_group_headers: bool,
 }
+
+/// The admin API's address when a token file is given and no address.
+pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:9180";
 
 impl Default for ProxyConfig {
     /// The flags' defaults.
@@ -384,6 +404,7 @@ impl ProxyConfig {
         if let Some(secs) = self.stale_while_revalidate {
             layer = layer.stale_while_revalidate(Duration::from_secs(secs));
         }
+        layer = layer.cache_groups(self.group_sources()?);
         if let Some(methods) = &self.allowable_methods {
             let methods = methods
                 .iter()
@@ -399,6 +420,47 @@ impl ProxyConfig {
             layer = layer.allowable_codes(codes.clone());
         }
         Ok(layer.build())
+    }
+
+    /// Where cache groups are read from: `Cache-Groups`, and the vendor
+    /// headers of `group_headers`.
+    ///
+    /// # Errors
+    /// A header that is not `surrogate-key` or `cache-tag`.
+    pub fn group_sources(&self) -> Result<GroupSources, String> {
+        let mut sources = GroupSources::default().strip_vendor_headers(!self.keep_group_headers);
+        for name in &self.group_headers {
+            match name.trim().to_ascii_lowercase().as_str() {
+                "surrogate-key" => sources = sources.surrogate_key(true),
+                "cache-tag" => sources = sources.cache_tag(true),
+                "cache-groups" => {}
+                other => {
+                    return Err(format!(
+                        "group_headers: {other:?} is not surrogate-key or cache-tag"
+                    ));
+                }
+            }
+        }
+        Ok(sources)
+    }
+
+    /// The admin API's address and token, when it is on: a token file
+    /// turns it on (at `admin_listen`, else [`DEFAULT_ADMIN_LISTEN`]).
+    ///
+    /// # Errors
+    /// A token file that cannot be read or is empty.
+    pub fn admin(&self) -> Result<Option<(SocketAddr, String)>, String> {
+        let Some(path) = &self.admin_token_file else {
+            return Ok(None);
+        };
+        let token = crate::admin_endpoint::AdminApi::read_token(path)?;
+        let addr = match self.admin_listen {
+            Some(addr) => addr,
+            None => DEFAULT_ADMIN_LISTEN
+                .parse()
+                .map_err(|e| format!("{DEFAULT_ADMIN_LISTEN}: {e}"))?,
+        };
+        Ok(Some((addr, token)))
     }
 
     /// The proxy's own options (timeouts, limits, trust, access log).

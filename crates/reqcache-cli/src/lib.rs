@@ -20,6 +20,7 @@
 
 pub mod access_log;
 pub mod admin;
+pub mod admin_endpoint;
 pub mod byte_size;
 pub mod config;
 pub mod connection;

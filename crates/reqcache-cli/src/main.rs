@@ -9,6 +9,7 @@ use std::time::Duration;
 use clap::parser::ValueSource;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use reqcache_cli::admin::AdminCommand;
+use reqcache_cli::admin_endpoint::{self, AdminApi};
 use reqcache_cli::config::ProxyConfig;
 use reqcache_cli::{metrics_endpoint, proxy, storage};
 use tower::BoxError;
@@ -168,12 +169,23 @@ async fn run(command: Command, given: &[String]) -> Result<(), BoxError> {
                 }
                 None => None,
             };
+            let admin = match config.admin()? {
+                Some((addr, token)) => {
+                    let listener = tokio::net::TcpListener::bind(addr)
+                        .await
+                        .map_err(|e| format!("--admin-listen {addr}: {e}"))?;
+                    Some((listener, token))
+                }
+                None => None,
+            };
             let layer = config.layer(Arc::clone(&storage))?;
+            let cache = layer.cache().clone();
             let options = config.proxy_options()?;
             let listener = tokio::net::TcpListener::bind(config.listen)
                 .await
                 .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
-            let proxy = proxy::serve_with(listener, upstream.parse()?, layer, options)?;
+            let upstream_uri: http::Uri = upstream.parse()?;
+            let proxy = proxy::serve_with(listener, upstream_uri.clone(), layer, options)?;
             eprintln!(
                 "reqcache proxy on http://{} -> {upstream} (storage {storage_url})",
                 proxy.local_addr()
@@ -184,6 +196,25 @@ async fn run(command: Command, given: &[String]) -> Result<(), BoxError> {
                     listener.local_addr()?
                 );
                 metrics_endpoint::serve(listener, handle, storage);
+            }
+            match admin {
+                Some((listener, token)) => {
+                    let addr = listener.local_addr()?;
+                    if !addr.ip().is_loopback() {
+                        eprintln!(
+                            "reqcache: warning: the admin API listens on {addr}, not on loopback: \
+                             anyone who can reach it and holds the token can purge the cache"
+                        );
+                    }
+                    eprintln!("reqcache admin on http://{addr} (POST /purge, GET /stats)");
+                    admin_endpoint::serve(listener, AdminApi::new(&token, cache, upstream_uri)?);
+                }
+                None if config.admin_listen.is_some() => eprintln!(
+                    "reqcache: no admin API: --admin-listen needs --admin-token-file (a bearer token)"
+                ),
+                None => eprintln!(
+                    "reqcache: no admin API (give --admin-token-file to purge a running proxy)"
+                ),
             }
             stop_signal().await?;
             eprintln!("reqcache proxy: stopping (finishing requests in flight)");

@@ -151,6 +151,36 @@ pub async fn open_tiered(
     Ok(Arc::new(builder.build()))
 }
 
+/// Opens an existing storage (as [`open_existing`]) for a command that
+/// changes what running proxies serve (`reqcache purge`): a storage with a
+/// bus (Redis, PostgreSQL) is opened as a [`TieredStorage`] on that bus,
+/// without an L1 of its own, so that every deletion and rewrite is
+/// announced, and every running instance drops its L1 copies.
+///
+/// # Errors
+/// As [`open_existing`].
+pub async fn open_announcing(spec: &str) -> Result<Arc<dyn Storage>, StorageError> {
+    let url: StorageUrl = spec.parse()?;
+    let opened = match &url {
+        StorageUrl::Memory { .. } | StorageUrl::Sqlite { .. } | StorageUrl::Files { .. } => {
+            return open_existing(spec).await;
+        }
+        other => open_with_bus(other, false).await,
+    };
+    let (storage, bus) = opened.map_err(|error| {
+        StorageError::with_source(error.kind(), format!("cannot open {url}: {error}"), error)
+    })?;
+    Ok(match bus {
+        Some(bus) => Arc::new(
+            TieredStorage::builder(storage)
+                .l1(MemoryStorage::builder().max_entries(0).build())
+                .bus(bus)
+                .build(),
+        ),
+        None => storage,
+    })
+}
+
 /// The storage, and the bus on its server when it has one.
 async fn open_with_bus(
     url: &StorageUrl,

@@ -235,23 +235,23 @@ impl RedisStorage {
                     .arg(&candidates),
             )
             .await?;
-        let (members, stale): (Vec<(String, bool)>, Vec<(String, bool)>) = candidates
-            .into_iter()
-            .zip(metas)
-            .map(|(key, meta)| {
-                let member = meta
-                    .as_deref()
-                    .and_then(Meta::decode)
-                    .is_some_and(|meta| meta.in_group(group));
-                (key, member)
-            })
-            .partition(|(_, member)| *member);
+        let (mut members, mut stale) = (Vec::new(), Vec::new());
+        for (key, meta) in candidates.into_iter().zip(metas) {
+            let member = meta
+                .as_deref()
+                .and_then(Meta::decode)
+                .is_some_and(|meta| meta.in_group(group));
+            if member {
+                members.push(key);
+            } else {
+                stale.push(key);
+            }
+        }
         if !stale.is_empty() {
-            let stale: Vec<String> = stale.into_iter().map(|(key, _)| key).collect();
             self.query::<()>(redis::cmd("SREM").arg(&index).arg(&stale))
                 .await?;
         }
-        Ok(members.into_iter().map(|(key, _)| key).collect())
+        Ok(members)
     }
 
     /// Calls `page` with each page of a bucket's metadata, as `(key, meta)`

@@ -1,5 +1,5 @@
 //! [`AdminCommand`]: the admin subcommands of `reqcache` (`stats`, `list`,
-//! `show`, `delete`, `clear`, `remove-expired`, `copy`, `export`,
+//! `show`, `delete`, `purge`, `clear`, `remove-expired`, `copy`, `export`,
 //! `import`), their arguments, and what they print, as text or JSON.
 
 use std::time::SystemTime;
@@ -7,6 +7,7 @@ use std::time::SystemTime;
 use tower::BoxError;
 
 use super::operations as admin;
+use super::{PurgeRequest, purge_remote};
 use crate::byte_size::ByteSize;
 use crate::storage;
 
@@ -60,6 +61,34 @@ pub enum AdminCommand {
         /// `show`).
         #[arg(long, value_name = "URL")]
         upstream: Option<String>,
+    },
+    /// Purge by URL, URL prefix, glob or cache group (RFC 9875): in a
+    /// storage, or through a running proxy's admin API. Hard (deleted) by
+    /// default; --soft marks stale (revalidated next time, still served on
+    /// upstream errors).
+    Purge {
+        /// A storage URL (as for `list`). On Redis and PostgreSQL the
+        /// purge is announced on the storage's bus: running proxies with
+        /// an L1 drop their copies too.
+        #[arg(long, required_unless_present = "admin", conflicts_with = "admin")]
+        storage: Option<String>,
+        /// A running proxy's admin API (`http://127.0.0.1:9180`).
+        #[arg(long, value_name = "URL", requires = "token_file")]
+        admin: Option<String>,
+        /// The file holding the admin API's bearer token.
+        #[arg(long, value_name = "FILE")]
+        token_file: Option<std::path::PathBuf>,
+        /// With --storage, the proxy's upstream: URLs and paths are then
+        /// the proxy's, mapped to the upstream's (as for `show`), and a
+        /// group's origin defaults to the upstream's.
+        #[arg(long, value_name = "URL", conflicts_with = "admin")]
+        upstream: Option<String>,
+        /// What to purge.
+        #[command(flatten)]
+        request: PurgeRequest,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Delete every stored entry.
     Clear(Target),
@@ -275,6 +304,42 @@ impl AdminCommand {
                     print_json(serde_json::json!({ "deleted": deleted }));
                 } else {
                     println!("deleted {}", entries(deleted));
+                }
+            }
+            AdminCommand::Purge {
+                storage,
+                admin,
+                token_file,
+                upstream,
+                request,
+                json,
+            } => {
+                let report = match (storage, admin, token_file) {
+                    (Some(storage), _, _) => {
+                        let upstream = upstream
+                            .map(|u| u.parse::<http::Uri>())
+                            .transpose()
+                            .map_err(|e| format!("--upstream: {e}"))?;
+                        let purge = request.to_purge(upstream.as_ref())?;
+                        let handle = admin::handle(storage::open_announcing(&storage).await?);
+                        let report = handle.purge(&purge).await?;
+                        serde_json::json!({ "purged": report.purged, "soft": report.soft })
+                    }
+                    (None, Some(api), Some(token_file)) => {
+                        purge_remote(&api, &token_file, &request).await?
+                    }
+                    _ => return Err("give --storage URL, or --admin URL and --token-file".into()),
+                };
+                if json {
+                    print_json(report);
+                } else {
+                    let purged = report["purged"].as_u64().unwrap_or(0);
+                    let verb = if report["soft"].as_bool() == Some(true) {
+                        "marked stale"
+                    } else {
+                        "purged"
+                    };
+                    println!("{verb} {} ({})", entries(purged), request.target());
                 }
             }
             AdminCommand::Clear(target) => {
