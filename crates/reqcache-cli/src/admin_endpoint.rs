@@ -72,31 +72,6 @@ impl AdminApi {
         })
     }
 
-    /// The token in the file at `path`, its surrounding whitespace
-    /// trimmed.
-    ///
-    /// # Errors
-    /// A file that cannot be read, or holds no token.
-    pub fn read_token(path: &std::path::Path) -> Result<String, String> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("--admin-token-file {}: {e}", path.display()))?;
-        let token = text.trim();
-        if token.is_empty() {
-            return Err(format!("--admin-token-file {}: empty", path.display()));
-        }
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            if let Ok(meta) = std::fs::metadata(path)
-                && meta.permissions().mode() & 0o077 != 0
-            {
-                tracing::warn!(path = %path.display(),
-                    "reqcache admin: the token file is readable by other users (chmod 600 it)");
-            }
-        }
-        Ok(token.to_owned())
-    }
-
     /// `true` when `request` carries the token.
     fn authorized<B>(&self, request: &Request<B>) -> bool {
         let Some(given) = request

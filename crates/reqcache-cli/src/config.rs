@@ -453,7 +453,7 @@ impl ProxyConfig {
         let Some(path) = &self.admin_token_file else {
             return Ok(None);
         };
-        let token = crate::admin_endpoint::AdminApi::read_token(path)?;
+        let token = crate::admin::read_token(path)?;
         let addr = match self.admin_listen {
             Some(addr) => addr,
             None => DEFAULT_ADMIN_LISTEN

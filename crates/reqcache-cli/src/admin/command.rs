@@ -7,7 +7,8 @@ use std::time::SystemTime;
 use tower::BoxError;
 
 use super::operations as admin;
-use super::{PurgeRequest, purge_remote};
+use super::purge_request::PurgeRequest;
+use super::remote::purge_remote;
 use crate::byte_size::ByteSize;
 use crate::storage;
 

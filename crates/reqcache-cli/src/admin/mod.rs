@@ -8,6 +8,7 @@ mod command;
 mod operations;
 mod purge_request;
 mod remote;
+mod token;
 
 pub use command::{AdminCommand, Target};
 pub use operations::{
@@ -17,3 +18,4 @@ pub use operations::{
 };
 pub use purge_request::PurgeRequest;
 pub use remote::purge_remote;
+pub use token::read_token;

@@ -11,8 +11,8 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use tower::BoxError;
 
-use super::PurgeRequest;
-use crate::admin_endpoint::AdminApi;
+use super::purge_request::PurgeRequest;
+use super::token::read_token;
 
 /// How long the admin API may take to answer a purge (a large group on a
 /// remote storage takes a while).
@@ -30,7 +30,7 @@ pub async fn purge_remote(
     token_file: &Path,
     request: &PurgeRequest,
 ) -> Result<serde_json::Value, BoxError> {
-    let token = AdminApi::read_token(token_file)?;
+    let token = read_token(token_file)?;
     let base = api.trim_end_matches('/');
     if !base.starts_with("http://") {
         return Err(format!("--admin {api}: give the admin API's http:// URL").into());

@@ -298,6 +298,33 @@ impl CacheHandle {
         self.settled().await.remove_expired(self.now()).await
     }
 
+    /// Purges what `purge` selects: deletes it, or marks it stale when the
+    /// purge is [soft](Purge::soft). Through a
+    /// [`TieredStorage`](crate::TieredStorage) with a bus, every
+    /// instance's in-process copies go too.
+    ///
+    /// A URL or a group is found through the storage's indexes; a prefix
+    /// or a glob lists the stored metadata (never the bodies).
+    ///
+    /// # Errors
+    /// The storage's, as every handle call returns them.
+    ///
+    /// # Example
+    /// ```
+    /// use reqcache::{CacheLayer, MemoryStorage};
+    /// use reqcache::handle::Purge;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), reqcache::StorageError> {
+    /// let cache = CacheLayer::new(MemoryStorage::new()).cache();
+    /// let report = cache.purge(&Purge::group("https://example.com", "product-42")).await?;
+    /// assert_eq!(report.purged, 0);
+    /// # Ok(()) }
+    /// ```
+    pub async fn purge(&self, purge: &Purge) -> Result<PurgeReport, StorageError> {
+        let storage = self.settled().await;
+        purge::run(storage, purge, |url| self.normalize_url(url), self.now()).await
+    }
+
     /// Deletes every entry `filter` selects; returns how many.
     pub async fn delete_where(&self, filter: &EntryFilter) -> Result<u64, StorageError> {
         let storage = self.settled().await;

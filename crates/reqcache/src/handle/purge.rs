@@ -1,12 +1,13 @@
-//! [`Purge`]: what [`CacheHandle::purge`] removes or marks stale, and
-//! [`PurgeReport`], what it did.
+//! [`Purge`]: what [`CacheHandle::purge`](super::CacheHandle::purge)
+//! removes or marks stale, and [`PurgeReport`], what it did.
 
 use std::fmt;
+use std::sync::Arc;
+use std::time::SystemTime;
 
 use globset::{GlobBuilder, GlobMatcher};
 
-use super::CacheHandle;
-use crate::storage::{EntryInfo, StorageError, StoredRecord, group_id};
+use crate::storage::{EntryInfo, Storage, StorageError, StoredRecord, group_id};
 
 /// What to purge: the entries of a URL, of every URL under a prefix or
 /// matching a glob, or of a cache group (RFC 9875); hard (deleted, the
@@ -71,7 +72,7 @@ pub struct GlobError {
 impl Purge {
     /// Every entry stored for `url`, whatever its method or variant. The
     /// URL is normalized as the layer normalizes the URLs it stores
-    /// ([`CacheHandle::normalize_url`]).
+    /// ([`CacheHandle::normalize_url`](super::CacheHandle::normalize_url)).
     pub fn url(url: impl Into<String>) -> Self {
         Self::hard(Target::Url(url.into()))
     }
@@ -131,7 +132,7 @@ impl Purge {
     }
 }
 
-/// What [`CacheHandle::purge`] did.
+/// What [`CacheHandle::purge`](super::CacheHandle::purge) did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct PurgeReport {
@@ -141,92 +142,74 @@ pub struct PurgeReport {
     pub soft: bool,
 }
 
-impl CacheHandle {
-    /// Purges what `purge` selects: deletes it, or marks it stale when the
-    /// purge is [soft](Purge::soft). Through a
-    /// [`TieredStorage`](crate::TieredStorage) with a bus, every
-    /// instance's in-process copies go too.
-    ///
-    /// A URL or a group is found through the storage's indexes; a prefix
-    /// or a glob lists the stored metadata (never the bodies).
-    ///
-    /// # Errors
-    /// The storage's, as every handle call returns them.
-    ///
-    /// # Example
-    /// ```
-    /// use reqcache::{CacheLayer, MemoryStorage};
-    /// use reqcache::handle::Purge;
-    ///
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), reqcache::StorageError> {
-    /// let cache = CacheLayer::new(MemoryStorage::new()).cache();
-    /// let report = cache.purge(&Purge::group("https://example.com", "product-42")).await?;
-    /// assert_eq!(report.purged, 0);
-    /// # Ok(()) }
-    /// ```
-    pub async fn purge(&self, purge: &Purge) -> Result<PurgeReport, StorageError> {
-        let storage = self.settled().await;
-        let purged = match (&purge.target, purge.soft) {
-            (Target::Url(url), false) => storage.delete_url(&self.normalize_url(url)).await?,
-            (Target::Group(group), false) => storage.delete_group(group).await?,
-            (Target::Group(group), true) => {
-                let keys = storage.group_keys(group).await?;
-                self.mark_stale(keys).await?
-            }
-            (target, soft) => {
-                let url = match target {
-                    Target::Url(url) => self.normalize_url(url),
-                    _ => String::new(),
-                };
-                let selected = storage
-                    .entries()
-                    .await?
-                    .into_iter()
-                    .filter(|info| selects(target, &url, info));
-                if soft {
-                    let keys = selected
-                        .filter(|info| info.kind.is_response())
-                        .map(|info| info.key);
-                    self.mark_stale(keys).await?
-                } else {
-                    let mut deleted = 0;
-                    for info in selected {
-                        deleted += u64::from(storage.delete(&info.key).await?);
-                    }
-                    deleted
-                }
-            }
-        };
-        tracing::info!(?purge, purged, "reqcache: purged");
-        Ok(PurgeReport {
-            purged,
-            soft: purge.soft,
-        })
-    }
-
-    /// Rewrites the responses under `keys` with their freshness ended now;
-    /// how many there were.
-    async fn mark_stale(
-        &self,
-        keys: impl IntoIterator<Item = String>,
-    ) -> Result<u64, StorageError> {
-        let storage = &self.shared.storage;
-        let now = self.now();
-        let mut marked = 0;
-        for key in keys {
-            let Some(StoredRecord::Response(entry)) = storage.get_record(&key, now).await? else {
-                continue;
-            };
-            marked += 1;
-            if entry.is_expired(now) {
-                continue;
-            }
-            let mut stale = (*entry).clone();
-            stale.expires = Some(now);
-            storage.put_record(&key, StoredRecord::from(stale)).await?;
+/// Runs `purge` on `storage` at `now`, URLs normalized by `normalize`:
+/// what [`CacheHandle::purge`](super::CacheHandle::purge) does once the
+/// pending writes are flushed.
+pub(super) async fn run(
+    storage: &Arc<dyn Storage>,
+    purge: &Purge,
+    normalize: impl Fn(&str) -> String,
+    now: SystemTime,
+) -> Result<PurgeReport, StorageError> {
+    let purged = match (&purge.target, purge.soft) {
+        (Target::Url(url), false) => storage.delete_url(&normalize(url)).await?,
+        (Target::Group(group), false) => storage.delete_group(group).await?,
+        (Target::Group(group), true) => {
+            let keys = storage.group_keys(group).await?;
+            mark_stale(storage, keys, now).await?
         }
-        Ok(marked)
+        (target, soft) => {
+            let url = match target {
+                Target::Url(url) => normalize(url),
+                _ => String::new(),
+            };
+            let selected = storage
+                .entries()
+                .await?
+                .into_iter()
+                .filter(|info| selects(target, &url, info));
+            if soft {
+                let keys = selected
+                    .filter(|info| info.kind.is_response())
+                    .map(|info| info.key);
+                mark_stale(storage, keys, now).await?
+            } else {
+                let mut deleted = 0;
+                for info in selected {
+                    deleted += u64::from(storage.delete(&info.key).await?);
+                }
+                deleted
+            }
+        }
+    };
+    tracing::info!(?purge, purged, "reqcache: purged");
+    Ok(PurgeReport {
+        purged,
+        soft: purge.soft,
+    })
+}
+
+/// Rewrites the responses under `keys` with their freshness ended at
+/// `now`; how many there were.
+async fn mark_stale(
+    storage: &Arc<dyn Storage>,
+    keys: impl IntoIterator<Item = String>,
+    now: SystemTime,
+) -> Result<u64, StorageError> {
+    let mut marked = 0;
+    for key in keys {
+        let Some(StoredRecord::Response(entry)) = storage.get_record(&key, now).await? else {
+            continue;
+        };
+        marked += 1;
+        if entry.is_expired(now) {
+            continue;
+        }
+        let mut stale = (*entry).clone();
+        stale.expires = Some(now);
+        storage.put_record(&key, StoredRecord::from(stale)).await?;
     }
+    Ok(marked)
 }
 
 /// Whether a purge by URL (`url`, normalized), prefix or glob selects the
