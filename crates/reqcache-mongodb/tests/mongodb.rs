@@ -21,22 +21,24 @@ use support::{documents, gridfs};
 use tower::{Layer, ServiceExt};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn open_creates_the_ttl_and_url_indexes() {
+async fn open_creates_the_ttl_url_and_group_indexes() {
     let Some((storage, ())) = documents().await else {
         return;
     };
     let mut cursor = storage.collection().list_indexes().await.unwrap();
     let mut ttl = None;
-    let mut url = false;
+    let (mut url, mut groups) = (false, false);
     while cursor.advance().await.unwrap() {
         let index = cursor.deserialize_current().unwrap();
         if index.keys.contains_key("expires_at") {
             ttl = index.options.and_then(|o| o.expire_after);
         }
         url |= index.keys.contains_key("url");
+        groups |= index.keys.contains_key("groups");
     }
     assert_eq!(ttl, Some(Duration::ZERO));
     assert!(url);
+    assert!(groups, "the group index");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -109,6 +109,15 @@
 //! adapter. requests-cache's `install_cache()` / `enabled()` / `disabled()`
 //! are in [`global`], safe for async, multi-threaded programs.
 //!
+//! # Purging and cache groups
+//! A stored response is in the cache groups its `Cache-Groups` field names
+//! (RFC 9875), scoped to its origin; a response to an unsafe request with
+//! `Cache-Group-Invalidation` removes those groups. Every storage indexes
+//! groups. [`CacheHandle::purge`] removes or marks stale by URL, prefix,
+//! glob or group ([`handle::Purge`]); through a [`TieredStorage`] with a
+//! bus the purge reaches every instance. [`GroupSources`] reads Fastly's
+//! `Surrogate-Key` and Cloudflare's `Cache-Tag` as groups too.
+//!
 //! # Observability
 //! [`CacheHandle::stats`] counts hits, misses, stored responses, revalidations,
 //! stale answers and storage errors; with the `metrics` feature the same
@@ -135,7 +144,7 @@
 //! | module | holds | imports |
 //! |---|---|---|
 //! | `layer`, `service`, `future`, `status`, `request_options`, `bounds`, `scope`, `global`, `clock` | the tower face: the layer and its builder, the service, its future, what a response says, per-request options, the installed cache, time | `engine` (the service only), the rest |
-//! | `handle/` | [`CacheHandle`] (managing a cache) and its entry filter | `runtime`, `key`, `policy`, `storage` |
+//! | `handle/` | [`CacheHandle`] (managing a cache), its entry filter and purges | `runtime`, `key`, `policy`, `storage` |
 //! | `engine/` | the I/O of one request: `respond.rs` (the path), `exchange.rs` (an `Exchange`: lookup, the verdict, answers from storage), `fetch.rs` (single flight, the call upstream, what a `304` means, what is stored, the tape), `storage_calls.rs` (every storage call bounded; writes behind the response), `invalidate.rs`, `partial.rs` | `runtime`, `body`, `policy`, `key`, `storage` |
 //! | `runtime/` | what every service of one layer shares (`Shared`): settings, counters, single flight, the storage breakers, the writes behind responses | `body`, `key`, `policy`, `storage` |
 //! | `body/` | [`CacheBody`], the tape a miss's body is recorded and shared on, and the landing of its write | `storage` |

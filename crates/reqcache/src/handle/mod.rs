@@ -1,5 +1,6 @@
 //! [`CacheHandle`]: the handle for managing a layer's cache, and what its
-//! calls take and give: [`EntryFilter`], [`RekeyReport`], [`CacheStats`].
+//! calls take and give: [`EntryFilter`], [`Purge`] and [`PurgeReport`],
+//! [`RekeyReport`], [`CacheStats`].
 
 use std::fmt;
 use std::sync::Arc;
