@@ -242,6 +242,17 @@ impl Exchange<'_> {
             }
         }
         let (mut parts, body) = response.into_parts();
+        // An unsafe method the cache stores (`allowable_methods`) still
+        // invalidates the groups its response names.
+        if !head.method.is_safe() {
+            super::invalidate::invalidate_groups(
+                self.shared,
+                &head.method,
+                &head.uri,
+                &parts.headers,
+            )
+            .await;
+        }
         let planned = self.plan_entry(
             &head,
             &parts,

@@ -24,17 +24,7 @@ pub(super) async fn invalidate(
     status: StatusCode,
     headers: &HeaderMap,
 ) {
-    let groups = invalidated_groups(method, headers);
-    if !groups.is_empty() {
-        let url = shared.settings.key.normalize.normalized_url(uri);
-        for name in groups {
-            // Scoped to the request's origin; no cascade (section 2.2).
-            let group = group_id(&url, &name);
-            if let Some(deleted) = storage_calls::delete_group(shared, &group).await {
-                tracing::debug!(group, deleted, "reqcache: group invalidated");
-            }
-        }
-    }
+    invalidate_groups(shared, method, uri, headers).await;
     if !(status.is_success() || status.is_redirection()) {
         return;
     }
@@ -53,6 +43,28 @@ pub(super) async fn invalidate(
             && deleted > 0
         {
             tracing::debug!(url, deleted, "reqcache: invalidated");
+        }
+    }
+}
+
+/// Deletes the groups a response to a `method` request on `uri` names in
+/// its `Cache-Group-Invalidation` (none for a safe method), on the
+/// request's origin. No cascade (RFC 9875 section 2.2).
+pub(super) async fn invalidate_groups(
+    shared: &Shared,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+) {
+    let groups = invalidated_groups(method, headers);
+    if groups.is_empty() {
+        return;
+    }
+    let url = shared.settings.key.normalize.normalized_url(uri);
+    for name in groups {
+        let group = group_id(&url, &name);
+        if let Some(deleted) = storage_calls::delete_group(shared, &group).await {
+            tracing::debug!(group, deleted, "reqcache: group invalidated");
         }
     }
 }

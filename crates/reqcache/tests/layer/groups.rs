@@ -383,3 +383,17 @@ async fn a_304_that_names_groups_replaces_the_entry_s_groups() {
         1
     );
 }
+
+#[tokio::test]
+async fn a_cached_unsafe_method_still_invalidates_the_groups_it_names() {
+    let mut h = Harness::new(origin(), |b| {
+        b.allowable_methods([Method::GET, Method::POST])
+    });
+    fill(&mut h, &["https://e.com/g/news/1"]).await;
+    h.send(post("https://e.com/invalidate/news")).await;
+    assert!(
+        !stored_urls(&h)
+            .await
+            .contains(&"https://e.com/g/news/1".to_owned())
+    );
+}
