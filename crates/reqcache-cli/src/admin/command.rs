@@ -294,7 +294,7 @@ impl AdminCommand {
                 upstream,
             } => {
                 let key_or_url = as_stored(&key_or_url, upstream.as_deref())?;
-                let handle = admin::handle(open_for_admin(&target.storage).await?);
+                let handle = admin::handle(open_to_change(&target.storage).await?);
                 let deleted = admin::delete(&handle, &key_or_url).await?;
                 if deleted == 0
                     && let Some(hint) = admin::where_to_look(&handle, &key_or_url).await
@@ -322,7 +322,7 @@ impl AdminCommand {
                             .transpose()
                             .map_err(|e| format!("--upstream: {e}"))?;
                         let purge = request.to_purge(upstream.as_ref())?;
-                        let handle = admin::handle(storage::open_announcing(&storage).await?);
+                        let handle = admin::handle(open_to_change(&storage).await?);
                         let report = handle.purge(&purge).await?;
                         serde_json::json!({ "purged": report.purged, "soft": report.soft })
                     }
@@ -344,7 +344,7 @@ impl AdminCommand {
                 }
             }
             AdminCommand::Clear(target) => {
-                let storage = open_for_admin(&target.storage).await?;
+                let storage = open_to_change(&target.storage).await?;
                 let before = storage.len().await?;
                 storage.clear().await?;
                 if target.json {
@@ -357,7 +357,7 @@ impl AdminCommand {
                 target,
                 expire_after,
             } => {
-                let handle = admin::handle(open_for_admin(&target.storage).await?);
+                let handle = admin::handle(open_to_change(&target.storage).await?);
                 let removed = match expire_after {
                     Some(secs) => handle.remove_expired_with(secs).await?,
                     None => handle.remove_expired().await?,
@@ -475,6 +475,20 @@ async fn open_for_admin(
         );
     }
     storage::open_existing(spec).await
+}
+
+/// As [`open_for_admin`], for a command that removes or rewrites entries
+/// (`delete`, `purge`, `clear`, `remove-expired`): on Redis and
+/// PostgreSQL its changes are announced on the storage's bus, so that
+/// running proxies with an L1 drop their copies
+/// ([`storage::open_announcing`]).
+async fn open_to_change(
+    spec: &str,
+) -> Result<std::sync::Arc<dyn reqcache::storage::Storage>, reqcache::StorageError> {
+    if spec.trim() == "memory" {
+        return open_for_admin(spec).await;
+    }
+    storage::open_announcing(spec).await
 }
 
 /// `key_or_url` as the storage has it: with `upstream`, a URL the proxy
