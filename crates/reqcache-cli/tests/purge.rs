@@ -286,9 +286,9 @@ async fn reqcache_purge_goes_through_the_admin_api_or_straight_to_a_storage() {
 }
 
 /// Two proxy processes with an L1 each on one storage with a bus: a purge
-/// through one's admin API, and an origin's Cache-Group-Invalidation
-/// through one, reach the other's L1 within the coherence bound (1 s),
-/// though its copies may live an hour.
+/// through one's admin API, an origin's Cache-Group-Invalidation through
+/// one, and `reqcache purge --storage`, reach the other's L1 within the
+/// coherence bound (1 s), though its copies may live an hour.
 async fn purges_reach_every_instance(storage: &str, what: &str) {
     let version = Arc::new(AtomicUsize::new(1));
     let upstream = grouped_upstream(Arc::clone(&version)).await;
@@ -311,7 +311,7 @@ async fn purges_reach_every_instance(storage: &str, what: &str) {
 
     // Each step: both proxies hold /g/<group>/1 (B from its L1), then the
     // purge on A; B must serve the new version within the bound.
-    let steps: [(&str, &str); 2] = [("api", "news"), ("origin", "sport")];
+    let steps: [(&str, &str); 3] = [("api", "news"), ("origin", "sport"), ("cli", "weather")];
     for (step, (how, group)) in steps.into_iter().enumerate() {
         let path = format!("/g/{group}/1");
         let old = format!("v{} {path}", version.load(Ordering::SeqCst));
@@ -333,6 +333,19 @@ async fn purges_reach_every_instance(storage: &str, what: &str) {
                 purge(&admin_a, &format!(r#"{{"group": "{group}"}}"#)).await["purged"],
                 1
             ),
+            "cli" => {
+                // Straight to the storage, announced on its bus.
+                let output = Command::new(BIN)
+                    .args(["purge", "--storage", storage, "--group", group])
+                    .args(["--upstream", &format!("http://{upstream}")])
+                    .output()
+                    .unwrap();
+                assert!(
+                    output.status.success(),
+                    "{}",
+                    String::from_utf8_lossy(&output.stderr)
+                );
+            }
             _ => {
                 let (word, _) =
                     exchange_path(&a, Method::POST, &format!("/invalidate/{group}")).await;
