@@ -304,8 +304,12 @@ impl CacheHandle {
     /// [`TieredStorage`](crate::TieredStorage) with a bus, every
     /// instance's in-process copies go too.
     ///
-    /// A URL or a group is found through the storage's indexes; a prefix
-    /// or a glob lists the stored metadata (never the bodies).
+    /// A group, and a URL purged hard, are found through the storage's
+    /// indexes; a prefix, a glob, and a URL purged soft list the stored
+    /// metadata (never the bodies). A soft purge rewrites each response
+    /// with its freshness ended: a response written again meanwhile (by a
+    /// request that revalidated it) may be marked stale too, which costs
+    /// it one more revalidation.
     ///
     /// # Errors
     /// The storage's, as every handle call returns them.
