@@ -306,10 +306,11 @@ impl CacheHandle {
     ///
     /// A group, and a URL purged hard, are found through the storage's
     /// indexes; a prefix, a glob, and a URL purged soft list the stored
-    /// metadata (never the bodies). A soft purge rewrites each response
-    /// with its freshness ended: a response written again meanwhile (by a
-    /// request that revalidated it) may be marked stale too, which costs
-    /// it one more revalidation.
+    /// metadata (never the bodies). A soft purge reads each response and
+    /// writes it back with its freshness ended: a response stored again
+    /// between the two is overwritten by the stale copy of the one before
+    /// it, which the next request revalidates (a conditional request, as
+    /// for every soft-purged entry).
     ///
     /// # Errors
     /// The storage's, as every handle call returns them.
