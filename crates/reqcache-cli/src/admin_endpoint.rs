@@ -142,8 +142,10 @@ impl AdminApi {
         let done = tokio::spawn(async move { cache.purge(&purge).await }).await;
         match done {
             Ok(Ok(report)) => {
+                // What was purged is logged by the cache, its URL
+                // normalized (ignored parameters removed).
                 tracing::info!(
-                    target = asked.target(),
+                    kind = asked.kind(),
                     soft = report.soft,
                     purged = report.purged,
                     "reqcache admin: purged"
@@ -154,7 +156,7 @@ impl AdminApi {
                 )
             }
             Ok(Err(error)) => {
-                tracing::warn!(target = asked.target(), %error, "reqcache admin: purge failed");
+                tracing::warn!(kind = asked.kind(), %error, "reqcache admin: purge failed");
                 reply(
                     StatusCode::BAD_GATEWAY,
                     &json!({ "error": format!("the storage failed: {error}") }),

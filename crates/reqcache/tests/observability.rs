@@ -231,7 +231,18 @@ async fn no_ignored_or_redacted_value_reaches_a_span_or_an_event() {
         br#"{"password": "SECRET-F", "q": 1}"#,
     ))
     .await;
+    // A purge names the URL as the operator gave it: logged normalized.
+    for purge in [
+        reqcache::handle::Purge::url(url),
+        reqcache::handle::Purge::prefix(url).soft(),
+    ] {
+        h.cache().purge(&purge).await.unwrap();
+    }
     let lines = capture.lines();
+    assert!(
+        capture.has(&lines, &["purged", "target=http://example.com/data?page=2"]),
+        "{lines:#?}"
+    );
     assert!(
         capture.has(
             &lines,

@@ -108,7 +108,25 @@ impl PurgeRequest {
         Ok(if self.soft { purge.soft() } else { purge })
     }
 
-    /// What it purges, for a log line: `url=...`, `group=...`, ...
+    /// What kind of purge it is: `url`, `prefix`, `glob`, `group` (or
+    /// `nothing`).
+    pub fn kind(&self) -> &'static str {
+        if self.url.is_some() {
+            "url"
+        } else if self.prefix.is_some() {
+            "prefix"
+        } else if self.glob.is_some() {
+            "glob"
+        } else if self.group.is_some() {
+            "group"
+        } else {
+            "nothing"
+        }
+    }
+
+    /// What it purges, for the operator who asked: `url="..."`,
+    /// `group="..."`, ... (as given: not for logs, where a URL's ignored
+    /// parameters must not appear).
     pub fn target(&self) -> String {
         let (kind, value) = if let Some(url) = &self.url {
             ("url", url)

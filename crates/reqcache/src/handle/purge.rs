@@ -182,7 +182,15 @@ pub(super) async fn run(
             }
         }
     };
-    tracing::info!(?purge, purged, "reqcache: purged");
+    // URLs as normalized: the layer's ignored parameters (secrets) never
+    // reach the log.
+    let (kind, target) = match &purge.target {
+        Target::Url(url) => ("url", normalize(url)),
+        Target::Prefix(prefix) => ("prefix", normalize(prefix)),
+        Target::Glob(pattern, _) => ("glob", pattern.clone()),
+        Target::Group(group) => ("group", group.clone()),
+    };
+    tracing::info!(kind, target, soft = purge.soft, purged, "reqcache: purged");
     Ok(PurgeReport {
         purged,
         soft: purge.soft,
