@@ -321,7 +321,7 @@ impl CacheHandle {
     /// use reqcache::handle::Purge;
     ///
     /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), reqcache::StorageError> {
-    /// let cache = CacheLayer::new(MemoryStorage::new()).cache();
+    /// let cache = CacheLayer::new(MemoryStorage::new()).cache().clone();
     /// let report = cache.purge(&Purge::group("https://example.com", "product-42")).await?;
     /// assert_eq!(report.purged, 0);
     /// # Ok(()) }
