@@ -12,8 +12,9 @@
 //!
 //! The first argument is `bare`, `memory` or `sqlite`; `N` the hits (default
 //! 10,000; 100 under `cargo test`), `KEYS` how many keys they spread over
-//! (default 1). Each request is a GET with a query and two headers, the
-//! response 1 KiB with `max-age=3600`, as in `hit_path`.
+//! (default 1), `GROUPS=1` puts the responses in two cache groups. Each
+//! request is a GET with a query and two headers, the response 1 KiB with
+//! `max-age=3600`, as in `hit_path`.
 
 #![allow(missing_docs)]
 
@@ -29,13 +30,17 @@ use tower::{Layer, Service};
 
 fn upstream() -> impl Upstream {
     static BODY: [u8; 1024] = [b'x'; 1024];
-    tower::service_fn(|_req: Request<Full<Bytes>>| async {
-        Ok(Response::builder()
+    // GROUPS=1: the responses are in two cache groups (RFC 9875).
+    let grouped = env("GROUPS", 0) > 0;
+    tower::service_fn(move |_req: Request<Full<Bytes>>| async move {
+        let mut response = Response::builder()
             .header("content-type", "application/json")
             .header("cache-control", "max-age=3600")
-            .header("etag", "\"v1\"")
-            .body(Full::new(Bytes::from_static(&BODY)))
-            .unwrap())
+            .header("etag", "\"v1\"");
+        if grouped {
+            response = response.header("cache-groups", "\"items\", \"catalog-v1\"");
+        }
+        Ok(response.body(Full::new(Bytes::from_static(&BODY))).unwrap())
     })
 }
 

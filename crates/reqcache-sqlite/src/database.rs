@@ -159,8 +159,6 @@ pub(crate) struct Queries {
     pub(crate) sweep_orphan_chunks: String,
     /// Puts row `?2` in group `?1`.
     pub(crate) put_group: String,
-    /// Takes row `?1` out of every group (before it is written again).
-    pub(crate) ungroup: String,
     /// The keys in group `?1`.
     pub(crate) group_keys: String,
     /// Deletes the rows in group `?1`.
@@ -231,7 +229,6 @@ impl Queries {
                  LIMIT ?2)"
             ),
             put_group: format!("INSERT OR IGNORE INTO {t}_groups (grp, key) VALUES (?1, ?2)"),
-            ungroup: format!("DELETE FROM {t}_groups WHERE key = ?1"),
             group_keys: format!("SELECT key FROM {t}_groups WHERE grp = ?1"),
             delete_group: format!(
                 "DELETE FROM {t} WHERE key IN (SELECT key FROM {t}_groups WHERE grp = ?1)"
@@ -295,9 +292,11 @@ impl Queries {
     }
 
     /// The group index: a row per (group, key), so that a group's keys
-    /// are one index range, and a trigger that takes a row out of its
+    /// are one index range, and the triggers that take a row out of its
     /// groups whatever deletes it (a removal, a purge, a sweep, the
-    /// bound's evictions, a clear).
+    /// bound's evictions, a clear) and when an upsert replaces it (the
+    /// writer then puts it in its new groups). An access stamp (an update
+    /// of `accessed` only) leaves its groups alone.
     fn groups_schema(&self) -> String {
         let t = &self.table;
         format!(
@@ -308,6 +307,8 @@ impl Queries {
             ) WITHOUT ROWID;
             CREATE INDEX IF NOT EXISTS {t}_groups_key ON {t}_groups (key);
             CREATE TRIGGER IF NOT EXISTS {t}_ungrouped AFTER DELETE ON {t}
+                BEGIN DELETE FROM {t}_groups WHERE key = OLD.key; END;
+            CREATE TRIGGER IF NOT EXISTS {t}_regrouped AFTER UPDATE OF value ON {t}
                 BEGIN DELETE FROM {t}_groups WHERE key = OLD.key; END;"
         )
     }

@@ -5,6 +5,7 @@ use std::sync::{Mutex, MutexGuard, Weak};
 use std::time::SystemTime;
 
 use bytes::Bytes;
+use reqcache::storage::EntryInfo;
 use reqcache::storage::backend::unix_time::to_unix_nanos;
 use reqcache::storage::backend::{AccessStamps, BodyRef, Record, ValueParts};
 use rusqlite::{Connection, params};
@@ -186,21 +187,12 @@ fn write_batch(
             info.kind.code(),
             body,
         ];
-        // Out of the groups of what it replaces, into its own.
-        transaction
-            .prepare_cached(&shared.queries.ungroup)?
-            .execute([&info.key])?;
-        if !info.groups.is_empty() {
-            let mut group = transaction.prepare_cached(&shared.queries.put_group)?;
-            for name in &info.groups {
-                group.execute([name, &info.key])?;
-            }
-        }
         let Some(parts) = parts else {
             let mut statement = transaction.prepare_cached(&shared.queries.put)?;
             let mut values: Vec<&dyn rusqlite::ToSql> = metadata.to_vec();
             values.push(&record.value);
             statement.execute(values.as_slice())?;
+            put_groups(&transaction, &shared.queries, info)?;
             continue;
         };
         let len = i64::try_from(parts.len()).map_err(|_| rusqlite::Error::BlobSizeError)?;
@@ -209,6 +201,7 @@ fn write_batch(
         let row: i64 = transaction
             .prepare_cached(&shared.queries.put_zeroblob)?
             .query_row(values.as_slice(), |row| row.get(0))?;
+        put_groups(&transaction, &shared.queries, info)?;
         let mut blob = transaction.blob_open(
             rusqlite::MAIN_DB,
             shared.queries.table.as_str(),
@@ -233,6 +226,24 @@ fn write_batch(
     }
     transaction.commit()?;
     Ok(refused)
+}
+
+/// Puts the row just written in its groups. Its old groups, if it
+/// replaced a row, went with the upsert (the `regrouped` trigger), so a
+/// row written under a new key costs nothing here unless it has groups.
+fn put_groups(
+    connection: &Connection,
+    queries: &Queries,
+    info: &EntryInfo,
+) -> rusqlite::Result<()> {
+    if info.groups.is_empty() {
+        return Ok(());
+    }
+    let mut group = connection.prepare_cached(&queries.put_group)?;
+    for name in &info.groups {
+        group.execute([name, &info.key])?;
+    }
+    Ok(())
 }
 
 /// Why a row naming `body` cannot be written, if it cannot: its chunks
