@@ -51,7 +51,7 @@ pub(super) async fn invalidate(
 /// its `Cache-Group-Invalidation` (none for a safe method), on the
 /// request's origin. No cascade (RFC 9875 section 2.2).
 pub(super) async fn invalidate_groups(
-    shared: &Shared,
+    shared: &Arc<Shared>,
     method: &Method,
     uri: &Uri,
     headers: &HeaderMap,

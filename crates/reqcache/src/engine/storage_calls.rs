@@ -227,15 +227,46 @@ pub(super) async fn delete_url(shared: &Shared, url: &str) -> Option<u64> {
 }
 
 /// Deletes every response in `group` (a group id); how many, if that is
-/// known.
-pub(super) async fn delete_group(shared: &Shared, group: &str) -> Option<u64> {
-    invalidation(
-        shared,
-        "group invalidation",
-        group,
-        shared.storage.delete_group(group),
-    )
-    .await
+/// known within the write timeout.
+///
+/// A group may be large (thousands of entries, each a delete): the deletes
+/// run on a task of their own, waited for up to the write timeout, and go
+/// on behind the response past it, so that a response is never held
+/// longer than that and a group is never left half invalidated by a
+/// cancelled call. A call that outlives the wait is settled (counted, the
+/// breaker told) when it ends. Outside a Tokio runtime it is awaited.
+pub(super) async fn delete_group(shared: &Arc<Shared>, group: &str) -> Option<u64> {
+    if !shared.write_breaker.allows(shared.clock.now()) {
+        shared.counters.record(Counter::WriteDropped);
+        return None;
+    }
+    let deletes = {
+        let (shared, group) = (Arc::clone(shared), group.to_owned());
+        async move {
+            let outcome = shared.storage.delete_group(&group).await;
+            settle(
+                &shared,
+                Ok(outcome),
+                Op::Write,
+                "group invalidation",
+                &group,
+            )
+        }
+    };
+    if tokio::runtime::Handle::try_current().is_err() {
+        return deletes.await;
+    }
+    match bounded(shared.settings.write_timeout, tokio::spawn(deletes)).await {
+        Ok(Ok(deleted)) => deleted,
+        Ok(Err(_panicked)) => None,
+        Err(TimedOut) => {
+            tracing::info!(
+                group,
+                "reqcache: a large group invalidation goes on behind the response"
+            );
+            None
+        }
+    }
 }
 
 /// An invalidation's deletes, through the write breaker and bounded by

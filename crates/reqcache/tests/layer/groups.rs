@@ -5,6 +5,7 @@
 
 use http::Method;
 use reqcache::handle::Purge;
+use reqcache::storage::Storage as _;
 use reqcache::{CacheOutcome, GroupSources};
 
 use crate::support::*;
@@ -396,4 +397,79 @@ async fn a_cached_unsafe_method_still_invalidates_the_groups_it_names() {
             .await
             .contains(&"https://e.com/g/news/1".to_owned())
     );
+}
+
+/// A memory storage whose group deletes wait for a gate.
+#[derive(Debug, Clone)]
+struct GatedGroups {
+    inner: std::sync::Arc<reqcache::MemoryStorage>,
+    gate: std::sync::Arc<tokio::sync::Semaphore>,
+}
+
+#[async_trait::async_trait]
+impl reqcache::storage::Storage for GatedGroups {
+    async fn get_record(
+        &self,
+        key: &str,
+        now: std::time::SystemTime,
+    ) -> Result<Option<reqcache::storage::backend::StoredRecord>, reqcache::StorageError> {
+        self.inner.get_record(key, now).await
+    }
+    async fn put_record(
+        &self,
+        key: &str,
+        record: reqcache::storage::backend::StoredRecord,
+    ) -> Result<(), reqcache::StorageError> {
+        self.inner.put_record(key, record).await
+    }
+    async fn delete(&self, key: &str) -> Result<bool, reqcache::StorageError> {
+        self.inner.delete(key).await
+    }
+    async fn delete_group(&self, group: &str) -> Result<u64, reqcache::StorageError> {
+        let _open = self.gate.acquire().await.expect("the gate stays");
+        self.inner.delete_group(group).await
+    }
+    async fn clear(&self) -> Result<(), reqcache::StorageError> {
+        self.inner.clear().await
+    }
+    async fn len(&self) -> Result<u64, reqcache::StorageError> {
+        self.inner.len().await
+    }
+    async fn entries(&self) -> Result<Vec<reqcache::storage::EntryInfo>, reqcache::StorageError> {
+        self.inner.entries().await
+    }
+    async fn remove_expired(
+        &self,
+        now: std::time::SystemTime,
+    ) -> Result<u64, reqcache::StorageError> {
+        self.inner.remove_expired(now).await
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_slow_group_invalidation_holds_the_response_no_longer_than_the_write_timeout_and_completes()
+ {
+    let storage = GatedGroups {
+        inner: std::sync::Arc::new(reqcache::MemoryStorage::new()),
+        gate: std::sync::Arc::new(tokio::sync::Semaphore::new(0)),
+    };
+    let mut h = Harness::with_storage(storage.clone(), origin(), |b| b);
+    fill(&mut h, &["https://e.com/g/news/1"]).await;
+    let started = tokio::time::Instant::now();
+    // The paused clock runs ahead while every task waits: the response
+    // comes once the write timeout has passed, the group still there.
+    let reply = h.send(post("https://e.com/invalidate/news")).await;
+    assert_eq!(reply.body, "done");
+    assert!(started.elapsed() >= reqcache::CacheLayerBuilder::DEFAULT_WRITE_TIMEOUT);
+    assert_eq!(storage.inner.len().await.unwrap(), 1);
+    // The deletes went on behind the response: once the storage answers,
+    // the group is gone.
+    storage.gate.add_permits(1);
+    for _ in 0..100 {
+        if storage.inner.len().await.unwrap() == 0 {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(storage.inner.len().await.unwrap(), 0);
 }
