@@ -3,12 +3,14 @@
 //! the storage's group index (`Storage::delete_group`), and, as the
 //! baseline measured in the same run, through what a storage without an
 //! index does (the trait's default: list every entry, delete the group's
-//! one by one). Rows are inserted by SQL (100 groups of 10,000).
+//! one by one). Rows are inserted by SQL, in groups of `GROUP_SIZE`
+//! (10,000), row `i` in group `i % (ROWS / GROUP_SIZE)`: a group's rows
+//! are spread over the whole table, as a real group's are.
 //!
 //! ```sh
 //! cargo bench --bench purge_groups                       # SQLite
 //! REQCACHE_POSTGRES_URL=postgres://… cargo bench --bench purge_groups   # and PostgreSQL
-//! ROWS=100000 cargo bench --bench purge_groups           # a smaller table
+//! ROWS=100000 cargo bench --bench purge_groups           # the same groups in a table 10 times smaller
 //! ```
 
 use std::sync::Arc;
@@ -20,8 +22,6 @@ use reqcache::storage::{EntryInfo, Storage, StorageError, group_id};
 use reqcache_postgres::{PostgresStorage, sqlx};
 use reqcache_sqlite::SqliteStorage;
 
-/// How many groups the rows are spread over (row `i` is in group `i % 100`).
-const GROUPS: u64 = 100;
 
 /// A storage as one without a group index sees it: every call forwarded,
 /// but for the group calls, which keep the trait's defaults (a listing,
@@ -70,8 +70,8 @@ async fn timed<T>(work: impl Future<Output = T>) -> (T, Duration) {
 
 /// Purges group 0 through the index and group 1 by the baseline, and
 /// looks group 2 up through the index; prints a table row each.
-async fn measure(name: &str, storage: Arc<dyn Storage>, rows: u64) {
-    let per_group = rows / GROUPS;
+async fn measure(name: &str, storage: Arc<dyn Storage>, rows: u64, groups: u64) {
+    let per_group = rows / groups;
     let (keys, lookup) = timed(storage.group_keys(&group(2))).await;
     assert_eq!(keys.unwrap().len() as u64, per_group);
     let (purged, indexed) = timed(storage.delete_group(&group(0))).await;
@@ -95,6 +95,12 @@ async fn main() {
         .ok()
         .and_then(|n| n.parse().ok())
         .unwrap_or(1_000_000);
+    // Row `i` is in group `i % groups`: groups of GROUP_SIZE rows.
+    let group_size: u64 = std::env::var("GROUP_SIZE")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(10_000);
+    let groups = (rows / group_size).max(3);
     println!(
         "| storage | group | group_keys (index) | delete_group (index) | baseline: list and delete | baseline / index |"
     );
@@ -120,13 +126,13 @@ async fn main() {
                 "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < ?1)
                  INSERT INTO responses_groups (grp, key)
                  SELECT 'https://example.com g' || (i % ?2), 'k' || i FROM n",
-                [rows as i64, GROUPS as i64],
+                [rows as i64, groups as i64],
             )?;
             c.execute_batch("COMMIT")
         })
         .await
         .unwrap();
-    measure("SQLite", Arc::new(sqlite), rows).await;
+    measure("SQLite", Arc::new(sqlite), rows, groups).await;
 
     let Ok(url) = std::env::var("REQCACHE_POSTGRES_URL") else {
         eprintln!("PostgreSQL: skipped (set REQCACHE_POSTGRES_URL)");
@@ -146,7 +152,7 @@ async fn main() {
          FROM generate_series(0, $1 - 1) AS i"
     ))
     .bind(rows as i64)
-    .bind(GROUPS as i64)
+    .bind(groups as i64)
     .execute(postgres.pool())
     .await
     .unwrap();
@@ -155,7 +161,7 @@ async fn main() {
         .await
         .unwrap();
     let pool = postgres.pool().clone();
-    measure("PostgreSQL", Arc::new(postgres), rows).await;
+    measure("PostgreSQL", Arc::new(postgres), rows, groups).await;
     for suffix in ["", "_usage", "_chunks"] {
         sqlx::query(&format!("DROP TABLE IF EXISTS \"{table}{suffix}\""))
             .execute(&pool)
