@@ -22,7 +22,6 @@ use reqcache::storage::{EntryInfo, Storage, StorageError, group_id};
 use reqcache_postgres::{PostgresStorage, sqlx};
 use reqcache_sqlite::SqliteStorage;
 
-
 /// A storage as one without a group index sees it: every call forwarded,
 /// but for the group calls, which keep the trait's defaults (a listing,
 /// then a delete per key).
