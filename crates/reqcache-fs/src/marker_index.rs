@@ -71,6 +71,32 @@ impl MarkerIndex {
             .collect())
     }
 
+    /// Every marker: the hash of what it indexes (its directory's name),
+    /// the entry's stem, and when it was last written.
+    pub(crate) fn markers(&self) -> Result<Vec<Marker>, StorageError> {
+        let mut markers = Vec::new();
+        for (dir, hash, _) in files::list(&self.root)? {
+            for (path, stem, _) in files::list(&dir)? {
+                let written = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
+                markers.push(Marker {
+                    hash: hash.clone(),
+                    stem,
+                    written,
+                });
+            }
+        }
+        Ok(markers)
+    }
+
+    /// Removes one marker found by [`markers`](Self::markers); its
+    /// directory goes when empty.
+    pub(crate) fn remove_marker(&self, marker: &Marker) -> Result<(), StorageError> {
+        let dir = self.root.join(&marker.hash);
+        files::remove(&dir.join(&marker.stem))?;
+        let _ = std::fs::remove_dir(&dir);
+        Ok(())
+    }
+
     /// Removes every marker, leaving an empty index.
     pub(crate) fn clear(&self) -> Result<(), StorageError> {
         remove_tree(&self.root)?;
@@ -109,6 +135,22 @@ impl MarkerIndex {
             )),
         }
     }
+}
+
+/// One marker file, as [`MarkerIndex::markers`] lists it.
+#[derive(Debug)]
+pub(crate) struct Marker {
+    /// The hash of the URL or group (the name of its directory).
+    pub(crate) hash: String,
+    /// The entry's stem.
+    pub(crate) stem: String,
+    /// When it was last written (a write of its entry writes it again).
+    pub(crate) written: Option<std::time::SystemTime>,
+}
+
+/// The hash [`MarkerIndex`] names a URL's or a group's directory by.
+pub(crate) fn hash_of(name: &str) -> String {
+    files::stem(name)
 }
 
 fn add_marker(dir: &Path, stem: &str) -> Result<(), StorageError> {

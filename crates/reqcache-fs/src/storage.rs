@@ -16,7 +16,7 @@ use reqcache::storage::{EntryInfo, Serializer, StorageError, StorageErrorKind};
 use crate::bodies::{Bodies, CHUNK_SIZE, ORPHAN_GRACE};
 use crate::bound::{self, Ledger, Locked};
 use crate::files::{self, KIND_EXTENSION, META_EXTENSION, Meta};
-use crate::marker_index::{GROUP_INDEX, MarkerIndex, URL_INDEX};
+use crate::marker_index::{self, GROUP_INDEX, MarkerIndex, URL_INDEX};
 
 /// How old a temporary file must be before it counts as left by a crash.
 const STALE_TEMPORARY: Duration = Duration::from_secs(3600);
@@ -136,6 +136,7 @@ impl FileStorage {
                     .is_some_and(|deadline| deadline <= now)
             })?;
             this.sweep_orphan_bodies()?;
+            this.sweep_stale_group_markers()?;
             Ok(swept)
         })
         .await
@@ -165,6 +166,32 @@ impl FileStorage {
             }
         }
         self.freed(freed)
+    }
+
+    /// Removes the group markers older than [`ORPHAN_GRACE`] whose entry
+    /// is gone or no longer in that group: a crash between a marker and
+    /// its entry, or a removal that failed halfway. A marker is written
+    /// again with every write of its entry, so a write in progress never
+    /// loses its marker here.
+    fn sweep_stale_group_markers(&self) -> Result<(), StorageError> {
+        let now = SystemTime::now();
+        for marker in self.shared.groups.markers()? {
+            let old = marker
+                .written
+                .is_none_or(|w| now.duration_since(w).is_ok_and(|age| age >= ORPHAN_GRACE));
+            if !old {
+                continue;
+            }
+            let current = self.meta_of(&marker.stem).is_some_and(|meta| {
+                meta.groups()
+                    .iter()
+                    .any(|group| marker_index::hash_of(group) == marker.hash)
+            });
+            if !current {
+                self.shared.groups.remove_marker(&marker)?;
+            }
+        }
+        Ok(())
     }
 
     /// The cache directory.

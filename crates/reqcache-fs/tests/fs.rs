@@ -394,3 +394,48 @@ async fn the_background_sweeper_deletes_entries_past_retention_after_one_interva
     .await;
     drop(sweeping);
 }
+
+/// A group marker whose entry never came (a crash between the two), or
+/// whose entry is no longer in the group, goes with the sweep once an hour
+/// old; the markers of the entries in the group stay, however old.
+#[tokio::test]
+async fn the_sweep_removes_stale_group_markers_and_keeps_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = FileStorage::builder(dir.path().join("cache"))
+        .sweep_interval(None)
+        .open()
+        .await
+        .unwrap();
+    let group = reqcache::storage::group_id("https://example.com", "g");
+    let entry = reqcache_test::sample_entry("https://example.com/a", &b"x"[..])
+        .with_groups(vec![group.clone()]);
+    storage.put("a", Arc::new(entry)).await.unwrap();
+    let hash = |name: &str| blake3::hash(name.as_bytes()).to_hex()[..32].to_string();
+    let group_dir = storage.dir().join("group-index").join(hash(&group));
+    let other_dir = storage
+        .dir()
+        .join("group-index")
+        .join(hash("https://example.com h"));
+    std::fs::create_dir_all(&other_dir).unwrap();
+    let ghost = group_dir.join("0123456789abcdef0123456789abcdef");
+    let left = other_dir.join(hash("a"));
+    let kept = group_dir.join(hash("a"));
+    let hours_ago = SystemTime::now() - Duration::from_secs(2 * 3600);
+    for marker in [&ghost, &left, &kept] {
+        let file = std::fs::File::create(marker).unwrap();
+        file.set_modified(hours_ago).unwrap();
+    }
+    let fresh_ghost = group_dir.join("fedcba9876543210fedcba9876543210");
+    std::fs::File::create(&fresh_ghost).unwrap();
+
+    storage.sweep(SystemTime::now()).await.unwrap();
+    assert!(!ghost.exists(), "an old marker of no entry");
+    assert!(!left.exists(), "an old marker of a group its entry left");
+    assert!(!other_dir.exists(), "an emptied group's folder");
+    assert!(kept.exists(), "the marker of an entry in the group");
+    assert!(
+        fresh_ghost.exists(),
+        "a marker within the grace: a write may be under way"
+    );
+    assert_eq!(storage.group_keys(&group).await.unwrap(), ["a"]);
+}
