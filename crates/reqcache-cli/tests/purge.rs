@@ -75,6 +75,28 @@ async fn call(
     (status, serde_json::from_slice(&bytes).unwrap())
 }
 
+/// `reqcache purge ARGS`, which must succeed: what it printed.
+fn purged(args: &[&str]) -> String {
+    let output = reqcache(args);
+    assert!(
+        output.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
+
+/// `reqcache purge ARGS`, which must fail: its standard error.
+fn refused(args: &[&str]) -> String {
+    let output = reqcache(args);
+    assert!(!output.status.success(), "{args:?} succeeded");
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn reqcache(args: &[&str]) -> std::process::Output {
+    Command::new(BIN).arg("purge").args(args).output().unwrap()
+}
+
 async fn purge(admin: &str, body: &str) -> serde_json::Value {
     let (status, answer) = call(admin, Method::POST, "/purge", Some(TOKEN), body).await;
     assert_eq!(status, StatusCode::OK, "{answer}");
@@ -215,72 +237,37 @@ async fn reqcache_purge_goes_through_the_admin_api_or_straight_to_a_storage() {
         "RFC 9875's is kept"
     );
 
-    let output = Command::new(BIN)
-        .args([
-            "purge",
-            "--admin",
-            &format!("http://{admin}"),
-            "--token-file",
-            &token,
-        ])
-        .args(["--group", "sk-a", "--json"])
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let answer: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let api = format!("http://{admin}");
+    let printed = purged(&[
+        "--admin",
+        &api,
+        "--token-file",
+        &token,
+        "--group",
+        "sk-a",
+        "--json",
+    ]);
+    let answer: serde_json::Value = serde_json::from_str(&printed).unwrap();
     assert_eq!(answer["purged"], 1, "a surrogate key is a group");
     assert_eq!(word(&addr, "/g/a/1").await, "Storing");
 
     let wrong = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(wrong.path(), "not-the-token").unwrap();
-    let output = Command::new(BIN)
-        .args([
-            "purge",
-            "--admin",
-            &format!("http://{admin}"),
-            "--token-file",
-        ])
-        .arg(wrong.path())
-        .args(["--group", "b"])
-        .output()
-        .unwrap();
-    assert!(!output.status.success());
-    assert!(String::from_utf8_lossy(&output.stderr).contains("401"));
+    let wrong = wrong.path().display().to_string();
+    let stderr = refused(&["--admin", &api, "--token-file", &wrong, "--group", "b"]);
+    assert!(stderr.contains("401"));
     assert_eq!(word(&addr, "/g/b/1").await, "Hit");
 
     // Straight to the storage: the group's origin is the upstream's.
-    let output = Command::new(BIN)
-        .args(["purge", "--storage", &storage])
-        .args(["--upstream", &format!("http://{upstream}"), "--group", "b"])
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let origin = format!("http://{upstream}");
     assert_eq!(
-        String::from_utf8_lossy(&output.stdout).trim(),
+        purged(&["--storage", &storage, "--upstream", &origin, "--group", "b"]),
         "purged 1 entry (group=\"b\")"
     );
-    let output = Command::new(BIN)
-        .args(["purge", "--storage", &storage, "--group", "c"])
-        .output()
-        .unwrap();
-    assert!(!output.status.success(), "no origin, no upstream");
-    assert!(String::from_utf8_lossy(&output.stderr).contains("--origin"));
-    let output = Command::new(BIN)
-        .args(["purge", "--storage", &storage, "--group", "c", "--origin"])
-        .arg(format!("http://{upstream}"))
-        .output()
-        .unwrap();
-    assert!(output.status.success());
+    // No origin, no upstream.
+    assert!(refused(&["--storage", &storage, "--group", "c"]).contains("--origin"));
     assert_eq!(
-        String::from_utf8_lossy(&output.stdout).trim(),
+        purged(&["--storage", &storage, "--group", "c", "--origin", &origin]),
         "purged 1 entry (group=\"c\")"
     );
 }
@@ -335,16 +322,15 @@ async fn purges_reach_every_instance(storage: &str, what: &str) {
             ),
             "cli" => {
                 // Straight to the storage, announced on its bus.
-                let output = Command::new(BIN)
-                    .args(["purge", "--storage", storage, "--group", group])
-                    .args(["--upstream", &format!("http://{upstream}")])
-                    .output()
-                    .unwrap();
-                assert!(
-                    output.status.success(),
-                    "{}",
-                    String::from_utf8_lossy(&output.stderr)
-                );
+                let origin = format!("http://{upstream}");
+                purged(&[
+                    "--storage",
+                    storage,
+                    "--group",
+                    group,
+                    "--upstream",
+                    &origin,
+                ]);
             }
             _ => {
                 let (word, _) =

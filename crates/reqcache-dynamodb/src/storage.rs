@@ -147,39 +147,6 @@ impl DynamoDbStorage {
         self.group_index
     }
 
-    /// The keys the group's membership items name, from the group index,
-    /// page by page (eventually consistent, as every index read).
-    async fn members_from_index(&self, group: &str) -> Result<Vec<String>, StorageError> {
-        let mut keys = Vec::new();
-        let mut start: Option<HashMap<String, AttributeValue>> = None;
-        loop {
-            let output = self
-                .client
-                .query()
-                .table_name(&*self.table)
-                .index_name(GROUP_INDEX)
-                .key_condition_expression("#g = :group")
-                .expression_attribute_names("#g", GROUP)
-                .expression_attribute_values(":group", AttributeValue::S(group.to_owned()))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(backend("group index query failed"))?;
-            keys.extend(
-                output
-                    .items
-                    .unwrap_or_default()
-                    .iter()
-                    .filter_map(item::key_of)
-                    .filter_map(|membership| item::member_of(&membership).map(str::to_owned)),
-            );
-            match output.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => return Ok(keys),
-            }
-        }
-    }
-
     /// Which of `keys` are records in `group` now: their items are read
     /// (key and groups only), 100 at a time. A membership item can outlive
     /// its record's groups (the record rewritten, or removed by a path that
@@ -203,9 +170,8 @@ impl DynamoDbStorage {
                 )]));
             }
             let mut pending = Some(wanted.build().map_err(config_error)?);
-            let mut backoff = Duration::from_millis(20);
-            for attempt in 0.. {
-                let Some(request) = pending.take() else { break };
+            let mut retries = Retries::default();
+            while let Some(request) = pending.take() {
                 let mut output = self
                     .client
                     .batch_get_item()
@@ -230,15 +196,7 @@ impl DynamoDbStorage {
                     .and_then(|mut keys| keys.remove(&*self.table))
                     .filter(|keys| !keys.keys.is_empty());
                 if pending.is_some() {
-                    if attempt >= 8 {
-                        return Err(StorageError::new(
-                            StorageErrorKind::Backend,
-                            "group members still unprocessed after retries",
-                        ));
-                    }
-                    // Unprocessed keys mean throttling: back off.
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(2));
+                    retries.wait("group members").await?;
                 }
             }
         }
@@ -263,12 +221,20 @@ impl DynamoDbStorage {
         self.batch_write(requests).await
     }
 
-    /// Keys of the items stored for `url`, from the URL index, page by page.
+    /// The table keys of the items whose `attribute` is `value`, from the
+    /// global secondary index `index` (keys only), page by page: the
+    /// entries of a URL ([`URL_INDEX`]), a group's membership items
+    /// ([`GROUP_INDEX`]).
     ///
     /// Index reads are eventually consistent (DynamoDB offers nothing else on
     /// a global secondary index): an entry written a moment before may not
     /// be seen yet.
-    async fn keys_for_url(&self, url: &str) -> Result<Vec<String>, StorageError> {
+    async fn index_keys(
+        &self,
+        index: &str,
+        attribute: &str,
+        value: &str,
+    ) -> Result<Vec<String>, StorageError> {
         let mut keys = Vec::new();
         let mut start: Option<HashMap<String, AttributeValue>> = None;
         loop {
@@ -276,14 +242,14 @@ impl DynamoDbStorage {
                 .client
                 .query()
                 .table_name(&*self.table)
-                .index_name(URL_INDEX)
-                .key_condition_expression("#u = :url")
-                .expression_attribute_names("#u", URL)
-                .expression_attribute_values(":url", AttributeValue::S(url.to_owned()))
+                .index_name(index)
+                .key_condition_expression("#a = :value")
+                .expression_attribute_names("#a", attribute)
+                .expression_attribute_values(":value", AttributeValue::S(value.to_owned()))
                 .set_exclusive_start_key(start.take())
                 .send()
                 .await
-                .map_err(backend("URL index query failed"))?;
+                .map_err(backend("index query failed"))?;
             keys.extend(
                 output
                     .items
@@ -355,15 +321,15 @@ impl DynamoDbStorage {
     async fn batch_write(&self, requests: Vec<WriteRequest>) -> Result<(), StorageError> {
         for chunk in requests.chunks(BATCH) {
             let mut requests = chunk.to_vec();
-            let mut backoff = Duration::from_millis(20);
-            for attempt in 0.. {
+            let mut retries = Retries::default();
+            loop {
                 let output = self
                     .client
                     .batch_write_item()
                     .request_items(&*self.table, requests)
                     .send()
                     .await
-                    .map_err(backend("batch delete failed"))?;
+                    .map_err(backend("batch write failed"))?;
                 requests = output
                     .unprocessed_items
                     .and_then(|mut items| items.remove(&*self.table))
@@ -371,15 +337,7 @@ impl DynamoDbStorage {
                 if requests.is_empty() {
                     break;
                 }
-                if attempt >= 8 {
-                    return Err(StorageError::new(
-                        StorageErrorKind::Backend,
-                        format!("{} items still unprocessed after retries", requests.len()),
-                    ));
-                }
-                // Unprocessed items mean throttling: back off before retrying.
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(2));
+                retries.wait(&format!("{} items", requests.len())).await?;
             }
         }
         Ok(())
@@ -472,6 +430,39 @@ impl DynamoDbStorageBuilder {
         storage.url_index = index_active(&storage, URL_INDEX).await;
         storage.group_index = index_active(&storage, GROUP_INDEX).await;
         Ok(storage)
+    }
+}
+
+/// The retries of a batch call whose items DynamoDB left unprocessed (how
+/// it throttles): after 20 ms, doubling up to 2 s, at most 8.
+struct Retries {
+    wait: Duration,
+    made: u32,
+}
+
+impl Default for Retries {
+    fn default() -> Self {
+        Self {
+            wait: Duration::from_millis(20),
+            made: 0,
+        }
+    }
+}
+
+impl Retries {
+    /// Waits before the next try (a real-world backoff); an error naming
+    /// `left` once 8 retries were made.
+    async fn wait(&mut self, left: &str) -> Result<(), StorageError> {
+        if self.made >= 8 {
+            return Err(StorageError::new(
+                StorageErrorKind::Backend,
+                format!("{left} still unprocessed after retries"),
+            ));
+        }
+        self.made += 1;
+        tokio::time::sleep(self.wait).await;
+        self.wait = (self.wait * 2).min(Duration::from_secs(2));
+        Ok(())
     }
 }
 
@@ -764,7 +755,7 @@ impl ByteStore for DynamoDbStorage {
 
     async fn remove_url(&self, url: &str) -> Result<u64, StorageError> {
         let keys = if self.url_index {
-            self.keys_for_url(url).await?
+            self.index_keys(URL_INDEX, URL, url).await?
         } else {
             let values = HashMap::from([(":url".to_owned(), AttributeValue::S(url.to_owned()))]);
             self.keys_where(Some(("#u = :url", values))).await?
@@ -782,7 +773,13 @@ impl ByteStore for DynamoDbStorage {
                 .keys_where(Some(("contains(#g, :group)", values)))
                 .await;
         }
-        let mut keys = self.members_from_index(group).await?;
+        // The membership items' keys name their records.
+        let mut keys: Vec<String> = self
+            .index_keys(GROUP_INDEX, GROUP, group)
+            .await?
+            .iter()
+            .filter_map(|membership| item::member_of(membership).map(str::to_owned))
+            .collect();
         keys.sort_unstable();
         keys.dedup();
         self.confirmed_members(group, keys).await

@@ -220,11 +220,17 @@ impl RedisStorage {
         Ok(removed)
     }
 
-    /// The keys of the bucket's responses in `group`, from its index; the
-    /// members whose metadata does not name the group are dropped from it.
-    async fn group_members(&self, bucket: u8, group: &str) -> Result<Vec<String>, StorageError> {
-        let index = self.layout.group_index(bucket, group);
-        let candidates: Vec<String> = self.query(redis::cmd("SMEMBERS").arg(&index)).await?;
+    /// The members of the bucket's index set `index` (a URL's or a
+    /// group's) whose metadata `belongs` confirms; the others (records
+    /// gone, or rewritten under another URL or out of the group) are
+    /// dropped from the set.
+    async fn confirmed_members(
+        &self,
+        bucket: u8,
+        index: &str,
+        belongs: impl Fn(&Meta) -> bool,
+    ) -> Result<Vec<String>, StorageError> {
+        let candidates: Vec<String> = self.query(redis::cmd("SMEMBERS").arg(index)).await?;
         if candidates.is_empty() {
             return Ok(candidates);
         }
@@ -237,21 +243,28 @@ impl RedisStorage {
             .await?;
         let (mut members, mut stale) = (Vec::new(), Vec::new());
         for (key, meta) in candidates.into_iter().zip(metas) {
-            let member = meta
+            if meta
                 .as_deref()
                 .and_then(Meta::decode)
-                .is_some_and(|meta| meta.in_group(group));
-            if member {
+                .is_some_and(|meta| belongs(&meta))
+            {
                 members.push(key);
             } else {
                 stale.push(key);
             }
         }
         if !stale.is_empty() {
-            self.query::<()>(redis::cmd("SREM").arg(&index).arg(&stale))
+            self.query::<()>(redis::cmd("SREM").arg(index).arg(&stale))
                 .await?;
         }
         Ok(members)
+    }
+
+    /// The keys of the bucket's responses in `group`, from its index.
+    async fn group_members(&self, bucket: u8, group: &str) -> Result<Vec<String>, StorageError> {
+        let index = self.layout.group_index(bucket, group);
+        self.confirmed_members(bucket, &index, |meta| meta.in_group(group))
+            .await
     }
 
     /// Calls `page` with each page of a bucket's metadata, as `(key, meta)`
@@ -647,35 +660,14 @@ impl ByteStore for RedisStorage {
         let mut deleted = 0;
         for bucket in 0..BUCKETS {
             let index = self.layout.url_index(bucket, url);
-            let candidates: Vec<String> = self.query(redis::cmd("SMEMBERS").arg(&index)).await?;
-            if candidates.is_empty() {
+            let matching = self
+                .confirmed_members(bucket, &index, |meta| meta.url() == url)
+                .await?;
+            if matching.is_empty() {
                 continue;
             }
-            let metas: Vec<Option<Vec<u8>>> = self
-                .query(
-                    redis::cmd("HMGET")
-                        .arg(self.layout.meta(bucket))
-                        .arg(&candidates),
-                )
-                .await?;
-            let (matching, stale): (Vec<(String, bool)>, Vec<(String, bool)>) = candidates
-                .into_iter()
-                .zip(metas)
-                .map(|(key, meta)| {
-                    let matches = meta
-                        .as_deref()
-                        .and_then(Meta::decode)
-                        .is_some_and(|meta| meta.url() == url);
-                    (key, matches)
-                })
-                .partition(|(_, matches)| *matches);
-            let matching: Vec<String> = matching.into_iter().map(|(key, _)| key).collect();
             deleted += self.delete_in_bucket(bucket, &matching).await?;
-            let drop: Vec<String> = matching
-                .into_iter()
-                .chain(stale.into_iter().map(|(key, _)| key))
-                .collect();
-            self.query::<()>(redis::cmd("SREM").arg(&index).arg(&drop))
+            self.query::<()>(redis::cmd("SREM").arg(&index).arg(&matching))
                 .await?;
         }
         Ok(deleted)

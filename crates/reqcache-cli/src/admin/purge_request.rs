@@ -67,11 +67,7 @@ impl PurgeRequest {
     /// None or several targets, a URL or glob that is not one, a group
     /// without an origin (and no upstream).
     pub fn to_purge(&self, upstream: Option<&Uri>) -> Result<Purge, String> {
-        let targets = [&self.url, &self.prefix, &self.glob, &self.group]
-            .iter()
-            .filter(|t| t.is_some())
-            .count();
-        if targets != 1 {
+        if self.targets().count() != 1 {
             return Err("give exactly one of url, prefix, glob and group".to_owned());
         }
         if self.origin.is_some() && self.group.is_none() {
@@ -108,38 +104,33 @@ impl PurgeRequest {
         Ok(if self.soft { purge.soft() } else { purge })
     }
 
+    /// The targets given, each with its kind: exactly one in a valid
+    /// request.
+    fn targets(&self) -> impl Iterator<Item = (&'static str, &String)> {
+        [
+            ("url", &self.url),
+            ("prefix", &self.prefix),
+            ("glob", &self.glob),
+            ("group", &self.group),
+        ]
+        .into_iter()
+        .filter_map(|(kind, value)| Some((kind, value.as_ref()?)))
+    }
+
     /// What kind of purge it is: `url`, `prefix`, `glob`, `group` (or
     /// `nothing`).
     pub fn kind(&self) -> &'static str {
-        if self.url.is_some() {
-            "url"
-        } else if self.prefix.is_some() {
-            "prefix"
-        } else if self.glob.is_some() {
-            "glob"
-        } else if self.group.is_some() {
-            "group"
-        } else {
-            "nothing"
-        }
+        self.targets().next().map_or("nothing", |(kind, _)| kind)
     }
 
     /// What it purges, for the operator who asked: `url="..."`,
     /// `group="..."`, ... (as given: not for logs, where a URL's ignored
     /// parameters must not appear).
     pub fn target(&self) -> String {
-        let (kind, value) = if let Some(url) = &self.url {
-            ("url", url)
-        } else if let Some(prefix) = &self.prefix {
-            ("prefix", prefix)
-        } else if let Some(glob) = &self.glob {
-            ("glob", glob)
-        } else if let Some(group) = &self.group {
-            ("group", group)
-        } else {
-            return "nothing".to_owned();
-        };
-        format!("{kind}={value:?}")
+        self.targets().next().map_or_else(
+            || "nothing".to_owned(),
+            |(kind, value)| format!("{kind}={value:?}"),
+        )
     }
 }
 
